@@ -1,0 +1,183 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { OID } from './der/oids.js';
+import {
+  TAG,
+  children,
+  content,
+  expectTag,
+  readBitStringBytes,
+  readIntegerBytes,
+  readOid,
+  readRoot,
+  readTime,
+  whole,
+  type Tlv,
+} from './der/reader.js';
+import { CredentialError, LanyardError } from './errors.js';
+import { decodePemOf } from './pem.js';
+
+/** The parts of an X.509 certificate that Lanyard's checks need, read by the small DER reader. */
+export interface CertificateInfo {
+  readonly der: Buffer;
+  readonly tbs: Buffer;
+  readonly signatureAlgorithm: string;
+  readonly signature: Buffer;
+  readonly serialHex: string;
+  /** issuer and subject Name, DER (compared byte for byte) */
+  readonly issuerDer: Buffer;
+  readonly subjectDer: Buffer;
+  readonly subjectCommonName: string | undefined;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly spki: Buffer;
+  readonly publicKey: KeyObject;
+  readonly isCa: boolean;
+  readonly pathLen: number | undefined;
+  /** KeyUsage bits as a number (bit 0 = digitalSignature … bit 5 = keyCertSign, bit 6 = cRLSign), undefined if absent */
+  readonly keyUsage: number | undefined;
+  readonly subjectKeyId: Buffer | undefined;
+  readonly authorityKeyId: Buffer | undefined;
+  readonly dnsNames: readonly string[];
+  readonly uris: readonly string[];
+  readonly permittedDns: readonly string[];
+  readonly permittedUri: readonly string[];
+  readonly hasNameConstraints: boolean;
+}
+
+export const KEY_USAGE = {
+  digitalSignature: 1 << 0,
+  keyCertSign: 1 << 5,
+  cRLSign: 1 << 6,
+} as const;
+
+/** Parses one DER certificate. Malformed input → ERR_CERT_MALFORMED. */
+export function parseCertificate(der: Uint8Array): CertificateInfo {
+  const buf = Buffer.from(der.buffer, der.byteOffset, der.length);
+  try {
+    return parse(buf);
+  } catch (err) {
+    if (err instanceof LanyardError && err.code === 'ERR_CERT_MALFORMED') throw err;
+    throw new CredentialError(
+      'ERR_CERT_MALFORMED',
+      `not a valid X.509 certificate: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** All CERTIFICATE blocks of a PEM text (no other block types, no headers). */
+export function parseCertificatesPem(text: string, what: string): CertificateInfo[] {
+  return decodePemOf(text, 'CERTIFICATE', what).map(parseCertificate);
+}
+
+function parse(buf: Buffer): CertificateInfo {
+  const root = readRoot(buf);
+  const [tbsTlv, sigAlg, sigBits] = children(root);
+  const tbs = expectTag(tbsTlv, TAG.SEQUENCE, 'tbsCertificate');
+  const signatureAlgorithm = readOid(
+    expectTag(
+      children(expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm'))[0],
+      TAG.OID,
+      'signatureAlgorithm',
+    ),
+  );
+  const signature = readBitStringBytes(expectTag(sigBits, TAG.BIT_STRING, 'signature'), 'signature');
+
+  let fields = children(tbs);
+  if (fields[0]?.tag === 0xa0) fields = fields.slice(1);
+  const [serial, , issuer, validity, subject, spki, ...rest] = fields;
+  const [nb, na] = children(expectTag(validity, TAG.SEQUENCE, 'validity'));
+  const spkiTlv = expectTag(spki, TAG.SEQUENCE, 'subjectPublicKeyInfo');
+  const info = {
+    der: buf,
+    tbs: whole(tbs),
+    signatureAlgorithm,
+    signature,
+    serialHex: readIntegerBytes(serial as Tlv, 'serialNumber').toString('hex'),
+    issuerDer: whole(expectTag(issuer, TAG.SEQUENCE, 'issuer')),
+    subjectDer: whole(expectTag(subject, TAG.SEQUENCE, 'subject')),
+    subjectCommonName: commonNameOf(subject as Tlv),
+    notBefore: readTime(nb as Tlv, 'notBefore'),
+    notAfter: readTime(na as Tlv, 'notAfter'),
+    spki: whole(spkiTlv),
+    publicKey: createPublicKey({ key: whole(spkiTlv), format: 'der', type: 'spki' }),
+    isCa: false,
+    pathLen: undefined as number | undefined,
+    keyUsage: undefined as number | undefined,
+    subjectKeyId: undefined as Buffer | undefined,
+    authorityKeyId: undefined as Buffer | undefined,
+    dnsNames: [] as string[],
+    uris: [] as string[],
+    permittedDns: [] as string[],
+    permittedUri: [] as string[],
+    hasNameConstraints: false,
+  };
+  const extsWrapper = rest.find((t) => t.tag === 0xa3);
+  if (extsWrapper !== undefined) {
+    for (const ext of children(expectTag(children(extsWrapper)[0], TAG.SEQUENCE, 'extensions'))) {
+      const parts = children(ext);
+      const id = readOid(expectTag(parts[0], TAG.OID, 'extension id'));
+      const value = content(expectTag(parts[parts.length - 1], TAG.OCTET_STRING, 'extension value'));
+      switch (id) {
+        case OID.basicConstraints: {
+          const bc = children(readRoot(value));
+          info.isCa = bc[0]?.tag === TAG.BOOLEAN && content(bc[0])[0] !== 0;
+          const pl = bc.find((t) => t.tag === TAG.INTEGER);
+          if (pl !== undefined)
+            info.pathLen = readIntegerBytes(pl, 'pathLen').readUIntBE(0, Math.min(content(pl).length, 6));
+          break;
+        }
+        case OID.keyUsage: {
+          const ku = content(readRoot(value, TAG.BIT_STRING));
+          let bits = 0;
+          for (let i = 1; i < ku.length && i < 3; i++) {
+            const byte = ku[i] as number;
+            for (let b = 0; b < 8; b++) if ((byte & (0x80 >> b)) !== 0) bits |= 1 << ((i - 1) * 8 + b);
+          }
+          info.keyUsage = bits;
+          break;
+        }
+        case OID.subjectKeyIdentifier:
+          info.subjectKeyId = content(readRoot(value, TAG.OCTET_STRING));
+          break;
+        case OID.authorityKeyIdentifier: {
+          const keyId = children(readRoot(value)).find((t) => t.tag === 0x80);
+          if (keyId !== undefined) info.authorityKeyId = content(keyId);
+          break;
+        }
+        case OID.subjectAltName:
+          for (const gn of children(readRoot(value))) {
+            if (gn.tag === 0x82) info.dnsNames.push(content(gn).toString('latin1'));
+            if (gn.tag === 0x86) info.uris.push(content(gn).toString('latin1'));
+          }
+          break;
+        case OID.nameConstraints: {
+          info.hasNameConstraints = true;
+          for (const subtrees of children(readRoot(value))) {
+            if (subtrees.tag !== 0xa0) continue;
+            for (const subtree of children(subtrees)) {
+              const base = children(subtree)[0];
+              if (base?.tag === 0x82) info.permittedDns.push(content(base).toString('latin1'));
+              if (base?.tag === 0x86) info.permittedUri.push(content(base).toString('latin1'));
+            }
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+  return Object.freeze(info);
+}
+
+function commonNameOf(name: Tlv): string | undefined {
+  for (const rdn of children(name)) {
+    for (const atv of children(rdn)) {
+      const [type, value] = children(atv);
+      if (type !== undefined && value !== undefined && readOid(type) === OID.commonName)
+        return content(value).toString('utf8');
+    }
+  }
+  return undefined;
+}

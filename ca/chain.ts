@@ -1,0 +1,211 @@
+import { verify } from 'node:crypto';
+import { parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
+import { OID } from './der/oids.js';
+import { CredentialError } from './errors.js';
+
+const SIG_HASH: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
+  [OID.ecdsaWithSha256]: 'sha256',
+  [OID.ecdsaWithSha384]: 'sha384',
+  [OID.ecdsaWithSha512]: 'sha512',
+  [OID.sha256WithRsa]: 'sha256',
+  [OID.sha384WithRsa]: 'sha384',
+  [OID.sha512WithRsa]: 'sha512',
+};
+
+const MAX_DEPTH = 8;
+
+export interface ChainVerifier {
+  readonly anchors: readonly CertificateInfo[];
+  readonly intermediates: readonly CertificateInfo[];
+  /**
+   * Verifies `cert` → intermediates → one of the anchors at time `at`: signatures, validity windows,
+   * CA flags and keyCertSign, pathLen and name constraints. Returns the path, `cert` first and the
+   * anchor last. Throws ERR_CERT_EXPIRED, ERR_CERT_NOT_YET_VALID, ERR_NOT_CA, ERR_NAME_CONSTRAINTS
+   * or ERR_CHAIN_UNTRUSTED.
+   */
+  verify(cert: CertificateInfo | Uint8Array, at: Date): CertificateInfo[];
+}
+
+type CertInput = CertificateInfo | Uint8Array;
+
+const toInfo = (c: CertInput): CertificateInfo => (c instanceof Uint8Array ? parseCertificate(c) : c);
+
+/** A verifier over fixed intermediates and anchors, parsed once; links between CA certificates are memoized. */
+export function createChainVerifier(options: {
+  anchors: readonly CertInput[];
+  intermediates?: readonly CertInput[];
+}): ChainVerifier {
+  const anchors = options.anchors.map(toInfo);
+  const intermediates = (options.intermediates ?? []).map(toInfo);
+  if (anchors.length === 0) throw new CredentialError('ERR_CHAIN_UNTRUSTED', 'no trust anchors given');
+  const anchorSet = new Set(anchors);
+  const bySubject = new Map<string, CertificateInfo[]>();
+  for (const c of [...intermediates, ...anchors]) {
+    const key = c.subjectDer.toString('latin1');
+    bySubject.set(key, [...(bySubject.get(key) ?? []), c]);
+  }
+  const linkMemo = new WeakMap<CertificateInfo, WeakMap<CertificateInfo, boolean>>();
+
+  function signedBy(child: CertificateInfo, parent: CertificateInfo, memoize: boolean): boolean {
+    if (memoize) {
+      const known = linkMemo.get(child)?.get(parent);
+      if (known !== undefined) return known;
+    }
+    const hash = SIG_HASH[child.signatureAlgorithm];
+    let ok = false;
+    if (hash !== undefined) {
+      try {
+        ok = verify(hash, child.tbs, parent.publicKey, child.signature);
+      } catch {
+        ok = false;
+      }
+    }
+    if (memoize) {
+      let m = linkMemo.get(child);
+      if (m === undefined) linkMemo.set(child, (m = new WeakMap()));
+      m.set(parent, ok);
+    }
+    return ok;
+  }
+
+  return Object.freeze({
+    anchors,
+    intermediates,
+    verify(input: CertInput, at: Date): CertificateInfo[] {
+      const leaf = toInfo(input);
+      checkValidity(leaf, at, 'certificate');
+      const path: CertificateInfo[] = [leaf];
+      let current = leaf;
+      let lastProblem: CredentialError | undefined;
+      for (let depth = 0; depth < MAX_DEPTH; depth++) {
+        const candidates = bySubject.get(current.issuerDer.toString('latin1')) ?? [];
+        let next: CertificateInfo | undefined;
+        for (const cand of candidates) {
+          if (cand === current) continue;
+          if (
+            current.authorityKeyId &&
+            cand.subjectKeyId &&
+            !current.authorityKeyId.equals(cand.subjectKeyId)
+          )
+            continue;
+          if (!signedBy(current, cand, current !== leaf)) continue;
+          try {
+            checkIssuerCert(cand, at, path.length - 1);
+          } catch (err) {
+            lastProblem = err as CredentialError;
+            continue;
+          }
+          next = cand;
+          break;
+        }
+        if (next === undefined) {
+          if (lastProblem) throw lastProblem;
+          throw new CredentialError(
+            'ERR_CHAIN_UNTRUSTED',
+            `certificate ${describe(current)} does not chain to a trust anchor`,
+          );
+        }
+        path.push(next);
+        if (anchorSet.has(next)) {
+          checkNameConstraints(leaf, path);
+          return path;
+        }
+        current = next;
+      }
+      throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
+    },
+  });
+}
+
+/** One-shot form of createChainVerifier(...).verify(...). */
+export function verifyChain(options: {
+  cert: CertInput;
+  intermediates?: readonly CertInput[];
+  anchors: readonly CertInput[];
+  at: Date;
+}): CertificateInfo[] {
+  const v = createChainVerifier({ anchors: options.anchors, intermediates: options.intermediates ?? [] });
+  return v.verify(options.cert, options.at);
+}
+
+export function checkValidity(c: CertificateInfo, at: Date, what: string): void {
+  if (at.getTime() < c.notBefore.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_NOT_YET_VALID',
+      `${what} ${describe(c)} is not valid before ${c.notBefore.toISOString()}`,
+    );
+  }
+  if (at.getTime() > c.notAfter.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_EXPIRED',
+      `${what} ${describe(c)} expired at ${c.notAfter.toISOString()}`,
+    );
+  }
+}
+
+/** `below`: how many non-self-issued CA certificates sit under this one in the path (for pathLen). */
+function checkIssuerCert(c: CertificateInfo, at: Date, below: number): void {
+  if (!c.isCa)
+    throw new CredentialError(
+      'ERR_NOT_CA',
+      `${describe(c)} is not a CA certificate (basicConstraints CA:FALSE)`,
+    );
+  if (c.keyUsage !== undefined && (c.keyUsage & KEY_USAGE.keyCertSign) === 0) {
+    throw new CredentialError('ERR_NOT_CA', `${describe(c)} may not sign certificates (no keyCertSign)`);
+  }
+  if (c.pathLen !== undefined && below > c.pathLen) {
+    throw new CredentialError(
+      'ERR_CHAIN_UNTRUSTED',
+      `${describe(c)} has pathLen ${c.pathLen} but ${below} CA certificate(s) below it`,
+    );
+  }
+  checkValidity(c, at, 'CA certificate');
+}
+
+function checkNameConstraints(leaf: CertificateInfo, path: readonly CertificateInfo[]): void {
+  for (const ca of path.slice(1)) {
+    if (!ca.hasNameConstraints) continue;
+    if (ca.permittedDns.length > 0) {
+      for (const name of leaf.dnsNames) {
+        if (!ca.permittedDns.some((base) => dnsWithin(name, base))) {
+          throw new CredentialError(
+            'ERR_NAME_CONSTRAINTS',
+            `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`,
+          );
+        }
+      }
+    }
+    if (ca.permittedUri.length > 0) {
+      for (const uri of leaf.uris) {
+        const host = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#]+)/i.exec(uri)?.[1];
+        if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base))) {
+          throw new CredentialError(
+            'ERR_NAME_CONSTRAINTS',
+            `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`,
+          );
+        }
+      }
+    }
+  }
+}
+
+/** RFC 5280 §4.2.1.10 for dNSName: the name itself or any name under it ("example.com" or ".example.com"). */
+export function dnsWithin(name: string, base: string): boolean {
+  const n = name.toLowerCase();
+  const b = base.toLowerCase().replace(/^\./, '');
+  if (b === '') return true;
+  return n === b || n.endsWith(`.${b}`);
+}
+
+/** RFC 5280 for URIs: a base of "host" matches that host only; ".domain" matches hosts under it. */
+export function uriHostWithin(host: string, base: string): boolean {
+  const h = host.toLowerCase();
+  const b = base.toLowerCase();
+  return b.startsWith('.') ? h.endsWith(b) : h === b;
+}
+
+function describe(c: CertificateInfo): string {
+  return c.subjectCommonName !== undefined
+    ? `"${c.subjectCommonName}" (serial ${c.serialHex})`
+    : `serial ${c.serialHex}`;
+}

@@ -1,0 +1,162 @@
+import { type CertificateInfo, KEY_USAGE, parseCertificatesPem } from './certificate.js';
+import { createChainVerifier, dnsWithin, uriHostWithin, type ChainVerifier } from './chain.js';
+import type { ParsedCsr } from './csr.js';
+import { CredentialError, LanyardError, PolicyError } from './errors.js';
+import type { WorkloadIdentity } from './identity.js';
+import type { Signer } from './keys/signer.js';
+import { createLeafTemplate, type LeafTemplate } from './leaf-template.js';
+import { checkCsrNames, checkKeyAllowed, leafValidity, type LeafPolicy } from './policy.js';
+
+/** One issuer generation: certificate chain, key and trust anchors, validated together, immutable. */
+export interface IssuerCredential {
+  /** the issuing (intermediate) certificate */
+  readonly certificate: CertificateInfo;
+  /** the issuer certificate first, then any further intermediates; never an anchor */
+  readonly chain: readonly CertificateInfo[];
+  readonly anchors: readonly CertificateInfo[];
+  /** the anchor the issuer chains to */
+  readonly anchor: CertificateInfo;
+  /** earliest notAfter among the chain and its anchor: no leaf outlives it */
+  readonly chainNotAfter: Date;
+  readonly signer: Signer;
+  readonly verifier: ChainVerifier;
+  readonly template: LeafTemplate;
+}
+
+export interface CredentialInput {
+  /** PEM: the issuer certificate, optionally followed by further intermediates */
+  readonly certificatePem: string;
+  readonly signer: Signer;
+  /** PEM: one or more trust anchors */
+  readonly anchorsPem: string;
+  readonly now: Date;
+}
+
+/**
+ * Validates and assembles a credential: the key matches the certificate, the certificate is a CA
+ * allowed to sign certificates, and it chains to one of the anchors at `now` (not expired).
+ */
+export function createIssuerCredential(input: CredentialInput): IssuerCredential {
+  const anchors = parseCertificatesPem(input.anchorsPem, 'trust anchors');
+  const anchorDers = new Set(anchors.map((a) => a.der.toString('base64')));
+  const chain = parseCertificatesPem(input.certificatePem, 'issuer certificate').filter(
+    (c) => !anchorDers.has(c.der.toString('base64')),
+  );
+  const certificate = chain[0];
+  if (certificate === undefined)
+    throw new CredentialError('ERR_FILE_INVALID', 'the issuer certificate file holds only trust anchors');
+  if (!certificate.spki.equals(input.signer.publicKeyDer)) {
+    throw new CredentialError('ERR_KEY_MISMATCH', 'the issuer key does not match the issuer certificate');
+  }
+  if (
+    !certificate.isCa ||
+    (certificate.keyUsage !== undefined && (certificate.keyUsage & KEY_USAGE.keyCertSign) === 0)
+  ) {
+    throw new CredentialError(
+      'ERR_NOT_CA',
+      'the issuer certificate is not a CA allowed to sign certificates',
+    );
+  }
+  const verifier = createChainVerifier({ anchors, intermediates: chain });
+  const path = verifier.verify(certificate, input.now);
+  const anchor = path[path.length - 1] as CertificateInfo;
+  const chainNotAfter = new Date(Math.min(...path.map((c) => c.notAfter.getTime())));
+  return Object.freeze({
+    certificate,
+    chain: Object.freeze(chain),
+    anchors: Object.freeze(anchors),
+    anchor,
+    chainNotAfter,
+    signer: input.signer,
+    verifier,
+    template: createLeafTemplate(certificate, input.signer),
+  });
+}
+
+export interface IssuedLeaf {
+  readonly der: Buffer;
+  readonly serialHex: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** DER of the issuer certificate and further intermediates, in order (never the anchor) */
+  readonly intermediates: readonly Buffer[];
+  /** the anchor this leaf chains to */
+  readonly anchor: CertificateInfo;
+}
+
+/**
+ * Signs a leaf for `identity` with the CSR's public key and nothing else from the CSR, then verifies
+ * it against the credential's anchors before returning it. The caller has checked the CSR's names
+ * and key type (see issueForCsr). Throws ERR_ISSUER_UNAVAILABLE once the chain has expired,
+ * ERR_NAME_CONSTRAINTS when the issuer may not mint this identity, ERR_INTERNAL when the self-check fails.
+ */
+export function issueLeaf(
+  cred: IssuerCredential,
+  req: {
+    readonly csr: ParsedCsr;
+    readonly identity: WorkloadIdentity;
+    readonly policy: LeafPolicy;
+    readonly now: Date;
+  },
+): IssuedLeaf {
+  if (req.now.getTime() >= cred.chainNotAfter.getTime()) {
+    throw new CredentialError(
+      'ERR_ISSUER_UNAVAILABLE',
+      `the issuer chain expired at ${cred.chainNotAfter.toISOString()}`,
+    );
+  }
+  checkIssuerConstraints(cred, req.identity);
+  const { notBefore, notAfter } = leafValidity(req.now, req.policy, cred.chainNotAfter);
+  const leaf = cred.template.sign({
+    spki: req.csr.spki,
+    dnsName: req.identity.dns,
+    uri: req.identity.spiffeId,
+    notBefore,
+    notAfter,
+  });
+  try {
+    cred.verifier.verify(leaf.der, req.now);
+  } catch (err) {
+    throw new LanyardError(
+      'ERR_INTERNAL',
+      'the newly signed certificate did not verify against the trust anchors; nothing was returned',
+      {
+        cause: err,
+      },
+    );
+  }
+  return { ...leaf, intermediates: cred.chain.map((c) => c.der), anchor: cred.anchor };
+}
+
+/** The whole offline policy in one call: CSR names, key type, then issueLeaf. */
+export function issueForCsr(
+  cred: IssuerCredential,
+  req: {
+    readonly csr: ParsedCsr;
+    readonly identity: WorkloadIdentity;
+    readonly policy: LeafPolicy;
+    readonly now: Date;
+  },
+): IssuedLeaf {
+  checkCsrNames(req.csr, req.identity.dns);
+  checkKeyAllowed(req.csr.keyType, req.policy);
+  return issueLeaf(cred, req);
+}
+
+function checkIssuerConstraints(cred: IssuerCredential, identity: WorkloadIdentity): void {
+  for (const ca of [...cred.chain, cred.anchor]) {
+    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((b) => dnsWithin(identity.dns, b))) {
+      throw new PolicyError(
+        'ERR_NAME_CONSTRAINTS',
+        `identity ${identity.dns} is outside the issuer's permitted DNS subtrees`,
+      );
+    }
+    const host = identity.spiffeId.slice('spiffe://'.length).split('/')[0] ?? '';
+    if (ca.permittedUri.length > 0 && !ca.permittedUri.some((b) => uriHostWithin(host, b))) {
+      throw new PolicyError(
+        'ERR_NAME_CONSTRAINTS',
+        `SPIFFE ID ${identity.spiffeId} is outside the issuer's permitted URI subtrees`,
+      );
+    }
+  }
+}

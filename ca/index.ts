@@ -1,0 +1,83 @@
+// The curated public API of the PKI core. issuer/ and trust-bundles/ import only this module.
+export { type Clock, systemClock, nowMs } from './clock.js';
+export {
+  type ErrorCode,
+  LanyardError,
+  InvalidRequestError,
+  PolicyError,
+  CredentialError,
+  InvalidTokenError,
+  AuthenticatorUnavailableError,
+  UsageError,
+  isLanyardError,
+} from './errors.js';
+export {
+  decodePem,
+  decodePemOf,
+  decodeOnePem,
+  encodePem,
+  looksLikePem,
+  type PemBlock,
+  type PemLabel,
+} from './pem.js';
+export { writeFileAtomic, type AtomicWriteOptions } from './fs.js';
+export { parseDuration, formatDuration } from './duration.js';
+export {
+  KEY_ALGORITHMS,
+  EC_ALGORITHMS,
+  type KeyAlgorithm,
+  type EcKeyAlgorithm,
+  type SignatureAlgorithm,
+  parseKeyAlgorithm,
+  generateKey,
+  keyAlgorithmOf,
+} from './keys/algorithms.js';
+export { type Signer, createKeyObjectSigner } from './keys/signer.js';
+export { type KeyStore, createFileKeyStore, createMemoryKeyStore, parsePrivateKeyPem } from './keys/store.js';
+export { parseCertificate, parseCertificatesPem, KEY_USAGE, type CertificateInfo } from './certificate.js';
+export { parseCsr, MAX_CSR_BYTES, type ParsedCsr, type CsrKeyType } from './csr.js';
+export {
+  type IdentityDomain,
+  type ServiceAccountRef,
+  type WorkloadIdentity,
+  DEFAULT_IDENTITY_DOMAIN,
+  isDns1123Label,
+  isDns1123Subdomain,
+  validateIdentityDomain,
+  workloadIdentity,
+  parseIdentity,
+} from './identity.js';
+export {
+  DEFAULTS,
+  randomSerial,
+  keyIdentifier,
+  createAnchorCertificate,
+  createIssuerCertificate,
+  type AnchorProfile,
+  type IssuerProfile,
+} from './profiles.js';
+export {
+  type LeafPolicy,
+  type LeafKeyType,
+  DEFAULT_LEAF_POLICY,
+  checkCsrNames,
+  checkKeyAllowed,
+  leafValidity,
+} from './policy.js';
+export { createLeafTemplate, type LeafTemplate, type LeafRequest, type SignedLeaf } from './leaf-template.js';
+export { createChainVerifier, verifyChain, checkValidity, type ChainVerifier } from './chain.js';
+export {
+  createIssuerCredential,
+  issueLeaf,
+  issueForCsr,
+  type IssuerCredential,
+  type IssuedLeaf,
+  type CredentialInput,
+} from './credential.js';
+export {
+  readIssuerDir,
+  readPemFile,
+  ISSUER_FILES,
+  MAX_PEM_FILE_BYTES,
+  type IssuerDirFiles,
+} from './issuer-dir.js';

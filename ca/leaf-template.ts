@@ -1,0 +1,97 @@
+import type { CertificateInfo } from './certificate.js';
+import { OID } from './der/oids.js';
+import {
+  bitString,
+  explicit,
+  implicitPrim,
+  octetString,
+  oid,
+  seq,
+  time,
+  TRUE,
+  unsignedInteger,
+} from './der/writer.js';
+import { CredentialError } from './errors.js';
+import type { Signer } from './keys/signer.js';
+import { keyIdentifier, randomSerial } from './profiles.js';
+
+export interface LeafRequest {
+  /** SubjectPublicKeyInfo DER, from the (verified) CSR */
+  readonly spki: Buffer;
+  readonly dnsName: string;
+  readonly uri: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** positive big-endian serial; a random 16-byte one when absent */
+  readonly serial?: Buffer;
+}
+
+export interface SignedLeaf {
+  readonly der: Buffer;
+  readonly serialHex: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** Builds workload leaves for one issuer from precomputed DER pieces; one signature per leaf. */
+export interface LeafTemplate {
+  sign(req: LeafRequest): SignedLeaf;
+}
+
+const ext = (id: string, critical: boolean, value: Buffer): Buffer =>
+  critical ? seq(oid(id), TRUE, octetString(value)) : seq(oid(id), octetString(value));
+
+const VERSION_V3 = explicit(0, Buffer.from([0x02, 0x01, 0x02]));
+const EMPTY_NAME = seq();
+const BASIC_CONSTRAINTS_END_ENTITY = ext(OID.basicConstraints, true, seq());
+const KEY_USAGE_DIGITAL_SIGNATURE = ext(OID.keyUsage, true, Buffer.from([0x03, 0x02, 0x07, 0x80]));
+const EKU_SERVER_CLIENT = ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth)));
+
+/**
+ * The leaf profile: v3, empty subject, critical SAN (one DNS name, one URI), BasicConstraints
+ * critical CA:FALSE, KeyUsage critical digitalSignature, EKU serverAuth + clientAuth, SKI, AKI =
+ * the issuer's SKI. Everything but the serial, validity, key and names is fixed per issuer.
+ */
+export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): LeafTemplate {
+  if (!issuer.spki.equals(signer.publicKeyDer)) {
+    throw new CredentialError('ERR_KEY_MISMATCH', 'issuer key does not match the issuer certificate');
+  }
+  const aki = issuer.subjectKeyId ?? keyIdentifier(issuer.spki);
+  const sigAlg = signer.signatureAlgorithmDer;
+  const afterSerial = Buffer.concat([sigAlg, issuer.subjectDer]);
+  const fixedExtensions = Buffer.concat([
+    BASIC_CONSTRAINTS_END_ENTITY,
+    KEY_USAGE_DIGITAL_SIGNATURE,
+    EKU_SERVER_CLIENT,
+    ext(OID.authorityKeyIdentifier, false, seq(implicitPrim(0, aki))),
+  ]);
+  return {
+    sign(req) {
+      const serial = req.serial ?? randomSerial();
+      const san = ext(
+        OID.subjectAltName,
+        true,
+        seq(implicitPrim(2, ascii(req.dnsName)), implicitPrim(6, ascii(req.uri))),
+      );
+      const ski = ext(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(req.spki)));
+      const tbs = seq(
+        VERSION_V3,
+        unsignedInteger(serial),
+        afterSerial,
+        seq(time(req.notBefore), time(req.notAfter)),
+        EMPTY_NAME,
+        req.spki,
+        explicit(3, seq(fixedExtensions, ski, san)),
+      );
+      const der = seq(tbs, sigAlg, bitString(signer.sign(tbs)));
+      return { der, serialHex: serial.toString('hex'), notBefore: req.notBefore, notAfter: req.notAfter };
+    },
+  };
+}
+
+/** IA5String content; names reaching the template are already validated, this guards the encoding. */
+function ascii(s: string): Buffer {
+  if (!/^[\x21-\x7e]{1,1024}$/.test(s))
+    throw new CredentialError('ERR_INTERNAL', 'SAN value is not printable ASCII');
+  return Buffer.from(s, 'latin1');
+}

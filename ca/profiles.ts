@@ -1,0 +1,193 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { parseCertificate, type CertificateInfo } from './certificate.js';
+import { OID } from './der/oids.js';
+import { TAG, children, expectTag, readBitStringBytes, readRoot } from './der/reader.js';
+import { implicitPrim, seq, tlv } from './der/writer.js';
+import { CredentialError, UsageError } from './errors.js';
+import { isDns1123Subdomain } from './identity.js';
+import type { Signer } from './keys/signer.js';
+import { bytes, toCryptoKeyPair, webcrypto, webcryptoSigningAlgorithm, x509 } from './x509.js';
+
+const HOUR = 3_600_000;
+
+/** Profile defaults. Lifetimes in milliseconds. */
+export const DEFAULTS = Object.freeze({
+  anchorCommonName: 'root.linkerd.cluster.local',
+  issuerCommonName: 'identity.linkerd.cluster.local',
+  anchorLifetimeMs: 87_600 * HOUR,
+  issuerLifetimeMs: 8_760 * HOUR,
+  leafLifetimeMs: 24 * HOUR,
+  /** notBefore is back-dated by this much so peers with slow clocks accept a new certificate */
+  clockSkewMs: 20_000,
+});
+
+/** A random positive serial of 16 bytes (127 bits of entropy; top bit clear, first byte non-zero). */
+export function randomSerial(): Buffer {
+  const b = randomBytes(16);
+  b[0] = (b[0] as number) & 0x7f || 0x40;
+  return b;
+}
+
+/** RFC 5280 method 1 key identifier: SHA-1 of the subjectPublicKey BIT STRING contents. */
+export function keyIdentifier(spki: Buffer): Buffer {
+  const bits = lastBitStringContent(spki);
+  return createHash('sha1').update(bits).digest();
+}
+
+export interface AnchorProfile {
+  readonly signer: Signer;
+  readonly now: Date;
+  readonly commonName?: string;
+  readonly lifetimeMs?: number;
+  readonly clockSkewMs?: number;
+}
+
+/**
+ * Self-signed v3 trust anchor: BasicConstraints critical CA:TRUE (no pathLen), KeyUsage critical
+ * keyCertSign + cRLSign, SubjectKeyIdentifier, AuthorityKeyIdentifier = its own SKI.
+ */
+export async function createAnchorCertificate(p: AnchorProfile): Promise<CertificateInfo> {
+  const cn = p.commonName ?? DEFAULTS.anchorCommonName;
+  checkCommonName(cn);
+  const lifetimeMs = positive(p.lifetimeMs ?? DEFAULTS.anchorLifetimeMs, 'anchor lifetime');
+  const notBefore = new Date(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs));
+  const keys = await toCryptoKeyPair(p.signer);
+  const ski = keyIdentifier(p.signer.publicKeyDer);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: randomSerial().toString('hex'),
+      name: [{ CN: [cn] }],
+      notBefore: truncateToSeconds(notBefore),
+      notAfter: truncateToSeconds(new Date(p.now.getTime() + lifetimeMs)),
+      signingAlgorithm: webcryptoSigningAlgorithm(p.signer.keyAlgorithm),
+      keys,
+      extensions: caExtensions(ski, ski, undefined),
+    },
+    webcrypto,
+  );
+  return parseCertificate(new Uint8Array(cert.rawData));
+}
+
+export interface IssuerProfile {
+  readonly anchor: CertificateInfo;
+  readonly anchorSigner: Signer;
+  /** the issuer's own public key (SPKI DER) */
+  readonly issuerPublicKeyDer: Buffer;
+  readonly now: Date;
+  readonly cluster: string;
+  readonly commonName?: string;
+  /** capped to the anchor's notAfter */
+  readonly lifetimeMs?: number;
+  readonly clockSkewMs?: number;
+  /** DNS suffixes for permitted dNSName subtrees */
+  readonly permitDns?: readonly string[];
+  /** a trust domain for a permitted URI subtree (spiffe://<td>/…) */
+  readonly permitSpiffe?: string;
+}
+
+/**
+ * Per-cluster intermediate: BasicConstraints critical CA:TRUE pathLen 0, KeyUsage critical
+ * keyCertSign + cRLSign, SKI, AKI = the anchor's SKI, optional critical NameConstraints.
+ */
+export async function createIssuerCertificate(p: IssuerProfile): Promise<CertificateInfo> {
+  const cn = p.commonName ?? DEFAULTS.issuerCommonName;
+  checkCommonName(cn);
+  if (!p.anchor.isCa) throw new CredentialError('ERR_NOT_CA', 'the anchor certificate is not a CA');
+  if (!p.anchor.spki.equals(p.anchorSigner.publicKeyDer)) {
+    throw new CredentialError('ERR_KEY_MISMATCH', 'the anchor key does not match the anchor certificate');
+  }
+  if (p.now.getTime() > p.anchor.notAfter.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_EXPIRED',
+      `the anchor expired at ${p.anchor.notAfter.toISOString()}; create a new anchor`,
+    );
+  }
+  if (p.now.getTime() < p.anchor.notBefore.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_NOT_YET_VALID',
+      `the anchor is not valid before ${p.anchor.notBefore.toISOString()}`,
+    );
+  }
+  const lifetimeMs = positive(p.lifetimeMs ?? DEFAULTS.issuerLifetimeMs, 'issuer lifetime');
+  const notAfter = new Date(Math.min(p.now.getTime() + lifetimeMs, p.anchor.notAfter.getTime()));
+  const notBefore = new Date(
+    Math.max(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs), p.anchor.notBefore.getTime()),
+  );
+  const constraints = nameConstraintsDer(p.permitDns ?? [], p.permitSpiffe);
+  const anchorKey = (await toCryptoKeyPair(p.anchorSigner)).privateKey;
+  const anchorX509 = new x509.X509Certificate(bytes(p.anchor.der));
+  const anchorSki = p.anchor.subjectKeyId ?? keyIdentifier(p.anchor.spki);
+  const subject: x509.JsonName = [{ CN: [cn] }, { OU: [p.cluster] }];
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerial().toString('hex'),
+      subject,
+      issuer: anchorX509.subjectName,
+      notBefore: truncateToSeconds(notBefore),
+      notAfter: truncateToSeconds(notAfter),
+      signingAlgorithm: webcryptoSigningAlgorithm(p.anchorSigner.keyAlgorithm),
+      publicKey: bytes(p.issuerPublicKeyDer),
+      signingKey: anchorKey,
+      extensions: caExtensions(keyIdentifier(p.issuerPublicKeyDer), anchorSki, 0, constraints),
+    },
+    webcrypto,
+  );
+  return parseCertificate(new Uint8Array(cert.rawData));
+}
+
+function caExtensions(
+  ski: Buffer,
+  aki: Buffer,
+  pathLen: number | undefined,
+  constraints?: Buffer,
+): x509.Extension[] {
+  const exts: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(true, pathLen, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    new x509.SubjectKeyIdentifierExtension(ski.toString('hex')),
+    new x509.Extension(OID.authorityKeyIdentifier, false, bytes(seq(implicitPrim(0, aki)))),
+  ];
+  if (constraints !== undefined) exts.push(new x509.Extension(OID.nameConstraints, true, bytes(constraints)));
+  return exts;
+}
+
+/** NameConstraints with permitted subtrees only; undefined when nothing is constrained. */
+export function nameConstraintsDer(
+  permitDns: readonly string[],
+  permitSpiffe: string | undefined,
+): Buffer | undefined {
+  const subtrees: Buffer[] = [];
+  for (const d of permitDns) {
+    const base = d.replace(/^\./, '');
+    if (!isDns1123Subdomain(base)) throw new UsageError(`--permit-dns "${d}" is not a DNS name`);
+    subtrees.push(seq(implicitPrim(2, Buffer.from(base, 'latin1'))));
+  }
+  if (permitSpiffe !== undefined) {
+    if (!isDns1123Subdomain(permitSpiffe))
+      throw new UsageError(`--permit-spiffe "${permitSpiffe}" is not a trust domain name`);
+    subtrees.push(seq(implicitPrim(6, Buffer.from(permitSpiffe, 'latin1'))));
+  }
+  if (subtrees.length === 0) return undefined;
+  return seq(tlv(0xa0, ...subtrees));
+}
+
+function checkCommonName(cn: string): void {
+  if (cn.length === 0 || cn.length > 64 || /\p{Cc}/u.test(cn)) {
+    throw new UsageError('common name must be 1 to 64 printable characters');
+  }
+}
+
+function positive(ms: number, what: string): number {
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`${what} must be positive`);
+  return ms;
+}
+
+/** X.509 times have whole seconds; rounding down keeps notAfter ≤ every cap computed in milliseconds. */
+export function truncateToSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+function lastBitStringContent(spki: Buffer): Buffer {
+  const [, bits] = children(readRoot(spki));
+  return readBitStringBytes(expectTag(bits, TAG.BIT_STRING, 'subjectPublicKey'), 'subjectPublicKey');
+}

@@ -1,0 +1,145 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createAnchorCertificate,
+  createIssuerCertificate,
+  createIssuerCredential,
+  createKeyObjectSigner,
+  encodePem,
+  generateKey,
+  type CertificateInfo,
+  type IssuerCredential,
+  type KeyAlgorithm,
+  type Signer,
+} from '../../ca/index.js';
+import { toCryptoKeyPair, webcrypto, x509 } from '../../ca/x509.js';
+
+export interface TestCa {
+  readonly signer: Signer;
+  readonly cert: CertificateInfo;
+}
+
+export interface TestPki {
+  readonly anchor: TestCa;
+  readonly anchorsPem: string;
+  readonly issuers: Record<
+    string,
+    TestCa & { readonly credential: IssuerCredential; readonly certPem: string; readonly keyPem: string }
+  >;
+}
+
+/** A throw-away anchor → per-cluster issuers tree, valid at `now`. */
+export async function testPki(options: {
+  now: Date;
+  anchorKey?: KeyAlgorithm;
+  issuerKey?: KeyAlgorithm;
+  clusters?: readonly string[];
+  issuerLifetimeMs?: number;
+  anchorLifetimeMs?: number;
+  permitDns?: readonly string[];
+  permitSpiffe?: string;
+}): Promise<TestPki> {
+  const anchorSigner = createKeyObjectSigner(await generateKey(options.anchorKey ?? 'p256'));
+  const anchorCert = await createAnchorCertificate({
+    signer: anchorSigner,
+    now: options.now,
+    ...(options.anchorLifetimeMs !== undefined ? { lifetimeMs: options.anchorLifetimeMs } : {}),
+  });
+  const anchorsPem = encodePem('CERTIFICATE', anchorCert.der);
+  const issuers: TestPki['issuers'] = {};
+  for (const cluster of options.clusters ?? ['east']) {
+    const signer = createKeyObjectSigner(await generateKey(options.issuerKey ?? 'p256'));
+    const cert = await createIssuerCertificate({
+      anchor: anchorCert,
+      anchorSigner,
+      issuerPublicKeyDer: signer.publicKeyDer,
+      now: options.now,
+      cluster,
+      ...(options.issuerLifetimeMs !== undefined ? { lifetimeMs: options.issuerLifetimeMs } : {}),
+      ...(options.permitDns !== undefined ? { permitDns: options.permitDns } : {}),
+      ...(options.permitSpiffe !== undefined ? { permitSpiffe: options.permitSpiffe } : {}),
+    });
+    const certPem = encodePem('CERTIFICATE', cert.der);
+    const credential = createIssuerCredential({
+      certificatePem: certPem,
+      signer,
+      anchorsPem,
+      now: options.now,
+    });
+    issuers[cluster] = {
+      signer,
+      cert,
+      credential,
+      certPem,
+      keyPem: encodePem('PRIVATE KEY', signer.exportPkcs8()),
+    };
+  }
+  return { anchor: { signer: anchorSigner, cert: anchorCert }, anchorsPem, issuers };
+}
+
+export type CsrKeySpec = 'p256' | 'p384' | 'p521' | 'rsa1024' | 'rsa2048' | 'ed25519';
+
+export function csrKey(spec: CsrKeySpec): KeyObject {
+  switch (spec) {
+    case 'p256':
+      return generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    case 'p384':
+      return generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey;
+    case 'p521':
+      return generateKeyPairSync('ec', { namedCurve: 'secp521r1' }).privateKey;
+    case 'rsa1024':
+      return generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    case 'rsa2048':
+      return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    case 'ed25519':
+      return generateKeyPairSync('ed25519').privateKey;
+  }
+}
+
+/** A CSR built by @peculiar/x509 (an independent encoder), with whatever names a test wants. */
+export async function makeCsr(options: {
+  key?: KeyObject;
+  keySpec?: CsrKeySpec;
+  dns?: readonly string[];
+  uris?: readonly string[];
+  ips?: readonly string[];
+  emails?: readonly string[];
+  subject?: string;
+}): Promise<{ der: Buffer; key: KeyObject }> {
+  const key = options.key ?? csrKey(options.keySpec ?? 'p256');
+  const details = key.asymmetricKeyDetails ?? {};
+  const alg =
+    key.asymmetricKeyType === 'ec'
+      ? {
+          name: 'ECDSA',
+          namedCurve:
+            details.namedCurve === 'secp384r1'
+              ? 'P-384'
+              : details.namedCurve === 'secp521r1'
+                ? 'P-521'
+                : 'P-256',
+          hash: 'SHA-256',
+        }
+      : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, alg, false, ['sign']);
+  const spki = (await import('node:crypto')).createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, alg, true, ['verify']);
+  const names: x509.JsonGeneralName[] = [
+    ...(options.dns ?? []).map((v) => ({ type: 'dns' as const, value: v })),
+    ...(options.uris ?? []).map((v) => ({ type: 'url' as const, value: v })),
+    ...(options.ips ?? []).map((v) => ({ type: 'ip' as const, value: v })),
+    ...(options.emails ?? []).map((v) => ({ type: 'email' as const, value: v })),
+  ];
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
+    {
+      ...(options.subject !== undefined ? { name: options.subject } : {}),
+      keys: { privateKey, publicKey },
+      signingAlgorithm: alg,
+      extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+    },
+    webcrypto,
+  );
+  return { der: Buffer.from(csr.rawData), key };
+}
+
+export { toCryptoKeyPair };
