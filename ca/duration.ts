@@ -13,10 +13,12 @@ export function parseDuration(s: string): number {
     total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
     matched = re.lastIndex;
   }
-  if (trimmed.length === 0 || matched !== trimmed.length || !Number.isFinite(total) || total <= 0) {
+  const ms = Math.round(total);
+  // checked after rounding: "0.4ms" is not a positive number of milliseconds
+  if (trimmed.length === 0 || matched !== trimmed.length || !Number.isFinite(ms) || ms <= 0) {
     throw new UsageError(`invalid duration "${s}"; use forms like 24h, 90m, 1h30m, 30d`);
   }
-  return Math.round(total);
+  return ms;
 }
 
 /** A compact human form: "3d 4h", "23h 59m", "45s"; negative durations are prefixed with "-". */

@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'ERR_AUTHENTICATOR_UNAVAILABLE'
   // service
   | 'ERR_OVERLOADED'
+  | 'ERR_DEADLINE_EXCEEDED'
+  | 'ERR_CERTIFY_FAILED'
   | 'ERR_INVALID_REQUEST'
   // operator input
   | 'ERR_USAGE'

@@ -74,7 +74,7 @@ export function workloadIdentity(domain: IdentityDomain, sa: ServiceAccountRef):
 /** The inverse of workloadIdentity().dns, or undefined when `dns` is not an identity in `domain`. */
 export function parseIdentity(domain: IdentityDomain, dns: string): WorkloadIdentity | undefined {
   const suffix = `.serviceaccount.identity.${domain.controlNamespace}.${domain.trustDomain}`;
-  if (!dns.endsWith(suffix)) return undefined;
+  if (dns.length > 253 || !dns.endsWith(suffix)) return undefined;
   const head = dns.slice(0, -suffix.length).split('.');
   if (head.length !== 2) return undefined;
   const [name, namespace] = head as [string, string];

@@ -81,3 +81,14 @@ export {
   MAX_PEM_FILE_BYTES,
   type IssuerDirFiles,
 } from './issuer-dir.js';
+export {
+  fingerprint,
+  inspectBytes,
+  certificateReport,
+  formatReport,
+  type InspectReport,
+  type CertificateReport,
+  type ExpiryState,
+} from './inspect.js';
+export { runCli, reportError, collect, durationOption, EXIT, type CliContext } from './cli-kit.js';
+export { buildCsr } from './csr-builder.js';

@@ -13,7 +13,7 @@ import {
 } from './der/writer.js';
 import { CredentialError } from './errors.js';
 import type { Signer } from './keys/signer.js';
-import { keyIdentifier, randomSerial } from './profiles.js';
+import { keyIdentifier, randomSerial, truncateToSeconds } from './profiles.js';
 
 export interface LeafRequest {
   /** SubjectPublicKeyInfo DER, from the (verified) CSR */
@@ -22,13 +22,18 @@ export interface LeafRequest {
   readonly uri: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** positive big-endian serial; a random 16-byte one when absent */
+  /**
+   * the serial as the content octets of a positive DER INTEGER (1 to 20 octets, minimal, not zero);
+   * a random 16-byte one when absent
+   */
   readonly serial?: Buffer;
 }
 
 export interface SignedLeaf {
   readonly der: Buffer;
+  /** hex of the serial exactly as encoded (the INTEGER's content octets) */
   readonly serialHex: string;
+  /** the validity exactly as encoded: whole seconds, rounded down from the request */
   readonly notBefore: Date;
   readonly notAfter: Date;
 }
@@ -67,7 +72,9 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
   ]);
   return {
     sign(req) {
-      const serial = req.serial ?? randomSerial();
+      const serial = req.serial === undefined ? randomSerial() : checkSerial(req.serial);
+      const notBefore = truncateToSeconds(req.notBefore);
+      const notAfter = truncateToSeconds(req.notAfter);
       const san = ext(
         OID.subjectAltName,
         true,
@@ -78,15 +85,37 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
         VERSION_V3,
         unsignedInteger(serial),
         afterSerial,
-        seq(time(req.notBefore), time(req.notAfter)),
+        seq(time(notBefore), time(notAfter)),
         EMPTY_NAME,
         req.spki,
         explicit(3, seq(fixedExtensions, ski, san)),
       );
       const der = seq(tbs, sigAlg, bitString(signer.sign(tbs)));
-      return { der, serialHex: serial.toString('hex'), notBefore: req.notBefore, notAfter: req.notAfter };
+      return { der, serialHex: serial.toString('hex'), notBefore, notAfter };
     },
   };
+}
+
+/**
+ * RFC 5280 §4.1.2.2: a positive INTEGER of at most 20 octets. Only minimal encodings are taken, so
+ * the octets are written unchanged and `serialHex` equals parseCertificate(der).serialHex.
+ */
+function checkSerial(serial: Buffer): Buffer {
+  const first = serial[0] ?? 0;
+  const minimal = serial.length === 1 || first !== 0 || ((serial[1] as number) & 0x80) !== 0;
+  if (
+    serial.length === 0 ||
+    serial.length > 20 ||
+    (first & 0x80) !== 0 ||
+    !minimal ||
+    serial.every((b) => b === 0)
+  ) {
+    throw new CredentialError(
+      'ERR_INTERNAL',
+      'leaf serial must be a positive, minimal DER INTEGER of 1 to 20 octets',
+    );
+  }
+  return serial;
 }
 
 /** IA5String content; names reaching the template are already validated, this guards the encoding. */

@@ -63,9 +63,11 @@ export function readTlv(buf: Buffer, offset: number, limit: number = buf.length)
 
 /** Parses exactly one element spanning the whole buffer. */
 export function readRoot(buf: Buffer, expectedTag: number = TAG.SEQUENCE): Tlv {
-  const t = readTlv(buf, 0);
-  if (t.tag !== expectedTag)
+  // The tag is checked before the length, so bytes that are not this element at all (text, another
+  // type) read as malformed rather than as a truncated element.
+  if (buf.length > 0 && buf[0] !== expectedTag)
     throw new DerError('ERR_DER_MALFORMED', `expected tag 0x${hex(expectedTag)} at byte 0`);
+  const t = readTlv(buf, 0);
   if (t.end !== buf.length) {
     throw new DerError(
       'ERR_DER_TRAILING_DATA',
@@ -177,9 +179,26 @@ export function readTime(t: Tlv, what: string): Date {
   } else {
     throw new DerError('ERR_DER_MALFORMED', `${what}: expected a time`);
   }
-  const ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  if (Number.isNaN(ms)) throw new DerError('ERR_DER_MALFORMED', `${what}: invalid date`);
-  return new Date(ms);
+  const [month, day, hour, minute, second] = m.slice(2, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC rolls over out-of-range fields (month 13, 30 February, hour 24); such a time is malformed.
+  if (
+    date.getUTCFullYear() !== year ||
+    date.getUTCMonth() !== month - 1 ||
+    date.getUTCDate() !== day ||
+    date.getUTCHours() !== hour ||
+    date.getUTCMinutes() !== minute ||
+    date.getUTCSeconds() !== second
+  ) {
+    throw new DerError('ERR_DER_MALFORMED', `${what}: invalid date`);
+  }
+  return date;
 }
 
 function hex(n: number): string {

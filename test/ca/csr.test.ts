@@ -1,14 +1,341 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { parseCsr } from '../../ca/index.js';
-import { makeCsr } from '../support/pki.js';
+import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import { MAX_CSR_BYTES, encodePem, parseCsr } from '../../ca/index.js';
+import { OID } from '../../ca/der/oids.js';
+import { bitString, octetString, oid, seq, smallInteger, tlv } from '../../ca/der/writer.js';
+import { opensslCsr } from '../support/openssl.js';
+import { csrKey, makeCsr } from '../support/pki.js';
+
+const WEB = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+
+/**
+ * A PKCS#10 request assembled field by field with the DER writer and signed with node:crypto, for
+ * shapes no CSR library will produce (wrong version, missing attributes, odd algorithms, exact sizes).
+ */
+function handCsr(
+  key: KeyObject,
+  options: {
+    version?: number;
+    attributes?: Buffer | null;
+    signatureOid?: string;
+    hash?: 'sha1' | 'sha256';
+    extraPart?: Buffer;
+  } = {},
+): Buffer {
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const attributes = options.attributes === undefined ? tlv(0xa0) : options.attributes;
+  const info = seq(
+    smallInteger(options.version ?? 0),
+    seq(),
+    spki,
+    ...(attributes === null ? [] : [attributes]),
+  );
+  const signature = sign(options.hash ?? 'sha256', info, key);
+  const parts = [info, seq(oid(options.signatureOid ?? OID.ecdsaWithSha256)), bitString(signature)];
+  if (options.extraPart !== undefined) parts.push(options.extraPart);
+  return seq(...parts);
+}
+
+/** An attributes [0] holding one attribute of `size` content bytes in total (padding). */
+function paddingAttributes(size: number): Buffer {
+  return tlv(0xa0, seq(oid('1.3.6.1.4.1.99999.1'), tlv(0x31, octetString(Buffer.alloc(size, 0x61)))));
+}
+
+function flipLastByte(der: Buffer): Buffer {
+  const out = Buffer.from(der);
+  out[out.length - 1] = (out[out.length - 1] as number) ^ 0x01;
+  return out;
+}
 
 describe('parseCsr', () => {
-  it('reads the DNS name and key type of a P-256 CSR', async () => {
-    const { der } = await makeCsr({ dns: ['web.default.serviceaccount.identity.linkerd.cluster.local'] });
-    const csr = parseCsr(der);
-    assert.equal(csr.keyType, 'p256');
-    assert.deepEqual(csr.dnsNames, ['web.default.serviceaccount.identity.linkerd.cluster.local']);
-    assert.equal(csr.commonName, undefined);
+  let p256: KeyObject;
+  let rsa2048: KeyObject;
+  let der: Buffer;
+
+  before(async () => {
+    p256 = csrKey('p256');
+    rsa2048 = csrKey('rsa2048');
+    der = (await makeCsr({ key: p256, dns: [WEB] })).der;
+  });
+
+  describe('accepts', () => {
+    it('reads the DNS name and key type of a P-256 CSR', () => {
+      const csr = parseCsr(der);
+      assert.equal(csr.keyType, 'p256');
+      assert.deepEqual(csr.dnsNames, [WEB]);
+      assert.equal(csr.commonName, undefined);
+      assert.equal(csr.otherSubjectAttributes, 0);
+    });
+
+    it('returns the request bytes and exactly the public key of the CSR', () => {
+      const csr = parseCsr(der);
+      assert.ok(csr.der.equals(der));
+      assert.ok(csr.spki.equals(createPublicKey(p256).export({ type: 'spki', format: 'der' })));
+      assert.ok(csr.publicKey.equals(createPublicKey(p256)));
+    });
+
+    it('accepts the same request as PEM, with CRLF line ends and text after the block', () => {
+      const pem = encodePem('CERTIFICATE REQUEST', der);
+      for (const text of [pem, pem.replaceAll('\n', '\r\n'), `${pem}trailing words\n`]) {
+        const csr = parseCsr(Buffer.from(text, 'latin1'));
+        assert.ok(csr.der.equals(der));
+        assert.deepEqual(csr.dnsNames, [WEB]);
+      }
+    });
+
+    it('accepts a Uint8Array view into a larger buffer', () => {
+      const big = Buffer.concat([Buffer.from([1, 2, 3]), der, Buffer.from([4, 5])]);
+      const view = new Uint8Array(big.buffer, big.byteOffset + 3, der.length);
+      assert.deepEqual(parseCsr(view).dnsNames, [WEB]);
+    });
+
+    it('accepts P-256, P-384 and RSA-2048 CSRs made by openssl', () => {
+      const cases = [
+        { keyArgs: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], keyType: 'p256' },
+        { keyArgs: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], keyType: 'p384' },
+        { keyArgs: ['-newkey', 'rsa:2048'], keyType: 'rsa2048' },
+      ];
+      for (const { keyArgs, keyType } of cases) {
+        const { csrDer } = opensslCsr({ keyArgs, san: `DNS:${WEB}` });
+        const csr = parseCsr(csrDer);
+        assert.equal(csr.keyType, keyType);
+        assert.deepEqual(csr.dnsNames, [WEB]);
+        assert.equal(csr.commonName, undefined);
+      }
+    });
+
+    it('accepts an openssl CSR signed with SHA-384 and SHA-512', () => {
+      for (const digest of ['-sha384', '-sha512']) {
+        const { csrDer } = opensslCsr({
+          keyArgs: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', digest],
+          san: `DNS:${WEB}`,
+        });
+        assert.deepEqual(parseCsr(csrDer).dnsNames, [WEB]);
+      }
+    });
+
+    it('accepts an RSA-2048 CSR and reports its size', async () => {
+      const csr = parseCsr((await makeCsr({ key: rsa2048, dns: [WEB] })).der);
+      assert.equal(csr.keyType, 'rsa2048');
+    });
+
+    it('accepts a hand-built CSR with no attributes in the [0] set', () => {
+      const csr = parseCsr(handCsr(p256));
+      assert.deepEqual(csr.dnsNames, []);
+      assert.equal(csr.keyType, 'p256');
+    });
+
+    it(`accepts a CSR of exactly MAX_CSR_BYTES (${MAX_CSR_BYTES}) bytes`, () => {
+      let padding = MAX_CSR_BYTES - handCsr(p256).length - 40;
+      let csr = handCsr(p256, { attributes: paddingAttributes(padding) });
+      for (let i = 0; i < 50 && csr.length !== MAX_CSR_BYTES; i++) {
+        padding += MAX_CSR_BYTES - csr.length;
+        csr = handCsr(p256, { attributes: paddingAttributes(padding) });
+      }
+      assert.equal(csr.length, MAX_CSR_BYTES);
+      assert.equal(parseCsr(csr).keyType, 'p256');
+    });
+  });
+
+  describe('names', () => {
+    it('extracts DNS, URI, IP and email SANs and the subject CN', async () => {
+      const { der: withNames } = await makeCsr({
+        dns: [WEB, 'other.example'],
+        uris: ['spiffe://cluster.local/ns/default/sa/web'],
+        ips: ['10.1.2.3', '2001:db8::1'],
+        emails: ['ops@example.com'],
+        subject: `CN=${WEB}`,
+      });
+      const csr = parseCsr(withNames);
+      assert.deepEqual(csr.dnsNames, [WEB, 'other.example']);
+      assert.deepEqual(csr.uris, ['spiffe://cluster.local/ns/default/sa/web']);
+      assert.deepEqual(csr.ipAddresses, ['10.1.2.3', '2001:db8:0:0:0:0:0:1']);
+      assert.deepEqual(csr.emails, ['ops@example.com']);
+      assert.equal(csr.commonName, WEB);
+      assert.equal(csr.otherSubjectAttributes, 0);
+      assert.equal(csr.otherNames, 0);
+    });
+
+    it('extracts names from an openssl CSR and counts other subject attributes and SAN types', () => {
+      const { csrDer } = opensslCsr({
+        subj: '/CN=web/O=acme',
+        san: 'DNS:a.example,URI:spiffe://x/ns/a/sa/b,IP:10.9.8.7,email:a@b.example,otherName:1.2.3.4;UTF8:hello',
+      });
+      const csr = parseCsr(csrDer);
+      assert.equal(csr.commonName, 'web');
+      assert.equal(csr.otherSubjectAttributes, 1);
+      assert.deepEqual(csr.dnsNames, ['a.example']);
+      assert.deepEqual(csr.uris, ['spiffe://x/ns/a/sa/b']);
+      assert.deepEqual(csr.ipAddresses, ['10.9.8.7']);
+      assert.deepEqual(csr.emails, ['a@b.example']);
+      assert.equal(csr.otherNames, 1);
+    });
+
+    it('ignores requested extensions other than subjectAltName', () => {
+      const { csrDer } = opensslCsr({
+        keyArgs: [
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'keyUsage=keyCertSign',
+        ],
+        san: `DNS:${WEB}`,
+      });
+      const csr = parseCsr(csrDer);
+      assert.deepEqual(csr.dnsNames, [WEB]);
+      assert.deepEqual(csr.uris, []);
+    });
+
+    it('reports no names for a CSR without a SAN extension', async () => {
+      const csr = parseCsr((await makeCsr({})).der);
+      assert.deepEqual(
+        [csr.dnsNames, csr.uris, csr.ipAddresses, csr.emails, csr.otherNames],
+        [[], [], [], [], 0],
+      );
+    });
+  });
+
+  describe('rejects', () => {
+    it('bytes that are not DER with ERR_DER_MALFORMED', () => {
+      const garbage = [
+        Buffer.from('this is not a certificate request'),
+        Buffer.from([0x04, 0x03, 0x01, 0x02, 0x03]),
+        Buffer.from([0x30, 0x80, 0x00, 0x00]),
+        Buffer.from([0x30, 0x81, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00]),
+        Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]),
+      ];
+      for (const bytes of garbage) {
+        assert.throws(() => parseCsr(bytes), { code: 'ERR_DER_MALFORMED' }, bytes.toString('hex'));
+      }
+    });
+
+    it('a truncated request with ERR_DER_TRUNCATED', () => {
+      for (const cut of [1, 10, der.length - 2]) {
+        assert.throws(() => parseCsr(der.subarray(0, der.length - cut)), { code: 'ERR_DER_TRUNCATED' });
+      }
+      assert.throws(() => parseCsr(Buffer.from([0x30])), { code: 'ERR_DER_TRUNCATED' });
+    });
+
+    it('bytes after the request with ERR_DER_TRAILING_DATA', () => {
+      assert.throws(() => parseCsr(Buffer.concat([der, Buffer.from([0x00])])), {
+        code: 'ERR_DER_TRAILING_DATA',
+      });
+      assert.throws(() => parseCsr(Buffer.concat([der, der])), { code: 'ERR_DER_TRAILING_DATA' });
+    });
+
+    it('an empty request with ERR_CSR_MALFORMED', () => {
+      assert.throws(() => parseCsr(Buffer.alloc(0)), { code: 'ERR_CSR_MALFORMED' });
+    });
+
+    it('PEM with headers with ERR_PEM_HEADERS', () => {
+      const pem = encodePem('CERTIFICATE REQUEST', der).replace(
+        '-----\n',
+        '-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n',
+      );
+      assert.throws(() => parseCsr(Buffer.from(pem)), { code: 'ERR_PEM_HEADERS' });
+    });
+
+    it('PEM of another type with ERR_PEM_UNEXPECTED_TYPE', () => {
+      for (const label of ['CERTIFICATE', 'PRIVATE KEY', 'PUBLIC KEY'] as const) {
+        assert.throws(() => parseCsr(Buffer.from(encodePem(label, der))), {
+          code: 'ERR_PEM_UNEXPECTED_TYPE',
+        });
+      }
+      const both = encodePem('CERTIFICATE REQUEST', der) + encodePem('PRIVATE KEY', der);
+      assert.throws(() => parseCsr(Buffer.from(both)), { code: 'ERR_PEM_UNEXPECTED_TYPE' });
+    });
+
+    it('broken PEM and PEM with two requests with ERR_PEM_MALFORMED', () => {
+      const pem = encodePem('CERTIFICATE REQUEST', der);
+      assert.throws(() => parseCsr(Buffer.from(pem.replace('-----END CERTIFICATE REQUEST-----\n', ''))), {
+        code: 'ERR_PEM_MALFORMED',
+      });
+      assert.throws(() => parseCsr(Buffer.from(pem + pem)), { code: 'ERR_PEM_MALFORMED' });
+    });
+
+    it('a request whose self-signature does not verify with ERR_CSR_SIGNATURE', async () => {
+      assert.throws(() => parseCsr(flipLastByte(der)), { code: 'ERR_CSR_SIGNATURE' });
+      const rsa = (await makeCsr({ key: rsa2048, dns: [WEB] })).der;
+      assert.throws(() => parseCsr(flipLastByte(rsa)), { code: 'ERR_CSR_SIGNATURE' });
+      const { csrDer } = opensslCsr({ san: `DNS:${WEB}` });
+      assert.throws(() => parseCsr(flipLastByte(csrDer)), { code: 'ERR_CSR_SIGNATURE' });
+    });
+
+    it('a request whose names were altered after signing with ERR_CSR_SIGNATURE', () => {
+      const at = der.indexOf(Buffer.from('web.default'));
+      assert.ok(at > 0);
+      const altered = Buffer.from(der);
+      altered.write('bad', at, 'latin1');
+      assert.throws(() => parseCsr(altered), { code: 'ERR_CSR_SIGNATURE' });
+    });
+
+    it('a request signed by a different key with ERR_CSR_SIGNATURE', () => {
+      const other = csrKey('p256');
+      const spki = createPublicKey(p256).export({ type: 'spki', format: 'der' });
+      const infoDer = seq(smallInteger(0), seq(), spki, tlv(0xa0));
+      const forged = seq(infoDer, seq(oid(OID.ecdsaWithSha256)), bitString(sign('sha256', infoDer, other)));
+      assert.throws(() => parseCsr(forged), { code: 'ERR_CSR_SIGNATURE' });
+    });
+
+    it('an RSA key below 2048 bits with ERR_CSR_WEAK_KEY', async () => {
+      const { der: weak } = await makeCsr({ keySpec: 'rsa1024', dns: [WEB] });
+      assert.throws(() => parseCsr(weak), { code: 'ERR_CSR_WEAK_KEY' });
+    });
+
+    it('P-521 and Ed25519 keys with ERR_CSR_UNSUPPORTED_KEY', async () => {
+      const { der: p521 } = await makeCsr({ keySpec: 'p521', dns: [WEB] });
+      assert.throws(() => parseCsr(p521), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
+      const fromOpenssl = opensslCsr({ keyArgs: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521'] });
+      assert.throws(() => parseCsr(fromOpenssl.csrDer), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
+      const ed25519 = opensslCsr({ keyArgs: ['-newkey', 'ed25519'], san: `DNS:${WEB}` });
+      assert.throws(() => parseCsr(ed25519.csrDer), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
+    });
+
+    it('a signature algorithm it does not support with ERR_CSR_UNSUPPORTED_SIGNATURE', () => {
+      assert.throws(() => parseCsr(handCsr(p256, { signatureOid: '1.2.840.10045.4.1', hash: 'sha1' })), {
+        code: 'ERR_CSR_UNSUPPORTED_SIGNATURE',
+      });
+      assert.throws(() => parseCsr(handCsr(rsa2048, { signatureOid: OID.rsassaPss })), {
+        code: 'ERR_CSR_UNSUPPORTED_SIGNATURE',
+      });
+    });
+
+    it('a signature algorithm that does not match the key type with ERR_CSR_UNSUPPORTED_SIGNATURE', () => {
+      assert.throws(() => parseCsr(handCsr(p256, { signatureOid: OID.sha256WithRsa })), {
+        code: 'ERR_CSR_UNSUPPORTED_SIGNATURE',
+      });
+      assert.throws(() => parseCsr(handCsr(rsa2048, { signatureOid: OID.ecdsaWithSha256 })), {
+        code: 'ERR_CSR_UNSUPPORTED_SIGNATURE',
+      });
+    });
+
+    it('a wrong version, missing attributes or an extra top-level part with ERR_CSR_MALFORMED', () => {
+      assert.throws(() => parseCsr(handCsr(p256, { version: 1 })), { code: 'ERR_CSR_MALFORMED' });
+      assert.throws(() => parseCsr(handCsr(p256, { attributes: null })), { code: 'ERR_CSR_MALFORMED' });
+      assert.throws(() => parseCsr(handCsr(p256, { attributes: seq() })), { code: 'ERR_CSR_MALFORMED' });
+      assert.throws(() => parseCsr(handCsr(p256, { extraPart: seq() })), { code: 'ERR_CSR_MALFORMED' });
+    });
+
+    it('a request over MAX_CSR_BYTES with ERR_CSR_TOO_LARGE, as DER and as PEM', async () => {
+      const justOver = handCsr(p256, { attributes: paddingAttributes(MAX_CSR_BYTES) });
+      assert.ok(justOver.length > MAX_CSR_BYTES);
+      assert.throws(() => parseCsr(justOver), { code: 'ERR_CSR_TOO_LARGE' });
+      assert.throws(() => parseCsr(Buffer.from(encodePem('CERTIFICATE REQUEST', justOver))), {
+        code: 'ERR_CSR_TOO_LARGE',
+      });
+      const names = Array.from({ length: 500 }, (_, i) => `name-${i}.${'x'.repeat(30)}.example`);
+      const { der: big } = await makeCsr({ dns: names });
+      assert.ok(big.length > MAX_CSR_BYTES);
+      assert.throws(() => parseCsr(big), { code: 'ERR_CSR_TOO_LARGE' });
+      assert.throws(() => parseCsr(Buffer.alloc(10 * MAX_CSR_BYTES, 0x30)), { code: 'ERR_CSR_TOO_LARGE' });
+      assert.throws(() => parseCsr(Buffer.from('-'.repeat(3 * MAX_CSR_BYTES))), {
+        code: 'ERR_CSR_TOO_LARGE',
+      });
+    });
   });
 });

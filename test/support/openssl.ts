@@ -133,3 +133,72 @@ export function opensslCsr(options: { keyArgs?: readonly string[]; san?: string;
     cleanup();
   }
 }
+
+/** The fields of `openssl x509 -text` output that the profile tests compare. */
+export interface OpensslCertText {
+  /** 1 for v1 … 3 for v3 */
+  readonly version: number;
+  /** lower-case hex of the serial's magnitude, no separators (as openssl prints it) */
+  readonly serialHex: string;
+  readonly issuer: string;
+  /** '' for an empty subject */
+  readonly subject: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** extension names ("X509v3 Basic Constraints", …) in certificate order */
+  readonly extensions: readonly string[];
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** openssl's "Jun  1 00:00:00 2026 GMT". */
+export function parseOpensslDate(s: string): Date {
+  const m = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4}) GMT$/.exec(s.trim());
+  if (m === null) throw new Error(`unexpected openssl date "${s}"`);
+  const [mon, day, hh, mm, ss, year] = m.slice(1) as [string, string, string, string, string, string];
+  return new Date(
+    Date.UTC(Number(year), MONTHS.indexOf(mon), Number(day), Number(hh), Number(mm), Number(ss)),
+  );
+}
+
+export function parseOpensslText(text: string): OpensslCertText {
+  const lines = text.split('\n');
+  const field = (name: string): string => {
+    const line = lines.find((l) => new RegExp(`^${name} *:`).test(l.trim()));
+    if (line === undefined) throw new Error(`no "${name}" in openssl output`);
+    return line.slice(line.indexOf(':') + 1).trim();
+  };
+  const version = Number(/^(\d+)/.exec(field('Version'))?.[1]);
+  const serialInline = field('Serial Number');
+  let serialHex: string;
+  if (serialInline !== '') {
+    const m = /\(0x([0-9a-f]+)\)/.exec(serialInline);
+    if (m === null) throw new Error(`unexpected serial "${serialInline}"`);
+    const digits = m[1] ?? '';
+    serialHex = digits.length % 2 === 1 ? `0${digits}` : digits;
+  } else {
+    // 9 octets and more: "Serial Number:" alone, then the octets on the next line
+    const at = lines.findIndex((l) => l.trim().startsWith('Serial Number:'));
+    serialHex = (lines[at + 1] ?? '').trim().replaceAll(':', '');
+  }
+  const extStart = lines.findIndex((l) => l.trim() === 'X509v3 extensions:');
+  const extensions: string[] = [];
+  if (extStart >= 0) {
+    const indent = (lines[extStart] as string).search(/\S/);
+    for (let i = extStart + 1; i < lines.length; i++) {
+      const l = lines[i] as string;
+      const at = l.search(/\S/);
+      if (at <= indent) break;
+      if (at === indent + 4) extensions.push(l.trim().replace(/:( critical)?$/, ''));
+    }
+  }
+  return {
+    version,
+    serialHex,
+    issuer: field('Issuer'),
+    subject: field('Subject'),
+    notBefore: parseOpensslDate(field('Not Before')),
+    notAfter: parseOpensslDate(field('Not After')),
+    extensions,
+  };
+}

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
   createAnchorCertificate,
   createIssuerCertificate,
@@ -6,12 +6,15 @@ import {
   createKeyObjectSigner,
   encodePem,
   generateKey,
+  keyIdentifier,
+  parseCertificate,
+  randomSerial,
   type CertificateInfo,
   type IssuerCredential,
   type KeyAlgorithm,
   type Signer,
 } from '../../ca/index.js';
-import { toCryptoKeyPair, webcrypto, x509 } from '../../ca/x509.js';
+import { bytes, toCryptoKeyPair, webcrypto, webcryptoSigningAlgorithm, x509 } from '../../ca/x509.js';
 
 export interface TestCa {
   readonly signer: Signer;
@@ -143,3 +146,53 @@ export async function makeCsr(options: {
 }
 
 export { toCryptoKeyPair };
+
+/** SubjectPublicKeyInfo DER of a fresh key, for leaves built directly with a LeafTemplate. */
+export function spkiOf(key: KeyObject = csrKey('p256')): Buffer {
+  return createPublicKey(key).export({ type: 'spki', format: 'der' });
+}
+
+/**
+ * A certificate signed by `issuer` with hand-picked CA flags and key usages, for chains the
+ * profiles never make (a non-CA in the middle, a CA without keyCertSign, a too-deep path).
+ */
+export async function createTestCertificate(options: {
+  issuer: TestCa;
+  subjectSigner: Signer;
+  commonName: string;
+  notBefore: Date;
+  notAfter: Date;
+  isCa: boolean;
+  pathLen?: number;
+  /** keyCertSign + cRLSign for a CA, digitalSignature otherwise */
+  keyUsage?: x509.KeyUsageFlags;
+}): Promise<CertificateInfo> {
+  const signingKey = (await toCryptoKeyPair(options.issuer.signer)).privateKey;
+  const issuerSki = options.issuer.cert.subjectKeyId ?? keyIdentifier(options.issuer.cert.spki);
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerial().toString('hex'),
+      subject: [{ CN: [options.commonName] }],
+      issuer: new x509.X509Certificate(bytes(options.issuer.cert.der)).subjectName,
+      notBefore: options.notBefore,
+      notAfter: options.notAfter,
+      signingAlgorithm: webcryptoSigningAlgorithm(options.issuer.signer.keyAlgorithm),
+      publicKey: bytes(options.subjectSigner.publicKeyDer),
+      signingKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(options.isCa, options.pathLen, true),
+        options.keyUsage !== undefined
+          ? new x509.KeyUsagesExtension(options.keyUsage, true)
+          : options.isCa
+            ? new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
+            : new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.SubjectKeyIdentifierExtension(
+          keyIdentifier(options.subjectSigner.publicKeyDer).toString('hex'),
+        ),
+        new x509.AuthorityKeyIdentifierExtension(issuerSki.toString('hex')),
+      ],
+    },
+    webcrypto,
+  );
+  return parseCertificate(new Uint8Array(cert.rawData));
+}

@@ -1,0 +1,80 @@
+import { Command, CommanderError, Option } from 'commander';
+import type { Clock } from './clock.js';
+import { parseDuration } from './duration.js';
+import { LanyardError, UsageError } from './errors.js';
+
+/** What every command gets from the composition root. */
+export interface CliContext {
+  readonly clock: Clock;
+  readonly env: NodeJS.ProcessEnv;
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** Commander `argParser` for repeatable options. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function durationOption(flags: string, description: string, defaultText?: string): Option {
+  const o = new Option(flags, description).argParser((v: string) => parseDuration(v));
+  return defaultText !== undefined ? o.default(undefined, defaultText) : o;
+}
+
+/**
+ * Runs `program` on argv and returns the exit code: 0 success, 1 failure, 2 usage error. Errors are
+ * printed as "lanyard: <message> (<code>)"; nothing is thrown.
+ */
+export async function runCli(program: Command, argv: readonly string[], ctx: CliContext): Promise<number> {
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => {
+      ctx.out(s.replace(/\n$/, ''));
+    },
+    writeErr: (s) => {
+      ctx.err(s.replace(/\n$/, ''));
+    },
+  });
+  for (const sub of allCommands(program)) {
+    sub.exitOverride();
+    sub.showHelpAfterError('(run with --help for usage)');
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return EXIT.ok;
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    return reportError(err, ctx);
+  }
+}
+
+export function reportError(err: unknown, ctx: CliContext): number {
+  if (err instanceof UsageError) {
+    ctx.err(`lanyard: ${err.message}`);
+    return EXIT.usage;
+  }
+  if (err instanceof LanyardError) {
+    ctx.err(`lanyard: ${err.message} (${err.code})`);
+    return EXIT.failure;
+  }
+  if (err instanceof Error && (err as NodeJS.ErrnoException).code !== undefined) {
+    ctx.err(`lanyard: ${err.message}`);
+    return EXIT.failure;
+  }
+  ctx.err(`lanyard: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return EXIT.failure;
+}
+
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap((s) => allCommands(s))];
+}

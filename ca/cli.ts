@@ -1,0 +1,260 @@
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
+import { collect, durationOption, type CliContext } from './cli-kit.js';
+import { createIssuerCredential, issueForCsr } from './credential.js';
+import { parseCsr } from './csr.js';
+import { CredentialError, UsageError } from './errors.js';
+import { writeFileAtomic } from './fs.js';
+import { validateIdentityDomain, workloadIdentity } from './identity.js';
+import { formatReport, inspectBytes } from './inspect.js';
+import { readIssuerDir, readPemFile } from './issuer-dir.js';
+import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
+import { createKeyObjectSigner, type Signer } from './keys/signer.js';
+import { createFileKeyStore, parsePrivateKeyPem } from './keys/store.js';
+import { encodePem } from './pem.js';
+import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
+import { createAnchorCertificate, createIssuerCertificate, DEFAULTS } from './profiles.js';
+
+export const ANCHOR_FILES = { cert: 'anchor.crt', key: 'anchor.key' } as const;
+
+/** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
+export function registerCaCommands(program: Command, ctx: CliContext): void {
+  const anchor = program
+    .command('anchor')
+    .description('manage the trust anchor (root CA) shared by every cluster');
+  anchor
+    .command('create')
+    .description(
+      `create a self-signed trust anchor: DIR/${ANCHOR_FILES.cert} and DIR/${ANCHOR_FILES.key} (mode 0600)`,
+    )
+    .requiredOption('--out <dir>', 'directory to write the anchor into (created if missing)')
+    .option('--common-name <cn>', 'subject common name', DEFAULTS.anchorCommonName)
+    .addOption(new Option('--key-type <type>', 'key type').choices([...KEY_ALGORITHMS]).default('p256'))
+    .addOption(durationOption('--lifetime <duration>', 'validity period, e.g. 87600h', '87600h'))
+    .option('--force', 'replace an existing anchor key and certificate', false)
+    .action(
+      async (o: { out: string; commonName: string; keyType: string; lifetime?: number; force: boolean }) => {
+        await mkdir(o.out, { recursive: true });
+        const certPath = join(o.out, ANCHOR_FILES.cert);
+        await refuseExisting([certPath, join(o.out, ANCHOR_FILES.key)], o.force);
+        const signer = await createFileKeyStore().create(
+          join(o.out, ANCHOR_FILES.key),
+          parseKeyAlgorithm(o.keyType),
+          { force: o.force },
+        );
+        const cert = await createAnchorCertificate({
+          signer,
+          now: ctx.clock.now(),
+          commonName: o.commonName,
+          lifetimeMs: o.lifetime ?? DEFAULTS.anchorLifetimeMs,
+        });
+        await writeFileAtomic(certPath, encodePem('CERTIFICATE', cert.der), { mode: 0o644, overwrite: true });
+        ctx.out(
+          `created trust anchor ${certPath} (${o.keyType}, valid until ${cert.notAfter.toISOString()})`,
+        );
+        ctx.out(`key: ${join(o.out, ANCHOR_FILES.key)} (keep it offline; it signs every cluster's issuer)`);
+      },
+    );
+
+  const issuer = program
+    .command('issuer')
+    .description("manage a cluster's issuer (intermediate CA signed by the anchor)");
+  issuer
+    .command('create')
+    .description(
+      'create an issuer signed by the anchor: OUT/tls.crt, OUT/tls.key (0600), OUT/ca.crt (the kubernetes.io/tls layout)',
+    )
+    .requiredOption('--anchor <dir>', `directory holding ${ANCHOR_FILES.cert} and ${ANCHOR_FILES.key}`)
+    .requiredOption('--cluster <name>', 'cluster name, recorded in the issuer subject (OU)')
+    .requiredOption('--out <dir>', 'directory to write the issuer into (created if missing)')
+    .option('--common-name <cn>', 'subject common name', DEFAULTS.issuerCommonName)
+    .addOption(
+      durationOption('--lifetime <duration>', 'validity period, capped at the anchor expiry', '8760h'),
+    )
+    .addOption(new Option('--key-type <type>', 'key type').choices([...EC_ALGORITHMS]).default('p256'))
+    .option('--permit-dns <suffix>', 'name constraint: permitted DNS subtree (repeatable)', collect)
+    .option('--permit-spiffe <trust-domain>', 'name constraint: permitted SPIFFE trust domain (URI subtree)')
+    .option('--force', 'replace an existing issuer key and certificate', false)
+    .action(
+      async (o: {
+        anchor: string;
+        cluster: string;
+        out: string;
+        commonName: string;
+        lifetime?: number;
+        keyType: string;
+        permitDns?: string[];
+        permitSpiffe?: string;
+        force: boolean;
+      }) => {
+        if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(o.cluster)) {
+          throw new UsageError(`--cluster "${o.cluster}" must be 1-63 letters, digits, '-', '_' or '.'`);
+        }
+        const { signer: anchorSigner, cert: anchorCert, certPem: anchorPem } = await loadAnchorDir(o.anchor);
+        await mkdir(o.out, { recursive: true });
+        const paths = {
+          cert: join(o.out, 'tls.crt'),
+          key: join(o.out, 'tls.key'),
+          ca: join(o.out, 'ca.crt'),
+        };
+        await refuseExisting([paths.cert, paths.key], o.force);
+        const now = ctx.clock.now();
+        const keyType = parseKeyAlgorithm(o.keyType, EC_ALGORITHMS);
+        // Validate everything that can fail before the key is written.
+        if (now.getTime() > anchorCert.notAfter.getTime()) {
+          throw new CredentialError(
+            'ERR_CERT_EXPIRED',
+            `the anchor in ${o.anchor} expired at ${anchorCert.notAfter.toISOString()}; create a new anchor`,
+          );
+        }
+        const signer = await createFileKeyStore().create(paths.key, keyType, { force: o.force });
+        const cert = await createIssuerCertificate({
+          anchor: anchorCert,
+          anchorSigner,
+          issuerPublicKeyDer: signer.publicKeyDer,
+          now,
+          cluster: o.cluster,
+          commonName: o.commonName,
+          lifetimeMs: o.lifetime ?? DEFAULTS.issuerLifetimeMs,
+          ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
+          ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
+        });
+        await writeFileAtomic(paths.cert, encodePem('CERTIFICATE', cert.der), { overwrite: true });
+        await writeFileAtomic(paths.ca, anchorPem, { overwrite: true });
+        ctx.out(
+          `created issuer for cluster ${o.cluster} in ${o.out} (tls.crt, tls.key, ca.crt), valid until ${cert.notAfter.toISOString()}`,
+        );
+      },
+    );
+
+  const leaf = program
+    .command('leaf')
+    .description('offline workload certificates (break-glass, non-meshed workloads)');
+  leaf
+    .command('issue')
+    .description(
+      "sign one CSR with an issuer, through the same policy and fast path as the service; writes the leaf then the issuer's chain",
+    )
+    .requiredOption('--issuer <dir>', 'issuer directory (tls.crt, tls.key, ca.crt)')
+    .requiredOption(
+      '--csr <file>',
+      'PKCS#10 request, PEM or DER; its one DNS SAN must equal the derived identity',
+    )
+    .requiredOption('--namespace <ns>', 'Kubernetes namespace of the workload')
+    .requiredOption('--service-account <sa>', 'service account of the workload')
+    .option('--trust-domain <domain>', 'trust domain', 'cluster.local')
+    .option('--control-namespace <ns>', 'Linkerd control-plane namespace', 'linkerd')
+    .addOption(
+      durationOption('--lifetime <duration>', 'leaf lifetime (capped at the issuer chain expiry)', '24h'),
+    )
+    .addOption(
+      new Option('--allow-key-type <type>', 'also accept this leaf key type (repeatable)')
+        .choices(['p256', 'p384'])
+        .argParser(collect),
+    )
+    .requiredOption('--out <file>', 'where to write the certificate chain (PEM)')
+    .action(
+      async (o: {
+        issuer: string;
+        csr: string;
+        namespace: string;
+        serviceAccount: string;
+        trustDomain: string;
+        controlNamespace: string;
+        lifetime?: number;
+        allowKeyType?: LeafKeyType[];
+        out: string;
+      }) => {
+        const domain = validateIdentityDomain({
+          trustDomain: o.trustDomain,
+          controlNamespace: o.controlNamespace,
+        });
+        const identity = workloadIdentity(domain, { namespace: o.namespace, name: o.serviceAccount });
+        const now = ctx.clock.now();
+        const files = await readIssuerDir(o.issuer);
+        const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
+        const cred = createIssuerCredential({
+          certificatePem: files.certificatePem,
+          signer,
+          anchorsPem: files.anchorsPem,
+          now,
+        });
+        const csrBytes = await readFile(o.csr).catch((err: unknown) => {
+          throw new CredentialError('ERR_FILE_NOT_FOUND', `cannot read ${o.csr}: ${(err as Error).message}`);
+        });
+        const policy = {
+          ...DEFAULT_LEAF_POLICY,
+          lifetimeMs: o.lifetime ?? DEFAULT_LEAF_POLICY.lifetimeMs,
+          allowedKeyTypes: [...new Set<LeafKeyType>(['p256', ...(o.allowKeyType ?? [])])],
+        };
+        const issued = issueForCsr(cred, { csr: parseCsr(csrBytes), identity, policy, now });
+        const pem = [issued.der, ...issued.intermediates].map((d) => encodePem('CERTIFICATE', d)).join('');
+        await writeFileAtomic(o.out, pem, { overwrite: true });
+        ctx.out(
+          `issued ${identity.dns} (serial ${issued.serialHex}, valid until ${issued.notAfter.toISOString()}) → ${o.out}`,
+        );
+      },
+    );
+
+  program
+    .command('inspect')
+    .description(
+      'show certificates, bundles and CSRs: names, validity and time left, keys, CA flags, key ids, fingerprints',
+    )
+    .argument('<file...>', 'PEM or DER files')
+    .option('--json', 'print JSON', false)
+    .action(async (files: string[], o: { json: boolean }) => {
+      const now = ctx.clock.now();
+      const results: { file: string; items: ReturnType<typeof inspectBytes> }[] = [];
+      for (const file of files) {
+        const data = await readFile(file).catch((err: unknown) => {
+          throw new CredentialError('ERR_FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
+        });
+        results.push({ file, items: inspectBytes(data, now) });
+      }
+      if (o.json) {
+        ctx.out(JSON.stringify(results, null, 2));
+        return;
+      }
+      ctx.out(results.flatMap((r) => r.items.map((i) => formatReport(r.file, i))).join('\n\n'));
+    });
+}
+
+/** Reads DIR/anchor.crt and DIR/anchor.key and checks they belong together. */
+export async function loadAnchorDir(
+  dir: string,
+): Promise<{ signer: Signer; cert: CertificateInfo; certPem: string }> {
+  const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
+  const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
+  if (certs.length !== 1)
+    throw new CredentialError(
+      'ERR_FILE_INVALID',
+      `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
+    );
+  const cert = certs[0] as CertificateInfo;
+  const signer = createKeyObjectSigner(
+    parsePrivateKeyPem(await readPemFile(join(dir, ANCHOR_FILES.key)), join(dir, ANCHOR_FILES.key)),
+  );
+  if (!cert.spki.equals(signer.publicKeyDer)) {
+    throw new CredentialError(
+      'ERR_KEY_MISMATCH',
+      `${join(dir, ANCHOR_FILES.key)} does not match ${join(dir, ANCHOR_FILES.cert)}`,
+    );
+  }
+  if (!cert.isCa)
+    throw new CredentialError('ERR_NOT_CA', `${join(dir, ANCHOR_FILES.cert)} is not a CA certificate`);
+  return { signer, cert, certPem };
+}
+
+async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {
+  if (force) return;
+  for (const p of paths) {
+    const found = await stat(p).then(
+      () => true,
+      () => false,
+    );
+    if (found) throw new CredentialError('ERR_KEY_EXISTS', `${p} already exists; pass --force to replace it`);
+  }
+}
