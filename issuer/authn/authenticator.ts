@@ -1,0 +1,26 @@
+import type { ServiceAccountRef } from '../../ca/index.js';
+
+/** Options of one authentication. */
+export interface AuthenticateOptions {
+  /** aborted when the caller gives up (gRPC cancellation or deadline); network work stops then */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Turns the token a proxy sent with its Certify call into the service account it speaks for.
+ *
+ * Obligations of every implementation:
+ * - resolves to a frozen `{ namespace, name }` whose fields are DNS-1123 labels;
+ * - rejects a token that is not valid with `InvalidTokenError` (ERR_TOKEN_INVALID), whose message
+ *   names the check that failed and never contains the token itself;
+ * - rejects with `AuthenticatorUnavailableError` (ERR_AUTHENTICATOR_UNAVAILABLE) when the backend it
+ *   depends on cannot be reached, answers nonsense, or the caller's signal aborts the wait;
+ * - never holds a lock across an `await` that callers could queue behind without bound.
+ */
+export interface Authenticator {
+  /** short, stable name for logs and metrics: "jwt", "token-review", "static" */
+  readonly name: string;
+  authenticate(token: Uint8Array, opts: AuthenticateOptions): Promise<ServiceAccountRef>;
+  /** releases sockets and timers; idempotent */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import {
+  AuthenticatorUnavailableError,
+  InvalidTokenError,
+  isDns1123Label,
+  type ServiceAccountRef,
+} from '../../ca/index.js';
+
+/** The audience Linkerd proxies request for their identity tokens. */
+export const DEFAULT_TOKEN_AUDIENCE = 'identity.l5d.io';
+
+/** Largest token accepted, in bytes; Kubernetes projected tokens are about 1 KiB. */
+export const MAX_TOKEN_BYTES = 16 * 1024;
+
+const SA_PREFIX = 'system:serviceaccount:';
+
+/** Throws InvalidTokenError for an empty or oversized token. */
+export function checkTokenSize(token: Uint8Array): void {
+  if (token.length === 0) throw new InvalidTokenError('the token is empty');
+  if (token.length > MAX_TOKEN_BYTES) {
+    throw new InvalidTokenError(
+      `the token is ${token.length} bytes; at most ${MAX_TOKEN_BYTES} are accepted`,
+    );
+  }
+}
+
+/** Cache key of a token: its SHA-256, base64url. The token itself is never kept as a key. */
+export function tokenCacheKey(token: Uint8Array): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** The token as text; bytes outside ASCII make it invalid (JWTs and Kubernetes tokens are ASCII). */
+export function tokenText(token: Uint8Array): string {
+  for (const b of token) {
+    if (b < 0x21 || b > 0x7e)
+      throw new InvalidTokenError('the token contains bytes that are not printable ASCII');
+  }
+  return Buffer.from(token.buffer, token.byteOffset, token.byteLength).toString('latin1');
+}
+
+/**
+ * `system:serviceaccount:<namespace>:<name>` → a frozen ServiceAccountRef, or undefined when the
+ * string has another shape or either part is not a DNS-1123 label.
+ */
+export function parseServiceAccountUsername(username: string): ServiceAccountRef | undefined {
+  if (!username.startsWith(SA_PREFIX)) return undefined;
+  const parts = username.slice(SA_PREFIX.length).split(':');
+  if (parts.length !== 2) return undefined;
+  const [namespace, name] = parts as [string, string];
+  if (!isDns1123Label(namespace) || !isDns1123Label(name)) return undefined;
+  return Object.freeze({ namespace, name });
+}
+
+/**
+ * An untrusted value for an operator message: strings JSON-quoted, other values as JSON, cut to
+ * `max` characters; `(none)` for undefined.
+ */
+export function quote(value: unknown, max = 80): string {
+  if (value === undefined) return '(none)';
+  const cut = (s: string): string => (s.length > max ? `${s.slice(0, max)}…` : s);
+  if (typeof value === 'string') return JSON.stringify(cut(value));
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    json = undefined;
+  }
+  // JSON.stringify gives undefined for functions and symbols and throws for cycles and bigints
+  return cut(json ?? `(${typeof value})`);
+}
+
+/** `text` with every occurrence of the token (and its JWT signature, if any) replaced. */
+export function redactToken(text: string, token: string): string {
+  let out = text;
+  if (token.length > 0) out = out.split(token).join('[token]');
+  const sig = token.split('.')[2];
+  if (sig !== undefined && sig.length >= 16) out = out.split(sig).join('[signature]');
+  return out;
+}
+
+/** Throws AuthenticatorUnavailableError when the caller has already given up. */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) {
+    throw new AuthenticatorUnavailableError('authentication was cancelled by the caller', {
+      cause: signal.reason,
+    });
+  }
+}
+
+/**
+ * Waits for `promise` unless `signal` aborts first, in which case it rejects with
+ * AuthenticatorUnavailableError; the shared work behind `promise` continues for other waiters.
+ */
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  throwIfAborted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(
+        new AuthenticatorUnavailableError('authentication was cancelled by the caller', {
+          cause: signal.reason,
+        }),
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+/** A positive authentication kept until `expiresAtMs` (epoch ms, exclusive). */
+export interface CachedAccount {
+  readonly account: ServiceAccountRef;
+  readonly expiresAtMs: number;
+}
+
+/** Reads the unverified `exp` (seconds) of a compact JWT, or undefined when it is not a JWT. */
+export function unverifiedJwtExpMs(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[1] === undefined) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    if (typeof claims !== 'object' || claims === null) return undefined;
+    const exp = (claims as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,35 @@
+// The public API of the authentication seam. issuer/ code imports only this module.
+export type { Authenticator, AuthenticateOptions } from './authenticator.js';
+export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES } from './common.js';
+export { DEFAULT_JWT_ALGORITHMS, SUPPORTED_JWT_ALGORITHMS } from './jwks.js';
+export {
+  createJwtAuthenticator,
+  type JwksSource,
+  type JwtAuthenticator,
+  type JwtAuthenticatorOptions,
+  type JwtAuthenticatorStats,
+} from './jwt.js';
+export {
+  createTokenReviewAuthenticator,
+  TOKEN_REVIEW_PATH,
+  type TokenReviewAuthenticator,
+  type TokenReviewAuthenticatorOptions,
+  type TokenReviewAuthenticatorStats,
+} from './token-review.js';
+export {
+  inClusterConfig,
+  loadKubeConfig,
+  resolveKubeConnection,
+  SERVICE_ACCOUNT_DIR,
+  type KubeConnection,
+} from './kubeconfig.js';
+export { createStaticAuthenticator } from './static.js';
+export {
+  createSigningKeyDir,
+  loadSigningKeyDir,
+  mintServiceAccountToken,
+  DEV_TOKEN_ISSUER,
+  SIGNING_KEY_FILES,
+  type MintOptions,
+  type SigningKey,
+} from './token-mint.js';

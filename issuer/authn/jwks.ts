@@ -1,0 +1,218 @@
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { request } from 'node:https';
+
+/** Every JWS algorithm the JWT authenticator can be configured for; never "none", never HS*. */
+export const SUPPORTED_JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+
+/** Accepted when the operator does not choose; what Kubernetes API servers sign with. */
+export const DEFAULT_JWT_ALGORITHMS: readonly string[] = Object.freeze([
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'PS256',
+]);
+
+/** Largest JWKS document read, in bytes. */
+export const MAX_JWKS_BYTES = 1024 * 1024;
+/** Most keys taken from one JWKS document. */
+export const MAX_JWKS_KEYS = 100;
+
+/** One public verification key of a JWKS. */
+export interface JwksKey {
+  readonly kid: string | undefined;
+  /** the JWK's `alg`, when it names one; the key then verifies only that algorithm */
+  readonly alg: string | undefined;
+  readonly key: KeyObject;
+  /** identifies the key material and its kid/alg, to notice keys that change or disappear */
+  readonly fingerprint: string;
+}
+
+/** A parsed key set: immutable, swapped whole on reload. */
+export interface KeySet {
+  readonly keys: readonly JwksKey[];
+  readonly byKid: ReadonlyMap<string, readonly JwksKey[]>;
+  /** why JWKs were left out (private keys, unsupported types, "use" other than "sig"), for logs */
+  readonly skipped: readonly string[];
+}
+
+/**
+ * Parses a JWKS document. Keys that cannot verify a signature with one of `algorithms` are left
+ * out; a document with no usable key is an error. Throws a plain Error describing the problem.
+ */
+export function parseJwks(text: string, algorithms: readonly string[]): KeySet {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new Error('the JWKS is not JSON');
+  }
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) {
+    throw new Error('the JWKS is not an object with a "keys" array');
+  }
+  const raw = (doc as { keys: unknown[] }).keys;
+  if (raw.length > MAX_JWKS_KEYS)
+    throw new Error(`the JWKS has ${raw.length} keys; at most ${MAX_JWKS_KEYS} are read`);
+  const keys: JwksKey[] = [];
+  const skipped: string[] = [];
+  raw.forEach((jwk, i) => {
+    const r = importJwk(jwk, algorithms);
+    if (typeof r === 'string') skipped.push(`key ${i}: ${r}`);
+    else keys.push(r);
+  });
+  if (keys.length === 0) {
+    throw new Error(
+      `the JWKS has no usable verification key${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`,
+    );
+  }
+  const byKid = new Map<string, JwksKey[]>();
+  for (const k of keys) {
+    if (k.kid === undefined) continue;
+    const list = byKid.get(k.kid);
+    if (list === undefined) byKid.set(k.kid, [k]);
+    else list.push(k);
+  }
+  return Object.freeze({ keys: Object.freeze(keys), byKid, skipped: Object.freeze(skipped) });
+}
+
+function importJwk(jwk: unknown, algorithms: readonly string[]): JwksKey | string {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'not an object';
+  const j = jwk as Record<string, unknown>;
+  const kid = typeof j.kid === 'string' ? j.kid : undefined;
+  const label = kid !== undefined ? `kid ${JSON.stringify(kid.slice(0, 80))}` : 'no kid';
+  if (j.kty !== 'RSA' && j.kty !== 'EC' && j.kty !== 'OKP')
+    return `${label}: kty ${JSON.stringify(j.kty)} is not RSA, EC or OKP`;
+  if ('d' in j || 'p' in j || 'priv' in j)
+    return `${label}: holds private key material; publish only public keys`;
+  if (j.use !== undefined && j.use !== 'sig') return `${label}: "use" is ${JSON.stringify(j.use)}, not "sig"`;
+  if (j.alg !== undefined && (typeof j.alg !== 'string' || !algorithms.includes(j.alg))) {
+    return `${label}: alg ${JSON.stringify(j.alg)} is not one of the allowed algorithms`;
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: j as JsonWebKey, format: 'jwk' });
+  } catch (err) {
+    return `${label}: cannot be imported (${(err as Error).message})`;
+  }
+  const alg = typeof j.alg === 'string' ? j.alg : undefined;
+  if (!algorithms.some((a) => keyFitsAlgorithm(key, a)))
+    return `${label}: fits none of the allowed algorithms`;
+  const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
+  return Object.freeze({ kid, alg, key, fingerprint: `${kid ?? ''}|${alg ?? ''}|${spki}` });
+}
+
+const CURVE_OF: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+
+/** Whether `key`'s type (and curve) can verify signatures made with JWS algorithm `alg`. */
+export function keyFitsAlgorithm(key: KeyObject, alg: string): boolean {
+  const type = key.asymmetricKeyType;
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return type === 'rsa';
+  const curve = CURVE_OF[alg];
+  if (curve !== undefined) return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === curve;
+  if (alg === 'EdDSA' || alg === 'Ed25519') return type === 'ed25519';
+  return false;
+}
+
+/** What identifies a file's version without reading it. */
+export interface FileVersion {
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly ino: number;
+}
+
+export async function fileVersion(path: string): Promise<FileVersion> {
+  const s = await stat(path);
+  return { mtimeMs: s.mtimeMs, size: s.size, ino: s.ino };
+}
+
+export function sameVersion(a: FileVersion | undefined, b: FileVersion): boolean {
+  return a !== undefined && a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino;
+}
+
+/** Reads a JWKS file of bounded size; throws a plain Error with the reason. */
+export async function readJwksFile(path: string): Promise<string> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    throw new Error(
+      `cannot read JWKS file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  if (data.length > MAX_JWKS_BYTES)
+    throw new Error(`JWKS file ${path} is larger than ${MAX_JWKS_BYTES} bytes`);
+  return data.toString('utf8');
+}
+
+/**
+ * GETs a JWKS over HTTPS (never plain HTTP) trusting `caPem` (system roots when absent). Rejects
+ * with a plain Error on a network error, a status other than 200, a body over MAX_JWKS_BYTES, or
+ * after `timeoutMs` (ms). `signal` aborts the request.
+ */
+export function fetchJwks(
+  url: URL,
+  options: { readonly caPem?: string; readonly timeoutMs: number; readonly signal?: AbortSignal },
+): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const fail = (message: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      reject(new Error(message));
+    };
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        headers: { accept: 'application/json, application/jwk-set+json' },
+        ...(options.caPem !== undefined ? { ca: options.caPem } : {}),
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_JWKS_BYTES) fail(`the JWKS at ${url.href} is larger than ${MAX_JWKS_BYTES} bytes`);
+          else chunks.push(c);
+        });
+        res.on('error', (err) => {
+          fail(`reading the JWKS from ${url.href} failed: ${err.message}`);
+        });
+        res.on('end', () => {
+          if (settled) return;
+          if (res.statusCode !== 200) {
+            fail(`GET ${url.href} answered HTTP ${res.statusCode ?? '?'}`);
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          resolve(Buffer.concat(chunks).toString('utf8'));
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      fail(`GET ${url.href} timed out after ${options.timeoutMs} ms`);
+    }, options.timeoutMs);
+    req.on('error', (err) => {
+      fail(`GET ${url.href} failed: ${err.message}`);
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,496 @@
+import type { KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { Logger } from 'pino';
+import {
+  AuthenticatorUnavailableError,
+  InvalidTokenError,
+  UsageError,
+  isLanyardError,
+  type Clock,
+  type ServiceAccountRef,
+} from '../../ca/index.js';
+import { LruCache } from '../lru.js';
+import type { AuthenticateOptions, Authenticator } from './authenticator.js';
+import {
+  DEFAULT_TOKEN_AUDIENCE,
+  checkTokenSize,
+  parseServiceAccountUsername,
+  quote,
+  raceSignal,
+  throwIfAborted,
+  tokenCacheKey,
+  tokenText,
+  type CachedAccount,
+} from './common.js';
+import {
+  DEFAULT_JWT_ALGORITHMS,
+  SUPPORTED_JWT_ALGORITHMS,
+  fetchJwks,
+  fileVersion,
+  keyFitsAlgorithm,
+  parseJwks,
+  readJwksFile,
+  sameVersion,
+  type FileVersion,
+  type JwksKey,
+  type KeySet,
+} from './jwks.js';
+
+/** Where the verification keys come from: a local JWKS file, or an HTTPS URL (CA bundle optional). */
+export type JwksSource = { readonly file: string } | { readonly url: string; readonly caFile?: string };
+
+export interface JwtAuthenticatorOptions {
+  readonly jwks: JwksSource;
+  /** required value of the `iss` claim */
+  readonly issuer: string;
+  /** required member of the `aud` claim; default "identity.l5d.io" */
+  readonly audience?: string;
+  readonly clock: Clock;
+  /** tolerance for exp/nbf against the clock, ms; default 20 000 */
+  readonly clockSkewMs?: number;
+  /** accepted JWS algorithms; default RS256 RS384 RS512 ES256 ES384 PS256; "none" and HS* are refused */
+  readonly algorithms?: readonly string[];
+  /** positive results kept by token SHA-256 until the token's exp; default 10 000 entries */
+  readonly cache?: { readonly maxEntries: number };
+  /** least time between two JWKS re-reads triggered by an unknown kid, ms; default 30 000 */
+  readonly refetchIntervalMs?: number;
+  /** file source: least time between two mtime checks of the JWKS file, ms; default 1 000 */
+  readonly fileCheckIntervalMs?: number;
+  /** URL source: time allowed for one JWKS fetch, ms; default 5 000 */
+  readonly fetchTimeoutMs?: number;
+  /** after a failed first load, calls fail fast for this long before the next attempt, ms; default 1 000 */
+  readonly retryBackoffMs?: number;
+  readonly logger?: Logger;
+}
+
+/** Counters since creation, for metrics and tests. */
+export interface JwtAuthenticatorStats {
+  /** authentications answered from the token cache (no crypto) */
+  readonly cacheHits: number;
+  /** full verifications attempted (signature and claims) */
+  readonly verifications: number;
+  /** calls of the key resolver handed to jose */
+  readonly keyResolutions: number;
+  /** successful JWKS loads, the first one included */
+  readonly jwksLoads: number;
+  /** JWKS re-reads triggered by an unknown kid */
+  readonly unknownKidRefetches: number;
+}
+
+export interface JwtAuthenticator extends Authenticator {
+  readonly name: 'jwt';
+  /** loads the JWKS now (first load, or re-read); throws AuthenticatorUnavailableError on failure */
+  refresh(opts?: { readonly signal?: AbortSignal }): Promise<void>;
+  stats(): JwtAuthenticatorStats;
+  /** aborts JWKS fetches in progress and drops the token cache */
+  close(): Promise<void>;
+}
+
+const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
+
+/**
+ * Verifies Kubernetes projected service-account tokens locally against a JWKS.
+ *
+ * A token is accepted when: its header `alg` is allowed and fits the key; the key is found by `kid`
+ * (an unknown kid re-reads the JWKS at most once per `refetchIntervalMs`); the signature verifies;
+ * `iss` equals `issuer`; `aud` includes `audience`; `exp` is present and `nbf` passed (both with
+ * `clockSkewMs` tolerance); `sub` is `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the
+ * `kubernetes.io` claim, when present, names the same namespace and service account.
+ */
+export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAuthenticator {
+  const algorithms = validateAlgorithms(options.algorithms ?? DEFAULT_JWT_ALGORITHMS);
+  if (typeof options.issuer !== 'string' || options.issuer === '') {
+    throw new UsageError('the JWT authenticator needs the expected token issuer ("iss")');
+  }
+  const audience = options.audience ?? DEFAULT_TOKEN_AUDIENCE;
+  if (audience === '') throw new UsageError('the JWT authenticator needs a non-empty audience');
+  const clock = options.clock;
+  const skewMs = nonNegative(options.clockSkewMs ?? 20_000, 'clockSkewMs');
+  const refetchIntervalMs = nonNegative(options.refetchIntervalMs ?? 30_000, 'refetchIntervalMs');
+  const fileCheckIntervalMs = nonNegative(options.fileCheckIntervalMs ?? 1_000, 'fileCheckIntervalMs');
+  const fetchTimeoutMs = nonNegative(options.fetchTimeoutMs ?? 5_000, 'fetchTimeoutMs');
+  const retryBackoffMs = nonNegative(options.retryBackoffMs ?? 1_000, 'retryBackoffMs');
+  const source = validateSource(options.jwks);
+  const logger = options.logger;
+  const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
+  const closing = new AbortController();
+  const verifyOptions = {
+    algorithms: [...algorithms],
+    issuer: options.issuer,
+    audience,
+    /** jose takes seconds */
+    clockTolerance: skewMs / 1000,
+    requiredClaims: ['exp', 'sub'],
+  };
+
+  let keySet: KeySet | undefined;
+  let version: FileVersion | undefined;
+  let loading: Promise<void> | undefined;
+  let lastFailure: { atMs: number; message: string } | undefined;
+  let lastFileCheckMs = -Infinity;
+  let lastKidRefetchMs = -Infinity;
+  // bumped when a key disappears or changes; a verification that straddles it is not cached
+  let keyGeneration = 0;
+  const stats = { cacheHits: 0, verifications: 0, keyResolutions: 0, jwksLoads: 0, unknownKidRefetches: 0 };
+
+  /** Reads the source, parses it and swaps the key set; the token cache is cleared when a key went away. */
+  async function load(reason: string): Promise<void> {
+    let text: string;
+    let newVersion: FileVersion | undefined;
+    try {
+      if ('file' in source) {
+        newVersion = await fileVersion(source.file).catch((err: unknown) => {
+          throw new Error(
+            `cannot read JWKS file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          );
+        });
+        text = await readJwksFile(source.file);
+      } else {
+        const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
+        text = await fetchJwks(source.url, {
+          timeoutMs: fetchTimeoutMs,
+          signal: closing.signal,
+          ...(caPem !== undefined ? { caPem } : {}),
+        });
+      }
+      const next = parseJwks(text, algorithms);
+      if (keySet !== undefined && lostKeys(keySet, next)) {
+        cache.clear();
+        keyGeneration++;
+      }
+      keySet = next;
+      version = newVersion;
+      if (newVersion !== undefined) lastFileCheckMs = clock.now().getTime();
+      lastFailure = undefined;
+      stats.jwksLoads++;
+      logger?.info(
+        {
+          event: 'jwks_loaded',
+          reason,
+          source: sourceName,
+          kids: next.keys.map((k) => k.kid ?? null),
+          ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
+        },
+        'JWKS loaded',
+      );
+    } catch (err) {
+      const message = (err as Error).message;
+      lastFailure = { atMs: clock.now().getTime(), message };
+      // a file that failed to parse is not retried until it changes again
+      if (newVersion !== undefined) version = newVersion;
+      logger?.warn(
+        { event: 'jwks_load_failed', reason, source: sourceName, err: message },
+        'JWKS load failed',
+      );
+      throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`);
+    }
+  }
+  const sourceName = 'file' in source ? source.file : source.url.href;
+
+  /** Single-flight: concurrent callers share one load; each may stop waiting on its own signal. */
+  function reload(reason: string): Promise<void> {
+    loading ??= load(reason).finally(() => {
+      loading = undefined;
+    });
+    return loading;
+  }
+
+  /** Makes sure a key set is loaded and, for a file source, not older than the file. */
+  async function ensureKeys(signal: AbortSignal): Promise<KeySet> {
+    const nowMs = clock.now().getTime();
+    if (keySet === undefined) {
+      if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs) {
+        throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`);
+      }
+      await raceSignal(reload('first use'), signal);
+    } else if ('file' in source && nowMs - lastFileCheckMs >= fileCheckIntervalMs) {
+      lastFileCheckMs = nowMs;
+      let current: FileVersion | undefined;
+      try {
+        current = await fileVersion(source.file);
+      } catch (err) {
+        logger?.warn(
+          { event: 'jwks_stat_failed', source: sourceName, err: (err as Error).message },
+          'cannot stat the JWKS file; keeping the keys loaded before',
+        );
+      }
+      if (current !== undefined && !sameVersion(version, current)) {
+        // a changed file that does not parse keeps the previous keys in service
+        await raceSignal(reload('file changed'), signal).catch((err: unknown) => {
+          if (!(err instanceof AuthenticatorUnavailableError) || signal.aborted) throw err;
+        });
+      }
+    }
+    if (keySet === undefined) throw new AuthenticatorUnavailableError('the JWKS is not loaded');
+    return keySet;
+  }
+
+  /** Re-reads the JWKS for an unknown kid unless that happened less than refetchIntervalMs ago. */
+  async function refetchForUnknownKid(signal: AbortSignal): Promise<boolean> {
+    if (loading !== undefined) {
+      await raceSignal(loading, signal);
+      return true;
+    }
+    const nowMs = clock.now().getTime();
+    if (nowMs - lastKidRefetchMs < refetchIntervalMs) return false;
+    lastKidRefetchMs = nowMs;
+    stats.unknownKidRefetches++;
+    await raceSignal(reload('unknown kid'), signal);
+    return true;
+  }
+
+  function pickKey(
+    set: KeySet,
+    kid: string | undefined,
+    alg: string,
+  ): JwksKey | 'no-kid-match' | 'no-fit' | 'ambiguous' {
+    const candidates = kid !== undefined ? set.byKid.get(kid) : set.keys;
+    if (candidates === undefined || candidates.length === 0) return 'no-kid-match';
+    const fitting = candidates.filter(
+      (k) => (k.alg === undefined || k.alg === alg) && keyFitsAlgorithm(k.key, alg),
+    );
+    if (fitting.length === 0) return 'no-fit';
+    if (kid === undefined && fitting.length > 1) return 'ambiguous';
+    return fitting[0] as JwksKey;
+  }
+
+  async function resolveKey(
+    header: { alg?: unknown; kid?: unknown },
+    signal: AbortSignal,
+  ): Promise<KeyObject> {
+    stats.keyResolutions++;
+    const alg = header.alg as string; // jose checked it against `algorithms` before calling
+    if (header.kid !== undefined && typeof header.kid !== 'string') {
+      throw new InvalidTokenError('the token header "kid" is not a string');
+    }
+    const kid = header.kid;
+    const loadsBefore = stats.jwksLoads;
+    let found = pickKey(await ensureKeys(signal), kid, alg);
+    // a key set loaded during this very call is as fresh as a re-read would make it
+    const fresh = stats.jwksLoads > loadsBefore;
+    if (found === 'no-kid-match' && kid !== undefined && !fresh && (await refetchForUnknownKid(signal))) {
+      found = pickKey(keySet ?? (await ensureKeys(signal)), kid, alg);
+    }
+    switch (found) {
+      case 'no-kid-match':
+        throw new InvalidTokenError(
+          kid !== undefined
+            ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${sourceName})`
+            : 'the token has no key id (kid) and the JWKS has no key',
+        );
+      case 'no-fit':
+        throw new InvalidTokenError(
+          `the JWKS key ${kid !== undefined ? `with kid ${quote(kid)} ` : ''}cannot verify the token's algorithm ${quote(alg)}`,
+        );
+      case 'ambiguous':
+        throw new InvalidTokenError('the token has no key id (kid) and several JWKS keys fit its algorithm');
+      default:
+        return found.key;
+    }
+  }
+
+  async function verify(
+    text: string,
+    signal: AbortSignal,
+  ): Promise<{ account: ServiceAccountRef; expMs: number }> {
+    stats.verifications++;
+    const header = decodeHeader(text);
+    const now = clock.now();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(text, (h) => resolveKey(h, signal), {
+        ...verifyOptions,
+        currentDate: now,
+      }));
+    } catch (err) {
+      throw explain(err, header, now);
+    }
+    const account = accountOf(payload);
+    return { account, expMs: (payload.exp as number) * 1000 };
+  }
+
+  /** jose's and our own failures → the one check that failed, for the operator; never the token. */
+  function explain(err: unknown, header: { alg?: unknown; kid?: unknown }, now: Date): unknown {
+    if (isLanyardError(err)) return err;
+    const s = (skewMs / 1000).toString();
+    if (err instanceof joseErrors.JWTExpired) {
+      const exp = (err.payload as { exp?: unknown }).exp;
+      return new InvalidTokenError(
+        `the token expired at ${isoOf(exp)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+      );
+    }
+    if (err instanceof joseErrors.JWTClaimValidationFailed) {
+      const p = err.payload as Record<string, unknown>;
+      if (err.reason === 'missing') return new InvalidTokenError(`the token has no "${err.claim}" claim`);
+      switch (err.claim) {
+        case 'nbf':
+          return new InvalidTokenError(
+            `the token is not valid before ${isoOf(p.nbf)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+          );
+        case 'iss':
+          return new InvalidTokenError(
+            `the token's issuer ${quote(p.iss)} is not the expected ${quote(options.issuer)}`,
+          );
+        case 'aud':
+          return new InvalidTokenError(
+            `the token's audience ${quote(p.aud)} does not include ${quote(audience)}`,
+          );
+        default:
+          return new InvalidTokenError(`the token's "${err.claim}" claim is not valid (${err.reason})`);
+      }
+    }
+    if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+      return new InvalidTokenError(
+        `the token's signing algorithm (alg) ${quote(header.alg)} is not allowed; allowed: ${algorithms.join(', ')}`,
+      );
+    }
+    if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
+      return new InvalidTokenError(
+        `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
+      );
+    }
+    if (err instanceof joseErrors.JOSEError) {
+      return new InvalidTokenError(`the token is not a well-formed JWT: ${err.message}`);
+    }
+    if (err instanceof TypeError) {
+      return new InvalidTokenError(`the token cannot be verified with the JWKS key: ${err.message}`);
+    }
+    return err;
+  }
+
+  return {
+    name: 'jwt',
+    async authenticate(token: Uint8Array, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
+      checkTokenSize(token);
+      const key = tokenCacheKey(token);
+      const hit = cache.get(key);
+      if (hit !== undefined) {
+        if (clock.now().getTime() < hit.expiresAtMs) {
+          stats.cacheHits++;
+          return hit.account;
+        }
+        cache.delete(key);
+      }
+      throwIfAborted(opts.signal);
+      const text = tokenText(token);
+      const generation = keyGeneration;
+      const { account, expMs } = await verify(text, opts.signal);
+      if (generation === keyGeneration) cache.set(key, { account, expiresAtMs: expMs });
+      return account;
+    },
+    async refresh(opts = {}) {
+      const p = reload('refresh');
+      await (opts.signal !== undefined ? raceSignal(p, opts.signal) : p);
+    },
+    stats: () => ({ ...stats }),
+    close() {
+      closing.abort();
+      cache.clear();
+      return Promise.resolve();
+    },
+  };
+}
+
+function validateAlgorithms(algs: readonly string[]): readonly string[] {
+  if (algs.length === 0) throw new UsageError('the JWT authenticator needs at least one algorithm');
+  for (const a of algs) {
+    if (FORBIDDEN_ALG.test(a)) {
+      throw new UsageError(`JWT algorithm ${JSON.stringify(a)} is never accepted (no "none", no HMAC/HS*)`);
+    }
+    if (!(SUPPORTED_JWT_ALGORITHMS as readonly string[]).includes(a)) {
+      throw new UsageError(
+        `JWT algorithm ${JSON.stringify(a)} is not supported; use some of ${SUPPORTED_JWT_ALGORITHMS.join(', ')}`,
+      );
+    }
+  }
+  return Object.freeze([...new Set(algs)]);
+}
+
+type ValidSource = { readonly file: string } | { readonly url: URL; readonly caFile?: string };
+
+function validateSource(s: JwksSource): ValidSource {
+  if ('file' in s) {
+    if (s.file === '') throw new UsageError('the JWKS file path is empty');
+    return { file: s.file };
+  }
+  let url: URL;
+  try {
+    url = new URL(s.url);
+  } catch {
+    throw new UsageError(`the JWKS URL ${JSON.stringify(s.url)} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`the JWKS URL must use https:, not ${url.protocol}`);
+  return s.caFile !== undefined ? { url, caFile: s.caFile } : { url };
+}
+
+function nonNegative(v: number, name: string): number {
+  if (!Number.isFinite(v) || v < 0)
+    throw new UsageError(`${name} must be a non-negative number of milliseconds`);
+  return v;
+}
+
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(
+      `cannot read the JWKS CA file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+}
+
+/** True when a key of `before` is missing from `after` or changed (same kid, other material). */
+function lostKeys(before: KeySet, after: KeySet): boolean {
+  const kept = new Set(after.keys.map((k) => k.fingerprint));
+  return before.keys.some((k) => !kept.has(k.fingerprint));
+}
+
+/** The JOSE header for messages only; malformed headers are left to jose to reject. */
+function decodeHeader(text: string): { alg?: unknown; kid?: unknown } {
+  const dot = text.indexOf('.');
+  if (dot <= 0) throw new InvalidTokenError('the token is not a JWT (header.payload.signature)');
+  try {
+    const h: unknown = JSON.parse(Buffer.from(text.slice(0, dot), 'base64url').toString('utf8'));
+    return typeof h === 'object' && h !== null ? h : {};
+  } catch {
+    return {};
+  }
+}
+
+function isoOf(seconds: unknown): string {
+  return typeof seconds === 'number' && Number.isFinite(seconds)
+    ? new Date(seconds * 1000).toISOString()
+    : quote(seconds);
+}
+
+/** The service account of verified claims: `sub` shape and the `kubernetes.io` claim must agree. */
+function accountOf(payload: JWTPayload): ServiceAccountRef {
+  const sub = payload.sub;
+  const account = typeof sub === 'string' ? parseServiceAccountUsername(sub) : undefined;
+  if (account === undefined) {
+    throw new InvalidTokenError(
+      `the token's subject (sub) ${quote(sub)} is not system:serviceaccount:<namespace>:<name> with DNS-1123 labels`,
+    );
+  }
+  const k8s = payload['kubernetes.io'];
+  if (k8s !== undefined) {
+    if (typeof k8s !== 'object' || k8s === null) {
+      throw new InvalidTokenError('the token\'s "kubernetes.io" claim is not an object');
+    }
+    const ns = (k8s as { namespace?: unknown }).namespace;
+    const sa = (k8s as { serviceaccount?: { name?: unknown } }).serviceaccount;
+    const saName = typeof sa === 'object' && sa !== null ? sa.name : undefined;
+    if (ns !== account.namespace) {
+      throw new InvalidTokenError(
+        `the token's "kubernetes.io" namespace ${quote(ns)} disagrees with its subject's namespace ${quote(account.namespace)}`,
+      );
+    }
+    if (saName !== account.name) {
+      throw new InvalidTokenError(
+        `the token's "kubernetes.io" service account ${quote(saName)} disagrees with its subject's name ${quote(account.name)}`,
+      );
+    }
+  }
+  return account;
+}

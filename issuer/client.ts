@@ -1,0 +1,226 @@
+import { readFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  CredentialError,
+  buildCsr,
+  createChainVerifier,
+  createKeyObjectSigner,
+  encodePem,
+  generateKey,
+  parseCertificate,
+  parseCertificatesPem,
+  parsePrivateKeyPem,
+  readPemFile,
+  writeFileAtomic,
+  LanyardError,
+  type Clock,
+  type Signer,
+} from '../ca/index.js';
+import {
+  loadIdentityService,
+  type CertifyRequestMessage,
+  type CertifyResponseMessage,
+} from './grpc/server.js';
+
+export interface CertifyClientOptions {
+  /** HOST:PORT of the issuer's gRPC listener */
+  readonly server: string;
+  readonly identity: string;
+  readonly tokenFile: string;
+  readonly outDir: string;
+  /** PEM trust anchors the returned chain must verify against; copied to OUT/ca.crt */
+  readonly trustAnchorsFile: string;
+  /** CA for a TLS-serving issuer; plaintext when absent */
+  readonly tlsCaFile?: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** per-call deadline, ms */
+  readonly timeoutMs?: number;
+}
+
+export interface CertifiedFiles {
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly caPath: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export const OUT_FILES = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' } as const;
+
+/** Renew at 70 % of the remaining lifetime, never sooner than 10 s nor later than 24 h. */
+export function renewalDelayMs(now: Date, notAfter: Date): number {
+  const remaining = notAfter.getTime() - now.getTime();
+  return Math.min(Math.max(remaining * 0.7, 10_000), 86_400_000);
+}
+
+/** What a proxy does at startup: key (made once), CSR, Certify, verify, write files. */
+export interface CertifyClient {
+  certifyOnce(): Promise<CertifiedFiles>;
+  /** certifyOnce, then renew forever (with backoff on failure) until the signal aborts. */
+  run(signal: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
+  const Client = grpc.makeGenericClientConstructor(loadIdentityService(), 'Identity');
+  const creds =
+    o.tlsCaFile === undefined
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(await readFile(o.tlsCaFile));
+  const client = new Client(o.server, creds, { 'grpc.max_receive_message_length': 1024 * 1024 });
+  await mkdir(o.outDir, { recursive: true });
+  const paths = {
+    cert: join(o.outDir, OUT_FILES.cert),
+    key: join(o.outDir, OUT_FILES.key),
+    ca: join(o.outDir, OUT_FILES.ca),
+  };
+  const signer = await loadOrCreateKey(paths.key);
+
+  async function call(req: CertifyRequestMessage): Promise<CertifyResponseMessage> {
+    const deadline = new Date(o.clock.now().getTime() + (o.timeoutMs ?? 10_000));
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        '/io.linkerd.proxy.identity.Identity/Certify',
+        (m: CertifyRequestMessage) => serialize(m),
+        (b: Buffer) => deserialize(b),
+        req,
+        { deadline },
+        (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
+          if (err !== null || res === undefined) reject(err ?? new Error('empty response'));
+          else resolve(res);
+        },
+      );
+    });
+  }
+
+  const codec = loadCodec();
+  const serialize = codec.serialize;
+  const deserialize = codec.deserialize;
+
+  async function certifyOnce(): Promise<CertifiedFiles> {
+    const token = await readFile(o.tokenFile).catch((err: unknown) => {
+      throw new CredentialError(
+        'ERR_FILE_NOT_FOUND',
+        `cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    });
+    const tokenBytes = Buffer.from(token.toString('utf8').trim(), 'utf8');
+    const anchorsPem = await readPemFile(o.trustAnchorsFile);
+    const anchors = parseCertificatesPem(anchorsPem, o.trustAnchorsFile);
+    const csr = buildCsr(signer, { dnsNames: [o.identity] });
+    const res = await call({ identity: o.identity, token: tokenBytes, certificate_signing_request: csr });
+    const leaf = parseCertificate(res.leaf_certificate);
+    const intermediates = res.intermediate_certificates.map((d) => parseCertificate(d));
+    if (!leaf.spki.equals(signer.publicKeyDer))
+      throw new CredentialError('ERR_KEY_MISMATCH', 'the issuer returned a certificate for another key');
+    if (!leaf.dnsNames.includes(o.identity))
+      throw new CredentialError('ERR_CHAIN_UNTRUSTED', `the returned certificate is not for ${o.identity}`);
+    createChainVerifier({ anchors, intermediates }).verify(leaf, o.clock.now());
+    const chainPem = [leaf, ...intermediates].map((c) => encodePem('CERTIFICATE', c.der)).join('');
+    // Key first (it never changes after the first write), then the chain, then the anchors.
+    await writeFileAtomic(paths.cert, chainPem, { overwrite: true });
+    await writeFileAtomic(paths.ca, anchorsPem, { overwrite: true });
+    o.logger.info(
+      {
+        event: 'certified',
+        identity: o.identity,
+        serial: leaf.serialHex,
+        notAfter: leaf.notAfter.toISOString(),
+      },
+      'certificate written',
+    );
+    return {
+      certPath: paths.cert,
+      keyPath: paths.key,
+      caPath: paths.ca,
+      serial: leaf.serialHex,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+    };
+  }
+
+  async function run(signal: AbortSignal): Promise<void> {
+    let backoffMs = 1000;
+    while (!signal.aborted) {
+      let delay: number;
+      try {
+        const files = await certifyOnce();
+        backoffMs = 1000;
+        delay = renewalDelayMs(o.clock.now(), files.notAfter);
+        o.logger.info({ event: 'renewal_scheduled', inMs: Math.round(delay) }, 'next renewal scheduled');
+      } catch (err) {
+        delay = backoffMs * (0.8 + Math.random() * 0.4);
+        backoffMs = Math.min(backoffMs * 2, 60_000);
+        o.logger.warn(
+          { event: 'certify_failed', code: errorCode(err), retryInMs: Math.round(delay) },
+          describeError(err),
+        );
+      }
+      await sleep(delay, signal);
+    }
+  }
+
+  return {
+    certifyOnce,
+    run,
+    close: () => {
+      client.close();
+    },
+  };
+}
+
+async function loadOrCreateKey(path: string): Promise<Signer> {
+  try {
+    return createKeyObjectSigner(parsePrivateKeyPem(await readFile(path, 'utf8'), path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const key = await generateKey('p256');
+  await writeFileAtomic(path, encodePem('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' })), {
+    mode: 0o600,
+  });
+  return createKeyObjectSigner(key);
+}
+
+function loadCodec(): {
+  serialize: (m: CertifyRequestMessage) => Buffer;
+  deserialize: (b: Buffer) => CertifyResponseMessage;
+} {
+  const svc = loadIdentityService();
+  const method = svc.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
+  return { serialize: method.requestSerialize, deserialize: method.responseDeserialize };
+}
+
+export function errorCode(err: unknown): string {
+  if (err instanceof LanyardError) return err.code;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? (grpc.status[code] ?? String(code)) : 'ERR_INTERNAL';
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof LanyardError) return err.message;
+  const e = err as { code?: unknown; details?: unknown; message?: unknown };
+  if (typeof e.code === 'number' && typeof e.details === 'string')
+    return `${grpc.status[e.code] ?? e.code}: ${e.details}`;
+  return typeof e.message === 'string' ? e.message : String(err);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,145 @@
+import {
+  DEFAULTS,
+  UsageError,
+  validateIdentityDomain,
+  type IdentityDomain,
+  type LeafKeyType,
+} from '../ca/index.js';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type AuthConfig =
+  | {
+      readonly kind: 'jwt';
+      readonly jwksFile?: string;
+      readonly jwksUrl?: string;
+      readonly jwksCaFile?: string;
+      readonly issuer: string;
+      readonly audience: string;
+    }
+  | { readonly kind: 'token-review'; readonly kubeconfig?: string; readonly audience: string };
+
+/** Everything `lanyard serve` needs, validated and frozen. Durations in milliseconds. */
+export interface IssuerConfig {
+  readonly issuerDir: string;
+  readonly trustAnchorsPath?: string;
+  readonly listen: HostPort;
+  readonly adminListen: HostPort;
+  readonly cluster: string;
+  readonly domain: IdentityDomain;
+  readonly auth: AuthConfig;
+  readonly leafLifetimeMs: number;
+  readonly clockSkewMs: number;
+  readonly leafKeyTypes: readonly LeafKeyType[];
+  readonly maxInFlight: number;
+  readonly shutdownGraceMs: number;
+  readonly pollIntervalMs: number;
+  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  readonly logLevel: string;
+}
+
+/** Raw option values as commander hands them over (flags or LANYARD_* environment variables). */
+export interface ServeFlags {
+  issuerDir: string;
+  trustAnchors?: string;
+  listen: string;
+  adminListen: string;
+  cluster: string;
+  trustDomain: string;
+  controlNamespace: string;
+  auth: string;
+  jwksFile?: string;
+  jwksUrl?: string;
+  jwksCaFile?: string;
+  tokenIssuer?: string;
+  tokenAudience: string;
+  kubeconfig?: string;
+  leafLifetime?: number;
+  clockSkew?: number;
+  leafKeyTypes: string;
+  maxInFlight: string;
+  shutdownGrace?: number;
+  pollInterval?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  logLevel: string;
+}
+
+export const SERVE_DEFAULTS = Object.freeze({
+  listen: '0.0.0.0:8080',
+  adminListen: '127.0.0.1:9990',
+  cluster: 'default',
+  audience: 'identity.l5d.io',
+  maxInFlight: 1024,
+  shutdownGraceMs: 10_000,
+  pollIntervalMs: 2_000,
+});
+
+export function parseHostPort(s: string, flag: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]*)):(\d{1,5})$/.exec(s);
+  const port = Number(m?.[3]);
+  if (m === null || port > 65535)
+    throw new UsageError(`${flag} "${s}" must be HOST:PORT (e.g. 0.0.0.0:8080, [::1]:8080)`);
+  return Object.freeze({ host: m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string)), port });
+}
+
+export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
+  const domain = validateIdentityDomain({ trustDomain: f.trustDomain, controlNamespace: f.controlNamespace });
+  let auth: AuthConfig;
+  if (f.auth === 'jwt') {
+    if ((f.jwksFile === undefined) === (f.jwksUrl === undefined)) {
+      throw new UsageError('--auth jwt needs exactly one of --jwks-file FILE or --jwks-url URL');
+    }
+    if (f.tokenIssuer === undefined || f.tokenIssuer === '') {
+      throw new UsageError(
+        '--auth jwt needs --token-issuer (the "iss" of your cluster\'s service-account tokens)',
+      );
+    }
+    auth = {
+      kind: 'jwt',
+      issuer: f.tokenIssuer,
+      audience: f.tokenAudience,
+      ...(f.jwksFile !== undefined ? { jwksFile: f.jwksFile } : {}),
+      ...(f.jwksUrl !== undefined ? { jwksUrl: f.jwksUrl } : {}),
+      ...(f.jwksCaFile !== undefined ? { jwksCaFile: f.jwksCaFile } : {}),
+    };
+  } else if (f.auth === 'token-review') {
+    auth = {
+      kind: 'token-review',
+      audience: f.tokenAudience,
+      ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
+    };
+  } else {
+    throw new UsageError(`--auth "${f.auth}" is not one of jwt, token-review`);
+  }
+  const leafKeyTypes = f.leafKeyTypes.split(',').map((k) => k.trim());
+  for (const k of leafKeyTypes)
+    if (k !== 'p256' && k !== 'p384') throw new UsageError(`--leaf-key-types: "${k}" is not p256 or p384`);
+  const maxInFlight = Number(f.maxInFlight);
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+    throw new UsageError('--max-in-flight must be a positive integer');
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  return Object.freeze({
+    issuerDir: f.issuerDir,
+    ...(f.trustAnchors !== undefined ? { trustAnchorsPath: f.trustAnchors } : {}),
+    listen: parseHostPort(f.listen, '--listen'),
+    adminListen: parseHostPort(f.adminListen, '--admin-listen'),
+    cluster: f.cluster,
+    domain,
+    auth,
+    leafLifetimeMs: f.leafLifetime ?? DEFAULTS.leafLifetimeMs,
+    clockSkewMs: f.clockSkew ?? DEFAULTS.clockSkewMs,
+    leafKeyTypes: leafKeyTypes as LeafKeyType[],
+    maxInFlight,
+    shutdownGraceMs: f.shutdownGrace ?? SERVE_DEFAULTS.shutdownGraceMs,
+    pollIntervalMs: f.pollInterval ?? SERVE_DEFAULTS.pollIntervalMs,
+    ...(f.tlsCert !== undefined && f.tlsKey !== undefined
+      ? { tls: { certPath: f.tlsCert, keyPath: f.tlsKey } }
+      : {}),
+    logLevel: f.logLevel,
+  });
+}

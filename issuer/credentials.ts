@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  createIssuerCredential,
+  createKeyObjectSigner,
+  isLanyardError,
+  parsePrivateKeyPem,
+  readIssuerDir,
+  type Clock,
+  type IssuerCredential,
+} from '../ca/index.js';
+
+/** The issuer credential currently in force; swapped whole, never mutated. */
+export interface CredentialSource {
+  current(): IssuerCredential | undefined;
+  onChange(fn: (cred: IssuerCredential) => void): () => void;
+  /** Re-reads the files now. */
+  reload(): Promise<ReloadOutcome>;
+  close(): Promise<void>;
+}
+
+export type ReloadOutcome =
+  | { readonly result: 'loaded'; readonly credential: IssuerCredential }
+  | { readonly result: 'unchanged' }
+  | { readonly result: 'rejected'; readonly code: string; readonly message: string };
+
+export interface DirectoryCredentialOptions {
+  /** directory with tls.crt/tls.key[/ca.crt] or crt.pem/key.pem */
+  readonly dir: string;
+  /** trust anchors file; defaults to DIR/ca.crt */
+  readonly trustAnchorsPath?: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** how often the files are re-read; 0 disables polling (changes are still seen through fs.watch) */
+  readonly pollIntervalMs?: number;
+  readonly onReload?: (outcome: ReloadOutcome) => void;
+}
+
+/**
+ * Loads the issuer credential from a directory and keeps it current: polls every few seconds and
+ * watches the directory (Kubernetes swaps a mounted Secret by re-pointing its `..data` symlink).
+ * A new credential is used only when it validates completely (parses, key matches, CA, chains to
+ * an anchor, not expired); otherwise the old one keeps serving.
+ */
+export async function createDirectoryCredentialSource(
+  options: DirectoryCredentialOptions,
+): Promise<CredentialSource> {
+  const { clock, logger } = options;
+  let credential: IssuerCredential | undefined;
+  let lastDigest: string | undefined;
+  let inProgress: Promise<ReloadOutcome> | undefined;
+  const listeners = new Set<(cred: IssuerCredential) => void>();
+
+  async function load(): Promise<ReloadOutcome> {
+    let outcome: ReloadOutcome;
+    try {
+      const files = await readIssuerDir(options.dir, options.trustAnchorsPath);
+      const digest = createHash('sha256')
+        .update(files.certificatePem)
+        .update('\0')
+        .update(files.keyPem)
+        .update('\0')
+        .update(files.anchorsPem)
+        .digest('hex');
+      if (digest === lastDigest) return { result: 'unchanged' };
+      lastDigest = digest;
+      const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
+      const next = createIssuerCredential({
+        certificatePem: files.certificatePem,
+        signer,
+        anchorsPem: files.anchorsPem,
+        now: clock.now(),
+      });
+      credential = next;
+      outcome = { result: 'loaded', credential: next };
+      logger.info(
+        {
+          event: 'credential_loaded',
+          issuerSerial: next.certificate.serialHex,
+          issuerSkid: next.certificate.subjectKeyId?.toString('hex'),
+          notAfter: next.certificate.notAfter.toISOString(),
+          anchors: next.anchors.length,
+        },
+        'issuer credential loaded',
+      );
+      for (const fn of listeners) fn(next);
+    } catch (err) {
+      const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      outcome = { result: 'rejected', code, message };
+      logger.warn(
+        { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
+        `issuer credential in ${options.dir} rejected: ${message}${credential ? '; the previous credential keeps serving' : ''}`,
+      );
+    }
+    options.onReload?.(outcome);
+    return outcome;
+  }
+
+  function reload(): Promise<ReloadOutcome> {
+    inProgress ??= load().finally(() => {
+      inProgress = undefined;
+    });
+    return inProgress;
+  }
+
+  await reload();
+
+  const timers: NodeJS.Timeout[] = [];
+  const pollMs = options.pollIntervalMs ?? 2000;
+  if (pollMs > 0) {
+    const t = setInterval(() => void reload(), pollMs);
+    t.unref();
+    timers.push(t);
+  }
+  const watchers: FSWatcher[] = [];
+  let debounce: NodeJS.Timeout | undefined;
+  const onFsEvent = (): void => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => void reload(), 100);
+    debounce.unref();
+  };
+  for (const d of new Set([
+    options.dir,
+    ...(options.trustAnchorsPath !== undefined ? [dirname(options.trustAnchorsPath)] : []),
+  ])) {
+    try {
+      const w = watch(d, { persistent: false }, onFsEvent);
+      w.on('error', () => undefined);
+      watchers.push(w);
+    } catch {
+      // fs.watch is an optimisation; polling still sees every change
+    }
+  }
+
+  return {
+    current: () => credential,
+    onChange(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    reload,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      clearTimeout(debounce);
+      for (const w of watchers) w.close();
+      await inProgress;
+    },
+  };
+}
+
+/** A fixed credential (tests, embedded use). */
+export function createStaticCredentialSource(credential: IssuerCredential | undefined): CredentialSource {
+  return {
+    current: () => credential,
+    onChange: () => () => undefined,
+    reload: () => Promise.resolve({ result: 'unchanged' }),
+    close: () => Promise.resolve(),
+  };
+}

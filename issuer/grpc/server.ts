@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Logger } from 'pino';
+import { LanyardError, type Clock } from '../../ca/index.js';
+import type { Certify } from '../certify.js';
+import type { IssuerMetrics } from '../metrics.js';
+import { statusName, toGrpcError } from './status.js';
+
+/** Largest request accepted, bytes (a CSR and a token are a few KiB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+export const CERTIFY_METHOD = '/io.linkerd.proxy.identity.Identity/Certify';
+
+export interface CertifyRequestMessage {
+  identity: string;
+  token: Buffer;
+  certificate_signing_request: Buffer;
+}
+
+export interface CertifyResponseMessage {
+  leaf_certificate: Buffer;
+  intermediate_certificates: Buffer[];
+  valid_until: { seconds: number | string; nanos: number };
+}
+
+/** Where identity.proto is: next to this module in the source tree, or copied next to it in dist/. */
+export function identityProtoPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    join(here, 'identity.proto'),
+    join(here, '..', '..', '..', 'issuer', 'grpc', 'identity.proto'),
+  ];
+  const found = candidates.find((p) => existsSync(p));
+  if (found === undefined)
+    throw new LanyardError('ERR_INTERNAL', `identity.proto not found (looked in ${candidates.join(', ')})`);
+  return found;
+}
+
+export function loadIdentityService(): grpc.ServiceDefinition {
+  const def = protoLoader.loadSync(identityProtoPath(), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    io: { linkerd: { proxy: { identity: { Identity: grpc.ServiceClientConstructor } } } };
+  };
+  return pkg.io.linkerd.proxy.identity.Identity.service;
+}
+
+export interface IdentityServiceOptions {
+  readonly certify: Certify;
+  readonly logger: Logger;
+  readonly metrics: IssuerMetrics;
+  /** calls beyond this many in flight are refused at once with RESOURCE_EXHAUSTED */
+  readonly maxInFlight: number;
+  /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
+  readonly wallClock: Clock;
+}
+
+/** The Certify handler: decode, call the use case, encode, one log line, one metric sample. */
+export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
+  let inFlight = 0;
+  const inFlightGauge = o.metrics.inFlight.labels('Certify');
+  const latency = o.metrics.latency.labels('Certify');
+
+  function certify(
+    call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
+    callback: grpc.sendUnaryData<CertifyResponseMessage>,
+  ): void {
+    const started = process.hrtime.bigint();
+    const reqId = randomBytes(6).toString('hex');
+    const identity = typeof call.request.identity === 'string' ? call.request.identity.slice(0, 256) : '';
+    const finish = (err: unknown, fields: Record<string, unknown>): void => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      latency.observe(durationMs / 1000);
+      if (err === undefined) {
+        o.metrics.requests.labels('Certify', 'OK').inc();
+        o.logger.info({ reqId, rpc: 'Certify', identity, ...fields, durationMs }, 'certified');
+        return;
+      }
+      const mapped = toGrpcError(err);
+      const grpcCode = statusName(mapped.grpcCode);
+      o.metrics.requests.labels('Certify', grpcCode).inc();
+      const level = mapped.grpcCode === grpc.status.INTERNAL ? 'error' : 'warn';
+      o.logger[level](
+        {
+          reqId,
+          rpc: 'Certify',
+          identity,
+          code: mapped.code,
+          grpcCode,
+          durationMs,
+          ...(level === 'error' ? { err: describeInternal(err) } : {}),
+        },
+        mapped.message,
+      );
+      callback({ code: mapped.grpcCode, details: mapped.message });
+    };
+
+    if (inFlight >= o.maxInFlight) {
+      finish(
+        new LanyardError(
+          'ERR_OVERLOADED',
+          `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`,
+        ),
+        {},
+      );
+      return;
+    }
+    inFlight++;
+    inFlightGauge.set(inFlight);
+    const ac = new AbortController();
+    const onCancel = (): void => {
+      ac.abort();
+    };
+    call.on('cancelled', onCancel);
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const deadline = call.getDeadline();
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    if (Number.isFinite(deadlineMs)) {
+      deadlineTimer = setTimeout(onCancel, Math.max(0, deadlineMs - o.wallClock.now().getTime()));
+    }
+    const req = call.request;
+    o.certify(
+      {
+        identity: typeof req.identity === 'string' ? req.identity : '',
+        token: req.token ?? Buffer.alloc(0),
+        csr: req.certificate_signing_request ?? Buffer.alloc(0),
+      },
+      { signal: ac.signal },
+    )
+      .then((result) => {
+        if (ac.signal.aborted)
+          throw new LanyardError(
+            'ERR_DEADLINE_EXCEEDED',
+            'the call was cancelled or its deadline passed before a certificate was issued',
+          );
+        const notAfterMs = result.leaf.notAfter.getTime();
+        callback(null, {
+          leaf_certificate: result.leaf.der,
+          intermediate_certificates: [...result.leaf.intermediates],
+          valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
+        });
+        finish(undefined, {
+          authn: result.identity.spiffeId,
+          serial: result.leaf.serialHex,
+          notAfter: result.leaf.notAfter.toISOString(),
+          issuerSkid: result.issuerSkid,
+        });
+      })
+      .catch((err: unknown) => {
+        finish(err, {});
+      })
+      .finally(() => {
+        inFlight--;
+        inFlightGauge.set(inFlight);
+        clearTimeout(deadlineTimer);
+        call.removeListener('cancelled', onCancel);
+      });
+  }
+
+  return { Certify: certify as grpc.handleUnaryCall<unknown, unknown> };
+}
+
+function describeInternal(err: unknown): { message: string; code?: string; cause?: string } {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return {
+    message: err.message,
+    ...(err instanceof LanyardError ? { code: err.code } : {}),
+    ...(cause !== undefined ? { cause } : {}),
+  };
+}
+
+export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': 1024 * 1024,
+  'grpc.keepalive_permit_without_calls': 1,
+};

@@ -1,0 +1,50 @@
+import type { CertificateInfo } from '../ca/index.js';
+import { fingerprint } from '../ca/index.js';
+
+/** Per trust anchor: how many leaves were issued under it and the latest notAfter among them. */
+export interface AnchorIssuance {
+  readonly anchorFingerprint: string;
+  readonly issued: number;
+  readonly latestNotAfter: string;
+}
+
+/**
+ * What this issuer has handed out, per anchor. Rotation uses `latestNotAfter`: an old anchor may
+ * leave the bundles only once no leaf signed under it can still be valid.
+ */
+export interface IssuanceLedger {
+  record(anchor: CertificateInfo, notAfter: Date): void;
+  readonly total: number;
+  snapshot(): AnchorIssuance[];
+}
+
+export function createIssuanceLedger(initial: readonly AnchorIssuance[] = []): IssuanceLedger {
+  const byAnchor = new Map<string, { issued: number; latest: number }>();
+  const fpCache = new WeakMap<CertificateInfo, string>();
+  for (const a of initial)
+    byAnchor.set(a.anchorFingerprint, { issued: a.issued, latest: Date.parse(a.latestNotAfter) });
+  let total = initial.reduce((n, a) => n + a.issued, 0);
+  return {
+    record(anchor, notAfter) {
+      let fp = fpCache.get(anchor);
+      if (fp === undefined) fpCache.set(anchor, (fp = fingerprint(anchor.der)));
+      const entry = byAnchor.get(fp);
+      if (entry === undefined) byAnchor.set(fp, { issued: 1, latest: notAfter.getTime() });
+      else {
+        entry.issued++;
+        entry.latest = Math.max(entry.latest, notAfter.getTime());
+      }
+      total++;
+    },
+    get total() {
+      return total;
+    },
+    snapshot() {
+      return [...byAnchor].map(([anchorFingerprint, e]) => ({
+        anchorFingerprint,
+        issued: e.issued,
+        latestNotAfter: new Date(e.latest).toISOString(),
+      }));
+    },
+  };
+}

@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../ca/index.js';
+import { createAdminApp } from './admin.js';
+import type { Authenticator } from './authn/index.js';
+import { createAuthenticator } from './authn-factory.js';
+import { createCertifier } from './certify.js';
+import type { HostPort, IssuerConfig } from './config.js';
+import { createDirectoryCredentialSource, type CredentialSource } from './credentials.js';
+import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/server.js';
+import { createIssuanceLedger } from './ledger.js';
+import { createIssuerMetrics } from './metrics.js';
+import { createStatusReporter, type StatusReporter } from './status.js';
+
+export interface RunningIssuer {
+  /** actual addresses (port 0 in the config picks a free port) */
+  readonly grpcAddress: HostPort;
+  readonly adminAddress: HostPort;
+  readonly credentials: CredentialSource;
+  readonly status: StatusReporter;
+  /** Stops accepting calls, lets in-flight calls finish within the grace period, then closes everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export const HEALTH_SERVICE = 'io.linkerd.proxy.identity.Identity';
+
+/** Composition root of `lanyard serve`: builds the dependencies and starts both servers. No logic of its own. */
+export async function startIssuer(
+  config: IssuerConfig,
+  deps: { readonly logger: Logger; readonly clock?: Clock; readonly authenticator?: Authenticator },
+): Promise<RunningIssuer> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger;
+  const metrics = createIssuerMetrics();
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
+  let draining = false;
+  // Filled in once the reporter exists; health reads as NOT_SERVING until then.
+  const ref: { status?: StatusReporter } = {};
+  function updateHealth(): void {
+    const serving = !draining && ref.status?.ready() === true;
+    health.setStatus('', serving ? 'SERVING' : 'NOT_SERVING');
+    health.setStatus(HEALTH_SERVICE, serving ? 'SERVING' : 'NOT_SERVING');
+    metrics.ready.set(serving ? 1 : 0);
+  }
+  const credentials = await createDirectoryCredentialSource({
+    dir: config.issuerDir,
+    ...(config.trustAnchorsPath !== undefined ? { trustAnchorsPath: config.trustAnchorsPath } : {}),
+    clock,
+    logger: logger.child({ component: 'credentials' }),
+    pollIntervalMs: config.pollIntervalMs,
+    onReload: (outcome) => {
+      if (outcome.result !== 'unchanged')
+        metrics.reloads.labels(outcome.result === 'loaded' ? 'ok' : 'rejected').inc();
+      updateHealth();
+    },
+  });
+  const ledger = createIssuanceLedger();
+  const reporter = createStatusReporter({
+    cluster: config.cluster,
+    domain: config.domain,
+    clock,
+    credentials,
+    ledger,
+  });
+  ref.status = reporter;
+  updateHealth();
+  const healthTimer = setInterval(updateHealth, 1000);
+  healthTimer.unref();
+
+  const authenticator =
+    deps.authenticator ??
+    (await createAuthenticator(config.auth, {
+      clock,
+      clockSkewMs: config.clockSkewMs,
+      logger: logger.child({ component: 'authn' }),
+    }));
+  const certify = createCertifier({
+    clock,
+    credentials,
+    authenticator,
+    policy: {
+      lifetimeMs: config.leafLifetimeMs,
+      clockSkewMs: config.clockSkewMs,
+      allowedKeyTypes: config.leafKeyTypes,
+    },
+    domain: config.domain,
+    ledger,
+  });
+
+  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  server.addService(
+    loadIdentityService(),
+    createIdentityHandlers({
+      certify,
+      logger,
+      metrics,
+      maxInFlight: config.maxInFlight,
+      wallClock: systemClock,
+    }),
+  );
+  health.addToServer(server);
+  const serverCreds =
+    config.tls === undefined
+      ? grpc.ServerCredentials.createInsecure()
+      : grpc.ServerCredentials.createSsl(null, [
+          {
+            cert_chain: await readFile(config.tls.certPath),
+            private_key: await readFile(config.tls.keyPath),
+          },
+        ]);
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${formatHost(config.listen.host)}:${config.listen.port}`, serverCreds, (err, port) => {
+      if (err) reject(err);
+      else resolve(port);
+    });
+  });
+
+  const admin = createAdminApp({ credentials, metrics, status: reporter, draining: () => draining });
+  await admin.listen({ host: config.adminListen.host, port: config.adminListen.port });
+  const adminPort = (admin.server.address() as { port: number }).port;
+  logger.info(
+    {
+      event: 'started',
+      grpc: `${config.listen.host}:${grpcPort}`,
+      admin: `${config.adminListen.host}:${adminPort}`,
+      auth: authenticator.name,
+      ready: reporter.ready(),
+    },
+    'issuer started',
+  );
+
+  let shutdownPromise: Promise<void> | undefined;
+  async function doShutdown(graceMs: number): Promise<void> {
+    draining = true;
+    updateHealth();
+    clearInterval(healthTimer);
+    logger.info({ event: 'draining', graceMs }, 'draining: no new calls, finishing those in flight');
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        logger.warn({ event: 'grace_expired' }, 'grace period over; cancelling the remaining calls');
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    await admin.close();
+    await credentials.close();
+    await authenticator.close?.();
+    logger.info({ event: 'stopped' }, 'issuer stopped');
+  }
+
+  return {
+    grpcAddress: { host: config.listen.host, port: grpcPort },
+    adminAddress: { host: config.adminListen.host, port: adminPort },
+    credentials,
+    status: reporter,
+    shutdown(graceMs = config.shutdownGraceMs) {
+      shutdownPromise ??= doShutdown(graceMs);
+      return shutdownPromise;
+    },
+  };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Lanyard's Prometheus metrics, on a registry of their own (no global state). */
+export interface IssuerMetrics {
+  readonly registry: Registry;
+  /** Certify calls by gRPC status code name (OK, INVALID_ARGUMENT, …) */
+  readonly requests: Counter<'api' | 'result'>;
+  /** seconds from receipt to response */
+  readonly latency: Histogram<'api'>;
+  readonly inFlight: Gauge<'api'>;
+  /** unix seconds */
+  readonly issuerExpiry: Gauge<'cluster'>;
+  /** unix seconds, one series per anchor fingerprint */
+  readonly anchorExpiry: Gauge<'fingerprint'>;
+  readonly reloads: Counter<'result'>;
+  readonly ready: Gauge;
+}
+
+export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}): IssuerMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'lanyard_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'lanyard_requests_total',
+      help: 'Identity API calls by result (gRPC status code name)',
+      labelNames: ['api', 'result'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'lanyard_request_duration_seconds',
+      help: 'Identity API call latency in seconds',
+      labelNames: ['api'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'lanyard_requests_in_flight',
+      help: 'Identity API calls in progress',
+      labelNames: ['api'],
+      registers: [registry],
+    }),
+    issuerExpiry: new Gauge({
+      name: 'lanyard_issuer_expiry_timestamp_seconds',
+      help: "The serving issuer certificate's notAfter, unix seconds",
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
+    anchorExpiry: new Gauge({
+      name: 'lanyard_anchor_expiry_timestamp_seconds',
+      help: "Each trust anchor's notAfter, unix seconds",
+      labelNames: ['fingerprint'],
+      registers: [registry],
+    }),
+    reloads: new Counter({
+      name: 'lanyard_credential_reloads_total',
+      help: 'Issuer credential (re)loads by result (ok, rejected)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    ready: new Gauge({
+      name: 'lanyard_ready',
+      help: '1 while a valid issuer credential is loaded',
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,85 @@
+import { fingerprint, type CertificateInfo, type Clock, type IdentityDomain } from '../ca/index.js';
+import type { CredentialSource } from './credentials.js';
+import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
+
+export interface AnchorStatus {
+  readonly fingerprint: string;
+  readonly subject: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+}
+
+/** The JSON of GET /v1/status. */
+export interface IssuerStatus {
+  readonly cluster: string;
+  readonly trustDomain: string;
+  readonly controlNamespace: string;
+  readonly ready: boolean;
+  readonly now: string;
+  readonly issuer: {
+    readonly subject: string;
+    readonly serial: string;
+    readonly notBefore: string;
+    readonly notAfter: string;
+    readonly subjectKeyId: string | null;
+    readonly anchorFingerprint: string;
+  } | null;
+  readonly anchors: readonly AnchorStatus[];
+  readonly certificatesIssued: number;
+  /** per anchor: the latest notAfter of any leaf this issuer signed under it */
+  readonly issuedByAnchor: readonly AnchorIssuance[];
+}
+
+export interface StatusReporter {
+  ready(): boolean;
+  status(): IssuerStatus;
+}
+
+export function createStatusReporter(o: {
+  readonly cluster: string;
+  readonly domain: IdentityDomain;
+  readonly clock: Clock;
+  readonly credentials: CredentialSource;
+  readonly ledger: IssuanceLedger;
+}): StatusReporter {
+  const ready = (): boolean => {
+    const cred = o.credentials.current();
+    return cred !== undefined && o.clock.now().getTime() < cred.chainNotAfter.getTime();
+  };
+  return {
+    ready,
+    status() {
+      const cred = o.credentials.current();
+      return {
+        cluster: o.cluster,
+        trustDomain: o.domain.trustDomain,
+        controlNamespace: o.domain.controlNamespace,
+        ready: ready(),
+        now: o.clock.now().toISOString(),
+        issuer:
+          cred === undefined
+            ? null
+            : {
+                subject: subjectText(cred.certificate),
+                serial: cred.certificate.serialHex,
+                notBefore: cred.certificate.notBefore.toISOString(),
+                notAfter: cred.certificate.notAfter.toISOString(),
+                subjectKeyId: cred.certificate.subjectKeyId?.toString('hex') ?? null,
+                anchorFingerprint: fingerprint(cred.anchor.der),
+              },
+        anchors: (cred?.anchors ?? []).map((a) => ({
+          fingerprint: fingerprint(a.der),
+          subject: subjectText(a),
+          notBefore: a.notBefore.toISOString(),
+          notAfter: a.notAfter.toISOString(),
+        })),
+        certificatesIssued: o.ledger.total,
+        issuedByAnchor: o.ledger.snapshot(),
+      };
+    },
+  };
+}
+
+function subjectText(c: CertificateInfo): string {
+  return c.subjectCommonName !== undefined ? `CN=${c.subjectCommonName}` : '';
+}

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
+import { lanyard, startLanyard, type LongRunning } from '../support/cli.js';
+import { opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslMutualTls } from '../support/tls.js';
+import { readFileSync } from 'node:fs';
+import { decodePemOf } from '../../ca/index.js';
+
+const id = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
+
+describe('lanyard serve + lanyard certify --once + openssl mutual TLS', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let serve: LongRunning;
+  let grpcPort: string;
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('lanyard-e2e-'));
+    assert.equal(lanyard(['anchor', 'create', '--out', join(dir, 'anchor')]).code, 0);
+    assert.equal(
+      lanyard([
+        'issuer',
+        'create',
+        '--anchor',
+        join(dir, 'anchor'),
+        '--cluster',
+        'east',
+        '--out',
+        join(dir, 'east'),
+      ]).code,
+      0,
+    );
+    for (const sa of ['web', 'db']) {
+      const t = lanyard([
+        'token',
+        '--signing-key-dir',
+        join(dir, 'sa'),
+        '--namespace',
+        'default',
+        '--service-account',
+        sa,
+      ]);
+      assert.equal(t.code, 0, t.stderr);
+      writeFileSync(join(dir, `${sa}.token`), t.stdout);
+    }
+    serve = startLanyard([
+      'serve',
+      '--issuer-dir',
+      join(dir, 'east'),
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--cluster',
+      'east',
+      '--jwks-file',
+      join(dir, 'sa', 'jwks.json'),
+      '--token-issuer',
+      DEV_TOKEN_ISSUER,
+    ]);
+    grpcPort = (await serve.waitFor(/gRPC on [^:]+:(\d+)/))[1] as string;
+  });
+
+  after(async () => {
+    await serve.stop();
+    cleanup();
+  });
+
+  it('writes tls.crt, tls.key (0600) and ca.crt that two workloads use for a verified mutual-TLS handshake', async () => {
+    for (const sa of ['web', 'db']) {
+      const r = lanyard([
+        'certify',
+        '--server',
+        `127.0.0.1:${grpcPort}`,
+        '--identity',
+        id(sa),
+        '--token-file',
+        join(dir, `${sa}.token`),
+        '--trust-anchors',
+        join(dir, 'anchor', 'anchor.crt'),
+        '--out',
+        join(dir, sa),
+        '--once',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const chain = decodePemOf(readFileSync(join(dir, sa, 'tls.crt'), 'utf8'), 'CERTIFICATE', 'tls.crt');
+      const anchors = decodePemOf(readFileSync(join(dir, sa, 'ca.crt'), 'utf8'), 'CERTIFICATE', 'ca.crt');
+      const v = opensslVerify({
+        leaf: chain[0] as Buffer,
+        intermediates: chain.slice(1),
+        anchors,
+        purpose: 'sslclient',
+      });
+      assert.ok(v.ok, v.stderr);
+    }
+    const party = (sa: string, peer: string) => ({
+      cert: join(dir, sa, 'tls.crt'),
+      key: join(dir, sa, 'tls.key'),
+      ca: join(dir, sa, 'ca.crt'),
+      expectPeer: id(peer),
+    });
+    const hs = await opensslMutualTls(party('web', 'db'), party('db', 'web'));
+    assert.ok(hs.ok, `handshake failed:\nclient: ${hs.client}\nserver: ${hs.server}`);
+    assert.match(hs.client, new RegExp(`Verified peername: ${id('web').replaceAll('.', '\\.')}`));
+  });
+
+  it('fails the handshake when the peer is not the expected identity', async () => {
+    const party = (sa: string, peer: string) => ({
+      cert: join(dir, sa, 'tls.crt'),
+      key: join(dir, sa, 'tls.key'),
+      ca: join(dir, sa, 'ca.crt'),
+      expectPeer: id(peer),
+    });
+    const hs = await opensslMutualTls(party('web', 'db'), party('db', 'admin'));
+    assert.equal(hs.ok, false);
+  });
+
+  it('exits 1 with the gRPC status when the token belongs to another service account', () => {
+    const r = lanyard([
+      'certify',
+      '--server',
+      `127.0.0.1:${grpcPort}`,
+      '--identity',
+      id('web'),
+      '--token-file',
+      join(dir, 'db.token'),
+      '--trust-anchors',
+      join(dir, 'anchor', 'anchor.crt'),
+      '--out',
+      join(dir, 'intruder'),
+      '--once',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /PERMISSION_DENIED/);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    assert.equal(await serve.stop('SIGTERM'), 0);
+  });
+});

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { systemClock } from '../../ca/index.js';
+import { after, before, describe, it } from 'node:test';
+import { parseCertificate } from '../../ca/index.js';
+import { scriptedAuthenticator } from '../support/authn.js';
+import { HOUR } from '../support/clock.js';
+import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { writeAtomicVolume } from '../support/k8s-volume.js';
+import { tempDir } from '../support/openssl.js';
+import { makeCsr, testPki, type TestPki } from '../support/pki.js';
+
+const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+const TOKEN = Buffer.from('sa:default:web');
+
+function secretFiles(pki: TestPki, cluster = 'east'): Record<string, string> {
+  const i = pki.issuers[cluster];
+  if (i === undefined) throw new Error('no issuer');
+  return { 'tls.crt': i.certPem, 'tls.key': i.keyPem, 'ca.crt': pki.anchorsPem };
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const start = performance.now();
+  while (!(await cond())) {
+    if (performance.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('issuer credential reload', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let pki: TestPki;
+  let t: TestIssuer;
+  let csr: Buffer;
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('lanyard-reload-'));
+    pki = await testPki({ now: systemClock.now(), clusters: ['east', 'next'] });
+    writeAtomicVolume(dir, secretFiles(pki, 'east'));
+    t = await startTestIssuer({ dir, authenticator: scriptedAuthenticator(), pollIntervalMs: 100 });
+    csr = (await makeCsr({ dns: [ID] })).der;
+  });
+  after(async () => {
+    await t.close();
+    cleanup();
+  });
+
+  const serving = async (): Promise<string> => {
+    const res = await t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr });
+    return parseCertificate(res.intermediate_certificates[0] as Buffer).serialHex;
+  };
+
+  it('swaps to a new issuer under continuous traffic with no failed call', async () => {
+    const east = pki.issuers.east?.cert.serialHex;
+    const next = pki.issuers.next?.cert.serialHex;
+    assert.equal(await serving(), east);
+    let stop = false;
+    const results: { code: string; issuer?: string }[] = [];
+    const loop = (async () => {
+      while (!stop) {
+        try {
+          results.push({ code: 'OK', issuer: await serving() });
+        } catch (err) {
+          results.push({ code: String((err as { code?: number }).code) });
+        }
+      }
+    })();
+    await waitFor(() => results.length >= 20, 'traffic before the swap');
+    writeAtomicVolume(dir, secretFiles(pki, 'next'));
+    await waitFor(() => results.at(-1)?.issuer === next, 'calls signed by the new issuer');
+    const afterSwap = results.length;
+    await waitFor(() => results.length >= afterSwap + 20, 'traffic after the swap');
+    stop = true;
+    await loop;
+    assert.deepEqual(
+      results.filter((r) => r.code !== 'OK'),
+      [],
+      'no call failed',
+    );
+    const firstNew = results.findIndex((r) => r.issuer === next);
+    assert.ok(firstNew > 0);
+    assert.ok(
+      results.slice(firstNew).every((r) => r.issuer === next),
+      'once the new issuer served, the old one never did again',
+    );
+  });
+
+  for (const [name, files] of [
+    [
+      'corrupt',
+      () => ({
+        ...secretFiles(pki, 'next'),
+        'tls.crt': '-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n',
+      }),
+    ],
+    [
+      'partial (certificate without its key)',
+      () => ({ 'tls.crt': secretFiles(pki, 'east')['tls.crt'] as string, 'ca.crt': pki.anchorsPem }),
+    ],
+    [
+      'mismatched key',
+      () => ({ ...secretFiles(pki, 'east'), 'tls.key': secretFiles(pki, 'next')['tls.key'] as string }),
+    ],
+  ] as const) {
+    it(`rejects a ${name} replacement and keeps the old issuer serving`, async () => {
+      const before = await serving();
+      const rejectedBefore = await rejectedReloads(t);
+      writeAtomicVolume(dir, files());
+      await waitFor(
+        async () => (await rejectedReloads(t)) > rejectedBefore,
+        'the replacement to be rejected',
+      );
+      assert.equal(await serving(), before);
+      assert.equal((await fetch(`${t.adminUrl}/ready`)).status, 200);
+    });
+  }
+
+  it('rejects an expired replacement and keeps the old issuer serving', async () => {
+    const expired = await testPki({
+      now: new Date(Date.parse('2020-01-01T00:00:00Z')),
+      issuerLifetimeMs: HOUR,
+    });
+    const before = await serving();
+    const rejectedBefore = await rejectedReloads(t);
+    writeAtomicVolume(dir, {
+      'tls.crt': expired.issuers.east?.certPem as string,
+      'tls.key': expired.issuers.east?.keyPem as string,
+      'ca.crt': expired.anchorsPem,
+    });
+    await waitFor(
+      async () => (await rejectedReloads(t)) > rejectedBefore,
+      'the expired replacement to be rejected',
+    );
+    assert.equal(await serving(), before);
+    assert.equal(
+      await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+      'OK',
+    );
+  });
+});
+
+async function rejectedReloads(t: TestIssuer): Promise<number> {
+  const text = await (await fetch(`${t.adminUrl}/metrics`)).text();
+  const m = /lanyard_credential_reloads_total\{result="rejected"\} (\d+)/.exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
