@@ -1,0 +1,126 @@
+import {
+  CredentialError,
+  decodePem,
+  encodePem,
+  fingerprint,
+  InvalidRequestError,
+  parseCertificate,
+  type CertificateInfo,
+} from '../ca/index.js';
+
+/** One trust anchor in a bundle. */
+export interface BundleAnchor {
+  readonly certificate: CertificateInfo;
+  /** SHA-256 of the DER, upper-case hex pairs joined by ':' */
+  readonly fingerprint: string;
+  readonly subject: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/**
+ * An immutable set of trust anchors: CA certificates only, de-duplicated by SHA-256 of the DER, kept
+ * in a deterministic order (notBefore, then fingerprint) so the same set always serialises to the same
+ * bytes and a ConfigMap does not churn.
+ */
+export interface TrustBundle {
+  readonly anchors: readonly BundleAnchor[];
+  has(fingerprintOrPrefix: string): boolean;
+  find(fingerprintOrPrefix: string): BundleAnchor | undefined;
+  /** a bundle with these certificates added (duplicates are ignored) */
+  add(certs: readonly CertificateInfo[]): TrustBundle;
+  /** a bundle without the anchor with this fingerprint; ERR_USAGE-like error when absent */
+  remove(fingerprintOrPrefix: string): TrustBundle;
+  toPem(): string;
+}
+
+export function createTrustBundle(certs: readonly CertificateInfo[]): TrustBundle {
+  const byFp = new Map<string, BundleAnchor>();
+  for (const c of certs) {
+    if (!c.isCa) {
+      throw new CredentialError(
+        'ERR_NOT_CA',
+        `${describe(c)} is not a CA certificate (basicConstraints CA:TRUE); only trust anchors belong in a bundle`,
+      );
+    }
+    const fp = fingerprint(c.der);
+    if (!byFp.has(fp)) {
+      byFp.set(
+        fp,
+        Object.freeze({
+          certificate: c,
+          fingerprint: fp,
+          subject: subjectOf(c),
+          notBefore: c.notBefore,
+          notAfter: c.notAfter,
+        }),
+      );
+    }
+  }
+  const anchors = Object.freeze(
+    [...byFp.values()].sort(
+      (a, b) =>
+        a.notBefore.getTime() - b.notBefore.getTime() ||
+        (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0),
+    ),
+  );
+  const find = (q: string): BundleAnchor | undefined => {
+    const norm = normalizeFingerprint(q);
+    const matches = anchors.filter((a) => a.fingerprint.replaceAll(':', '').startsWith(norm));
+    if (matches.length > 1)
+      throw new InvalidRequestError(
+        'ERR_INVALID_REQUEST',
+        `fingerprint prefix "${q}" matches ${matches.length} anchors; give more of it`,
+      );
+    return matches[0];
+  };
+  return Object.freeze({
+    anchors,
+    has: (q: string) => find(q) !== undefined,
+    find,
+    add: (more: readonly CertificateInfo[]) =>
+      createTrustBundle([...anchors.map((a) => a.certificate), ...more]),
+    remove(q: string) {
+      const hit = find(q);
+      if (hit === undefined)
+        throw new InvalidRequestError('ERR_INVALID_REQUEST', `no anchor with fingerprint ${q} in the bundle`);
+      return createTrustBundle(anchors.filter((a) => a !== hit).map((a) => a.certificate));
+    },
+    toPem: () => anchors.map((a) => encodePem('CERTIFICATE', a.certificate.der)).join(''),
+  });
+}
+
+/**
+ * Strict bundle input: only CERTIFICATE blocks without PEM headers (a private key or any other block is
+ * refused, never skipped), each a CA certificate; duplicates are folded. Empty input is refused.
+ */
+export function parseTrustBundle(text: string, what: string): TrustBundle {
+  const blocks = decodePem(text);
+  if (blocks.length === 0)
+    throw new InvalidRequestError('ERR_PEM_MALFORMED', `${what}: no PEM CERTIFICATE block found`);
+  const certs = blocks.map((b, i) => {
+    if (b.label !== 'CERTIFICATE') {
+      throw new InvalidRequestError(
+        'ERR_PEM_UNEXPECTED_TYPE',
+        `${what}: block ${i + 1} is "${b.label}"; a bundle holds only CERTIFICATE blocks`,
+      );
+    }
+    return parseCertificate(b.der);
+  });
+  return createTrustBundle(certs);
+}
+
+export function normalizeFingerprint(s: string): string {
+  return s
+    .replaceAll(':', '')
+    .replace(/^sha256[:/=]?/i, '')
+    .toUpperCase();
+}
+
+function subjectOf(c: CertificateInfo): string {
+  return c.subjectCommonName !== undefined ? `CN=${c.subjectCommonName}` : `serial ${c.serialHex}`;
+}
+
+function describe(c: CertificateInfo): string {
+  return c.subjectCommonName !== undefined ? `"${c.subjectCommonName}"` : `certificate ${c.serialHex}`;
+}

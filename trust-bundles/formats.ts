@@ -1,0 +1,122 @@
+import { createPublicKey } from 'node:crypto';
+import { stringify } from 'yaml';
+import {
+  InvalidRequestError,
+  isDns1123Label,
+  isDns1123Subdomain,
+  parseCertificate,
+  type CertificateInfo,
+} from '../ca/index.js';
+import { createTrustBundle, type TrustBundle } from './bundle.js';
+
+export const BUNDLE_FORMATS = ['pem', 'spiffe', 'configmap'] as const;
+export type BundleFormat = (typeof BUNDLE_FORMATS)[number];
+
+export const CONFIGMAP_DEFAULTS = Object.freeze({
+  name: 'linkerd-identity-trust-roots',
+  namespace: 'linkerd',
+  key: 'ca-bundle.crt',
+});
+
+/** `ca-bundle.crt`: the anchors as PEM, in the bundle's deterministic order. */
+export function toPemBundle(bundle: TrustBundle): string {
+  return bundle.toPem();
+}
+
+export interface SpiffeJwk {
+  readonly use: 'x509-svid';
+  readonly kty: string;
+  readonly crv?: string;
+  readonly x?: string;
+  readonly y?: string;
+  readonly n?: string;
+  readonly e?: string;
+  readonly x5c: readonly [string];
+}
+
+export interface SpiffeBundleDocument {
+  readonly keys: readonly SpiffeJwk[];
+  readonly spiffe_sequence: number;
+  readonly spiffe_refresh_hint: number;
+}
+
+/**
+ * The SPIFFE trust bundle (SPIFFE Trust Domain and Bundle §4): a JWK Set where each anchor is a key
+ * with `use: "x509-svid"` and `x5c` holding exactly one DER certificate (base64, not base64url).
+ */
+export function toSpiffeBundle(
+  bundle: TrustBundle,
+  options: { sequence: number; refreshHintSeconds: number },
+): SpiffeBundleDocument {
+  return {
+    keys: bundle.anchors.map((a) => {
+      const jwk = createPublicKey({ key: a.certificate.spki, format: 'der', type: 'spki' }).export({
+        format: 'jwk',
+      });
+      return {
+        use: 'x509-svid' as const,
+        kty: String(jwk.kty),
+        ...(jwk.crv !== undefined ? { crv: jwk.crv } : {}),
+        ...(jwk.x !== undefined ? { x: jwk.x } : {}),
+        ...(jwk.y !== undefined ? { y: jwk.y } : {}),
+        ...(jwk.n !== undefined ? { n: jwk.n } : {}),
+        ...(jwk.e !== undefined ? { e: jwk.e } : {}),
+        x5c: [a.certificate.der.toString('base64')] as const,
+      };
+    }),
+    spiffe_sequence: options.sequence,
+    spiffe_refresh_hint: options.refreshHintSeconds,
+  };
+}
+
+/** Reads a SPIFFE bundle's x509-svid anchors back (other key uses are ignored, as the spec says). */
+export function parseSpiffeBundle(text: string, what: string): TrustBundle {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: not JSON`);
+  }
+  const keys = (doc as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: no "keys" array`);
+  const certs: CertificateInfo[] = [];
+  for (const k of keys as { use?: unknown; x5c?: unknown }[]) {
+    if (k.use !== 'x509-svid') continue;
+    if (!Array.isArray(k.x5c) || k.x5c.length !== 1 || typeof k.x5c[0] !== 'string') {
+      throw new InvalidRequestError(
+        'ERR_FILE_INVALID',
+        `${what}: an x509-svid key must have exactly one x5c certificate`,
+      );
+    }
+    certs.push(parseCertificate(Buffer.from(k.x5c[0], 'base64')));
+  }
+  return createTrustBundle(certs);
+}
+
+/** A Kubernetes ConfigMap manifest holding the PEM bundle under `key`. */
+export function toConfigMap(
+  bundle: TrustBundle,
+  options: { name?: string; namespace?: string; key?: string } = {},
+): string {
+  const name = options.name ?? CONFIGMAP_DEFAULTS.name;
+  const namespace = options.namespace ?? CONFIGMAP_DEFAULTS.namespace;
+  const key = options.key ?? CONFIGMAP_DEFAULTS.key;
+  if (!isDns1123Subdomain(name))
+    throw new InvalidRequestError(
+      'ERR_INVALID_REQUEST',
+      `ConfigMap name "${name}" is not a DNS-1123 subdomain`,
+    );
+  if (!isDns1123Label(namespace))
+    throw new InvalidRequestError('ERR_INVALID_REQUEST', `namespace "${namespace}" is not a DNS-1123 label`);
+  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key))
+    throw new InvalidRequestError('ERR_INVALID_REQUEST', `ConfigMap key "${key}" is not a valid data key`);
+  return stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'lanyard' } },
+      data: { [key]: bundle.toPem() },
+    },
+    { lineWidth: 0 },
+  );
+}
