@@ -1,23 +1,8 @@
 #!/usr/bin/env node
-// The one CLI entry: builds the command tree from each folder's cli module and runs it.
-import { Command } from 'commander';
-import { registerCaCommands } from '../ca/cli.js';
+// The one CLI entry: parses argv and dispatches to the folders' cli modules.
 import { runCli, type CliContext } from '../ca/cli-kit.js';
 import { systemClock } from '../ca/clock.js';
-import { registerDevCommands, registerIssuerCommands } from '../issuer/cli.js';
-import { registerBundleCommands } from '../trust-bundles/cli.js';
-
-export function buildProgram(ctx: CliContext): Command {
-  const program = new Command('lanyard')
-    .description('Lanyard: a workload-identity certificate authority for multi-cluster service meshes')
-    .version('0.1.0')
-    .showSuggestionAfterError(true);
-  registerCaCommands(program, ctx);
-  registerIssuerCommands(program, ctx);
-  registerBundleCommands(program, ctx);
-  registerDevCommands(program, ctx);
-  return program;
-}
+import { buildProgram } from './program.js';
 
 const ctx: CliContext = {
   clock: systemClock,

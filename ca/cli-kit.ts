@@ -28,17 +28,17 @@ export function durationOption(flags: string, description: string, defaultText?:
  * printed as "lanyard: <message> (<code>)"; nothing is thrown.
  */
 export async function runCli(program: Command, argv: readonly string[], ctx: CliContext): Promise<number> {
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => {
+  const output = {
+    writeOut: (s: string) => {
       ctx.out(s.replace(/\n$/, ''));
     },
-    writeErr: (s) => {
+    writeErr: (s: string) => {
       ctx.err(s.replace(/\n$/, ''));
     },
-  });
+  };
   for (const sub of allCommands(program)) {
     sub.exitOverride();
+    sub.configureOutput(output);
     sub.showHelpAfterError('(run with --help for usage)');
   }
   try {

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Command } from 'commander';
+import { systemClock } from '../ca/index.js';
+import { renderCliDocs } from '../bin/cli-docs.js';
+import { buildProgram } from '../bin/program.js';
+import { REPO_ROOT } from './support/cli.js';
+
+function markdownFiles(): string[] {
+  const out = [join(REPO_ROOT, 'README.md')];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.md') && name !== 'cli.md') out.push(p);
+    }
+  };
+  walk(join(REPO_ROOT, 'docs'));
+  return out;
+}
+
+/** `lanyard …` invocations in fenced code blocks, with backslash continuations joined. */
+function quotedInvocations(text: string): string[] {
+  const found: string[] = [];
+  for (const block of text.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
+    const joined = (block[1] ?? '').replace(/\\\n\s*/g, ' ');
+    for (const line of joined.split('\n')) {
+      const m = /(?:^|[\s;&|(])(?:npx )?lanyard ((?:[^#|;&>])+)/.exec(line);
+      if (m !== null) found.push((m[1] ?? '').trim());
+    }
+  }
+  return found;
+}
+
+function checkInvocation(program: Command, invocation: string): string | undefined {
+  const tokens = invocation.split(/\s+/).filter((t) => t.length > 0);
+  let cmd = program;
+  let i = 0;
+  while (i < tokens.length) {
+    const sub = cmd.commands.find((c) => c.name() === tokens[i]);
+    if (sub === undefined) break;
+    cmd = sub;
+    i++;
+  }
+  if (cmd === program && tokens.length > 0 && !(tokens[0] ?? '').startsWith('-'))
+    return `unknown command "${tokens[0] ?? ''}"`;
+  for (const t of tokens.slice(i)) {
+    if (!t.startsWith('--')) continue;
+    const flag = t.split('=')[0] as string;
+    if (flag === '--help' || flag === '--version') continue;
+    if (!cmd.options.some((o) => o.long === flag)) return `"${cmd.name()}" has no option ${flag}`;
+  }
+  return undefined;
+}
+
+describe('documentation', () => {
+  it('docs/cli.md is exactly what the commands print for --help (regenerate with npm run docs:cli)', () => {
+    assert.equal(readFileSync(join(REPO_ROOT, 'docs', 'cli.md'), 'utf8'), renderCliDocs());
+  });
+
+  it('every lanyard command quoted in README.md and docs/ exists with the flags it uses', () => {
+    const program = buildProgram({ clock: systemClock, env: {}, out: () => undefined, err: () => undefined });
+    const problems: string[] = [];
+    let checked = 0;
+    for (const file of markdownFiles()) {
+      for (const inv of quotedInvocations(readFileSync(file, 'utf8'))) {
+        checked++;
+        const p = checkInvocation(program, inv);
+        if (p !== undefined) problems.push(`${file.slice(REPO_ROOT.length + 1)}: lanyard ${inv}: ${p}`);
+      }
+    }
+    assert.ok(checked > 5, `only ${checked} invocations found`);
+    assert.deepEqual(problems, []);
+  });
+
+  it('finds a wrong flag when there is one (the check can fail)', () => {
+    const program = buildProgram({ clock: systemClock, env: {}, out: () => undefined, err: () => undefined });
+    assert.notEqual(checkInvocation(program, 'anchor create --out x --no-such-flag'), undefined);
+    assert.notEqual(checkInvocation(program, 'frobnicate --out x'), undefined);
+    assert.equal(
+      checkInvocation(program, 'issuer create --anchor a --cluster east --out e --permit-dns cluster.local'),
+      undefined,
+    );
+  });
+});

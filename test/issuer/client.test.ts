@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { systemClock, LanyardError } from '../../ca/index.js';
+import { createCertifyClient, renewalDelayMs } from '../../issuer/client.js';
+import { createDirectoryCredentialSource } from '../../issuer/credentials.js';
+import { scriptedAuthenticator } from '../support/authn.js';
+import { FakeClock, HOUR } from '../support/clock.js';
+import { startTestIssuer } from '../support/issuer.js';
+import { writeAtomicVolume } from '../support/k8s-volume.js';
+import { tempDir } from '../support/openssl.js';
+import { testPki } from '../support/pki.js';
+
+const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+const silent = pino({ level: 'silent' });
+
+describe('certify client', () => {
+  it('renews at 70 % of the remaining lifetime, bounded to 10 s – 24 h', () => {
+    const now = new Date(0);
+    assert.equal(renewalDelayMs(now, new Date(10 * HOUR)), 7 * HOUR);
+    assert.equal(renewalDelayMs(now, new Date(1000)), 10_000);
+    assert.equal(renewalDelayMs(now, new Date(100 * HOUR)), 24 * HOUR);
+  });
+
+  it('refuses a chain that does not verify against its trust anchors and writes no certificate', async () => {
+    const now = systemClock.now();
+    const pki = await testPki({ now });
+    const stranger = await testPki({ now });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const { dir, cleanup } = tempDir('lanyard-client-');
+    try {
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      writeFileSync(join(dir, 'wrong-anchors.pem'), stranger.anchorsPem);
+      const client = await createCertifyClient({
+        server: t.target,
+        identity: ID,
+        tokenFile: join(dir, 'token'),
+        outDir: join(dir, 'out'),
+        trustAnchorsFile: join(dir, 'wrong-anchors.pem'),
+        clock: systemClock,
+        logger: silent,
+      });
+      await assert.rejects(
+        client.certifyOnce(),
+        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
+      );
+      assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false);
+      client.close();
+    } finally {
+      await t.close();
+      cleanup();
+    }
+  });
+
+  it('keeps running until aborted, retrying with backoff while the issuer refuses', async () => {
+    const pki = await testPki({ now: systemClock.now() });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const { dir, cleanup } = tempDir('lanyard-client-');
+    try {
+      writeFileSync(join(dir, 'token'), 'forged\n');
+      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      const client = await createCertifyClient({
+        server: t.target,
+        identity: ID,
+        tokenFile: join(dir, 'token'),
+        outDir: join(dir, 'out'),
+        trustAnchorsFile: join(dir, 'anchors.pem'),
+        clock: systemClock,
+        logger: silent,
+      });
+      const ac = new AbortController();
+      const running = client.run(ac.signal);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false, 'nothing written while refused');
+      // The token file is re-read before each call: fixing it lets the next retry succeed.
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      const start = performance.now();
+      while (!existsSync(join(dir, 'out', 'tls.crt'))) {
+        assert.ok(performance.now() - start < 5000, 'no certificate after the token was fixed');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      ac.abort();
+      await running;
+      client.close();
+    } finally {
+      await t.close();
+      cleanup();
+    }
+  });
+});
+
+describe('directory credential source', () => {
+  it('sees a Kubernetes ..data symlink swap through the directory watch, without polling', async () => {
+    const clock = new FakeClock(systemClock.now());
+    const pki = await testPki({ now: clock.now(), clusters: ['a', 'b'] });
+    const { dir, cleanup } = tempDir('lanyard-watch-');
+    const files = (c: string): Record<string, string> => ({
+      'tls.crt': pki.issuers[c]?.certPem as string,
+      'tls.key': pki.issuers[c]?.keyPem as string,
+      'ca.crt': pki.anchorsPem,
+    });
+    writeAtomicVolume(dir, files('a'));
+    const source = await createDirectoryCredentialSource({ dir, clock, logger: silent, pollIntervalMs: 0 });
+    try {
+      assert.equal(source.current()?.certificate.serialHex, pki.issuers.a?.cert.serialHex);
+      const changed = new Promise<string>((resolve) =>
+        source.onChange((c) => {
+          resolve(c.certificate.serialHex);
+        }),
+      );
+      // The source's watch and timers do not hold the process open (a server's sockets do); this test must.
+      const keepAlive = setInterval(() => undefined, 1000);
+      writeAtomicVolume(dir, files('b'));
+      try {
+        assert.equal(await changed, pki.issuers.b?.cert.serialHex);
+      } finally {
+        clearInterval(keepAlive);
+      }
+    } finally {
+      await source.close();
+      cleanup();
+    }
+  });
+});
