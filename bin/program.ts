@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { registerCaCommands } from '../ca/cli.js';
 import type { CliContext } from '../ca/cli-kit.js';
 import { registerDevCommands, registerIssuerCommands } from '../issuer/cli.js';
-import { registerBundleCommands } from '../trust-bundles/cli.js';
+import { registerBundleCommands, registerTrustCommands } from '../trust-bundles/cli.js';
 
 export const VERSION = '0.1.0';
 
@@ -16,6 +16,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerCaCommands(program, ctx);
   registerIssuerCommands(program, ctx);
   registerBundleCommands(program, ctx);
+  registerTrustCommands(program, ctx);
   registerDevCommands(program, ctx);
   for (const c of allCommands(program)) c.configureHelp({ helpWidth: 110 });
   return program;

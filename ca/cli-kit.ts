@@ -13,6 +13,13 @@ export interface CliContext {
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** Thrown by a command that has printed its result and wants a specific exit code (e.g. `check` → 3). */
+export class ExitStatus extends Error {
+  constructor(readonly code: number) {
+    super(`exit status ${code}`);
+  }
+}
+
 /** Commander `argParser` for repeatable options. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -45,6 +52,7 @@ export async function runCli(program: Command, argv: readonly string[], ctx: Cli
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
+    if (err instanceof ExitStatus) return err.code;
     if (err instanceof CommanderError) {
       if (
         err.code === 'commander.helpDisplayed' ||

@@ -90,5 +90,13 @@ export {
   type CertificateReport,
   type ExpiryState,
 } from './inspect.js';
-export { runCli, reportError, collect, durationOption, EXIT, type CliContext } from './cli-kit.js';
+export {
+  runCli,
+  reportError,
+  collect,
+  durationOption,
+  EXIT,
+  ExitStatus,
+  type CliContext,
+} from './cli-kit.js';
 export { buildCsr } from './csr-builder.js';

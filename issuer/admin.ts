@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { encodePem } from '../ca/index.js';
+import { createTrustBundle } from '../trust-bundles/bundle.js';
+import { toSpiffeBundle } from '../trust-bundles/formats.js';
 import type { CredentialSource } from './credentials.js';
 import type { IssuerMetrics } from './metrics.js';
 import type { StatusReporter } from './status.js';
@@ -10,6 +11,8 @@ export interface AdminAppOptions {
   readonly status: StatusReporter;
   /** true once shutdown has begun: readiness fails so load balancers stop sending calls */
   readonly draining?: () => boolean;
+  /** spiffe_refresh_hint of /v1/bundle.spiffe, seconds; default 300 */
+  readonly spiffeRefreshHintSeconds?: number;
 }
 
 /**
@@ -45,12 +48,27 @@ export function createAdminApp(o: AdminAppOptions): FastifyInstance {
 
   app.get('/v1/status', () => o.status.status());
 
+  // spiffe_sequence: starts at 1 and increases each time this process sees a different anchor set.
+  let sequence = 0;
+  let lastSet = '';
+  app.get('/v1/bundle.spiffe', async (_req, reply) => {
+    const cred = o.credentials.current();
+    if (cred === undefined) return reply.code(503).send({ error: 'no valid issuer credential is loaded' });
+    const bundle = createTrustBundle(cred.anchors);
+    const set = bundle.anchors.map((a) => a.fingerprint).join(',');
+    if (set !== lastSet) {
+      lastSet = set;
+      sequence++;
+    }
+    return reply
+      .type('application/json')
+      .send(toSpiffeBundle(bundle, { sequence, refreshHintSeconds: o.spiffeRefreshHintSeconds ?? 300 }));
+  });
+
   app.get('/v1/bundle', async (_req, reply) => {
     const cred = o.credentials.current();
     if (cred === undefined) return reply.code(503).send({ error: 'no valid issuer credential is loaded' });
-    return reply
-      .type('application/x-pem-file')
-      .send(cred.anchors.map((a) => encodePem('CERTIFICATE', a.der)).join(''));
+    return reply.type('application/x-pem-file').send(createTrustBundle(cred.anchors).toPem());
   });
 
   return app;

@@ -167,6 +167,10 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       'directory for tls.crt (leaf then intermediates), tls.key (0600) and ca.crt',
     )
     .requiredOption('--trust-anchors <file>', 'PEM trust anchors the returned chain must verify against')
+    .option(
+      '--bundle-url <url>',
+      "refresh ca.crt from the issuer's bundle (http://ADMIN/v1/bundle) before each renewal",
+    )
     .option('--tls-ca <file>', 'CA certificate of a TLS-serving issuer (plaintext when absent)')
     .option('--once', 'get one certificate and exit instead of renewing at 70 % of its lifetime', false)
     .addOption(new Option('--timeout <duration>', 'deadline of each Certify call').default('10s'))
@@ -178,6 +182,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         out: string;
         trustAnchors: string;
         tlsCa?: string;
+        bundleUrl?: string;
         once: boolean;
         timeout: string;
       }) => {
@@ -192,6 +197,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
           outDir: o.out,
           trustAnchorsFile: o.trustAnchors,
           ...(o.tlsCa !== undefined ? { tlsCaFile: o.tlsCa } : {}),
+          ...(o.bundleUrl !== undefined ? { bundleUrl: o.bundleUrl } : {}),
           clock: ctx.clock,
           logger,
           timeoutMs: parseDuration(o.timeout),

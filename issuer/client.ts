@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +16,7 @@ import {
   readPemFile,
   writeFileAtomic,
   LanyardError,
+  type CertificateInfo,
   type Clock,
   type Signer,
 } from '../ca/index.js';
@@ -32,6 +34,12 @@ export interface CertifyClientOptions {
   readonly outDir: string;
   /** PEM trust anchors the returned chain must verify against; copied to OUT/ca.crt */
   readonly trustAnchorsFile: string;
+  /**
+   * The issuer's bundle endpoint (admin /v1/bundle). When set, the trust anchors are refreshed from it
+   * before each call: a fetched set is used only when it shares an anchor with the set trusted so far
+   * (continuity) and the new chain verifies against it; OUT/ca.crt is then replaced with it.
+   */
+  readonly bundleUrl?: string;
   /** CA for a TLS-serving issuer; plaintext when absent */
   readonly tlsCaFile?: string;
   readonly clock: Clock;
@@ -109,8 +117,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       );
     });
     const tokenBytes = Buffer.from(token.toString('utf8').trim(), 'utf8');
-    const anchorsPem = await readPemFile(o.trustAnchorsFile);
-    const anchors = parseCertificatesPem(anchorsPem, o.trustAnchorsFile);
+    const { anchorsPem, anchors } = await currentAnchors();
     const csr = buildCsr(signer, { dnsNames: [o.identity] });
     const res = await call({ identity: o.identity, token: tokenBytes, certificate_signing_request: csr });
     const leaf = parseCertificate(res.leaf_certificate);
@@ -141,6 +148,39 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,
     };
+  }
+
+  /**
+   * The anchors to verify against: the trust-anchors file, re-read every time (a mounted ConfigMap
+   * changes under it). With bundleUrl: the fetched bundle, when it shares an anchor with that file or
+   * with the OUT/ca.crt accepted before.
+   */
+  async function currentAnchors(): Promise<{ anchorsPem: string; anchors: CertificateInfo[] }> {
+    const trustedPem = await readPemFile(o.trustAnchorsFile);
+    const trusted = parseCertificatesPem(trustedPem, o.trustAnchorsFile);
+    if (o.bundleUrl === undefined) return { anchorsPem: trustedPem, anchors: trusted };
+    if (existsSync(paths.ca)) trusted.push(...parseCertificatesPem(await readPemFile(paths.ca), paths.ca));
+    let fetchedPem: string;
+    try {
+      const res = await fetch(o.bundleUrl, { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      fetchedPem = await res.text();
+    } catch (err) {
+      o.logger.warn(
+        { event: 'bundle_fetch_failed', url: o.bundleUrl, err: (err as Error).message },
+        'keeping the trust anchors already held',
+      );
+      return { anchorsPem: trustedPem, anchors: trusted };
+    }
+    const fetched = parseCertificatesPem(fetchedPem, o.bundleUrl);
+    const known = new Set(trusted.map((a) => a.der.toString('base64')));
+    if (!fetched.some((a) => known.has(a.der.toString('base64')))) {
+      throw new CredentialError(
+        'ERR_CHAIN_UNTRUSTED',
+        `the bundle from ${o.bundleUrl} shares no anchor with the trusted set; refusing it`,
+      );
+    }
+    return { anchorsPem: fetchedPem, anchors: fetched };
   }
 
   async function run(signal: AbortSignal): Promise<void> {

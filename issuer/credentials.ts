@@ -15,6 +15,8 @@ import {
 /** The issuer credential currently in force; swapped whole, never mutated. */
 export interface CredentialSource {
   current(): IssuerCredential | undefined;
+  /** when the current credential was loaded (by this process), per the injected clock */
+  loadedAt(): Date | undefined;
   onChange(fn: (cred: IssuerCredential) => void): () => void;
   /** Re-reads the files now. */
   reload(): Promise<ReloadOutcome>;
@@ -49,6 +51,7 @@ export async function createDirectoryCredentialSource(
 ): Promise<CredentialSource> {
   const { clock, logger } = options;
   let credential: IssuerCredential | undefined;
+  let loadedAt: Date | undefined;
   let lastDigest: string | undefined;
   let inProgress: Promise<ReloadOutcome> | undefined;
   const listeners = new Set<(cred: IssuerCredential) => void>();
@@ -74,6 +77,7 @@ export async function createDirectoryCredentialSource(
         now: clock.now(),
       });
       credential = next;
+      loadedAt = clock.now();
       outcome = { result: 'loaded', credential: next };
       logger.info(
         {
@@ -137,6 +141,7 @@ export async function createDirectoryCredentialSource(
 
   return {
     current: () => credential,
+    loadedAt: () => loadedAt,
     onChange(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
@@ -152,9 +157,13 @@ export async function createDirectoryCredentialSource(
 }
 
 /** A fixed credential (tests, embedded use). */
-export function createStaticCredentialSource(credential: IssuerCredential | undefined): CredentialSource {
+export function createStaticCredentialSource(
+  credential: IssuerCredential | undefined,
+  loadedAt?: Date,
+): CredentialSource {
   return {
     current: () => credential,
+    loadedAt: () => (credential === undefined ? undefined : loadedAt),
     onChange: () => () => undefined,
     reload: () => Promise.resolve({ result: 'unchanged' }),
     close: () => Promise.resolve(),

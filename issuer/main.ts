@@ -63,6 +63,8 @@ export async function startIssuer(
     clock,
     credentials,
     ledger,
+    leafLifetimeMs: config.leafLifetimeMs,
+    clockSkewMs: config.clockSkewMs,
   });
   ref.status = reporter;
   updateHealth();

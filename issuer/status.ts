@@ -1,4 +1,10 @@
-import { fingerprint, type CertificateInfo, type Clock, type IdentityDomain } from '../ca/index.js';
+import {
+  encodePem,
+  fingerprint,
+  type CertificateInfo,
+  type Clock,
+  type IdentityDomain,
+} from '../ca/index.js';
 import type { CredentialSource } from './credentials.js';
 import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
 
@@ -23,8 +29,15 @@ export interface IssuerStatus {
     readonly notAfter: string;
     readonly subjectKeyId: string | null;
     readonly anchorFingerprint: string;
+    /** the issuer certificate and any further intermediates, PEM (what Certify returns, never the anchor) */
+    readonly chainPem: string;
   } | null;
   readonly anchors: readonly AnchorStatus[];
+  /** when this process loaded the current issuer credential */
+  readonly credentialLoadedAt: string | null;
+  /** the leaf policy: no leaf outlives issuance by more than leafLifetimeMs + clockSkewMs */
+  readonly leafLifetimeMs: number;
+  readonly clockSkewMs: number;
   readonly certificatesIssued: number;
   /** per anchor: the latest notAfter of any leaf this issuer signed under it */
   readonly issuedByAnchor: readonly AnchorIssuance[];
@@ -41,6 +54,8 @@ export function createStatusReporter(o: {
   readonly clock: Clock;
   readonly credentials: CredentialSource;
   readonly ledger: IssuanceLedger;
+  readonly leafLifetimeMs: number;
+  readonly clockSkewMs: number;
 }): StatusReporter {
   const ready = (): boolean => {
     const cred = o.credentials.current();
@@ -66,6 +81,7 @@ export function createStatusReporter(o: {
                 notAfter: cred.certificate.notAfter.toISOString(),
                 subjectKeyId: cred.certificate.subjectKeyId?.toString('hex') ?? null,
                 anchorFingerprint: fingerprint(cred.anchor.der),
+                chainPem: cred.chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''),
               },
         anchors: (cred?.anchors ?? []).map((a) => ({
           fingerprint: fingerprint(a.der),
@@ -73,6 +89,9 @@ export function createStatusReporter(o: {
           notBefore: a.notBefore.toISOString(),
           notAfter: a.notAfter.toISOString(),
         })),
+        credentialLoadedAt: o.credentials.loadedAt()?.toISOString() ?? null,
+        leafLifetimeMs: o.leafLifetimeMs,
+        clockSkewMs: o.clockSkewMs,
         certificatesIssued: o.ledger.total,
         issuedByAnchor: o.ledger.snapshot(),
       };

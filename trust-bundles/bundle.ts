@@ -66,6 +66,8 @@ export function createTrustBundle(certs: readonly CertificateInfo[]): TrustBundl
   );
   const find = (q: string): BundleAnchor | undefined => {
     const norm = normalizeFingerprint(q);
+    // an empty or non-hex query names no anchor (an empty prefix would otherwise match every anchor)
+    if (!/^[0-9A-F]{1,64}$/.test(norm)) return undefined;
     const matches = anchors.filter((a) => a.fingerprint.replaceAll(':', '').startsWith(norm));
     if (matches.length > 1)
       throw new InvalidRequestError(

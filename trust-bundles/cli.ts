@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import {
   CredentialError,
+  ExitStatus,
   UsageError,
+  collect,
+  durationOption,
   parseCertificatesPem,
   readPemFile,
   writeFileAtomic,
@@ -10,6 +14,9 @@ import {
   type CliContext,
 } from '../ca/index.js';
 import { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.js';
+import { CHECK_DEFAULTS, checkMesh } from './check.js';
+import { rotationStatus, type RotationStatus } from './rotation.js';
+import { loadCluster, parseClusterTargets, type ClusterSnapshot } from './sources.js';
 import {
   BUNDLE_FORMATS,
   CONFIGMAP_DEFAULTS,
@@ -212,4 +219,173 @@ function nonNegativeInt(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer`);
   return n;
+}
+
+/** `lanyard check`, `lanyard rotate plan|status` */
+export function registerTrustCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('check')
+    .description(
+      "check the whole mesh's trust: anchors and issuers within validity, each issuer chaining to its own bundle and to an anchor in every cluster's bundle. Exit 0 all well, 1 expired/invalid/untrusted, 3 expiring within the window",
+    )
+    .requiredOption(
+      '--cluster <name=target>',
+      'NAME=ADMIN_URL (http://host:9990) or NAME=ISSUER_DIR (repeatable)',
+      collect,
+    )
+    .addOption(
+      durationOption(
+        '--warn <duration>',
+        'warn when an issuer expires within this (anchors: within 60 days or this, whichever is longer)',
+        '7d',
+      ),
+    )
+    .option('--json', 'print JSON', false)
+    .action(async (o: { cluster: string[]; warn?: number; json: boolean }) => {
+      const clusters = await Promise.all(parseClusterTargets(o.cluster).map((t) => loadCluster(t)));
+      const issuerWarnMs = o.warn ?? CHECK_DEFAULTS.issuerWarnMs;
+      const report = checkMesh(clusters, ctx.clock.now(), {
+        issuerWarnMs,
+        anchorWarnMs: Math.max(CHECK_DEFAULTS.anchorWarnMs, issuerWarnMs),
+      });
+      if (o.json) ctx.out(JSON.stringify(report, null, 2));
+      else {
+        for (const f of report.findings)
+          ctx.out(
+            `${f.severity === 'ok' ? 'ok  ' : f.severity === 'warning' ? 'WARN' : 'FAIL'}  ${f.cluster ?? 'mesh'}: ${f.message}`,
+          );
+        ctx.out(
+          report.exitCode === 0
+            ? 'all well'
+            : report.exitCode === 3
+              ? 'something expires within the warning window'
+              : 'trust is broken somewhere (see FAIL lines)',
+        );
+      }
+      if (report.exitCode !== 0) throw new ExitStatus(report.exitCode);
+    });
+
+  const rotate = program.command('rotate').description('zero-downtime trust-anchor rotation across clusters');
+  rotate
+    .command('status')
+    .description(
+      'read every cluster and report the rotation phase and whether the next step is safe (exit 1 when trust is broken now)',
+    )
+    .requiredOption('--cluster <name=target>', 'NAME=ADMIN_URL or NAME=ISSUER_DIR (repeatable)', collect)
+    .option('--new-anchor <fingerprint>', 'the anchor being rolled in (default: the newest anchor found)')
+    .option('--json', 'print JSON', false)
+    .action(async (o: { cluster: string[]; newAnchor?: string; json: boolean }) => {
+      const clusters = await Promise.all(parseClusterTargets(o.cluster).map((t) => loadCluster(t)));
+      const s = rotationStatus(
+        clusters,
+        ctx.clock.now(),
+        o.newAnchor !== undefined ? { newAnchor: o.newAnchor } : {},
+      );
+      if (o.json) ctx.out(JSON.stringify(s, null, 2));
+      else printRotationStatus(ctx, s);
+      if (s.problems.length > 0) throw new ExitStatus(1);
+    });
+
+  rotate
+    .command('plan')
+    .description('print the rotation phases with the exact commands for these clusters')
+    .requiredOption('--cluster <name=target>', 'NAME=ADMIN_URL or NAME=ISSUER_DIR (repeatable)', collect)
+    .requiredOption(
+      '--new-anchor <dir>',
+      'directory of the new anchor (anchor.crt, anchor.key), made with `lanyard anchor create`',
+    )
+    .action(async (o: { cluster: string[]; newAnchor: string }) => {
+      const targets = parseClusterTargets(o.cluster);
+      const clusters = await Promise.all(targets.map((t) => loadCluster(t)));
+      const newAnchorPath = join(o.newAnchor, 'anchor.crt');
+      const anchor = parseTrustBundle(await readPemFile(newAnchorPath), newAnchorPath).anchors[0];
+      if (anchor === undefined)
+        throw new CredentialError('ERR_FILE_INVALID', `${newAnchorPath} holds no anchor`);
+      for (const line of rotationPlan(clusters, { newAnchorDir: o.newAnchor, newAnchor: anchor }))
+        ctx.out(line);
+    });
+}
+
+function printRotationStatus(ctx: CliContext, s: RotationStatus): void {
+  ctx.out(
+    `phase: ${s.phase === 'steady' ? 'steady (no rotation in progress, or rotation complete)' : `${s.phase} of 3`}`,
+  );
+  if (s.newAnchor !== null) ctx.out(`new anchor: ${s.newAnchor.subject} ${s.newAnchor.fingerprint}`);
+  for (const a of s.oldAnchors) ctx.out(`old anchor: ${a.subject} ${a.fingerprint}`);
+  for (const c of s.clusters) {
+    ctx.out(
+      `  ${c.name}: bundle ${c.bundleHasNew ? 'has' : 'LACKS'} the new anchor${c.oldAnchorsInBundle.length > 0 ? ' and still holds the old' : ''}; issuer under ${c.issuerUnderNew ? 'the new anchor' : 'an old anchor'}${c.oldLeavesValidUntil !== null ? `; its old leaves valid until ${c.oldLeavesValidUntil}` : ''}`,
+    );
+  }
+  for (const p of s.problems) ctx.out(`UNSAFE: ${p}`);
+  ctx.out(
+    `next: ${s.next.action}${s.next.clusters.length > 0 ? ` (${s.next.clusters.join(', ')})` : ''} — ${s.next.safe ? 'safe' : 'NOT SAFE'}: ${s.next.reason}`,
+  );
+}
+
+/** The phases as commands for these clusters (directory sources get file commands, admin sources Kubernetes ones). */
+export function rotationPlan(
+  clusters: readonly ClusterSnapshot[],
+  o: { newAnchorDir: string; newAnchor: { fingerprint: string; subject: string } },
+): string[] {
+  const status = clusters.map((c) => `--cluster ${c.name}=${c.source}`).join(' ');
+  const lines: string[] = [];
+  lines.push(`Rotating to ${o.newAnchor.subject} (${o.newAnchor.fingerprint}). After each phase run:`);
+  lines.push(`  lanyard rotate status ${status}`);
+  lines.push('and go on only when it says the next step is safe.');
+  lines.push('');
+  lines.push('Phase 1: add the new anchor to every bundle (adding never breaks a handshake).');
+  for (const c of clusters) {
+    if (c.kind === 'dir')
+      lines.push(
+        `  lanyard bundle add ${c.bundlePath ?? join(c.source, 'ca.crt')} ${join(o.newAnchorDir, 'anchor.crt')}`,
+      );
+    else {
+      lines.push(
+        `  # ${c.name}: fetch the bundle, add the anchor, apply the ConfigMap the issuer and the proxies mount`,
+      );
+      lines.push(`  curl -fsS ${c.source}/v1/bundle > ${c.name}-bundle.crt`);
+      lines.push(`  lanyard bundle add ${c.name}-bundle.crt ${join(o.newAnchorDir, 'anchor.crt')}`);
+      lines.push(
+        `  lanyard bundle export ${c.name}-bundle.crt --format configmap | kubectl --context ${c.name} apply -f -`,
+      );
+    }
+  }
+  lines.push('  Proxies that read trust anchors only at start must be restarted (rolling) before phase 2.');
+  lines.push('');
+  lines.push(
+    'Phase 2: re-issue every issuer under the new anchor (the issuers reload it without a restart).',
+  );
+  for (const c of clusters) {
+    lines.push(
+      `  lanyard issuer create --anchor ${o.newAnchorDir} --cluster ${c.name} --out ${c.name}-issuer-next`,
+    );
+    if (c.kind === 'dir') {
+      // Key and certificate are copied, never ca.crt: the bundle must keep the old anchor until phase 3.
+      lines.push(`  cp ${c.name}-issuer-next/tls.key ${c.name}-issuer-next/tls.crt ${c.source}/`);
+    } else {
+      lines.push(
+        `  kubectl --context ${c.name} -n linkerd create secret tls linkerd-identity-issuer --cert=${c.name}-issuer-next/tls.crt --key=${c.name}-issuer-next/tls.key --dry-run=client -o yaml | kubectl --context ${c.name} apply -f -`,
+      );
+    }
+  }
+  lines.push('');
+  lines.push(
+    'Phase 3: wait until no leaf signed under the old anchor can be valid (rotate status prints the time), then remove it.',
+  );
+  for (const c of clusters) {
+    for (const a of c.bundle.anchors.filter((x) => x.fingerprint !== o.newAnchor.fingerprint)) {
+      if (c.kind === 'dir')
+        lines.push(`  lanyard bundle remove ${c.bundlePath ?? join(c.source, 'ca.crt')} ${a.fingerprint}`);
+      else {
+        lines.push(`  lanyard bundle remove ${c.name}-bundle.crt ${a.fingerprint}`);
+        lines.push(
+          `  lanyard bundle export ${c.name}-bundle.crt --format configmap | kubectl --context ${c.name} apply -f -`,
+        );
+      }
+    }
+  }
+  lines.push('');
+  lines.push(`Finally: lanyard check ${status}`);
+  return lines;
 }

@@ -77,10 +77,12 @@ export function parseSpiffeBundle(text: string, what: string): TrustBundle {
   } catch {
     throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: not JSON`);
   }
-  const keys = (doc as { keys?: unknown }).keys;
+  const keys = isObject(doc) ? doc.keys : undefined;
   if (!Array.isArray(keys)) throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: no "keys" array`);
   const certs: CertificateInfo[] = [];
-  for (const k of keys as { use?: unknown; x5c?: unknown }[]) {
+  for (const k of keys as unknown[]) {
+    if (!isObject(k))
+      throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: a key is not a JSON object`);
     if (k.use !== 'x509-svid') continue;
     if (!Array.isArray(k.x5c) || k.x5c.length !== 1 || typeof k.x5c[0] !== 'string') {
       throw new InvalidRequestError(
@@ -108,7 +110,8 @@ export function toConfigMap(
     );
   if (!isDns1123Label(namespace))
     throw new InvalidRequestError('ERR_INVALID_REQUEST', `namespace "${namespace}" is not a DNS-1123 label`);
-  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key))
+  // Kubernetes IsConfigMapKey: the character set, at most 253 characters, and not ".", ".." or "..*"
+  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key) || key === '.' || key.startsWith('..'))
     throw new InvalidRequestError('ERR_INVALID_REQUEST', `ConfigMap key "${key}" is not a valid data key`);
   return stringify(
     {
@@ -119,4 +122,8 @@ export function toConfigMap(
     },
     { lineWidth: 0 },
   );
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { systemClock, LanyardError } from '../../ca/index.js';
+import { parseCertificatesPem, systemClock, LanyardError } from '../../ca/index.js';
 import { createCertifyClient, renewalDelayMs } from '../../issuer/client.js';
 import { createDirectoryCredentialSource } from '../../issuer/credentials.js';
 import { scriptedAuthenticator } from '../support/authn.js';
@@ -120,6 +120,50 @@ describe('directory credential source', () => {
       }
     } finally {
       await source.close();
+      cleanup();
+    }
+  });
+});
+
+describe('certify client with --bundle-url', () => {
+  it("refreshes ca.crt from the issuer's bundle on each renewal, and refuses a bundle with no anchor in common", async () => {
+    const now = systemClock.now();
+    const pki = await testPki({ now });
+    const next = await testPki({ now });
+    const stranger = await testPki({ now });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const { dir, cleanup } = tempDir('lanyard-client-bundle-');
+    try {
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      const client = await createCertifyClient({
+        server: t.target,
+        identity: ID,
+        tokenFile: join(dir, 'token'),
+        outDir: join(dir, 'out'),
+        trustAnchorsFile: join(dir, 'anchors.pem'),
+        bundleUrl: `${t.adminUrl}/v1/bundle`,
+        clock: systemClock,
+        logger: silent,
+      });
+      await client.certifyOnce();
+      assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), pki.anchorsPem);
+      // The operator adds an anchor to the issuer's bundle: the next renewal picks it up.
+      writeFileSync(join(t.dir, 'ca.crt'), pki.anchorsPem + next.anchorsPem);
+      await t.issuer.credentials.reload();
+      await client.certifyOnce();
+      const anchors = parseCertificatesPem(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), 'ca.crt');
+      assert.equal(anchors.length, 2);
+      // A bundle sharing nothing with what the workload trusts is refused.
+      writeFileSync(join(dir, 'anchors.pem'), stranger.anchorsPem);
+      rmSync(join(dir, 'out', 'ca.crt'));
+      await assert.rejects(
+        client.certifyOnce(),
+        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
+      );
+      client.close();
+    } finally {
+      await t.close();
       cleanup();
     }
   });

@@ -38,8 +38,11 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 export async function opensslMutualTls(
   server: TlsParty,
   client: TlsParty,
-  host = '127.0.0.1',
+  options: { host?: string; atSeconds?: number } = {},
 ): Promise<HandshakeResult> {
+  const host = options.host ?? '127.0.0.1';
+  // -attime: verify as of this moment (tests that move a fake clock through a rotation)
+  const attime = options.atSeconds === undefined ? [] : ['-attime', String(options.atSeconds)];
   const port = await freePort(host);
   const srv = spawn(
     'openssl',
@@ -63,6 +66,7 @@ export async function opensslMutualTls(
       '-verify_return_error',
       '-verify_hostname',
       server.expectPeer,
+      ...attime,
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
@@ -97,6 +101,7 @@ export async function opensslMutualTls(
       '-verify_return_error',
       '-verify_hostname',
       client.expectPeer,
+      ...attime,
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );

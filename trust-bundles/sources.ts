@@ -1,0 +1,154 @@
+import {
+  CredentialError,
+  UsageError,
+  parseCertificatesPem,
+  readIssuerDir,
+  type CertificateInfo,
+} from '../ca/index.js';
+import { parseTrustBundle, type TrustBundle } from './bundle.js';
+
+/** What each issuer reports of its issuance: per anchor, the latest notAfter of the leaves it signed. */
+export interface AnchorIssuanceRecord {
+  readonly anchorFingerprint: string;
+  readonly latestNotAfter: string;
+}
+
+/** One cluster as seen by `check` and `rotate`: bundle, issuer chain, and (online only) issuance record. */
+export interface ClusterSnapshot {
+  readonly name: string;
+  /** the ADMIN_URL or ISSUER_DIR it was read from */
+  readonly source: string;
+  readonly kind: 'admin' | 'dir';
+  readonly bundle: TrustBundle;
+  readonly issuerChain: readonly CertificateInfo[];
+  /** undefined for offline (directory) sources, which keep no record */
+  readonly issuedByAnchor: readonly AnchorIssuanceRecord[] | undefined;
+  /**
+   * online only: when the issuer loaded its current credential and its leaf policy. Every leaf it signed
+   * under an earlier anchor was issued before that moment, so it expires by loadedAt + lifetime + skew.
+   */
+  readonly issuance:
+    | { readonly credentialLoadedAt: Date; readonly leafLifetimeMs: number; readonly clockSkewMs: number }
+    | undefined;
+  /** for directory sources: the bundle file that `lanyard bundle add/remove` edits */
+  readonly bundlePath?: string;
+}
+
+export interface ClusterTarget {
+  readonly name: string;
+  readonly target: string;
+}
+
+/** Parses repeated `--cluster NAME=ADMIN_URL|ISSUER_DIR` values. */
+export function parseClusterTargets(values: readonly string[] | undefined): ClusterTarget[] {
+  if (values === undefined || values.length === 0)
+    throw new UsageError('give at least one --cluster NAME=ADMIN_URL or NAME=ISSUER_DIR');
+  const seen = new Set<string>();
+  return values.map((v) => {
+    const i = v.indexOf('=');
+    const name = i > 0 ? v.slice(0, i) : '';
+    const target = i > 0 ? v.slice(i + 1) : '';
+    if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(name) || target === '') {
+      throw new UsageError(`--cluster "${v}" must be NAME=ADMIN_URL (http://host:9990) or NAME=ISSUER_DIR`);
+    }
+    if (seen.has(name)) throw new UsageError(`cluster "${name}" is given twice`);
+    seen.add(name);
+    return { name, target };
+  });
+}
+
+export async function loadCluster(
+  t: ClusterTarget,
+  options: { timeoutMs?: number } = {},
+): Promise<ClusterSnapshot> {
+  if (/^https?:\/\//i.test(t.target)) return loadFromAdmin(t, options.timeoutMs ?? 5000);
+  const files = await readIssuerDir(t.target);
+  const bundle = parseTrustBundle(files.anchorsPem, files.anchorsPath);
+  const anchorFps = new Set(bundle.anchors.map((a) => a.certificate.der.toString('base64')));
+  const issuerChain = parseCertificatesPem(files.certificatePem, files.certificatePath).filter(
+    (c) => !anchorFps.has(c.der.toString('base64')),
+  );
+  return {
+    name: t.name,
+    source: t.target,
+    kind: 'dir',
+    bundle,
+    issuerChain,
+    issuedByAnchor: undefined,
+    issuance: undefined,
+    bundlePath: files.anchorsPath,
+  };
+}
+
+interface StatusBody {
+  issuer?: { chainPem?: unknown } | null;
+  issuedByAnchor?: unknown;
+  credentialLoadedAt?: unknown;
+  leafLifetimeMs?: unknown;
+  clockSkewMs?: unknown;
+}
+
+async function loadFromAdmin(t: ClusterTarget, timeoutMs: number): Promise<ClusterSnapshot> {
+  const base = t.target.replace(/\/+$/, '');
+  const get = async (path: string): Promise<string> => {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      throw new CredentialError(
+        'ERR_FILE_NOT_FOUND',
+        `cluster ${t.name}: cannot reach ${base}${path}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    if (!res.ok)
+      throw new CredentialError(
+        'ERR_FILE_INVALID',
+        `cluster ${t.name}: ${base}${path} answered ${res.status}`,
+      );
+    return res.text();
+  };
+  const [bundleText, statusText] = await Promise.all([get('/v1/bundle'), get('/v1/status')]);
+  const bundle = parseTrustBundle(bundleText, `${t.name} /v1/bundle`);
+  let status: StatusBody;
+  try {
+    status = JSON.parse(statusText) as StatusBody;
+  } catch {
+    throw new CredentialError('ERR_FILE_INVALID', `cluster ${t.name}: /v1/status is not JSON`);
+  }
+  const chainPem = status.issuer?.chainPem;
+  const issuerChain =
+    typeof chainPem === 'string' && chainPem !== '' ? parseCertificatesPem(chainPem, `${t.name} issuer`) : [];
+  const issued = Array.isArray(status.issuedByAnchor)
+    ? (status.issuedByAnchor as unknown[]).flatMap((r) => {
+        const rec = r as { anchorFingerprint?: unknown; latestNotAfter?: unknown };
+        return typeof rec.anchorFingerprint === 'string' && typeof rec.latestNotAfter === 'string'
+          ? [{ anchorFingerprint: rec.anchorFingerprint, latestNotAfter: rec.latestNotAfter }]
+          : [];
+      })
+    : [];
+  const loadedAt =
+    typeof status.credentialLoadedAt === 'string'
+      ? new Date(Date.parse(status.credentialLoadedAt))
+      : undefined;
+  const issuance =
+    loadedAt !== undefined &&
+    !Number.isNaN(loadedAt.getTime()) &&
+    typeof status.leafLifetimeMs === 'number' &&
+    typeof status.clockSkewMs === 'number'
+      ? {
+          credentialLoadedAt: loadedAt,
+          leafLifetimeMs: status.leafLifetimeMs,
+          clockSkewMs: status.clockSkewMs,
+        }
+      : undefined;
+  return {
+    name: t.name,
+    source: t.target,
+    kind: 'admin',
+    bundle,
+    issuerChain,
+    issuedByAnchor: issued,
+    issuance,
+  };
+}
