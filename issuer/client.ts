@@ -159,7 +159,10 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     const trustedPem = await readPemFile(o.trustAnchorsFile);
     const trusted = parseCertificatesPem(trustedPem, o.trustAnchorsFile);
     if (o.bundleUrl === undefined) return { anchorsPem: trustedPem, anchors: trusted };
-    if (existsSync(paths.ca)) trusted.push(...parseCertificatesPem(await readPemFile(paths.ca), paths.ca));
+    // What was accepted before (OUT/ca.crt) stays trusted when the bundle cannot be fetched.
+    const heldPem = existsSync(paths.ca) ? await readPemFile(paths.ca) : trustedPem;
+    const held = parseCertificatesPem(heldPem, paths.ca);
+    trusted.push(...held);
     let fetchedPem: string;
     try {
       const res = await fetch(o.bundleUrl, { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
@@ -170,7 +173,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
         { event: 'bundle_fetch_failed', url: o.bundleUrl, err: (err as Error).message },
         'keeping the trust anchors already held',
       );
-      return { anchorsPem: trustedPem, anchors: trusted };
+      return { anchorsPem: heldPem, anchors: held };
     }
     const fetched = parseCertificatesPem(fetchedPem, o.bundleUrl);
     const known = new Set(trusted.map((a) => a.der.toString('base64')));

@@ -1,0 +1,169 @@
+// A workload's mTLS side for the flat-network demo and test, run inside a pod's namespace:
+// serves mutual TLS with the files `lanyard certify` keeps fresh (reloaded when they change), and
+// makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. One JSON line per event.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    dir: { type: 'string' },
+    listen: { type: 'string' },
+    peer: { type: 'string' },
+    'peer-identity': { type: 'string' },
+    'peer-spiffe': { type: 'string' },
+    'client-identity': { type: 'string' },
+    'client-spiffe': { type: 'string' },
+    mode: { type: 'string', default: 'serve' },
+    count: { type: 'string', default: '1' },
+    rate: { type: 'string', default: '5' },
+  },
+});
+
+const dir = values.dir ?? '.';
+const emit = (o: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
+
+function files(): { cert: Buffer; key: Buffer; ca: Buffer } {
+  return {
+    cert: readFileSync(join(dir, 'tls.crt')),
+    key: readFileSync(join(dir, 'tls.key')),
+    ca: readFileSync(join(dir, 'ca.crt')),
+  };
+}
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+/** The peer must carry exactly the expected DNS SAN and SPIFFE URI SAN. */
+function identityProblem(
+  cert: PeerCertificate,
+  dns: string | undefined,
+  spiffe: string | undefined,
+): string | undefined {
+  const san = (cert.subjectaltname ?? '').split(', ');
+  if (dns !== undefined && !san.includes(`DNS:${dns}`))
+    return `peer is not ${dns} (SAN ${cert.subjectaltname ?? 'none'})`;
+  if (spiffe !== undefined && !san.includes(`URI:${spiffe}`))
+    return `peer is not ${spiffe} (SAN ${cert.subjectaltname ?? 'none'})`;
+  return undefined;
+}
+
+function serve(listen: string): void {
+  const { host, port } = hostPort(listen);
+  const server = createServer(
+    { ...files(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+    (socket: TLSSocket) => {
+      const problem = identityProblem(
+        socket.getPeerCertificate(),
+        values['client-identity'],
+        values['client-spiffe'],
+      );
+      if (problem !== undefined) {
+        emit({ event: 'refused', reason: problem });
+        socket.destroy();
+        return;
+      }
+      socket.on('data', (d: Buffer) => {
+        socket.write(d);
+      });
+      socket.on('error', () => undefined);
+    },
+  );
+  server.on('tlsClientError', (err) => {
+    emit({ event: 'refused', reason: err.message });
+  });
+  // Reload the certificate, key and trust anchors whenever lanyard certify rewrites them.
+  let last = '';
+  setInterval(() => {
+    try {
+      const stamp = ['tls.crt', 'tls.key', 'ca.crt'].map((f) => statSync(join(dir, f)).mtimeMs).join(',');
+      if (stamp !== last) {
+        if (last !== '') server.setSecureContext({ ...files(), minVersion: 'TLSv1.3' });
+        last = stamp;
+      }
+    } catch {
+      // a file is being replaced; next tick
+    }
+  }, 100).unref();
+  server.listen(port, host, () => {
+    emit({ event: 'listening', address: listen });
+  });
+}
+
+function handshake(peer: string): Promise<Record<string, unknown>> {
+  const { host, port } = hostPort(peer);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const f = files();
+    let done = false;
+    const finish = (o: Record<string, unknown>): void => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve({ event: 'handshake', ms: Math.round(performance.now() - started), ...o });
+    };
+    const socket = connect({
+      host,
+      port,
+      ...f,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      checkServerIdentity: (_h, cert) => {
+        const problem = identityProblem(cert, values['peer-identity'], values['peer-spiffe']);
+        return problem === undefined ? undefined : new Error(problem);
+      },
+    });
+    socket.setTimeout(5000, () => {
+      finish({ ok: false, error: 'timeout' });
+    });
+    socket.on('secureConnect', () => {
+      socket.write('ping\n');
+    });
+    socket.on('data', () => {
+      const san = socket.getPeerCertificate().subjectaltname ?? '';
+      finish({ ok: true, peer: san, serial: socket.getPeerCertificate().serialNumber });
+    });
+    socket.on('error', (err: Error) => {
+      finish({ ok: false, error: err.message });
+    });
+    socket.on('close', () => {
+      finish({ ok: false, error: 'closed before the echo' });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  if (values.listen !== undefined) serve(values.listen);
+  if (values.mode === 'once' || values.mode === 'loop') {
+    const peer = values.peer;
+    if (peer === undefined) throw new Error('--peer is required');
+    if (values.mode === 'once') {
+      let failed = 0;
+      for (let i = 0; i < Number(values.count); i++) {
+        const r = await handshake(peer);
+        if (r.ok !== true) failed++;
+        emit(r);
+      }
+      process.exit(failed === 0 ? 0 : 1);
+    }
+    const intervalMs = 1000 / Number(values.rate);
+    let stopping = false;
+    process.on('SIGTERM', () => {
+      stopping = true;
+    });
+    while (!stopping) {
+      const t0 = performance.now();
+      emit(await handshake(peer));
+      await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (performance.now() - t0))));
+    }
+    emit({ event: 'stopped' });
+    process.exit(0);
+  }
+}
+
+void main();

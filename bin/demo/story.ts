@@ -1,0 +1,725 @@
+// The flat-network story: two clusters, each with its own issuer under one shared anchor, pods that
+// verify each other directly across clusters, and a full anchor rotation under continuous traffic.
+// Shared by `npm run demo` (narrated) and test/e2e/flat-network.test.ts (asserted).
+import { type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createKeyObjectSigner,
+  createLeafTemplate,
+  encodePem,
+  generateKey,
+  parseCertificate,
+  parseCertificatesPem,
+  parsePrivateKeyPem,
+  systemClock,
+  writeFileAtomic,
+  type CertificateInfo,
+} from '../../ca/index.js';
+import { createTopology, type Host, type Topology, type TopologyMode } from './topology.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fromSource = import.meta.url.endsWith('.ts');
+/** Repository root, from bin/demo (source) or dist/bin/demo (compiled). */
+export const REPO = fromSource ? join(here, '..', '..') : join(here, '..', '..', '..');
+const NODE_ARGS = fromSource ? ['--import', 'tsx'] : [];
+const LANYARD = fromSource ? join(REPO, 'bin', 'lanyard.ts') : join(REPO, 'dist', 'bin', 'lanyard.js');
+const AGENT = fromSource ? join(here, 'pod-agent.ts') : join(here, 'pod-agent.js');
+
+const DEV_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+const GRPC_PORT = 8080;
+const ADMIN_PORT = 9990;
+const MTLS_PORT = 8443;
+
+export const identity = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
+export const spiffe = (sa: string): string => `spiffe://cluster.local/ns/default/sa/${sa}`;
+
+export interface HandshakeRecord {
+  readonly ok: boolean;
+  readonly from: string;
+  readonly to: string;
+  readonly error?: string;
+  readonly peer?: string;
+}
+
+export interface StorySummary {
+  readonly mode: TopologyMode;
+  readonly crossCluster: {
+    readonly openssl: Record<string, boolean>;
+    readonly node: Record<string, boolean>;
+    readonly spiffeSeen: boolean;
+  };
+  readonly negatives: {
+    readonly untrustedAnchorRefused: boolean;
+    readonly wrongIdentityRefused: boolean;
+    readonly expiredRefused: boolean;
+  };
+  readonly rotation: {
+    readonly phases: readonly string[];
+    readonly handshakes: number;
+    readonly failed: number;
+    readonly failures: readonly HandshakeRecord[];
+    readonly durationMs: number;
+  };
+  readonly finalCheckExit: number;
+  readonly durationMs: number;
+}
+
+export interface StoryOptions {
+  readonly mode?: TopologyMode;
+  /** workload certificate lifetime; short, so that phase 3 of the rotation comes within the run */
+  readonly leafLifetime?: string;
+  /** handshakes per second per direction during the rotation */
+  readonly rate?: number;
+  readonly say?: (title: string, detail?: string) => void;
+  /** called once the topology exists, with a function that tears everything down (for signal handlers) */
+  readonly onTopology?: (teardown: () => void, t: Topology) => void;
+  /** stop after building the topology and starting the issuers and pods (hygiene tests) */
+  readonly holdAfterSetup?: () => Promise<void>;
+}
+
+/** Runs the whole story and always tears the topology and its processes down. */
+export async function runFlatNetworkStory(o: StoryOptions = {}): Promise<StorySummary> {
+  const say = o.say ?? (() => undefined);
+  const started = performance.now();
+  const work = mkdtempSync(join(tmpdir(), 'lanyard-flatnet-'));
+  const forced = process.env.LANYARD_FLATNET_MODE;
+  const mode = o.mode ?? (forced === 'loopback' || forced === 'netns' ? forced : undefined);
+  const topo = createTopology(
+    ['east-issuer', 'west-issuer', 'east-pod', 'west-pod'],
+    mode !== undefined ? { mode } : {},
+  );
+  const teardown = (): void => {
+    topo.destroy();
+    rmSync(work, { recursive: true, force: true });
+  };
+  o.onTopology?.(teardown, topo);
+  try {
+    return await story(topo, work, o, say, started);
+  } finally {
+    teardown();
+  }
+}
+
+async function story(
+  topo: Topology,
+  work: string,
+  o: StoryOptions,
+  say: (t: string, d?: string) => void,
+  started: number,
+): Promise<StorySummary> {
+  const H = topo.hosts as Record<'east-issuer' | 'west-issuer' | 'east-pod' | 'west-pod', Host>;
+  say(
+    `Topology: ${topo.mode === 'netns' ? 'network namespaces on one bridge (a flat L2 network)' : 'distinct loopback addresses (namespaces unavailable here)'}`,
+    Object.values(H)
+      .map((h) => `${h.name} ${h.address}${h.netns !== undefined ? ` (netns ${h.netns})` : ''}`)
+      .join('\n'),
+  );
+
+  const lanyard = (
+    args: readonly string[],
+    on: Host = H['east-pod'],
+  ): { code: number; stdout: string; stderr: string } =>
+    topo.runOn(on, process.execPath, [...NODE_ARGS, LANYARD, ...args]);
+  const must = (args: readonly string[], on?: Host): string => {
+    const r = lanyard(args, on);
+    if (r.code !== 0) throw new Error(`lanyard ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  };
+
+  // --- PKI: one anchor, one issuer per cluster, one token-signing key per cluster.
+  const p = (...s: string[]): string => join(work, ...s);
+  must(['anchor', 'create', '--out', p('anchor-a'), '--common-name', 'root-a.linkerd.cluster.local']);
+  for (const c of ['east', 'west']) {
+    must(['issuer', 'create', '--anchor', p('anchor-a'), '--cluster', c, '--out', p(c, 'issuer')]);
+  }
+  const pods = {
+    east: { sa: 'web', host: H['east-pod'], issuer: H['east-issuer'] },
+    west: { sa: 'db', host: H['west-pod'], issuer: H['west-issuer'] },
+  } as const;
+  for (const [c, pod] of Object.entries(pods)) {
+    mkdirSync(p(c, 'pod'), { recursive: true });
+    writeFileSync(
+      p(c, 'pod', 'token'),
+      must([
+        'token',
+        '--signing-key-dir',
+        p(c, 'sa-signing'),
+        '--namespace',
+        'default',
+        '--service-account',
+        pod.sa,
+        '--ttl',
+        '2h',
+      ]),
+    );
+  }
+  say(
+    'Created one trust anchor, an issuer per cluster and a service-account signing key per cluster',
+    `anchor ${p('anchor-a', 'anchor.crt')}`,
+  );
+
+  // --- Issuers, each in its own host.
+  const leafLifetime = o.leafLifetime ?? '15s';
+  const serves: Record<string, ChildProcess> = {};
+  for (const c of ['east', 'west'] as const) {
+    const host = pods[c].issuer;
+    const child = topo.spawnOn(
+      host,
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        LANYARD,
+        'serve',
+        '--issuer-dir',
+        p(c, 'issuer'),
+        '--listen',
+        `${host.address}:${GRPC_PORT}`,
+        '--admin-listen',
+        `${host.address}:${ADMIN_PORT}`,
+        '--cluster',
+        c,
+        '--jwks-file',
+        p(c, 'sa-signing', 'jwks.json'),
+        '--token-issuer',
+        DEV_TOKEN_ISSUER,
+        '--leaf-lifetime',
+        leafLifetime,
+        '--clock-skew',
+        '1s',
+        '--poll-interval',
+        '200ms',
+        '--log-level',
+        'warn',
+      ],
+      { cwd: REPO },
+    );
+    serves[c] = child;
+    await waitForOutput(child, /gRPC on/, `${c} issuer to start`);
+  }
+  say(
+    'Started both issuers, each on its own host',
+    `east gRPC ${H['east-issuer'].address}:${GRPC_PORT}, west gRPC ${H['west-issuer'].address}:${GRPC_PORT}`,
+  );
+
+  // --- Pods: lanyard certify (keeps renewing) against their own cluster's issuer only, plus the mTLS agent.
+  for (const [c, pod] of Object.entries(pods)) {
+    topo.spawnOn(
+      pod.host,
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        LANYARD,
+        'certify',
+        '--server',
+        `${pod.issuer.address}:${GRPC_PORT}`,
+        '--identity',
+        identity(pod.sa),
+        '--token-file',
+        p(c, 'pod', 'token'),
+        '--trust-anchors',
+        p('anchor-a', 'anchor.crt'),
+        '--bundle-url',
+        `http://${pod.issuer.address}:${ADMIN_PORT}/v1/bundle`,
+        '--out',
+        p(c, 'pod'),
+      ],
+      { cwd: REPO },
+    );
+  }
+  for (const c of ['east', 'west'])
+    await waitFor(
+      () => existsSync(p(c, 'pod', 'tls.crt')) && existsSync(p(c, 'pod', 'ca.crt')),
+      `${c} pod's certificate`,
+    );
+  const agents: ChildProcess[] = [];
+  for (const [c, pod] of Object.entries(pods)) {
+    const peer = c === 'east' ? pods.west : pods.east;
+    const agent = topo.spawnOn(
+      pod.host,
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        AGENT,
+        '--dir',
+        p(c, 'pod'),
+        '--listen',
+        `${pod.host.address}:${MTLS_PORT}`,
+        '--client-identity',
+        identity(peer.sa),
+        '--client-spiffe',
+        spiffe(peer.sa),
+      ],
+      { cwd: REPO },
+    );
+    agents.push(agent);
+    await waitForOutput(agent, /"listening"/, `${c} pod's mTLS listener`);
+  }
+  for (const c of ['east', 'west']) {
+    const leaf = parseCertificatesPem(
+      readFileSync(p(c, 'pod', 'tls.crt'), 'utf8'),
+      'tls.crt',
+    )[0] as CertificateInfo;
+    say(
+      `${c} pod holds ${leaf.dnsNames.join(', ')}`,
+      `${leaf.uris.join(', ')}, issued by ${c}'s issuer, valid until ${leaf.notAfter.toISOString()}`,
+    );
+  }
+  if (o.holdAfterSetup !== undefined) await o.holdAfterSetup();
+
+  // --- Direct cross-cluster mTLS, both directions, openssl and Node.
+  const opensslResult: Record<string, boolean> = {};
+  const nodeResult: Record<string, boolean> = {};
+  let spiffeSeen = true;
+  for (const [from, to] of [
+    ['west', 'east'],
+    ['east', 'west'],
+  ] as const) {
+    const r = await opensslHandshake(
+      topo,
+      { host: pods[to].host, dir: p(to, 'pod'), expect: identity(pods[from].sa) },
+      { host: pods[from].host, dir: p(from, 'pod'), expect: identity(pods[to].sa) },
+    );
+    opensslResult[`${from}->${to}`] = r.ok;
+    if (!r.ok && process.env.LANYARD_DEMO_DEBUG !== undefined) process.stderr.write(r.output);
+    if (!(r.serverCert?.uris.includes(spiffe(pods[to].sa)) ?? false)) spiffeSeen = false;
+    say(
+      `openssl: ${from} pod → ${to} pod over TLS 1.3: ${r.ok ? 'verified both ways' : 'FAILED'}`,
+      `${from} saw ${r.serverCert?.dnsNames.join(', ') ?? '?'} / ${r.serverCert?.uris.join(', ') ?? '?'}; ${to} checked the client is ${identity(pods[from].sa)}`,
+    );
+    const n = agentOnce(
+      topo,
+      pods[from].host,
+      p(from, 'pod'),
+      `${pods[to].host.address}:${MTLS_PORT}`,
+      identity(pods[to].sa),
+      spiffe(pods[to].sa),
+    );
+    nodeResult[`${from}->${to}`] = n.ok;
+    say(
+      `node tls: ${from} pod → ${to} pod: ${n.ok ? 'verified both ways' : `FAILED (${n.error ?? ''})`}`,
+      n.peer,
+    );
+  }
+
+  // --- Negative cases.
+  say('Negative cases');
+  const rogueDir = p('rogue');
+  must(['anchor', 'create', '--out', p('anchor-rogue')]);
+  must(['issuer', 'create', '--anchor', p('anchor-rogue'), '--cluster', 'rogue', '--out', p('rogue-issuer')]);
+  await forgedPodFiles(
+    rogueDir,
+    p('rogue-issuer'),
+    pods.west.sa,
+    p(pods.west.sa === 'db' ? 'west' : 'east', 'pod', 'ca.crt'),
+    'valid',
+  );
+  const untrusted = agentOnce(
+    topo,
+    H['west-pod'],
+    rogueDir,
+    `${H['east-pod'].address}:${MTLS_PORT}`,
+    identity('web'),
+    spiffe('web'),
+  );
+  say(
+    `a pod whose issuer chains to an anchor east does not trust: ${untrusted.ok ? 'ACCEPTED (wrong)' : 'refused'}`,
+    untrusted.error,
+  );
+  const wrongId = agentOnce(
+    topo,
+    H['west-pod'],
+    p('west', 'pod'),
+    `${H['east-pod'].address}:${MTLS_PORT}`,
+    identity('admin'),
+    spiffe('admin'),
+  );
+  say(
+    `west pod expecting east to be "admin" while east is "web": ${wrongId.ok ? 'ACCEPTED (wrong)' : 'refused'}`,
+    wrongId.error,
+  );
+  const expiredDir = p('expired');
+  await forgedPodFiles(expiredDir, p('west', 'issuer'), 'db', p('west', 'pod', 'ca.crt'), 'expired');
+  const expired = agentOnce(
+    topo,
+    H['west-pod'],
+    expiredDir,
+    `${H['east-pod'].address}:${MTLS_PORT}`,
+    identity('web'),
+    spiffe('web'),
+  );
+  say(
+    `an expired leaf from west's own issuer: ${expired.ok ? 'ACCEPTED (wrong)' : 'refused'}`,
+    expired.error,
+  );
+
+  // --- Rotation under traffic.
+  say('Anchor rotation under traffic: both pods keep making new handshakes to each other');
+  const rate = o.rate ?? 5;
+  const records: HandshakeRecord[] = [];
+  const loops = (['east', 'west'] as const).map((from) => {
+    const to = from === 'east' ? 'west' : 'east';
+    const child = topo.spawnOn(
+      pods[from].host,
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        AGENT,
+        '--dir',
+        p(from, 'pod'),
+        '--mode',
+        'loop',
+        '--rate',
+        String(rate),
+        '--peer',
+        `${pods[to].host.address}:${MTLS_PORT}`,
+        '--peer-identity',
+        identity(pods[to].sa),
+        '--peer-spiffe',
+        spiffe(pods[to].sa),
+      ],
+      { cwd: REPO },
+    );
+    onJsonLines(child, (line) => {
+      if (line.event === 'handshake') {
+        records.push({
+          ok: line.ok === true,
+          from,
+          to,
+          ...(typeof line.error === 'string' ? { error: line.error } : {}),
+          ...(typeof line.peer === 'string' ? { peer: line.peer } : {}),
+        });
+      }
+    });
+    return child;
+  });
+  const rotationStart = performance.now();
+  await waitFor(() => records.length >= 2 * rate, 'traffic to flow');
+  const clusters = [
+    '--cluster',
+    `east=http://${H['east-issuer'].address}:${ADMIN_PORT}`,
+    '--cluster',
+    `west=http://${H['west-issuer'].address}:${ADMIN_PORT}`,
+  ];
+  const phases: string[] = [];
+  const status = (): {
+    phase: string | number;
+    next: { action: string; safe: boolean; waitUntil?: string };
+  } => {
+    const r = lanyard(['rotate', 'status', ...clusters, '--json']);
+    const s = JSON.parse(r.stdout) as {
+      phase: string | number;
+      next: { action: string; safe: boolean; waitUntil?: string };
+    };
+    return s;
+  };
+  const note = (label: string): void => {
+    const s = status();
+    phases.push(
+      `${label}: phase ${String(s.phase)}, next ${s.next.action} (${s.next.safe ? 'safe' : 'not safe'})`,
+    );
+    say(
+      `rotate status → phase ${String(s.phase)}; next: ${s.next.action}, ${s.next.safe ? 'safe' : 'NOT safe yet'}${s.next.waitUntil !== undefined ? ` (wait until ${s.next.waitUntil})` : ''}`,
+      `${records.length} handshakes so far, ${records.filter((r) => !r.ok).length} failed`,
+    );
+  };
+  note('before');
+  must(['anchor', 'create', '--out', p('anchor-b'), '--common-name', 'root-b.linkerd.cluster.local']);
+  for (const c of ['east', 'west'])
+    must(['bundle', 'add', p(c, 'issuer', 'ca.crt'), p('anchor-b', 'anchor.crt')]);
+  say("Phase 1: added the new anchor to both clusters' bundles (the issuers reload them live)");
+  await waitFor(() => status().phase === 1, 'both issuers to serve the new bundle');
+  note('bundles updated');
+  const anchorB = parseCertificatesPem(
+    readFileSync(p('anchor-b', 'anchor.crt'), 'utf8'),
+    'anchor-b',
+  )[0] as CertificateInfo;
+  const trusts = (c: string, a: CertificateInfo): boolean =>
+    parseCertificatesPem(readFileSync(p(c, 'pod', 'ca.crt'), 'utf8'), 'ca.crt').some((x) =>
+      x.der.equals(a.der),
+    );
+  await waitFor(
+    () => trusts('east', anchorB) && trusts('west', anchorB),
+    'both pods to pick up the new anchor on renewal',
+    60_000,
+  );
+  say("Both pods refreshed ca.crt from their issuer's bundle on renewal: they trust old and new");
+  for (const c of ['east', 'west']) {
+    must(['issuer', 'create', '--anchor', p('anchor-b'), '--cluster', c, '--out', p(c, 'issuer-next')]);
+    // Key and certificate replace the old pair; ca.crt (the bundle, still holding the old anchor) stays.
+    await writeFileAtomic(p(c, 'issuer', 'tls.key'), readFileSync(p(c, 'issuer-next', 'tls.key')), {
+      mode: 0o600,
+      overwrite: true,
+    });
+    await writeFileAtomic(p(c, 'issuer', 'tls.crt'), readFileSync(p(c, 'issuer-next', 'tls.crt')), {
+      overwrite: true,
+    });
+  }
+  say('Phase 2: re-issued both issuers under the new anchor (hot reload, no restart)');
+  await waitFor(
+    () => status().phase === 2 || status().phase === 3,
+    'both issuers to sign under the new anchor',
+  );
+  note('issuers re-issued');
+  await waitFor(
+    () => {
+      const s = status();
+      return s.next.action === 'remove-old-anchors' && s.next.safe;
+    },
+    'rotate status to call removing the old anchor safe',
+    120_000,
+  );
+  note('old leaves expired');
+  const anchorA = parseCertificatesPem(
+    readFileSync(p('anchor-a', 'anchor.crt'), 'utf8'),
+    'anchor-a',
+  )[0] as CertificateInfo;
+  for (const c of ['east', 'west'])
+    must(['bundle', 'remove', p(c, 'issuer', 'ca.crt'), p('anchor-a', 'anchor.crt')]);
+  say('Phase 3: removed the old anchor from both bundles, as rotate status said it was safe');
+  await waitFor(() => status().phase === 'steady', 'the issuers to serve the final bundle');
+  note('old anchor removed');
+  await waitFor(
+    () => !trusts('east', anchorA) && !trusts('west', anchorA),
+    'both pods to drop the old anchor on renewal',
+    60_000,
+  );
+  const settle = records.length;
+  await waitFor(() => records.length >= settle + 2 * rate, 'traffic after the rotation');
+  for (const l of loops) l.kill('SIGTERM');
+  await Promise.all(
+    loops.map(
+      (l) =>
+        new Promise((r) => {
+          if (l.exitCode !== null) r(null);
+          else l.once('exit', r);
+        }),
+    ),
+  );
+  const rotationMs = performance.now() - rotationStart;
+  const failures = records.filter((r) => !r.ok);
+  say(
+    `Rotation done: ${records.length} cross-cluster handshakes, ${failures.length} failed, in ${(rotationMs / 1000).toFixed(1)} s`,
+  );
+
+  const check = lanyard(['check', ...clusters]);
+  say(`lanyard check → exit ${check.code}`, check.stdout.trim().split('\n').slice(-1)[0]);
+  for (const a of agents) a.kill('SIGTERM');
+  for (const s of Object.values(serves)) s.kill('SIGTERM');
+
+  return {
+    mode: topo.mode,
+    crossCluster: { openssl: opensslResult, node: nodeResult, spiffeSeen },
+    negatives: {
+      untrustedAnchorRefused: !untrusted.ok,
+      wrongIdentityRefused: !wrongId.ok,
+      expiredRefused: !expired.ok,
+    },
+    rotation: {
+      phases,
+      handshakes: records.length,
+      failed: failures.length,
+      failures: failures.slice(0, 20),
+      durationMs: rotationMs,
+    },
+    finalCheckExit: check.code,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** Files for a pod that should be refused: a leaf from `issuerDir` for `sa`, currently valid or long expired. */
+async function forgedPodFiles(
+  dir: string,
+  issuerDir: string,
+  sa: string,
+  caFrom: string,
+  kind: 'valid' | 'expired',
+): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const issuerCert = parseCertificatesPem(
+    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
+    'tls.crt',
+  )[0] as CertificateInfo;
+  const issuerKey = createKeyObjectSigner(
+    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
+  );
+  const key = createKeyObjectSigner(await generateKey('p256'));
+  const now = systemClock.now().getTime();
+  const [notBefore, notAfter] =
+    kind === 'valid' ? [now - 60_000, now + 3_600_000] : [now - 7_200_000, now - 3_600_000];
+  const leaf = createLeafTemplate(issuerCert, issuerKey).sign({
+    spki: key.publicKeyDer,
+    dnsName: identity(sa),
+    uri: spiffe(sa),
+    notBefore: new Date(notBefore),
+    notAfter: new Date(notAfter),
+  });
+  writeFileSync(
+    join(dir, 'tls.crt'),
+    encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', issuerCert.der),
+  );
+  writeFileSync(join(dir, 'tls.key'), encodePem('PRIVATE KEY', key.exportPkcs8()), { mode: 0o600 });
+  writeFileSync(join(dir, 'ca.crt'), readFileSync(caFrom));
+}
+
+function agentOnce(
+  topo: Topology,
+  from: Host,
+  dir: string,
+  peer: string,
+  peerIdentity: string,
+  peerSpiffe: string,
+): { ok: boolean; error?: string; peer?: string } {
+  const r = topo.runOn(
+    from,
+    process.execPath,
+    [
+      ...NODE_ARGS,
+      AGENT,
+      '--dir',
+      dir,
+      '--mode',
+      'once',
+      '--peer',
+      peer,
+      '--peer-identity',
+      peerIdentity,
+      '--peer-spiffe',
+      peerSpiffe,
+    ],
+    { timeoutMs: 20_000 },
+  );
+  const line = r.stdout.split('\n').find((l) => l.includes('"handshake"'));
+  if (line === undefined) return { ok: false, error: r.stderr.trim() || 'no result' };
+  const o = JSON.parse(line) as { ok: boolean; error?: string; peer?: string };
+  return {
+    ok: o.ok && r.code === 0,
+    ...(o.error !== undefined ? { error: o.error } : {}),
+    ...(o.peer !== undefined ? { peer: o.peer } : {}),
+  };
+}
+
+/**
+ * openssl s_server (on `server.host`, requiring and verifying a client certificate for `server.expect`)
+ * and openssl s_client (on `client.host`, verifying the server is `client.expect`), TLS 1.3.
+ */
+async function opensslHandshake(
+  topo: Topology,
+  server: { host: Host; dir: string; expect: string },
+  client: { host: Host; dir: string; expect: string },
+): Promise<{ ok: boolean; serverCert?: CertificateInfo; output: string }> {
+  const port = 4433 + Math.floor(Math.random() * 1000);
+  const srv = topo.spawnOn(
+    server.host,
+    'openssl',
+    [
+      's_server',
+      '-accept',
+      `${server.host.address}:${port}`,
+      '-naccept',
+      '1',
+      '-tls1_3',
+      '-cert',
+      join(server.dir, 'tls.crt'),
+      '-key',
+      join(server.dir, 'tls.key'),
+      '-cert_chain',
+      join(server.dir, 'tls.crt'),
+      '-CAfile',
+      join(server.dir, 'ca.crt'),
+      '-Verify',
+      '1',
+      '-verify_return_error',
+      '-verify_hostname',
+      server.expect,
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  ); // s_server quits when its standard input closes: keep it open
+  let srvOut = '';
+  srv.stdout?.on('data', (d: Buffer) => (srvOut += d.toString()));
+  srv.stderr?.on('data', (d: Buffer) => (srvOut += d.toString()));
+  await waitFor(() => srvOut.includes('ACCEPT'), 'openssl s_server');
+  const r = topo.runOn(
+    client.host,
+    'openssl',
+    [
+      's_client',
+      '-connect',
+      `${server.host.address}:${port}`,
+      '-tls1_3',
+      '-cert',
+      join(client.dir, 'tls.crt'),
+      '-key',
+      join(client.dir, 'tls.key'),
+      '-cert_chain',
+      join(client.dir, 'tls.crt'),
+      '-CAfile',
+      join(client.dir, 'ca.crt'),
+      '-verify_return_error',
+      '-verify_hostname',
+      client.expect,
+    ],
+    { input: 'lanyard-ping\n', timeoutMs: 15_000 },
+  );
+  await new Promise((res) => {
+    if (srv.exitCode !== null) res(null);
+    else {
+      const t = setTimeout(() => {
+        srv.kill();
+        res(null);
+      }, 3000);
+      srv.once('exit', () => {
+        clearTimeout(t);
+        res(null);
+      });
+    }
+  });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
+  const serverCert = pem !== undefined ? parseCertificatesPem(pem, 'server certificate')[0] : undefined;
+  const ok = r.code === 0 && /Verify return code: 0 \(ok\)/.test(r.stdout) && srvOut.includes('lanyard-ping');
+  return { ok, ...(serverCert !== undefined ? { serverCert } : {}), output: r.stdout + r.stderr + srvOut };
+}
+
+function onJsonLines(child: ChildProcess, fn: (o: Record<string, unknown>) => void): void {
+  let buf = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        fn(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a JSON line
+      }
+    }
+  });
+}
+
+function waitForOutput(child: ChildProcess, re: RegExp, what: string, timeoutMs = 30_000): Promise<void> {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`${what}: the process exited (${child.exitCode}): ${err}`);
+      return re.test(out);
+    },
+    what,
+    timeoutMs,
+  );
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const start = performance.now();
+  while (!cond()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export { parseCertificate };
