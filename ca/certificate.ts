@@ -88,6 +88,7 @@ function parse(buf: Buffer): CertificateInfo {
   const [serial, , issuer, validity, subject, spki, ...rest] = fields;
   const [nb, na] = children(expectTag(validity, TAG.SEQUENCE, 'validity'));
   const spkiTlv = expectTag(spki, TAG.SEQUENCE, 'subjectPublicKeyInfo');
+  let cachedKey: KeyObject | undefined;
   const info = {
     der: buf,
     tbs: whole(tbs),
@@ -100,7 +101,11 @@ function parse(buf: Buffer): CertificateInfo {
     notBefore: readTime(nb as Tlv, 'notBefore'),
     notAfter: readTime(na as Tlv, 'notAfter'),
     spki: whole(spkiTlv),
-    publicKey: createPublicKey({ key: whole(spkiTlv), format: 'der', type: 'spki' }),
+    // Made on first use: a leaf checked only for its issuer's signature never needs its own key.
+    get publicKey(): KeyObject {
+      cachedKey ??= createPublicKey({ key: whole(spkiTlv), format: 'der', type: 'spki' });
+      return cachedKey;
+    },
     isCa: false,
     pathLen: undefined as number | undefined,
     keyUsage: undefined as number | undefined,

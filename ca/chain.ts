@@ -24,6 +24,17 @@ export interface ChainVerifier {
    * or ERR_CHAIN_UNTRUSTED.
    */
   verify(cert: CertificateInfo | Uint8Array, at: Date): CertificateInfo[];
+  /**
+   * The post-sign check of a leaf this process just built from `issuer`'s template: the signature over
+   * `tbs` verifies with the issuer's key, the leaf's window lies within `at`, and the issuer's path to an
+   * anchor (verified once, memoized) is valid at `at`. About half the cost of verify(), which re-parses.
+   */
+  verifyIssued(
+    leaf: { tbs: Buffer; signature: Buffer; notBefore: Date; notAfter: Date },
+    issuer: CertificateInfo,
+    hash: 'sha256' | 'sha384',
+    at: Date,
+  ): void;
 }
 
 type CertInput = CertificateInfo | Uint8Array;
@@ -45,6 +56,7 @@ export function createChainVerifier(options: {
     bySubject.set(key, [...(bySubject.get(key) ?? []), c]);
   }
   const linkMemo = new WeakMap<CertificateInfo, WeakMap<CertificateInfo, boolean>>();
+  const issuerPaths = new WeakMap<CertificateInfo, CertificateInfo[]>();
 
   function signedBy(child: CertificateInfo, parent: CertificateInfo, memoize: boolean): boolean {
     if (memoize) {
@@ -68,53 +80,69 @@ export function createChainVerifier(options: {
     return ok;
   }
 
-  return Object.freeze({
-    anchors,
-    intermediates,
-    verify(input: CertInput, at: Date): CertificateInfo[] {
-      const leaf = toInfo(input);
-      checkValidity(leaf, at, 'certificate');
-      const path: CertificateInfo[] = [leaf];
-      let current = leaf;
-      let lastProblem: CredentialError | undefined;
-      for (let depth = 0; depth < MAX_DEPTH; depth++) {
-        const candidates = bySubject.get(current.issuerDer.toString('latin1')) ?? [];
-        let next: CertificateInfo | undefined;
-        for (const cand of candidates) {
-          if (cand === current) continue;
-          if (
-            current.authorityKeyId &&
-            cand.subjectKeyId &&
-            !current.authorityKeyId.equals(cand.subjectKeyId)
-          )
-            continue;
-          if (!signedBy(current, cand, current !== leaf)) continue;
-          try {
-            checkIssuerCert(cand, at, path.length - 1);
-          } catch (err) {
-            lastProblem = err as CredentialError;
-            continue;
-          }
-          next = cand;
-          break;
+  function verifyPath(input: CertInput, at: Date): CertificateInfo[] {
+    const leaf = toInfo(input);
+    checkValidity(leaf, at, 'certificate');
+    const path: CertificateInfo[] = [leaf];
+    let current = leaf;
+    let lastProblem: CredentialError | undefined;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const candidates = bySubject.get(current.issuerDer.toString('latin1')) ?? [];
+      let next: CertificateInfo | undefined;
+      for (const cand of candidates) {
+        if (cand === current) continue;
+        if (current.authorityKeyId && cand.subjectKeyId && !current.authorityKeyId.equals(cand.subjectKeyId))
+          continue;
+        if (!signedBy(current, cand, current !== leaf)) continue;
+        try {
+          checkIssuerCert(cand, at, path.length - 1);
+        } catch (err) {
+          lastProblem = err as CredentialError;
+          continue;
         }
-        if (next === undefined) {
-          if (lastProblem) throw lastProblem;
-          throw new CredentialError(
-            'ERR_CHAIN_UNTRUSTED',
-            `certificate ${describe(current)} does not chain to a trust anchor`,
-          );
-        }
-        path.push(next);
-        if (anchorSet.has(next)) {
-          checkNameConstraints(leaf, path);
-          return path;
-        }
-        current = next;
+        next = cand;
+        break;
       }
-      throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
-    },
-  });
+      if (next === undefined) {
+        if (lastProblem) throw lastProblem;
+        throw new CredentialError(
+          'ERR_CHAIN_UNTRUSTED',
+          `certificate ${describe(current)} does not chain to a trust anchor`,
+        );
+      }
+      path.push(next);
+      if (anchorSet.has(next)) {
+        checkNameConstraints(leaf, path);
+        return path;
+      }
+      current = next;
+    }
+    throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
+  }
+
+  function verifyIssued(
+    leaf: { tbs: Buffer; signature: Buffer; notBefore: Date; notAfter: Date },
+    issuer: CertificateInfo,
+    hash: 'sha256' | 'sha384',
+    at: Date,
+  ): void {
+    let ok = false;
+    try {
+      ok = verify(hash, leaf.tbs, issuer.publicKey, leaf.signature);
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      throw new CredentialError('ERR_CHAIN_UNTRUSTED', 'the new leaf does not verify with the issuer key');
+    if (at.getTime() < leaf.notBefore.getTime() || at.getTime() > leaf.notAfter.getTime()) {
+      throw new CredentialError('ERR_CERT_NOT_YET_VALID', 'the new leaf is not valid now');
+    }
+    const path = issuerPaths.get(issuer) ?? verifyPath(issuer, at);
+    issuerPaths.set(issuer, path);
+    for (const c of path) checkValidity(c, at, 'chain certificate');
+  }
+
+  return Object.freeze({ anchors, intermediates, verify: verifyPath, verifyIssued });
 }
 
 /** One-shot form of createChainVerifier(...).verify(...). */

@@ -3,7 +3,7 @@ import { createChainVerifier, dnsWithin, uriHostWithin, type ChainVerifier } fro
 import type { ParsedCsr } from './csr.js';
 import { CredentialError, LanyardError, PolicyError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
-import type { Signer } from './keys/signer.js';
+import { hashFor, type Signer } from './keys/signer.js';
 import { createLeafTemplate, type LeafTemplate } from './leaf-template.js';
 import { checkCsrNames, checkKeyAllowed, leafValidity, type LeafPolicy } from './policy.js';
 
@@ -115,7 +115,7 @@ export function issueLeaf(
     notAfter,
   });
   try {
-    cred.verifier.verify(leaf.der, req.now);
+    cred.verifier.verifyIssued(leaf, cred.certificate, hashFor(cred.signer.algorithm), req.now);
   } catch (err) {
     throw new LanyardError(
       'ERR_INTERNAL',

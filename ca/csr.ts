@@ -1,4 +1,5 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { verify, type KeyObject } from 'node:crypto';
+import { publicKeyFromSpki } from './keys/public-key.js';
 import { isIP } from 'node:net';
 import { OID } from './der/oids.js';
 import {
@@ -129,7 +130,7 @@ function readPublicKey(spki: Tlv): { keyType: CsrKeyType; publicKey: KeyObject }
   const [alg, bits] = children(spki);
   const algParts = children(expectTag(alg, TAG.SEQUENCE, 'public key algorithm'));
   const keyOid = readOid(expectTag(algParts[0], TAG.OID, 'public key algorithm'));
-  readBitStringBytes(expectTag(bits, TAG.BIT_STRING, 'public key'), 'public key');
+  const keyBits = readBitStringBytes(expectTag(bits, TAG.BIT_STRING, 'public key'), 'public key');
   let keyType: CsrKeyType;
   if (keyOid === OID.ecPublicKey) {
     const curveTlv = algParts[1];
@@ -147,7 +148,12 @@ function readPublicKey(spki: Tlv): { keyType: CsrKeyType; publicKey: KeyObject }
   }
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: whole(spki), format: 'der', type: 'spki' });
+    publicKey = publicKeyFromSpki(
+      whole(spki),
+      keyType === 'p256' || keyType === 'p384'
+        ? { curve: keyType === 'p256' ? 'P-256' : 'P-384', point: keyBits }
+        : undefined,
+    );
   } catch (err) {
     throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR public key is not a valid key', { cause: err });
   }

@@ -36,6 +36,9 @@ export interface SignedLeaf {
   /** the validity exactly as encoded: whole seconds, rounded down from the request */
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** the signed TBSCertificate and its signature, for the post-sign check */
+  readonly tbs: Buffer;
+  readonly signature: Buffer;
 }
 
 /** Builds workload leaves for one issuer from precomputed DER pieces; one signature per leaf. */
@@ -90,8 +93,9 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
         req.spki,
         explicit(3, seq(fixedExtensions, ski, san)),
       );
-      const der = seq(tbs, sigAlg, bitString(signer.sign(tbs)));
-      return { der, serialHex: serial.toString('hex'), notBefore, notAfter };
+      const signature = signer.sign(tbs);
+      const der = seq(tbs, sigAlg, bitString(signature));
+      return { der, serialHex: serial.toString('hex'), notBefore, notAfter, tbs, signature };
     },
   };
 }

@@ -1,17 +1,16 @@
 import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Logger } from 'pino';
 import {
   AuthenticatorUnavailableError,
   InvalidTokenError,
   UsageError,
-  isLanyardError,
   type Clock,
   type ServiceAccountRef,
 } from '../../ca/index.js';
 import { LruCache } from '../lru.js';
 import type { AuthenticateOptions, Authenticator } from './authenticator.js';
+import { parseCompactJws, verifyJwsSignature } from './jws.js';
 import {
   DEFAULT_TOKEN_AUDIENCE,
   checkTokenSize,
@@ -115,14 +114,6 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   const logger = options.logger;
   const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
   const closing = new AbortController();
-  const verifyOptions = {
-    algorithms: [...algorithms],
-    issuer: options.issuer,
-    audience,
-    /** jose takes seconds */
-    clockTolerance: skewMs / 1000,
-    requiredClaims: ['exp', 'sub'],
-  };
 
   let keySet: KeySet | undefined;
   let version: FileVersion | undefined;
@@ -260,7 +251,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     signal: AbortSignal,
   ): Promise<KeyObject> {
     stats.keyResolutions++;
-    const alg = header.alg as string; // jose checked it against `algorithms` before calling
+    const alg = header.alg as string; // verify() checked it against `algorithms` before calling
     if (header.kid !== undefined && typeof header.kid !== 'string') {
       throw new InvalidTokenError('the token header "kid" is not a string');
     }
@@ -290,73 +281,75 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     }
   }
 
+  /**
+   * Header (alg allowed, no `crit`), key by kid, signature, then claims: iss, aud, exp (required),
+   * nbf, with `skewMs` tolerance; then the service account from `sub` and `kubernetes.io`.
+   */
   async function verify(
     text: string,
     signal: AbortSignal,
   ): Promise<{ account: ServiceAccountRef; expMs: number }> {
     stats.verifications++;
-    const header = decodeHeader(text);
-    const now = clock.now();
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(text, (h) => resolveKey(h, signal), {
-        ...verifyOptions,
-        currentDate: now,
-      }));
-    } catch (err) {
-      throw explain(err, header, now);
-    }
-    const account = accountOf(payload);
-    return { account, expMs: (payload.exp as number) * 1000 };
-  }
-
-  /** jose's and our own failures → the one check that failed, for the operator; never the token. */
-  function explain(err: unknown, header: { alg?: unknown; kid?: unknown }, now: Date): unknown {
-    if (isLanyardError(err)) return err;
-    const s = (skewMs / 1000).toString();
-    if (err instanceof joseErrors.JWTExpired) {
-      const exp = (err.payload as { exp?: unknown }).exp;
-      return new InvalidTokenError(
-        `the token expired at ${isoOf(exp)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+    const jws = parseCompactJws(text);
+    const { header, payload } = jws;
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !algorithms.includes(alg)) {
+      throw new InvalidTokenError(
+        `the token's signing algorithm (alg) ${quote(alg)} is not allowed; allowed: ${algorithms.join(', ')}`,
       );
     }
-    if (err instanceof joseErrors.JWTClaimValidationFailed) {
-      const p = err.payload as Record<string, unknown>;
-      if (err.reason === 'missing') return new InvalidTokenError(`the token has no "${err.claim}" claim`);
-      switch (err.claim) {
-        case 'nbf':
-          return new InvalidTokenError(
-            `the token is not valid before ${isoOf(p.nbf)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
-          );
-        case 'iss':
-          return new InvalidTokenError(
-            `the token's issuer ${quote(p.iss)} is not the expected ${quote(options.issuer)}`,
-          );
-        case 'aud':
-          return new InvalidTokenError(
-            `the token's audience ${quote(p.aud)} does not include ${quote(audience)}`,
-          );
-        default:
-          return new InvalidTokenError(`the token's "${err.claim}" claim is not valid (${err.reason})`);
-      }
-    }
-    if (err instanceof joseErrors.JOSEAlgNotAllowed) {
-      return new InvalidTokenError(
-        `the token's signing algorithm (alg) ${quote(header.alg)} is not allowed; allowed: ${algorithms.join(', ')}`,
+    if (header.crit !== undefined)
+      throw new InvalidTokenError(
+        'the token has critical header parameters ("crit"), which are not supported',
       );
-    }
-    if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
-      return new InvalidTokenError(
+    if (header.b64 !== undefined)
+      throw new InvalidTokenError(
+        'the token uses the unencoded payload option ("b64"), which is not supported',
+      );
+    const key = await resolveKey(header, signal);
+    if (!verifyJwsSignature(alg, key, jws.signingInput, jws.signature)) {
+      throw new InvalidTokenError(
         `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
       );
     }
-    if (err instanceof joseErrors.JOSEError) {
-      return new InvalidTokenError(`the token is not a well-formed JWT: ${err.message}`);
+    const now = clock.now();
+    const nowS = now.getTime() / 1000;
+    const tol = skewMs / 1000;
+    const s = tol.toString();
+    if (payload.iss !== options.issuer) {
+      throw new InvalidTokenError(
+        payload.iss === undefined
+          ? 'the token has no "iss" claim'
+          : `the token's issuer ${quote(payload.iss)} is not the expected ${quote(options.issuer)}`,
+      );
     }
-    if (err instanceof TypeError) {
-      return new InvalidTokenError(`the token cannot be verified with the JWKS key: ${err.message}`);
+    const aud = payload.aud;
+    if (aud === undefined) throw new InvalidTokenError('the token has no "aud" claim');
+    if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) {
+      throw new InvalidTokenError(`the token's audience ${quote(aud)} does not include ${quote(audience)}`);
     }
-    return err;
+    const exp = payload.exp;
+    if (exp === undefined) throw new InvalidTokenError('the token has no "exp" claim');
+    if (typeof exp !== 'number' || !Number.isFinite(exp))
+      throw new InvalidTokenError('the token\'s "exp" claim is not a number');
+    if (nowS >= exp + tol)
+      throw new InvalidTokenError(
+        `the token expired at ${isoOf(exp)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+      );
+    const nbf = payload.nbf;
+    if (nbf !== undefined) {
+      if (typeof nbf !== 'number' || !Number.isFinite(nbf))
+        throw new InvalidTokenError('the token\'s "nbf" claim is not a number');
+      if (nowS < nbf - tol)
+        throw new InvalidTokenError(
+          `the token is not valid before ${isoOf(nbf)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+        );
+    }
+    if (payload.iat !== undefined && (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat))) {
+      throw new InvalidTokenError('the token\'s "iat" claim is not a number');
+    }
+    if (payload.sub === undefined) throw new InvalidTokenError('the token has no "sub" claim');
+    return { account: accountOf(payload), expMs: exp * 1000 };
   }
 
   return {
@@ -446,18 +439,6 @@ function lostKeys(before: KeySet, after: KeySet): boolean {
   return before.keys.some((k) => !kept.has(k.fingerprint));
 }
 
-/** The JOSE header for messages only; malformed headers are left to jose to reject. */
-function decodeHeader(text: string): { alg?: unknown; kid?: unknown } {
-  const dot = text.indexOf('.');
-  if (dot <= 0) throw new InvalidTokenError('the token is not a JWT (header.payload.signature)');
-  try {
-    const h: unknown = JSON.parse(Buffer.from(text.slice(0, dot), 'base64url').toString('utf8'));
-    return typeof h === 'object' && h !== null ? h : {};
-  } catch {
-    return {};
-  }
-}
-
 function isoOf(seconds: unknown): string {
   return typeof seconds === 'number' && Number.isFinite(seconds)
     ? new Date(seconds * 1000).toISOString()
@@ -465,7 +446,7 @@ function isoOf(seconds: unknown): string {
 }
 
 /** The service account of verified claims: `sub` shape and the `kubernetes.io` claim must agree. */
-function accountOf(payload: JWTPayload): ServiceAccountRef {
+function accountOf(payload: Record<string, unknown>): ServiceAccountRef {
   const sub = payload.sub;
   const account = typeof sub === 'string' ? parseServiceAccountUsername(sub) : undefined;
   if (account === undefined) {

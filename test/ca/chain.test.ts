@@ -439,3 +439,37 @@ describe('name constraint matching', () => {
     assert.equal(uriHostWithin('evilcluster.local', '.cluster.local'), false);
   });
 });
+
+describe('post-sign check of a freshly built leaf (verifyIssued)', () => {
+  it('accepts the leaf the template signed and refuses one whose signature or window is wrong', async () => {
+    const {
+      systemClock: clock,
+      createLeafTemplate: template,
+      createKeyObjectSigner: signerOf,
+      generateKey: gen,
+    } = await import('../../ca/index.js');
+    const { testPki: mk } = await import('../support/pki.js');
+    const now = clock.now();
+    const pki = await mk({ now });
+    const east = pki.issuers.east;
+    assert.ok(east !== undefined);
+    const leafKey = signerOf(await gen('p256'));
+    const leaf = template(east.cert, east.signer).sign({
+      spki: leafKey.publicKeyDer,
+      dnsName: 'web.default.serviceaccount.identity.linkerd.cluster.local',
+      uri: 'spiffe://cluster.local/ns/default/sa/web',
+      notBefore: new Date(now.getTime() - 1000),
+      notAfter: new Date(now.getTime() + 3_600_000),
+    });
+    const v = east.credential.verifier;
+    v.verifyIssued(leaf, east.cert, 'sha256', now);
+    const flipped = Buffer.from(leaf.signature);
+    flipped.writeUInt8((flipped.at(-1) as number) ^ 1, flipped.length - 1);
+    assert.throws(() => v.verifyIssued({ ...leaf, signature: flipped }, east.cert, 'sha256', now), {
+      code: 'ERR_CHAIN_UNTRUSTED',
+    });
+    assert.throws(() => v.verifyIssued(leaf, east.cert, 'sha256', new Date(now.getTime() + 7_200_000)), {
+      code: 'ERR_CERT_NOT_YET_VALID',
+    });
+  });
+});

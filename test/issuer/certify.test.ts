@@ -53,6 +53,9 @@ describe('certify (use case)', () => {
         verify() {
           throw new LanyardError('ERR_CHAIN_UNTRUSTED', 'simulated verification failure');
         },
+        verifyIssued() {
+          throw new LanyardError('ERR_CHAIN_UNTRUSTED', 'simulated verification failure');
+        },
       },
     }));
     let caught: unknown;
