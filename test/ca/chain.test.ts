@@ -465,11 +465,21 @@ describe('post-sign check of a freshly built leaf (verifyIssued)', () => {
     v.verifyIssued(leaf, east.cert, 'sha256', now);
     const flipped = Buffer.from(leaf.signature);
     flipped.writeUInt8((flipped.at(-1) as number) ^ 1, flipped.length - 1);
-    assert.throws(() => v.verifyIssued({ ...leaf, signature: flipped }, east.cert, 'sha256', now), {
-      code: 'ERR_CHAIN_UNTRUSTED',
-    });
-    assert.throws(() => v.verifyIssued(leaf, east.cert, 'sha256', new Date(now.getTime() + 7_200_000)), {
-      code: 'ERR_CERT_NOT_YET_VALID',
-    });
+    assert.throws(
+      () => {
+        v.verifyIssued({ ...leaf, signature: flipped }, east.cert, 'sha256', now);
+      },
+      {
+        code: 'ERR_CHAIN_UNTRUSTED',
+      },
+    );
+    assert.throws(
+      () => {
+        v.verifyIssued(leaf, east.cert, 'sha256', new Date(now.getTime() + 7_200_000));
+      },
+      {
+        code: 'ERR_CERT_NOT_YET_VALID',
+      },
+    );
   });
 });
