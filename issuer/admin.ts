@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createTrustBundle } from '../trust-bundles/bundle.js';
 import { toSpiffeBundle } from '../trust-bundles/formats.js';
 import type { CredentialSource } from './credentials.js';
-import type { IssuerMetrics } from './metrics.js';
+import { metricsText, type IssuerMetrics } from './metrics.js';
 import type { StatusReporter } from './status.js';
 
 export interface AdminAppOptions {
@@ -11,6 +11,8 @@ export interface AdminAppOptions {
   readonly status: StatusReporter;
   /** true once shutdown has begun: readiness fails so load balancers stop sending calls */
   readonly draining?: () => boolean;
+  /** the /metrics body; default: both registries of `metrics` (cluster mode adds the workers' counts) */
+  readonly metricsText?: () => Promise<string>;
   /** spiffe_refresh_hint of /v1/bundle.spiffe, seconds; default 300 */
   readonly spiffeRefreshHintSeconds?: number;
 }
@@ -34,16 +36,18 @@ export function createAdminApp(o: AdminAppOptions): FastifyInstance {
 
   app.get('/metrics', async (_req, reply) => {
     const cred = o.credentials.current();
-    o.metrics.ready.set(o.status.ready() ? 1 : 0);
+    o.metrics.ready.set(o.status.ready() && o.draining?.() !== true ? 1 : 0);
+    o.metrics.anchorExpiry.reset();
     if (cred !== undefined) {
       o.metrics.issuerExpiry
         .labels(o.status.status().cluster)
         .set(cred.certificate.notAfter.getTime() / 1000);
-      o.metrics.anchorExpiry.reset();
       for (const a of o.status.status().anchors)
         o.metrics.anchorExpiry.labels(a.fingerprint).set(Date.parse(a.notAfter) / 1000);
     }
-    return reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+    return reply
+      .type(o.metrics.stateRegistry.contentType)
+      .send(await (o.metricsText ?? (() => metricsText(o.metrics)))());
   });
 
   app.get('/v1/status', () => o.status.status());

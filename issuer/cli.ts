@@ -20,6 +20,7 @@ import { createCertifyClient, describeError, errorCode } from './client.js';
 import { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from './config.js';
 import { createIssuerLogger, createLogger } from './logger.js';
 import { startIssuer } from './main.js';
+import { isClusterWorker, runClusterPrimary, runClusterWorker } from './cluster.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
 
@@ -140,9 +141,30 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         .env(env('LOG_LEVEL'))
         .default('info'),
     )
+    .addOption(
+      new Option(
+        '--workers <n|auto>',
+        'processes serving Certify on the shared gRPC port ("auto": one per core)',
+      )
+        .env(env('WORKERS'))
+        .default('auto'),
+    )
     .action(async (flags: ServeFlags) => {
       const config = buildIssuerConfig(flags);
       const logger = createIssuerLogger(config);
+      if (isClusterWorker()) {
+        await runClusterWorker(config, { logger, clock: ctx.clock });
+        return;
+      }
+      if (config.workers > 1) {
+        const c = await runClusterPrimary(config, { logger, clock: ctx.clock, workers: config.workers });
+        ctx.out(
+          `lanyard serve: cluster ${config.cluster}, gRPC on ${c.grpcAddress.host}:${c.grpcAddress.port} (${c.workers} workers), admin on http://${c.adminAddress.host}:${c.adminAddress.port}`,
+        );
+        await waitForSignal();
+        await c.shutdown();
+        return;
+      }
       const issuer = await startIssuer(config, { logger, clock: ctx.clock });
       ctx.out(
         `lanyard serve: cluster ${config.cluster}, gRPC on ${issuer.grpcAddress.host}:${issuer.grpcAddress.port}, admin on http://${issuer.adminAddress.host}:${issuer.adminAddress.port}`,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import {
   DEFAULTS,
   UsageError,
@@ -39,6 +40,8 @@ export interface IssuerConfig {
   readonly pollIntervalMs: number;
   readonly tls?: { readonly certPath: string; readonly keyPath: string };
   readonly logLevel: string;
+  /** processes serving Certify (node:cluster workers); 1 = this process alone */
+  readonly workers: number;
 }
 
 /** Raw option values as commander hands them over (flags or LANYARD_* environment variables). */
@@ -66,6 +69,8 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel: string;
+  /** a positive integer or "auto" (one per available core); default 1 */
+  workers?: string;
 }
 
 export const SERVE_DEFAULTS = Object.freeze({
@@ -141,5 +146,15 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
       ? { tls: { certPath: f.tlsCert, keyPath: f.tlsKey } }
       : {}),
     logLevel: f.logLevel,
+    workers: parseWorkers(f.workers ?? '1'),
   });
+}
+
+/** "auto" → one worker per available core (at most 16); otherwise 1..64. */
+export function parseWorkers(s: string): number {
+  if (s === 'auto') return Math.min(availableParallelism(), 16);
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new UsageError(`--workers must be "auto" or an integer from 1 to 64, not "${s}"`);
+  return n;
 }

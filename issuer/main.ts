@@ -10,8 +10,8 @@ import { createCertifier } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createDirectoryCredentialSource, type CredentialSource } from './credentials.js';
 import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/server.js';
-import { createIssuanceLedger } from './ledger.js';
-import { createIssuerMetrics } from './metrics.js';
+import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
+import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
 import { createStatusReporter, type StatusReporter } from './status.js';
 
 export interface RunningIssuer {
@@ -20,6 +20,7 @@ export interface RunningIssuer {
   readonly adminAddress: HostPort;
   readonly credentials: CredentialSource;
   readonly status: StatusReporter;
+  readonly metrics: IssuerMetrics;
   /** Stops accepting calls, lets in-flight calls finish within the grace period, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -29,7 +30,15 @@ export const HEALTH_SERVICE = 'io.linkerd.proxy.identity.Identity';
 /** Composition root of `lanyard serve`: builds the dependencies and starts both servers. No logic of its own. */
 export async function startIssuer(
   config: IssuerConfig,
-  deps: { readonly logger: Logger; readonly clock?: Clock; readonly authenticator?: Authenticator },
+  deps: {
+    readonly logger: Logger;
+    readonly clock?: Clock;
+    readonly authenticator?: Authenticator;
+    /** false in a cluster worker: the primary serves the admin endpoints */
+    readonly admin?: boolean;
+    /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
+    readonly ledger?: IssuanceLedger;
+  },
 ): Promise<RunningIssuer> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
@@ -56,7 +65,7 @@ export async function startIssuer(
       updateHealth();
     },
   });
-  const ledger = createIssuanceLedger();
+  const ledger = deps.ledger ?? createIssuanceLedger();
   const reporter = createStatusReporter({
     cluster: config.cluster,
     domain: config.domain,
@@ -119,9 +128,12 @@ export async function startIssuer(
     });
   });
 
-  const admin = createAdminApp({ credentials, metrics, status: reporter, draining: () => draining });
-  await admin.listen({ host: config.adminListen.host, port: config.adminListen.port });
-  const adminPort = (admin.server.address() as { port: number }).port;
+  const admin =
+    deps.admin === false
+      ? undefined
+      : createAdminApp({ credentials, metrics, status: reporter, draining: () => draining });
+  await admin?.listen({ host: config.adminListen.host, port: config.adminListen.port });
+  const adminPort = admin === undefined ? 0 : (admin.server.address() as { port: number }).port;
   logger.info(
     {
       event: 'started',
@@ -150,7 +162,7 @@ export async function startIssuer(
         resolve();
       });
     });
-    await admin.close();
+    await admin?.close();
     await credentials.close();
     await authenticator.close?.();
     logger.info({ event: 'stopped' }, 'issuer stopped');
@@ -161,6 +173,7 @@ export async function startIssuer(
     adminAddress: { host: config.adminListen.host, port: adminPort },
     credentials,
     status: reporter,
+    metrics,
     shutdown(graceMs = config.shutdownGraceMs) {
       shutdownPromise ??= doShutdown(graceMs);
       return shutdownPromise;

@@ -1,8 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Lanyard's Prometheus metrics, on a registry of their own (no global state). */
+/**
+ * Lanyard's Prometheus metrics, on registries of their own (no global state): `requestRegistry` holds
+ * what each process serving Certify counts (summed across workers in cluster mode), `stateRegistry`
+ * what describes the issuer as a whole (expiry, reloads, readiness), kept once by the primary.
+ */
 export interface IssuerMetrics {
-  readonly registry: Registry;
+  readonly requestRegistry: Registry;
+  readonly stateRegistry: Registry;
   /** Certify calls by gRPC status code name (OK, INVALID_ARGUMENT, …) */
   readonly requests: Counter<'api' | 'result'>;
   /** seconds from receipt to response */
@@ -18,9 +23,11 @@ export interface IssuerMetrics {
 
 export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}): IssuerMetrics {
   const registry = new Registry();
+  const state = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'lanyard_' });
   return {
-    registry,
+    requestRegistry: registry,
+    stateRegistry: state,
     requests: new Counter({
       name: 'lanyard_requests_total',
       help: 'Identity API calls by result (gRPC status code name)',
@@ -44,24 +51,29 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
       name: 'lanyard_issuer_expiry_timestamp_seconds',
       help: "The serving issuer certificate's notAfter, unix seconds",
       labelNames: ['cluster'],
-      registers: [registry],
+      registers: [state],
     }),
     anchorExpiry: new Gauge({
       name: 'lanyard_anchor_expiry_timestamp_seconds',
       help: "Each trust anchor's notAfter, unix seconds",
       labelNames: ['fingerprint'],
-      registers: [registry],
+      registers: [state],
     }),
     reloads: new Counter({
       name: 'lanyard_credential_reloads_total',
       help: 'Issuer credential (re)loads by result (ok, rejected)',
       labelNames: ['result'],
-      registers: [registry],
+      registers: [state],
     }),
     ready: new Gauge({
       name: 'lanyard_ready',
       help: '1 while a valid issuer credential is loaded',
-      registers: [registry],
+      registers: [state],
     }),
   };
+}
+
+/** The exposition text of both registries (single-process mode). */
+export async function metricsText(m: IssuerMetrics): Promise<string> {
+  return `${await m.stateRegistry.metrics()}\n${await m.requestRegistry.metrics()}`;
 }

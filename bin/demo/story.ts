@@ -193,6 +193,9 @@ async function story(
         '200ms',
         '--log-level',
         'warn',
+        // one process per issuer: the four hosts share this machine's cores
+        '--workers',
+        '1',
       ],
       { cwd: REPO },
     );

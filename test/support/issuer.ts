@@ -132,9 +132,10 @@ export interface IdentityClient {
 export function createIdentityClient(
   target: string,
   credentials = grpc.credentials.createInsecure(),
+  channelOptions: grpc.ChannelOptions = {},
 ): IdentityClient {
   const Client = grpc.makeGenericClientConstructor(loadIdentityService(), 'Identity');
-  const client = new Client(target, credentials) as unknown as grpc.Client & {
+  const client = new Client(target, credentials, channelOptions) as unknown as grpc.Client & {
     Certify(
       req: CertifyRequestMessage,
       md: grpc.Metadata,

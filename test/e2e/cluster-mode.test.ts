@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { buildCsr, createKeyObjectSigner, generateKey } from '../../ca/index.js';
+import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
+import { lanyard, startLanyard, type LongRunning } from '../support/cli.js';
+import { createIdentityClient } from '../support/issuer.js';
+import { tempDir } from '../support/openssl.js';
+
+const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+
+describe('lanyard serve --workers 2 (node:cluster)', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let serve: LongRunning;
+  let grpcPort: string;
+  let admin: string;
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('lanyard-cluster-'));
+    assert.equal(lanyard(['anchor', 'create', '--out', join(dir, 'anchor')]).code, 0);
+    assert.equal(
+      lanyard([
+        'issuer',
+        'create',
+        '--anchor',
+        join(dir, 'anchor'),
+        '--cluster',
+        'east',
+        '--out',
+        join(dir, 'east'),
+      ]).code,
+      0,
+    );
+    const t = lanyard([
+      'token',
+      '--signing-key-dir',
+      join(dir, 'sa'),
+      '--namespace',
+      'default',
+      '--service-account',
+      'web',
+    ]);
+    assert.equal(t.code, 0, t.stderr);
+    writeFileSync(join(dir, 'web.token'), t.stdout.trim());
+    serve = startLanyard([
+      'serve',
+      '--issuer-dir',
+      join(dir, 'east'),
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--jwks-file',
+      join(dir, 'sa', 'jwks.json'),
+      '--token-issuer',
+      DEV_TOKEN_ISSUER,
+      '--workers',
+      '2',
+    ]);
+    const m = await serve.waitFor(/gRPC on [^:]+:(\d+) \(2 workers\), admin on (http:\/\/\S+)/, 60_000);
+    grpcPort = m[1] as string;
+    admin = m[2] as string;
+  });
+  after(async () => {
+    await serve.stop();
+    cleanup();
+  });
+
+  it('serves Certify from both workers, and the primary reports their issuance and metrics summed', async () => {
+    const token = Buffer.from(readFileSync(join(dir, 'web.token'), 'utf8'));
+    const key = createKeyObjectSigner(await generateKey('p256'));
+    const csr = buildCsr(key, { dnsNames: [ID] });
+    // Separate connections (distinct channel options) are spread over the workers.
+    const clients = [1, 2, 3, 4, 5, 6].map((i) =>
+      createIdentityClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+        'lanyard.test-connection': i,
+      }),
+    );
+    const calls = clients.flatMap((c) =>
+      Array.from({ length: 5 }, () => c.certify({ identity: ID, token, certificate_signing_request: csr })),
+    );
+    const results = await Promise.allSettled(calls);
+    for (const c of clients) c.close();
+    assert.deepEqual(
+      results.filter((r) => r.status === 'rejected').map((r) => String((r).reason)),
+      [],
+    );
+    // Workers report issuance to the primary within 100 ms.
+    await new Promise((r) => setTimeout(r, 400));
+    const status = (await (await fetch(`${admin}/v1/status`)).json()) as {
+      certificatesIssued: number;
+      issuedByAnchor: { issued: number }[];
+    };
+    assert.equal(status.certificatesIssued, 30);
+    assert.equal(status.issuedByAnchor[0]?.issued, 30);
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    assert.match(metrics, /lanyard_requests_total\{api="Certify",result="OK"\} 30\b/);
+    const workers = new Set(
+      serve
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('"rpc":"Certify"'))
+        .map((l) => (JSON.parse(l) as { worker?: number }).worker),
+    );
+    assert.deepEqual([...workers].sort(), [1, 2], 'both workers served calls');
+  });
+
+  it('drains the workers and exits 0 on SIGTERM', async () => {
+    assert.equal(await serve.stop('SIGTERM'), 0);
+    assert.match(serve.stderr(), /"event":"stopped"/);
+  });
+});
