@@ -85,7 +85,7 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
     const results = await Promise.allSettled(calls);
     for (const c of clients) c.close();
     assert.deepEqual(
-      results.filter((r) => r.status === 'rejected').map((r) => String((r).reason)),
+      results.filter((r) => r.status === 'rejected').map((r) => String(r.reason)),
       [],
     );
     // Workers report issuance to the primary within 100 ms.
