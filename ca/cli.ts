@@ -121,6 +121,11 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
         });
+        if (o.permitSpiffe !== undefined) {
+          ctx.err(
+            'warning: --permit-spiffe adds a URI name constraint; Linkerd proxies (rustls/webpki) reject leaves under URI constraints they cannot evaluate, so every mTLS handshake in a Linkerd mesh would fail. Use --permit-dns alone there.',
+          );
+        }
         await writeFileAtomic(paths.cert, encodePem('CERTIFICATE', cert.der), { overwrite: true });
         await writeFileAtomic(paths.ca, anchorPem, { overwrite: true });
         ctx.out(

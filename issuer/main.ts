@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -112,15 +111,20 @@ export async function startIssuer(
     }),
   );
   health.addToServer(server);
+  // Serving TLS: the certificate and key files are re-read every poll interval, so a renewed
+  // serving certificate (cert-manager) is picked up without a restart.
   const serverCreds =
     config.tls === undefined
       ? grpc.ServerCredentials.createInsecure()
-      : grpc.ServerCredentials.createSsl(null, [
-          {
-            cert_chain: await readFile(config.tls.certPath),
-            private_key: await readFile(config.tls.keyPath),
-          },
-        ]);
+      : grpc.experimental.createCertificateProviderServerCredentials(
+          new grpc.experimental.FileWatcherCertificateProvider({
+            certificateFile: config.tls.certPath,
+            privateKeyFile: config.tls.keyPath,
+            refreshIntervalMs: Math.max(config.pollIntervalMs, 1000),
+          }),
+          null,
+          false,
+        );
   const grpcPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${formatHost(config.listen.host)}:${config.listen.port}`, serverCreds, (err, port) => {
       if (err) reject(err);

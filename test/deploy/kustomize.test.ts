@@ -1,0 +1,283 @@
+// Renders every overlay (and the optional components) with a real kustomize renderer, when this
+// machine has one (`kustomize` or `kubectl kustomize`), and checks what would be applied. Without a
+// renderer the overlays are only checked file by file (manifests.test.ts): this suite then passes
+// and says so; it never imitates kustomize.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { INamespace } from 'kubernetes-models/v1/Namespace';
+import type { IService } from 'kubernetes-models/v1/Service';
+import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
+import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { systemClock } from '../../ca/index.js';
+import { createSigningKeyDir, mintServiceAccountToken } from '../../issuer/authn/index.js';
+import { createIssuerLogger } from '../../issuer/logger.js';
+import { startIssuer } from '../../issuer/main.js';
+import { scriptedAuthenticator } from '../support/authn.js';
+import { createIdentityClient } from '../support/issuer.js';
+import { tempDir } from '../support/openssl.js';
+import { makeCsr, testPki, type TestPki } from '../support/pki.js';
+import { testCert } from '../support/tls-cert.js';
+import { configInPod, mountHolding, mountVolumes, pathsRead, type ClusterData } from './pod.js';
+import {
+  DEPLOY_DIR,
+  OVERLAYS,
+  byKind,
+  findRenderer,
+  lanyardContainer,
+  modelProblem,
+  packageJson,
+  parseServe,
+  unknownFieldProblems,
+  type K8sObject,
+} from './support.js';
+
+const renderer = findRenderer();
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ClusterIssuer', 'Bundle']);
+const sink = (): Writable =>
+  new Writable({
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
+
+async function validateAll(objs: readonly K8sObject[], where: string): Promise<void> {
+  const problems: string[] = [];
+  for (const o of objs) {
+    const p = await modelProblem(o);
+    if (p !== undefined) problems.push(`${where} ${o.kind}/${o.metadata.name}: ${p}`);
+  }
+  problems.push(
+    ...unknownFieldProblems(objs.map((o) => ({ where: `${where} ${o.kind}/${o.metadata.name}`, obj: o }))),
+  );
+  assert.deepEqual(problems, []);
+}
+
+describe('kustomize overlays, rendered', () => {
+  if (renderer === undefined) {
+    it('are rendered when a kustomize renderer (kustomize, kubectl) is available (none is: checked file by file only)', (t) => {
+      t.diagnostic(
+        'mode: static (no kustomize renderer found; install kubectl or kustomize to render the overlays)',
+      );
+      console.log(
+        'deploy: no kustomize renderer on this machine; the overlays were checked file by file only',
+      );
+    });
+    return;
+  }
+  const r = renderer;
+  let pki: TestPki;
+  before(async () => {
+    pki = await testPki({ now: systemClock.now(), clusters: ['east', 'west'] });
+  });
+
+  it(`are rendered with ${r.name}`, (t) => {
+    t.diagnostic(`mode: rendered with ${r.name}`);
+  });
+
+  for (const o of OVERLAYS) {
+    describe(o.dir, () => {
+      let objs: K8sObject[];
+      let deployment: IDeployment;
+      before(() => {
+        objs = r.render(join(DEPLOY_DIR, o.dir));
+        deployment = byKind<IDeployment>(objs, 'Deployment', 'lanyard');
+      });
+
+      it('renders objects that validate against their schemas, with no unknown fields', async () => {
+        await validateAll(objs, o.dir);
+      });
+
+      it(`puts every namespaced object in ${o.namespace}, and the RBAC subjects with them`, () => {
+        for (const x of objs) {
+          if (CLUSTER_SCOPED.has(x.kind))
+            assert.equal(x.metadata.namespace, undefined, `${x.kind}/${x.metadata.name}`);
+          else assert.equal(x.metadata.namespace, o.namespace, `${x.kind}/${x.metadata.name}`);
+        }
+        const bindings = objs.filter(
+          (x) => x.kind === 'ClusterRoleBinding',
+        ) as unknown as IClusterRoleBinding[];
+        assert.equal(bindings.length, 2);
+        for (const b of bindings) {
+          assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'lanyard', namespace: o.namespace }]);
+        }
+      });
+
+      it(`runs lanyard serve for cluster ${o.cluster} with a configuration the code accepts`, () => {
+        const { config } = parseServe(lanyardContainer(deployment));
+        assert.equal(config.cluster, o.cluster);
+        assert.equal(config.adminListen.host, '0.0.0.0');
+        assert.equal(config.auth.kind, 'token-review');
+        assert.equal(config.auth.audience, 'identity.l5d.io');
+        assert.equal(config.domain.trustDomain, 'cluster.local');
+        assert.equal(config.domain.controlNamespace, 'linkerd');
+        assert.equal(lanyardContainer(deployment).image, `lanyard:${packageJson().version}`);
+        assert.equal(config.tls !== undefined, o.dropIn);
+      });
+
+      if (!o.dropIn) {
+        it('creates its namespace with the restricted Pod Security Standard enforced', () => {
+          const ns = byKind<INamespace>(objs, 'Namespace');
+          assert.equal(ns.metadata?.name, o.namespace);
+          assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+        });
+      } else {
+        it('answers on linkerd-identity-headless:8080 over TLS, in namespace linkerd, creating no Namespace', () => {
+          assert.equal(objs.filter((x) => x.kind === 'Namespace').length, 0);
+          const svc = byKind<IService>(objs, 'Service', 'linkerd-identity-headless');
+          assert.equal(svc.spec?.clusterIP, 'None');
+          assert.equal(svc.spec?.ports?.[0]?.port, 8080);
+          const cert = byKind<ICertificate>(objs, 'Certificate', 'linkerd-identity-serving');
+          const { config } = parseServe(lanyardContainer(deployment));
+          const mount = mountHolding(lanyardContainer(deployment), config.tls?.certPath ?? '');
+          const volume = deployment.spec?.template.spec?.volumes?.find((v) => v.name === mount?.name);
+          assert.equal(volume?.secret?.secretName, cert.spec.secretName);
+        });
+      }
+
+      it('starts the real issuer on the files its volumes mount, ready and certifying', async () => {
+        const container = lanyardContainer(deployment);
+        const { config } = parseServe(container);
+        const issuer = pki.issuers[o.cluster];
+        assert.ok(issuer !== undefined);
+        const serving = testCert('server');
+        const data: ClusterData = {
+          // cert-manager writes tls.crt, tls.key and ca.crt
+          secrets: {
+            'linkerd-identity-issuer': {
+              'tls.crt': issuer.certPem,
+              'tls.key': issuer.keyPem,
+              'ca.crt': pki.anchorsPem,
+            },
+            'linkerd-identity-serving': { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem },
+          },
+          configMaps: { 'linkerd-identity-trust-roots': { 'ca-bundle.crt': pki.anchorsPem } },
+        };
+        const root = tempDir('lanyard-pod-');
+        try {
+          mountVolumes(root.dir, deployment, container, data);
+          for (const p of pathsRead(config))
+            assert.ok(mountHolding(container, p) ?? p === config.issuerDir, p);
+          const inPod = configInPod(root.dir, config);
+          const running = await startIssuer(inPod, {
+            logger: createIssuerLogger(inPod, sink()),
+            authenticator: scriptedAuthenticator(),
+          });
+          // the drop-in serves TLS with the mounted serving certificate (here a throw-away one for 127.0.0.1)
+          const client = createIdentityClient(
+            `127.0.0.1:${running.grpcAddress.port}`,
+            o.dropIn
+              ? grpc.credentials.createSsl(Buffer.from(serving.certPem))
+              : grpc.credentials.createInsecure(),
+          );
+          try {
+            const status = (await (
+              await fetch(`http://127.0.0.1:${running.adminAddress.port}/v1/status`)
+            ).json()) as { ready: boolean; cluster: string };
+            assert.deepEqual([status.ready, status.cluster], [true, o.cluster]);
+            const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+            const res = await client.certify({
+              identity: id,
+              token: Buffer.from('sa:default:web'),
+              certificate_signing_request: (await makeCsr({ dns: [id] })).der,
+            });
+            assert.equal(res.intermediate_certificates.length, 1);
+          } finally {
+            client.close();
+            await running.shutdown(200);
+          }
+        } finally {
+          root.cleanup();
+        }
+      });
+    });
+  }
+
+  describe('an overlay with the optional components (prometheus, jwt-auth)', () => {
+    let work: { dir: string; cleanup: () => void };
+    let objs: K8sObject[];
+    before(() => {
+      work = tempDir('lanyard-kustomize-');
+      const dir = join(work.dir, 'east-full');
+      mkdirSync(dir);
+      const rel = (p: string): string => relative(dir, join(DEPLOY_DIR, p));
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          'namespace: lanyard',
+          'resources:',
+          `  - ${rel('overlays/east')}`,
+          'components:',
+          `  - ${rel('components/prometheus')}`,
+          `  - ${rel('components/jwt-auth')}`,
+          '',
+        ].join('\n'),
+      );
+      objs = r.render(dir);
+    });
+    after(() => {
+      work.cleanup();
+    });
+
+    it('renders valid objects; the ServiceMonitor selects the Service in the same namespace', async () => {
+      await validateAll(objs, 'east + components');
+      const sm = byKind<IServiceMonitor>(objs, 'ServiceMonitor');
+      const svc = byKind<IService>(objs, 'Service', 'lanyard');
+      assert.equal(sm.metadata?.namespace, svc.metadata?.namespace);
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels ?? {}))
+        assert.equal(svc.metadata?.labels?.[k], v);
+      byKind(objs, 'PrometheusRule');
+    });
+
+    it('jwt-auth: verifies real projected-style tokens against the JWKS mounted from the ConfigMap', async () => {
+      const deployment = byKind<IDeployment>(objs, 'Deployment', 'lanyard');
+      const container = lanyardContainer(deployment);
+      const { config } = parseServe(container);
+      assert.equal(config.auth.kind, 'jwt');
+      if (config.auth.kind !== 'jwt') return;
+      const keyDir = join(work.dir, 'sa-signing');
+      const key = await createSigningKeyDir(keyDir, { clock: systemClock });
+      const issuer = pki.issuers.east;
+      assert.ok(issuer !== undefined);
+      const root = join(work.dir, 'pod');
+      mountVolumes(root, deployment, container, {
+        secrets: { 'linkerd-identity-issuer': { 'tls.crt': issuer.certPem, 'tls.key': issuer.keyPem } },
+        configMaps: {
+          'linkerd-identity-trust-roots': { 'ca-bundle.crt': pki.anchorsPem },
+          'lanyard-jwks': { 'jwks.json': readFileSync(key.jwksPath, 'utf8') },
+        },
+      });
+      const inPod = configInPod(root, config);
+      const running = await startIssuer(inPod, { logger: createIssuerLogger(inPod, sink()) });
+      const client = createIdentityClient(`127.0.0.1:${running.grpcAddress.port}`);
+      try {
+        const token = await mintServiceAccountToken({
+          key: key.key,
+          kid: key.kid,
+          issuer: config.auth.issuer,
+          audience: config.auth.audience,
+          namespace: 'default',
+          serviceAccount: 'web',
+          now: systemClock.now(),
+        });
+        const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+        const res = await client.certify({
+          identity: id,
+          token: Buffer.from(token),
+          certificate_signing_request: (await makeCsr({ dns: [id] })).der,
+        });
+        assert.ok(res.leaf_certificate.length > 0);
+      } finally {
+        client.close();
+        await running.shutdown(200);
+      }
+    });
+  });
+});
