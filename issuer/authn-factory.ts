@@ -20,6 +20,7 @@ export async function createAuthenticator(
         : {
             url: config.jwksUrl as string,
             ...(config.jwksCaFile !== undefined ? { caFile: config.jwksCaFile } : {}),
+            ...(config.jwksTokenFile !== undefined ? { tokenFile: config.jwksTokenFile } : {}),
           };
     const auth = createJwtAuthenticator({
       jwks,

@@ -85,6 +85,12 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       new Option('--jwks-ca-file <file>', 'jwt: CA bundle for an https JWKS URL').env(env('JWKS_CA_FILE')),
     )
     .addOption(
+      new Option(
+        '--jwks-token-file <file>',
+        "jwt: bearer token sent with the JWKS URL request, re-read each fetch (the API server's /openid/v1/jwks needs one)",
+      ).env(env('JWKS_TOKEN_FILE')),
+    )
+    .addOption(
       new Option('--token-issuer <iss>', 'jwt: required "iss" of service-account tokens').env(
         env('TOKEN_ISSUER'),
       ),

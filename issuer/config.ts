@@ -18,6 +18,7 @@ export type AuthConfig =
       readonly jwksFile?: string;
       readonly jwksUrl?: string;
       readonly jwksCaFile?: string;
+      readonly jwksTokenFile?: string;
       readonly issuer: string;
       readonly audience: string;
     }
@@ -57,6 +58,7 @@ export interface ServeFlags {
   jwksFile?: string;
   jwksUrl?: string;
   jwksCaFile?: string;
+  jwksTokenFile?: string;
   tokenIssuer?: string;
   tokenAudience: string;
   kubeconfig?: string;
@@ -110,6 +112,7 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
       ...(f.jwksFile !== undefined ? { jwksFile: f.jwksFile } : {}),
       ...(f.jwksUrl !== undefined ? { jwksUrl: f.jwksUrl } : {}),
       ...(f.jwksCaFile !== undefined ? { jwksCaFile: f.jwksCaFile } : {}),
+      ...(f.jwksTokenFile !== undefined ? { jwksTokenFile: f.jwksTokenFile } : {}),
     };
   } else if (f.auth === 'token-review') {
     auth = {

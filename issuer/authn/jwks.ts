@@ -165,7 +165,12 @@ export async function readJwksFile(path: string): Promise<string> {
  */
 export function fetchJwks(
   url: URL,
-  options: { readonly caPem?: string; readonly timeoutMs: number; readonly signal?: AbortSignal },
+  options: {
+    readonly caPem?: string;
+    readonly bearerToken?: string;
+    readonly timeoutMs: number;
+    readonly signal?: AbortSignal;
+  },
 ): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let settled = false;
@@ -180,7 +185,10 @@ export function fetchJwks(
       url,
       {
         method: 'GET',
-        headers: { accept: 'application/json, application/jwk-set+json' },
+        headers: {
+          accept: 'application/json, application/jwk-set+json',
+          ...(options.bearerToken !== undefined ? { authorization: `Bearer ${options.bearerToken}` } : {}),
+        },
         ...(options.caPem !== undefined ? { ca: options.caPem } : {}),
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
       },

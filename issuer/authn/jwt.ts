@@ -37,7 +37,14 @@ import {
 } from './jwks.js';
 
 /** Where the verification keys come from: a local JWKS file, or an HTTPS URL (CA bundle optional). */
-export type JwksSource = { readonly file: string } | { readonly url: string; readonly caFile?: string };
+export type JwksSource =
+  | { readonly file: string }
+  | {
+      readonly url: string;
+      readonly caFile?: string;
+      /** bearer token sent with the request, re-read on every fetch (Kubernetes rotates projected tokens) */
+      readonly tokenFile?: string;
+    };
 
 export interface JwtAuthenticatorOptions {
   readonly jwks: JwksSource;
@@ -139,10 +146,13 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         text = await readJwksFile(source.file);
       } else {
         const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
+        const bearerToken =
+          source.tokenFile !== undefined ? (await readCaFile(source.tokenFile)).trim() : undefined;
         text = await fetchJwks(source.url, {
           timeoutMs: fetchTimeoutMs,
           signal: closing.signal,
           ...(caPem !== undefined ? { caPem } : {}),
+          ...(bearerToken !== undefined ? { bearerToken } : {}),
         });
       }
       const next = parseJwks(text, algorithms);
@@ -400,7 +410,8 @@ function validateAlgorithms(algs: readonly string[]): readonly string[] {
   return Object.freeze([...new Set(algs)]);
 }
 
-type ValidSource = { readonly file: string } | { readonly url: URL; readonly caFile?: string };
+type ValidSource =
+  { readonly file: string } | { readonly url: URL; readonly caFile?: string; readonly tokenFile?: string };
 
 function validateSource(s: JwksSource): ValidSource {
   if ('file' in s) {
@@ -414,7 +425,11 @@ function validateSource(s: JwksSource): ValidSource {
     throw new UsageError(`the JWKS URL ${JSON.stringify(s.url)} is not a URL`);
   }
   if (url.protocol !== 'https:') throw new UsageError(`the JWKS URL must use https:, not ${url.protocol}`);
-  return s.caFile !== undefined ? { url, caFile: s.caFile } : { url };
+  return {
+    url,
+    ...(s.caFile !== undefined ? { caFile: s.caFile } : {}),
+    ...(s.tokenFile !== undefined ? { tokenFile: s.tokenFile } : {}),
+  };
 }
 
 function nonNegative(v: number, name: string): number {
@@ -428,7 +443,7 @@ async function readCaFile(path: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (err) {
     throw new Error(
-      `cannot read the JWKS CA file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      `cannot read ${path} (JWKS CA or token file): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
     );
   }
 }

@@ -14,6 +14,10 @@ export interface JwksServer {
   serve(
     answer: { readonly keys: readonly object[] } | { readonly status: number; readonly body: string },
   ): void;
+  /** answer 401 unless the request carries `Authorization: Bearer <token>` (undefined: no check) */
+  requireBearer(token: string | undefined): void;
+  /** the Authorization header of the last request */
+  readonly lastAuthorization: string | undefined;
   /** leaves new requests unanswered until release() */
   hold(): void;
   release(): void;
@@ -26,9 +30,16 @@ export async function startJwksServer(initial: { readonly keys: readonly object[
   let hits = 0;
   let holding = false;
   let held: (() => void)[] = [];
+  let bearer: string | undefined;
+  let lastAuthorization: string | undefined;
   const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
     hits++;
+    lastAuthorization = req.headers.authorization;
     const reply = (): void => {
+      if (bearer !== undefined && req.headers.authorization !== `Bearer ${bearer}`) {
+        res.writeHead(401).end();
+        return;
+      }
       if (req.url !== '/openid/v1/jwks' || req.method !== 'GET') {
         res.writeHead(404).end();
         return;
@@ -45,6 +56,12 @@ export async function startJwksServer(initial: { readonly keys: readonly object[
     caPem: cert.certPem,
     get hits() {
       return hits;
+    },
+    get lastAuthorization() {
+      return lastAuthorization;
+    },
+    requireBearer(token) {
+      bearer = token;
     },
     serve(a) {
       answer = 'keys' in a ? { status: 200, body: JSON.stringify(a) } : { status: a.status, body: a.body };

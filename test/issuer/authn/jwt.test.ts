@@ -647,6 +647,28 @@ describe('JWT authenticator: JWKS URL', () => {
     }
   });
 
+  it('sends the bearer token from tokenFile, re-read on every fetch', async () => {
+    server.serve(f.signing.jwks);
+    const tokenFile = join(f.dir, 'jwks-reader.token');
+    writeFileSync(tokenFile, 'reader-token-1\n');
+    server.requireBearer('reader-token-1');
+    const withToken = urlAuth({ jwks: { url: server.url, caFile, tokenFile } });
+    const without = urlAuth();
+    try {
+      await withToken.refresh();
+      assert.equal(server.lastAuthorization, 'Bearer reader-token-1');
+      await assert.rejects(without.refresh(), { code: 'ERR_AUTHENTICATOR_UNAVAILABLE' });
+      writeFileSync(tokenFile, 'reader-token-2\n');
+      server.requireBearer('reader-token-2');
+      await withToken.refresh();
+      assert.equal(server.lastAuthorization, 'Bearer reader-token-2');
+    } finally {
+      server.requireBearer(undefined);
+      await withToken.close();
+      await without.close();
+    }
+  });
+
   it('re-fetches once for repeated unknown kids within the interval', async () => {
     server.serve(f.signing.jwks);
     const auth = urlAuth();
