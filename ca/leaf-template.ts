@@ -83,7 +83,7 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
         true,
         seq(implicitPrim(2, ascii(req.dnsName)), implicitPrim(6, ascii(req.uri))),
       );
-      const ski = ext(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(req.spki)));
+      const ski = skiExtension(req.spki);
       const tbs = seq(
         VERSION_V3,
         unsignedInteger(serial),
@@ -127,4 +127,15 @@ function ascii(s: string): Buffer {
   if (!/^[\x21-\x7e]{1,1024}$/.test(s))
     throw new CredentialError('ERR_INTERNAL', 'SAN value is not printable ASCII');
   return Buffer.from(s, 'latin1');
+}
+
+// Renewals resend the same CSR, whose parsed SPKI buffer is cached: its SKI extension is too.
+const skiCache = new WeakMap<Buffer, Buffer>();
+function skiExtension(spki: Buffer): Buffer {
+  let e = skiCache.get(spki);
+  if (e === undefined) {
+    e = ext(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki)));
+    skiCache.set(spki, e);
+  }
+  return e;
 }

@@ -221,7 +221,12 @@ export async function runClusterWorker(
     snapshot: () => local.snapshot(),
   };
   const worker = cluster.worker;
-  const issuer = await startIssuer(config, {
+  // --max-in-flight bounds the whole issuer: each worker admits its share.
+  const share = {
+    ...config,
+    maxInFlight: Math.max(1, Math.ceil(config.maxInFlight / Math.max(1, config.workers))),
+  };
+  const issuer = await startIssuer(share, {
     logger: deps.logger.child({ worker: worker?.id }),
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
     admin: false,

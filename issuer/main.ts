@@ -8,7 +8,12 @@ import { createAuthenticator } from './authn-factory.js';
 import { createCertifier } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createDirectoryCredentialSource, type CredentialSource } from './credentials.js';
-import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/server.js';
+import {
+  GRPC_SERVER_OPTIONS,
+  createAdmissionControl,
+  createIdentityHandlers,
+  loadIdentityService,
+} from './grpc/server.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
 import { createStatusReporter, type StatusReporter } from './status.js';
@@ -99,14 +104,14 @@ export async function startIssuer(
     ledger,
   });
 
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  const admission = createAdmissionControl({ maxInFlight: config.maxInFlight, logger, metrics });
+  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, interceptors: [admission.interceptor] });
   server.addService(
     loadIdentityService(),
     createIdentityHandlers({
       certify,
       logger,
       metrics,
-      maxInFlight: config.maxInFlight,
       wallClock: systemClock,
     }),
   );

@@ -454,8 +454,9 @@ function lostKeys(before: KeySet, after: KeySet): boolean {
   return before.keys.some((k) => !kept.has(k.fingerprint));
 }
 
+/** A claim time for a message; times outside the Date range (±8.64e15 ms) are quoted, never thrown on. */
 function isoOf(seconds: unknown): string {
-  return typeof seconds === 'number' && Number.isFinite(seconds)
+  return typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds * 1000) <= 8.64e15
     ? new Date(seconds * 1000).toISOString()
     : quote(seconds);
 }

@@ -56,16 +56,16 @@ export interface IdentityServiceOptions {
   readonly certify: Certify;
   readonly logger: Logger;
   readonly metrics: IssuerMetrics;
-  /** calls beyond this many in flight are refused at once with RESOURCE_EXHAUSTED */
-  readonly maxInFlight: number;
   /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
   readonly wallClock: Clock;
 }
 
+// Request ids: unique per process (random prefix) and cheap (a counter), for correlating log lines.
+const REQ_PREFIX = `${randomBytes(3).toString('hex')}-`;
+let reqCounter = 0;
+
 /** The Certify handler: decode, call the use case, encode, one log line, one metric sample. */
 export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
-  let inFlight = 0;
-  const inFlightGauge = o.metrics.inFlight.labels('Certify');
   const latency = o.metrics.latency.labels('Certify');
 
   function certify(
@@ -73,7 +73,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
     callback: grpc.sendUnaryData<CertifyResponseMessage>,
   ): void {
     const started = process.hrtime.bigint();
-    const reqId = randomBytes(6).toString('hex');
+    const reqId = `${REQ_PREFIX}${(++reqCounter).toString(36)}`;
     const identity = typeof call.request.identity === 'string' ? call.request.identity.slice(0, 256) : '';
     const finish = (err: unknown, fields: Record<string, unknown>): void => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
@@ -102,18 +102,6 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
       callback({ code: mapped.grpcCode, details: mapped.message });
     };
 
-    if (inFlight >= o.maxInFlight) {
-      finish(
-        new LanyardError(
-          'ERR_OVERLOADED',
-          `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`,
-        ),
-        {},
-      );
-      return;
-    }
-    inFlight++;
-    inFlightGauge.set(inFlight);
     const ac = new AbortController();
     const onCancel = (): void => {
       ac.abort();
@@ -157,8 +145,6 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         finish(err, {});
       })
       .finally(() => {
-        inFlight--;
-        inFlightGauge.set(inFlight);
         clearTimeout(deadlineTimer);
         call.removeListener('cancelled', onCancel);
       });
@@ -182,3 +168,59 @@ export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_send_message_length': 1024 * 1024,
   'grpc.keepalive_permit_without_calls': 1,
 };
+
+/**
+ * Admission control for Certify, as a server interceptor: a call is counted from the moment its
+ * headers arrive until its status is sent. Certify itself mostly runs without yielding, so calls
+ * wait *before* the handler (read from the connection but not yet handled); counting at arrival is
+ * what bounds them. Beyond `maxInFlight` a call is answered RESOURCE_EXHAUSTED at once, before its
+ * message is even decoded.
+ */
+export function createAdmissionControl(o: {
+  readonly maxInFlight: number;
+  readonly logger: Logger;
+  readonly metrics: IssuerMetrics;
+}): { readonly interceptor: grpc.ServerInterceptor; readonly inFlight: () => number } {
+  let admitted = 0;
+  const gauge = o.metrics.inFlight.labels('Certify');
+  const shedCounter = o.metrics.requests.labels('Certify', 'RESOURCE_EXHAUSTED');
+  const interceptor: grpc.ServerInterceptor = (method, call) => {
+    if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
+    let counted = false;
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        if (admitted >= o.maxInFlight) {
+          shedCounter.inc();
+          o.logger.warn(
+            { rpc: 'Certify', code: 'ERR_OVERLOADED', grpcCode: 'RESOURCE_EXHAUSTED', inFlight: admitted },
+            `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`,
+          );
+          call.sendStatus({
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            details: `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`,
+          });
+          return;
+        }
+        admitted++;
+        counted = true;
+        gauge.set(admitted);
+        next(metadata);
+      })
+      .build();
+    const responder = new grpc.ResponderBuilder()
+      .withStart((next) => {
+        next(listener);
+      })
+      .withSendStatus((status, next) => {
+        if (counted) {
+          counted = false;
+          admitted--;
+          gauge.set(admitted);
+        }
+        next(status);
+      })
+      .build();
+    return new grpc.ServerInterceptingCall(call, responder);
+  };
+  return { interceptor, inFlight: () => admitted };
+}

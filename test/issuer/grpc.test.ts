@@ -231,6 +231,32 @@ describe('Certify under load', () => {
     }
   });
 
+  it('sheds a burst beyond the bound at arrival even when each call is handled without yielding', async () => {
+    const pki = await testPki({ now: systemClock.now() });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator(), maxInFlight: 8 });
+    try {
+      const csr = (await makeCsr({ dns: [ID] })).der;
+      const codes = await Promise.all(
+        Array.from({ length: 300 }, () =>
+          grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+        ),
+      );
+      const ok = codes.filter((c) => c === 'OK').length;
+      const shed = codes.filter((c) => c === 'RESOURCE_EXHAUSTED').length;
+      assert.equal(ok + shed, 300, `unexpected codes: ${[...new Set(codes)].join(', ')}`);
+      assert.ok(shed > 0, 'a burst of 300 over one connection against a bound of 8 sheds some calls');
+      assert.ok(ok >= 8);
+      const metrics = await (await fetch(`${t.adminUrl}/metrics`)).text();
+      assert.match(
+        metrics,
+        /lanyard_requests_in_flight\{api="Certify"\} 0\b/,
+        'every admitted call was released',
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
   it("honours the client's deadline: the authenticator is aborted and the caller gets DEADLINE_EXCEEDED", async () => {
     const pki = await testPki({ now: systemClock.now() });
     const authn = scriptedAuthenticator();
