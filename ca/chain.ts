@@ -1,16 +1,7 @@
 import { verify } from 'node:crypto';
 import { parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
-import { OID } from './der/oids.js';
+import { SIGNATURE_HASH } from './der/oids.js';
 import { CredentialError } from './errors.js';
-
-const SIG_HASH: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
-  [OID.ecdsaWithSha256]: 'sha256',
-  [OID.ecdsaWithSha384]: 'sha384',
-  [OID.ecdsaWithSha512]: 'sha512',
-  [OID.sha256WithRsa]: 'sha256',
-  [OID.sha384WithRsa]: 'sha384',
-  [OID.sha512WithRsa]: 'sha512',
-};
 
 const MAX_DEPTH = 8;
 
@@ -63,7 +54,7 @@ export function createChainVerifier(options: {
       const known = linkMemo.get(child)?.get(parent);
       if (known !== undefined) return known;
     }
-    const hash = SIG_HASH[child.signatureAlgorithm];
+    const hash = SIGNATURE_HASH[child.signatureAlgorithm];
     let ok = false;
     if (hash !== undefined) {
       try {

@@ -1,7 +1,7 @@
 import { verify, type KeyObject } from 'node:crypto';
 import { publicKeyFromSpki } from './keys/public-key.js';
 import { isIP } from 'node:net';
-import { OID } from './der/oids.js';
+import { OID, SIGNATURE_HASH } from './der/oids.js';
 import {
   TAG,
   children,
@@ -42,15 +42,6 @@ export interface ParsedCsr {
   readonly otherNames: number;
 }
 
-const SIG_HASH: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
-  [OID.ecdsaWithSha256]: 'sha256',
-  [OID.ecdsaWithSha384]: 'sha384',
-  [OID.ecdsaWithSha512]: 'sha512',
-  [OID.sha256WithRsa]: 'sha256',
-  [OID.sha384WithRsa]: 'sha384',
-  [OID.sha512WithRsa]: 'sha512',
-};
-
 /**
  * Parses a PKCS#10 request (DER, or PEM without headers) and verifies its self-signature (proof of
  * possession of the private key). Each way of being wrong has its own code:
@@ -88,7 +79,7 @@ export function parseCsr(input: Uint8Array): ParsedCsr {
 
   const algSeq = children(expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm'));
   const algOid = readOid(expectTag(algSeq[0], TAG.OID, 'signatureAlgorithm'));
-  const hash = SIG_HASH[algOid];
+  const hash = SIGNATURE_HASH[algOid];
   if (hash === undefined) {
     throw new InvalidRequestError(
       'ERR_CSR_UNSUPPORTED_SIGNATURE',

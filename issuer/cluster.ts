@@ -8,7 +8,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../ca/index.js';
 import { createAdminApp } from './admin.js';
 import type { HostPort, IssuerConfig } from './config.js';
-import { createDirectoryCredentialSource } from './credentials.js';
+import { createIssuerCredentialSource } from './credentials.js';
 import { createIssuanceLedger, type AnchorIssuance, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
 import { startIssuer } from './main.js';
@@ -67,17 +67,8 @@ export async function runClusterPrimary(
   const logger = deps.logger;
   const metrics = createIssuerMetrics({ defaultMetrics: false });
   const aggregator = new AggregatorRegistry();
-  const credentials = await createDirectoryCredentialSource({
-    dir: config.issuerDir,
-    ...(config.trustAnchorsPath !== undefined ? { trustAnchorsPath: config.trustAnchorsPath } : {}),
-    clock,
-    logger: logger.child({ component: 'credentials' }),
-    pollIntervalMs: config.pollIntervalMs,
-    onReload: (outcome) => {
-      if (outcome.result !== 'unchanged')
-        metrics.reloads.labels(outcome.result === 'loaded' ? 'ok' : 'rejected').inc();
-    },
-  });
+  const credentials = await createIssuerCredentialSource({ config, clock, logger, reloads: metrics.reloads });
+
   const ledger = createAggregatedLedger();
   const status = createStatusReporter({
     cluster: config.cluster,

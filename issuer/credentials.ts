@@ -169,3 +169,32 @@ export function createStaticCredentialSource(
     close: () => Promise.resolve(),
   };
 }
+
+/**
+ * The issuer's credential source as `lanyard serve` configures it: the issuer directory and trust
+ * anchors, the poll interval, and reloads counted in `reloads` by result.
+ */
+export function createIssuerCredentialSource(o: {
+  readonly config: {
+    readonly issuerDir: string;
+    readonly trustAnchorsPath?: string;
+    readonly pollIntervalMs: number;
+  };
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly reloads: { labels(result: string): { inc(): void } };
+  readonly onReload?: () => void;
+}): Promise<CredentialSource> {
+  return createDirectoryCredentialSource({
+    dir: o.config.issuerDir,
+    ...(o.config.trustAnchorsPath !== undefined ? { trustAnchorsPath: o.config.trustAnchorsPath } : {}),
+    clock: o.clock,
+    logger: o.logger.child({ component: 'credentials' }),
+    pollIntervalMs: o.config.pollIntervalMs,
+    onReload: (outcome) => {
+      if (outcome.result !== 'unchanged')
+        o.reloads.labels(outcome.result === 'loaded' ? 'ok' : 'rejected').inc();
+      o.onReload?.();
+    },
+  });
+}

@@ -7,7 +7,7 @@ import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
 import { createCertifier } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
-import { createDirectoryCredentialSource, type CredentialSource } from './credentials.js';
+import { createIssuerCredentialSource, type CredentialSource } from './credentials.js';
 import {
   GRPC_SERVER_OPTIONS,
   createAdmissionControl,
@@ -57,18 +57,14 @@ export async function startIssuer(
     health.setStatus(HEALTH_SERVICE, serving ? 'SERVING' : 'NOT_SERVING');
     metrics.ready.set(serving ? 1 : 0);
   }
-  const credentials = await createDirectoryCredentialSource({
-    dir: config.issuerDir,
-    ...(config.trustAnchorsPath !== undefined ? { trustAnchorsPath: config.trustAnchorsPath } : {}),
+  const credentials = await createIssuerCredentialSource({
+    config,
     clock,
-    logger: logger.child({ component: 'credentials' }),
-    pollIntervalMs: config.pollIntervalMs,
-    onReload: (outcome) => {
-      if (outcome.result !== 'unchanged')
-        metrics.reloads.labels(outcome.result === 'loaded' ? 'ok' : 'rejected').inc();
-      updateHealth();
-    },
+    logger,
+    reloads: metrics.reloads,
+    onReload: updateHealth,
   });
+
   const ledger = deps.ledger ?? createIssuanceLedger();
   const reporter = createStatusReporter({
     cluster: config.cluster,

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { buildCsr, createKeyObjectSigner, generateKey } from '../../ca/index.js';
-import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
-import { lanyard, startLanyard, type LongRunning } from '../support/cli.js';
+import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient } from '../support/issuer.js';
 import { tempDir } from '../support/openssl.js';
 
@@ -20,46 +19,8 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
 
   before(async () => {
     ({ dir, cleanup } = tempDir('lanyard-cluster-'));
-    assert.equal(lanyard(['anchor', 'create', '--out', join(dir, 'anchor')]).code, 0);
-    assert.equal(
-      lanyard([
-        'issuer',
-        'create',
-        '--anchor',
-        join(dir, 'anchor'),
-        '--cluster',
-        'east',
-        '--out',
-        join(dir, 'east'),
-      ]).code,
-      0,
-    );
-    const t = lanyard([
-      'token',
-      '--signing-key-dir',
-      join(dir, 'sa'),
-      '--namespace',
-      'default',
-      '--service-account',
-      'web',
-    ]);
-    assert.equal(t.code, 0, t.stderr);
-    writeFileSync(join(dir, 'web.token'), t.stdout.trim());
-    serve = startLanyard([
-      'serve',
-      '--issuer-dir',
-      join(dir, 'east'),
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--jwks-file',
-      join(dir, 'sa', 'jwks.json'),
-      '--token-issuer',
-      DEV_TOKEN_ISSUER,
-      '--workers',
-      '2',
-    ]);
+    prepareIssuerFiles(dir, ['web']);
+    serve = startServe(dir, ['--workers', '2']);
     const m = await serve.waitFor(/gRPC on [^:]+:(\d+) \(2 workers\), admin on (http:\/\/\S+)/, 60_000);
     grpcPort = m[1] as string;
     admin = m[2] as string;

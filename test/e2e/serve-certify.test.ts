@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { writeFileSync } from 'node:fs';
-import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
-import { lanyard, startLanyard, type LongRunning } from '../support/cli.js';
+import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { opensslMutualTls } from '../support/tls.js';
 import { readFileSync } from 'node:fs';
@@ -19,48 +17,8 @@ describe('lanyard serve + lanyard certify --once + openssl mutual TLS', () => {
 
   before(async () => {
     ({ dir, cleanup } = tempDir('lanyard-e2e-'));
-    assert.equal(lanyard(['anchor', 'create', '--out', join(dir, 'anchor')]).code, 0);
-    assert.equal(
-      lanyard([
-        'issuer',
-        'create',
-        '--anchor',
-        join(dir, 'anchor'),
-        '--cluster',
-        'east',
-        '--out',
-        join(dir, 'east'),
-      ]).code,
-      0,
-    );
-    for (const sa of ['web', 'db']) {
-      const t = lanyard([
-        'token',
-        '--signing-key-dir',
-        join(dir, 'sa'),
-        '--namespace',
-        'default',
-        '--service-account',
-        sa,
-      ]);
-      assert.equal(t.code, 0, t.stderr);
-      writeFileSync(join(dir, `${sa}.token`), t.stdout);
-    }
-    serve = startLanyard([
-      'serve',
-      '--issuer-dir',
-      join(dir, 'east'),
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--cluster',
-      'east',
-      '--jwks-file',
-      join(dir, 'sa', 'jwks.json'),
-      '--token-issuer',
-      DEV_TOKEN_ISSUER,
-    ]);
+    prepareIssuerFiles(dir, ['web', 'db']);
+    serve = startServe(dir);
     grpcPort = (await serve.waitFor(/gRPC on [^:]+:(\d+)/))[1] as string;
   });
 

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
@@ -80,4 +81,59 @@ export function startLanyard(
       return exited;
     },
   };
+}
+
+/**
+ * What an operator does before `lanyard serve`, through the CLI: DIR/anchor, DIR/east (issuer),
+ * DIR/sa (token-signing key) and DIR/<sa>.token for each service account in namespace default.
+ */
+export function prepareIssuerFiles(dir: string, serviceAccounts: readonly string[]): void {
+  const must = (args: string[]): CliResult => {
+    const r = lanyard(args);
+    if (r.code !== 0) throw new Error(`lanyard ${args.join(' ')} failed: ${r.stderr}`);
+    return r;
+  };
+  must(['anchor', 'create', '--out', join(dir, 'anchor')]);
+  must([
+    'issuer',
+    'create',
+    '--anchor',
+    join(dir, 'anchor'),
+    '--cluster',
+    'east',
+    '--out',
+    join(dir, 'east'),
+  ]);
+  for (const sa of serviceAccounts) {
+    const t = must([
+      'token',
+      '--signing-key-dir',
+      join(dir, 'sa'),
+      '--namespace',
+      'default',
+      '--service-account',
+      sa,
+    ]);
+    writeFileSync(join(dir, `${sa}.token`), t.stdout.trim());
+  }
+}
+
+/** `lanyard serve` on loopback (ports picked by the system) for the files of prepareIssuerFiles. */
+export function startServe(dir: string, extra: readonly string[] = []): LongRunning {
+  return startLanyard([
+    'serve',
+    '--issuer-dir',
+    join(dir, 'east'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    '127.0.0.1:0',
+    '--cluster',
+    'east',
+    '--jwks-file',
+    join(dir, 'sa', 'jwks.json'),
+    '--token-issuer',
+    'https://kubernetes.default.svc.cluster.local',
+    ...extra,
+  ]);
 }
