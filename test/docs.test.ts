@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Command } from 'commander';
 import { systemClock } from '../ca/index.js';
 import { renderCliDocs } from '../bin/cli-docs.js';
 import { buildProgram } from '../bin/program.js';
 import { REPO_ROOT } from './support/cli.js';
+import { checkInvocation } from './support/cli-check.js';
 
 function markdownFiles(): string[] {
   const out = [join(REPO_ROOT, 'README.md')];
@@ -32,27 +32,6 @@ function quotedInvocations(text: string): string[] {
     }
   }
   return found;
-}
-
-function checkInvocation(program: Command, invocation: string): string | undefined {
-  const tokens = invocation.split(/\s+/).filter((t) => t.length > 0);
-  let cmd = program;
-  let i = 0;
-  while (i < tokens.length) {
-    const sub = cmd.commands.find((c) => c.name() === tokens[i]);
-    if (sub === undefined) break;
-    cmd = sub;
-    i++;
-  }
-  if (cmd === program && tokens.length > 0 && !(tokens[0] ?? '').startsWith('-'))
-    return `unknown command "${tokens[0] ?? ''}"`;
-  for (const t of tokens.slice(i)) {
-    if (!t.startsWith('--')) continue;
-    const flag = t.split('=')[0] as string;
-    if (flag === '--help' || flag === '--version') continue;
-    if (!cmd.options.some((o) => o.long === flag)) return `"${cmd.name()}" has no option ${flag}`;
-  }
-  return undefined;
 }
 
 describe('documentation', () => {
