@@ -14,7 +14,7 @@ import {
   whole,
   type Tlv,
 } from './der/reader.js';
-import { InvalidRequestError, LanyardError } from './errors.js';
+import { InvalidRequestError } from './errors.js';
 import { decodeOnePem, looksLikePem } from './pem.js';
 
 /** Largest CSR accepted, in bytes of DER (a P-256 CSR with two names is about 300). */
@@ -233,9 +233,4 @@ function formatIp(raw: Buffer): string {
 
 function malformed(why: string): never {
   throw new InvalidRequestError('ERR_CSR_MALFORMED', `malformed CSR: ${why}`);
-}
-
-/** True for errors that mean "this CSR is bad", as opposed to a bug. */
-export function isCsrError(err: unknown): err is LanyardError {
-  return err instanceof InvalidRequestError;
 }

@@ -11,7 +11,6 @@ import {
   createLeafTemplate,
   encodePem,
   generateKey,
-  parseCertificate,
   parseCertificatesPem,
   parsePrivateKeyPem,
   systemClock,
@@ -724,5 +723,3 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_000): P
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
-export { parseCertificate };
