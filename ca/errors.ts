@@ -62,16 +62,51 @@ export class InvalidRequestError extends LanyardError {}
 export class PolicyError extends LanyardError {}
 /** Problems with the CA's own material (keys, certificates, chains). */
 export class CredentialError extends LanyardError {}
+/** Which check a token failed (for logs, metrics and tests; the code stays ERR_TOKEN_INVALID). */
+export type TokenRejection =
+  | 'malformed'
+  | 'algorithm'
+  | 'key'
+  | 'signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'issuer'
+  | 'audience'
+  | 'subject'
+  | 'claims'
+  | 'not-authenticated';
+
 /** A token that is not valid. */
 export class InvalidTokenError extends LanyardError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_TOKEN_INVALID', message, options);
+  readonly reason: TokenRejection;
+  constructor(message: string, options: { reason: TokenRejection; cause?: unknown }) {
+    super('ERR_TOKEN_INVALID', message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.reason = options.reason;
   }
 }
+
+/** Why the authentication backend could not answer (the code stays ERR_AUTHENTICATOR_UNAVAILABLE). */
+export type UnavailableReason =
+  | 'cancelled'
+  | 'timeout'
+  | 'overloaded'
+  | 'unreachable'
+  | 'refused'
+  | 'bad-response'
+  | 'keys'
+  | 'credentials'
+  | 'closed';
+
 /** The authentication backend could not be reached or answered nonsense. */
 export class AuthenticatorUnavailableError extends LanyardError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_AUTHENTICATOR_UNAVAILABLE', message, options);
+  readonly reason: UnavailableReason;
+  constructor(message: string, options: { reason: UnavailableReason; cause?: unknown }) {
+    super(
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      message,
+      options.cause !== undefined ? { cause: options.cause } : undefined,
+    );
+    this.reason = options.reason;
   }
 }
 /** Operator input (flags, files) that cannot be used. */

@@ -8,6 +8,8 @@ export {
   CredentialError,
   InvalidTokenError,
   AuthenticatorUnavailableError,
+  type TokenRejection,
+  type UnavailableReason,
   UsageError,
   isLanyardError,
 } from './errors.js';

@@ -16,10 +16,11 @@ const SA_PREFIX = 'system:serviceaccount:';
 
 /** Throws InvalidTokenError for an empty or oversized token. */
 export function checkTokenSize(token: Uint8Array): void {
-  if (token.length === 0) throw new InvalidTokenError('the token is empty');
+  if (token.length === 0) throw new InvalidTokenError('the token is empty', { reason: 'malformed' });
   if (token.length > MAX_TOKEN_BYTES) {
     throw new InvalidTokenError(
       `the token is ${token.length} bytes; at most ${MAX_TOKEN_BYTES} are accepted`,
+      { reason: 'malformed' },
     );
   }
 }
@@ -33,7 +34,9 @@ export function tokenCacheKey(token: Uint8Array): string {
 export function tokenText(token: Uint8Array): string {
   for (const b of token) {
     if (b < 0x21 || b > 0x7e)
-      throw new InvalidTokenError('the token contains bytes that are not printable ASCII');
+      throw new InvalidTokenError('the token contains bytes that are not printable ASCII', {
+        reason: 'malformed',
+      });
   }
   return Buffer.from(token.buffer, token.byteOffset, token.byteLength).toString('latin1');
 }
@@ -82,6 +85,7 @@ export function redactToken(text: string, token: string): string {
 export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) {
     throw new AuthenticatorUnavailableError('authentication was cancelled by the caller', {
+      reason: 'cancelled',
       cause: signal.reason,
     });
   }
@@ -97,6 +101,7 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise
     const onAbort = (): void => {
       reject(
         new AuthenticatorUnavailableError('authentication was cancelled by the caller', {
+          reason: 'cancelled',
           cause: signal.reason,
         }),
       );

@@ -18,11 +18,14 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
 /** Splits and decodes a compact JWS; structure only, no signature check. */
 export function parseCompactJws(token: string): ParsedJws {
   const parts = token.split('.');
-  if (parts.length !== 3) throw new InvalidTokenError('the token is not a JWT (header.payload.signature)');
+  if (parts.length !== 3)
+    throw new InvalidTokenError('the token is not a JWT (header.payload.signature)', { reason: 'malformed' });
   const [h, p, s] = parts as [string, string, string];
   // An empty signature parses (an alg "none" token has one) and then fails the algorithm check.
   if (h === '' || p === '' || !B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) {
-    throw new InvalidTokenError('the token is not a well-formed JWT (its parts are not base64url)');
+    throw new InvalidTokenError('the token is not a well-formed JWT (its parts are not base64url)', {
+      reason: 'malformed',
+    });
   }
   return {
     header: jsonObject(h, 'header'),
@@ -37,10 +40,10 @@ function jsonObject(part: string, what: string): Record<string, unknown> {
   try {
     v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
   } catch {
-    throw new InvalidTokenError(`the token's ${what} is not JSON`);
+    throw new InvalidTokenError(`the token's ${what} is not JSON`, { reason: 'malformed' });
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new InvalidTokenError(`the token's ${what} is not a JSON object`);
+    throw new InvalidTokenError(`the token's ${what} is not a JSON object`, { reason: 'malformed' });
   return v as Record<string, unknown>;
 }
 

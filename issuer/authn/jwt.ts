@@ -184,7 +184,9 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         { event: 'jwks_load_failed', reason, source: sourceName, err: message },
         'JWKS load failed',
       );
-      throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`);
+      throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`, {
+        reason: 'keys',
+      });
     }
   }
   const sourceName = 'file' in source ? source.file : source.url.href;
@@ -202,7 +204,9 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     const nowMs = clock.now().getTime();
     if (keySet === undefined) {
       if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs) {
-        throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`);
+        throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`, {
+          reason: 'keys',
+        });
       }
       await raceSignal(reload('first use'), signal);
     } else if ('file' in source && nowMs - lastFileCheckMs >= fileCheckIntervalMs) {
@@ -223,7 +227,8 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         });
       }
     }
-    if (keySet === undefined) throw new AuthenticatorUnavailableError('the JWKS is not loaded');
+    if (keySet === undefined)
+      throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });
     return keySet;
   }
 
@@ -263,7 +268,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     stats.keyResolutions++;
     const alg = header.alg as string; // verify() checked it against `algorithms` before calling
     if (header.kid !== undefined && typeof header.kid !== 'string') {
-      throw new InvalidTokenError('the token header "kid" is not a string');
+      throw new InvalidTokenError('the token header "kid" is not a string', { reason: 'key' });
     }
     const kid = header.kid;
     const loadsBefore = stats.jwksLoads;
@@ -279,13 +284,17 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           kid !== undefined
             ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${sourceName})`
             : 'the token has no key id (kid) and the JWKS has no key',
+          { reason: 'key' },
         );
       case 'no-fit':
         throw new InvalidTokenError(
           `the JWKS key ${kid !== undefined ? `with kid ${quote(kid)} ` : ''}cannot verify the token's algorithm ${quote(alg)}`,
+          { reason: 'key' },
         );
       case 'ambiguous':
-        throw new InvalidTokenError('the token has no key id (kid) and several JWKS keys fit its algorithm');
+        throw new InvalidTokenError('the token has no key id (kid) and several JWKS keys fit its algorithm', {
+          reason: 'key',
+        });
       default:
         return found.key;
     }
@@ -306,20 +315,24 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     if (typeof alg !== 'string' || !algorithms.includes(alg)) {
       throw new InvalidTokenError(
         `the token's signing algorithm (alg) ${quote(alg)} is not allowed; allowed: ${algorithms.join(', ')}`,
+        { reason: 'algorithm' },
       );
     }
     if (header.crit !== undefined)
       throw new InvalidTokenError(
         'the token has critical header parameters ("crit"), which are not supported',
+        { reason: 'algorithm' },
       );
     if (header.b64 !== undefined)
       throw new InvalidTokenError(
         'the token uses the unencoded payload option ("b64"), which is not supported',
+        { reason: 'algorithm' },
       );
     const key = await resolveKey(header, signal);
     if (!verifyJwsSignature(alg, key, jws.signingInput, jws.signature)) {
       throw new InvalidTokenError(
         `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
+        { reason: 'signature' },
       );
     }
     const now = clock.now();
@@ -331,34 +344,41 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         payload.iss === undefined
           ? 'the token has no "iss" claim'
           : `the token's issuer ${quote(payload.iss)} is not the expected ${quote(options.issuer)}`,
+        { reason: 'issuer' },
       );
     }
     const aud = payload.aud;
-    if (aud === undefined) throw new InvalidTokenError('the token has no "aud" claim');
+    if (aud === undefined)
+      throw new InvalidTokenError('the token has no "aud" claim', { reason: 'audience' });
     if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) {
-      throw new InvalidTokenError(`the token's audience ${quote(aud)} does not include ${quote(audience)}`);
+      throw new InvalidTokenError(`the token's audience ${quote(aud)} does not include ${quote(audience)}`, {
+        reason: 'audience',
+      });
     }
     const exp = payload.exp;
-    if (exp === undefined) throw new InvalidTokenError('the token has no "exp" claim');
+    if (exp === undefined) throw new InvalidTokenError('the token has no "exp" claim', { reason: 'claims' });
     if (typeof exp !== 'number' || !Number.isFinite(exp))
-      throw new InvalidTokenError('the token\'s "exp" claim is not a number');
+      throw new InvalidTokenError('the token\'s "exp" claim is not a number', { reason: 'claims' });
     if (nowS >= exp + tol)
       throw new InvalidTokenError(
         `the token expired at ${isoOf(exp)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+        { reason: 'expired' },
       );
     const nbf = payload.nbf;
     if (nbf !== undefined) {
       if (typeof nbf !== 'number' || !Number.isFinite(nbf))
-        throw new InvalidTokenError('the token\'s "nbf" claim is not a number');
+        throw new InvalidTokenError('the token\'s "nbf" claim is not a number', { reason: 'claims' });
       if (nowS < nbf - tol)
         throw new InvalidTokenError(
           `the token is not valid before ${isoOf(nbf)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+          { reason: 'not-yet-valid' },
         );
     }
     if (payload.iat !== undefined && (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat))) {
-      throw new InvalidTokenError('the token\'s "iat" claim is not a number');
+      throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
     }
-    if (payload.sub === undefined) throw new InvalidTokenError('the token has no "sub" claim');
+    if (payload.sub === undefined)
+      throw new InvalidTokenError('the token has no "sub" claim', { reason: 'subject' });
     return { account: accountOf(payload), expMs: exp * 1000 };
   }
 
@@ -468,12 +488,15 @@ function accountOf(payload: Record<string, unknown>): ServiceAccountRef {
   if (account === undefined) {
     throw new InvalidTokenError(
       `the token's subject (sub) ${quote(sub)} is not system:serviceaccount:<namespace>:<name> with DNS-1123 labels`,
+      { reason: 'subject' },
     );
   }
   const k8s = payload['kubernetes.io'];
   if (k8s !== undefined) {
     if (typeof k8s !== 'object' || k8s === null) {
-      throw new InvalidTokenError('the token\'s "kubernetes.io" claim is not an object');
+      throw new InvalidTokenError('the token\'s "kubernetes.io" claim is not an object', {
+        reason: 'subject',
+      });
     }
     const ns = (k8s as { namespace?: unknown }).namespace;
     const sa = (k8s as { serviceaccount?: { name?: unknown } }).serviceaccount;
@@ -481,11 +504,13 @@ function accountOf(payload: Record<string, unknown>): ServiceAccountRef {
     if (ns !== account.namespace) {
       throw new InvalidTokenError(
         `the token's "kubernetes.io" namespace ${quote(ns)} disagrees with its subject's namespace ${quote(account.namespace)}`,
+        { reason: 'subject' },
       );
     }
     if (saName !== account.name) {
       throw new InvalidTokenError(
         `the token's "kubernetes.io" service account ${quote(saName)} disagrees with its subject's name ${quote(account.name)}`,
+        { reason: 'subject' },
       );
     }
   }

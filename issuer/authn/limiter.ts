@@ -45,7 +45,9 @@ export function createConcurrencyLimiter(o: {
     acquire(signal) {
       if (signal.aborted) {
         return Promise.reject(
-          new AuthenticatorUnavailableError('authentication was cancelled by the caller'),
+          new AuthenticatorUnavailableError('authentication was cancelled by the caller', {
+            reason: 'cancelled',
+          }),
         );
       }
       if (inFlight < o.maxConcurrent) {
@@ -56,6 +58,7 @@ export function createConcurrencyLimiter(o: {
         return Promise.reject(
           new AuthenticatorUnavailableError(
             `too many ${o.what} waiting (${o.maxConcurrent} in flight, ${o.maxQueue} queued); try again later`,
+            { reason: 'overloaded' },
           ),
         );
       }
@@ -71,7 +74,9 @@ export function createConcurrencyLimiter(o: {
           const i = queue.indexOf(entry);
           if (i >= 0) queue.splice(i, 1);
           reject(
-            new AuthenticatorUnavailableError('authentication was cancelled by the caller while queued'),
+            new AuthenticatorUnavailableError('authentication was cancelled by the caller while queued', {
+              reason: 'cancelled',
+            }),
           );
         };
         signal.addEventListener('abort', onAbort, { once: true });

@@ -27,7 +27,9 @@ export function createStaticAuthenticator(map: Readonly<Record<string, ServiceAc
         checkTokenSize(token);
         const account = table.get(tokenCacheKey(token));
         if (account === undefined) {
-          throw new InvalidTokenError(`the token is not one of the ${table.size} static tokens`);
+          throw new InvalidTokenError(`the token is not one of the ${table.size} static tokens`, {
+            reason: 'not-authenticated',
+          });
         }
         resolve(account);
       });

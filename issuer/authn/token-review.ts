@@ -127,6 +127,7 @@ export function createTokenReviewAuthenticator(
         if (bearer.token === undefined) {
           throw new AuthenticatorUnavailableError(
             `cannot read the API server token file ${conn.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+            { reason: 'credentials' },
           );
         }
         logger?.warn(
@@ -160,21 +161,27 @@ export function createTokenReviewAuthenticator(
         { agent, timeoutMs, signal },
       );
     } catch (err) {
-      throw new AuthenticatorUnavailableError(redactToken((err as Error).message, token));
+      const message = redactToken((err as Error).message, token);
+      throw new AuthenticatorUnavailableError(message, {
+        reason: signal.aborted ? 'cancelled' : /timed out/.test(message) ? 'timeout' : 'unreachable',
+      });
     }
     if (res.status === 401) {
       throw new AuthenticatorUnavailableError(
         "the API server rejected Lanyard's own credentials (HTTP 401); check the service-account token or the kubeconfig user",
+        { reason: 'refused' },
       );
     }
     if (res.status === 403) {
       throw new AuthenticatorUnavailableError(
         'Lanyard may not create tokenreviews (HTTP 403); bind its service account to the system:auth-delegator ClusterRole',
+        { reason: 'refused' },
       );
     }
     if (res.status < 200 || res.status > 299) {
       throw new AuthenticatorUnavailableError(
         `the API server answered the TokenReview with HTTP ${res.status}${statusMessage(res.body, token)}`,
+        { reason: 'bad-response' },
       );
     }
     try {
@@ -182,6 +189,7 @@ export function createTokenReviewAuthenticator(
     } catch {
       throw new AuthenticatorUnavailableError(
         'the API server answered the TokenReview with something that is not JSON',
+        { reason: 'bad-response' },
       );
     }
   }
@@ -189,7 +197,9 @@ export function createTokenReviewAuthenticator(
   /** The service account of a TokenReview answer, or the reason it is not one. */
   function interpret(answer: unknown, token: string): ServiceAccountRef {
     const garbage = (what: string): AuthenticatorUnavailableError =>
-      new AuthenticatorUnavailableError(`the API server's TokenReview answer is malformed: ${what}`);
+      new AuthenticatorUnavailableError(`the API server's TokenReview answer is malformed: ${what}`, {
+        reason: 'bad-response',
+      });
     if (typeof answer !== 'object' || answer === null) throw garbage('not an object');
     const a = answer as { kind?: unknown; status?: unknown };
     if (a.kind !== undefined && a.kind !== 'TokenReview') throw garbage(`kind is ${quote(a.kind)}`);
@@ -205,7 +215,9 @@ export function createTokenReviewAuthenticator(
         typeof status.error === 'string' && status.error !== ''
           ? `: ${quote(redactToken(status.error, token), 200)}`
           : '';
-      throw new InvalidTokenError(`the API server did not authenticate the token${why}`);
+      throw new InvalidTokenError(`the API server did not authenticate the token${why}`, {
+        reason: 'not-authenticated',
+      });
     }
     const user = status.user;
     const username =
@@ -215,6 +227,7 @@ export function createTokenReviewAuthenticator(
     if (account === undefined) {
       throw new InvalidTokenError(
         `the token authenticates ${quote(username)}, not system:serviceaccount:<namespace>:<name> with DNS-1123 labels`,
+        { reason: 'subject' },
       );
     }
     if (status.audiences !== undefined) {
@@ -222,6 +235,7 @@ export function createTokenReviewAuthenticator(
       if (!status.audiences.includes(audience)) {
         throw new InvalidTokenError(
           `the token's audiences ${quote(status.audiences)} do not include ${quote(audience)}`,
+          { reason: 'audience' },
         );
       }
     }
@@ -241,7 +255,10 @@ export function createTokenReviewAuthenticator(
         }
         cache.delete(key);
       }
-      if (closed) throw new AuthenticatorUnavailableError('the TokenReview authenticator is closed');
+      if (closed)
+        throw new AuthenticatorUnavailableError('the TokenReview authenticator is closed', {
+          reason: 'closed',
+        });
       throwIfAborted(opts.signal);
       const text = tokenText(token);
       const release = await limiter.acquire(opts.signal);

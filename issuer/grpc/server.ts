@@ -93,6 +93,10 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
           rpc: 'Certify',
           identity,
           code: mapped.code,
+          // which token check failed, or why the authenticator could not answer
+          ...(typeof (err as { reason?: unknown }).reason === 'string'
+            ? { reason: (err as { reason: string }).reason }
+            : {}),
           grpcCode,
           durationMs,
           ...(level === 'error' ? { err: describeInternal(err) } : {}),

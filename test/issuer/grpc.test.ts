@@ -188,6 +188,7 @@ describe('Certify over gRPC', () => {
     const bad = JSON.parse(lines[1] as string) as Record<string, unknown>;
     assert.equal(bad.grpcCode, 'UNAUTHENTICATED');
     assert.equal(bad.code, 'ERR_TOKEN_INVALID');
+    assert.equal(bad.reason, 'not-authenticated');
   });
 });
 

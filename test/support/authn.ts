@@ -46,7 +46,7 @@ export function scriptedAuthenticator(): Authenticator & {
           const onAbort = (): void => {
             aborted++;
             waiters = waiters.filter((w) => w !== done);
-            reject(new AuthenticatorUnavailableError('aborted'));
+            reject(new AuthenticatorUnavailableError('aborted', { reason: 'cancelled' }));
           };
           const done = (): void => {
             opts.signal.removeEventListener('abort', onAbort);
@@ -57,9 +57,10 @@ export function scriptedAuthenticator(): Authenticator & {
         });
       }
       const t = Buffer.from(token).toString('utf8');
-      if (t === 'down') throw new AuthenticatorUnavailableError('token backend unreachable');
+      if (t === 'down')
+        throw new AuthenticatorUnavailableError('token backend unreachable', { reason: 'unreachable' });
       const m = /^sa:([^:]+):([^:]+)$/.exec(t);
-      if (m === null) throw new InvalidTokenError('token is not valid');
+      if (m === null) throw new InvalidTokenError('token is not valid', { reason: 'not-authenticated' });
       return { namespace: m[1] as string, name: m[2] as string };
     },
   };

@@ -23,7 +23,8 @@ export async function assertRejects(
   promise: Promise<unknown>,
   code: 'ERR_TOKEN_INVALID' | 'ERR_AUTHENTICATOR_UNAVAILABLE',
   token: string,
-  check?: RegExp,
+  /** the structured reason the error must carry (InvalidTokenError / AuthenticatorUnavailableError) */
+  reason?: string,
 ): Promise<Error> {
   let caught: unknown;
   try {
@@ -34,7 +35,8 @@ export async function assertRejects(
   assert.ok(caught instanceof Error, `expected a rejection with ${code}`);
   assert.equal((caught as Error & { code?: string }).code, code, caught.message);
   assertNoToken(caught.message, token);
-  if (check !== undefined) assert.match(caught.message, check);
+  if (reason !== undefined)
+    assert.equal((caught as Error & { reason?: string }).reason, reason, caught.message);
   return caught;
 }
 

@@ -118,7 +118,7 @@ describe('JWT authenticator: tokens', () => {
     await auth.close();
     f.cleanup();
   });
-  const check = (token: string, re?: RegExp): Promise<Error> =>
+  const check = (token: string, re?: string): Promise<Error> =>
     assertRejects(auth.authenticate(bytes(token), { signal: signal() }), 'ERR_TOKEN_INVALID', token, re);
   const ok = async (token: string): Promise<void> => {
     const a = await auth.authenticate(bytes(token), { signal: signal() });
@@ -132,7 +132,7 @@ describe('JWT authenticator: tokens', () => {
         alg: 'ES256',
         kid: f.signing.kid,
       }),
-      /expired/,
+      'expired',
     );
   });
 
@@ -150,7 +150,7 @@ describe('JWT authenticator: tokens', () => {
     const t = nowS(f);
     await check(
       await sign(f.signing.key, claims(t, { nbf: t + 60 }), { alg: 'ES256', kid: f.signing.kid }),
-      /not valid before/,
+      'not-yet-valid',
     );
   });
 
@@ -168,7 +168,7 @@ describe('JWT authenticator: tokens', () => {
     const t = nowS(f);
     await check(
       await sign(f.signing.key, claims(t, { exp: null }), { alg: 'ES256', kid: f.signing.kid }),
-      /"exp"/,
+      'claims',
     );
   });
 
@@ -179,7 +179,7 @@ describe('JWT authenticator: tokens', () => {
         alg: 'ES256',
         kid: f.signing.kid,
       }),
-      /audience/,
+      'audience',
     );
   });
 
@@ -200,14 +200,14 @@ describe('JWT authenticator: tokens', () => {
         alg: 'ES256',
         kid: f.signing.kid,
       }),
-      /issuer/,
+      'issuer',
     );
   });
 
   it('rejects an unsigned token (alg "none")', async () => {
     const enc = (o: object): string => base64url.encode(JSON.stringify(o));
     const token = `${enc({ alg: 'none', kid: f.signing.kid })}.${enc(claims(nowS(f)))}.`;
-    await check(token, /algorithm/);
+    await check(token, 'algorithm');
   });
 
   it('rejects HS256 tokens keyed with the public key (PEM or JWK bytes) — algorithm confusion', async () => {
@@ -217,7 +217,7 @@ describe('JWT authenticator: tokens', () => {
     const jwkBytes = Buffer.from(JSON.stringify(f.signing.publicJwk));
     const jwksBytes = Buffer.from(JSON.stringify(f.signing.jwks));
     for (const secret of [publicPem, jwkBytes, jwksBytes]) {
-      await check(await sign(secret, claims(nowS(f)), { alg: 'HS256', kid: f.signing.kid }), /algorithm/);
+      await check(await sign(secret, claims(nowS(f)), { alg: 'HS256', kid: f.signing.kid }), 'algorithm');
     }
   });
 
@@ -226,7 +226,7 @@ describe('JWT authenticator: tokens', () => {
     const [h, p, s] = token.split('.') as [string, string, string];
     const sig = Buffer.from(s, 'base64url');
     sig[10] = (sig[10] as number) ^ 0x01;
-    await check(`${h}.${p}.${sig.toString('base64url')}`, /signature/);
+    await check(`${h}.${p}.${sig.toString('base64url')}`, 'signature');
   });
 
   it('rejects a token whose claims were changed after signing', async () => {
@@ -235,7 +235,7 @@ describe('JWT authenticator: tokens', () => {
     const forged = base64url.encode(
       JSON.stringify(claims(nowS(f), { sub: 'system:serviceaccount:linkerd:linkerd-identity' })),
     );
-    await check(`${h}.${forged}.${s}`, /signature/);
+    await check(`${h}.${forged}.${s}`, 'signature');
   });
 
   it('rejects subjects that are not system:serviceaccount:<ns>:<sa> with DNS-1123 labels', async () => {
@@ -254,7 +254,7 @@ describe('JWT authenticator: tokens', () => {
           alg: 'ES256',
           kid: f.signing.kid,
         }),
-        /subject/,
+        'subject',
       );
     }
     await check(
@@ -276,7 +276,7 @@ describe('JWT authenticator: tokens', () => {
     ]) {
       await check(
         await sign(f.signing.key, claims(t, { 'kubernetes.io': k8s }), { alg: 'ES256', kid: f.signing.kid }),
-        /kubernetes\.io/,
+        'subject',
       );
     }
   });
@@ -304,15 +304,12 @@ describe('JWT authenticator: tokens', () => {
 
   it('rejects a token signed by the right kind of key that is not in the JWKS, under the JWKS kid', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await check(await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: f.signing.kid }), /signature/);
+    await check(await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: f.signing.kid }), 'signature');
   });
 
   it('rejects an allowed algorithm the JWKS key cannot verify (ES384 header on a P-256 key)', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-    await check(
-      await sign(privateKey, claims(nowS(f)), { alg: 'ES384', kid: f.signing.kid }),
-      /cannot verify/,
-    );
+    await check(await sign(privateKey, claims(nowS(f)), { alg: 'ES384', kid: f.signing.kid }), 'key');
   });
 
   it('rejects a token whose algorithm is outside the configured list', async () => {
@@ -323,7 +320,7 @@ describe('JWT authenticator: tokens', () => {
         rsOnly.authenticate(bytes(token), { signal: signal() }),
         'ERR_TOKEN_INVALID',
         token,
-        /algorithm/,
+        'algorithm',
       );
     } finally {
       await rsOnly.close();
@@ -372,7 +369,7 @@ describe('JWT authenticator: keys', () => {
       const hs = await sign(secret, claims(nowS(f)), { alg: 'HS256', kid: 'oct-1' });
       await assertRejects(auth.authenticate(bytes(hs), { signal: signal() }), 'ERR_TOKEN_INVALID', hs);
       const es = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'priv' });
-      await assertRejects(auth.authenticate(bytes(es), { signal: signal() }), 'ERR_TOKEN_INVALID', es, /kid/);
+      await assertRejects(auth.authenticate(bytes(es), { signal: signal() }), 'ERR_TOKEN_INVALID', es, 'key');
       assert.equal((await auth.authenticate(bytes(await mint(f)), { signal: signal() })).name, 'web');
     } finally {
       await auth.close();
@@ -389,7 +386,7 @@ describe('JWT authenticator: keys', () => {
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       for (const kid of ['unknown-1', 'unknown-2', 'unknown-1', 'unknown-3']) {
         const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid });
-        await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, /kid/);
+        await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
         f.clock.advance(1_000);
       }
       assert.equal(auth.stats().unknownKidRefetches, 1);
@@ -410,7 +407,7 @@ describe('JWT authenticator: keys', () => {
     try {
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'unknown' });
-      await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, /kid/);
+      await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
       assert.equal(auth.stats().jwksLoads, 1);
       assert.equal(auth.stats().unknownKidRefetches, 0);
     } finally {
@@ -489,7 +486,7 @@ describe('JWT authenticator: keys', () => {
         auth.authenticate(bytes(old), { signal: signal() }),
         'ERR_TOKEN_INVALID',
         old,
-        /kid/,
+        'key',
       );
     } finally {
       await auth.close();
@@ -570,7 +567,7 @@ describe('JWT authenticator: cache', () => {
         auth.authenticate(bytes(token), { signal: signal() }),
         'ERR_TOKEN_INVALID',
         token,
-        /expired/,
+        'expired',
       );
     } finally {
       await auth.close();
@@ -678,7 +675,7 @@ describe('JWT authenticator: JWKS URL', () => {
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       for (let i = 0; i < 3; i++) {
         const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'not-published' });
-        await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, /kid/);
+        await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
       }
       assert.equal(server.hits, hits + 1);
     } finally {
@@ -765,7 +762,7 @@ describe('JWT authenticator: JWKS URL', () => {
         ac.abort();
       }, 20);
       const t0 = performance.now();
-      await assertRejects(p, 'ERR_AUTHENTICATOR_UNAVAILABLE', token, /cancelled/);
+      await assertRejects(p, 'ERR_AUTHENTICATOR_UNAVAILABLE', token, 'cancelled');
       assert.ok(performance.now() - t0 < 150);
       await assertRejects(
         auth.authenticate(bytes(token), { signal: signal() }),

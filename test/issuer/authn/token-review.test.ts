@@ -87,7 +87,7 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
       auth().authenticate(bytes(t), { signal: signal() }),
       'ERR_TOKEN_INVALID',
       t,
-      /did not authenticate/,
+      'not-authenticated',
     );
   });
 
@@ -108,7 +108,7 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
       auth().authenticate(bytes(t), { signal: signal() }),
       'ERR_TOKEN_INVALID',
       t,
-      /audiences/,
+      'audience',
     );
     standIn.override(undefined);
   });
@@ -151,14 +151,14 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
       wrong.authenticate(bytes(t), { signal: signal() }),
       'ERR_AUTHENTICATOR_UNAVAILABLE',
       t,
-      /401/,
+      'refused',
     );
     standIn.override({ status: 403, body: '{}' });
     await assertRejects(
       auth().authenticate(bytes(t), { signal: signal() }),
       'ERR_AUTHENTICATOR_UNAVAILABLE',
       t,
-      /auth-delegator/,
+      'refused',
     );
     standIn.override(undefined);
   });
@@ -211,14 +211,14 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
         auth({ timeoutMs: 100 }).authenticate(bytes(t), { signal: signal() }),
         'ERR_AUTHENTICATOR_UNAVAILABLE',
         t,
-        /timed out/,
+        'timeout',
       );
       const ac = new AbortController();
       const p = auth().authenticate(bytes(t), { signal: ac.signal });
       setTimeout(() => {
         ac.abort();
       }, 20);
-      await assertRejects(p, 'ERR_AUTHENTICATOR_UNAVAILABLE', t, /cancelled/);
+      await assertRejects(p, 'ERR_AUTHENTICATOR_UNAVAILABLE', t, 'cancelled');
     } finally {
       standIn.release();
     }
@@ -276,7 +276,7 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
         a.authenticate(bytes(tokens[3] as string), { signal: signal() }),
         'ERR_AUTHENTICATOR_UNAVAILABLE',
         tokens[3] as string,
-        /too many/,
+        'overloaded',
       );
       ac.abort();
       await assertRejects(
@@ -433,7 +433,7 @@ describe('API server connection: in-cluster and kubeconfig', () => {
         a.authenticate(bytes(t2), { signal: signal() }),
         'ERR_AUTHENTICATOR_UNAVAILABLE',
         t2,
-        /401/,
+        'refused',
       );
       assert.equal(standIn.lastAuthorization, 'Bearer rotated-token');
       await a.close();
