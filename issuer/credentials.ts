@@ -94,6 +94,9 @@ export async function createDirectoryCredentialSource(
       const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
       const message = err instanceof Error ? err.message : String(err);
       outcome = { result: 'rejected', code, message };
+      // A certificate that is merely not valid yet (a clock a little behind its issuer's) may become
+      // valid without the files changing: look at the same files again at the next poll.
+      if (code === 'ERR_CERT_NOT_YET_VALID') lastDigest = undefined;
       logger.warn(
         { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
         `issuer credential in ${options.dir} rejected: ${message}${credential ? '; the previous credential keeps serving' : ''}`,

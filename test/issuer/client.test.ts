@@ -168,3 +168,27 @@ describe('certify client with --bundle-url', () => {
     }
   });
 });
+
+describe('directory credential source and the clock', () => {
+  it('accepts, at a later poll, files that were rejected only because they were not valid yet', async () => {
+    const clock = new FakeClock(systemClock.now());
+    const pki = await testPki({ now: new Date(clock.now().getTime() + HOUR) });
+    const { dir, cleanup } = tempDir('lanyard-future-');
+    writeAtomicVolume(dir, {
+      'tls.crt': pki.issuers.east?.certPem as string,
+      'tls.key': pki.issuers.east?.keyPem as string,
+      'ca.crt': pki.anchorsPem,
+    });
+    const source = await createDirectoryCredentialSource({ dir, clock, logger: silent, pollIntervalMs: 0 });
+    try {
+      assert.equal(source.current(), undefined, 'not valid yet: rejected');
+      clock.advance(2 * HOUR);
+      const outcome = await source.reload();
+      assert.equal(outcome.result, 'loaded');
+      assert.equal(source.current()?.certificate.serialHex, pki.issuers.east?.cert.serialHex);
+    } finally {
+      await source.close();
+      cleanup();
+    }
+  });
+});
