@@ -39,10 +39,9 @@ export function createAdminApp(o: AdminAppOptions): FastifyInstance {
     o.metrics.ready.set(o.status.ready() && o.draining?.() !== true ? 1 : 0);
     o.metrics.anchorExpiry.reset();
     if (cred !== undefined) {
-      o.metrics.issuerExpiry
-        .labels(o.status.status().cluster)
-        .set(cred.certificate.notAfter.getTime() / 1000);
-      for (const a of o.status.status().anchors)
+      const status = o.status.status();
+      o.metrics.issuerExpiry.labels(status.cluster).set(cred.certificate.notAfter.getTime() / 1000);
+      for (const a of status.anchors)
         o.metrics.anchorExpiry.labels(a.fingerprint).set(Date.parse(a.notAfter) / 1000);
     }
     return reply
