@@ -21,6 +21,12 @@ export interface IssuerCredential {
   readonly signer: Signer;
   readonly verifier: ChainVerifier;
   readonly template: LeafTemplate;
+  /** the chain as sent with every leaf (DER, issuer first), computed once */
+  readonly chainDer: readonly Buffer[];
+  /** the issuer's subject key identifier, hex (for logs) */
+  readonly issuerKeyIdHex: string | undefined;
+  /** the CA certificates of the path that carry name constraints; usually none */
+  readonly constrainedCas: readonly CertificateInfo[];
 }
 
 export interface CredentialInput {
@@ -70,6 +76,9 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
     signer: input.signer,
     verifier,
     template: createLeafTemplate(certificate, input.signer),
+    chainDer: Object.freeze(chain.map((c) => c.der)),
+    issuerKeyIdHex: certificate.subjectKeyId?.toString('hex'),
+    constrainedCas: Object.freeze([...chain, anchor].filter((c) => c.hasNameConstraints)),
   });
 }
 
@@ -125,7 +134,7 @@ export function issueLeaf(
       },
     );
   }
-  return { ...leaf, intermediates: cred.chain.map((c) => c.der), anchor: cred.anchor };
+  return { ...leaf, intermediates: cred.chainDer, anchor: cred.anchor };
 }
 
 /** The whole offline policy in one call: CSR names, key type, then issueLeaf. */
@@ -144,7 +153,7 @@ export function issueForCsr(
 }
 
 function checkIssuerConstraints(cred: IssuerCredential, identity: WorkloadIdentity): void {
-  for (const ca of [...cred.chain, cred.anchor]) {
+  for (const ca of cred.constrainedCas) {
     if (ca.permittedDns.length > 0 && !ca.permittedDns.some((b) => dnsWithin(identity.dns, b))) {
       throw new PolicyError(
         'ERR_NAME_CONSTRAINTS',

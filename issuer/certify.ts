@@ -90,6 +90,6 @@ export function createCertifier(o: CertifierOptions): Certify {
     checkKeyAllowed(csr.keyType, o.policy);
     const leaf = issueLeaf(cred, { csr, identity, policy: o.policy, now: o.clock.now() });
     o.ledger.record(leaf.anchor, leaf.notAfter);
-    return { leaf, identity, issuerSkid: cred.certificate.subjectKeyId?.toString('hex') };
+    return { leaf, identity, issuerSkid: cred.issuerKeyIdHex };
   };
 }

@@ -74,7 +74,9 @@ export interface CertifyClient {
 }
 
 export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
-  const Client = grpc.makeGenericClientConstructor(loadIdentityService(), 'Identity');
+  const service = loadIdentityService();
+  const method = service.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
+  const Client = grpc.makeGenericClientConstructor(service, 'Identity');
   const creds =
     o.tlsCaFile === undefined
       ? grpc.credentials.createInsecure()
@@ -92,9 +94,9 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     const deadline = new Date(o.clock.now().getTime() + (o.timeoutMs ?? 10_000));
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(
-        '/io.linkerd.proxy.identity.Identity/Certify',
-        (m: CertifyRequestMessage) => serialize(m),
-        (b: Buffer) => deserialize(b),
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
         req,
         { deadline },
         (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
@@ -104,10 +106,6 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       );
     });
   }
-
-  const codec = loadCodec();
-  const serialize = codec.serialize;
-  const deserialize = codec.deserialize;
 
   async function certifyOnce(): Promise<CertifiedFiles> {
     const token = await readFile(o.tokenFile).catch((err: unknown) => {
@@ -227,15 +225,6 @@ async function loadOrCreateKey(path: string): Promise<Signer> {
     mode: 0o600,
   });
   return createKeyObjectSigner(key);
-}
-
-function loadCodec(): {
-  serialize: (m: CertifyRequestMessage) => Buffer;
-  deserialize: (b: Buffer) => CertifyResponseMessage;
-} {
-  const svc = loadIdentityService();
-  const method = svc.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
-  return { serialize: method.requestSerialize, deserialize: method.responseDeserialize };
 }
 
 export function errorCode(err: unknown): string {

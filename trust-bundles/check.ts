@@ -1,5 +1,5 @@
 import { createChainVerifier, formatDuration, isLanyardError, type CertificateInfo } from '../ca/index.js';
-import { createTrustBundle, type TrustBundle } from './bundle.js';
+import { createTrustBundle, type BundleAnchor, type TrustBundle } from './bundle.js';
 
 /** What is known about one cluster: its bundle and its issuer chain (issuer first). */
 export interface ClusterTrust {
@@ -105,16 +105,11 @@ export function checkMesh(
       );
   }
 
-  // Chain checks are made at a moment when validity is not the question (expiry is reported above):
-  // an expired issuer should not also be reported as untrusted.
   for (const c of clusters) {
-    const issuer = c.issuerChain[0];
-    if (issuer === undefined) continue;
-    const at = new Date(
-      Math.min(Math.max(now.getTime(), issuer.notBefore.getTime()), issuer.notAfter.getTime()),
-    );
+    if (c.issuerChain[0] === undefined) continue;
     for (const peer of clusters) {
-      const problem = chainProblem(c.issuerChain, peer.bundle, at);
+      const path = trustPath(c.issuerChain, peer.bundle, now);
+      const problem = 'problem' in path ? path.problem : undefined;
       const own = peer === c;
       if (problem === undefined) {
         add(
@@ -157,16 +152,32 @@ export function checkMesh(
   return { now: now.toISOString(), findings, exitCode };
 }
 
-function chainProblem(chain: readonly CertificateInfo[], bundle: TrustBundle, at: Date): string | undefined {
-  if (bundle.anchors.length === 0) return 'the bundle is empty';
+/**
+ * Where an issuer chain leads in `bundle`: the anchor it ends at, or why it does not. Checked at `now`
+ * moved into the issuer's validity window, so that trust is judged apart from expiry (reported on its own:
+ * an expired issuer is not also "untrusted").
+ */
+export function trustPath(
+  chain: readonly CertificateInfo[],
+  bundle: TrustBundle,
+  now: Date,
+): { readonly anchor: BundleAnchor } | { readonly problem: string } {
+  const issuer = chain[0];
+  if (issuer === undefined) return { problem: 'no issuer certificate' };
+  if (bundle.anchors.length === 0) return { problem: 'the bundle is empty' };
+  const at = new Date(
+    Math.min(Math.max(now.getTime(), issuer.notBefore.getTime()), issuer.notAfter.getTime()),
+  );
   try {
-    createChainVerifier({
+    const path = createChainVerifier({
       anchors: bundle.anchors.map((a) => a.certificate),
       intermediates: chain.slice(1),
-    }).verify(chain[0] as CertificateInfo, at);
-    return undefined;
+    }).verify(issuer, at);
+    const end = path[path.length - 1];
+    const anchor = bundle.anchors.find((a) => a.certificate === end);
+    return anchor !== undefined ? { anchor } : { problem: 'the chain ends outside the bundle' };
   } catch (err) {
-    return isLanyardError(err) ? `${err.code}: ${err.message}` : String(err);
+    return { problem: isLanyardError(err) ? `${err.code}: ${err.message}` : String(err) };
   }
 }
 

@@ -1,6 +1,6 @@
-import { createChainVerifier, formatDuration, type CertificateInfo } from '../ca/index.js';
+import { formatDuration } from '../ca/index.js';
 import { createTrustBundle, normalizeFingerprint, type BundleAnchor } from './bundle.js';
-import { short } from './check.js';
+import { short, trustPath } from './check.js';
 import type { ClusterSnapshot } from './sources.js';
 
 /**
@@ -59,7 +59,8 @@ export function rotationStatus(
   const problems: string[] = [];
 
   const states = clusters.map((c): ClusterRotationState => {
-    const issuerAnchor = anchorOf(c.issuerChain, union.anchors, now);
+    const path = trustPath(c.issuerChain, union, now);
+    const issuerAnchor = 'anchor' in path ? path.anchor.fingerprint : null;
     const issuerUnderNew = newAnchor !== undefined && issuerAnchor === newAnchor.fingerprint;
     return {
       name: c.name,
@@ -194,28 +195,6 @@ function pickNewAnchor(
     (best, a) => (best === undefined || a.notBefore.getTime() > best.notBefore.getTime() ? a : best),
     undefined,
   );
-}
-
-function anchorOf(
-  chain: readonly CertificateInfo[],
-  anchors: readonly BundleAnchor[],
-  now: Date,
-): string | null {
-  const issuer = chain[0];
-  if (issuer === undefined || anchors.length === 0) return null;
-  const at = new Date(
-    Math.min(Math.max(now.getTime(), issuer.notBefore.getTime()), issuer.notAfter.getTime()),
-  );
-  try {
-    const path = createChainVerifier({
-      anchors: anchors.map((a) => a.certificate),
-      intermediates: chain.slice(1),
-    }).verify(issuer, at);
-    const anchor = path[path.length - 1] as CertificateInfo;
-    return anchors.find((a) => a.certificate === anchor)?.fingerprint ?? null;
-  } catch {
-    return null;
-  }
 }
 
 /**
