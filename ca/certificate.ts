@@ -39,10 +39,56 @@ export interface CertificateInfo {
   readonly authorityKeyId: Buffer | undefined;
   readonly dnsNames: readonly string[];
   readonly uris: readonly string[];
+  /** NameConstraints dNSName and URI subtrees (RFC 5280 §4.2.1.10), as written */
   readonly permittedDns: readonly string[];
   readonly permittedUri: readonly string[];
+  readonly excludedDns: readonly string[];
+  readonly excludedUri: readonly string[];
+  /**
+   * Subtrees Lanyard does not evaluate: other name forms (IP, email, directoryName, …) and any subtree
+   * with minimum/maximum. The chain check refuses a path where one of them could apply.
+   */
+  readonly unevaluatedNameConstraints: readonly UnevaluatedSubtree[];
   readonly hasNameConstraints: boolean;
+  /** the forms of name this certificate carries, as name constraints see them (SANs, non-empty subject, subject e-mail) */
+  readonly nameForms: readonly GeneralNameForm[];
+  /** OIDs of critical extensions Lanyard does not process; such a certificate is refused in a chain */
+  readonly unsupportedCriticalExtensions: readonly string[];
 }
+
+/** GeneralName choices by context tag number (RFC 5280 §4.2.1.6). */
+export const GENERAL_NAME_FORMS = [
+  'otherName',
+  'email',
+  'dns',
+  'x400Address',
+  'directoryName',
+  'ediPartyName',
+  'uri',
+  'ip',
+  'registeredId',
+] as const;
+export type GeneralNameForm = (typeof GENERAL_NAME_FORMS)[number];
+
+export interface UnevaluatedSubtree {
+  readonly subtrees: 'permitted' | 'excluded';
+  readonly form: GeneralNameForm;
+  /** minimum ≠ 0 or a maximum: OpenSSL refuses every path under such a CA */
+  readonly minMax: boolean;
+}
+
+/** Extensions whose content Lanyard reads; any other extension marked critical is unsupported. */
+const PROCESSED_EXTENSIONS: ReadonlySet<string> = new Set([
+  OID.basicConstraints,
+  OID.keyUsage,
+  OID.extKeyUsage,
+  OID.subjectKeyIdentifier,
+  OID.authorityKeyIdentifier,
+  OID.subjectAltName,
+  OID.nameConstraints,
+]);
+
+const EMAIL_ADDRESS_OID = '1.2.840.113549.1.9.1';
 
 export const KEY_USAGE = {
   digitalSignature: 1 << 0,
@@ -115,14 +161,25 @@ function parse(buf: Buffer): CertificateInfo {
     uris: [] as string[],
     permittedDns: [] as string[],
     permittedUri: [] as string[],
+    excludedDns: [] as string[],
+    excludedUri: [] as string[],
+    unevaluatedNameConstraints: [] as UnevaluatedSubtree[],
     hasNameConstraints: false,
+    nameForms: [] as GeneralNameForm[],
+    unsupportedCriticalExtensions: [] as string[],
   };
+  const forms = new Set<GeneralNameForm>();
+  const subjectAttributes = attributeTypesOf(subject as Tlv);
+  if (subjectAttributes.length > 0) forms.add('directoryName');
+  if (subjectAttributes.includes(EMAIL_ADDRESS_OID)) forms.add('email');
   const extsWrapper = rest.find((t) => t.tag === 0xa3);
   if (extsWrapper !== undefined) {
     for (const ext of children(expectTag(children(extsWrapper)[0], TAG.SEQUENCE, 'extensions'))) {
       const parts = children(ext);
       const id = readOid(expectTag(parts[0], TAG.OID, 'extension id'));
       const value = content(expectTag(parts[parts.length - 1], TAG.OCTET_STRING, 'extension value'));
+      const critical = parts.length === 3 && parts[1]?.tag === TAG.BOOLEAN && content(parts[1])[0] !== 0;
+      if (critical && !PROCESSED_EXTENSIONS.has(id)) info.unsupportedCriticalExtensions.push(id);
       switch (id) {
         case OID.basicConstraints: {
           const bc = children(readRoot(value));
@@ -152,6 +209,8 @@ function parse(buf: Buffer): CertificateInfo {
         }
         case OID.subjectAltName:
           for (const gn of children(readRoot(value))) {
+            const form = generalNameForm(gn);
+            if (form !== undefined) forms.add(form);
             if (gn.tag === 0x82) info.dnsNames.push(content(gn).toString('latin1'));
             if (gn.tag === 0x86) info.uris.push(content(gn).toString('latin1'));
           }
@@ -159,11 +218,26 @@ function parse(buf: Buffer): CertificateInfo {
         case OID.nameConstraints: {
           info.hasNameConstraints = true;
           for (const subtrees of children(readRoot(value))) {
-            if (subtrees.tag !== 0xa0) continue;
+            if (subtrees.tag !== 0xa0 && subtrees.tag !== 0xa1) continue;
+            const kind = subtrees.tag === 0xa0 ? 'permitted' : 'excluded';
             for (const subtree of children(subtrees)) {
-              const base = children(subtree)[0];
-              if (base?.tag === 0x82) info.permittedDns.push(content(base).toString('latin1'));
-              if (base?.tag === 0x86) info.permittedUri.push(content(base).toString('latin1'));
+              const [base, ...bounds] = children(subtree);
+              const form = base !== undefined ? generalNameForm(base) : undefined;
+              if (base === undefined || form === undefined)
+                throw new CredentialError('ERR_CERT_MALFORMED', 'name constraints: malformed GeneralSubtree');
+              // minimum [0] DEFAULT 0 (DER omits it), maximum [1]: anything present is non-default
+              const minMax = bounds.length > 0;
+              if (!minMax && form === 'dns') {
+                (kind === 'permitted' ? info.permittedDns : info.excludedDns).push(
+                  content(base).toString('latin1'),
+                );
+              } else if (!minMax && form === 'uri') {
+                (kind === 'permitted' ? info.permittedUri : info.excludedUri).push(
+                  content(base).toString('latin1'),
+                );
+              } else {
+                info.unevaluatedNameConstraints.push({ subtrees: kind, form, minMax });
+              }
             }
           }
           break;
@@ -173,7 +247,26 @@ function parse(buf: Buffer): CertificateInfo {
       }
     }
   }
+  info.nameForms = [...forms];
   return Object.freeze(info);
+}
+
+function generalNameForm(gn: Tlv): GeneralNameForm | undefined {
+  // context-specific class, primitive or constructed; the tag number picks the choice
+  if ((gn.tag & 0xc0) !== 0x80) return undefined;
+  return GENERAL_NAME_FORMS[gn.tag & 0x1f];
+}
+
+/** The attribute types of a Name, in order. */
+function attributeTypesOf(name: Tlv): string[] {
+  const types: string[] = [];
+  for (const rdn of children(name)) {
+    for (const atv of children(rdn)) {
+      const [type] = children(atv);
+      if (type !== undefined) types.push(readOid(type));
+    }
+  }
+  return types;
 }
 
 function commonNameOf(name: Tlv): string | undefined {

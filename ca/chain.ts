@@ -1,7 +1,7 @@
 import { verify } from 'node:crypto';
-import { parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
+import { parseCertificate, KEY_USAGE, type CertificateInfo, type GeneralNameForm } from './certificate.js';
 import { SIGNATURE_HASH } from './der/oids.js';
-import { CredentialError } from './errors.js';
+import { CredentialError, type LanyardError } from './errors.js';
 
 const MAX_DEPTH = 8;
 
@@ -10,9 +10,11 @@ export interface ChainVerifier {
   readonly intermediates: readonly CertificateInfo[];
   /**
    * Verifies `cert` → intermediates → one of the anchors at time `at`: signatures, validity windows,
-   * CA flags and keyCertSign, pathLen and name constraints. Returns the path, `cert` first and the
-   * anchor last. Throws ERR_CERT_EXPIRED, ERR_CERT_NOT_YET_VALID, ERR_NOT_CA, ERR_NAME_CONSTRAINTS
-   * or ERR_CHAIN_UNTRUSTED.
+   * CA flags and keyCertSign, pathLen, critical extensions and name constraints. Returns the path,
+   * `cert` first and the anchor last. When `cert` is a CA it counts toward its parents' pathLen (it is
+   * checked because it is about to issue). Throws ERR_CERT_EXPIRED, ERR_CERT_NOT_YET_VALID, ERR_NOT_CA,
+   * ERR_CERT_UNSUPPORTED_CRITICAL_EXTENSION, ERR_NAME_CONSTRAINTS, ERR_NAME_CONSTRAINTS_UNSUPPORTED or
+   * ERR_CHAIN_UNTRUSTED.
    */
   verify(cert: CertificateInfo | Uint8Array, at: Date): CertificateInfo[];
   /**
@@ -74,7 +76,11 @@ export function createChainVerifier(options: {
   function verifyPath(input: CertInput, at: Date): CertificateInfo[] {
     const leaf = toInfo(input);
     checkValidity(leaf, at, 'certificate');
+    checkCriticalExtensions(leaf);
     const path: CertificateInfo[] = [leaf];
+    // pathLen counts the non-self-issued CA certificates below a CA, not the end-entity. A path that
+    // starts at a CA (an issuer checked before it signs leaves) counts that CA: its leaves come below it.
+    let casBelow = leaf.isCa && !isSelfIssued(leaf) ? 1 : 0;
     let current = leaf;
     let lastProblem: CredentialError | undefined;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
@@ -86,7 +92,7 @@ export function createChainVerifier(options: {
           continue;
         if (!signedBy(current, cand, current !== leaf)) continue;
         try {
-          checkIssuerCert(cand, at, path.length - 1);
+          checkIssuerCert(cand, at, casBelow);
         } catch (err) {
           lastProblem = err as CredentialError;
           continue;
@@ -103,9 +109,10 @@ export function createChainVerifier(options: {
       }
       path.push(next);
       if (anchorSet.has(next)) {
-        checkNameConstraints(leaf, path);
+        checkNameConstraints(path);
         return path;
       }
+      if (!isSelfIssued(next)) casBelow++;
       current = next;
     }
     throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
@@ -162,6 +169,20 @@ export function checkValidity(c: CertificateInfo, at: Date, what: string): void 
   }
 }
 
+function isSelfIssued(c: CertificateInfo): boolean {
+  return c.subjectDer.equals(c.issuerDer);
+}
+
+/** A critical extension Lanyard does not process makes the certificate unusable (RFC 5280 §4.2). */
+export function checkCriticalExtensions(c: CertificateInfo): void {
+  if (c.unsupportedCriticalExtensions.length > 0) {
+    throw new CredentialError(
+      'ERR_CERT_UNSUPPORTED_CRITICAL_EXTENSION',
+      `${describe(c)} has critical extension(s) Lanyard does not process: ${c.unsupportedCriticalExtensions.join(', ')}`,
+    );
+  }
+}
+
 /** `below`: how many non-self-issued CA certificates sit under this one in the path (for pathLen). */
 function checkIssuerCert(c: CertificateInfo, at: Date, below: number): void {
   if (!c.isCa)
@@ -172,6 +193,7 @@ function checkIssuerCert(c: CertificateInfo, at: Date, below: number): void {
   if (c.keyUsage !== undefined && (c.keyUsage & KEY_USAGE.keyCertSign) === 0) {
     throw new CredentialError('ERR_NOT_CA', `${describe(c)} may not sign certificates (no keyCertSign)`);
   }
+  checkCriticalExtensions(c);
   if (c.pathLen !== undefined && below > c.pathLen) {
     throw new CredentialError(
       'ERR_CHAIN_UNTRUSTED',
@@ -181,31 +203,90 @@ function checkIssuerCert(c: CertificateInfo, at: Date, below: number): void {
   checkValidity(c, at, 'CA certificate');
 }
 
-function checkNameConstraints(leaf: CertificateInfo, path: readonly CertificateInfo[]): void {
-  for (const ca of path.slice(1)) {
+/**
+ * Every CA's name constraints apply to every certificate below it in the path (as OpenSSL does);
+ * self-issued intermediates are skipped. `path[0]` is the certificate being verified.
+ */
+function checkNameConstraints(path: readonly CertificateInfo[]): void {
+  for (let j = 1; j < path.length; j++) {
+    const ca = path[j] as CertificateInfo;
     if (!ca.hasNameConstraints) continue;
-    if (ca.permittedDns.length > 0) {
-      for (const name of leaf.dnsNames) {
-        if (!ca.permittedDns.some((base) => dnsWithin(name, base))) {
-          throw new CredentialError(
-            'ERR_NAME_CONSTRAINTS',
-            `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`,
-          );
-        }
-      }
-    }
-    if (ca.permittedUri.length > 0) {
-      for (const uri of leaf.uris) {
-        const host = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#]+)/i.exec(uri)?.[1];
-        if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base))) {
-          throw new CredentialError(
-            'ERR_NAME_CONSTRAINTS',
-            `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`,
-          );
-        }
-      }
+    for (let i = 0; i < j; i++) {
+      const c = path[i] as CertificateInfo;
+      if (i > 0 && isSelfIssued(c)) continue;
+      checkNamesWithin(ca, {
+        dnsNames:
+          i === 0 &&
+          c.dnsNames.length === 0 &&
+          c.subjectCommonName !== undefined &&
+          looksLikeHostname(c.subjectCommonName)
+            ? [c.subjectCommonName]
+            : c.dnsNames,
+        uris: c.uris,
+        forms: c.nameForms,
+        what: describe(c),
+      });
     }
   }
+}
+
+/**
+ * Checks names against one CA's name constraints: DNS names and URI hosts must lie in a permitted
+ * subtree of their form (when the CA has any) and in no excluded one. A subtree Lanyard does not
+ * evaluate is refused (ERR_NAME_CONSTRAINTS_UNSUPPORTED) when the names include its form, or always
+ * when it has minimum/maximum; a subtree of another form constrains nothing here, as in OpenSSL.
+ */
+export function checkNamesWithin(
+  ca: CertificateInfo,
+  names: {
+    readonly dnsNames: readonly string[];
+    readonly uris: readonly string[];
+    readonly forms: readonly GeneralNameForm[];
+    readonly what: string;
+  },
+  ErrorClass: new (code: 'ERR_NAME_CONSTRAINTS', message: string) => LanyardError = CredentialError,
+): void {
+  for (const u of ca.unevaluatedNameConstraints) {
+    if (u.minMax || names.forms.includes(u.form)) {
+      throw new CredentialError(
+        'ERR_NAME_CONSTRAINTS_UNSUPPORTED',
+        `${describe(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${names.what}`,
+      );
+    }
+  }
+  for (const name of names.dnsNames) {
+    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((base) => dnsWithin(name, base))) {
+      throw new ErrorClass(
+        'ERR_NAME_CONSTRAINTS',
+        `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`,
+      );
+    }
+    if (ca.excludedDns.some((base) => dnsWithin(name, base))) {
+      throw new ErrorClass(
+        'ERR_NAME_CONSTRAINTS',
+        `DNS name ${name} is in ${describe(ca)}'s excluded subtrees`,
+      );
+    }
+  }
+  for (const uri of names.uris) {
+    const host = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#]+)/i.exec(uri)?.[1];
+    if (ca.permittedUri.length > 0) {
+      if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base))) {
+        throw new ErrorClass(
+          'ERR_NAME_CONSTRAINTS',
+          `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`,
+        );
+      }
+    }
+    if (host !== undefined && ca.excludedUri.some((base) => uriHostWithin(host, base))) {
+      throw new ErrorClass('ERR_NAME_CONSTRAINTS', `URI ${uri} is in ${describe(ca)}'s excluded subtrees`);
+    }
+  }
+}
+
+/** OpenSSL checks a leaf's CN against DNS constraints when it has no DNS SAN and the CN looks like a host name. */
+function looksLikeHostname(cn: string): boolean {
+  return cn.includes('.') && /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/.test(cn);
 }
 
 /** RFC 5280 §4.2.1.10 for dNSName: the name itself or any name under it ("example.com" or ".example.com"). */

@@ -1,5 +1,5 @@
 import { type CertificateInfo, KEY_USAGE, parseCertificatesPem } from './certificate.js';
-import { createChainVerifier, dnsWithin, uriHostWithin, type ChainVerifier } from './chain.js';
+import { checkNamesWithin, createChainVerifier, type ChainVerifier } from './chain.js';
 import type { ParsedCsr } from './csr.js';
 import { CredentialError, LanyardError, PolicyError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
@@ -154,18 +154,10 @@ export function issueForCsr(
 
 function checkIssuerConstraints(cred: IssuerCredential, identity: WorkloadIdentity): void {
   for (const ca of cred.constrainedCas) {
-    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((b) => dnsWithin(identity.dns, b))) {
-      throw new PolicyError(
-        'ERR_NAME_CONSTRAINTS',
-        `identity ${identity.dns} is outside the issuer's permitted DNS subtrees`,
-      );
-    }
-    const host = identity.spiffeId.slice('spiffe://'.length).split('/')[0] ?? '';
-    if (ca.permittedUri.length > 0 && !ca.permittedUri.some((b) => uriHostWithin(host, b))) {
-      throw new PolicyError(
-        'ERR_NAME_CONSTRAINTS',
-        `SPIFFE ID ${identity.spiffeId} is outside the issuer's permitted URI subtrees`,
-      );
-    }
+    checkNamesWithin(
+      ca,
+      { dnsNames: [identity.dns], uris: [identity.spiffeId], forms: ['dns', 'uri'], what: identity.dns },
+      PolicyError,
+    );
   }
 }
