@@ -25,9 +25,24 @@ export function collect(value: string, previous: string[] | undefined): string[]
   return [...(previous ?? []), value];
 }
 
+/** A duration flag (milliseconds); `defaultText` is parsed as the default and shown as written in --help. */
 export function durationOption(flags: string, description: string, defaultText?: string): Option {
   const o = new Option(flags, description).argParser((v: string) => parseDuration(v));
-  return defaultText !== undefined ? o.default(undefined, defaultText) : o;
+  return defaultText !== undefined ? o.default(parseDuration(defaultText), defaultText) : o;
+}
+
+/**
+ * Runs a check of flag values: any LanyardError it throws becomes a usage error (exit 2) that keeps
+ * the original code in its message, so a bad value is a usage error whichever module refuses it.
+ */
+export function checkFlags<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof LanyardError && !(err instanceof UsageError))
+      throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
 }
 
 /**
@@ -68,7 +83,8 @@ export async function runCli(program: Command, argv: readonly string[], ctx: Cli
 
 export function reportError(err: unknown, ctx: CliContext): number {
   if (err instanceof UsageError) {
-    ctx.err(`lanyard: ${err.message}`);
+    const cause = err.cause instanceof LanyardError ? ` (${err.cause.code})` : '';
+    ctx.err(`lanyard: ${err.message}${cause}`);
     return EXIT.usage;
   }
   if (err instanceof LanyardError) {

@@ -1,18 +1,21 @@
+import { verify } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
-import { collect, durationOption, type CliContext } from './cli-kit.js';
+import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
+import { checkCriticalExtensions } from './chain.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
+import { SIGNATURE_HASH } from './der/oids.js';
 import { parseCsr } from './csr.js';
 import { CredentialError, UsageError } from './errors.js';
-import { writeFileAtomic } from './fs.js';
+import { writeFileAtomic, writeFilesAtomic } from './fs.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
 import { readIssuerDir, readPemFile } from './issuer-dir.js';
-import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
+import { EC_ALGORITHMS, KEY_ALGORITHMS, generateKey, parseKeyAlgorithm } from './keys/algorithms.js';
 import { createKeyObjectSigner, type Signer } from './keys/signer.js';
-import { createFileKeyStore, parsePrivateKeyPem } from './keys/store.js';
+import { parsePrivateKeyPem } from './keys/store.js';
 import { encodePem } from './pem.js';
 import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
 import { createAnchorCertificate, createIssuerCertificate, DEFAULTS } from './profiles.js';
@@ -32,25 +35,31 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--out <dir>', 'directory to write the anchor into (created if missing)')
     .option('--common-name <cn>', 'subject common name', DEFAULTS.anchorCommonName)
     .addOption(new Option('--key-type <type>', 'key type').choices([...KEY_ALGORITHMS]).default('p256'))
-    .addOption(durationOption('--lifetime <duration>', 'validity period, e.g. 87600h', '87600h'))
+    .addOption(durationOption('--lifetime <duration>', 'validity period', '87600h'))
     .option('--force', 'replace an existing anchor key and certificate', false)
     .action(
       async (o: { out: string; commonName: string; keyType: string; lifetime?: number; force: boolean }) => {
-        await mkdir(o.out, { recursive: true });
         const certPath = join(o.out, ANCHOR_FILES.cert);
-        await refuseExisting([certPath, join(o.out, ANCHOR_FILES.key)], o.force);
-        const signer = await createFileKeyStore().create(
-          join(o.out, ANCHOR_FILES.key),
-          parseKeyAlgorithm(o.keyType),
-          { force: o.force },
-        );
+        const keyPath = join(o.out, ANCHOR_FILES.key);
+        await refuseExisting([certPath, keyPath], o.force);
+        // The key stays in memory until the certificate is built: a bad flag leaves the directory as it was.
+        const signer = createKeyObjectSigner(await generateKey(parseKeyAlgorithm(o.keyType)));
         const cert = await createAnchorCertificate({
           signer,
           now: ctx.clock.now(),
           commonName: o.commonName,
           lifetimeMs: o.lifetime ?? DEFAULTS.anchorLifetimeMs,
         });
-        await writeFileAtomic(certPath, encodePem('CERTIFICATE', cert.der), { mode: 0o644, overwrite: true });
+        await mkdir(o.out, { recursive: true });
+        await writeFilesAtomic([
+          {
+            path: keyPath,
+            data: encodePem('PRIVATE KEY', signer.exportPkcs8()),
+            mode: 0o600,
+            overwrite: o.force,
+          },
+          { path: certPath, data: encodePem('CERTIFICATE', cert.der), mode: 0o644, overwrite: o.force },
+        ]);
         ctx.out(
           `created trust anchor ${certPath} (${o.keyType}, valid until ${cert.notAfter.toISOString()})`,
         );
@@ -93,7 +102,6 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           throw new UsageError(`--cluster "${o.cluster}" must be 1-63 letters, digits, '-', '_' or '.'`);
         }
         const { signer: anchorSigner, cert: anchorCert, certPem: anchorPem } = await loadAnchorDir(o.anchor);
-        await mkdir(o.out, { recursive: true });
         const paths = {
           cert: join(o.out, 'tls.crt'),
           key: join(o.out, 'tls.key'),
@@ -102,14 +110,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         await refuseExisting([paths.cert, paths.key], o.force);
         const now = ctx.clock.now();
         const keyType = parseKeyAlgorithm(o.keyType, EC_ALGORITHMS);
-        // Validate everything that can fail before the key is written.
-        if (now.getTime() > anchorCert.notAfter.getTime()) {
-          throw new CredentialError(
-            'ERR_CERT_EXPIRED',
-            `the anchor in ${o.anchor} expired at ${anchorCert.notAfter.toISOString()}; create a new anchor`,
-          );
-        }
-        const signer = await createFileKeyStore().create(paths.key, keyType, { force: o.force });
+        // Everything that can fail (names, constraints, validity) fails before a file is touched:
+        // the key stays in memory until the certificate is built.
+        const signer = createKeyObjectSigner(await generateKey(keyType));
         const cert = await createIssuerCertificate({
           anchor: anchorCert,
           anchorSigner,
@@ -126,8 +129,17 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             'warning: --permit-spiffe adds a URI name constraint; Linkerd proxies (rustls/webpki) reject leaves under URI constraints they cannot evaluate, so every mTLS handshake in a Linkerd mesh would fail. Use --permit-dns alone there.',
           );
         }
-        await writeFileAtomic(paths.cert, encodePem('CERTIFICATE', cert.der), { overwrite: true });
-        await writeFileAtomic(paths.ca, anchorPem, { overwrite: true });
+        await mkdir(o.out, { recursive: true });
+        await writeFilesAtomic([
+          {
+            path: paths.key,
+            data: encodePem('PRIVATE KEY', signer.exportPkcs8()),
+            mode: 0o600,
+            overwrite: o.force,
+          },
+          { path: paths.cert, data: encodePem('CERTIFICATE', cert.der), overwrite: o.force },
+          { path: paths.ca, data: anchorPem, overwrite: true },
+        ]);
         ctx.out(
           `created issuer for cluster ${o.cluster} in ${o.out} (tls.crt, tls.key, ca.crt), valid until ${cert.notAfter.toISOString()}`,
         );
@@ -172,11 +184,12 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         allowKeyType?: LeafKeyType[];
         out: string;
       }) => {
-        const domain = validateIdentityDomain({
-          trustDomain: o.trustDomain,
-          controlNamespace: o.controlNamespace,
-        });
-        const identity = workloadIdentity(domain, { namespace: o.namespace, name: o.serviceAccount });
+        const identity = checkFlags(() =>
+          workloadIdentity(
+            validateIdentityDomain({ trustDomain: o.trustDomain, controlNamespace: o.controlNamespace }),
+            { namespace: o.namespace, name: o.serviceAccount },
+          ),
+        );
         const now = ctx.clock.now();
         const files = await readIssuerDir(o.issuer);
         const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
@@ -250,7 +263,24 @@ export async function loadAnchorDir(
   }
   if (!cert.isCa)
     throw new CredentialError('ERR_NOT_CA', `${join(dir, ANCHOR_FILES.cert)} is not a CA certificate`);
+  if (!isSelfSigned(cert)) {
+    throw new CredentialError(
+      'ERR_ANCHOR_NOT_SELF_SIGNED',
+      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor (an issuer directory given as --anchor?)`,
+    );
+  }
+  checkCriticalExtensions(cert);
   return { signer, cert, certPem };
+}
+
+function isSelfSigned(c: CertificateInfo): boolean {
+  const hash = SIGNATURE_HASH[c.signatureAlgorithm];
+  if (!c.subjectDer.equals(c.issuerDer) || hash === undefined) return false;
+  try {
+    return verify(hash, c.tbs, c.publicKey, c.signature);
+  } catch {
+    return false;
+  }
 }
 
 async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
 import { parseCsr } from './csr.js';
 import { formatDuration } from './duration.js';
-import { InvalidRequestError } from './errors.js';
+import { TAG, children, readRoot } from './der/reader.js';
+import { InvalidRequestError, isLanyardError } from './errors.js';
 import { keyAlgorithmOf } from './keys/algorithms.js';
 import { decodePem, looksLikePem } from './pem.js';
 import { bytes, x509 } from './x509.js';
@@ -30,7 +31,16 @@ export interface CertificateReport {
   readonly extendedKeyUsage: readonly string[];
   readonly subjectKeyId: string | null;
   readonly authorityKeyId: string | null;
-  readonly nameConstraints: { readonly dns: readonly string[]; readonly uri: readonly string[] } | null;
+  /** permitted DNS and URI subtrees, excluded ones, and subtrees of other forms (which Lanyard does not evaluate) */
+  readonly nameConstraints: {
+    readonly dns: readonly string[];
+    readonly uri: readonly string[];
+    readonly excludedDns: readonly string[];
+    readonly excludedUri: readonly string[];
+    readonly other: readonly string[];
+  } | null;
+  /** OIDs of critical extensions Lanyard does not process (such a certificate is refused in a chain) */
+  readonly unsupportedCriticalExtensions: readonly string[];
   readonly selfSigned: boolean;
   readonly sha256Fingerprint: string;
 }
@@ -70,14 +80,39 @@ export function inspectBytes(data: Uint8Array, now: Date): InspectReport[] {
       );
     });
   }
+  let certError: unknown;
   try {
     return [certificateReport(parseCertificate(data), now)];
+  } catch (err) {
+    certError = err;
+  }
+  try {
+    return [csrReport(Buffer.from(data))];
+  } catch (csrError) {
+    // The most specific reason wins: a CSR-shaped file with a bad signature or key says so, a v3
+    // certificate-shaped one gets the certificate parser's reason.
+    if (isLanyardError(csrError) && !GENERIC_CSR_CODES.has(csrError.code)) throw csrError;
+    if (certificateShaped(data) && isLanyardError(certError)) throw certError;
+    throw new InvalidRequestError('ERR_FILE_INVALID', 'not a PEM file, a DER certificate or a DER CSR', {
+      cause: certError,
+    });
+  }
+}
+
+const GENERIC_CSR_CODES: ReadonlySet<string> = new Set([
+  'ERR_CSR_MALFORMED',
+  'ERR_DER_MALFORMED',
+  'ERR_DER_TRUNCATED',
+  'ERR_DER_TRAILING_DATA',
+]);
+
+/** SEQUENCE { SEQUENCE { [0] version … } … }: the start of a v3 certificate (a CSR starts with INTEGER 0). */
+function certificateShaped(data: Uint8Array): boolean {
+  try {
+    const tbs = children(readRoot(Buffer.from(data)))[0];
+    return tbs?.tag === TAG.SEQUENCE && children(tbs)[0]?.tag === 0xa0;
   } catch {
-    try {
-      return [csrReport(Buffer.from(data))];
-    } catch {
-      throw new InvalidRequestError('ERR_FILE_INVALID', 'not a PEM file, a DER certificate or a DER CSR');
-    }
+    return false;
   }
 }
 
@@ -114,7 +149,18 @@ export function certificateReport(c: CertificateInfo, now: Date): CertificateRep
     extendedKeyUsage: (eku?.usages ?? []).map((u) => EKU_NAMES[String(u)] ?? String(u)),
     subjectKeyId: c.subjectKeyId?.toString('hex') ?? null,
     authorityKeyId: c.authorityKeyId?.toString('hex') ?? null,
-    nameConstraints: c.hasNameConstraints ? { dns: c.permittedDns, uri: c.permittedUri } : null,
+    nameConstraints: c.hasNameConstraints
+      ? {
+          dns: c.permittedDns,
+          uri: c.permittedUri,
+          excludedDns: c.excludedDns,
+          excludedUri: c.excludedUri,
+          other: c.unevaluatedNameConstraints.map(
+            (u) => `${u.subtrees} ${u.form}${u.minMax ? ' (with minimum/maximum)' : ''}`,
+          ),
+        }
+      : null,
+    unsupportedCriticalExtensions: c.unsupportedCriticalExtensions,
     selfSigned: c.subjectDer.equals(c.issuerDer),
     sha256Fingerprint: fingerprint(c.der),
   };
@@ -200,9 +246,17 @@ export function formatReport(file: string, r: InspectReport): string {
   lines.push(
     `  key usage:   ${r.keyUsage.join(', ') || '(none)'}${r.extendedKeyUsage.length > 0 ? `; extended: ${r.extendedKeyUsage.join(', ')}` : ''}`,
   );
-  if (r.nameConstraints !== null) {
+  const nc = r.nameConstraints;
+  if (nc !== null) {
+    const permitted = [...nc.dns.map((d) => `DNS:${d}`), ...nc.uri.map((u) => `URI:${u}`)];
+    const excluded = [...nc.excludedDns.map((d) => `DNS:${d}`), ...nc.excludedUri.map((u) => `URI:${u}`)];
+    if (permitted.length > 0) lines.push(`  permitted:   ${permitted.join(', ')}`);
+    if (excluded.length > 0) lines.push(`  excluded:    ${excluded.join(', ')}`);
+    if (nc.other.length > 0) lines.push(`  constraints: ${nc.other.join(', ')} (not evaluated by Lanyard)`);
+  }
+  if (r.unsupportedCriticalExtensions.length > 0) {
     lines.push(
-      `  permitted:   ${[...r.nameConstraints.dns.map((d) => `DNS:${d}`), ...r.nameConstraints.uri.map((u) => `URI:${u}`)].join(', ')}`,
+      `  critical:    ${r.unsupportedCriticalExtensions.join(', ')} (unsupported: Lanyard refuses this certificate in a chain)`,
     );
   }
   lines.push(`  SKI:         ${r.subjectKeyId ?? '(none)'}`);

@@ -10,6 +10,7 @@ export interface PemBlock {
 const BEGIN = /^-----BEGIN ([A-Z0-9 ]+)-----$/;
 const END = /^-----END ([A-Z0-9 ]+)-----$/;
 const BASE64_LINE = /^[A-Za-z0-9+/]*={0,2}$/;
+const BEGIN_ANYWHERE = /^[ \t]*-----BEGIN [A-Z0-9 ]+-----[ \t]*\r?$/m;
 
 /**
  * Strict PEM (RFC 7468): blocks with no headers, base64 bodies only; text between blocks is ignored.
@@ -102,10 +103,19 @@ export function encodePem(label: PemLabel, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** True when bytes look like PEM text rather than DER. */
+/**
+ * True when bytes are PEM text rather than DER: text (no control characters but tab, CR, LF and
+ * form feed) holding a "-----BEGIN …-----" line anywhere, so explanatory text before the block, as
+ * `openssl x509 -text` and `openssl req -text` write it, is allowed. DER always has control bytes
+ * (its tags and lengths). decodePem still refuses headers inside a block.
+ */
 export function looksLikePem(bytes: Uint8Array): boolean {
-  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1').trimStart();
-  return head.startsWith('-----BEGIN ');
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (const b of buf) {
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0c && b !== 0x0d) return false;
+    if (b === 0x7f) return false;
+  }
+  return BEGIN_ANYWHERE.test(buf.toString('latin1'));
 }
 
 function truncate(s: string): string {

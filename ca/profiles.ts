@@ -59,7 +59,7 @@ export interface AnchorProfile {
 export async function createAnchorCertificate(p: AnchorProfile): Promise<CertificateInfo> {
   const cn = p.commonName ?? DEFAULTS.anchorCommonName;
   checkCommonName(cn);
-  const lifetimeMs = positive(p.lifetimeMs ?? DEFAULTS.anchorLifetimeMs, 'anchor lifetime');
+  const lifetimeMs = checkLifetime(p.now, p.lifetimeMs ?? DEFAULTS.anchorLifetimeMs, 'anchor lifetime');
   const notBefore = new Date(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs));
   const keys = await toCryptoKeyPair(p.signer);
   const ski = keyIdentifier(p.signer.publicKeyDer);
@@ -118,7 +118,7 @@ export async function createIssuerCertificate(p: IssuerProfile): Promise<Certifi
       `the anchor is not valid before ${p.anchor.notBefore.toISOString()}`,
     );
   }
-  const lifetimeMs = positive(p.lifetimeMs ?? DEFAULTS.issuerLifetimeMs, 'issuer lifetime');
+  const lifetimeMs = checkLifetime(p.now, p.lifetimeMs ?? DEFAULTS.issuerLifetimeMs, 'issuer lifetime');
   const notAfter = new Date(Math.min(p.now.getTime() + lifetimeMs, p.anchor.notAfter.getTime()));
   const notBefore = new Date(
     Math.max(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs), p.anchor.notBefore.getTime()),
@@ -187,8 +187,13 @@ function checkCommonName(cn: string): void {
   }
 }
 
-function positive(ms: number, what: string): number {
+/** The last instant an X.509 time can express (GeneralizedTime 99991231235959Z). */
+const MAX_NOT_AFTER_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+function checkLifetime(now: Date, ms: number, what: string): number {
   if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`${what} must be positive`);
+  if (now.getTime() + ms > MAX_NOT_AFTER_MS)
+    throw new UsageError(`${what} ends after 9999-12-31, the last date a certificate can hold`);
   return ms;
 }
 
