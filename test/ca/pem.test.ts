@@ -166,4 +166,21 @@ describe('looksLikePem', () => {
     assert.equal(looksLikePem(Buffer.alloc(0)), false);
     assert.equal(looksLikePem(Buffer.from('-----END CERTIFICATE-----')), false);
   });
+
+  it('takes text with explanatory lines before the block (openssl -text output) as PEM', () => {
+    const text = `Certificate:\n    Data:\n        Version: 3 (0x2)\n${block('CERTIFICATE')}`;
+    assert.equal(looksLikePem(Buffer.from(text)), true);
+    assert.deepEqual(decodePemOf(text, 'CERTIFICATE', 'cert'), [DER]);
+  });
+
+  it('still takes DER that happens to contain a BEGIN line as DER (it has control bytes)', () => {
+    const der = Buffer.concat([DER, Buffer.from(`\n${block('CERTIFICATE')}`)]);
+    assert.equal(looksLikePem(der), false);
+  });
+
+  it('still refuses headers inside a block after explanatory text with ERR_PEM_HEADERS', () => {
+    const text = `Certificate:\n-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n${BODY}\n-----END CERTIFICATE-----\n`;
+    assert.equal(looksLikePem(Buffer.from(text)), true);
+    assert.throws(() => decodePemOf(text, 'CERTIFICATE', 'cert'), { code: 'ERR_PEM_HEADERS' });
+  });
 });
