@@ -47,6 +47,7 @@ export {
   type CsrNames,
   type CsrKeyType,
 } from './csr.js';
+export { quoteForMessage, quoteListForMessage, MAX_QUOTED_CHARS } from './quote.js';
 export {
   type IdentityDomain,
   type ServiceAccountRef,

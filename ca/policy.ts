@@ -1,5 +1,6 @@
 import type { CsrKeyType, CsrNames } from './csr.js';
 import { PolicyError, type LanyardError } from './errors.js';
+import { quoteForMessage, quoteListForMessage } from './quote.js';
 import { DEFAULTS } from './profiles.js';
 
 export type LeafKeyType = 'p256' | 'p384';
@@ -26,10 +27,12 @@ export const DEFAULT_LEAF_POLICY: LeafPolicy = Object.freeze({
 export function checkCsrNames(csr: CsrNames, identity: string): void {
   const problems: string[] = [];
   if (csr.dnsNames.length !== 1 || csr.dnsNames[0] !== identity) {
-    problems.push(`DNS SANs [${csr.dnsNames.join(', ')}] are not exactly [${identity}]`);
+    problems.push(
+      `DNS SANs ${quoteListForMessage(csr.dnsNames)} are not exactly [${quoteForMessage(identity)}]`,
+    );
   }
   if (csr.commonName !== undefined && csr.commonName !== '' && csr.commonName !== identity) {
-    problems.push(`subject CN "${csr.commonName}" differs from the identity`);
+    problems.push(`subject CN ${quoteForMessage(csr.commonName)} differs from the identity`);
   }
   if (csr.otherSubjectAttributes > 0) problems.push('subject has attributes other than CN');
   if (csr.ipAddresses.length > 0) problems.push('IP address SANs are not allowed');

@@ -7,6 +7,7 @@ import {
   checkKeyAllowed,
   issueLeaf,
   parseCsrLenient,
+  quoteForMessage,
   workloadIdentity,
   type Clock,
   type IdentityDomain,
@@ -87,7 +88,7 @@ export function createCertifier(o: CertifierOptions): Certify {
     if (identity.dns !== input.identity) {
       throw new PolicyError(
         'ERR_IDENTITY_MISMATCH',
-        `the token is for service account ${account.namespace}/${account.name} (${identity.dns}), not for the requested identity ${input.identity}`,
+        `the token is for service account ${account.namespace}/${account.name} (${identity.dns}), not for the requested identity ${quoteForMessage(input.identity)}`,
       );
     }
     // throws a key refused while parsing (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY) or not allowed

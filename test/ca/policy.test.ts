@@ -84,6 +84,38 @@ describe('checkCsrNames', () => {
     });
   }
 
+  it('keeps its message short and free of control characters whatever the identity and names', () => {
+    const messageOf = (f: () => void): string => {
+      try {
+        f();
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'ERR_CSR_NAMES');
+        return (err as Error).message;
+      }
+      assert.fail('no error');
+    };
+    const long = messageOf(() => {
+      checkCsrNames(good, 'x'.repeat(50_000));
+    });
+    assert.ok(long.length < 1024, `a message of ${long.length} characters`);
+    const many = messageOf(() => {
+      checkCsrNames({ ...good, dnsNames: Array.from({ length: 500 }, () => 'y'.repeat(200)) }, WEB);
+    });
+    assert.ok(many.length < 2048, `a message of ${many.length} characters`);
+    const odd = messageOf(() => {
+      checkCsrNames(
+        {
+          ...good,
+          dnsNames: ['web\u0000.evil\r\n{"level":60}'],
+          commonName: 'admin\u0000\u202e\u2028\u007f\u009b',
+        },
+        'id\u0000entity\n',
+      );
+    });
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(odd, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
+  });
+
   it('raises a PolicyError', () => {
     assert.throws(
       () => {

@@ -239,4 +239,20 @@ describe('certify (use case)', () => {
       }
     }
   });
+
+  it('keeps caller-supplied identities out of its messages beyond a short, escaped quote', async () => {
+    const { certify, csr } = await setup();
+    const names = await errorOf(
+      certify({ identity: 'x'.repeat(50_000), token: Buffer.from('sa:default:web'), csr }, { signal }),
+    );
+    assert.equal(names.code, 'ERR_CSR_NAMES');
+    assert.ok(names.message.length < 1024, `a message of ${names.message.length} characters`);
+    const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}`.repeat(10);
+    const longCsr = (await makeCsr({ dns: [long] })).der;
+    const mismatch = await errorOf(
+      certify({ identity: long, token: Buffer.from('sa:default:web'), csr: longCsr }, { signal }),
+    );
+    assert.equal(mismatch.code, 'ERR_IDENTITY_MISMATCH');
+    assert.ok(mismatch.message.length < 1024, `a message of ${mismatch.message.length} characters`);
+  });
 });
