@@ -37,7 +37,17 @@ export {
 export { type Signer, createKeyObjectSigner } from './keys/signer.js';
 export { type KeyStore, createFileKeyStore, createMemoryKeyStore, parsePrivateKeyPem } from './keys/store.js';
 export { parseCertificate, parseCertificatesPem, KEY_USAGE, type CertificateInfo } from './certificate.js';
-export { parseCsr, MAX_CSR_BYTES, type ParsedCsr, type CsrKeyType } from './csr.js';
+export {
+  parseCsr,
+  parseCsrLenient,
+  MAX_CSR_BYTES,
+  type ParsedCsr,
+  type LenientCsr,
+  type RefusedKeyCsr,
+  type CsrNames,
+  type CsrKeyType,
+} from './csr.js';
+export { quoteForMessage, quoteListForMessage, MAX_QUOTED_CHARS } from './quote.js';
 export {
   type IdentityDomain,
   type ServiceAccountRef,

@@ -1,5 +1,6 @@
-import type { CsrKeyType, ParsedCsr } from './csr.js';
-import { PolicyError } from './errors.js';
+import type { CsrKeyType, CsrNames } from './csr.js';
+import { PolicyError, type LanyardError } from './errors.js';
+import { quoteForMessage, quoteListForMessage } from './quote.js';
 import { DEFAULTS } from './profiles.js';
 
 export type LeafKeyType = 'p256' | 'p384';
@@ -23,13 +24,15 @@ export const DEFAULT_LEAF_POLICY: LeafPolicy = Object.freeze({
  * The CSR must ask for exactly one DNS name equal to `identity`, with an empty subject or a
  * commonName equal to it, and no IP, email, URI or other names. ERR_CSR_NAMES otherwise.
  */
-export function checkCsrNames(csr: ParsedCsr, identity: string): void {
+export function checkCsrNames(csr: CsrNames, identity: string): void {
   const problems: string[] = [];
   if (csr.dnsNames.length !== 1 || csr.dnsNames[0] !== identity) {
-    problems.push(`DNS SANs [${csr.dnsNames.join(', ')}] are not exactly [${identity}]`);
+    problems.push(
+      `DNS SANs ${quoteListForMessage(csr.dnsNames)} are not exactly [${quoteForMessage(identity)}]`,
+    );
   }
   if (csr.commonName !== undefined && csr.commonName !== '' && csr.commonName !== identity) {
-    problems.push(`subject CN "${csr.commonName}" differs from the identity`);
+    problems.push(`subject CN ${quoteForMessage(csr.commonName)} differs from the identity`);
   }
   if (csr.otherSubjectAttributes > 0) problems.push('subject has attributes other than CN');
   if (csr.ipAddresses.length > 0) problems.push('IP address SANs are not allowed');
@@ -40,7 +43,17 @@ export function checkCsrNames(csr: ParsedCsr, identity: string): void {
     throw new PolicyError('ERR_CSR_NAMES', `CSR names not allowed: ${problems.join('; ')}`);
 }
 
-export function checkKeyAllowed(keyType: CsrKeyType, policy: LeafPolicy): LeafKeyType {
+/**
+ * The key must be of a type the policy lists: ERR_KEY_NOT_ALLOWED otherwise. Given a request read
+ * by parseCsrLenient whose key was refused while parsing, throws that error (ERR_CSR_UNSUPPORTED_KEY,
+ * ERR_CSR_WEAK_KEY), so a service can run this after authenticating the caller.
+ */
+export function checkKeyAllowed(
+  key: CsrKeyType | { readonly keyType: CsrKeyType | 'unsupported'; readonly keyError?: LanyardError },
+  policy: LeafPolicy,
+): LeafKeyType {
+  if (typeof key !== 'string' && key.keyError !== undefined) throw key.keyError;
+  const keyType = typeof key === 'string' ? key : key.keyType;
   const allowed = policy.allowedKeyTypes.find((k) => k === keyType);
   if (allowed === undefined) {
     throw new PolicyError(

@@ -6,12 +6,14 @@ import {
   checkCsrNames,
   checkKeyAllowed,
   issueLeaf,
-  parseCsr,
+  parseCsrLenient,
+  quoteForMessage,
   workloadIdentity,
   type Clock,
   type IdentityDomain,
   type IssuedLeaf,
   type LeafPolicy,
+  type LenientCsr,
   type ParsedCsr,
   type WorkloadIdentity,
 } from '../ca/index.js';
@@ -39,28 +41,25 @@ export interface CertifierOptions {
   readonly policy: LeafPolicy;
   readonly domain: IdentityDomain;
   readonly ledger: IssuanceLedger;
-  /** parsed, verified CSRs kept for renewals (proxies resend the same CSR); entries */
+  /**
+   * parsed, verified CSRs kept for renewals (proxies resend the same CSR); entries. Only CSRs of
+   * authenticated callers whose identity and key passed are kept.
+   */
   readonly csrCacheSize?: number;
+  /** for tests: called with each CSR that was parsed rather than found in the cache */
+  readonly onCsrParsed?: (csr: LenientCsr) => void;
 }
 
 export type Certify = (input: CertifyInput, opts: { signal: AbortSignal }) => Promise<CertifyResult>;
 
 /**
- * The Certify use case, as a fixed sequence: credential snapshot → request fields → CSR (parse and
- * proof of possession) → CSR names → token → identity match → key type → sign → verify. Each
- * failure is a LanyardError whose code the transport maps to a status.
+ * The Certify use case, as a fixed sequence: credential snapshot → request fields → CSR (parse and,
+ * for a key the CA accepts, proof of possession) → CSR names → token → identity match → key type →
+ * sign → verify. Each failure is a LanyardError whose code the transport maps to a status. A key the
+ * CA refuses is reported only after the token and the identity passed.
  */
 export function createCertifier(o: CertifierOptions): Certify {
   const csrCache = new LruCache<string, ParsedCsr>(o.csrCacheSize ?? 10_000);
-
-  function readCsr(der: Uint8Array): ParsedCsr {
-    const key = createHash('sha256').update(der).digest('base64');
-    const hit = csrCache.get(key);
-    if (hit !== undefined) return hit;
-    const csr = parseCsr(der);
-    csrCache.set(key, csr);
-    return csr;
-  }
 
   return async function certify(input, { signal }) {
     // One snapshot for the whole call: a reload meanwhile cannot mix generations.
@@ -77,17 +76,25 @@ export function createCertifier(o: CertifierOptions): Certify {
     if (input.token.length === 0) throw new InvalidRequestError('ERR_INVALID_REQUEST', 'token is missing');
     if (input.csr.length === 0)
       throw new InvalidRequestError('ERR_INVALID_REQUEST', 'certificate_signing_request is missing');
-    const csr = readCsr(input.csr);
+    // Renewals resend the same CSR. It enters the cache only once its caller has authenticated, so
+    // unauthenticated calls cannot fill it.
+    const csrKey = createHash('sha256').update(input.csr).digest('base64');
+    const cached = csrCache.get(csrKey);
+    const csr: LenientCsr = cached ?? parseCsrLenient(input.csr);
+    if (cached === undefined) o.onCsrParsed?.(csr);
     checkCsrNames(csr, input.identity);
     const account = await o.authenticator.authenticate(input.token, { signal });
     const identity = workloadIdentity(o.domain, account);
     if (identity.dns !== input.identity) {
       throw new PolicyError(
         'ERR_IDENTITY_MISMATCH',
-        `the token is for service account ${account.namespace}/${account.name} (${identity.dns}), not for the requested identity ${input.identity}`,
+        `the token is for service account ${account.namespace}/${account.name} (${identity.dns}), not for the requested identity ${quoteForMessage(input.identity)}`,
       );
     }
-    checkKeyAllowed(csr.keyType, o.policy);
+    // throws a key refused while parsing (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY) or not allowed
+    checkKeyAllowed(csr, o.policy);
+    if (csr.keyType === 'unsupported') throw csr.keyError; // never signs for a refused key
+    if (cached === undefined) csrCache.set(csrKey, csr);
     const leaf = issueLeaf(cred, { csr, identity, policy: o.policy, now: o.clock.now() });
     o.ledger.record(leaf.anchor, leaf.notAfter);
     return { leaf, identity, issuerSkid: cred.issuerKeyIdHex };

@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { MAX_CSR_BYTES, encodePem, parseCsr } from '../../ca/index.js';
+import { MAX_CSR_BYTES, encodePem, parseCsr, parseCsrLenient } from '../../ca/index.js';
 import { OID } from '../../ca/der/oids.js';
-import { bitString, octetString, oid, seq, smallInteger, tlv } from '../../ca/der/writer.js';
+import {
+  bitString,
+  implicitPrim,
+  octetString,
+  oid,
+  seq,
+  smallInteger,
+  tlv,
+  unsignedInteger,
+} from '../../ca/der/writer.js';
 import { opensslCsr } from '../support/openssl.js';
 import { csrKey, makeCsr } from '../support/pki.js';
 
@@ -21,9 +30,11 @@ function handCsr(
     signatureOid?: string;
     hash?: 'sha1' | 'sha256';
     extraPart?: Buffer;
+    /** the SubjectPublicKeyInfo to put in, as is (default: the key's, as node:crypto encodes it) */
+    spki?: Buffer;
   } = {},
 ): Buffer {
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const spki = options.spki ?? createPublicKey(key).export({ type: 'spki', format: 'der' });
   const attributes = options.attributes === undefined ? tlv(0xa0) : options.attributes;
   const info = seq(
     smallInteger(options.version ?? 0),
@@ -336,6 +347,198 @@ describe('parseCsr', () => {
       assert.throws(() => parseCsr(Buffer.from('-'.repeat(3 * MAX_CSR_BYTES))), {
         code: 'ERR_CSR_TOO_LARGE',
       });
+    });
+  });
+});
+
+const NULL = Buffer.from([0x05, 0x00]);
+
+/** A request for WEB with `spki` in it, correctly self-signed by `key` (the shape is all that is odd). */
+function signedWithSpki(key: KeyObject, spki: Buffer, hash: 'sha256' = 'sha256'): Buffer {
+  const san = seq(implicitPrim(2, Buffer.from(WEB, 'latin1')));
+  const attributes = tlv(
+    0xa0,
+    seq(oid(OID.extensionRequest), tlv(0x31, seq(seq(oid(OID.subjectAltName), octetString(san))))),
+  );
+  const info = seq(smallInteger(0), seq(), spki, attributes);
+  const sigOid = key.asymmetricKeyType === 'ec' ? OID.ecdsaWithSha256 : OID.sha256WithRsa;
+  return seq(info, seq(oid(sigOid)), bitString(sign(hash, info, key)));
+}
+
+/** The uncompressed point of an EC key (the last bytes of its SPKI). */
+function pointOf(key: KeyObject, coordinateBytes: number): Buffer {
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  return spki.subarray(spki.length - (1 + 2 * coordinateBytes));
+}
+
+describe('parseCsr: the SubjectPublicKeyInfo', () => {
+  let p256: KeyObject;
+  let rsa2048: KeyObject;
+  before(() => {
+    p256 = csrKey('p256');
+    rsa2048 = csrKey('rsa2048');
+  });
+
+  it('rejects correctly self-signed CSRs whose SubjectPublicKeyInfo has extra or missing parts', () => {
+    const point = pointOf(p256, 32);
+    const ecAlg = seq(oid(OID.ecPublicKey), oid(OID.p256));
+    const jwk = createPublicKey(rsa2048).export({ format: 'jwk' });
+    const n = Buffer.from(jwk.n as string, 'base64url');
+    const e = Buffer.from(jwk.e as string, 'base64url');
+    const rsaKey = seq(unsignedInteger(n), unsignedInteger(e));
+    const shapes: [string, KeyObject, Buffer, string][] = [
+      [
+        'a NULL after the curve',
+        p256,
+        seq(seq(oid(OID.ecPublicKey), oid(OID.p256), NULL), bitString(point)),
+        'ERR_CSR_MALFORMED',
+      ],
+      ['a NULL after the key', p256, seq(ecAlg, bitString(point), NULL), 'ERR_CSR_MALFORMED'],
+      ['no curve', p256, seq(seq(oid(OID.ecPublicKey)), bitString(point)), 'ERR_CSR_MALFORMED'],
+      [
+        'NULL for the curve',
+        p256,
+        seq(seq(oid(OID.ecPublicKey), NULL), bitString(point)),
+        'ERR_DER_MALFORMED',
+      ],
+      ['the key alone', p256, seq(bitString(point)), 'ERR_CSR_MALFORMED'],
+      [
+        'a point with a byte appended',
+        p256,
+        seq(ecAlg, bitString(Buffer.concat([point, Buffer.from([0])]))),
+        'ERR_CSR_MALFORMED',
+      ],
+      [
+        'a point of the wrong form (0x05)',
+        p256,
+        seq(ecAlg, bitString(Buffer.concat([Buffer.from([0x05]), point.subarray(1)]))),
+        'ERR_CSR_MALFORMED',
+      ],
+      [
+        'a point off the curve',
+        p256,
+        seq(
+          ecAlg,
+          bitString(Buffer.concat([point.subarray(0, 64), Buffer.from([(point[64] as number) ^ 1])])),
+        ),
+        'ERR_CSR_MALFORMED',
+      ],
+      [
+        'a key BIT STRING with unused bits',
+        p256,
+        seq(ecAlg, tlv(0x03, Buffer.from([0x04]), point)),
+        'ERR_DER_MALFORMED',
+      ],
+      [
+        'RSA without the NULL parameters',
+        rsa2048,
+        seq(seq(oid(OID.rsaEncryption)), bitString(rsaKey)),
+        'ERR_CSR_MALFORMED',
+      ],
+      [
+        'RSA with a NULL after the parameters',
+        rsa2048,
+        seq(seq(oid(OID.rsaEncryption), NULL, NULL), bitString(rsaKey)),
+        'ERR_CSR_MALFORMED',
+      ],
+      [
+        'RSA with a NULL after the key',
+        rsa2048,
+        seq(seq(oid(OID.rsaEncryption), NULL), bitString(rsaKey), NULL),
+        'ERR_CSR_MALFORMED',
+      ],
+      [
+        'an RSA key with a third INTEGER',
+        rsa2048,
+        seq(
+          seq(oid(OID.rsaEncryption), NULL),
+          bitString(seq(unsignedInteger(n), unsignedInteger(e), unsignedInteger(e))),
+        ),
+        'ERR_CSR_MALFORMED',
+      ],
+    ];
+    for (const [name, key, spki, code] of shapes) {
+      assert.throws(() => parseCsr(signedWithSpki(key, spki)), { code }, name);
+      assert.throws(() => parseCsrLenient(signedWithSpki(key, spki)), { code }, `${name} (lenient)`);
+    }
+  });
+
+  it('refuses a compressed EC point with ERR_CSR_UNSUPPORTED_KEY', () => {
+    const point = pointOf(p256, 32);
+    const compressed = Buffer.concat([
+      Buffer.from([0x02 | ((point[64] as number) & 1)]),
+      point.subarray(1, 33),
+    ]);
+    const csr = signedWithSpki(p256, seq(seq(oid(OID.ecPublicKey), oid(OID.p256)), bitString(compressed)));
+    assert.throws(() => parseCsr(csr), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
+  });
+
+  it('refuses explicit EC curve parameters (openssl ec_param_enc:explicit) with ERR_CSR_UNSUPPORTED_KEY', () => {
+    const { csrDer } = opensslCsr({
+      keyArgs: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:explicit'],
+      san: `DNS:${WEB}`,
+    });
+    assert.throws(() => parseCsr(csrDer), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
+  });
+
+  it('returns the canonical SPKI encoding of P-256, P-384 and RSA keys made by node:crypto', () => {
+    for (const spec of ['p256', 'p384', 'p256', 'p384', 'p256', 'p384'] as const) {
+      const key = csrKey(spec);
+      const canonical = createPublicKey(key).export({ type: 'spki', format: 'der' });
+      const csr = parseCsr(handCsr(key));
+      assert.ok(csr.spki.equals(canonical), spec);
+    }
+    const rsa = parseCsr(handCsr(rsa2048, { signatureOid: OID.sha256WithRsa }));
+    assert.ok(rsa.spki.equals(createPublicKey(rsa2048).export({ type: 'spki', format: 'der' })));
+  });
+
+  it("keeps compact copies: nothing it returns refers to the caller's buffer", async () => {
+    const der = (await makeCsr({ key: p256, dns: [WEB] })).der;
+    const request = Buffer.alloc(64 * 1024);
+    der.copy(request, 1000);
+    const csr = parseCsr(request.subarray(1000, 1000 + der.length));
+    for (const b of [csr.der, csr.spki]) {
+      assert.notEqual(b.buffer, request.buffer);
+      assert.ok(b.buffer.byteLength < 1024, `${b.buffer.byteLength} bytes retained`);
+    }
+    assert.ok(csr.der.equals(der));
+    request.fill(0);
+    assert.ok(csr.der.equals(der), "changing the caller's buffer changed the parsed request");
+  });
+});
+
+describe('parseCsrLenient', () => {
+  it('returns a refused key with its names and error instead of throwing (P-521, Ed25519, RSA-1024)', async () => {
+    const cases: [Buffer, string][] = [
+      [(await makeCsr({ keySpec: 'p521', dns: [WEB] })).der, 'ERR_CSR_UNSUPPORTED_KEY'],
+      [opensslCsr({ keyArgs: ['-newkey', 'ed25519'], san: `DNS:${WEB}` }).csrDer, 'ERR_CSR_UNSUPPORTED_KEY'],
+      [(await makeCsr({ keySpec: 'rsa1024', dns: [WEB] })).der, 'ERR_CSR_WEAK_KEY'],
+    ];
+    for (const [der, code] of cases) {
+      assert.throws(() => parseCsr(der), { code });
+      const csr = parseCsrLenient(der);
+      assert.equal(csr.keyType, 'unsupported');
+      assert.equal(csr.keyType === 'unsupported' ? csr.keyError.code : undefined, code);
+      assert.deepEqual(csr.dnsNames, [WEB]);
+      assert.equal('spki' in csr, false, 'a refused key carries nothing a leaf could be signed with');
+    }
+  });
+
+  it('does not ask a refused key for proof of possession, but still does for an accepted one', async () => {
+    const p521 = (await makeCsr({ keySpec: 'p521', dns: [WEB] })).der;
+    const badSig = flipLastByte(p521);
+    assert.throws(() => parseCsr(badSig), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
+    assert.equal(parseCsrLenient(badSig).keyType, 'unsupported');
+    const p256 = (await makeCsr({ dns: [WEB] })).der;
+    assert.throws(() => parseCsrLenient(flipLastByte(p256)), { code: 'ERR_CSR_SIGNATURE' });
+    assert.equal(parseCsrLenient(p256).keyType, 'p256');
+  });
+
+  it('still rejects a malformed request around a refused key', async () => {
+    const p521 = (await makeCsr({ keySpec: 'p521', dns: [WEB] })).der;
+    assert.throws(() => parseCsrLenient(p521.subarray(0, p521.length - 3)), { code: 'ERR_DER_TRUNCATED' });
+    assert.throws(() => parseCsrLenient(Buffer.concat([p521, Buffer.from([0])])), {
+      code: 'ERR_DER_TRAILING_DATA',
     });
   });
 });

@@ -7,6 +7,7 @@ import {
   checkKeyAllowed,
   leafValidity,
   parseCsr,
+  parseCsrLenient,
   type LeafPolicy,
   type ParsedCsr,
 } from '../../ca/index.js';
@@ -83,6 +84,38 @@ describe('checkCsrNames', () => {
     });
   }
 
+  it('keeps its message short and free of control characters whatever the identity and names', () => {
+    const messageOf = (f: () => void): string => {
+      try {
+        f();
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'ERR_CSR_NAMES');
+        return (err as Error).message;
+      }
+      assert.fail('no error');
+    };
+    const long = messageOf(() => {
+      checkCsrNames(good, 'x'.repeat(50_000));
+    });
+    assert.ok(long.length < 1024, `a message of ${long.length} characters`);
+    const many = messageOf(() => {
+      checkCsrNames({ ...good, dnsNames: Array.from({ length: 500 }, () => 'y'.repeat(200)) }, WEB);
+    });
+    assert.ok(many.length < 2048, `a message of ${many.length} characters`);
+    const odd = messageOf(() => {
+      checkCsrNames(
+        {
+          ...good,
+          dnsNames: ['web\u0000.evil\r\n{"level":60}'],
+          commonName: 'admin\u0000\u202e\u2028\u007f\u009b',
+        },
+        'id\u0000entity\n',
+      );
+    });
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(odd, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
+  });
+
   it('raises a PolicyError', () => {
     assert.throws(
       () => {
@@ -111,6 +144,20 @@ describe('checkKeyAllowed', () => {
   it('denies P-256 when the policy lists only P-384', () => {
     const policy: LeafPolicy = { ...DEFAULT_LEAF_POLICY, allowedKeyTypes: ['p384'] };
     assert.throws(() => checkKeyAllowed('p256', policy), { code: 'ERR_KEY_NOT_ALLOWED' });
+  });
+
+  it('throws the key error a lenient parse recorded (P-521, RSA-1024), whatever the policy lists', async () => {
+    const lenient: LeafPolicy = { ...DEFAULT_LEAF_POLICY, allowedKeyTypes: ['p256', 'p384'] };
+    for (const [keySpec, code] of [
+      ['p521', 'ERR_CSR_UNSUPPORTED_KEY'],
+      ['rsa1024', 'ERR_CSR_WEAK_KEY'],
+    ] as const) {
+      const csr = parseCsrLenient((await makeCsr({ keySpec, dns: [WEB] })).der);
+      assert.throws(() => checkKeyAllowed(csr, DEFAULT_LEAF_POLICY), { code });
+      assert.throws(() => checkKeyAllowed(csr, lenient), { code });
+    }
+    const p256 = parseCsrLenient((await makeCsr({ dns: [WEB] })).der);
+    assert.equal(checkKeyAllowed(p256, DEFAULT_LEAF_POLICY), 'p256');
   });
 
   it('denies RSA keys of any size with ERR_KEY_NOT_ALLOWED', () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { buildCsr, createKeyObjectSigner, encodePem, generateKey } from '../../ca/index.js';
-import { opensslCsr } from '../support/openssl.js';
+import { webcrypto, x509 } from '../../ca/x509.js';
+import { openssl, opensslCsr } from '../support/openssl.js';
 import { makeCsr } from '../support/pki.js';
 import {
   FuzzRunner,
@@ -46,6 +48,7 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
   const seeds: Seed[] = [];
   const codes = new Map<string, number>();
   let accepted = 0;
+  let opensslChecked = 0;
 
   before(async () => {
     const p256 = createKeyObjectSigner(await generateKey('p256'));
@@ -77,9 +80,43 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
     await runner.close();
   });
 
-  /** The one rule: accepted, or rejected with a documented code and a client-error status. */
-  function check(input: Uint8Array, o: Outcome): void {
+  /**
+   * An accepted CSR checked independently of parseCsr: @peculiar/x509 verifies its self-signature
+   * (and openssl does for the first few), and the SPKI parseCsr returns, the one a leaf would carry,
+   * is canonical (OpenSSL re-encodes it to the same bytes) and is the CSR's own public key.
+   */
+  async function checkAccepted(input: Uint8Array, o: Outcome): Promise<void> {
+    const what = `input ${describeInput(input)}`;
+    assert.ok(o.csr !== undefined, `accepted without a parsed CSR: ${what}`);
+    const der = Buffer.from(o.csr.der);
+    const spki = Buffer.from(o.csr.spki);
+    const req = new x509.Pkcs10CertificateRequest(der);
+    assert.equal(
+      await req.verify(webcrypto),
+      true,
+      `accepted, but @peculiar/x509 does not verify it: ${what}`,
+    );
+    assert.ok(
+      spki.equals(
+        createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' }),
+      ),
+      `accepted with a non-canonical SPKI ${spki.toString('hex')}: ${what}`,
+    );
+    assert.ok(
+      spki.equals(Buffer.from(req.publicKey.rawData)),
+      `the SPKI returned is not the CSR's own (${Buffer.from(req.publicKey.rawData).toString('hex')}): ${what}`,
+    );
+    if (opensslChecked < 12) {
+      opensslChecked++;
+      const r = openssl(['req', '-inform', 'DER', '-verify', '-noout'], { input: der });
+      assert.ok(r.ok, `accepted, but openssl req -verify fails (${r.stderr}): ${what}`);
+    }
+  }
+
+  /** The one rule: accepted (a CSR that verifies independently), or rejected with a documented code and a client-error status. */
+  async function check(input: Uint8Array, o: Outcome): Promise<void> {
     if (o.kind === 'accepted') {
+      await checkAccepted(input, o);
       accepted++;
       return;
     }
@@ -107,6 +144,7 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
     for (const s of seeds) {
       const o = await runner.run('csr', s.der);
       assert.equal(o.kind, 'accepted', `${s.name}: ${o.code ?? ''} ${o.message ?? ''}`);
+      await checkAccepted(s.der, o);
       assert.ok(
         s.fields.length > 10,
         `${s.name}: the DER walker found only ${s.fields.length} length fields`,
@@ -123,7 +161,7 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
           const seed = seeds[seedIndex % seeds.length] as Seed;
           let input: Uint8Array = seed.der;
           for (const m of mutations) input = mutateBytes(input, m, seed.fields);
-          check(input, await runner.run('csr', input));
+          await check(input, await runner.run('csr', input));
         },
       ),
       { numRuns: runs(6000) },
@@ -146,7 +184,7 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
       });
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 1024 }), derShaped, splice), async (input) => {
-        check(input, await runner.run('csr', input));
+        await check(input, await runner.run('csr', input));
       }),
       { numRuns: runs(2500) },
     );
@@ -173,7 +211,7 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
           let pem = `-----BEGIN ${label}-----\n${header !== undefined ? `${header}\n\n` : ''}${body}\n-----END ${label}-----\n`;
           if (cut > 0) pem = pem.slice(0, Math.floor((pem.length * cut) / 4));
           const input = Buffer.from(pem, 'latin1');
-          check(input, await runner.run('csr', input));
+          await check(input, await runner.run('csr', input));
         },
       ),
       { numRuns: runs(400) },
@@ -198,7 +236,7 @@ describe('fuzz: the CSR reader (parseCsr) rejects every malformed input with a c
       Buffer.from(encodePem('CERTIFICATE REQUEST', (seeds[0] as Seed).der), 'latin1'),
       Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\n'.repeat(200), 'latin1'),
     ];
-    for (const input of cases) check(input, await runner.run('csr', input));
+    for (const input of cases) await check(input, await runner.run('csr', input));
   });
 
   it('reached many distinct rejection codes, each input within the time bound', (t) => {

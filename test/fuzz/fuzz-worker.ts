@@ -43,8 +43,9 @@ async function evaluate(target: FuzzTarget, input: Uint8Array): Promise<Outcome>
   const started = performance.now();
   try {
     if (target === 'csr') {
-      parseCsr(input);
-      return { kind: 'accepted', ms: performance.now() - started };
+      const csr = parseCsr(input);
+      const ms = performance.now() - started;
+      return { kind: 'accepted', csr: { der: Buffer.from(csr.der), spki: Buffer.from(csr.spki) }, ms };
     }
     const checker = await tokenChecker();
     const tokenStarted = performance.now();

@@ -17,6 +17,8 @@ export interface Outcome {
   readonly stack?: string;
   /** for accepted tokens: the service account */
   readonly account?: { readonly namespace: string; readonly name: string };
+  /** for accepted CSRs: the request's DER and the SPKI parseCsr returned */
+  readonly csr?: { readonly der: Uint8Array; readonly spki: Uint8Array };
   readonly ms: number;
 }
 

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CompactSign } from 'jose';
+import { CompactSign, compactVerify } from 'jose';
 import {
+  DEFAULT_TOKEN_AUDIENCE,
   DEV_TOKEN_ISSUER,
   createSigningKeyDir,
   mintServiceAccountToken,
@@ -18,10 +20,13 @@ const NOW_S = NOW.getTime() / 1000;
 /** per-input time bound, ms: a verification takes well under a millisecond */
 const TIME_BOUND_MS = 2000;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** the authenticator's default exp/nbf tolerance, s */
+const SKEW_S = 20;
 
 describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', () => {
   let dir: { dir: string; cleanup: () => void };
   let key: SigningKey;
+  let publicKey: KeyObject;
   let runner: FuzzRunner;
   const seeds: Buffer[] = [];
   const outcomes = new Map<string, number>();
@@ -29,6 +34,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
   before(async () => {
     dir = tempDir('lanyard-fuzz-');
     key = await createSigningKeyDir(join(dir.dir, 'sa'), { clock: new FakeClock(NOW) });
+    publicKey = createPublicKey(key.key);
     runner = new FuzzRunner(
       { jwksFile: key.jwksPath, tokenIssuer: DEV_TOKEN_ISSUER, nowMs: NOW.getTime() },
       TIME_BOUND_MS,
@@ -59,8 +65,47 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
     dir.cleanup();
   });
 
-  /** The one rule: accepted (for a service account with DNS-1123 names), or ERR_TOKEN_INVALID. */
-  function check(input: Uint8Array, o: Outcome): void {
+  /**
+   * An accepted token checked independently of the authenticator: jose verifies the signature with
+   * the cluster's public key, and the claims must be what the authenticator promises (iss, aud, a
+   * sub naming the returned account, exp and nbf valid at the test clock within the skew).
+   */
+  async function checkAccepted(
+    input: Uint8Array,
+    account: { readonly namespace: string; readonly name: string },
+    what: string,
+  ): Promise<void> {
+    let payload: Uint8Array;
+    try {
+      ({ payload } = await compactVerify(Buffer.from(input).toString('latin1'), publicKey, {
+        algorithms: ['ES256'],
+      }));
+    } catch (err) {
+      assert.fail(`accepted, but jose does not verify it (${(err as Error).message}): ${what}`);
+    }
+    const claims = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
+    const show = `${JSON.stringify(claims)}: ${what}`;
+    assert.equal(claims.iss, DEV_TOKEN_ISSUER, `accepted with iss ${show}`);
+    const aud = claims.aud;
+    assert.ok(
+      aud === DEFAULT_TOKEN_AUDIENCE || (Array.isArray(aud) && aud.includes(DEFAULT_TOKEN_AUDIENCE)),
+      `accepted with aud ${show}`,
+    );
+    assert.equal(
+      claims.sub,
+      `system:serviceaccount:${account.namespace}:${account.name}`,
+      `accepted for ${JSON.stringify(account)} with sub ${show}`,
+    );
+    const { exp, nbf } = claims;
+    assert.ok(typeof exp === 'number' && NOW_S < exp + SKEW_S, `accepted with exp ${show}`);
+    assert.ok(
+      nbf === undefined || (typeof nbf === 'number' && NOW_S >= nbf - SKEW_S),
+      `accepted with nbf ${show}`,
+    );
+  }
+
+  /** The one rule: accepted (a genuinely valid token for a DNS-1123 service account), or ERR_TOKEN_INVALID. */
+  async function check(input: Uint8Array, o: Outcome): Promise<void> {
     const what = `token ${describeInput(input)} (${JSON.stringify(Buffer.from(input).toString('latin1').slice(0, 300))})`;
     assert.notEqual(o.kind, 'hung', `authenticate did not settle within ${TIME_BOUND_MS} ms for ${what}`);
     if (o.kind === 'accepted') {
@@ -68,6 +113,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
         o.account !== undefined && LABEL.test(o.account.namespace) && LABEL.test(o.account.name),
         `accepted with an odd account ${JSON.stringify(o.account)}: ${what}`,
       );
+      await checkAccepted(input, o.account, what);
       outcomes.set('accepted', (outcomes.get('accepted') ?? 0) + 1);
       return;
     }
@@ -92,6 +138,8 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
     for (const s of seeds) {
       const o = await runner.run('token', s);
       assert.equal(o.kind, 'accepted', `${o.code ?? ''} ${o.message ?? ''}`);
+      assert.ok(o.account !== undefined);
+      await checkAccepted(s, o.account, 'a seed');
     }
   });
 
@@ -103,7 +151,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
         async (seedIndex, mutations) => {
           let input = seeds[seedIndex % seeds.length] as Buffer;
           for (const m of mutations) input = mutateText(input, m);
-          check(input, await runner.run('token', input));
+          await check(input, await runner.run('token', input));
         },
       ),
       { numRuns: runs(3000) },
@@ -137,7 +185,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
           `${Buffer.from(JSON.stringify(h)).toString('base64url')}.${payload ?? ''}.${sig ?? ''}`,
           'latin1',
         );
-        check(input, await runner.run('token', input));
+        await check(input, await runner.run('token', input));
       }),
       { numRuns: runs(600) },
     );
@@ -217,7 +265,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
           .setProtectedHeader({ alg: 'ES256', ...(withKid ? { kid: key.kid } : {}) })
           .sign(key.key);
         const input = Buffer.from(jws, 'latin1');
-        check(input, await runner.run('token', input));
+        await check(input, await runner.run('token', input));
       }),
       { numRuns: runs(1500) },
     );
@@ -238,7 +286,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
           fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
         ),
         async (input) => {
-          check(input, await runner.run('token', input));
+          await check(input, await runner.run('token', input));
         },
       ),
       { numRuns: runs(1200) },
@@ -249,7 +297,7 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
       Buffer.from('...'),
       Buffer.from('a.b.c'),
     ])
-      check(input, await runner.run('token', input));
+      await check(input, await runner.run('token', input));
   });
 
   it('rejects correctly signed tokens whose exp or nbf is beyond the Date range with ERR_TOKEN_INVALID (a RangeError once)', async () => {

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
   LanyardError,
+  parseCertificate,
   type IssuerCredential,
+  type LeafPolicy,
+  type LenientCsr,
 } from '../../ca/index.js';
 import { createCertifier } from '../../issuer/certify.js';
 import { createStaticCredentialSource } from '../../issuer/credentials.js';
@@ -12,26 +16,43 @@ import { toGrpcError, statusName } from '../../issuer/grpc/status.js';
 import { createIssuanceLedger } from '../../issuer/ledger.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock, HOUR } from '../support/clock.js';
-import { makeCsr, testPki } from '../support/pki.js';
+import { opensslCsr, opensslText, opensslVerify } from '../support/openssl.js';
+import { csrKey, makeCsr, testPki, type CsrKeySpec } from '../support/pki.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const signal = new AbortController().signal;
 
-async function setup(mutate?: (c: IssuerCredential) => IssuerCredential) {
+async function setup(
+  mutate?: (c: IssuerCredential) => IssuerCredential,
+  options: { policy?: LeafPolicy } = {},
+) {
   const clock = new FakeClock('2026-06-01T00:00:00Z');
   const pki = await testPki({ now: clock.now(), issuerLifetimeMs: 48 * HOUR });
   const cred = pki.issuers.east?.credential as IssuerCredential;
   const ledger = createIssuanceLedger();
+  const authenticator = scriptedAuthenticator();
+  const parsed: LenientCsr[] = [];
   const certify = createCertifier({
     clock,
     credentials: createStaticCredentialSource(mutate ? mutate(cred) : cred),
-    authenticator: scriptedAuthenticator(),
-    policy: DEFAULT_LEAF_POLICY,
+    authenticator,
+    policy: options.policy ?? DEFAULT_LEAF_POLICY,
     domain: DEFAULT_IDENTITY_DOMAIN,
     ledger,
+    onCsrParsed: (c) => parsed.push(c),
   });
   const csr = (await makeCsr({ dns: [ID] })).der;
-  return { clock, pki, certify, ledger, csr };
+  return { clock, pki, certify, ledger, csr, authenticator, parsed };
+}
+
+async function errorOf(p: Promise<unknown>): Promise<LanyardError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof LanyardError, `not a LanyardError: ${String(err)}`);
+    return err;
+  }
+  assert.fail('the call succeeded');
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -107,5 +128,131 @@ describe('certify (use case)', () => {
       assert.equal(statusName(toGrpcError(new LanyardError(code, 'x')).grpcCode), grpcName, code);
     }
     assert.equal(statusName(toGrpcError(new Error('boom')).grpcCode), 'INTERNAL');
+  });
+
+  describe('a key the CA refuses is judged after the token and the identity', () => {
+    const refused: [string, () => Promise<Buffer>, string][] = [
+      ['P-521', async () => (await makeCsr({ keySpec: 'p521', dns: [ID] })).der, 'ERR_CSR_UNSUPPORTED_KEY'],
+      [
+        'Ed25519',
+        () => Promise.resolve(opensslCsr({ keyArgs: ['-newkey', 'ed25519'], san: `DNS:${ID}` }).csrDer),
+        'ERR_CSR_UNSUPPORTED_KEY',
+      ],
+      ['RSA-1024', async () => (await makeCsr({ keySpec: 'rsa1024', dns: [ID] })).der, 'ERR_CSR_WEAK_KEY'],
+    ];
+    for (const [name, makeDer, code] of refused) {
+      it(`${name}: UNAUTHENTICATED with a bad token, PERMISSION_DENIED (${code}) with a good one`, async () => {
+        const { certify, authenticator } = await setup();
+        const csr = await makeDer();
+        const bad = await errorOf(certify({ identity: ID, token: Buffer.from('junk'), csr }, { signal }));
+        assert.equal(bad.code, 'ERR_TOKEN_INVALID');
+        assert.equal(statusName(toGrpcError(bad).grpcCode), 'UNAUTHENTICATED');
+        const other = await errorOf(
+          certify({ identity: ID, token: Buffer.from('sa:default:db'), csr }, { signal }),
+        );
+        assert.equal(other.code, 'ERR_IDENTITY_MISMATCH');
+        const good = await errorOf(
+          certify({ identity: ID, token: Buffer.from('sa:default:web'), csr }, { signal }),
+        );
+        assert.equal(good.code, code);
+        assert.equal(statusName(toGrpcError(good).grpcCode), 'PERMISSION_DENIED');
+        assert.equal(authenticator.calls, 3);
+      });
+    }
+
+    it('still checks the names before the token', async () => {
+      const { certify, authenticator } = await setup();
+      const csr = (await makeCsr({ keySpec: 'p521', dns: ['db.default.svc'] })).der;
+      const err = await errorOf(certify({ identity: ID, token: Buffer.from('junk'), csr }, { signal }));
+      assert.equal(err.code, 'ERR_CSR_NAMES');
+      assert.equal(authenticator.calls, 0);
+    });
+  });
+
+  describe('the CSR cache', () => {
+    it('keeps no CSR of a caller whose token or identity failed', async () => {
+      const { certify, csr, parsed } = await setup();
+      for (let i = 0; i < 3; i++) {
+        const err = await errorOf(certify({ identity: ID, token: Buffer.from('junk'), csr }, { signal }));
+        assert.equal(err.code, 'ERR_TOKEN_INVALID');
+        const mismatch = await errorOf(
+          certify({ identity: ID, token: Buffer.from('sa:default:db'), csr }, { signal }),
+        );
+        assert.equal(mismatch.code, 'ERR_IDENTITY_MISMATCH');
+      }
+      assert.equal(parsed.length, 6, 'every unauthenticated call parsed the CSR afresh');
+    });
+
+    it('keeps the CSR of an authenticated caller for its renewals', async () => {
+      const { certify, csr, parsed } = await setup();
+      await certify({ identity: ID, token: Buffer.from('sa:default:web'), csr }, { signal });
+      await certify({ identity: ID, token: Buffer.from('sa:default:web'), csr }, { signal });
+      await certify(
+        { identity: ID, token: Buffer.from('sa:default:web'), csr: Buffer.from(csr) },
+        { signal },
+      );
+      assert.equal(parsed.length, 1);
+    });
+
+    it('keeps a compact copy of the CSR, not the request buffer it arrived in', async () => {
+      const { certify, csr, parsed } = await setup();
+      const request = Buffer.alloc(60 * 1024);
+      csr.copy(request, 30_000);
+      await certify(
+        {
+          identity: ID,
+          token: Buffer.from('sa:default:web'),
+          csr: request.subarray(30_000, 30_000 + csr.length),
+        },
+        { signal },
+      );
+      const kept = parsed[0];
+      assert.ok(kept !== undefined && kept.keyType !== 'unsupported');
+      for (const b of [kept.der, kept.spki]) {
+        assert.notEqual(b.buffer, request.buffer);
+        assert.ok(b.buffer.byteLength < 1024, `${b.buffer.byteLength} bytes retained`);
+      }
+    });
+  });
+
+  it('puts the canonical SPKI of each P-256 and P-384 key into its leaf', async () => {
+    const { certify, pki } = await setup(undefined, {
+      policy: { ...DEFAULT_LEAF_POLICY, allowedKeyTypes: ['p256', 'p384'] },
+    });
+    const specs: CsrKeySpec[] = ['p256', 'p384', 'p256', 'p384', 'p256', 'p384', 'p256', 'p384'];
+    for (const [i, spec] of specs.entries()) {
+      const key = csrKey(spec);
+      const canonical = createPublicKey(key).export({ type: 'spki', format: 'der' });
+      const csr = (await makeCsr({ key, dns: [ID] })).der;
+      const r = await certify({ identity: ID, token: Buffer.from('sa:default:web'), csr }, { signal });
+      assert.ok(parseCertificate(r.leaf.der).spki.equals(canonical), spec);
+      if (i < 2) {
+        assert.match(opensslText(r.leaf.der), spec === 'p256' ? /prime256v1|P-256/ : /secp384r1|P-384/);
+        const v = opensslVerify({
+          leaf: r.leaf.der,
+          intermediates: r.leaf.intermediates,
+          anchors: [pki.anchor.cert.der],
+          purpose: 'sslclient',
+          atSeconds: Math.floor(new Date('2026-06-01T00:00:00Z').getTime() / 1000),
+        });
+        assert.ok(v.ok, v.stderr);
+      }
+    }
+  });
+
+  it('keeps caller-supplied identities out of its messages beyond a short, escaped quote', async () => {
+    const { certify, csr } = await setup();
+    const names = await errorOf(
+      certify({ identity: 'x'.repeat(50_000), token: Buffer.from('sa:default:web'), csr }, { signal }),
+    );
+    assert.equal(names.code, 'ERR_CSR_NAMES');
+    assert.ok(names.message.length < 1024, `a message of ${names.message.length} characters`);
+    const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}`.repeat(10);
+    const longCsr = (await makeCsr({ dns: [long] })).der;
+    const mismatch = await errorOf(
+      certify({ identity: long, token: Buffer.from('sa:default:web'), csr: longCsr }, { signal }),
+    );
+    assert.equal(mismatch.code, 'ERR_IDENTITY_MISMATCH');
+    assert.ok(mismatch.message.length < 1024, `a message of ${mismatch.message.length} characters`);
   });
 });
