@@ -4,7 +4,6 @@ import {
   encodePem,
   fingerprint,
   InvalidRequestError,
-  LanyardError,
   parseCertificate,
   type CertificateInfo,
 } from '../ca/index.js';
@@ -114,14 +113,10 @@ export function parseTrustBundle(text: string, what: string): TrustBundle {
     return createTrustBundle(certs);
   } catch (err) {
     // Every refusal names the file (or endpoint) it came from, whichever layer raised it.
-    if (err instanceof LanyardError) {
-      const Kind = err.constructor as new (
-        code: LanyardError['code'],
-        message: string,
-        options?: { cause?: unknown },
-      ) => LanyardError;
-      throw new Kind(err.code, `${what}: ${err.message}`, { cause: err });
-    }
+    if (err instanceof InvalidRequestError)
+      throw new InvalidRequestError(err.code, `${what}: ${err.message}`, { cause: err });
+    if (err instanceof CredentialError)
+      throw new CredentialError(err.code, `${what}: ${err.message}`, { cause: err });
     throw err;
   }
 }
