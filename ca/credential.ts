@@ -39,11 +39,21 @@ export interface CredentialInput {
 }
 
 /**
- * Validates and assembles a credential: the key matches the certificate, the certificate is a CA
- * allowed to sign certificates, and it chains to one of the anchors at `now` (not expired).
+ * Validates and assembles a credential: every anchor is a CA certificate, the key matches the
+ * certificate, the certificate is a CA allowed to sign certificates, and it chains to one of the
+ * anchors at `now` (not expired).
  */
 export function createIssuerCredential(input: CredentialInput): IssuerCredential {
   const anchors = parseCertificatesPem(input.anchorsPem, 'trust anchors');
+  // Every anchor is served as a bundle (/v1/bundle, SPIFFE) and written into workloads' ca.crt: only
+  // CA certificates belong there, and a set with anything else is refused whole.
+  const notCa = anchors.find((a) => !a.isCa);
+  if (notCa !== undefined) {
+    throw new CredentialError(
+      'ERR_NOT_CA',
+      `the trust anchors hold ${notCa.subjectCommonName !== undefined ? `"${notCa.subjectCommonName}"` : `certificate ${notCa.serialHex}`}, which is not a CA certificate (basicConstraints CA:TRUE)`,
+    );
+  }
   const anchorDers = new Set(anchors.map((a) => a.der.toString('base64')));
   const chain = parseCertificatesPem(input.certificatePem, 'issuer certificate').filter(
     (c) => !anchorDers.has(c.der.toString('base64')),

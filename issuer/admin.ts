@@ -51,8 +51,9 @@ export function createAdminApp(o: AdminAppOptions): FastifyInstance {
 
   app.get('/v1/status', () => o.status.status());
 
-  // spiffe_sequence: starts at 1 and increases each time this process sees a different anchor set.
-  let sequence = 0;
+  // spiffe_sequence: from the credential source (the anchors file's mtime in seconds, the same on every
+  // replica and across restarts); sources without one count anchor-set changes in this process.
+  let counted = 0;
   let lastSet = '';
   app.get('/v1/bundle.spiffe', async (_req, reply) => {
     const cred = o.credentials.current();
@@ -61,8 +62,9 @@ export function createAdminApp(o: AdminAppOptions): FastifyInstance {
     const set = bundle.anchors.map((a) => a.fingerprint).join(',');
     if (set !== lastSet) {
       lastSet = set;
-      sequence++;
+      counted++;
     }
+    const sequence = o.credentials.anchorsSequence?.() ?? counted;
     return reply
       .type('application/json')
       .send(toSpiffeBundle(bundle, { sequence, refreshHintSeconds: o.spiffeRefreshHintSeconds ?? 300 }));

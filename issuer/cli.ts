@@ -197,7 +197,12 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     .requiredOption('--trust-anchors <file>', 'PEM trust anchors the returned chain must verify against')
     .option(
       '--bundle-url <url>',
-      "refresh ca.crt from the issuer's bundle (http://ADMIN/v1/bundle) before each renewal",
+      "refresh ca.crt from the issuer's bundle (ADMIN/v1/bundle) before each renewal: https (verified with --tls-ca, else the current anchors), or http to a loopback address",
+    )
+    .option(
+      '--insecure-bundle-url',
+      'also accept a plain-http --bundle-url to a non-loopback address (whoever answers there can add trust anchors; logged as a warning)',
+      false,
     )
     .option('--tls-ca <file>', 'CA certificate of a TLS-serving issuer (plaintext when absent)')
     .option('--once', 'get one certificate and exit instead of renewing at 70 % of its lifetime', false)
@@ -211,6 +216,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         trustAnchors: string;
         tlsCa?: string;
         bundleUrl?: string;
+        insecureBundleUrl: boolean;
         once: boolean;
         timeout: string;
       }) => {
@@ -226,6 +232,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
           trustAnchorsFile: o.trustAnchors,
           ...(o.tlsCa !== undefined ? { tlsCaFile: o.tlsCa } : {}),
           ...(o.bundleUrl !== undefined ? { bundleUrl: o.bundleUrl } : {}),
+          insecureBundleUrl: o.insecureBundleUrl,
           clock: ctx.clock,
           logger,
           timeoutMs: parseDuration(o.timeout),

@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -16,6 +19,7 @@ import {
   readPemFile,
   writeFileAtomic,
   LanyardError,
+  UsageError,
   type CertificateInfo,
   type Clock,
   type Signer,
@@ -25,6 +29,7 @@ import {
   type CertifyRequestMessage,
   type CertifyResponseMessage,
 } from './grpc/server.js';
+import { parseTrustBundle } from '../trust-bundles/bundle.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */
@@ -36,10 +41,15 @@ export interface CertifyClientOptions {
   readonly trustAnchorsFile: string;
   /**
    * The issuer's bundle endpoint (admin /v1/bundle). When set, the trust anchors are refreshed from it
-   * before each call: a fetched set is used only when it shares an anchor with the set trusted so far
-   * (continuity) and the new chain verifies against it; OUT/ca.crt is then replaced with it.
+   * before each call: a fetched set is used only when it is a strict bundle (CA certificates only, no
+   * PEM headers; duplicates folded), shares an anchor with the set trusted so far (continuity) and the
+   * new chain verifies against it; OUT/ca.crt is then replaced with it. Accepted sources: https
+   * (verified with tlsCaFile, else with the anchors trusted so far), plain http to a loopback address,
+   * and plain http elsewhere only with insecureBundleUrl.
    */
   readonly bundleUrl?: string;
+  /** allow a plain-http bundleUrl to a non-loopback address (anyone on the path can add anchors) */
+  readonly insecureBundleUrl?: boolean;
   /** CA for a TLS-serving issuer; plaintext when absent */
   readonly tlsCaFile?: string;
   readonly clock: Clock;
@@ -73,7 +83,80 @@ export interface CertifyClient {
   close(): void;
 }
 
+/**
+ * Checks that a bundle URL comes from a source that cannot be spoofed by a neighbour on the network:
+ * https, or http to a loopback address, or http elsewhere with the explicit opt-in (a warning is logged).
+ * Throws UsageError otherwise.
+ */
+export function checkBundleUrl(url: string, insecure: boolean, logger?: Logger): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UsageError(`--bundle-url "${url}" is not a URL`);
+  }
+  if (u.protocol === 'https:') return u;
+  if (u.protocol !== 'http:')
+    throw new UsageError(`--bundle-url must be an https:// or http:// URL, not ${u.protocol}`);
+  if (isLoopbackHost(u.hostname)) return u;
+  if (!insecure) {
+    throw new UsageError(
+      `--bundle-url ${url} is plain http to a non-loopback address: anyone who can answer there could add a trust anchor. Use https (verified with --tls-ca or the current anchors), or pass --insecure-bundle-url to accept this`,
+    );
+  }
+  logger?.warn(
+    { event: 'insecure_bundle_url', url },
+    'trust anchors are refreshed over plain http from a non-loopback address: whoever answers there can add anchors',
+  );
+  return u;
+}
+
+function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
+
+/** GET url as text; https verified against `ca` (PEM), with a deadline. */
+function fetchText(url: URL, o: { ca: string | Buffer; timeoutMs: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onRes = (res: IncomingMessage): void => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`HTTP ${res.statusCode ?? 0}`));
+        return;
+      }
+      let size = 0;
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => {
+        size += d.length;
+        if (size > MAX_BUNDLE_BYTES) {
+          req.destroy(new Error(`the bundle is larger than ${MAX_BUNDLE_BYTES} bytes`));
+          return;
+        }
+        chunks.push(d);
+      });
+      res.on('end', () => {
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      res.on('error', reject);
+    };
+    const req =
+      url.protocol === 'https:'
+        ? httpsGet(url, { ca: o.ca, timeout: o.timeoutMs }, onRes)
+        : httpGet(url, { timeout: o.timeoutMs }, onRes);
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+const MAX_BUNDLE_BYTES = 1024 * 1024;
+
 export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
+  const bundleUrl =
+    o.bundleUrl === undefined
+      ? undefined
+      : checkBundleUrl(o.bundleUrl, o.insecureBundleUrl === true, o.logger);
   const service = loadIdentityService();
   const method = service.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
   const Client = grpc.makeGenericClientConstructor(service, 'Identity');
@@ -150,22 +233,24 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
 
   /**
    * The anchors to verify against: the trust-anchors file, re-read every time (a mounted ConfigMap
-   * changes under it). With bundleUrl: the fetched bundle, when it shares an anchor with that file or
-   * with the OUT/ca.crt accepted before.
+   * changes under it). With bundleUrl: the fetched bundle, parsed strictly (CA certificates only),
+   * when it shares an anchor with that file or with the OUT/ca.crt accepted before.
    */
   async function currentAnchors(): Promise<{ anchorsPem: string; anchors: CertificateInfo[] }> {
     const trustedPem = await readPemFile(o.trustAnchorsFile);
     const trusted = parseCertificatesPem(trustedPem, o.trustAnchorsFile);
-    if (o.bundleUrl === undefined) return { anchorsPem: trustedPem, anchors: trusted };
+    if (bundleUrl === undefined) return { anchorsPem: trustedPem, anchors: trusted };
     // What was accepted before (OUT/ca.crt) stays trusted when the bundle cannot be fetched.
     const heldPem = existsSync(paths.ca) ? await readPemFile(paths.ca) : trustedPem;
     const held = parseCertificatesPem(heldPem, paths.ca);
     trusted.push(...held);
     let fetchedPem: string;
     try {
-      const res = await fetch(o.bundleUrl, { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      fetchedPem = await res.text();
+      fetchedPem = await fetchText(bundleUrl, {
+        // https: the issuer's serving CA when given, else the anchors this workload already trusts
+        ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : trustedPem + heldPem,
+        timeoutMs: o.timeoutMs ?? 10_000,
+      });
     } catch (err) {
       o.logger.warn(
         { event: 'bundle_fetch_failed', url: o.bundleUrl, err: (err as Error).message },
@@ -173,15 +258,16 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       );
       return { anchorsPem: heldPem, anchors: held };
     }
-    const fetched = parseCertificatesPem(fetchedPem, o.bundleUrl);
+    // Strict: only CA certificates, no headers, no other blocks; refused whole otherwise.
+    const fetched = parseTrustBundle(fetchedPem, `the bundle from ${bundleUrl.href}`);
     const known = new Set(trusted.map((a) => a.der.toString('base64')));
-    if (!fetched.some((a) => known.has(a.der.toString('base64')))) {
+    if (!fetched.anchors.some((a) => known.has(a.certificate.der.toString('base64')))) {
       throw new CredentialError(
         'ERR_CHAIN_UNTRUSTED',
-        `the bundle from ${o.bundleUrl} shares no anchor with the trusted set; refusing it`,
+        `the bundle from ${bundleUrl.href} shares no anchor with the trusted set; refusing it`,
       );
     }
-    return { anchorsPem: fetchedPem, anchors: fetched };
+    return { anchorsPem: fetched.toPem(), anchors: fetched.anchors.map((a) => a.certificate) };
   }
 
   async function run(signal: AbortSignal): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -17,6 +18,12 @@ export interface CredentialSource {
   current(): IssuerCredential | undefined;
   /** when the current credential was loaded (by this process), per the injected clock */
   loadedAt(): Date | undefined;
+  /**
+   * spiffe_sequence of the current trust anchors: the anchors file's mtime in whole seconds when this
+   * set was loaded, so replicas reading the same file agree and a restart does not go back; raised
+   * to one more than the previous set's when a changed set's mtime is not later. undefined = none.
+   */
+  anchorsSequence?(): number | undefined;
   onChange(fn: (cred: IssuerCredential) => void): () => void;
   /** Re-reads the files now. */
   reload(): Promise<ReloadOutcome>;
@@ -53,6 +60,8 @@ export async function createDirectoryCredentialSource(
   let credential: IssuerCredential | undefined;
   let loadedAt: Date | undefined;
   let lastDigest: string | undefined;
+  let anchorsDigest: string | undefined;
+  let anchorsSequence: number | undefined;
   let inProgress: Promise<ReloadOutcome> | undefined;
   const listeners = new Set<(cred: IssuerCredential) => void>();
 
@@ -60,6 +69,7 @@ export async function createDirectoryCredentialSource(
     let outcome: ReloadOutcome;
     try {
       const files = await readIssuerDir(options.dir, options.trustAnchorsPath);
+      const anchorsMtimeMs = (await stat(files.anchorsPath)).mtimeMs;
       const digest = createHash('sha256')
         .update(files.certificatePem)
         .update('\0')
@@ -78,6 +88,12 @@ export async function createDirectoryCredentialSource(
       });
       credential = next;
       loadedAt = clock.now();
+      const nextAnchorsDigest = createHash('sha256').update(files.anchorsPem).digest('hex');
+      if (nextAnchorsDigest !== anchorsDigest) {
+        anchorsDigest = nextAnchorsDigest;
+        const fromFile = Math.floor(anchorsMtimeMs / 1000);
+        anchorsSequence = anchorsSequence === undefined ? fromFile : Math.max(fromFile, anchorsSequence + 1);
+      }
       outcome = { result: 'loaded', credential: next };
       logger.info(
         {
@@ -145,6 +161,7 @@ export async function createDirectoryCredentialSource(
   return {
     current: () => credential,
     loadedAt: () => loadedAt,
+    anchorsSequence: () => anchorsSequence,
     onChange(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);

@@ -97,19 +97,28 @@ export function createTrustBundle(certs: readonly CertificateInfo[]): TrustBundl
  * refused, never skipped), each a CA certificate; duplicates are folded. Empty input is refused.
  */
 export function parseTrustBundle(text: string, what: string): TrustBundle {
-  const blocks = decodePem(text);
-  if (blocks.length === 0)
-    throw new InvalidRequestError('ERR_PEM_MALFORMED', `${what}: no PEM CERTIFICATE block found`);
-  const certs = blocks.map((b, i) => {
-    if (b.label !== 'CERTIFICATE') {
-      throw new InvalidRequestError(
-        'ERR_PEM_UNEXPECTED_TYPE',
-        `${what}: block ${i + 1} is "${b.label}"; a bundle holds only CERTIFICATE blocks`,
-      );
-    }
-    return parseCertificate(b.der);
-  });
-  return createTrustBundle(certs);
+  try {
+    const blocks = decodePem(text);
+    if (blocks.length === 0)
+      throw new InvalidRequestError('ERR_PEM_MALFORMED', 'no PEM CERTIFICATE block found');
+    const certs = blocks.map((b, i) => {
+      if (b.label !== 'CERTIFICATE') {
+        throw new InvalidRequestError(
+          'ERR_PEM_UNEXPECTED_TYPE',
+          `block ${i + 1} is "${b.label}"; a bundle holds only CERTIFICATE blocks`,
+        );
+      }
+      return parseCertificate(b.der);
+    });
+    return createTrustBundle(certs);
+  } catch (err) {
+    // Every refusal names the file (or endpoint) it came from, whichever layer raised it.
+    if (err instanceof InvalidRequestError)
+      throw new InvalidRequestError(err.code, `${what}: ${err.message}`, { cause: err });
+    if (err instanceof CredentialError)
+      throw new CredentialError(err.code, `${what}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 export function normalizeFingerprint(s: string): string {

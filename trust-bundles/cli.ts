@@ -7,6 +7,7 @@ import {
   UsageError,
   collect,
   durationOption,
+  formatDuration,
   parseCertificatesPem,
   readPemFile,
   writeFileAtomic,
@@ -15,7 +16,13 @@ import {
 } from '../ca/index.js';
 import { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.js';
 import { CHECK_DEFAULTS, checkMesh } from './check.js';
-import { rotationStatus, type RotationStatus } from './rotation.js';
+import {
+  OFFLINE_DEFAULTS,
+  rotationStatus,
+  type OfflineAssumptions,
+  type OldLeafBasis,
+  type RotationStatus,
+} from './rotation.js';
 import { loadCluster, parseClusterTargets, type ClusterSnapshot } from './sources.js';
 import {
   BUNDLE_FORMATS,
@@ -269,20 +276,22 @@ export function registerTrustCommands(program: Command, ctx: CliContext): void {
   rotate
     .command('status')
     .description(
-      'read every cluster and report the rotation phase and whether the next step is safe (exit 1 when trust is broken now)',
+      'read every cluster and report the rotation phase and whether the next step is safe (exit 1 when trust is broken now, or an anchor left a bundle while leaves under it may be valid)',
     )
     .requiredOption('--cluster <name=target>', 'NAME=ADMIN_URL or NAME=ISSUER_DIR (repeatable)', collect)
     .option('--new-anchor <fingerprint>', 'the anchor being rolled in (default: the newest anchor found)')
+    .addOption(offlineLifetimeOption())
+    .addOption(offlinePollOption())
+    .addOption(offlineSkewOption())
     .option('--json', 'print JSON', false)
-    .action(async (o: { cluster: string[]; newAnchor?: string; json: boolean }) => {
+    .action(async (o: { cluster: string[]; newAnchor?: string; json: boolean } & OfflineFlags) => {
       const clusters = await Promise.all(parseClusterTargets(o.cluster).map((t) => loadCluster(t)));
-      const s = rotationStatus(
-        clusters,
-        ctx.clock.now(),
-        o.newAnchor !== undefined ? { newAnchor: o.newAnchor } : {},
-      );
+      const s = rotationStatus(clusters, ctx.clock.now(), {
+        ...(o.newAnchor !== undefined ? { newAnchor: o.newAnchor } : {}),
+        offline: offlineAssumptions(o),
+      });
       if (o.json) ctx.out(JSON.stringify(s, null, 2));
-      else printRotationStatus(ctx, s);
+      else printRotationStatus(ctx, s, offlineAssumptions(o));
       if (s.problems.length > 0) throw new ExitStatus(1);
     });
 
@@ -294,28 +303,98 @@ export function registerTrustCommands(program: Command, ctx: CliContext): void {
       '--new-anchor <dir>',
       'directory of the new anchor (anchor.crt, anchor.key), made with `lanyard anchor create`',
     )
-    .action(async (o: { cluster: string[]; newAnchor: string }) => {
+    .addOption(offlineLifetimeOption())
+    .addOption(offlinePollOption())
+    .addOption(offlineSkewOption())
+    .action(async (o: { cluster: string[]; newAnchor: string } & OfflineFlags) => {
       const targets = parseClusterTargets(o.cluster);
       const clusters = await Promise.all(targets.map((t) => loadCluster(t)));
       const newAnchorPath = join(o.newAnchor, 'anchor.crt');
       const anchor = parseTrustBundle(await readPemFile(newAnchorPath), newAnchorPath).anchors[0];
       if (anchor === undefined)
         throw new CredentialError('ERR_FILE_INVALID', `${newAnchorPath} holds no anchor`);
-      for (const line of rotationPlan(clusters, { newAnchorDir: o.newAnchor, newAnchor: anchor }))
+      for (const line of rotationPlan(clusters, {
+        newAnchorDir: o.newAnchor,
+        newAnchor: anchor,
+        offline: offlineAssumptions(o),
+      }))
         ctx.out(line);
     });
 }
 
-function printRotationStatus(ctx: CliContext, s: RotationStatus): void {
-  ctx.out(
-    `phase: ${s.phase === 'steady' ? 'steady (no rotation in progress, or rotation complete)' : `${s.phase} of 3`}`,
+interface OfflineFlags {
+  maxLeafLifetime?: number;
+  pollInterval?: number;
+  clockSkew?: number;
+}
+
+function offlineLifetimeOption(): Option {
+  return durationOption(
+    '--max-leaf-lifetime <duration>',
+    'ISSUER_DIR clusters: the longest --leaf-lifetime any of their issuers uses (bounds when old leaves expire)',
+    '24h',
   );
-  if (s.newAnchor !== null) ctx.out(`new anchor: ${s.newAnchor.subject} ${s.newAnchor.fingerprint}`);
+}
+function offlinePollOption(): Option {
+  return durationOption(
+    '--poll-interval <duration>',
+    "ISSUER_DIR clusters: the issuers' --poll-interval (how soon they pick up new files)",
+    '2s',
+  );
+}
+function offlineSkewOption(): Option {
+  return durationOption('--clock-skew <duration>', "ISSUER_DIR clusters: the issuers' --clock-skew", '20s');
+}
+
+function offlineAssumptions(o: OfflineFlags): OfflineAssumptions {
+  return {
+    maxLeafLifetimeMs: o.maxLeafLifetime ?? OFFLINE_DEFAULTS.maxLeafLifetimeMs,
+    pollIntervalMs: o.pollInterval ?? OFFLINE_DEFAULTS.pollIntervalMs,
+    clockSkewMs: o.clockSkew ?? OFFLINE_DEFAULTS.clockSkewMs,
+  };
+}
+
+/** The flags that reproduce non-default offline assumptions on another command line. */
+function offlineFlags(a: OfflineAssumptions): string {
+  const parts: string[] = [];
+  if (a.maxLeafLifetimeMs !== OFFLINE_DEFAULTS.maxLeafLifetimeMs)
+    parts.push(`--max-leaf-lifetime ${a.maxLeafLifetimeMs}ms`);
+  if (a.pollIntervalMs !== OFFLINE_DEFAULTS.pollIntervalMs)
+    parts.push(`--poll-interval ${a.pollIntervalMs}ms`);
+  if (a.clockSkewMs !== OFFLINE_DEFAULTS.clockSkewMs) parts.push(`--clock-skew ${a.clockSkewMs}ms`);
+  return parts.map((p) => ` ${p}`).join('');
+}
+
+const BASIS_TEXT: Record<OldLeafBasis, (a: OfflineAssumptions) => string> = {
+  'issuance-record': () => "the issuer's record of the leaves it signed, + clock skew",
+  'credential-loaded': () =>
+    'when the issuer loaded its current credential + its leaf lifetime + 2 × clock skew (no leaf under another anchor recorded)',
+  'issuer-files-changed': (a) =>
+    `when the issuer files last changed + poll interval ${formatDuration(a.pollIntervalMs)} + max leaf lifetime ${formatDuration(a.maxLeafLifetimeMs)} + 2 × clock skew ${formatDuration(a.clockSkewMs)} (a directory keeps no issuance record)`,
+};
+
+function printRotationStatus(ctx: CliContext, s: RotationStatus, offline: OfflineAssumptions): void {
+  const steady = s.phase === 'steady';
+  ctx.out(`phase: ${steady ? 'steady (no rotation in progress, or rotation complete)' : `${s.phase} of 3`}`);
+  if (s.newAnchor !== null)
+    ctx.out(`${steady ? 'anchor' : 'new anchor'}: ${s.newAnchor.subject} ${s.newAnchor.fingerprint}`);
   for (const a of s.oldAnchors) ctx.out(`old anchor: ${a.subject} ${a.fingerprint}`);
-  for (const c of s.clusters) {
+  for (const r of s.earlyRemovals)
     ctx.out(
-      `  ${c.name}: bundle ${c.bundleHasNew ? 'has' : 'LACKS'} the new anchor${c.oldAnchorsInBundle.length > 0 ? ' and still holds the old' : ''}; issuer under ${c.issuerUnderNew ? 'the new anchor' : 'an old anchor'}${c.oldLeavesValidUntil !== null ? `; its old leaves valid until ${c.oldLeavesValidUntil}` : ''}`,
+      `removed anchor: ${r.anchorFingerprint} (missing from ${r.clusters.join(', ')}; safe to remove after ${r.safeAfter ?? 'an unknown time'})`,
     );
+  for (const c of s.clusters) {
+    const bundle = steady
+      ? `bundle ${c.bundleHasNew ? 'has' : 'LACKS'} the anchor`
+      : `bundle ${c.bundleHasNew ? 'has' : 'LACKS'} the new anchor${c.oldAnchorsInBundle.length > 0 ? ' and still holds the old' : ''}`;
+    const issuer = steady
+      ? `issuer ${c.issuerUnderNew ? 'under it' : 'under another anchor'}`
+      : `issuer under ${c.issuerUnderNew ? 'the new anchor' : 'an old anchor'}`;
+    const bound =
+      c.oldLeavesValidUntil !== null && c.oldLeavesBasis !== null
+        ? `; leaves it signed under other anchors valid until ${c.oldLeavesValidUntil} (from ${BASIS_TEXT[c.oldLeavesBasis](offline)})`
+        : '';
+    ctx.out(`  ${c.name}: ${bundle}; ${issuer}${bound}`);
   }
   for (const p of s.problems) ctx.out(`UNSAFE: ${p}`);
   ctx.out(
@@ -326,9 +405,15 @@ function printRotationStatus(ctx: CliContext, s: RotationStatus): void {
 /** The phases as commands for these clusters (directory sources get file commands, admin sources Kubernetes ones). */
 export function rotationPlan(
   clusters: readonly ClusterSnapshot[],
-  o: { newAnchorDir: string; newAnchor: { fingerprint: string; subject: string } },
+  o: {
+    newAnchorDir: string;
+    newAnchor: { fingerprint: string; subject: string };
+    offline?: OfflineAssumptions;
+  },
 ): string[] {
-  const status = clusters.map((c) => `--cluster ${c.name}=${c.source}`).join(' ');
+  const offline = o.offline ?? OFFLINE_DEFAULTS;
+  const targets = clusters.map((c) => `--cluster ${c.name}=${c.source}`).join(' ');
+  const status = `${targets}${clusters.some((c) => c.kind === 'dir') ? offlineFlags(offline) : ''}`;
   const lines: string[] = [];
   lines.push(`Rotating to ${o.newAnchor.subject} (${o.newAnchor.fingerprint}). After each phase run:`);
   lines.push(`  lanyard rotate status ${status}`);
@@ -373,6 +458,18 @@ export function rotationPlan(
   lines.push(
     'Phase 3: wait until no leaf signed under the old anchor can be valid (rotate status prints the time), then remove it.',
   );
+  const dirs = clusters.filter((c) => c.kind === 'dir').map((c) => c.name);
+  if (dirs.length > 0) {
+    lines.push(
+      `  For ${dirs.join(', ')} (directories keep no issuance record) the time is when the issuer files last changed`,
+    );
+    lines.push(
+      `  + ${formatDuration(offline.pollIntervalMs)} poll + ${formatDuration(offline.maxLeafLifetimeMs)} max leaf lifetime + 2 × ${formatDuration(offline.clockSkewMs)} skew: about ${formatDuration(offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs)} after phase 2.`,
+    );
+    lines.push(
+      '  If an issuer runs with a longer --leaf-lifetime or --poll-interval, pass them to rotate status (--max-leaf-lifetime, --poll-interval).',
+    );
+  }
   for (const c of clusters) {
     for (const a of c.bundle.anchors.filter((x) => x.fingerprint !== o.newAnchor.fingerprint)) {
       if (c.kind === 'dir')
@@ -386,6 +483,6 @@ export function rotationPlan(
     }
   }
   lines.push('');
-  lines.push(`Finally: lanyard check ${status}`);
+  lines.push(`Finally: lanyard check ${targets}`);
   return lines;
 }

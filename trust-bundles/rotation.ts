@@ -16,6 +16,9 @@ export type RotationPhase = 'steady' | 0 | 1 | 2 | 3;
 export type StepAction =
   'none' | 'add-new-anchor' | 'reissue-issuers' | 'wait' | 'remove-old-anchors' | 'repair';
 
+/** How a cluster's bound on its old leaves was obtained (see `oldLeafBound`). */
+export type OldLeafBasis = 'issuance-record' | 'credential-loaded' | 'issuer-files-changed';
+
 export interface ClusterRotationState {
   readonly name: string;
   readonly bundleHasNew: boolean;
@@ -24,8 +27,22 @@ export interface ClusterRotationState {
   /** the anchor this cluster's issuer chains to, or null when it chains to none known */
   readonly issuerAnchor: string | null;
   readonly issuerUnderNew: boolean;
-  /** the latest time a leaf this issuer signed under an old anchor can be valid; null = unknown */
+  /**
+   * the latest time a leaf this issuer signed under an anchor other than its current one can be valid
+   * (skew included); null = unknown, or nothing old to bound (steady state)
+   */
   readonly oldLeavesValidUntil: string | null;
+  /** where oldLeavesValidUntil comes from; null when it is null */
+  readonly oldLeavesBasis: OldLeafBasis | null;
+}
+
+/** An anchor that left some bundle while leaves signed under it may still be valid. */
+export interface EarlyRemoval {
+  readonly anchorFingerprint: string;
+  /** clusters whose bundle lacks it */
+  readonly clusters: readonly string[];
+  /** when removing it would have been safe (no leaf under it valid any more); null = unknown */
+  readonly safeAfter: string | null;
 }
 
 export interface RotationStatus {
@@ -34,7 +51,7 @@ export interface RotationStatus {
   readonly newAnchor: { readonly fingerprint: string; readonly subject: string } | null;
   readonly oldAnchors: readonly { readonly fingerprint: string; readonly subject: string }[];
   readonly clusters: readonly ClusterRotationState[];
-  /** mesh-wide: when the last leaf under an old anchor expires; null = unknown (offline sources) */
+  /** mesh-wide: when the last leaf under an old anchor expires; null = unknown or no old anchor */
   readonly oldLeavesValidUntil: string | null;
   readonly next: {
     readonly action: StepAction;
@@ -45,30 +62,74 @@ export interface RotationStatus {
   };
   /** states that break trust somewhere now: rotate status exits 1 when there is any */
   readonly problems: readonly string[];
+  /** the anchors behind the "removed too early" problems, with when their removal would have been safe */
+  readonly earlyRemovals: readonly EarlyRemoval[];
 }
 
-/** Pure: (clusters' bundles, issuers, issuance records, now) → phase and the next step. */
+/**
+ * What `rotate status` assumes of issuers read from a directory (they keep no issuance record): they
+ * re-read their files every `pollIntervalMs`, sign leaves of at most `maxLeafLifetimeMs`, and
+ * verifiers' clocks are within `clockSkewMs`. The defaults are `lanyard serve`'s.
+ */
+export interface OfflineAssumptions {
+  readonly pollIntervalMs: number;
+  readonly maxLeafLifetimeMs: number;
+  readonly clockSkewMs: number;
+}
+
+export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
+  pollIntervalMs: 2000,
+  maxLeafLifetimeMs: 24 * 3_600_000,
+  clockSkewMs: 20_000,
+});
+
+/** Pure: (clusters' bundles, issuers, issuance records, file times, now) → phase and the next step. */
 export function rotationStatus(
   clusters: readonly ClusterSnapshot[],
   now: Date,
-  options: { newAnchor?: string } = {},
+  options: { newAnchor?: string; offline?: OfflineAssumptions } = {},
 ): RotationStatus {
+  const offline = options.offline ?? OFFLINE_DEFAULTS;
   const union = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
   const newAnchor = pickNewAnchor(union.anchors, options.newAnchor);
   const oldAnchors = union.anchors.filter((a) => a !== newAnchor);
   const problems: string[] = [];
+  const t = now.getTime();
 
-  const states = clusters.map((c): ClusterRotationState => {
+  const paths = clusters.map((c) => {
     const path = trustPath(c.issuerChain, union, now);
-    const issuerAnchor = 'anchor' in path ? path.anchor.fingerprint : null;
+    return 'anchor' in path ? path.anchor.fingerprint : null;
+  });
+  const bounds = clusters.map((c, i) => oldLeafBound(c, paths[i] ?? null, offline));
+  // Anchors no bundle holds any more but that an issuer's record shows leaves under, still valid.
+  const removedAnchors = [
+    ...new Set(
+      clusters.flatMap((c) =>
+        (c.issuedByAnchor ?? [])
+          .filter(
+            (r) =>
+              !union.has(r.anchorFingerprint) &&
+              Date.parse(r.latestNotAfter) + (c.issuance?.clockSkewMs ?? offline.clockSkewMs) >= t,
+          )
+          .map((r) => r.anchorFingerprint),
+      ),
+    ),
+  ];
+  // Something old to bound: an old anchor in some bundle, or a removed one with leaves still valid.
+  const anyOld = oldAnchors.length > 0 || removedAnchors.length > 0;
+
+  const states = clusters.map((c, i): ClusterRotationState => {
+    const issuerAnchor = paths[i] ?? null;
     const issuerUnderNew = newAnchor !== undefined && issuerAnchor === newAnchor.fingerprint;
+    const bound = anyOld && issuerUnderNew ? (bounds[i] ?? null) : null;
     return {
       name: c.name,
       bundleHasNew: newAnchor !== undefined && c.bundle.has(newAnchor.fingerprint),
       oldAnchorsInBundle: oldAnchors.filter((a) => c.bundle.has(a.fingerprint)).map((a) => a.fingerprint),
       issuerAnchor,
       issuerUnderNew,
-      oldLeavesValidUntil: oldLeafBound(c, issuerUnderNew, oldAnchors),
+      oldLeavesValidUntil: bound === null ? null : new Date(bound.until).toISOString(),
+      oldLeavesBasis: bound?.basis ?? null,
     };
   });
 
@@ -85,25 +146,31 @@ export function rotationStatus(
       );
     }
   }
-  const meshUntil = combineBounds(states.map((s) => s.oldLeavesValidUntil));
-  // Removing an old anchor while leaves under it can still be valid breaks those handshakes.
-  const removedEarly = oldAnchors.filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)));
-  if (removedEarly.length > 0 && (meshUntil === null || Date.parse(meshUntil) > now.getTime())) {
-    const where = clusters
-      .filter((c) => removedEarly.some((a) => !c.bundle.has(a.fingerprint)))
-      .map((c) => c.name);
+  // When the last leaf under any anchor other than an issuer's current one expires, mesh-wide: each
+  // issuer's bound, whatever its current anchor (null, unknown, when any issuer's bound is unknown).
+  const meshBound = combineBounds(bounds.map((b) => b?.until ?? null));
+  const meshUntil = anyOld && states.every((s) => s.issuerUnderNew) ? meshBound : null;
+
+  // Removing an anchor while leaves under it can still be valid breaks those handshakes. This holds
+  // for an old anchor some bundle still holds and for one that every bundle has dropped: an issuer's
+  // record names it (a restarted issuer's record is empty, so every issuer's bound counts).
+  const earlyRemovals: EarlyRemoval[] = [];
+  const removedEarly = [
+    ...oldAnchors
+      .filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)))
+      .map((a) => a.fingerprint)
+      .filter(() => meshBound === null || meshBound >= t),
+    ...removedAnchors,
+  ];
+  for (const fp of removedEarly) {
+    // Issuers still signing under it are reported above; their bound is unknown (null).
+    const safeAfter =
+      meshBound === null || paths.some((p) => p === fp) ? null : new Date(meshBound).toISOString();
+    const where = clusters.filter((c) => !c.bundle.has(fp)).map((c) => c.name);
+    earlyRemovals.push({ anchorFingerprint: fp, clusters: where, safeAfter });
     problems.push(
-      `old anchor ${removedEarly.map((a) => short(a.fingerprint)).join(', ')} was removed from the bundle of ${where.join(', ')} while leaves signed under it may be valid until ${meshUntil ?? 'an unknown time'}: those clusters refuse them`,
+      `anchor ${short(fp)} was removed from the bundle of ${where.join(', ')} while leaves signed under it may be valid until ${safeAfter ?? 'an unknown time'}: those clusters refuse them (put it back with "lanyard bundle add" until then)`,
     );
-  }
-  for (const c of clusters) {
-    for (const r of c.issuedByAnchor ?? []) {
-      if (!union.has(r.anchorFingerprint) && Date.parse(r.latestNotAfter) > now.getTime()) {
-        problems.push(
-          `${c.name} issued leaves under anchor ${short(r.anchorFingerprint)}, valid until ${r.latestNotAfter}, but no bundle holds that anchor any more`,
-        );
-      }
-    }
   }
 
   const base = {
@@ -112,8 +179,9 @@ export function rotationStatus(
       newAnchor === undefined ? null : { fingerprint: newAnchor.fingerprint, subject: newAnchor.subject },
     oldAnchors: oldAnchors.map((a) => ({ fingerprint: a.fingerprint, subject: a.subject })),
     clusters: states,
-    oldLeavesValidUntil: oldAnchors.length === 0 ? null : meshUntil,
+    oldLeavesValidUntil: oldAnchors.length === 0 ? null : meshUntil === null ? null : iso(meshUntil),
     problems,
+    earlyRemovals,
   };
   const names = (pred: (s: ClusterRotationState) => boolean): string[] =>
     states.filter(pred).map((s) => s.name);
@@ -124,11 +192,11 @@ export function rotationStatus(
       phase: 'steady',
       next: {
         action: problems.length > 0 ? 'repair' : 'none',
-        clusters: [],
+        clusters: problems.length > 0 ? [...new Set(earlyRemovals.flatMap((r) => r.clusters))] : [],
         safe: problems.length === 0,
         reason:
           problems.length > 0
-            ? 'fix the problems listed'
+            ? `fix first: ${problems.join('; ')}`
             : 'one anchor, trusted everywhere: no rotation in progress',
       },
     };
@@ -155,18 +223,17 @@ export function rotationStatus(
       safe: true,
       reason: 'every bundle holds the new anchor, so leaves from re-issued issuers are trusted everywhere',
     };
-  } else if (meshUntil === null || Date.parse(meshUntil) > now.getTime()) {
+  } else if (meshUntil === null || meshUntil >= t) {
     phase = 2;
-    const waitUntil = meshUntil ?? undefined;
     next = {
       action: 'wait',
       clusters: holdingOld,
       safe: false,
       reason:
         meshUntil === null
-          ? 'removing the old anchor is not safe: an offline source keeps no issuance record, so when the last leaf under the old anchor expires is unknown (point --cluster at the admin URLs)'
-          : `removing the old anchor is not safe before ${meshUntil} (in ${formatDuration(Date.parse(meshUntil) - now.getTime())}): leaves signed under it are still valid`,
-      ...(waitUntil !== undefined ? { waitUntil } : {}),
+          ? `removing the old anchor is not safe: when the last leaf under it expires is unknown for ${names((s) => s.oldLeavesValidUntil === null).join(', ')}`
+          : `removing the old anchor is not safe before ${iso(meshUntil)} (in ${formatDuration(meshUntil - t)}): leaves signed under it may still be valid`,
+      ...(meshUntil !== null ? { waitUntil: iso(meshUntil) } : {}),
     };
   } else {
     phase = 3;
@@ -174,7 +241,7 @@ export function rotationStatus(
       action: 'remove-old-anchors',
       clusters: holdingOld,
       safe: true,
-      reason: `no leaf signed under the old anchor is valid any more (the last expired at ${meshUntil})`,
+      reason: `no leaf signed under the old anchor is valid any more (the last expired by ${iso(meshUntil)})`,
     };
   }
   if (problems.length > 0)
@@ -198,32 +265,53 @@ function pickNewAnchor(
 }
 
 /**
- * For an issuer already under the new anchor, when its last leaf under an old anchor expires (plus the
- * clock skew peers may have). When this process recorded such leaves, the latest of them: leaves of an
- * earlier process were issued earlier with the same lifetime. When it recorded none, it started after
- * the switch: every old leaf was issued before it loaded its credential, so none outlives
- * loadedAt + lifetime + skew. Unknown for offline sources. (Per process: point --cluster at each replica.)
+ * When the last leaf this cluster's issuer signed under any anchor other than `issuerAnchor` (its
+ * current one) stops being valid, skew included; null = unknown.
+ * - online, with a record of such leaves: the latest of them. Leaves of an earlier process were issued
+ *   earlier with the same lifetime, so they expire earlier.
+ * - online, with none recorded: the process signed no such leaf, and earlier processes stopped before it
+ *   loaded its current credential, so none outlives loadedAt + lifetime + 2 × skew. A restart therefore
+ *   resets the bound to a later time, never an earlier one.
+ * - directory: the issuer picked up its current files at most one poll interval after they were last
+ *   written (the later of the certificate's and the key's mtime and ctime), so no leaf under another
+ *   anchor outlives that + poll + the longest leaf lifetime + 2 × skew. This assumes the running issuer
+ *   accepted those files (its log and lanyard_credential_reloads_total{result="rejected"} say so).
  */
 function oldLeafBound(
   c: ClusterSnapshot,
-  issuerUnderNew: boolean,
-  oldAnchors: readonly BundleAnchor[],
-): string | null {
-  if (!issuerUnderNew || c.issuance === undefined) return null;
+  issuerAnchor: string | null,
+  offline: OfflineAssumptions,
+): { until: number; basis: OldLeafBasis } | null {
+  if (issuerAnchor === null) return null;
+  if (c.kind === 'dir') {
+    if (c.issuerFilesChangedAt === undefined) return null;
+    return {
+      until:
+        c.issuerFilesChangedAt.getTime() +
+        offline.pollIntervalMs +
+        offline.maxLeafLifetimeMs +
+        2 * offline.clockSkewMs,
+      basis: 'issuer-files-changed',
+    };
+  }
+  if (c.issuance === undefined) return null;
   const skew = c.issuance.clockSkewMs;
   const recorded = (c.issuedByAnchor ?? [])
-    .filter((r) => oldAnchors.some((a) => a.fingerprint === r.anchorFingerprint))
+    .filter((r) => r.anchorFingerprint !== issuerAnchor)
     .map((r) => Date.parse(r.latestNotAfter));
-  const bound =
-    recorded.length > 0
-      ? Math.max(...recorded) + skew
-      : c.issuance.credentialLoadedAt.getTime() + c.issuance.leafLifetimeMs + 2 * skew;
-  return new Date(bound).toISOString();
+  return recorded.length > 0
+    ? { until: Math.max(...recorded) + skew, basis: 'issuance-record' }
+    : {
+        until: c.issuance.credentialLoadedAt.getTime() + c.issuance.leafLifetimeMs + 2 * skew,
+        basis: 'credential-loaded',
+      };
 }
 
-function combineBounds(bounds: readonly (string | null)[]): string | null {
-  if (bounds.some((b) => b === null)) return null;
-  return bounds.length === 0
-    ? null
-    : new Date(Math.max(...bounds.map((b) => Date.parse(b as string)))).toISOString();
+function combineBounds(bounds: readonly (number | null)[]): number | null {
+  if (bounds.length === 0 || bounds.some((b) => b === null)) return null;
+  return Math.max(...(bounds as number[]));
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
 }

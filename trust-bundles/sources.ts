@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import {
   CredentialError,
   UsageError,
@@ -32,6 +33,11 @@ export interface ClusterSnapshot {
     | undefined;
   /** for directory sources: the bundle file that `lanyard bundle add/remove` edits */
   readonly bundlePath?: string;
+  /**
+   * for directory sources: when the issuer certificate or key file last changed (the latest of their
+   * mtimes and ctimes; a copy that keeps an old mtime still gets a new ctime)
+   */
+  readonly issuerFilesChangedAt?: Date;
 }
 
 export interface ClusterTarget {
@@ -63,6 +69,12 @@ export async function loadCluster(
 ): Promise<ClusterSnapshot> {
   if (/^https?:\/\//i.test(t.target)) return loadFromAdmin(t, options.timeoutMs ?? 5000);
   const files = await readIssuerDir(t.target);
+  const times = await Promise.all(
+    [files.certificatePath, files.keyPath].map(async (p) => {
+      const st = await stat(p);
+      return Math.max(st.mtimeMs, st.ctimeMs);
+    }),
+  );
   const bundle = parseTrustBundle(files.anchorsPem, files.anchorsPath);
   const anchorFps = new Set(bundle.anchors.map((a) => a.certificate.der.toString('base64')));
   const issuerChain = parseCertificatesPem(files.certificatePem, files.certificatePath).filter(
@@ -77,6 +89,7 @@ export async function loadCluster(
     issuedByAnchor: undefined,
     issuance: undefined,
     bundlePath: files.anchorsPath,
+    issuerFilesChangedAt: new Date(Math.max(...times)),
   };
 }
 

@@ -225,6 +225,8 @@ async function story(
         p('anchor-a', 'anchor.crt'),
         '--bundle-url',
         `http://${pod.issuer.address}:${ADMIN_PORT}/v1/bundle`,
+        // the issuer's admin port is plain http on another host of the flat network (docs/security.md)
+        '--insecure-bundle-url',
         '--out',
         p(c, 'pod'),
       ],

@@ -3,15 +3,25 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { parseCertificatesPem, systemClock, LanyardError } from '../../ca/index.js';
-import { createCertifyClient, renewalDelayMs } from '../../issuer/client.js';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  createKeyObjectSigner,
+  encodePem,
+  generateKey,
+  parseCertificatesPem,
+  systemClock,
+  LanyardError,
+} from '../../ca/index.js';
+import { checkBundleUrl, createCertifyClient, renewalDelayMs } from '../../issuer/client.js';
 import { createDirectoryCredentialSource } from '../../issuer/credentials.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { startTestIssuer } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
-import { testPki } from '../support/pki.js';
+import { runLanyard } from '../support/cli-inproc.js';
+import { createTestCertificate, testPki } from '../support/pki.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
@@ -192,3 +202,119 @@ describe('directory credential source and the clock', () => {
     }
   });
 });
+
+describe('certify client: where a --bundle-url may come from, and what it may hold', () => {
+  /** A loopback HTTP server answering every request with `body`. */
+  async function serveText(body: () => string): Promise<{ url: string; close: () => Promise<void> }> {
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(body());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/v1/bundle`,
+      close: () =>
+        new Promise((resolve) => {
+          server.close(() => {
+            resolve();
+          });
+        }),
+    };
+  }
+
+  it('refuses a fetched bundle holding a certificate that is not a CA, and keeps ca.crt as it was', async () => {
+    const now = systemClock.now();
+    const pki = await testPki({ now });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const notCa = await createTestCertificate({
+      issuer: pki.anchor,
+      subjectSigner: createKeyObjectSigner(await generateKey('p256')),
+      commonName: 'not-a-ca',
+      notBefore: now,
+      notAfter: new Date(now.getTime() + HOUR),
+      isCa: false,
+    });
+    let body = pki.anchorsPem;
+    const bundle = await serveText(() => body);
+    const { dir, cleanup } = tempDir('lanyard-client-strict-');
+    try {
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      const client = await createCertifyClient({
+        server: t.target,
+        identity: ID,
+        tokenFile: join(dir, 'token'),
+        outDir: join(dir, 'out'),
+        trustAnchorsFile: join(dir, 'anchors.pem'),
+        bundleUrl: bundle.url,
+        clock: systemClock,
+        logger: silent,
+      });
+      await client.certifyOnce();
+      const before = readFileSync(join(dir, 'out', 'ca.crt'), 'utf8');
+      body = pki.anchorsPem + encodePem('CERTIFICATE', notCa.der);
+      await assert.rejects(
+        client.certifyOnce(),
+        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_NOT_CA',
+      );
+      assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), before);
+      client.close();
+    } finally {
+      await bundle.close();
+      await t.close();
+      cleanup();
+    }
+  });
+
+  it('accepts http only to a loopback address unless opted in, and never a scheme other than http(s)', () => {
+    for (const ok of [
+      'http://127.0.0.1:9990/v1/bundle',
+      'http://127.1.2.3/v1/bundle',
+      'http://localhost:9990/v1/bundle',
+      'http://[::1]:9990/v1/bundle',
+      'https://10.0.0.1:9990/v1/bundle',
+    ])
+      assert.doesNotThrow(() => checkBundleUrl(ok, false), ok);
+    for (const bad of [
+      'http://10.0.0.1:9990/v1/bundle',
+      'http://127.0.0.1.example.com/v1/bundle',
+      'ftp://127.0.0.1/b',
+      'not a url',
+    ])
+      assert.throws(() => checkBundleUrl(bad, false), hasUsageCode, bad);
+    assert.doesNotThrow(() => checkBundleUrl('http://10.0.0.1:9990/v1/bundle', true));
+    assert.throws(() => checkBundleUrl('ftp://10.0.0.1/b', true), hasUsageCode);
+  });
+
+  it('lanyard certify refuses a plain-http non-loopback --bundle-url at startup with a usage error (exit 2)', async () => {
+    const { dir, cleanup } = tempDir('lanyard-client-usage-');
+    try {
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      const pki = await testPki({ now: systemClock.now() });
+      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      const args = [
+        'certify',
+        '--server',
+        '127.0.0.1:1',
+        '--identity',
+        ID,
+        '--token-file',
+        join(dir, 'token'),
+        '--trust-anchors',
+        join(dir, 'anchors.pem'),
+        '--out',
+        join(dir, 'out'),
+        '--bundle-url',
+        'http://192.0.2.1:9990/v1/bundle',
+        '--once',
+      ];
+      const r = await runLanyard(args);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(existsSync(join(dir, 'out', 'tls.key')), false, 'refused before anything was made');
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+const hasUsageCode = (err: unknown): boolean => err instanceof LanyardError && err.code === 'ERR_USAGE';

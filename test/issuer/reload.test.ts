@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { systemClock } from '../../ca/index.js';
 import { after, before, describe, it } from 'node:test';
-import { parseCertificate } from '../../ca/index.js';
+import {
+  createKeyObjectSigner,
+  encodePem,
+  generateKey,
+  parseCertificate,
+  type CertificateInfo,
+} from '../../ca/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { HOUR } from '../support/clock.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
-import { makeCsr, testPki, type TestPki } from '../support/pki.js';
+import { createTestCertificate, makeCsr, testPki, type TestPki } from '../support/pki.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const TOKEN = Buffer.from('sa:default:web');
@@ -115,6 +121,30 @@ describe('issuer credential reload', () => {
     });
   }
 
+  it('rejects a replacement whose trust anchors hold a certificate that is not a CA, and keeps the old bundle', async () => {
+    const before = await serving();
+    const bundleBefore = await (await fetch(`${t.adminUrl}/v1/bundle`)).text();
+    const rejectedBefore = await rejectedReloads(t);
+    writeAtomicVolume(dir, {
+      ...secretFiles(pki, 'east'),
+      'ca.crt': pki.anchorsPem + encodePem('CERTIFICATE', (await notCa(pki)).der),
+    });
+    await waitFor(
+      async () => (await rejectedReloads(t)) > rejectedBefore,
+      'the non-CA anchor set to be rejected',
+    );
+    assert.ok(
+      t.logLines.some((l) => {
+        const e = JSON.parse(l) as { event?: string; code?: string };
+        return e.event === 'credential_rejected' && e.code === 'ERR_NOT_CA';
+      }),
+    );
+    assert.equal(await serving(), before);
+    for (const path of ['/v1/bundle', '/v1/bundle.spiffe'])
+      assert.equal((await fetch(`${t.adminUrl}${path}`)).status, 200, path);
+    assert.equal(await (await fetch(`${t.adminUrl}/v1/bundle`)).text(), bundleBefore);
+  });
+
   it('rejects an expired replacement and keeps the old issuer serving', async () => {
     const expired = await testPki({
       now: new Date(Date.parse('2020-01-01T00:00:00Z')),
@@ -144,3 +174,47 @@ async function rejectedReloads(t: TestIssuer): Promise<number> {
   const m = /lanyard_credential_reloads_total\{result="rejected"\} (\d+)/.exec(text);
   return m === null ? 0 : Number(m[1]);
 }
+
+/** A certificate with basicConstraints CA:FALSE, signed by the PKI's anchor. */
+async function notCa(p: TestPki): Promise<CertificateInfo> {
+  const now = systemClock.now();
+  return createTestCertificate({
+    issuer: p.anchor,
+    subjectSigner: createKeyObjectSigner(await generateKey('p256')),
+    commonName: 'not-a-ca',
+    notBefore: now,
+    notAfter: new Date(now.getTime() + HOUR),
+    isCa: false,
+  });
+}
+
+describe('issuer start with a trust-anchor file holding a certificate that is not a CA', () => {
+  it('refuses the credential: not ready, and the bundle endpoints answer 503, never 500', async () => {
+    const { dir, cleanup } = tempDir('lanyard-notca-');
+    const p = await testPki({ now: systemClock.now() });
+    writeAtomicVolume(dir, {
+      ...secretFiles(p),
+      'ca.crt': p.anchorsPem + encodePem('CERTIFICATE', (await notCa(p)).der),
+    });
+    const t = await startTestIssuer({ dir, authenticator: scriptedAuthenticator(), pollIntervalMs: 0 });
+    try {
+      assert.equal((await fetch(`${t.adminUrl}/ready`)).status, 503);
+      for (const path of ['/v1/bundle', '/v1/bundle.spiffe'])
+        assert.equal((await fetch(`${t.adminUrl}${path}`)).status, 503, path);
+      assert.equal(await rejectedReloads(t), 1);
+      assert.equal(
+        await grpcCodeOf(
+          t.certify({
+            identity: ID,
+            token: TOKEN,
+            certificate_signing_request: (await makeCsr({ dns: [ID] })).der,
+          }),
+        ),
+        'UNAVAILABLE',
+      );
+    } finally {
+      await t.close();
+      cleanup();
+    }
+  });
+});

@@ -23,8 +23,8 @@ import { runLanyard } from '../support/cli-inproc.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { createIdentityClient, type IdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
-import { opensslVerify, tempDir } from '../support/openssl.js';
-import { opensslMutualTls } from '../support/tls.js';
+import { opensslVerify, tempDir, type OpensslResult } from '../support/openssl.js';
+import { opensslMutualTls, type HandshakeResult } from '../support/tls.js';
 
 const silent = pino({ level: 'silent' });
 const id = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
@@ -142,24 +142,31 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
   const at = (): number => Math.floor(clock.now().getTime() / 1000);
 
   function verifiesUnder(leaf: Leaf, bundleOf: Cluster): boolean {
-    const r = opensslVerify({
+    return verifyUnder(leaf, bundleOf).ok;
+  }
+
+  function verifyUnder(leaf: Leaf, bundleOf: Cluster): OpensslResult {
+    return opensslVerify({
       leaf: leaf.chain[0] as Buffer,
       intermediates: leaf.chain.slice(1),
       anchors: bundleOf.bundle.map((a) => a.der),
       purpose: 'sslclient',
       atSeconds: at(),
     });
-    return r.ok;
   }
 
   /** east's workload serves, west's connects; each side trusts its own cluster's current bundle. */
   async function handshake(eastLeaf: Leaf, westLeaf: Leaf): Promise<boolean> {
+    return (await handshakeResult(eastLeaf, westLeaf)).ok;
+  }
+
+  async function handshakeResult(eastLeaf: Leaf, westLeaf: Leaf): Promise<HandshakeResult> {
     const bundleFile = (c: Cluster): string => {
       const p = join(root, `${c.name}-bundle-${at()}-${c.bundle.length}.pem`);
       writeFileSync(p, c.bundle.map((a) => encodePem('CERTIFICATE', a.der)).join(''));
       return p;
     };
-    const hs = await opensslMutualTls(
+    return opensslMutualTls(
       {
         cert: join(eastLeaf.dir, 'tls.crt'),
         key: join(eastLeaf.dir, 'tls.key'),
@@ -174,7 +181,6 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
       },
       { atSeconds: at() },
     );
-    return hs.ok;
   }
 
   async function assertCrossTrust(tag: string): Promise<{ east: Leaf; west: Leaf }> {
@@ -302,12 +308,17 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
     assert.equal(st.code, 1, 'rotate status exits 1');
     assert.ok(st.s.problems.length > 0);
     assert.equal(st.s.next.safe, false);
-    assert.equal(
-      verifiesUnder(underOld.east, clusters.west),
-      false,
-      "west now refuses east's still-valid old leaf",
+    // Refused because the chain no longer reaches an anchor west trusts: X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY (20).
+    const refused = verifyUnder(underOld.east, clusters.west);
+    assert.equal(refused.ok, false, "west now refuses east's still-valid old leaf");
+    assert.match(`${refused.stdout}\n${refused.stderr}`, /\berror 20 at /);
+    const hs = await handshakeResult(underOld.east, underOld.west);
+    assert.equal(hs.ok, false, 'the handshake fails');
+    assert.match(
+      hs.client,
+      /verify error:num=20\b/,
+      "west's client refuses east's certificate with error 20",
     );
-    assert.equal(await handshake(underOld.east, underOld.west), false, 'the handshake fails');
     await setBundle(clusters.west, [oldAnchor.cert, newAnchor.cert]);
     assert.ok(await handshake(underOld.east, underOld.west), 'restoring the anchor restores the handshake');
 

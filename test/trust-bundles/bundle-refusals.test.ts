@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { encodePem } from '../../ca/index.js';
+import { runLanyard } from '../support/cli-inproc.js';
+import { tempDir } from '../support/openssl.js';
+import { testPki } from '../support/pki.js';
+import { certPem, cliCode, NOW, nonCaCertificate, withPemHeaders } from './fixtures.js';
+
+describe('bundle refusals name the offending file', () => {
+  it('for PEM headers, a certificate that is not a CA, and trailing bytes after the DER', async () => {
+    const pki = await testPki({ now: NOW });
+    const { dir, cleanup } = tempDir('lanyard-bundle-refusal-');
+    try {
+      const cases: [string, string, string][] = [
+        ['headers.pem', withPemHeaders(pki.anchorsPem), 'ERR_PEM_HEADERS'],
+        ['not-ca.pem', certPem(await nonCaCertificate(pki)), 'ERR_NOT_CA'],
+        [
+          'trailing.pem',
+          encodePem('CERTIFICATE', Buffer.concat([pki.anchor.cert.der, Buffer.from([0, 0])])),
+          'ERR_CERT_MALFORMED',
+        ],
+      ];
+      for (const [name, text, code] of cases) {
+        const file = join(dir, name);
+        writeFileSync(file, text);
+        for (const args of [
+          ['bundle', 'create', '--out', join(dir, `out-${name}`), file],
+          ['bundle', 'show', file],
+        ]) {
+          const r = await runLanyard(args);
+          assert.equal(r.code, 1, `${args.join(' ')}: ${r.err}`);
+          assert.equal(cliCode(r.err), code, r.err);
+          assert.ok(r.err.includes(file), `${args.join(' ')} names ${file}: ${r.err}`);
+        }
+      }
+    } finally {
+      cleanup();
+    }
+  });
+});
