@@ -230,8 +230,15 @@ export function createAdmissionControl(o: {
   readonly metrics: IssuerMetrics;
   /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
   readonly wallClock?: Clock;
-}): { readonly interceptor: grpc.ServerInterceptor; readonly inFlight: () => number } {
+}): {
+  readonly interceptor: grpc.ServerInterceptor;
+  readonly inFlight: () => number;
+  /** ends every admitted call still in progress with UNAVAILABLE (a shutdown's grace period ran out); how many */
+  readonly cancelAll: () => number;
+} {
   let admitted = 0;
+  // how to end each admitted call still in progress
+  const active = new Set<() => void>();
   const gauge = o.metrics.inFlight.labels('Certify');
   const interceptor: grpc.ServerInterceptor = (method, call) => {
     if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
@@ -248,9 +255,13 @@ export function createAdmissionControl(o: {
       sent ??= status;
       transportSendStatus(status);
     };
+    const cancel = (): void => {
+      call.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'the issuer is shutting down; retry' });
+    };
     const release = (): void => {
       if (!counted) return;
       counted = false;
+      active.delete(cancel);
       admitted--;
       gauge.set(admitted);
     };
@@ -303,6 +314,7 @@ export function createAdmissionControl(o: {
         }
         admitted++;
         counted = true;
+        active.add(cancel);
         gauge.set(admitted);
         next(metadata);
       })
@@ -331,5 +343,14 @@ export function createAdmissionControl(o: {
       .build();
     return new grpc.ServerInterceptingCall(call, responder);
   };
-  return { interceptor, inFlight: () => admitted };
+  return {
+    interceptor,
+    inFlight: () => admitted,
+    cancelAll() {
+      const calls = [...active];
+      // each ends through the transport; the listener's onCancel then releases its slot
+      for (const c of calls) c();
+      return calls.length;
+    },
+  };
 }
