@@ -319,11 +319,11 @@ export function errorCode(err: unknown): string {
   return typeof code === 'number' ? (grpc.status[code] ?? String(code)) : 'ERR_INTERNAL';
 }
 
+/** What went wrong, without the code (errorCode() gives that; callers print the two side by side). */
 export function describeError(err: unknown): string {
   if (err instanceof LanyardError) return err.message;
   const e = err as { code?: unknown; details?: unknown; message?: unknown };
-  if (typeof e.code === 'number' && typeof e.details === 'string')
-    return `${grpc.status[e.code] ?? e.code}: ${e.details}`;
+  if (typeof e.code === 'number' && typeof e.details === 'string') return e.details;
   return typeof e.message === 'string' ? e.message : String(err);
 }
 

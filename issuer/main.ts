@@ -159,6 +159,9 @@ export async function startIssuer(
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         logger.warn({ event: 'grace_expired' }, 'grace period over; cancelling the remaining calls');
+        // grpc-js's forceShutdown() only destroys connections it tracks for channelz (disabled
+        // here), so the calls still in progress are ended one by one first
+        admission.cancelAll();
         server.forceShutdown();
         resolve();
       }, graceMs);

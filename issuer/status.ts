@@ -1,4 +1,5 @@
 import {
+  certificateReport,
   encodePem,
   fingerprint,
   type CertificateInfo,
@@ -57,6 +58,17 @@ export function createStatusReporter(o: {
   readonly leafLifetimeMs: number;
   readonly clockSkewMs: number;
 }): StatusReporter {
+  // the full subject DN ("CN=identity.linkerd.cluster.local, OU=east"), parsed once per certificate:
+  // credentials are swapped whole on reload, so their certificate objects serve as keys
+  const subjects = new WeakMap<CertificateInfo, string>();
+  const subjectText = (c: CertificateInfo): string => {
+    let s = subjects.get(c);
+    if (s === undefined) {
+      s = certificateReport(c, o.clock.now()).subject;
+      subjects.set(c, s);
+    }
+    return s;
+  };
   const ready = (): boolean => {
     const cred = o.credentials.current();
     return cred !== undefined && o.clock.now().getTime() < cred.chainNotAfter.getTime();
@@ -97,8 +109,4 @@ export function createStatusReporter(o: {
       };
     },
   };
-}
-
-function subjectText(c: CertificateInfo): string {
-  return c.subjectCommonName !== undefined ? `CN=${c.subjectCommonName}` : '';
 }

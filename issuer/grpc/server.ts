@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { LanyardError, type Clock } from '../../ca/index.js';
+import { InvalidRequestError, LanyardError, systemClock, type Clock } from '../../ca/index.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { statusName, toGrpcError } from './status.js';
@@ -39,6 +39,9 @@ export function identityProtoPath(): string {
   return found;
 }
 
+/** What the server's decoder hands the handler for a message that is not a CertifyRequest. */
+const UNDECODABLE = Symbol('undecodable CertifyRequest');
+
 export function loadIdentityService(): grpc.ServiceDefinition {
   const def = protoLoader.loadSync(identityProtoPath(), {
     keepCase: true,
@@ -49,7 +52,25 @@ export function loadIdentityService(): grpc.ServiceDefinition {
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     io: { linkerd: { proxy: { identity: { Identity: grpc.ServiceClientConstructor } } } };
   };
-  return pkg.io.linkerd.proxy.identity.Identity.service;
+  const service = pkg.io.linkerd.proxy.identity.Identity.service;
+  const method = service.Certify as grpc.MethodDefinition<unknown, unknown>;
+  // grpc-js answers a message its decoder throws on with INTERNAL, before any handler or
+  // interceptor hook sees it. Bytes that are not a CertifyRequest are a malformed request: the
+  // decoder hands the handler a marker instead, and the handler answers INVALID_ARGUMENT.
+  const decode = method.requestDeserialize;
+  return {
+    ...service,
+    Certify: {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return decode(bytes);
+        } catch {
+          return { [UNDECODABLE]: true };
+        }
+      },
+    },
+  };
 }
 
 export interface IdentityServiceOptions {
@@ -63,6 +84,9 @@ export interface IdentityServiceOptions {
 // Request ids: unique per process (random prefix) and cheap (a counter), for correlating log lines.
 const REQ_PREFIX = `${randomBytes(3).toString('hex')}-`;
 let reqCounter = 0;
+function nextReqId(): string {
+  return `${REQ_PREFIX}${(++reqCounter).toString(36)}`;
+}
 
 /** The Certify handler: decode, call the use case, encode, one log line, one metric sample. */
 export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
@@ -73,7 +97,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
     callback: grpc.sendUnaryData<CertifyResponseMessage>,
   ): void {
     const started = process.hrtime.bigint();
-    const reqId = `${REQ_PREFIX}${(++reqCounter).toString(36)}`;
+    const reqId = nextReqId();
     const identity = typeof call.request.identity === 'string' ? call.request.identity.slice(0, 256) : '';
     const finish = (err: unknown, fields: Record<string, unknown>): void => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
@@ -106,6 +130,13 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
       callback({ code: mapped.grpcCode, details: mapped.message });
     };
 
+    if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
+      finish(
+        new InvalidRequestError('ERR_INVALID_REQUEST', 'the request is not a CertifyRequest message'),
+        {},
+      );
+      return;
+    }
     const ac = new AbortController();
     const onCancel = (): void => {
       ac.abort();
@@ -177,40 +208,128 @@ export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
 
 /**
  * Admission control for Certify, as a server interceptor: a call is counted from the moment its
- * headers arrive until its status is sent. Certify itself mostly runs without yielding, so calls
- * wait *before* the handler (read from the connection but not yet handled); counting at arrival is
- * what bounds them. Beyond `maxInFlight` a call is answered RESOURCE_EXHAUSTED at once, before its
- * message is even decoded.
+ * headers arrive until it ends. Certify itself mostly runs without yielding, so calls wait *before*
+ * the handler (read from the connection but not yet handled); counting at arrival is what bounds
+ * them. Beyond `maxInFlight` a call is answered RESOURCE_EXHAUSTED at once, before its message is
+ * even decoded.
+ *
+ * A call ends in one of two ways, and its slot is released exactly once on either: its status
+ * passes through this interceptor (the handler answered, or grpc-js found no or two messages), or
+ * the call ends without that: grpc-js sends some statuses on the transport call itself, past every
+ * interceptor (a message over the size limit, a deadline that passes before the message, a bad
+ * grpc-timeout or compression), and a client may reset the stream. Every ending reaches the
+ * listener's onCancel (grpc-js calls it once the stream is done, whatever ended it).
+ *
+ * Calls the handler never sees are logged and counted here, one line and one requests_total sample
+ * each (the handler does both for the calls it handles). Must be the first (innermost) interceptor:
+ * it watches the statuses grpc-js sends on the transport call by wrapping that call's sendStatus.
  */
 export function createAdmissionControl(o: {
   readonly maxInFlight: number;
   readonly logger: Logger;
   readonly metrics: IssuerMetrics;
-}): { readonly interceptor: grpc.ServerInterceptor; readonly inFlight: () => number } {
+  /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
+  readonly wallClock?: Clock;
+}): {
+  readonly interceptor: grpc.ServerInterceptor;
+  readonly inFlight: () => number;
+  /** ends every admitted call still in progress with UNAVAILABLE (a shutdown's grace period ran out); how many */
+  readonly cancelAll: () => number;
+} {
   let admitted = 0;
+  // how to end each admitted call still in progress
+  const active = new Set<() => void>();
   const gauge = o.metrics.inFlight.labels('Certify');
-  const shedCounter = o.metrics.requests.labels('Certify', 'RESOURCE_EXHAUSTED');
   const interceptor: grpc.ServerInterceptor = (method, call) => {
     if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
+    const started = process.hrtime.bigint();
     let counted = false;
+    // the handler was invoked: it writes the call's log line and metric sample itself
+    let handled = false;
+    let accounted = false;
+    let messages = 0;
+    // the first status sent on the transport, whoever sent it (what the client receives)
+    let sent: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0] | undefined;
+    const transportSendStatus = call.sendStatus.bind(call);
+    call.sendStatus = (status) => {
+      sent ??= status;
+      transportSendStatus(status);
+    };
+    const cancel = (): void => {
+      call.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'the issuer is shutting down; retry' });
+    };
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      active.delete(cancel);
+      admitted--;
+      gauge.set(admitted);
+    };
+    const account = (): void => {
+      if (handled || accounted) return;
+      accounted = true;
+      const deadline = call.getDeadline();
+      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+      const code =
+        sent?.code ??
+        ((o.wallClock ?? systemClock).now().getTime() >= deadlineMs
+          ? grpc.status.DEADLINE_EXCEEDED
+          : grpc.status.CANCELLED);
+      const grpcCode = statusName(code);
+      o.metrics.requests.labels('Certify', grpcCode).inc();
+      o.logger.warn(
+        {
+          reqId: nextReqId(),
+          rpc: 'Certify',
+          code:
+            code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.CANCELLED
+              ? 'ERR_DEADLINE_EXCEEDED'
+              : 'ERR_INVALID_REQUEST',
+          grpcCode,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        sent === undefined
+          ? 'the client ended the call before it was answered'
+          : `the call ended before the handler: ${sent.details ?? grpcCode}`,
+      );
+    };
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
         if (admitted >= o.maxInFlight) {
-          shedCounter.inc();
+          accounted = true;
+          const message = `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`;
+          o.metrics.requests.labels('Certify', 'RESOURCE_EXHAUSTED').inc();
           o.logger.warn(
-            { rpc: 'Certify', code: 'ERR_OVERLOADED', grpcCode: 'RESOURCE_EXHAUSTED', inFlight: admitted },
-            `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`,
+            {
+              reqId: nextReqId(),
+              rpc: 'Certify',
+              code: 'ERR_OVERLOADED',
+              grpcCode: 'RESOURCE_EXHAUSTED',
+              inFlight: admitted,
+            },
+            message,
           );
-          call.sendStatus({
-            code: grpc.status.RESOURCE_EXHAUSTED,
-            details: `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`,
-          });
+          call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: message });
           return;
         }
         admitted++;
         counted = true;
+        active.add(cancel);
         gauge.set(admitted);
         next(metadata);
+      })
+      .withOnReceiveMessage((message, next) => {
+        messages++;
+        next(message);
+      })
+      .withOnReceiveHalfClose((next) => {
+        // grpc-js invokes a unary handler at half-close when exactly one message arrived
+        if (messages === 1) handled = true;
+        next();
+      })
+      .withOnCancel(() => {
+        release();
+        account();
       })
       .build();
     const responder = new grpc.ResponderBuilder()
@@ -218,15 +337,20 @@ export function createAdmissionControl(o: {
         next(listener);
       })
       .withSendStatus((status, next) => {
-        if (counted) {
-          counted = false;
-          admitted--;
-          gauge.set(admitted);
-        }
+        release();
         next(status);
       })
       .build();
     return new grpc.ServerInterceptingCall(call, responder);
   };
-  return { interceptor, inFlight: () => admitted };
+  return {
+    interceptor,
+    inFlight: () => admitted,
+    cancelAll() {
+      const calls = [...active];
+      // each ends through the transport; the listener's onCancel then releases its slot
+      for (const c of calls) c();
+      return calls.length;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { systemClock } from '../../ca/index.js';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -65,8 +66,8 @@ describe('admin HTTP and gRPC health', () => {
 
   it('reports the issuer, anchors and issuance per anchor at /v1/status', async () => {
     const s = (await (await fetch(`${t.adminUrl}/v1/status`)).json()) as Record<string, unknown> & {
-      issuer: { serial: string; anchorFingerprint: string };
-      anchors: { fingerprint: string }[];
+      issuer: { serial: string; anchorFingerprint: string; subject: string };
+      anchors: { fingerprint: string; subject: string }[];
       issuedByAnchor: { anchorFingerprint: string; issued: number; latestNotAfter: string }[];
       certificatesIssued: number;
     };
@@ -81,6 +82,14 @@ describe('admin HTTP and gRPC health', () => {
       [fp],
     );
     assert.equal(s.certificatesIssued, 1);
+    // the full subject DN, as node:crypto's independent parser reads it
+    const dn = (der: Buffer): string => new X509Certificate(der).subject.split('\n').join(', ');
+    assert.equal(s.issuer.subject, 'CN=identity.linkerd.cluster.local, OU=east');
+    assert.equal(s.issuer.subject, dn(pki.issuers.east?.cert.der as Buffer));
+    assert.deepEqual(
+      s.anchors.map((a) => a.subject),
+      [dn(pki.anchor.cert.der)],
+    );
     assert.equal(s.issuedByAnchor[0]?.anchorFingerprint, fp);
     assert.ok(Date.parse(s.issuedByAnchor[0]?.latestNotAfter ?? '') > 0);
   });

@@ -5,6 +5,7 @@ import { parseCertificate } from '../../ca/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { opensslVerify } from '../support/openssl.js';
+import { waitFor } from '../support/tls-cert.js';
 import { csrKey, makeCsr, testPki, type TestPki } from '../support/pki.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
@@ -303,5 +304,28 @@ describe('Certify under load', () => {
       'UNAVAILABLE',
     );
     await t.close();
+  });
+
+  it('ends the calls still in flight when the shutdown grace period runs out', async () => {
+    const pki = await testPki({ now: systemClock.now() });
+    const authn = scriptedAuthenticator();
+    const t = await startTestIssuer({ pki, authenticator: authn });
+    try {
+      const csr = (await makeCsr({ dns: [ID] })).der;
+      authn.hold();
+      const stuck = grpcCodeOf(
+        t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 10_000 }),
+      );
+      while (authn.waiting < 1) await new Promise((r) => setTimeout(r, 5));
+      const started = performance.now();
+      await t.issuer.shutdown(200);
+      assert.equal(await stuck, 'UNAVAILABLE', 'the caller learns at once that it must retry elsewhere');
+      assert.ok(performance.now() - started < 2000, 'shutdown did not wait for the stuck call');
+      assert.ok(t.logLines.some((l) => l.includes('"event":"grace_expired"')));
+      await waitFor(() => authn.aborted === 1, 'the authenticator call to be aborted');
+    } finally {
+      authn.release();
+      await t.close();
+    }
   });
 });
