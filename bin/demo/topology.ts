@@ -146,7 +146,8 @@ export function interrupted(): NodeJS.Signals | 'parent-exit' | undefined {
 
 /**
  * Runs `fn` (synchronous, idempotent) when this process gets SIGINT, SIGTERM or SIGHUP (then exits with
- * 128 + signal number), when its parent process goes away (checked every 250 ms; exits 129), and at
+ * 128 + signal number), when its parent process goes away (checked every 250 ms against
+ * LANYARD_FLATNET_PARENT_PID or the parent at installation; exits 129), and at
  * exit (also after an uncaught exception). Returns a function that unregisters `fn` without running it.
  */
 export function registerCleanup(fn: () => void): () => void {
@@ -167,7 +168,10 @@ export function guardProcess(): void {
       });
     }
     process.on('exit', runCleanups);
-    const parent = process.ppid;
+    // The parent that started this process may already be gone by now (a process started just before
+    // its parent was interrupted): LANYARD_FLATNET_PARENT_PID, when set, names the expected parent.
+    const expected = Number(process.env.LANYARD_FLATNET_PARENT_PID);
+    const parent = Number.isInteger(expected) && expected > 0 ? expected : process.ppid;
     setInterval(() => {
       if (process.ppid !== parent && cleanups.size > 0) {
         interruptedBy ??= 'parent-exit';

@@ -19,6 +19,17 @@ const mode = canUseNetns() ? 'netns' : 'loopback';
 // teardown — the in-process story's, the demo children's — and ends this file: no further test starts.
 guardProcess();
 
+/**
+ * Lets a signal already delivered to this process be handled (registerCleanup's handler ends the file)
+ * before a test starts new work: a test that fails because the signal killed its children settles in
+ * promise callbacks, so the runner could otherwise start the next test before the signal is seen.
+ */
+async function notInterrupted(): Promise<void> {
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(interrupted(), undefined);
+}
+
 /** Processes still alive whose command line names a run's work directory (each of its processes does). */
 function leftoverProcesses(workDir: string): string[] {
   const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
@@ -45,7 +56,11 @@ async function startDemo(ready: RegExp): Promise<Demo> {
   const child = spawn(argv[0] as string, argv.slice(1), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LANYARD_FLATNET_PARENT_PID: String(process.pid) },
   });
+  // from its first moment: an interrupt while it starts must end it too
+  const stop = registerCleanup(() => child.kill('SIGTERM'));
+  child.once('exit', stop);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -65,7 +80,7 @@ async function startDemo(ready: RegExp): Promise<Demo> {
 
 describe(`two clusters on one flat network (${mode} mode)`, () => {
   it('verifies pods across clusters directly, refuses the bad ones for the right reason, and rotates the anchor under traffic with no failed handshake', async (t) => {
-    assert.equal(interrupted(), undefined);
+    await notInterrupted();
     // only namespaces whose owning process is dead: a concurrent run on this host keeps its own
     if (mode === 'netns') removeStaleNamespaces();
     t.diagnostic(
@@ -123,10 +138,9 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
   });
 
   it('leaves no namespace, veth, file or process behind when the demo is interrupted with SIGINT', async (t) => {
-    assert.equal(interrupted(), undefined);
+    await notInterrupted();
     // once the issuers, pods and their processes are all up
     const demo = await startDemo(/pod holds/);
-    const stop = registerCleanup(() => demo.child.kill('SIGTERM'));
     try {
       const own = listOwnNamespaces(String(demo.demoPid));
       if (mode === 'netns') assert.equal(own.length, 5, 'a switch and four hosts while the demo runs');
@@ -143,13 +157,12 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
       assert.equal(existsSync(demo.workDir), false, 'no work directory left');
       await until(() => leftoverProcesses(demo.workDir).length === 0, 'its processes to be gone', 2_000);
     } finally {
-      stop();
       demo.child.kill('SIGKILL');
     }
   });
 
   it('removes a topology and its processes when the process that made it is orphaned (its parent died)', async (t) => {
-    assert.equal(interrupted(), undefined);
+    await notInterrupted();
     // A small owner instead of the whole demo (same registerCleanup path, a fraction of the time): it
     // builds a topology, starts a process on each host and waits. Its parent, a shell, is SIGKILLed.
     const script = [
@@ -174,6 +187,8 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
       ],
       { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    // the shell only: its child, the owner, must notice its parent is gone on its own
+    const stopShell = registerCleanup(() => sh.kill('SIGKILL'));
     let out = '';
     sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
     sh.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -202,6 +217,7 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
         2_000,
       );
     } finally {
+      stopShell();
       sh.kill('SIGKILL');
       const owner = Number(/owner-pid (\d+)/.exec(out)?.[1]);
       // a failed run must not leave the owner holding this file's output open
@@ -209,7 +225,8 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
     }
   });
 
-  it('removes only the namespaces whose owning process is dead, never those of a live concurrent run', (t) => {
+  it('removes only the namespaces whose owning process is dead, never those of a live concurrent run', async (t) => {
+    await notInterrupted();
     t.diagnostic(`stale-namespace check (${mode} mode)`);
     if (mode !== 'netns') {
       assert.deepEqual(removeStaleNamespaces(), []);
