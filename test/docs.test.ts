@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { Command } from 'commander';
 import { systemClock } from '../ca/index.js';
 import { renderCliDocs } from '../bin/cli-docs.js';
 import { buildProgram } from '../bin/program.js';
@@ -39,28 +40,42 @@ describe('documentation', () => {
     assert.equal(readFileSync(join(REPO_ROOT, 'docs', 'cli.md'), 'utf8'), renderCliDocs());
   });
 
-  it('every lanyard command quoted in README.md and docs/ exists with the flags it uses', () => {
-    const program = buildProgram({ clock: systemClock, env: {}, out: () => undefined, err: () => undefined });
+  const makeProgram = (): Command =>
+    buildProgram({ clock: systemClock, env: {}, out: () => undefined, err: () => undefined });
+
+  it('every lanyard command quoted in README.md and docs/ parses: commands, options, required options and choices', () => {
     const problems: string[] = [];
     let checked = 0;
     for (const file of markdownFiles()) {
       for (const inv of quotedInvocations(readFileSync(file, 'utf8'))) {
         checked++;
-        const p = checkInvocation(program, inv);
-        if (p !== undefined) problems.push(`${file.slice(REPO_ROOT.length + 1)}: lanyard ${inv}: ${p}`);
+        const p = checkInvocation(makeProgram, inv);
+        if (p !== undefined)
+          problems.push(`${file.slice(REPO_ROOT.length + 1)}: lanyard ${inv}: ${p.code} ${p.message}`);
       }
     }
     assert.ok(checked > 5, `only ${checked} invocations found`);
     assert.deepEqual(problems, []);
   });
 
-  it('finds a wrong flag when there is one (the check can fail)', () => {
-    const program = buildProgram({ clock: systemClock, env: {}, out: () => undefined, err: () => undefined });
-    assert.notEqual(checkInvocation(program, 'anchor create --out x --no-such-flag'), undefined);
-    assert.notEqual(checkInvocation(program, 'frobnicate --out x'), undefined);
+  it('the check refuses what lanyard itself would refuse, and accepts placeholders', () => {
+    const code = (inv: string): string | undefined => checkInvocation(makeProgram, inv)?.code;
+    assert.equal(code('anchor create --out x --no-such-flag'), 'commander.unknownOption');
+    assert.equal(code('frobnicate --out x'), 'commander.unknownCommand');
+    assert.equal(code('issuer creat --anchor a --cluster east --out e'), 'commander.unknownCommand');
+    assert.equal(code('rotate staus --cluster east=DIR'), 'commander.unknownCommand');
+    assert.equal(code('anchor'), 'commander.help');
+    assert.equal(code('issuer create --anchor a'), 'commander.missingMandatoryOptionValue');
+    assert.equal(code('serve --auth nonsense'), 'commander.invalidArgument');
+    assert.equal(code('anchor create --out x -x'), 'commander.unknownOption');
+    assert.equal(code('bundle show'), 'commander.missingArgument');
+    assert.equal(code('bundle show a b'), 'commander.excessArguments');
     assert.equal(
-      checkInvocation(program, 'issuer create --anchor a --cluster east --out e --permit-dns cluster.local'),
+      code('issuer create --anchor a --cluster east --out e --permit-dns cluster.local'),
       undefined,
     );
+    assert.equal(code('anchor create --out DIR'), undefined);
+    assert.equal(code('issuer --help'), undefined);
+    assert.equal(code('--version'), undefined);
   });
 });

@@ -1,6 +1,8 @@
 // A workload's mTLS side for the flat-network demo and test, run inside a pod's namespace:
 // serves mutual TLS with the files `lanyard certify` keeps fresh (reloaded when they change), and
-// makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. One JSON line per event.
+// makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. One JSON line per event;
+// a failed handshake carries `code`: Node's TLS/OpenSSL error code, or ERR_PEER_IDENTITY_MISMATCH,
+// ERR_HANDSHAKE_TIMEOUT, ERR_CLOSED_BEFORE_ECHO.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
@@ -53,18 +55,34 @@ function identityProblem(
   return undefined;
 }
 
+/** Error code for a peer whose certificate verifies but names another workload (our own check). */
+const ERR_PEER_IDENTITY = 'ERR_PEER_IDENTITY_MISMATCH';
+
+function codeOf(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? code : 'ERR_UNKNOWN';
+}
+
 function serve(listen: string): void {
   const { host, port } = hostPort(listen);
+  // rejectUnauthorized is false so that the listener sees why a client certificate failed to verify
+  // (Node would drop the connection without saying); every unauthorized client is refused here.
   const server = createServer(
-    { ...files(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+    { ...files(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
     (socket: TLSSocket) => {
+      if (!socket.authorized) {
+        const code = socket.authorizationError;
+        emit({ event: 'refused', code: typeof code === 'string' ? code : String(code) });
+        socket.destroy();
+        return;
+      }
       const problem = identityProblem(
         socket.getPeerCertificate(),
         values['client-identity'],
         values['client-spiffe'],
       );
       if (problem !== undefined) {
-        emit({ event: 'refused', reason: problem });
+        emit({ event: 'refused', code: ERR_PEER_IDENTITY, reason: problem });
         socket.destroy();
         return;
       }
@@ -75,7 +93,7 @@ function serve(listen: string): void {
     },
   );
   server.on('tlsClientError', (err) => {
-    emit({ event: 'refused', reason: err.message });
+    emit({ event: 'tls-error', code: codeOf(err), reason: err.message });
   });
   // Reload the certificate, key and trust anchors whenever lanyard certify rewrites them.
   let last = '';
@@ -115,11 +133,13 @@ function handshake(peer: string): Promise<Record<string, unknown>> {
       rejectUnauthorized: true,
       checkServerIdentity: (_h, cert) => {
         const problem = identityProblem(cert, values['peer-identity'], values['peer-spiffe']);
-        return problem === undefined ? undefined : new Error(problem);
+        return problem === undefined
+          ? undefined
+          : Object.assign(new Error(problem), { code: ERR_PEER_IDENTITY });
       },
     });
     socket.setTimeout(5000, () => {
-      finish({ ok: false, error: 'timeout' });
+      finish({ ok: false, code: 'ERR_HANDSHAKE_TIMEOUT', error: 'timeout' });
     });
     socket.on('secureConnect', () => {
       socket.write('ping\n');
@@ -129,10 +149,10 @@ function handshake(peer: string): Promise<Record<string, unknown>> {
       finish({ ok: true, peer: san, serial: socket.getPeerCertificate().serialNumber });
     });
     socket.on('error', (err: Error) => {
-      finish({ ok: false, error: err.message });
+      finish({ ok: false, code: codeOf(err), error: err.message });
     });
     socket.on('close', () => {
-      finish({ ok: false, error: 'closed before the echo' });
+      finish({ ok: false, code: 'ERR_CLOSED_BEFORE_ECHO', error: 'closed before the echo' });
     });
   });
 }

@@ -17,7 +17,7 @@ import {
   writeFileAtomic,
   type CertificateInfo,
 } from '../../ca/index.js';
-import { createTopology, type Host, type Topology, type TopologyMode } from './topology.js';
+import { createTopology, registerCleanup, type Host, type Topology, type TopologyMode } from './topology.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fromSource = import.meta.url.endsWith('.ts');
@@ -43,17 +43,30 @@ export interface HandshakeRecord {
   readonly peer?: string;
 }
 
+/** One handshake: `code` is pod-agent's error code when it failed (Node TLS/OpenSSL code or its own). */
+export interface Outcome {
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly error?: string;
+  /** why the serving pod refused the client, when it did: Node's verify error code (e.g. CERT_HAS_EXPIRED) */
+  readonly serverCode?: string;
+}
+
 export interface StorySummary {
   readonly mode: TopologyMode;
   readonly crossCluster: {
     readonly openssl: Record<string, boolean>;
     readonly node: Record<string, boolean>;
+    /** each side saw the other's SPIFFE URI SAN: the client the server's, the server the client's */
     readonly spiffeSeen: boolean;
   };
+  /** each refused handshake with the reason the client saw (`code`), not only that it failed */
   readonly negatives: {
-    readonly untrustedAnchorRefused: boolean;
-    readonly wrongIdentityRefused: boolean;
-    readonly expiredRefused: boolean;
+    readonly untrustedAnchor: Outcome;
+    readonly wrongIdentity: Outcome;
+    readonly expired: Outcome;
+    /** openssl s_server refusing a client under an untrusted anchor: its X.509 verify error number */
+    readonly opensslUntrustedClient: { readonly ok: boolean; readonly serverVerifyError?: number };
   };
   readonly rotation: {
     readonly phases: readonly string[];
@@ -74,7 +87,7 @@ export interface StoryOptions {
   readonly rate?: number;
   readonly say?: (title: string, detail?: string) => void;
   /** called once the topology exists, with a function that tears everything down (for signal handlers) */
-  readonly onTopology?: (teardown: () => void, t: Topology) => void;
+  readonly onTopology?: (teardown: () => void, t: Topology, workDir: string) => void;
   /** stop after building the topology and starting the issuers and pods (hygiene tests) */
   readonly holdAfterSetup?: () => Promise<void>;
 }
@@ -84,17 +97,31 @@ export async function runFlatNetworkStory(o: StoryOptions = {}): Promise<StorySu
   const say = o.say ?? (() => undefined);
   const started = performance.now();
   const work = mkdtempSync(join(tmpdir(), 'lanyard-flatnet-'));
-  const forced = process.env.LANYARD_FLATNET_MODE;
-  const mode = o.mode ?? (forced === 'loopback' || forced === 'netns' ? forced : undefined);
-  const topo = createTopology(
-    ['east-issuer', 'west-issuer', 'east-pod', 'west-pod'],
-    mode !== undefined ? { mode } : {},
-  );
-  const teardown = (): void => {
-    topo.destroy();
+  const removeWork = (): void => {
     rmSync(work, { recursive: true, force: true });
   };
-  o.onTopology?.(teardown, topo);
+  // Registered before anything else exists: SIGINT/SIGTERM/SIGHUP or the parent going away removes it.
+  const unregister = registerCleanup(removeWork);
+  let topo: Topology;
+  try {
+    const forced = process.env.LANYARD_FLATNET_MODE;
+    const mode = o.mode ?? (forced === 'loopback' || forced === 'netns' ? forced : undefined);
+    topo = createTopology(
+      ['east-issuer', 'west-issuer', 'east-pod', 'west-pod'],
+      mode !== undefined ? { mode } : {},
+    );
+  } catch (err) {
+    removeWork();
+    unregister();
+    throw err;
+  }
+  // idempotent: topo.destroy() and rmSync(force) may run twice (here and from a signal handler)
+  const teardown = (): void => {
+    topo.destroy();
+    removeWork();
+    unregister();
+  };
+  o.onTopology?.(teardown, topo, work);
   try {
     return await story(topo, work, o, say, started);
   } finally {
@@ -239,6 +266,8 @@ async function story(
       `${c} pod's certificate`,
     );
   const agents: ChildProcess[] = [];
+  // codes of the clients each pod's listener refused, in order (pod-agent's "refused" events)
+  const refusals: Record<string, string[]> = { east: [], west: [] };
   for (const [c, pod] of Object.entries(pods)) {
     const peer = c === 'east' ? pods.west : pods.east;
     const agent = topo.spawnOn(
@@ -259,6 +288,9 @@ async function story(
       { cwd: REPO },
     );
     agents.push(agent);
+    onJsonLines(agent, (line) => {
+      if (line.event === 'refused') refusals[c]?.push(typeof line.code === 'string' ? line.code : '?');
+    });
     await waitForOutput(agent, /"listening"/, `${c} pod's mTLS listener`);
   }
   for (const c of ['east', 'west']) {
@@ -289,9 +321,10 @@ async function story(
     opensslResult[`${from}->${to}`] = r.ok;
     if (!r.ok && process.env.LANYARD_DEMO_DEBUG !== undefined) process.stderr.write(r.output);
     if (!(r.serverCert?.uris.includes(spiffe(pods[to].sa)) ?? false)) spiffeSeen = false;
+    if (!(r.clientCert?.uris.includes(spiffe(pods[from].sa)) ?? false)) spiffeSeen = false;
     say(
       `openssl: ${from} pod → ${to} pod over TLS 1.3: ${r.ok ? 'verified both ways' : 'FAILED'}`,
-      `${from} saw ${r.serverCert?.dnsNames.join(', ') ?? '?'} / ${r.serverCert?.uris.join(', ') ?? '?'}; ${to} checked the client is ${identity(pods[from].sa)}`,
+      `${from} saw ${r.serverCert?.dnsNames.join(', ') ?? '?'} / ${r.serverCert?.uris.join(', ') ?? '?'}; ${to} saw ${r.clientCert?.dnsNames.join(', ') ?? '?'} / ${r.clientCert?.uris.join(', ') ?? '?'}`,
     );
     const n = agentOnce(
       topo,
@@ -310,6 +343,16 @@ async function story(
 
   // --- Negative cases.
   say('Negative cases');
+  /** A handshake the east pod should refuse, with the code east's listener gave for refusing it. */
+  const refusedByEast = async (attempt: () => Outcome): Promise<Outcome> => {
+    const before = refusals.east?.length ?? 0;
+    const o = attempt();
+    await waitFor(() => (refusals.east?.length ?? 0) > before, 'east to report the refusal', 3000).catch(
+      () => undefined,
+    );
+    const serverCode = refusals.east?.[before];
+    return { ...o, ...(serverCode !== undefined ? { serverCode } : {}) };
+  };
   const rogueDir = p('rogue');
   must(['anchor', 'create', '--out', p('anchor-rogue')]);
   must(['issuer', 'create', '--anchor', p('anchor-rogue'), '--cluster', 'rogue', '--out', p('rogue-issuer')]);
@@ -320,16 +363,18 @@ async function story(
     p(pods.west.sa === 'db' ? 'west' : 'east', 'pod', 'ca.crt'),
     'valid',
   );
-  const untrusted = agentOnce(
-    topo,
-    H['west-pod'],
-    rogueDir,
-    `${H['east-pod'].address}:${MTLS_PORT}`,
-    identity('web'),
-    spiffe('web'),
+  const untrusted = await refusedByEast(() =>
+    agentOnce(
+      topo,
+      H['west-pod'],
+      rogueDir,
+      `${H['east-pod'].address}:${MTLS_PORT}`,
+      identity('web'),
+      spiffe('web'),
+    ),
   );
   say(
-    `a pod whose issuer chains to an anchor east does not trust: ${untrusted.ok ? 'ACCEPTED (wrong)' : 'refused'}`,
+    `a pod whose issuer chains to an anchor east does not trust: ${untrusted.ok ? 'ACCEPTED (wrong)' : `refused by east (${untrusted.serverCode ?? '?'})`}`,
     untrusted.error,
   );
   const wrongId = agentOnce(
@@ -341,22 +386,32 @@ async function story(
     spiffe('admin'),
   );
   say(
-    `west pod expecting east to be "admin" while east is "web": ${wrongId.ok ? 'ACCEPTED (wrong)' : 'refused'}`,
+    `west pod expecting east to be "admin" while east is "web": ${wrongId.ok ? 'ACCEPTED (wrong)' : `refused (${wrongId.code ?? '?'})`}`,
     wrongId.error,
   );
   const expiredDir = p('expired');
   await forgedPodFiles(expiredDir, p('west', 'issuer'), 'db', p('west', 'pod', 'ca.crt'), 'expired');
-  const expired = agentOnce(
-    topo,
-    H['west-pod'],
-    expiredDir,
-    `${H['east-pod'].address}:${MTLS_PORT}`,
-    identity('web'),
-    spiffe('web'),
+  const expired = await refusedByEast(() =>
+    agentOnce(
+      topo,
+      H['west-pod'],
+      expiredDir,
+      `${H['east-pod'].address}:${MTLS_PORT}`,
+      identity('web'),
+      spiffe('web'),
+    ),
   );
   say(
-    `an expired leaf from west's own issuer: ${expired.ok ? 'ACCEPTED (wrong)' : 'refused'}`,
+    `an expired leaf from west's own issuer: ${expired.ok ? 'ACCEPTED (wrong)' : `refused by east (${expired.serverCode ?? '?'})`}`,
     expired.error,
+  );
+  const sslUntrusted = await opensslHandshake(
+    topo,
+    { host: H['east-pod'], dir: p('east', 'pod'), expect: identity('db') },
+    { host: H['west-pod'], dir: rogueDir, expect: identity('web') },
+  );
+  say(
+    `openssl s_server given the same untrusted client: ${sslUntrusted.ok ? 'ACCEPTED (wrong)' : `refused (verify error ${String(sslUntrusted.serverVerifyError ?? '?')})`}`,
   );
 
   // --- Rotation under traffic.
@@ -517,9 +572,15 @@ async function story(
     mode: topo.mode,
     crossCluster: { openssl: opensslResult, node: nodeResult, spiffeSeen },
     negatives: {
-      untrustedAnchorRefused: !untrusted.ok,
-      wrongIdentityRefused: !wrongId.ok,
-      expiredRefused: !expired.ok,
+      untrustedAnchor: untrusted,
+      wrongIdentity: wrongId,
+      expired,
+      opensslUntrustedClient: {
+        ok: sslUntrusted.ok,
+        ...(sslUntrusted.serverVerifyError !== undefined
+          ? { serverVerifyError: sslUntrusted.serverVerifyError }
+          : {}),
+      },
     },
     rotation: {
       phases,
@@ -575,7 +636,7 @@ function agentOnce(
   peer: string,
   peerIdentity: string,
   peerSpiffe: string,
-): { ok: boolean; error?: string; peer?: string } {
+): Outcome & { peer?: string } {
   const r = topo.runOn(
     from,
     process.execPath,
@@ -596,10 +657,11 @@ function agentOnce(
     { timeoutMs: 20_000 },
   );
   const line = r.stdout.split('\n').find((l) => l.includes('"handshake"'));
-  if (line === undefined) return { ok: false, error: r.stderr.trim() || 'no result' };
-  const o = JSON.parse(line) as { ok: boolean; error?: string; peer?: string };
+  if (line === undefined) return { ok: false, code: 'ERR_NO_RESULT', error: r.stderr.trim() || 'no result' };
+  const o = JSON.parse(line) as { ok: boolean; code?: string; error?: string; peer?: string };
   return {
     ok: o.ok && r.code === 0,
+    ...(o.code !== undefined ? { code: o.code } : {}),
     ...(o.error !== undefined ? { error: o.error } : {}),
     ...(o.peer !== undefined ? { peer: o.peer } : {}),
   };
@@ -608,12 +670,21 @@ function agentOnce(
 /**
  * openssl s_server (on `server.host`, requiring and verifying a client certificate for `server.expect`)
  * and openssl s_client (on `client.host`, verifying the server is `client.expect`), TLS 1.3.
+ * Returns the certificate each side received (the client's as s_server prints it) and, on failure, the
+ * X.509 verify error numbers each side reported (s_server "verify error:num=N", s_client "Verify return code: N").
  */
 async function opensslHandshake(
   topo: Topology,
   server: { host: Host; dir: string; expect: string },
   client: { host: Host; dir: string; expect: string },
-): Promise<{ ok: boolean; serverCert?: CertificateInfo; output: string }> {
+): Promise<{
+  ok: boolean;
+  serverCert?: CertificateInfo;
+  clientCert?: CertificateInfo;
+  serverVerifyError?: number;
+  clientVerifyCode?: number;
+  output: string;
+}> {
   const port = 4433 + Math.floor(Math.random() * 1000);
   const srv = topo.spawnOn(
     server.host,
@@ -667,23 +738,31 @@ async function opensslHandshake(
     ],
     { input: 'lanyard-ping\n', timeoutMs: 15_000 },
   );
-  await new Promise((res) => {
-    if (srv.exitCode !== null) res(null);
-    else {
-      const t = setTimeout(() => {
-        srv.kill();
-        res(null);
-      }, 3000);
-      srv.once('exit', () => {
-        clearTimeout(t);
-        res(null);
-      });
-    }
-  });
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
+  // s_server exits after one accepted connection; after a refused one it keeps waiting: stop it once
+  // it has reported the verify error.
+  await waitFor(() => srv.exitCode !== null || /verify error:num=\d+/.test(srvOut), 's_server', 3000).catch(
+    () => undefined,
+  );
+  if (srv.exitCode === null) srv.kill();
+  const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+  const pem = PEM.exec(r.stdout)?.[0];
   const serverCert = pem !== undefined ? parseCertificatesPem(pem, 'server certificate')[0] : undefined;
-  const ok = r.code === 0 && /Verify return code: 0 \(ok\)/.test(r.stdout) && srvOut.includes('lanyard-ping');
-  return { ok, ...(serverCert !== undefined ? { serverCert } : {}), output: r.stdout + r.stderr + srvOut };
+  const clientPem = PEM.exec(srvOut.slice(Math.max(0, srvOut.indexOf('Client certificate'))))?.[0];
+  const clientCert =
+    srvOut.includes('Client certificate') && clientPem !== undefined
+      ? parseCertificatesPem(clientPem, 'client certificate')[0]
+      : undefined;
+  const clientVerifyCode = /Verify return code: (\d+)/.exec(r.stdout)?.[1];
+  const serverVerifyError = /verify error:num=(\d+)/.exec(srvOut)?.[1];
+  const ok = r.code === 0 && clientVerifyCode === '0' && srvOut.includes('lanyard-ping');
+  return {
+    ok,
+    ...(serverCert !== undefined ? { serverCert } : {}),
+    ...(clientCert !== undefined ? { clientCert } : {}),
+    ...(serverVerifyError !== undefined ? { serverVerifyError: Number(serverVerifyError) } : {}),
+    ...(clientVerifyCode !== undefined ? { clientVerifyCode: Number(clientVerifyCode) } : {}),
+    output: r.stdout + r.stderr + srvOut,
+  };
 }
 
 function onJsonLines(child: ChildProcess, fn: (o: Record<string, unknown>) => void): void {

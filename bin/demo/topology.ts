@@ -2,6 +2,8 @@
 // namespaces cannot be made (not root, no `ip`), distinct loopback addresses on this host.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export type TopologyMode = 'netns' | 'loopback';
 
@@ -15,6 +17,8 @@ export interface Host {
 
 export interface Topology {
   readonly mode: TopologyMode;
+  /** `<owner pid>-<random hex>`; netns mode names its namespaces `lyd-<runId>-<host index | sw>` */
+  readonly runId: string;
   readonly hosts: Readonly<Record<string, Host>>;
   /** starts a process on a host (inside its namespace in netns mode) and tracks it for cleanup */
   spawnOn(host: Host, command: string, args: readonly string[], options?: SpawnOptions): ChildProcess;
@@ -30,6 +34,8 @@ export interface Topology {
 }
 
 const NETNS_PREFIX = 'lyd';
+/** One marker file per live run: `<runId>` holding the owner's start time (see ownerAlive). */
+const MARKER_DIR = '/run/lanyard-flatnet';
 
 /** True when this process can build namespaces: root and `ip` present. */
 export function canUseNetns(): boolean {
@@ -38,29 +44,67 @@ export function canUseNetns(): boolean {
   return r.status === 0;
 }
 
-/** Removes namespaces left by an earlier run that was killed too hard to clean up (SIGKILL). */
-export function removeStaleNamespaces(): string[] {
+/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined when it is gone. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The run of namespace `lyd-<pid>-<hex>-<host>`, or undefined for a name of another shape. */
+function runOf(ns: string): { runId: string; pid: number } | undefined {
+  const m = /^lyd-(\d+)-([0-9a-f]+)-/.exec(ns);
+  return m === null ? undefined : { runId: `${m[1] ?? ''}-${m[2] ?? ''}`, pid: Number(m[1]) };
+}
+
+/** The owner of a run is alive: its pid exists and, when the marker recorded one, has the same start time (no pid reuse). */
+function ownerAlive(run: { runId: string; pid: number }): boolean {
+  const started = processStartTime(run.pid);
+  if (started === undefined) return false;
+  try {
+    return readFileSync(join(MARKER_DIR, run.runId), 'utf8').trim() === started;
+  } catch {
+    return true;
+  }
+}
+
+function allNamespaces(): string[] | undefined {
   const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (r.status !== 0) return [];
-  const stale = r.stdout
+  if (r.status !== 0) return undefined;
+  return r.stdout
     .split('\n')
     .map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n.startsWith(`${NETNS_PREFIX}-`));
+}
+
+/**
+ * Removes namespaces (and the processes in them) left by runs whose owning process is dead, e.g. killed
+ * with SIGKILL. Namespaces of a run whose owner still lives (a concurrent run on this host) are kept.
+ * Names without an owner pid (the format before owners were recorded) count as stale.
+ */
+export function removeStaleNamespaces(): string[] {
+  const stale = (allNamespaces() ?? []).filter((ns) => {
+    const run = runOf(ns);
+    return run === undefined || !ownerAlive(run);
+  });
   for (const ns of stale) {
     killNamespaceProcesses(ns);
     spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    const run = runOf(ns);
+    if (run !== undefined) rmSync(join(MARKER_DIR, run.runId), { force: true });
   }
   return stale;
 }
 
-/** Namespaces of runs of this module still present (for hygiene checks). */
+/** Namespaces of runs of this module still present (for hygiene checks): all of them, or those of one run. */
 export function listOwnNamespaces(runId?: string): string[] {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (r.status !== 0) return [];
-  return r.stdout
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(runId === undefined ? `${NETNS_PREFIX}-` : `${NETNS_PREFIX}-${runId}-`));
+  return (allNamespaces() ?? []).filter((n) =>
+    runId === undefined ? true : n.startsWith(`${NETNS_PREFIX}-${runId}-`),
+  );
 }
 
 function killNamespaceProcesses(ns: string): void {
@@ -76,21 +120,85 @@ function killNamespaceProcesses(ns: string): void {
   }
 }
 
+// --- Cleanup when this process is interrupted or orphaned.
+// Handlers are installed once and never removed: removing a listener while a signal is still queued
+// would swallow that signal and let the process carry on (start the next test) with nothing cleaned up.
+const cleanups = new Set<() => void>();
+let guarded = false;
+let interruptedBy: NodeJS.Signals | 'parent-exit' | undefined;
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+function runCleanups(): void {
+  for (const fn of [...cleanups]) {
+    cleanups.delete(fn);
+    try {
+      fn();
+    } catch {
+      // best effort: the others still run
+    }
+  }
+}
+
+/** Why this process was told to stop (a signal, or its parent went away), if it was. */
+export function interrupted(): NodeJS.Signals | 'parent-exit' | undefined {
+  return interruptedBy;
+}
+
+/**
+ * Runs `fn` (synchronous, idempotent) when this process gets SIGINT, SIGTERM or SIGHUP (then exits with
+ * 128 + signal number), when its parent process goes away (checked every 250 ms against
+ * LANYARD_FLATNET_PARENT_PID or the parent at installation; exits 129), and at
+ * exit (also after an uncaught exception). Returns a function that unregisters `fn` without running it.
+ */
+export function registerCleanup(fn: () => void): () => void {
+  guardProcess();
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+/** Installs registerCleanup's signal, parent-exit and exit handlers now (idempotent); from then on those signals end the process. */
+export function guardProcess(): void {
+  if (!guarded) {
+    guarded = true;
+    for (const [sig, n] of Object.entries(SIGNALS) as [NodeJS.Signals, number][]) {
+      process.on(sig, () => {
+        interruptedBy ??= sig;
+        runCleanups();
+        process.exit(128 + n);
+      });
+    }
+    process.on('exit', runCleanups);
+    // The parent that started this process may already be gone by now (a process started just before
+    // its parent was interrupted): LANYARD_FLATNET_PARENT_PID, when set, names the expected parent.
+    const expected = Number(process.env.LANYARD_FLATNET_PARENT_PID);
+    const parent = Number.isInteger(expected) && expected > 0 ? expected : process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent && cleanups.size > 0) {
+        interruptedBy ??= 'parent-exit';
+        runCleanups();
+        process.exit(129);
+      }
+    }, 250).unref();
+  }
+}
+
 function ip(args: readonly string[]): void {
   const r = spawnSync('ip', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr.trim()}`);
 }
 
 /**
- * Builds hosts `names` on one L2 segment. netns mode: namespace `lyd-<run>-<i>` per host, a bridge in
+ * Everything it makes is removed by `destroy()`, and by registerCleanup's handlers when this process is
+ * interrupted or orphaned. Builds hosts `names` on one L2 segment. netns mode: namespace `lyd-<pid>-<hex>-<i>` per host, a bridge in
  * its own namespace, a veth pair per host, addresses 10.213.<k>.<i+1>/24 (private, inside the
  * namespaces only: nothing is routed to or from this machine's own interfaces). Loopback mode:
  * 127.0.<k>.<i+1>, which Linux routes to lo without configuration.
  */
 export function createTopology(names: readonly string[], options: { mode?: TopologyMode } = {}): Topology {
   const mode = options.mode ?? (canUseNetns() ? 'netns' : 'loopback');
-  const runId = randomBytes(3).toString('hex');
-  const subnet = (parseInt(runId.slice(0, 2), 16) % 200) + 20;
+  const hex = randomBytes(3).toString('hex');
+  const runId = `${process.pid}-${hex}`;
+  const subnet = (parseInt(hex.slice(0, 2), 16) % 200) + 20;
   const children = new Set<ChildProcess>();
   const namespaces: string[] = [];
   const hosts: Record<string, Host> = {};
@@ -111,10 +219,15 @@ export function createTopology(names: readonly string[], options: { mode?: Topol
     for (const ns of namespaces) killNamespaceProcesses(ns);
     // Deleting a namespace deletes the veth ends in it, and with them their peers in the bridge namespace.
     for (const ns of [...namespaces].reverse()) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    if (mode === 'netns') rmSync(join(MARKER_DIR, runId), { force: true });
+    unregister();
   };
+  const unregister = registerCleanup(destroy);
 
   try {
     if (mode === 'netns') {
+      mkdirSync(MARKER_DIR, { recursive: true });
+      writeFileSync(join(MARKER_DIR, runId), processStartTime(process.pid) ?? '');
       const sw = `${NETNS_PREFIX}-${runId}-sw`;
       ip(['netns', 'add', sw]);
       namespaces.push(sw);
@@ -148,6 +261,7 @@ export function createTopology(names: readonly string[], options: { mode?: Topol
 
   return {
     mode,
+    runId,
     hosts,
     spawnOn(host, command, args, spawnOptions = {}) {
       const [cmd, argv] =

@@ -32,7 +32,15 @@ import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
 import { configInPod, mountHolding, mountVolumes, pathsRead, type ClusterData } from './pod.js';
-import { parseExposition, promqlErrors, select, selectorsOf, type Sample } from './promql.js';
+import {
+  absentSelectorOf,
+  parseExposition,
+  promqlErrors,
+  select,
+  selectorsOf,
+  upperBoundOf,
+  type Sample,
+} from './promql.js';
 import {
   DEPLOY_DIR,
   byKind,
@@ -43,6 +51,7 @@ import {
   parseYamlDocs,
   readDocs,
   volumeOf,
+  yamlFiles,
   type K8sObject,
   type ServeInvocation,
 } from './support.js';
@@ -475,6 +484,17 @@ describe('a pod of this Deployment, on the files Kubernetes would mount', () => 
       }
     });
 
+    it('alerts when no replica is scraped at all, which the readiness alerts cannot see', () => {
+      // max by (namespace) (lanyard_ready) < 1 yields nothing when there is no lanyard_ready series
+      const watched = absentSelectorOf(exprOf('LanyardNotScraped'));
+      assert.ok(watched !== undefined, 'LanyardNotScraped is absent(<selector>)');
+      assert.equal(watched.metric, 'lanyard_ready');
+      assert.ok(select(samples, watched).length > 0, 'silent while the issuer is scraped');
+      assert.equal(select([], watched).length, 0, 'fires when nothing is scraped');
+      const rule = alerts.find((a) => a.alert === 'LanyardNotScraped');
+      assert.equal(rule?.labels?.severity, 'critical');
+    });
+
     it('every rule is valid PromQL (Prometheus grammar)', () => {
       for (const a of alerts) assert.deepEqual(promqlErrors(String(a.expr)), [], a.alert);
       assert.notDeepEqual(promqlErrors('sum(rate(lanyard_ready[5m]) >'), []);
@@ -545,6 +565,26 @@ describe('cert-manager and trust-manager', () => {
       });
     });
   }
+
+  it('every shipped issuer Certificate renews before LanyardIssuerExpiringSoon could fire', () => {
+    const rules = load('components/prometheus/prometheusrule.yaml')[0] as unknown as IPrometheusRule;
+    const rule = (rules.spec.groups ?? [])
+      .flatMap((g) => g.rules ?? [])
+      .find((r) => r.alert === 'LanyardIssuerExpiringSoon');
+    const windowSeconds = upperBoundOf(String(rule?.expr ?? ''));
+    assert.equal(windowSeconds, 7 * 86400, 'the alert is `expiry - time() < <seconds>`');
+    const issuers = yamlFiles()
+      .filter((f) => f.startsWith(join(DEPLOY_DIR, 'cert-manager')))
+      .flatMap((f) => readDocs(f).map((d) => ({ where: d.where, obj: d.value as ICertificate })))
+      .filter(({ obj }) => obj.kind === 'Certificate' && obj.spec.isCA === true);
+    assert.ok(issuers.length >= 2, 'the east and west issuer Certificates');
+    for (const { where, obj } of issuers) {
+      const duration = goDurationMs(obj.spec.duration ?? '');
+      const renewBefore = goDurationMs(obj.spec.renewBefore ?? '');
+      assert.ok(duration > renewBefore, `${where}: duration > renewBefore`);
+      assert.ok(renewBefore > windowSeconds * 1000, `${where}: renewed before the alert window opens`);
+    }
+  });
 
   it('the ClusterIssuer is a CA holding the anchor Secret', () => {
     assert.equal(clusterIssuer.spec.ca?.secretName, 'lanyard-anchor');

@@ -103,3 +103,53 @@ export function select(samples: readonly Sample[], s: Selector): Sample[] {
       }),
   );
 }
+
+/**
+ * The constant right-hand side of an alert of the shape `<expr> < N` or `<expr> <= N` (N built from
+ * numbers with + - * /, as in `7 * 86400`), evaluated; undefined for any other shape.
+ */
+export function upperBoundOf(expr: string): number | undefined {
+  const top = parser.parse(expr).topNode.firstChild;
+  if (top?.name !== 'BinaryExpr') return undefined;
+  const op = top.firstChild?.nextSibling;
+  const rhs = op?.nextSibling;
+  if ((op?.name !== 'Lss' && op?.name !== 'Lte') || rhs === null || rhs === undefined) return undefined;
+  const evaluate = (n: NonNullable<typeof rhs>): number | undefined => {
+    if (n.name === 'NumberDurationLiteral') {
+      const v = Number(expr.slice(n.from, n.to));
+      return Number.isFinite(v) ? v : undefined;
+    }
+    if (n.name === 'ParenExpr') return n.firstChild !== null ? evaluate(n.firstChild) : undefined;
+    if (n.name !== 'BinaryExpr') return undefined;
+    const [l, o, r] = [n.firstChild, n.firstChild?.nextSibling, n.firstChild?.nextSibling?.nextSibling];
+    if (l === null || o === null || o === undefined || r === null || r === undefined) return undefined;
+    const a = evaluate(l);
+    const b = evaluate(r);
+    if (a === undefined || b === undefined) return undefined;
+    switch (o.name) {
+      case 'Mul':
+        return a * b;
+      case 'Div':
+        return a / b;
+      case 'Add':
+        return a + b;
+      case 'Sub':
+        return a - b;
+      default:
+        return undefined;
+    }
+  };
+  return evaluate(rhs);
+}
+
+/** The selector an expression of the shape `absent(<selector>)` watches; undefined for any other shape. */
+export function absentSelectorOf(expr: string): Selector | undefined {
+  const top = parser.parse(expr).topNode.firstChild;
+  if (top?.name !== 'FunctionCall') return undefined;
+  const fn = top.getChild('FunctionIdentifier');
+  if (fn === null || expr.slice(fn.from, fn.to) !== 'absent') return undefined;
+  const body = top.getChild('FunctionCallBody');
+  const arg = body?.firstChild;
+  if (arg?.name !== 'VectorSelector' || arg.nextSibling !== null) return undefined;
+  return selectorsOf(expr).selectors[0];
+}

@@ -1,93 +1,257 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runFlatNetworkStory } from '../../bin/demo/story.js';
-import { canUseNetns, listOwnNamespaces, removeStaleNamespaces } from '../../bin/demo/topology.js';
+import {
+  canUseNetns,
+  guardProcess,
+  interrupted,
+  listOwnNamespaces,
+  registerCleanup,
+  removeStaleNamespaces,
+} from '../../bin/demo/topology.js';
 import { REPO_ROOT } from '../support/cli.js';
 
 const mode = canUseNetns() ? 'netns' : 'loopback';
+// From here on SIGINT, SIGTERM or SIGHUP (or the test runner going away) runs every registered
+// teardown — the in-process story's, the demo children's — and ends this file: no further test starts.
+guardProcess();
 
-/** Processes of a flat-network run still alive (their command lines name its work directory or the pod agent). */
-function leftoverProcesses(): string[] {
+/**
+ * Lets a signal already delivered to this process be handled (registerCleanup's handler ends the file)
+ * before a test starts new work: a test that fails because the signal killed its children settles in
+ * promise callbacks, so the runner could otherwise start the next test before the signal is seen.
+ */
+async function notInterrupted(): Promise<void> {
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(interrupted(), undefined);
+}
+
+/** Processes still alive whose command line names a run's work directory (each of its processes does). */
+function leftoverProcesses(workDir: string): string[] {
   const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => /lanyard-flatnet-|pod-agent/.test(l) && !l.includes('ps -eo'));
+  return r.stdout.split('\n').filter((l) => l.includes(workDir) && !l.includes('ps -eo'));
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const start = performance.now();
+  while (!cond()) {
+    assert.ok(performance.now() - start < timeoutMs, `timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts `npm run demo`'s program and waits until its output matches `ready`. */
+interface Demo {
+  readonly child: ChildProcess;
+  readonly demoPid: number;
+  readonly workDir: string;
+}
+
+async function startDemo(ready: RegExp): Promise<Demo> {
+  const argv = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin', 'demo.ts')];
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LANYARD_FLATNET_PARENT_PID: String(process.pid) },
+  });
+  // from its first moment: an interrupt while it starts must end it too
+  const stop = registerCleanup(() => child.kill('SIGTERM'));
+  child.once('exit', stop);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await until(
+    () => {
+      assert.ok(child.exitCode === null, `the demo exited early: ${out}`);
+      return ready.test(out);
+    },
+    `the demo to print ${String(ready)}`,
+    60_000,
+  );
+  const demoPid = child.pid as number;
+  const workDir = /(\/\S*lanyard-flatnet-[^/\s]+)\//.exec(out)?.[1];
+  assert.ok(workDir !== undefined && existsSync(workDir), `no work directory in the output: ${out}`);
+  return { child, demoPid, workDir };
 }
 
 describe(`two clusters on one flat network (${mode} mode)`, () => {
-  it('verifies pods across clusters directly, refuses the bad ones, and rotates the anchor under traffic with no failed handshake', async (t) => {
+  it('verifies pods across clusters directly, refuses the bad ones for the right reason, and rotates the anchor under traffic with no failed handshake', async (t) => {
+    await notInterrupted();
+    // only namespaces whose owning process is dead: a concurrent run on this host keeps its own
     if (mode === 'netns') removeStaleNamespaces();
     t.diagnostic(
       `flat-network e2e mode: ${mode === 'netns' ? 'network namespaces on a bridge' : 'loopback addresses 127.0.x.y (namespaces unavailable)'}`,
     );
     process.stdout.write(`# flat-network e2e mode: ${mode}\n`);
-    let teardown: (() => void) | undefined;
-    const onSignal = (): void => {
-      teardown?.();
-      process.exit(130);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      const s = await runFlatNetworkStory({
-        rate: 5,
-        onTopology: (fn) => {
-          teardown = fn;
-        },
-      });
-      assert.equal(s.mode, mode);
-      assert.deepEqual(s.crossCluster.openssl, { 'west->east': true, 'east->west': true });
-      assert.deepEqual(s.crossCluster.node, { 'west->east': true, 'east->west': true });
-      assert.equal(s.crossCluster.spiffeSeen, true, 'each side saw the SPIFFE ID of the other');
-      assert.deepEqual(s.negatives, {
-        untrustedAnchorRefused: true,
-        wrongIdentityRefused: true,
-        expiredRefused: true,
-      });
-      t.diagnostic(
-        `rotation: ${s.rotation.handshakes} handshakes, ${s.rotation.failed} failed, ${Math.round(s.rotation.durationMs)} ms`,
-      );
-      process.stdout.write(
-        `# rotation under traffic: ${s.rotation.handshakes} handshakes, ${s.rotation.failed} failed\n`,
-      );
-      assert.ok(s.rotation.handshakes >= 50, `only ${s.rotation.handshakes} handshakes`);
-      assert.deepEqual(s.rotation.failures, []);
-      assert.equal(s.rotation.failed, 0);
-      assert.ok(s.rotation.phases.some((p) => p.includes('phase 1')));
-      assert.ok(s.rotation.phases.some((p) => p.includes('phase 2') && p.includes('not safe')));
-      assert.ok(
-        s.rotation.phases.some((p) => p.includes('phase 3') && p.includes('remove-old-anchors (safe)')),
-      );
-      assert.equal(s.finalCheckExit, 0);
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-    assert.deepEqual(listOwnNamespaces(), []);
-    assert.deepEqual(leftoverProcesses(), []);
+    let runId = '';
+    let workDir = '';
+    const s = await runFlatNetworkStory({
+      rate: 5,
+      onTopology: (_teardown, topo, work) => {
+        runId = topo.runId;
+        workDir = work;
+      },
+    });
+    assert.equal(s.mode, mode);
+    assert.deepEqual(s.crossCluster.openssl, { 'west->east': true, 'east->west': true });
+    assert.deepEqual(s.crossCluster.node, { 'west->east': true, 'east->west': true });
+    assert.equal(s.crossCluster.spiffeSeen, true, "each side saw the other's SPIFFE ID");
+    const { untrustedAnchor, wrongIdentity, expired, opensslUntrustedClient } = s.negatives;
+    // The reason each was refused: the east pod's verify error for the client's certificate (Node drops
+    // the connection without an alert, so the client sees only the close), or the client's identity check.
+    assert.deepEqual(
+      [untrustedAnchor, wrongIdentity, expired].map((o) => ({
+        ok: o.ok,
+        code: o.code,
+        serverCode: o.serverCode,
+      })),
+      [
+        { ok: false, code: 'ERR_CLOSED_BEFORE_ECHO', serverCode: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' },
+        { ok: false, code: 'ERR_PEER_IDENTITY_MISMATCH', serverCode: undefined },
+        { ok: false, code: 'ERR_CLOSED_BEFORE_ECHO', serverCode: 'CERT_HAS_EXPIRED' },
+      ],
+    );
+    // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: the client's chain ends at an anchor the server lacks
+    assert.deepEqual(opensslUntrustedClient, { ok: false, serverVerifyError: 20 });
+    t.diagnostic(
+      `rotation: ${s.rotation.handshakes} handshakes, ${s.rotation.failed} failed, ${Math.round(s.rotation.durationMs)} ms`,
+    );
+    process.stdout.write(
+      `# rotation under traffic: ${s.rotation.handshakes} handshakes, ${s.rotation.failed} failed\n`,
+    );
+    assert.ok(s.rotation.handshakes >= 50, `only ${s.rotation.handshakes} handshakes`);
+    assert.deepEqual(s.rotation.failures, []);
+    assert.equal(s.rotation.failed, 0);
+    assert.ok(s.rotation.phases.some((p) => p.includes('phase 1')));
+    assert.ok(s.rotation.phases.some((p) => p.includes('phase 2') && p.includes('not safe')));
+    assert.ok(
+      s.rotation.phases.some((p) => p.includes('phase 3') && p.includes('remove-old-anchors (safe)')),
+    );
+    assert.equal(s.finalCheckExit, 0);
+    assert.deepEqual(listOwnNamespaces(runId), []);
+    assert.equal(existsSync(workDir), false);
+    assert.deepEqual(leftoverProcesses(workDir), []);
   });
 
-  it('leaves no namespace, veth or process behind when the demo is interrupted with SIGINT', async () => {
-    const demo = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin', 'demo.ts')], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
-    const start = performance.now();
-    // Interrupt once the issuers, pods and their processes are all up.
-    while (!out.includes('pod holds')) {
-      assert.ok(demo.exitCode === null, `the demo exited early: ${out}`);
-      assert.ok(performance.now() - start < 60_000, 'the demo did not get its pods up');
-      await new Promise((r) => setTimeout(r, 100));
+  it('leaves no namespace, veth, file or process behind when the demo is interrupted with SIGINT', async (t) => {
+    await notInterrupted();
+    // once the issuers, pods and their processes are all up
+    const demo = await startDemo(/pod holds/);
+    try {
+      const own = listOwnNamespaces(String(demo.demoPid));
+      if (mode === 'netns') assert.equal(own.length, 5, 'a switch and four hosts while the demo runs');
+      assert.ok(leftoverProcesses(demo.workDir).length > 0, 'the demo has processes running');
+      const started = performance.now();
+      const exited = new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
+      demo.child.kill('SIGINT');
+      assert.equal(await exited, 130);
+      t.diagnostic(
+        `hygiene (${mode} mode): SIGINT, cleaned up in ${Math.round(performance.now() - started)} ms`,
+      );
+      // The bridge and every veth end live inside the run's namespaces, so none can outlive them.
+      assert.deepEqual(listOwnNamespaces(String(demo.demoPid)), [], 'no namespace left');
+      assert.equal(existsSync(demo.workDir), false, 'no work directory left');
+      await until(() => leftoverProcesses(demo.workDir).length === 0, 'its processes to be gone', 2_000);
+    } finally {
+      demo.child.kill('SIGKILL');
     }
-    if (mode === 'netns') assert.ok(listOwnNamespaces().length > 0, 'namespaces exist while the demo runs');
-    demo.kill('SIGINT');
-    assert.equal(await exited, 130);
-    assert.deepEqual(listOwnNamespaces(), [], 'no namespace left');
-    // The bridge and every veth end live inside the run's namespaces, so none can outlive them.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(leftoverProcesses(), [], 'no process left');
+  });
+
+  it('removes a topology and its processes when the process that made it is orphaned (its parent died)', async (t) => {
+    await notInterrupted();
+    // A small owner instead of the whole demo (same registerCleanup path, a fraction of the time): it
+    // builds a topology, starts a process on each host and waits. Its parent, a shell, is SIGKILLed.
+    const script = [
+      `const { createTopology } = await import(${JSON.stringify(join(REPO_ROOT, 'bin', 'demo', 'topology.ts'))});`,
+      `const topo = createTopology(['a', 'b']);`,
+      `for (const h of Object.values(topo.hosts)) topo.spawnOn(h, 'sleep', ['600']);`,
+      `console.log('run ' + topo.runId);`,
+      `setInterval(() => undefined, 1000);`,
+    ].join('\n');
+    const sh = spawn(
+      'sh',
+      [
+        '-c',
+        '"$@" & echo "owner-pid $!"; wait',
+        'sh',
+        process.execPath,
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // the shell only: its child, the owner, must notice its parent is gone on its own
+    const stopShell = registerCleanup(() => sh.kill('SIGKILL'));
+    let out = '';
+    sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    sh.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await until(() => /run \S+/.test(out), 'the topology owner to start', 30_000);
+      const runId = /run (\S+)/.exec(out)?.[1] ?? '';
+      const owner = Number(/owner-pid (\d+)/.exec(out)?.[1]);
+      const kids = (): string[] =>
+        spawnSync('ps', ['-o', 'pid=', '--ppid', String(owner)], { encoding: 'utf8' })
+          .stdout.trim()
+          .split(/\s+/)
+          .filter(Boolean);
+      if (mode === 'netns') assert.equal(listOwnNamespaces(runId).length, 3, 'a switch and two hosts');
+      const children = kids();
+      assert.equal(children.length, 2, 'a process on each host');
+      const started = performance.now();
+      sh.kill('SIGKILL');
+      await until(() => !existsSync(`/proc/${owner}`), 'the orphaned owner to exit', 10_000);
+      t.diagnostic(
+        `hygiene (${mode} mode): parent exit, cleaned up in ${Math.round(performance.now() - started)} ms`,
+      );
+      assert.deepEqual(listOwnNamespaces(runId), [], 'no namespace left');
+      await until(
+        () => children.every((pid) => !existsSync(`/proc/${pid}`)),
+        'its processes to be gone',
+        2_000,
+      );
+    } finally {
+      stopShell();
+      sh.kill('SIGKILL');
+      const owner = Number(/owner-pid (\d+)/.exec(out)?.[1]);
+      // a failed run must not leave the owner holding this file's output open
+      if (owner > 0 && existsSync(`/proc/${owner}`)) process.kill(owner, 'SIGTERM');
+    }
+  });
+
+  it('removes only the namespaces whose owning process is dead, never those of a live concurrent run', async (t) => {
+    await notInterrupted();
+    t.diagnostic(`stale-namespace check (${mode} mode)`);
+    if (mode !== 'netns') {
+      assert.deepEqual(removeStaleNamespaces(), []);
+      return;
+    }
+    const dead = spawnSync('true').pid; // exited: its pid names a dead owner
+    const names = {
+      live: `lyd-${process.pid}-aa0001-0`,
+      dead: `lyd-${dead}-aa0002-0`,
+      reused: `lyd-${process.pid}-aa0003-0`,
+    };
+    const start = readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19] ?? '';
+    mkdirSync('/run/lanyard-flatnet', { recursive: true });
+    writeFileSync(`/run/lanyard-flatnet/${process.pid}-aa0001`, start);
+    writeFileSync(`/run/lanyard-flatnet/${process.pid}-aa0003`, '1'); // same pid, another start time
+    for (const ns of Object.values(names)) spawnSync('ip', ['netns', 'add', ns]);
+    try {
+      const removed = removeStaleNamespaces();
+      assert.ok(removed.includes(names.dead) && removed.includes(names.reused), removed.join(' '));
+      assert.ok(!removed.includes(names.live));
+      assert.deepEqual(listOwnNamespaces(`${process.pid}-aa0001`), [names.live]);
+    } finally {
+      for (const ns of Object.values(names)) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      rmSync(`/run/lanyard-flatnet/${process.pid}-aa0001`, { force: true });
+      rmSync(`/run/lanyard-flatnet/${process.pid}-aa0003`, { force: true });
+    }
   });
 });
