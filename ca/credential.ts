@@ -112,7 +112,8 @@ export interface IssuedLeaf {
 export function issueLeaf(
   cred: IssuerCredential,
   req: {
-    readonly csr: ParsedCsr;
+    /** only the CA's canonical SPKI of the verified key is taken from the request */
+    readonly csr: Pick<ParsedCsr, 'spki'>;
     readonly identity: WorkloadIdentity;
     readonly policy: LeafPolicy;
     readonly now: Date;
