@@ -64,6 +64,17 @@ export interface RotationStatus {
   readonly problems: readonly string[];
   /** the anchors behind the "removed too early" problems, with when their removal would have been safe */
   readonly earlyRemovals: readonly EarlyRemoval[];
+  /**
+   * Clusters whose issuance record does not reach back a whole leaf lifetime (an issuer that restarted
+   * or re-loaded its credential recently, or an issuer directory changed recently): leaves signed before
+   * `since` under an anchor that no bundle and no record names any more are invisible to this status,
+   * and may be valid until `until`. Informational: the planner cannot know that such an anchor existed.
+   */
+  readonly recordGaps: readonly {
+    readonly cluster: string;
+    readonly since: string;
+    readonly until: string;
+  }[];
 }
 
 /**
@@ -173,6 +184,17 @@ export function rotationStatus(
     );
   }
 
+  const recordGaps = clusters.flatMap((c) => {
+    const since =
+      c.kind === 'dir' ? c.issuerFilesChangedAt?.getTime() : c.issuance?.credentialLoadedAt.getTime();
+    if (since === undefined) return [];
+    const until =
+      c.kind === 'dir'
+        ? since + offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs
+        : since + (c.issuance?.leafLifetimeMs ?? 0) + 2 * (c.issuance?.clockSkewMs ?? 0);
+    return until >= t ? [{ cluster: c.name, since: iso(since), until: iso(until) }] : [];
+  });
+
   const base = {
     now: now.toISOString(),
     newAnchor:
@@ -182,6 +204,7 @@ export function rotationStatus(
     oldLeavesValidUntil: oldAnchors.length === 0 ? null : meshUntil === null ? null : iso(meshUntil),
     problems,
     earlyRemovals,
+    recordGaps,
   };
   const names = (pred: (s: ClusterRotationState) => boolean): string[] =>
     states.filter(pred).map((s) => s.name);
@@ -197,7 +220,15 @@ export function rotationStatus(
         reason:
           problems.length > 0
             ? `fix first: ${problems.join('; ')}`
-            : 'one anchor, trusted everywhere: no rotation in progress',
+            : recordGaps.length === 0
+              ? 'one anchor, trusted everywhere: no rotation in progress'
+              : `one anchor, trusted everywhere: no rotation in progress as far as the issuers' records go; ${recordGaps
+                  .map((g) => `${g.cluster}'s record starts at ${g.since}`)
+                  .join(
+                    ', ',
+                  )}, so if an anchor left the bundles recently, leaves signed under it before then may be valid until ${recordGaps
+                  .map((g) => g.until)
+                  .reduce((a, b) => (a > b ? a : b))} without showing here`,
       },
     };
   }

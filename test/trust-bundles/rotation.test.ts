@@ -152,6 +152,24 @@ describe('rotation planner: an anchor removed while leaves under it are valid', 
       s.clusters.map((c) => c.oldLeavesValidUntil),
       [null, null],
     );
+    // but both records start an hour ago: what came before is reported as unseen, not as absent
+    const until = new Date(START + 70 * HOUR + LIFETIME + 2 * SKEW).toISOString();
+    assert.deepEqual(s.recordGaps, [
+      { cluster: 'east', since: new Date(START + 70 * HOUR).toISOString(), until },
+      { cluster: 'west', since: new Date(START + 70 * HOUR).toISOString(), until },
+    ]);
+    const later = rotationStatus(
+      afterRestartAndRemoval([newPki.anchor.cert]).map((c) => ({
+        ...c,
+        issuance: {
+          credentialLoadedAt: new Date(START + 70 * HOUR),
+          leafLifetimeMs: LIFETIME,
+          clockSkewMs: SKEW,
+        },
+      })),
+      new Date(START + 95 * HOUR),
+    );
+    assert.deepEqual(later.recordGaps, []);
   });
 });
 
