@@ -106,6 +106,31 @@ describe('chain checks match openssl on CA certificates Lanyard does not make', 
     return { cert, signer };
   }
 
+  /** A pathlen:0 CA named `commonName` under `issuer`, and a WEB leaf it signs through the raw template. */
+  async function subCaWithLeaf(
+    issuer: Parameters<typeof createTestCertificate>[0]['issuer'],
+    commonName: string,
+  ): Promise<{ signer: Signer; sub: CertificateInfo; leaf: Buffer }> {
+    const signer = createKeyObjectSigner(await generateKey('p256'));
+    const sub = await createTestCertificate({
+      issuer,
+      subjectSigner: signer,
+      commonName,
+      notBefore: new Date(NOW.getTime() - 60_000),
+      notAfter: new Date(NOW.getTime() + 86_400_000),
+      isCa: true,
+      pathLen: 0,
+    });
+    const leaf = createLeafTemplate(sub, signer).sign({
+      spki: spkiOf(),
+      dnsName: WEB.dns,
+      uri: WEB.spiffeId,
+      notBefore: new Date(NOW.getTime() - 20_000),
+      notAfter: new Date(NOW.getTime() + 3_600_000),
+    }).der;
+    return { signer, sub, leaf };
+  }
+
   /** openssl's verdict on a leaf for WEB (or `names`) signed by `issuer` through the raw template. */
   function opensslAccepts(
     issuer: { cert: CertificateInfo; signer: Signer },
@@ -199,23 +224,7 @@ describe('chain checks match openssl on CA certificates Lanyard does not make', 
       ['nameConstraints = critical,excluded;dirName:dir_sect', '[dir_sect]', 'CN = blocked.example'],
       null,
     );
-    const signer = createKeyObjectSigner(await generateKey('p256'));
-    const sub = await createTestCertificate({
-      issuer,
-      subjectSigner: signer,
-      commonName: 'blocked.example',
-      notBefore: new Date(NOW.getTime() - 60_000),
-      notAfter: new Date(NOW.getTime() + 86_400_000),
-      isCa: true,
-      pathLen: 0,
-    });
-    const leaf = createLeafTemplate(sub, signer).sign({
-      spki: spkiOf(),
-      dnsName: WEB.dns,
-      uri: WEB.spiffeId,
-      notBefore: new Date(NOW.getTime() - 20_000),
-      notAfter: new Date(NOW.getTime() + 3_600_000),
-    }).der;
+    const { signer, sub, leaf } = await subCaWithLeaf(issuer, 'blocked.example');
     const r = opensslVerify({
       leaf,
       intermediates: [sub.der, issuer.cert.der],
@@ -239,23 +248,7 @@ describe('chain checks match openssl on CA certificates Lanyard does not make', 
 
   it('counts the issuer itself against its parent pathLen: a CA below a pathlen:0 issuer cannot be loaded (ERR_CHAIN_UNTRUSTED)', async () => {
     const parent = await opensslIssuer([]);
-    const signer = createKeyObjectSigner(await generateKey('p256'));
-    const sub = await createTestCertificate({
-      issuer: parent,
-      subjectSigner: signer,
-      commonName: 'sub.example',
-      notBefore: new Date(NOW.getTime() - 60_000),
-      notAfter: new Date(NOW.getTime() + 86_400_000),
-      isCa: true,
-      pathLen: 0,
-    });
-    const leaf = createLeafTemplate(sub, signer).sign({
-      spki: spkiOf(),
-      dnsName: WEB.dns,
-      uri: WEB.spiffeId,
-      notBefore: new Date(NOW.getTime() - 20_000),
-      notAfter: new Date(NOW.getTime() + 3_600_000),
-    }).der;
+    const { signer, sub, leaf } = await subCaWithLeaf(parent, 'sub.example');
     const r = opensslVerify({
       leaf,
       intermediates: [sub.der, parent.cert.der],
