@@ -22,7 +22,7 @@ export {
   type PemBlock,
   type PemLabel,
 } from './pem.js';
-export { writeFileAtomic, type AtomicWriteOptions } from './fs.js';
+export { writeFileAtomic, writeFilesAtomic, type AtomicWriteOptions, type AtomicFile } from './fs.js';
 export { parseDuration, formatDuration } from './duration.js';
 export {
   KEY_ALGORITHMS,
@@ -112,3 +112,4 @@ export {
   type CliContext,
 } from './cli-kit.js';
 export { buildCsr } from './csr-builder.js';
+export { loadAnchorDir, ANCHOR_FILES } from './cli.js';

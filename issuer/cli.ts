@@ -19,7 +19,7 @@ import { startDevEnvironment } from './dev.js';
 import { createCertifyClient, describeError, errorCode } from './client.js';
 import { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from './config.js';
 import { createIssuerLogger, createLogger } from './logger.js';
-import { startIssuer } from './main.js';
+import { checkServingTls, startIssuer } from './main.js';
 import { isClusterWorker, runClusterPrimary, runClusterWorker } from './cluster.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
@@ -163,6 +163,8 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         return;
       }
       if (config.workers > 1) {
+        // checked here too, so a bad pair is one clear error rather than every worker failing
+        if (config.tls !== undefined) await checkServingTls(config.tls, ctx.clock.now());
         const c = await runClusterPrimary(config, { logger, clock: ctx.clock, workers: config.workers });
         ctx.out(
           `lanyard serve: cluster ${config.cluster}, gRPC on ${c.grpcAddress.host}:${c.grpcAddress.port} (${c.workers} workers), admin on http://${c.adminAddress.host}:${c.adminAddress.port}`,

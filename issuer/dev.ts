@@ -1,15 +1,32 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
+  ANCHOR_FILES,
+  CredentialError,
+  checkValidity,
   createAnchorCertificate,
-  createFileKeyStore,
   createIssuerCertificate,
+  createIssuerCredential,
+  createKeyObjectSigner,
   encodePem,
+  generateKey,
+  isLanyardError,
+  loadAnchorDir,
+  parsePrivateKeyPem,
+  readPemFile,
   writeFileAtomic,
+  writeFilesAtomic,
+  type CertificateInfo,
   type Clock,
+  type Signer,
 } from '../ca/index.js';
-import { createSigningKeyDir, DEV_TOKEN_ISSUER, SIGNING_KEY_FILES } from './authn/index.js';
+import {
+  createSigningKeyDir,
+  DEV_TOKEN_ISSUER,
+  loadSigningKeyDir,
+  SIGNING_KEY_FILES,
+} from './authn/index.js';
 import { buildIssuerConfig } from './config.js';
 import { startIssuer, type RunningIssuer } from './main.js';
 
@@ -25,15 +42,16 @@ export interface DevCluster {
 export interface DevEnvironment {
   readonly stateDir: string;
   readonly anchorDir: string;
+  /** this run wrote into the state directory (a first run, or one finishing an interrupted run) */
   readonly created: boolean;
   readonly clusters: readonly DevCluster[];
   shutdown(): Promise<void>;
 }
 
 /**
- * `lanyard dev`: on first run creates, under `stateDir`, one anchor and per cluster an issuer and a
- * token-signing key; then serves every cluster's issuer on loopback (gRPC on basePort + i, admin on
- * adminBasePort + i; 0 picks free ports).
+ * `lanyard dev`: under `stateDir`, creates what is missing of one anchor and per cluster an issuer and
+ * a token-signing key, and checks what is there (prepareState); then serves every cluster's issuer on
+ * loopback (gRPC on basePort + i, admin on adminBasePort + i; 0 picks free ports).
  */
 export async function startDevEnvironment(o: {
   stateDir: string;
@@ -43,8 +61,7 @@ export async function startDevEnvironment(o: {
   logger: Logger;
 }): Promise<DevEnvironment> {
   const anchorDir = join(o.stateDir, 'anchor');
-  const created = !(await exists(join(anchorDir, 'anchor.crt')));
-  if (created) await createState(o.stateDir, o.clock);
+  const created = await prepareState(o.stateDir, o.clock);
   await mkdir(join(o.stateDir, 'workloads'), { recursive: true });
   const clusters: DevCluster[] = [];
   try {
@@ -84,32 +101,157 @@ export async function startDevEnvironment(o: {
   };
 }
 
-async function createState(stateDir: string, clock: Clock): Promise<void> {
-  const keys = createFileKeyStore();
-  const anchorDir = join(stateDir, 'anchor');
-  await mkdir(anchorDir, { recursive: true, mode: 0o700 });
-  const anchorSigner = await keys.create(join(anchorDir, 'anchor.key'), 'p256', { force: true });
-  const anchor = await createAnchorCertificate({ signer: anchorSigner, now: clock.now() });
-  const anchorPem = encodePem('CERTIFICATE', anchor.der);
+/**
+ * Makes the state directory complete and usable: each key is written together with its certificate
+ * (writeFilesAtomic), so a run stopped part-way leaves whole pairs, and the next run creates the rest.
+ * What is there is checked first (pairs match, the issuers chain to the anchor and are valid now); a
+ * half pair or an unusable file fails with its code, naming the file and the state directory to
+ * delete. Returns whether anything was written.
+ */
+async function prepareState(stateDir: string, clock: Clock): Promise<boolean> {
+  const { anchor, created: anchorCreated } = await ensureAnchor(stateDir, clock);
+  let created = anchorCreated;
+  for (const name of DEV_CLUSTERS) {
+    if (await ensureIssuer(stateDir, name, anchor, clock)) created = true;
+    if (await ensureSigningKey(stateDir, name, clock)) created = true;
+  }
+  return created;
+}
+
+interface DevAnchor {
+  readonly signer: Signer;
+  readonly cert: CertificateInfo;
+  readonly certPem: string;
+}
+
+async function ensureAnchor(
+  stateDir: string,
+  clock: Clock,
+): Promise<{ anchor: DevAnchor; created: boolean }> {
+  const dir = join(stateDir, 'anchor');
+  const certPath = join(dir, ANCHOR_FILES.cert);
+  const keyPath = join(dir, ANCHOR_FILES.key);
+  const pair = await pairState(stateDir, certPath, keyPath);
+  if (pair === 'present') {
+    const anchor = await loadAnchorDir(dir).catch(unusable(stateDir, dir));
+    try {
+      checkValidity(anchor.cert, clock.now(), 'the anchor');
+    } catch (err) {
+      unusable(stateDir, certPath)(err);
+    }
+    return { anchor, created: false };
+  }
+  // A new anchor: issuers made under an earlier one would not chain to it.
   for (const name of DEV_CLUSTERS) {
     const issuerDir = join(stateDir, name, 'issuer');
-    await mkdir(issuerDir, { recursive: true, mode: 0o700 });
-    const signer = await keys.create(join(issuerDir, 'tls.key'), 'p256', { force: true });
-    const cert = await createIssuerCertificate({
-      anchor,
-      anchorSigner,
-      issuerPublicKeyDer: signer.publicKeyDer,
-      now: clock.now(),
-      cluster: name,
-    });
-    await writeFileAtomic(join(issuerDir, 'tls.crt'), encodePem('CERTIFICATE', cert.der), {
-      overwrite: true,
-    });
-    await writeFileAtomic(join(issuerDir, 'ca.crt'), anchorPem, { overwrite: true });
-    await createSigningKeyDir(join(stateDir, name, 'sa-signing'), { force: true, clock });
+    for (const f of ['tls.crt', 'tls.key']) {
+      if (await exists(join(issuerDir, f))) {
+        throw new CredentialError(
+          'ERR_FILE_NOT_FOUND',
+          `${join(issuerDir, f)} exists but the anchor it was made under (${certPath}) does not; delete ${stateDir} to start again`,
+        );
+      }
+    }
   }
-  // Written last: its presence marks a complete state directory.
-  await writeFileAtomic(join(anchorDir, 'anchor.crt'), anchorPem, { overwrite: true });
+  const signer = createKeyObjectSigner(await generateKey('p256'));
+  const cert = await createAnchorCertificate({ signer, now: clock.now() });
+  const certPem = encodePem('CERTIFICATE', cert.der);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFilesAtomic([
+    { path: keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600 },
+    { path: certPath, data: certPem, mode: 0o644 },
+  ]);
+  return { anchor: { signer, cert, certPem }, created: true };
+}
+
+async function ensureIssuer(
+  stateDir: string,
+  name: string,
+  anchor: DevAnchor,
+  clock: Clock,
+): Promise<boolean> {
+  const dir = join(stateDir, name, 'issuer');
+  const certPath = join(dir, 'tls.crt');
+  const keyPath = join(dir, 'tls.key');
+  const caPath = join(dir, 'ca.crt');
+  const pair = await pairState(stateDir, certPath, keyPath);
+  if (pair === 'present') {
+    try {
+      createIssuerCredential({
+        certificatePem: await readPemFile(certPath),
+        signer: createKeyObjectSigner(parsePrivateKeyPem(await readPemFile(keyPath), keyPath)),
+        // the anchor of this state directory, whatever ca.crt says
+        anchorsPem: anchor.certPem,
+        now: clock.now(),
+      });
+    } catch (err) {
+      unusable(stateDir, dir)(err);
+    }
+    // ca.crt is a copy of the anchor: put back when missing or different
+    const ca = await readFile(caPath, 'utf8').catch(() => undefined);
+    if (ca === anchor.certPem) return false;
+    await writeFileAtomic(caPath, anchor.certPem, { overwrite: true });
+    return true;
+  }
+  const signer = createKeyObjectSigner(await generateKey('p256'));
+  const cert = await createIssuerCertificate({
+    anchor: anchor.cert,
+    anchorSigner: anchor.signer,
+    issuerPublicKeyDer: signer.publicKeyDer,
+    now: clock.now(),
+    cluster: name,
+  });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFilesAtomic([
+    { path: keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600 },
+    { path: certPath, data: encodePem('CERTIFICATE', cert.der), mode: 0o644 },
+    { path: caPath, data: anchor.certPem, mode: 0o644, overwrite: true },
+  ]);
+  return true;
+}
+
+/**
+ * The token-signing key: created when signing.key is missing (a jwks.json without it describes no
+ * usable key and is replaced); a jwks.json missing beside an existing key is written from the key.
+ */
+async function ensureSigningKey(stateDir: string, name: string, clock: Clock): Promise<boolean> {
+  const dir = join(stateDir, name, 'sa-signing');
+  const keyPath = join(dir, SIGNING_KEY_FILES.key);
+  const jwksPath = join(dir, SIGNING_KEY_FILES.jwks);
+  if (!(await exists(keyPath))) {
+    await createSigningKeyDir(dir, { force: true, clock });
+    return true;
+  }
+  const key = await loadSigningKeyDir(dir).catch(unusable(stateDir, dir));
+  if (await exists(jwksPath)) return false;
+  await writeFileAtomic(jwksPath, `${JSON.stringify(key.jwks, null, 2)}\n`, { mode: 0o644 });
+  return true;
+}
+
+/** Both files of a key pair, or neither; one without the other is an error naming both. */
+async function pairState(stateDir: string, certPath: string, keyPath: string): Promise<'present' | 'absent'> {
+  const [cert, key] = await Promise.all([exists(certPath), exists(keyPath)]);
+  if (cert && key) return 'present';
+  if (!cert && !key) return 'absent';
+  const [there, missing] = cert ? [certPath, keyPath] : [keyPath, certPath];
+  throw new CredentialError(
+    'ERR_FILE_NOT_FOUND',
+    `${there} exists but ${missing} does not (a run stopped part-way, or a file removed); delete ${stateDir} to start again`,
+  );
+}
+
+/** Rethrows a LanyardError with its code, naming what in the state directory is unusable and how to start again. */
+function unusable(stateDir: string, what: string): (err: unknown) => never {
+  return (err) => {
+    if (isLanyardError(err)) {
+      throw new CredentialError(
+        err.code,
+        `${what} in the dev state directory is unusable: ${err.message}; delete ${stateDir} to start again`,
+        { cause: err },
+      );
+    }
+    throw err;
+  };
 }
 
 async function exists(p: string): Promise<boolean> {

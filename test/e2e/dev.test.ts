@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodePemOf, parseCertificate } from '../../ca/index.js';
@@ -55,6 +55,12 @@ describe('lanyard dev (what npm start runs)', () => {
       const again = startLanyard(['dev', '--state-dir', state, '--base-port', '0', '--admin-base-port', '0']);
       await again.waitFor(/reusing/);
       assert.equal(await again.stop('SIGINT'), 0);
+      // A state directory with a key but not its certificate is refused before anything is served.
+      rmSync(join(state, 'east', 'issuer', 'tls.crt'));
+      const broken = lanyard(['dev', '--state-dir', state, '--base-port', '0', '--admin-base-port', '0']);
+      assert.equal(broken.code, 1, broken.stderr);
+      assert.equal(/\((ERR_[A-Z_]+)\)\s*$/m.exec(broken.stderr)?.[1], 'ERR_FILE_NOT_FOUND', broken.stderr);
+      assert.doesNotMatch(broken.stdout, /Press Ctrl-C/);
     } finally {
       await dev.stop('SIGKILL');
       cleanup();
