@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'ERR_DEADLINE_EXCEEDED'
   | 'ERR_CERTIFY_FAILED'
   | 'ERR_INVALID_REQUEST'
+  | 'ERR_WORKER_START'
   // operator input
   | 'ERR_USAGE'
   | 'ERR_FILE_NOT_FOUND'

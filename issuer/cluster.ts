@@ -5,7 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { systemClock, type Clock } from '../ca/index.js';
+import { LanyardError, systemClock, type Clock } from '../ca/index.js';
 import { createAdminApp } from './admin.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource } from './credentials.js';
@@ -80,6 +80,9 @@ export async function runClusterPrimary(
     clockSkewMs: config.clockSkewMs,
   });
   let draining = false;
+  // Until every worker listens, a worker that exits is a start-up failure (a bad JWKS file, a port
+  // taken …), reported once; it is not replaced, or the primary would fork failing workers forever.
+  let started = false;
   let grpcPort = config.listen.port;
   const listening = new Set<number>();
 
@@ -95,7 +98,7 @@ export async function runClusterPrimary(
     });
     w.on('exit', (code, signal) => {
       listening.delete(w.id);
-      if (!draining) {
+      if (started && !draining) {
         logger.error(
           { event: 'worker_exited', worker: w.id, code, signal },
           'a worker exited; starting another',
@@ -115,12 +118,22 @@ export async function runClusterPrimary(
     }, 20);
     const failed = (): void => {
       clearInterval(t);
-      reject(new Error('a worker failed to start; see its log'));
+      draining = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      void credentials.close().finally(() => {
+        reject(
+          new LanyardError(
+            'ERR_WORKER_START',
+            'a worker failed to start (its error is above); nothing is served',
+          ),
+        );
+      });
     };
     cluster.once('exit', () => {
       if (listening.size < deps.workers) failed();
     });
   });
+  started = true;
 
   const admin = createAdminApp({
     credentials,
@@ -222,6 +235,10 @@ export async function runClusterWorker(
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
     admin: false,
     ledger,
+  }).catch((err: unknown) => {
+    // the IPC channel would keep this process alive after the CLI reported the error
+    worker?.disconnect();
+    throw err;
   });
   // Constructing one installs prom-client's listener that answers the primary's metrics requests.
   new AggregatorRegistry();

@@ -74,3 +74,30 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
     assert.match(serve.stderr(), /"event":"stopped"/);
   });
 });
+
+describe('lanyard serve --workers 2 when a worker cannot start', () => {
+  it('exits 1 with ERR_WORKER_START instead of forking failing workers forever', async () => {
+    const { dir, cleanup } = tempDir('lanyard-cluster-fail-');
+    try {
+      prepareIssuerFiles(dir, []);
+      // the primary loads the issuer; each worker's authenticator finds no JWKS file
+      const serve = startServe(dir, ['--workers', '2', '--jwks-file', join(dir, 'missing.json')]);
+      const code = await Promise.race([
+        new Promise<number | null>((resolve) => {
+          serve.child.once('exit', resolve);
+        }),
+        new Promise<'hung'>((resolve) =>
+          setTimeout(() => {
+            resolve('hung');
+          }, 30_000).unref(),
+        ),
+      ]);
+      if (code === 'hung') await serve.stop('SIGKILL');
+      assert.equal(code, 1);
+      assert.match(serve.stderr(), /\(ERR_AUTHENTICATOR_UNAVAILABLE\)/);
+      assert.match(serve.stderr(), /\(ERR_WORKER_START\)/);
+    } finally {
+      cleanup();
+    }
+  });
+});
