@@ -31,7 +31,16 @@ import { createIdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
-import { configInPod, mountHolding, mountVolumes, pathsRead, type ClusterData } from './pod.js';
+import {
+  SERVICE_ACCOUNT_DIR,
+  automountedPaths,
+  configInPod,
+  mountHolding,
+  mountVolumes,
+  pathsRead,
+  providedPath,
+  type ClusterData,
+} from './pod.js';
 import {
   absentSelectorOf,
   parseExposition,
@@ -175,7 +184,7 @@ describe('the Deployment runs `lanyard serve` as the code defines it', () => {
       assert.equal(m.readOnly, true, `${m.name} is writable`);
     }
     for (const p of pathsRead(serve.config))
-      assert.ok(mountHolding(container, p) ?? p === serve.config.issuerDir);
+      assert.ok(providedPath(deployment, container, p) || p === serve.config.issuerDir, p);
   });
 
   it('gives in-flight calls the same drain the server uses: preStop + --shutdown-grace fit in the grace period', () => {
@@ -638,5 +647,65 @@ describe('the Linkerd drop-in component', () => {
     assert.equal(tls.get('LANYARD_CONTROL_NAMESPACE'), 'linkerd');
     assert.equal(tls.get('LANYARD_TOKEN_AUDIENCE'), 'identity.l5d.io');
     assert.equal(tls.get('LANYARD_AUTH'), 'token-review');
+  });
+});
+
+describe('the jwt-auth components (--auth jwt), file by file', () => {
+  const sa = byKind<IServiceAccount>(base, 'ServiceAccount');
+  /** the base container with a component patch's env applied (merged by name, as kustomize does for env) */
+  const patched = (patch: IDeployment): IContainer => {
+    const c = patch.spec?.template.spec?.containers.find((x) => x.name === 'lanyard');
+    assert.ok(c !== undefined);
+    const env = [...(container.env ?? [])];
+    for (const e of c.env ?? []) {
+      const i = env.findIndex((x) => x.name === e.name);
+      if (i >= 0) env[i] = e;
+      else env.push(e);
+    }
+    return {
+      ...container,
+      env,
+      volumeMounts: [...(container.volumeMounts ?? []), ...(c.volumeMounts ?? [])],
+    };
+  };
+
+  it('jwt-auth (the default): fetches the JWKS from the API server with the automounted CA and token, mounts nothing', () => {
+    const patch = load('components/jwt-auth/deployment-patch.yaml')[0] as unknown as IDeployment;
+    assert.equal(patch.spec?.template.spec?.volumes, undefined);
+    assert.equal(patch.spec?.template.spec?.containers[0]?.volumeMounts, undefined);
+    const c = patched(patch);
+    const { config } = parseServe(c);
+    assert.equal(config.auth.kind, 'jwt');
+    if (config.auth.kind !== 'jwt') return;
+    assert.equal(config.auth.jwksFile, undefined);
+    assert.equal(config.auth.jwksUrl, 'https://kubernetes.default.svc/openid/v1/jwks');
+    assert.equal(config.auth.jwksCaFile, `${SERVICE_ACCOUNT_DIR}/ca.crt`);
+    assert.equal(config.auth.jwksTokenFile, `${SERVICE_ACCOUNT_DIR}/token`);
+    const automounted = automountedPaths(deployment, c, sa);
+    assert.ok(
+      automounted.includes(config.auth.jwksCaFile) && automounted.includes(config.auth.jwksTokenFile),
+    );
+    for (const p of pathsRead(config))
+      assert.ok(providedPath(deployment, c, p, sa) || p === config.issuerDir, p);
+  });
+
+  it('jwt-auth-static-jwks: reads --jwks-file from the lanyard-jwks ConfigMap it mounts read-only (0440)', () => {
+    const patch = load('components/jwt-auth-static-jwks/deployment-patch.yaml')[0] as unknown as IDeployment;
+    const c = patched(patch);
+    const { config } = parseServe(c);
+    assert.equal(config.auth.kind, 'jwt');
+    if (config.auth.kind !== 'jwt') return;
+    assert.equal(config.auth.jwksUrl, undefined);
+    const jwksFile = config.auth.jwksFile ?? '';
+    const mount = mountHolding(c, jwksFile);
+    assert.ok(mount !== undefined, '--jwks-file is not inside a mount');
+    assert.equal(mount.readOnly, true);
+    const volume = patch.spec?.template.spec?.volumes?.find((v) => v.name === mount.name);
+    assert.equal(volume?.configMap?.name, 'lanyard-jwks');
+    assert.equal(volume.configMap.defaultMode, 0o440);
+    assert.deepEqual(
+      volume.configMap.items?.map((i) => join(mount.mountPath, i.path)),
+      [jwksFile],
+    );
   });
 });

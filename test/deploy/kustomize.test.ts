@@ -4,6 +4,8 @@
 // and says so; it never imitates kustomize.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { INamespace } from 'kubernetes-models/v1/Namespace';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
@@ -20,10 +24,21 @@ import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer } from '../../issuer/main.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { createIdentityClient } from '../support/issuer.js';
+import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
 import { testCert } from '../support/tls-cert.js';
-import { configInPod, mountHolding, mountVolumes, pathsRead, type ClusterData } from './pod.js';
+import {
+  IN_CLUSTER_API_SERVER,
+  SERVICE_ACCOUNT_DIR,
+  automountsServiceAccount,
+  configInPod,
+  mountHolding,
+  mountVolumes,
+  pathsRead,
+  providedPath,
+  type ClusterData,
+} from './pod.js';
 import {
   DEPLOY_DIR,
   OVERLAYS,
@@ -34,6 +49,7 @@ import {
   packageJson,
   parseServe,
   unknownFieldProblems,
+  volumeOf,
   type K8sObject,
 } from './support.js';
 
@@ -162,7 +178,7 @@ describe('kustomize overlays, rendered', () => {
         try {
           mountVolumes(root.dir, deployment, container, data);
           for (const p of pathsRead(config))
-            assert.ok(mountHolding(container, p) ?? p === config.issuerDir, p);
+            assert.ok(providedPath(deployment, container, p) || p === config.issuerDir, p);
           const inPod = configInPod(root.dir, config);
           const running = await startIssuer(inPod, {
             logger: createIssuerLogger(inPod, sink()),
@@ -198,12 +214,11 @@ describe('kustomize overlays, rendered', () => {
     });
   }
 
-  describe('an overlay with the optional components (prometheus, jwt-auth)', () => {
+  describe('an overlay with the optional components', () => {
     let work: { dir: string; cleanup: () => void };
-    let objs: K8sObject[];
-    before(() => {
-      work = tempDir('lanyard-kustomize-');
-      const dir = join(work.dir, 'east-full');
+    /** east with the components listed, rendered */
+    const renderWith = (name: string, components: readonly string[]): K8sObject[] => {
+      const dir = join(work.dir, name);
       mkdirSync(dir);
       const rel = (p: string): string => relative(dir, join(DEPLOY_DIR, p));
       writeFileSync(
@@ -215,12 +230,18 @@ describe('kustomize overlays, rendered', () => {
           'resources:',
           `  - ${rel('overlays/east')}`,
           'components:',
-          `  - ${rel('components/prometheus')}`,
-          `  - ${rel('components/jwt-auth')}`,
+          ...components.map((c) => `  - ${rel(`components/${c}`)}`),
           '',
         ].join('\n'),
       );
-      objs = r.render(dir);
+      return r.render(dir);
+    };
+    let objs: K8sObject[];
+    let staticObjs: K8sObject[];
+    before(() => {
+      work = tempDir('lanyard-kustomize-');
+      objs = renderWith('east-full', ['prometheus', 'jwt-auth']);
+      staticObjs = renderWith('east-static-jwks', ['jwt-auth-static-jwks']);
     });
     after(() => {
       work.cleanup();
@@ -228,6 +249,7 @@ describe('kustomize overlays, rendered', () => {
 
     it('renders valid objects; the ServiceMonitor selects the Service in the same namespace', async () => {
       await validateAll(objs, 'east + components');
+      await validateAll(staticObjs, 'east + jwt-auth-static-jwks');
       const sm = byKind<IServiceMonitor>(objs, 'ServiceMonitor');
       const svc = byKind<IService>(objs, 'Service', 'lanyard');
       assert.equal(sm.metadata?.namespace, svc.metadata?.namespace);
@@ -236,17 +258,168 @@ describe('kustomize overlays, rendered', () => {
       byKind(objs, 'PrometheusRule');
     });
 
-    it('jwt-auth: verifies real projected-style tokens against the JWKS mounted from the ConfigMap', async () => {
+    it("jwt-auth: fetches the JWKS from the API server with the pod's own CA and token, and names no JWKS file", () => {
+      const deployment = byKind<IDeployment>(objs, 'Deployment', 'lanyard');
+      const container = lanyardContainer(deployment);
+      const sa = byKind<IServiceAccount>(objs, 'ServiceAccount', 'lanyard');
+      const { config } = parseServe(container);
+      assert.equal(config.auth.kind, 'jwt');
+      if (config.auth.kind !== 'jwt') return;
+      assert.equal(config.auth.jwksFile, undefined);
+      assert.equal(config.auth.jwksUrl, `${IN_CLUSTER_API_SERVER}/openid/v1/jwks`);
+      assert.equal(config.auth.jwksCaFile, `${SERVICE_ACCOUNT_DIR}/ca.crt`);
+      assert.equal(config.auth.jwksTokenFile, `${SERVICE_ACCOUNT_DIR}/token`);
+      assert.equal(config.auth.issuer, 'https://kubernetes.default.svc.cluster.local');
+      assert.equal(config.auth.audience, 'identity.l5d.io');
+      // both files are the automounted service-account ones: no ConfigMap, no extra volume
+      assert.equal(automountsServiceAccount(deployment, sa), true);
+      for (const p of pathsRead(config))
+        assert.ok(providedPath(deployment, container, p, sa) || p === config.issuerDir, p);
+      assert.deepEqual(
+        deployment.spec?.template.spec?.volumes?.map((v) => v.secret?.secretName ?? v.configMap?.name),
+        ['linkerd-identity-issuer', 'linkerd-identity-trust-roots'],
+      );
+      // the API server lets the pod's ServiceAccount read /openid/v1/jwks ...
+      const discovery = objs
+        .filter((x) => x.kind === 'ClusterRoleBinding')
+        .map((x) => x as unknown as IClusterRoleBinding)
+        .find((b) => b.roleRef.name === 'system:service-account-issuer-discovery');
+      assert.deepEqual(discovery?.subjects, [
+        {
+          kind: 'ServiceAccount',
+          name: deployment.spec?.template.spec?.serviceAccountName,
+          namespace: 'lanyard',
+        },
+      ]);
+      // ... and no NetworkPolicy stands between them (none restricts egress)
+      for (const np of objs.filter((x) => x.kind === 'NetworkPolicy') as unknown as INetworkPolicy[])
+        assert.ok(!(np.spec?.policyTypes ?? []).includes('Egress'), np.metadata?.name);
+    });
+
+    it('jwt-auth: without the automounted token (automountServiceAccountToken: false) its files are missing (the check can fail)', () => {
+      const deployment = byKind<IDeployment>(objs, 'Deployment', 'lanyard');
+      const container = lanyardContainer(deployment);
+      const { config } = parseServe(container);
+      const spec = deployment.spec?.template.spec;
+      assert.ok(spec !== undefined);
+      const noToken: IDeployment = {
+        ...deployment,
+        spec: {
+          ...deployment.spec,
+          template: { ...deployment.spec?.template, spec: { ...spec, automountServiceAccountToken: false } },
+        },
+      } as IDeployment;
+      const missing = pathsRead(config).filter(
+        (p) => !providedPath(noToken, container, p) && p !== config.issuerDir,
+      );
+      assert.deepEqual(missing, [`${SERVICE_ACCOUNT_DIR}/ca.crt`, `${SERVICE_ACCOUNT_DIR}/token`]);
+    });
+
+    it('jwt-auth: verifies tokens against the JWKS fetched live, and a rotated signing key needs no manual step', async () => {
       const deployment = byKind<IDeployment>(objs, 'Deployment', 'lanyard');
       const container = lanyardContainer(deployment);
       const { config } = parseServe(container);
       assert.equal(config.auth.kind, 'jwt');
       if (config.auth.kind !== 'jwt') return;
-      const keyDir = join(work.dir, 'sa-signing');
+      const auth = config.auth;
+      const first = await createSigningKeyDir(join(work.dir, 'sa-signing-1'), { clock: systemClock });
+      const second = await createSigningKeyDir(join(work.dir, 'sa-signing-2'), { clock: systemClock });
+      // a stand-in API server: serves the JWKS only to the bearer of the pod's current token
+      const apiCert = testCert('server');
+      let jwks = readFileSync(first.jwksPath, 'utf8');
+      let podToken = 'pod-token-1';
+      const seen: { path: string; authorized: boolean }[] = [];
+      const api = createHttpsServer({ cert: apiCert.certPem, key: apiCert.keyPem }, (req, res) => {
+        const authorized = req.headers.authorization === `Bearer ${podToken}`;
+        seen.push({ path: req.url ?? '', authorized });
+        if (!authorized) res.writeHead(401).end();
+        else if (req.url !== '/openid/v1/jwks') res.writeHead(404).end();
+        else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(jwks);
+      });
+      await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+      const apiPort = (api.address() as AddressInfo).port;
+      const issuer = pki.issuers.east;
+      assert.ok(issuer !== undefined);
+      const root = join(work.dir, 'pod-live');
+      const serviceAccount = { token: podToken, 'ca.crt': apiCert.certPem, namespace: 'lanyard' };
+      mountVolumes(root, deployment, container, {
+        secrets: { 'linkerd-identity-issuer': { 'tls.crt': issuer.certPem, 'tls.key': issuer.keyPem } },
+        configMaps: { 'linkerd-identity-trust-roots': { 'ca-bundle.crt': pki.anchorsPem } },
+        serviceAccount,
+      });
+      const inPod = configInPod(root, config, { apiServer: `https://127.0.0.1:${apiPort}` });
+      const running = await startIssuer(inPod, { logger: createIssuerLogger(inPod, sink()) });
+      const client = createIdentityClient(`127.0.0.1:${running.grpcAddress.port}`);
+      const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+      const certify = async (key: typeof first): Promise<void> => {
+        const token = await mintServiceAccountToken({
+          key: key.key,
+          kid: key.kid,
+          issuer: auth.issuer,
+          audience: auth.audience,
+          namespace: 'default',
+          serviceAccount: 'web',
+          now: systemClock.now(),
+        });
+        const res = await client.certify({
+          identity: id,
+          token: Buffer.from(token),
+          certificate_signing_request: (await makeCsr({ dns: [id] })).der,
+        });
+        assert.ok(res.leaf_certificate.length > 0);
+      };
+      try {
+        await certify(first);
+        // the API server's keys rotate, and the kubelet has meanwhile rotated the pod's token
+        jwks = readFileSync(second.jwksPath, 'utf8');
+        podToken = 'pod-token-2';
+        writeAtomicVolume(join(root, SERVICE_ACCOUNT_DIR), { ...serviceAccount, token: podToken });
+        await certify(second);
+        assert.ok(seen.length >= 2, 'fetched at start and again for the new kid');
+        assert.deepEqual(
+          seen.filter((x) => !x.authorized || x.path !== '/openid/v1/jwks'),
+          [],
+        );
+      } finally {
+        client.close();
+        await running.shutdown(200);
+        await new Promise((resolve) => api.close(resolve));
+      }
+    });
+
+    it('jwt-auth-static-jwks: reads the JWKS from the lanyard-jwks ConfigMap it mounts, and fetches nothing', () => {
+      const deployment = byKind<IDeployment>(staticObjs, 'Deployment', 'lanyard');
+      const container = lanyardContainer(deployment);
+      const { config } = parseServe(container);
+      assert.equal(config.auth.kind, 'jwt');
+      if (config.auth.kind !== 'jwt') return;
+      assert.equal(config.auth.jwksUrl, undefined);
+      assert.equal(config.auth.jwksTokenFile, undefined);
+      const jwksFile = config.auth.jwksFile ?? '';
+      const mount = mountHolding(container, jwksFile);
+      assert.ok(mount !== undefined, '--jwks-file is not inside a mount');
+      assert.equal(mount.readOnly, true);
+      const cm = volumeOf(deployment, mount.name).configMap;
+      assert.equal(cm?.name, 'lanyard-jwks');
+      assert.deepEqual(
+        cm.items?.map((i) => [i.key, join(mount.mountPath, i.path)]),
+        [['jwks.json', jwksFile]],
+      );
+      for (const p of pathsRead(config))
+        assert.ok(providedPath(deployment, container, p) || p === config.issuerDir, p);
+    });
+
+    it('jwt-auth-static-jwks: verifies real projected-style tokens against the JWKS mounted from the ConfigMap', async () => {
+      const deployment = byKind<IDeployment>(staticObjs, 'Deployment', 'lanyard');
+      const container = lanyardContainer(deployment);
+      const { config } = parseServe(container);
+      assert.equal(config.auth.kind, 'jwt');
+      if (config.auth.kind !== 'jwt') return;
+      const keyDir = join(work.dir, 'sa-signing-static');
       const key = await createSigningKeyDir(keyDir, { clock: systemClock });
       const issuer = pki.issuers.east;
       assert.ok(issuer !== undefined);
-      const root = join(work.dir, 'pod');
+      const root = join(work.dir, 'pod-static');
       mountVolumes(root, deployment, container, {
         secrets: { 'linkerd-identity-issuer': { 'tls.crt': issuer.certPem, 'tls.key': issuer.keyPem } },
         configMaps: {
@@ -278,6 +451,12 @@ describe('kustomize overlays, rendered', () => {
         client.close();
         await running.shutdown(200);
       }
+    });
+
+    it('jwt-auth and jwt-auth-static-jwks together are refused by lanyard serve (one JWKS source only)', () => {
+      const both = renderWith('east-both-jwks', ['jwt-auth', 'jwt-auth-static-jwks']);
+      const deployment = byKind<IDeployment>(both, 'Deployment', 'lanyard');
+      assert.throws(() => parseServe(lanyardContainer(deployment)), { code: 'ERR_USAGE' });
     });
   });
 });
