@@ -110,13 +110,8 @@ export async function runClusterPrimary(
   };
   for (let i = 0; i < deps.workers; i++) fork();
   await new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => {
-      if (listening.size >= deps.workers) {
-        clearInterval(t);
-        resolve();
-      }
-    }, 20);
-    const failed = (): void => {
+    // a worker exiting before all listen is a start-up failure; afterwards, the fork() handler replaces it
+    const onStartExit = (): void => {
       clearInterval(t);
       draining = true;
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
@@ -129,9 +124,14 @@ export async function runClusterPrimary(
         );
       });
     };
-    cluster.once('exit', () => {
-      if (listening.size < deps.workers) failed();
-    });
+    const t = setInterval(() => {
+      if (listening.size >= deps.workers) {
+        clearInterval(t);
+        cluster.off('exit', onStartExit);
+        resolve();
+      }
+    }, 20);
+    cluster.once('exit', onStartExit);
   });
   started = true;
 
@@ -165,6 +165,14 @@ export async function runClusterPrimary(
           new Promise<void>((resolve) => {
             if (w.isDead()) {
               resolve();
+              return;
+            }
+            if (!listening.has(w.id)) {
+              // still starting (a replacement): it holds no calls, and would not hear the drain message yet
+              w.once('exit', () => {
+                resolve();
+              });
+              w.process.kill('SIGKILL');
               return;
             }
             const kill = setTimeout(() => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -69,6 +69,24 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
     assert.deepEqual([...workers].sort(), [1, 2], 'both workers served calls');
   });
 
+  it('replaces a worker that dies after start and keeps serving with two workers', async () => {
+    const [victim] = childPids(serve.child.pid ?? -1);
+    assert.ok(victim !== undefined);
+    process.kill(victim, 'SIGKILL');
+    let pids: number[] = [];
+    for (let i = 0; i < 150; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pids = childPids(serve.child.pid ?? -1);
+      if (pids.length === 2 && !pids.includes(victim) && /"event":"worker_exited"/.test(serve.stderr()))
+        break;
+    }
+    assert.equal(pids.length, 2, 'two workers again');
+    assert.ok(!pids.includes(victim));
+    assert.equal(serve.child.exitCode, null, 'the primary still runs');
+    const ready = await fetch(`${admin}/ready`);
+    assert.equal(ready.status, 200);
+  });
+
   it('drains the workers and exits 0 on SIGTERM', async () => {
     assert.equal(await serve.stop('SIGTERM'), 0);
     assert.match(serve.stderr(), /"event":"stopped"/);
@@ -101,3 +119,18 @@ describe('lanyard serve --workers 2 when a worker cannot start', () => {
     }
   });
 });
+
+/** Live child processes of `pid`, from /proc (a process's 4th stat field is its parent). */
+function childPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return fields[1] === String(pid) && fields[0] !== 'Z' ? [Number(d)] : [];
+      } catch {
+        return [];
+      }
+    });
+}
