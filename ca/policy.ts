@@ -1,5 +1,5 @@
 import type { CsrKeyType, CsrNames } from './csr.js';
-import { PolicyError, type LanyardError } from './errors.js';
+import { PolicyError } from './errors.js';
 import { quoteForMessage, quoteListForMessage } from './quote.js';
 import { DEFAULTS } from './profiles.js';
 
@@ -43,17 +43,8 @@ export function checkCsrNames(csr: CsrNames, identity: string): void {
     throw new PolicyError('ERR_CSR_NAMES', `CSR names not allowed: ${problems.join('; ')}`);
 }
 
-/**
- * The key must be of a type the policy lists: ERR_KEY_NOT_ALLOWED otherwise. Given a request read
- * by parseCsrLenient whose key was refused while parsing, throws that error (ERR_CSR_UNSUPPORTED_KEY,
- * ERR_CSR_WEAK_KEY), so a service can run this after authenticating the caller.
- */
-export function checkKeyAllowed(
-  key: CsrKeyType | { readonly keyType: CsrKeyType | 'unsupported'; readonly keyError?: LanyardError },
-  policy: LeafPolicy,
-): LeafKeyType {
-  if (typeof key !== 'string' && key.keyError !== undefined) throw key.keyError;
-  const keyType = typeof key === 'string' ? key : key.keyType;
+/** The key must be of a type the policy lists: ERR_KEY_NOT_ALLOWED otherwise. */
+export function checkKeyAllowed(keyType: CsrKeyType, policy: LeafPolicy): LeafKeyType {
   const allowed = policy.allowedKeyTypes.find((k) => k === keyType);
   if (allowed === undefined) {
     throw new PolicyError(

@@ -96,9 +96,9 @@ export function createCertifier(o: CertifierOptions): Certify {
         `the token is for service account ${account.namespace}/${account.name} (${identity.dns}), not for the requested identity ${quoteForMessage(input.identity)}`,
       );
     }
-    // throws a key refused while parsing (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY) or not allowed
-    checkKeyAllowed(csr, o.policy);
-    if (csr.keyType === 'unsupported') throw csr.keyError; // never signs for a refused key
+    // a key refused while parsing (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY), judged only now
+    if (csr.keyType === 'unsupported') throw csr.keyError;
+    checkKeyAllowed(csr.keyType, o.policy);
     if (cached === undefined) {
       // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the key object is left out on purpose
       const { publicKey: _verified, ...entry } = csr as ParsedCsr;

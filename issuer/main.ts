@@ -224,7 +224,7 @@ export async function startIssuer(
 }
 
 /** How long startIssuer waits for grpc-js to load the serving certificate (at least two refresh intervals). */
-export const SERVING_TLS_LOAD_TIMEOUT_MS = 10_000;
+const SERVING_TLS_LOAD_TIMEOUT_MS = 10_000;
 
 /**
  * Reads --tls-cert/--tls-key once and checks that they make a usable serving pair at `now`: the

@@ -5,7 +5,13 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { InvalidRequestError, LanyardError, systemClock, type Clock } from '../../ca/index.js';
+import {
+  InvalidRequestError,
+  LanyardError,
+  systemClock,
+  type Clock,
+  type ErrorCode,
+} from '../../ca/index.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { statusName, toGrpcError } from './status.js';
@@ -166,7 +172,8 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         const notAfterMs = result.leaf.notAfter.getTime();
         callback(null, {
           leaf_certificate: result.leaf.der,
-          intermediate_certificates: [...result.leaf.intermediates],
+          // the credential's chain, computed once; grpc-js only reads it
+          intermediate_certificates: result.leaf.intermediates as Buffer[],
           valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
         });
         finish(undefined, {
@@ -197,6 +204,17 @@ function describeInternal(err: unknown): { message: string; code?: string; cause
     ...(cause !== undefined ? { cause } : {}),
   };
 }
+
+/**
+ * The code logged for a call that ended before the handler saw it, by the status it ended with
+ * (oversized and undecodable messages, a deadline or cancellation, cancelAll() at the end of a drain);
+ * any other status is a malformed request.
+ */
+const ENDED_BEFORE_HANDLER: Partial<Record<grpc.status, ErrorCode>> = {
+  [grpc.status.DEADLINE_EXCEEDED]: 'ERR_DEADLINE_EXCEEDED',
+  [grpc.status.CANCELLED]: 'ERR_DEADLINE_EXCEEDED',
+  [grpc.status.UNAVAILABLE]: 'ERR_ISSUER_UNAVAILABLE',
+};
 
 export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -281,10 +299,7 @@ export function createAdmissionControl(o: {
         {
           reqId: nextReqId(),
           rpc: 'Certify',
-          code:
-            code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.CANCELLED
-              ? 'ERR_DEADLINE_EXCEEDED'
-              : 'ERR_INVALID_REQUEST',
+          code: ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
           grpcCode,
           durationMs: Number(process.hrtime.bigint() - started) / 1e6,
         },

@@ -323,6 +323,14 @@ describe('Certify under load', () => {
       assert.ok(performance.now() - started < 2000, 'shutdown did not wait for the stuck call');
       assert.ok(t.logLines.some((l) => l.includes('"event":"grace_expired"')));
       await waitFor(() => authn.aborted === 1, 'the authenticator call to be aborted');
+      const lines = t.logLines
+        .map((l) => JSON.parse(l) as { rpc?: string; code?: string; grpcCode?: string })
+        .filter((l) => l.rpc === 'Certify');
+      assert.deepEqual(
+        lines.map((l) => [l.grpcCode, l.code]),
+        [['UNAVAILABLE', 'ERR_AUTHENTICATOR_UNAVAILABLE']],
+        'one line for the call: its token check was cut short',
+      );
     } finally {
       authn.release();
       await t.close();
