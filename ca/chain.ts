@@ -1,7 +1,7 @@
 import { verify } from 'node:crypto';
 import { parseCertificate, KEY_USAGE, type CertificateInfo, type GeneralNameForm } from './certificate.js';
 import { SIGNATURE_HASH } from './der/oids.js';
-import { CredentialError, type LanyardError } from './errors.js';
+import { CredentialError } from './errors.js';
 
 const MAX_DEPTH = 8;
 
@@ -214,7 +214,9 @@ function checkNameConstraints(path: readonly CertificateInfo[]): void {
     for (let i = 0; i < j; i++) {
       const c = path[i] as CertificateInfo;
       if (i > 0 && isSelfIssued(c)) continue;
-      checkNamesWithin(ca, {
+      const what = describe(c);
+      checkConstraintsEvaluable(ca, c.nameForms, what);
+      const violation = nameConstraintViolation(ca, {
         dnsNames:
           i === 0 &&
           c.dnsNames.length === 0 &&
@@ -223,65 +225,59 @@ function checkNameConstraints(path: readonly CertificateInfo[]): void {
             ? [c.subjectCommonName]
             : c.dnsNames,
         uris: c.uris,
-        forms: c.nameForms,
-        what: describe(c),
       });
+      if (violation !== undefined) throw new CredentialError('ERR_NAME_CONSTRAINTS', violation);
     }
   }
 }
 
 /**
- * Checks names against one CA's name constraints: DNS names and URI hosts must lie in a permitted
- * subtree of their form (when the CA has any) and in no excluded one. A subtree Lanyard does not
- * evaluate is refused (ERR_NAME_CONSTRAINTS_UNSUPPORTED) when the names include its form, or always
- * when it has minimum/maximum; a subtree of another form constrains nothing here, as in OpenSSL.
+ * Refuses (ERR_NAME_CONSTRAINTS_UNSUPPORTED) a CA with a name-constraint subtree Lanyard does not
+ * evaluate that could apply to names of `forms`: one of such a form, or any with minimum/maximum
+ * (OpenSSL refuses every path under those). A subtree of another form constrains nothing, as in OpenSSL.
+ * `what` names the certificate(s) the names belong to.
  */
-export function checkNamesWithin(
+export function checkConstraintsEvaluable(
   ca: CertificateInfo,
-  names: {
-    readonly dnsNames: readonly string[];
-    readonly uris: readonly string[];
-    readonly forms: readonly GeneralNameForm[];
-    readonly what: string;
-  },
-  ErrorClass: new (code: 'ERR_NAME_CONSTRAINTS', message: string) => LanyardError = CredentialError,
+  forms: readonly GeneralNameForm[],
+  what: string,
 ): void {
   for (const u of ca.unevaluatedNameConstraints) {
-    if (u.minMax || names.forms.includes(u.form)) {
+    if (u.minMax || forms.includes(u.form)) {
       throw new CredentialError(
         'ERR_NAME_CONSTRAINTS_UNSUPPORTED',
-        `${describe(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${names.what}`,
+        `${describe(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${what}`,
       );
     }
   }
+}
+
+/**
+ * Checks names against one CA's evaluated name constraints: DNS names and URI hosts must lie in a
+ * permitted subtree of their form (when the CA has any) and in no excluded one. Returns what is wrong,
+ * or undefined; the caller picks the error class. The subtrees Lanyard does not evaluate are
+ * checkConstraintsEvaluable's.
+ */
+export function nameConstraintViolation(
+  ca: CertificateInfo,
+  names: { readonly dnsNames: readonly string[]; readonly uris: readonly string[] },
+): string | undefined {
   for (const name of names.dnsNames) {
-    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((base) => dnsWithin(name, base))) {
-      throw new ErrorClass(
-        'ERR_NAME_CONSTRAINTS',
-        `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`,
-      );
-    }
-    if (ca.excludedDns.some((base) => dnsWithin(name, base))) {
-      throw new ErrorClass(
-        'ERR_NAME_CONSTRAINTS',
-        `DNS name ${name} is in ${describe(ca)}'s excluded subtrees`,
-      );
-    }
+    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((base) => dnsWithin(name, base)))
+      return `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`;
+    if (ca.excludedDns.some((base) => dnsWithin(name, base)))
+      return `DNS name ${name} is in ${describe(ca)}'s excluded subtrees`;
   }
   for (const uri of names.uris) {
     const host = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#]+)/i.exec(uri)?.[1];
     if (ca.permittedUri.length > 0) {
-      if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base))) {
-        throw new ErrorClass(
-          'ERR_NAME_CONSTRAINTS',
-          `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`,
-        );
-      }
+      if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base)))
+        return `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`;
     }
-    if (host !== undefined && ca.excludedUri.some((base) => uriHostWithin(host, base))) {
-      throw new ErrorClass('ERR_NAME_CONSTRAINTS', `URI ${uri} is in ${describe(ca)}'s excluded subtrees`);
-    }
+    if (host !== undefined && ca.excludedUri.some((base) => uriHostWithin(host, base)))
+      return `URI ${uri} is in ${describe(ca)}'s excluded subtrees`;
   }
+  return undefined;
 }
 
 /** OpenSSL checks a leaf's CN against DNS constraints when it has no DNS SAN and the CN looks like a host name. */
