@@ -56,15 +56,7 @@ export function createChainVerifier(options: {
       const known = linkMemo.get(child)?.get(parent);
       if (known !== undefined) return known;
     }
-    const hash = SIGNATURE_HASH[child.signatureAlgorithm];
-    let ok = false;
-    if (hash !== undefined) {
-      try {
-        ok = verify(hash, child.tbs, parent.publicKey, child.signature);
-      } catch {
-        ok = false;
-      }
-    }
+    const ok = signatureVerifies(child, parent);
     if (memoize) {
       let m = linkMemo.get(child);
       if (m === undefined) linkMemo.set(child, (m = new WeakMap()));
@@ -141,6 +133,17 @@ export function createChainVerifier(options: {
   }
 
   return Object.freeze({ anchors, intermediates, verify: verifyPath, verifyIssued });
+}
+
+/** `child`'s signature verifies with `parent`'s key (false for an unknown signature algorithm). */
+export function signatureVerifies(child: CertificateInfo, parent: CertificateInfo): boolean {
+  const hash = SIGNATURE_HASH[child.signatureAlgorithm];
+  if (hash === undefined) return false;
+  try {
+    return verify(hash, child.tbs, parent.publicKey, child.signature);
+  } catch {
+    return false;
+  }
 }
 
 /** One-shot form of createChainVerifier(...).verify(...). */

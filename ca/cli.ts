@@ -1,12 +1,10 @@
-import { verify } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
 import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
-import { checkCriticalExtensions } from './chain.js';
+import { checkCriticalExtensions, signatureVerifies } from './chain.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
-import { SIGNATURE_HASH } from './der/oids.js';
 import { parseCsr } from './csr.js';
 import { CredentialError, UsageError } from './errors.js';
 import { writeFileAtomic, writeFilesAtomic } from './fs.js';
@@ -274,13 +272,7 @@ export async function loadAnchorDir(
 }
 
 function isSelfSigned(c: CertificateInfo): boolean {
-  const hash = SIGNATURE_HASH[c.signatureAlgorithm];
-  if (!c.subjectDer.equals(c.issuerDer) || hash === undefined) return false;
-  try {
-    return verify(hash, c.tbs, c.publicKey, c.signature);
-  } catch {
-    return false;
-  }
+  return c.subjectDer.equals(c.issuerDer) && signatureVerifies(c, c);
 }
 
 async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {
