@@ -96,6 +96,13 @@ export const KEY_USAGE = {
   cRLSign: 1 << 6,
 } as const;
 
+/** A certificate as messages name it: `"CN" (serial …)`, or `serial …` without a common name. */
+export function describeCertificate(c: CertificateInfo): string {
+  return c.subjectCommonName !== undefined
+    ? `"${c.subjectCommonName}" (serial ${c.serialHex})`
+    : `serial ${c.serialHex}`;
+}
+
 /** Parses one DER certificate. Malformed input → ERR_CERT_MALFORMED. */
 export function parseCertificate(der: Uint8Array): CertificateInfo {
   const buf = Buffer.from(der.buffer, der.byteOffset, der.length);

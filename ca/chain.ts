@@ -1,5 +1,11 @@
 import { verify } from 'node:crypto';
-import { parseCertificate, KEY_USAGE, type CertificateInfo, type GeneralNameForm } from './certificate.js';
+import {
+  describeCertificate,
+  parseCertificate,
+  KEY_USAGE,
+  type CertificateInfo,
+  type GeneralNameForm,
+} from './certificate.js';
 import { SIGNATURE_HASH } from './der/oids.js';
 import { CredentialError } from './errors.js';
 
@@ -96,7 +102,7 @@ export function createChainVerifier(options: {
         if (lastProblem) throw lastProblem;
         throw new CredentialError(
           'ERR_CHAIN_UNTRUSTED',
-          `certificate ${describe(current)} does not chain to a trust anchor`,
+          `certificate ${describeCertificate(current)} does not chain to a trust anchor`,
         );
       }
       path.push(next);
@@ -161,13 +167,13 @@ export function checkValidity(c: CertificateInfo, at: Date, what: string): void 
   if (at.getTime() < c.notBefore.getTime()) {
     throw new CredentialError(
       'ERR_CERT_NOT_YET_VALID',
-      `${what} ${describe(c)} is not valid before ${c.notBefore.toISOString()}`,
+      `${what} ${describeCertificate(c)} is not valid before ${c.notBefore.toISOString()}`,
     );
   }
   if (at.getTime() > c.notAfter.getTime()) {
     throw new CredentialError(
       'ERR_CERT_EXPIRED',
-      `${what} ${describe(c)} expired at ${c.notAfter.toISOString()}`,
+      `${what} ${describeCertificate(c)} expired at ${c.notAfter.toISOString()}`,
     );
   }
 }
@@ -181,7 +187,7 @@ export function checkCriticalExtensions(c: CertificateInfo): void {
   if (c.unsupportedCriticalExtensions.length > 0) {
     throw new CredentialError(
       'ERR_CERT_UNSUPPORTED_CRITICAL_EXTENSION',
-      `${describe(c)} has critical extension(s) Lanyard does not process: ${c.unsupportedCriticalExtensions.join(', ')}`,
+      `${describeCertificate(c)} has critical extension(s) Lanyard does not process: ${c.unsupportedCriticalExtensions.join(', ')}`,
     );
   }
 }
@@ -191,16 +197,19 @@ function checkIssuerCert(c: CertificateInfo, at: Date, below: number): void {
   if (!c.isCa)
     throw new CredentialError(
       'ERR_NOT_CA',
-      `${describe(c)} is not a CA certificate (basicConstraints CA:FALSE)`,
+      `${describeCertificate(c)} is not a CA certificate (basicConstraints CA:FALSE)`,
     );
   if (c.keyUsage !== undefined && (c.keyUsage & KEY_USAGE.keyCertSign) === 0) {
-    throw new CredentialError('ERR_NOT_CA', `${describe(c)} may not sign certificates (no keyCertSign)`);
+    throw new CredentialError(
+      'ERR_NOT_CA',
+      `${describeCertificate(c)} may not sign certificates (no keyCertSign)`,
+    );
   }
   checkCriticalExtensions(c);
   if (c.pathLen !== undefined && below > c.pathLen) {
     throw new CredentialError(
       'ERR_CHAIN_UNTRUSTED',
-      `${describe(c)} has pathLen ${c.pathLen} but ${below} CA certificate(s) below it`,
+      `${describeCertificate(c)} has pathLen ${c.pathLen} but ${below} CA certificate(s) below it`,
     );
   }
   checkValidity(c, at, 'CA certificate');
@@ -217,7 +226,7 @@ function checkNameConstraints(path: readonly CertificateInfo[]): void {
     for (let i = 0; i < j; i++) {
       const c = path[i] as CertificateInfo;
       if (i > 0 && isSelfIssued(c)) continue;
-      const what = describe(c);
+      const what = describeCertificate(c);
       checkConstraintsEvaluable(ca, c.nameForms, what);
       const violation = nameConstraintViolation(ca, {
         dnsNames:
@@ -249,7 +258,7 @@ export function checkConstraintsEvaluable(
     if (u.minMax || forms.includes(u.form)) {
       throw new CredentialError(
         'ERR_NAME_CONSTRAINTS_UNSUPPORTED',
-        `${describe(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${what}`,
+        `${describeCertificate(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${what}`,
       );
     }
   }
@@ -267,18 +276,18 @@ export function nameConstraintViolation(
 ): string | undefined {
   for (const name of names.dnsNames) {
     if (ca.permittedDns.length > 0 && !ca.permittedDns.some((base) => dnsWithin(name, base)))
-      return `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`;
+      return `DNS name ${name} is outside ${describeCertificate(ca)}'s permitted subtrees`;
     if (ca.excludedDns.some((base) => dnsWithin(name, base)))
-      return `DNS name ${name} is in ${describe(ca)}'s excluded subtrees`;
+      return `DNS name ${name} is in ${describeCertificate(ca)}'s excluded subtrees`;
   }
   for (const uri of names.uris) {
     const host = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#]+)/i.exec(uri)?.[1];
     if (ca.permittedUri.length > 0) {
       if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base)))
-        return `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`;
+        return `URI ${uri} is outside ${describeCertificate(ca)}'s permitted subtrees`;
     }
     if (host !== undefined && ca.excludedUri.some((base) => uriHostWithin(host, base)))
-      return `URI ${uri} is in ${describe(ca)}'s excluded subtrees`;
+      return `URI ${uri} is in ${describeCertificate(ca)}'s excluded subtrees`;
   }
   return undefined;
 }
@@ -301,10 +310,4 @@ export function uriHostWithin(host: string, base: string): boolean {
   const h = host.toLowerCase();
   const b = base.toLowerCase();
   return b.startsWith('.') ? h.endsWith(b) : h === b;
-}
-
-function describe(c: CertificateInfo): string {
-  return c.subjectCommonName !== undefined
-    ? `"${c.subjectCommonName}" (serial ${c.serialHex})`
-    : `serial ${c.serialHex}`;
 }

@@ -1,4 +1,4 @@
-import { type CertificateInfo, KEY_USAGE, parseCertificatesPem } from './certificate.js';
+import { type CertificateInfo, describeCertificate, KEY_USAGE, parseCertificatesPem } from './certificate.js';
 import {
   checkConstraintsEvaluable,
   createChainVerifier,
@@ -60,7 +60,7 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
   if (notCa !== undefined) {
     throw new CredentialError(
       'ERR_NOT_CA',
-      `the trust anchors hold ${notCa.subjectCommonName !== undefined ? `"${notCa.subjectCommonName}"` : `certificate ${notCa.serialHex}`}, which is not a CA certificate (basicConstraints CA:TRUE)`,
+      `the trust anchors hold ${describeCertificate(notCa)}, which is not a CA certificate (basicConstraints CA:TRUE)`,
     );
   }
   const anchorDers = new Set(anchors.map((a) => a.der.toString('base64')));

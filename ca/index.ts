@@ -36,7 +36,13 @@ export {
 } from './keys/algorithms.js';
 export { type Signer, createKeyObjectSigner } from './keys/signer.js';
 export { type KeyStore, createFileKeyStore, createMemoryKeyStore, parsePrivateKeyPem } from './keys/store.js';
-export { parseCertificate, parseCertificatesPem, KEY_USAGE, type CertificateInfo } from './certificate.js';
+export {
+  parseCertificate,
+  parseCertificatesPem,
+  describeCertificate,
+  KEY_USAGE,
+  type CertificateInfo,
+} from './certificate.js';
 export {
   parseCsr,
   parseCsrLenient,
