@@ -1,24 +1,20 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
 import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
-import { checkCriticalExtensions, signatureVerifies } from './chain.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
 import { parseCsr } from './csr.js';
 import { CredentialError, UsageError } from './errors.js';
 import { writeFileAtomic, writeFilesAtomic } from './fs.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
-import { readIssuerDir, readPemFile } from './issuer-dir.js';
+import { ANCHOR_FILES, loadAnchorDir, readIssuerDir } from './issuer-dir.js';
 import { EC_ALGORITHMS, KEY_ALGORITHMS, generateKey, parseKeyAlgorithm } from './keys/algorithms.js';
-import { createKeyObjectSigner, type Signer } from './keys/signer.js';
+import { createKeyObjectSigner } from './keys/signer.js';
 import { parsePrivateKeyPem } from './keys/store.js';
 import { encodePem } from './pem.js';
 import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
 import { createAnchorCertificate, createIssuerCertificate, DEFAULTS } from './profiles.js';
-
-export const ANCHOR_FILES = { cert: 'anchor.crt', key: 'anchor.key' } as const;
 
 /** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
 export function registerCaCommands(program: Command, ctx: CliContext): void {
@@ -236,43 +232,6 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       ctx.out(results.flatMap((r) => r.items.map((i) => formatReport(r.file, i))).join('\n\n'));
     });
-}
-
-/** Reads DIR/anchor.crt and DIR/anchor.key and checks they belong together. */
-export async function loadAnchorDir(
-  dir: string,
-): Promise<{ signer: Signer; cert: CertificateInfo; certPem: string }> {
-  const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
-  const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
-  if (certs.length !== 1)
-    throw new CredentialError(
-      'ERR_FILE_INVALID',
-      `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
-    );
-  const cert = certs[0] as CertificateInfo;
-  const signer = createKeyObjectSigner(
-    parsePrivateKeyPem(await readPemFile(join(dir, ANCHOR_FILES.key)), join(dir, ANCHOR_FILES.key)),
-  );
-  if (!cert.spki.equals(signer.publicKeyDer)) {
-    throw new CredentialError(
-      'ERR_KEY_MISMATCH',
-      `${join(dir, ANCHOR_FILES.key)} does not match ${join(dir, ANCHOR_FILES.cert)}`,
-    );
-  }
-  if (!cert.isCa)
-    throw new CredentialError('ERR_NOT_CA', `${join(dir, ANCHOR_FILES.cert)} is not a CA certificate`);
-  if (!isSelfSigned(cert)) {
-    throw new CredentialError(
-      'ERR_ANCHOR_NOT_SELF_SIGNED',
-      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor (an issuer directory given as --anchor?)`,
-    );
-  }
-  checkCriticalExtensions(cert);
-  return { signer, cert, certPem };
-}
-
-function isSelfSigned(c: CertificateInfo): boolean {
-  return c.subjectDer.equals(c.issuerDer) && signatureVerifies(c, c);
 }
 
 async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {

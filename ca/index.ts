@@ -96,6 +96,8 @@ export {
   readIssuerDir,
   readPemFile,
   ISSUER_FILES,
+  ANCHOR_FILES,
+  loadAnchorDir,
   MAX_PEM_FILE_BYTES,
   type IssuerDirFiles,
 } from './issuer-dir.js';
@@ -118,4 +120,3 @@ export {
   type CliContext,
 } from './cli-kit.js';
 export { buildCsr } from './csr-builder.js';
-export { loadAnchorDir, ANCHOR_FILES } from './cli.js';
