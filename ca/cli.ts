@@ -1,20 +1,20 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { createAnchorFiles, createIssuerFiles } from './ca-files.js';
 import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
 import { parseCsr } from './csr.js';
 import { CredentialError, UsageError } from './errors.js';
-import { writeFileAtomic, writeFilesAtomic } from './fs.js';
+import { writeFileAtomic } from './fs.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
 import { ANCHOR_FILES, loadAnchorDir, readIssuerDir } from './issuer-dir.js';
-import { EC_ALGORITHMS, KEY_ALGORITHMS, generateKey, parseKeyAlgorithm } from './keys/algorithms.js';
+import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
 import { createKeyObjectSigner } from './keys/signer.js';
 import { parsePrivateKeyPem } from './keys/store.js';
 import { encodePem } from './pem.js';
 import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
-import { createAnchorCertificate, createIssuerCertificate, DEFAULTS } from './profiles.js';
+import { DEFAULTS } from './profiles.js';
 
 /** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
 export function registerCaCommands(program: Command, ctx: CliContext): void {
@@ -33,31 +33,17 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--force', 'replace an existing anchor key and certificate', false)
     .action(
       async (o: { out: string; commonName: string; keyType: string; lifetime?: number; force: boolean }) => {
-        const certPath = join(o.out, ANCHOR_FILES.cert);
-        const keyPath = join(o.out, ANCHOR_FILES.key);
-        await refuseExisting([certPath, keyPath], o.force);
-        // The key stays in memory until the certificate is built: a bad flag leaves the directory as it was.
-        const signer = createKeyObjectSigner(await generateKey(parseKeyAlgorithm(o.keyType)));
-        const cert = await createAnchorCertificate({
-          signer,
+        const { cert, certPath, keyPath } = await createAnchorFiles(o.out, {
           now: ctx.clock.now(),
+          keyType: parseKeyAlgorithm(o.keyType),
           commonName: o.commonName,
           lifetimeMs: o.lifetime ?? DEFAULTS.anchorLifetimeMs,
+          force: o.force,
         });
-        await mkdir(o.out, { recursive: true });
-        await writeFilesAtomic([
-          {
-            path: keyPath,
-            data: encodePem('PRIVATE KEY', signer.exportPkcs8()),
-            mode: 0o600,
-            overwrite: o.force,
-          },
-          { path: certPath, data: encodePem('CERTIFICATE', cert.der), mode: 0o644, overwrite: o.force },
-        ]);
         ctx.out(
           `created trust anchor ${certPath} (${o.keyType}, valid until ${cert.notAfter.toISOString()})`,
         );
-        ctx.out(`key: ${join(o.out, ANCHOR_FILES.key)} (keep it offline; it signs every cluster's issuer)`);
+        ctx.out(`key: ${keyPath} (keep it offline; it signs every cluster's issuer)`);
       },
     );
 
@@ -95,26 +81,15 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(o.cluster)) {
           throw new UsageError(`--cluster "${o.cluster}" must be 1-63 letters, digits, '-', '_' or '.'`);
         }
-        const { signer: anchorSigner, cert: anchorCert, certPem: anchorPem } = await loadAnchorDir(o.anchor);
-        const paths = {
-          cert: join(o.out, 'tls.crt'),
-          key: join(o.out, 'tls.key'),
-          ca: join(o.out, 'ca.crt'),
-        };
-        await refuseExisting([paths.cert, paths.key], o.force);
-        const now = ctx.clock.now();
-        const keyType = parseKeyAlgorithm(o.keyType, EC_ALGORITHMS);
-        // Everything that can fail (names, constraints, validity) fails before a file is touched:
-        // the key stays in memory until the certificate is built.
-        const signer = createKeyObjectSigner(await generateKey(keyType));
-        const cert = await createIssuerCertificate({
-          anchor: anchorCert,
-          anchorSigner,
-          issuerPublicKeyDer: signer.publicKeyDer,
-          now,
+        const anchor = await loadAnchorDir(o.anchor);
+        // Everything that can fail (names, constraints, validity) fails before a file is touched.
+        const { cert } = await createIssuerFiles(o.out, anchor, {
+          now: ctx.clock.now(),
+          keyType: parseKeyAlgorithm(o.keyType, EC_ALGORITHMS),
           cluster: o.cluster,
           commonName: o.commonName,
           lifetimeMs: o.lifetime ?? DEFAULTS.issuerLifetimeMs,
+          force: o.force,
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
         });
@@ -123,17 +98,6 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             'warning: --permit-spiffe adds a URI name constraint; Linkerd proxies (rustls/webpki) reject leaves under URI constraints they cannot evaluate, so every mTLS handshake in a Linkerd mesh would fail. Use --permit-dns alone there.',
           );
         }
-        await mkdir(o.out, { recursive: true });
-        await writeFilesAtomic([
-          {
-            path: paths.key,
-            data: encodePem('PRIVATE KEY', signer.exportPkcs8()),
-            mode: 0o600,
-            overwrite: o.force,
-          },
-          { path: paths.cert, data: encodePem('CERTIFICATE', cert.der), overwrite: o.force },
-          { path: paths.ca, data: anchorPem, overwrite: true },
-        ]);
         ctx.out(
           `created issuer for cluster ${o.cluster} in ${o.out} (tls.crt, tls.key, ca.crt), valid until ${cert.notAfter.toISOString()}`,
         );
@@ -232,15 +196,4 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       ctx.out(results.flatMap((r) => r.items.map((i) => formatReport(r.file, i))).join('\n\n'));
     });
-}
-
-async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {
-  if (force) return;
-  for (const p of paths) {
-    const found = await stat(p).then(
-      () => true,
-      () => false,
-    );
-    if (found) throw new CredentialError('ERR_KEY_EXISTS', `${p} already exists; pass --force to replace it`);
-  }
 }

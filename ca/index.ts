@@ -120,3 +120,4 @@ export {
   type CliContext,
 } from './cli-kit.js';
 export { buildCsr } from './csr-builder.js';
+export { createAnchorFiles, createIssuerFiles, type CaFilesOptions, type CreatedCa } from './ca-files.js';
