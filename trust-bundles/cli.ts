@@ -18,6 +18,7 @@ import { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.
 import { CHECK_DEFAULTS, checkMesh } from './check.js';
 import {
   OFFLINE_DEFAULTS,
+  offlineWindowMs,
   rotationStatus,
   type OfflineAssumptions,
   type OldLeafBasis,
@@ -464,7 +465,7 @@ export function rotationPlan(
       `  For ${dirs.join(', ')} (directories keep no issuance record) the time is when the issuer files last changed`,
     );
     lines.push(
-      `  + ${formatDuration(offline.pollIntervalMs)} poll + ${formatDuration(offline.maxLeafLifetimeMs)} max leaf lifetime + 2 × ${formatDuration(offline.clockSkewMs)} skew: about ${formatDuration(offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs)} after phase 2.`,
+      `  + ${formatDuration(offline.pollIntervalMs)} poll + ${formatDuration(offline.maxLeafLifetimeMs)} max leaf lifetime + 2 × ${formatDuration(offline.clockSkewMs)} skew: about ${formatDuration(offlineWindowMs(offline))} after phase 2.`,
     );
     lines.push(
       '  If an issuer runs with a longer --leaf-lifetime or --poll-interval, pass them to rotate status (--max-leaf-lifetime, --poll-interval).',
