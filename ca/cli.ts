@@ -32,12 +32,12 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .addOption(durationOption('--lifetime <duration>', 'validity period', '87600h'))
     .option('--force', 'replace an existing anchor key and certificate', false)
     .action(
-      async (o: { out: string; commonName: string; keyType: string; lifetime?: number; force: boolean }) => {
+      async (o: { out: string; commonName: string; keyType: string; lifetime: number; force: boolean }) => {
         const { cert, certPath, keyPath } = await createAnchorFiles(o.out, {
           now: ctx.clock.now(),
           keyType: parseKeyAlgorithm(o.keyType),
           commonName: o.commonName,
-          lifetimeMs: o.lifetime ?? DEFAULTS.anchorLifetimeMs,
+          lifetimeMs: o.lifetime,
           force: o.force,
         });
         ctx.out(
@@ -72,7 +72,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         cluster: string;
         out: string;
         commonName: string;
-        lifetime?: number;
+        lifetime: number;
         keyType: string;
         permitDns?: string[];
         permitSpiffe?: string;
@@ -88,7 +88,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           keyType: parseKeyAlgorithm(o.keyType, EC_ALGORITHMS),
           cluster: o.cluster,
           commonName: o.commonName,
-          lifetimeMs: o.lifetime ?? DEFAULTS.issuerLifetimeMs,
+          lifetimeMs: o.lifetime,
           force: o.force,
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
@@ -138,7 +138,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         serviceAccount: string;
         trustDomain: string;
         controlNamespace: string;
-        lifetime?: number;
+        lifetime: number;
         allowKeyType?: LeafKeyType[];
         out: string;
       }) => {
@@ -162,7 +162,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         });
         const policy = {
           ...DEFAULT_LEAF_POLICY,
-          lifetimeMs: o.lifetime ?? DEFAULT_LEAF_POLICY.lifetimeMs,
+          lifetimeMs: o.lifetime,
           allowedKeyTypes: [...new Set<LeafKeyType>(['p256', ...(o.allowKeyType ?? [])])],
         };
         const issued = issueForCsr(cred, { csr: parseCsr(csrBytes), identity, policy, now });

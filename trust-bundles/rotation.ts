@@ -1,4 +1,4 @@
-import { formatDuration } from '../ca/index.js';
+import { DEFAULTS, formatDuration } from '../ca/index.js';
 import { createTrustBundle, normalizeFingerprint, type BundleAnchor } from './bundle.js';
 import { short, trustPath } from './check.js';
 import type { ClusterSnapshot } from './sources.js';
@@ -89,9 +89,10 @@ export interface OfflineAssumptions {
 }
 
 export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
+  /** `lanyard serve --poll-interval`'s default (issuer/config.ts SERVE_DEFAULTS) */
   pollIntervalMs: 2000,
-  maxLeafLifetimeMs: 24 * 3_600_000,
-  clockSkewMs: 20_000,
+  maxLeafLifetimeMs: DEFAULTS.leafLifetimeMs,
+  clockSkewMs: DEFAULTS.clockSkewMs,
 });
 
 /** Pure: (clusters' bundles, issuers, issuance records, file times, now) → phase and the next step. */
