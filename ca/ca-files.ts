@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateInfo } from './certificate.js';
 import { CredentialError } from './errors.js';
-import { writeFilesAtomic } from './fs.js';
+import { writeFilesAtomic, type AtomicFile } from './fs.js';
 import { ANCHOR_FILES, ISSUER_FILES } from './issuer-dir.js';
 import { generateKey, type KeyAlgorithm } from './keys/algorithms.js';
 import { createKeyObjectSigner, type Signer } from './keys/signer.js';
@@ -88,7 +88,7 @@ async function writeKeyAndCertificate(
   signer: Signer,
   p: { keyPath: string; certPath: string; certPem: string },
   force: boolean,
-  more: Parameters<typeof writeFilesAtomic>[0] = [],
+  more: readonly AtomicFile[] = [],
 ): Promise<void> {
   await writeFilesAtomic([
     { path: p.keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600, overwrite: force },

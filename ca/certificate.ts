@@ -57,7 +57,7 @@ export interface CertificateInfo {
 }
 
 /** GeneralName choices by context tag number (RFC 5280 §4.2.1.6). */
-export const GENERAL_NAME_FORMS = [
+const GENERAL_NAME_FORMS = [
   'otherName',
   'email',
   'dns',

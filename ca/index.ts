@@ -22,7 +22,7 @@ export {
   type PemBlock,
   type PemLabel,
 } from './pem.js';
-export { writeFileAtomic, writeFilesAtomic, type AtomicWriteOptions, type AtomicFile } from './fs.js';
+export { writeFileAtomic, writeFilesAtomic, type AtomicWriteOptions } from './fs.js';
 export { parseDuration, formatDuration } from './duration.js';
 export {
   KEY_ALGORITHMS,
@@ -49,8 +49,6 @@ export {
   MAX_CSR_BYTES,
   type ParsedCsr,
   type LenientCsr,
-  type RefusedKeyCsr,
-  type CsrNames,
   type CsrKeyType,
 } from './csr.js';
 export { quoteForMessage, quoteListForMessage, MAX_QUOTED_CHARS } from './quote.js';
@@ -120,4 +118,4 @@ export {
   type CliContext,
 } from './cli-kit.js';
 export { buildCsr } from './csr-builder.js';
-export { createAnchorFiles, createIssuerFiles, type CaFilesOptions, type CreatedCa } from './ca-files.js';
+export { createAnchorFiles, createIssuerFiles } from './ca-files.js';
