@@ -57,7 +57,7 @@ export interface CertificateInfo {
 }
 
 /** GeneralName choices by context tag number (RFC 5280 §4.2.1.6). */
-export const GENERAL_NAME_FORMS = [
+const GENERAL_NAME_FORMS = [
   'otherName',
   'email',
   'dns',
@@ -95,6 +95,13 @@ export const KEY_USAGE = {
   keyCertSign: 1 << 5,
   cRLSign: 1 << 6,
 } as const;
+
+/** A certificate as messages name it: `"CN" (serial …)`, or `serial …` without a common name. */
+export function describeCertificate(c: CertificateInfo): string {
+  return c.subjectCommonName !== undefined
+    ? `"${c.subjectCommonName}" (serial ${c.serialHex})`
+    : `serial ${c.serialHex}`;
+}
 
 /** Parses one DER certificate. Malformed input → ERR_CERT_MALFORMED. */
 export function parseCertificate(der: Uint8Array): CertificateInfo {

@@ -1,7 +1,13 @@
 import { verify } from 'node:crypto';
-import { parseCertificate, KEY_USAGE, type CertificateInfo, type GeneralNameForm } from './certificate.js';
+import {
+  describeCertificate,
+  parseCertificate,
+  KEY_USAGE,
+  type CertificateInfo,
+  type GeneralNameForm,
+} from './certificate.js';
 import { SIGNATURE_HASH } from './der/oids.js';
-import { CredentialError, type LanyardError } from './errors.js';
+import { CredentialError } from './errors.js';
 
 const MAX_DEPTH = 8;
 
@@ -56,15 +62,7 @@ export function createChainVerifier(options: {
       const known = linkMemo.get(child)?.get(parent);
       if (known !== undefined) return known;
     }
-    const hash = SIGNATURE_HASH[child.signatureAlgorithm];
-    let ok = false;
-    if (hash !== undefined) {
-      try {
-        ok = verify(hash, child.tbs, parent.publicKey, child.signature);
-      } catch {
-        ok = false;
-      }
-    }
+    const ok = signatureVerifies(child, parent);
     if (memoize) {
       let m = linkMemo.get(child);
       if (m === undefined) linkMemo.set(child, (m = new WeakMap()));
@@ -104,7 +102,7 @@ export function createChainVerifier(options: {
         if (lastProblem) throw lastProblem;
         throw new CredentialError(
           'ERR_CHAIN_UNTRUSTED',
-          `certificate ${describe(current)} does not chain to a trust anchor`,
+          `certificate ${describeCertificate(current)} does not chain to a trust anchor`,
         );
       }
       path.push(next);
@@ -143,6 +141,17 @@ export function createChainVerifier(options: {
   return Object.freeze({ anchors, intermediates, verify: verifyPath, verifyIssued });
 }
 
+/** `child`'s signature verifies with `parent`'s key (false for an unknown signature algorithm). */
+export function signatureVerifies(child: CertificateInfo, parent: CertificateInfo): boolean {
+  const hash = SIGNATURE_HASH[child.signatureAlgorithm];
+  if (hash === undefined) return false;
+  try {
+    return verify(hash, child.tbs, parent.publicKey, child.signature);
+  } catch {
+    return false;
+  }
+}
+
 /** One-shot form of createChainVerifier(...).verify(...). */
 export function verifyChain(options: {
   cert: CertInput;
@@ -158,13 +167,13 @@ export function checkValidity(c: CertificateInfo, at: Date, what: string): void 
   if (at.getTime() < c.notBefore.getTime()) {
     throw new CredentialError(
       'ERR_CERT_NOT_YET_VALID',
-      `${what} ${describe(c)} is not valid before ${c.notBefore.toISOString()}`,
+      `${what} ${describeCertificate(c)} is not valid before ${c.notBefore.toISOString()}`,
     );
   }
   if (at.getTime() > c.notAfter.getTime()) {
     throw new CredentialError(
       'ERR_CERT_EXPIRED',
-      `${what} ${describe(c)} expired at ${c.notAfter.toISOString()}`,
+      `${what} ${describeCertificate(c)} expired at ${c.notAfter.toISOString()}`,
     );
   }
 }
@@ -178,7 +187,7 @@ export function checkCriticalExtensions(c: CertificateInfo): void {
   if (c.unsupportedCriticalExtensions.length > 0) {
     throw new CredentialError(
       'ERR_CERT_UNSUPPORTED_CRITICAL_EXTENSION',
-      `${describe(c)} has critical extension(s) Lanyard does not process: ${c.unsupportedCriticalExtensions.join(', ')}`,
+      `${describeCertificate(c)} has critical extension(s) Lanyard does not process: ${c.unsupportedCriticalExtensions.join(', ')}`,
     );
   }
 }
@@ -188,16 +197,19 @@ function checkIssuerCert(c: CertificateInfo, at: Date, below: number): void {
   if (!c.isCa)
     throw new CredentialError(
       'ERR_NOT_CA',
-      `${describe(c)} is not a CA certificate (basicConstraints CA:FALSE)`,
+      `${describeCertificate(c)} is not a CA certificate (basicConstraints CA:FALSE)`,
     );
   if (c.keyUsage !== undefined && (c.keyUsage & KEY_USAGE.keyCertSign) === 0) {
-    throw new CredentialError('ERR_NOT_CA', `${describe(c)} may not sign certificates (no keyCertSign)`);
+    throw new CredentialError(
+      'ERR_NOT_CA',
+      `${describeCertificate(c)} may not sign certificates (no keyCertSign)`,
+    );
   }
   checkCriticalExtensions(c);
   if (c.pathLen !== undefined && below > c.pathLen) {
     throw new CredentialError(
       'ERR_CHAIN_UNTRUSTED',
-      `${describe(c)} has pathLen ${c.pathLen} but ${below} CA certificate(s) below it`,
+      `${describeCertificate(c)} has pathLen ${c.pathLen} but ${below} CA certificate(s) below it`,
     );
   }
   checkValidity(c, at, 'CA certificate');
@@ -214,7 +226,9 @@ function checkNameConstraints(path: readonly CertificateInfo[]): void {
     for (let i = 0; i < j; i++) {
       const c = path[i] as CertificateInfo;
       if (i > 0 && isSelfIssued(c)) continue;
-      checkNamesWithin(ca, {
+      const what = describeCertificate(c);
+      checkConstraintsEvaluable(ca, c.nameForms, what);
+      const violation = nameConstraintViolation(ca, {
         dnsNames:
           i === 0 &&
           c.dnsNames.length === 0 &&
@@ -223,65 +237,59 @@ function checkNameConstraints(path: readonly CertificateInfo[]): void {
             ? [c.subjectCommonName]
             : c.dnsNames,
         uris: c.uris,
-        forms: c.nameForms,
-        what: describe(c),
       });
+      if (violation !== undefined) throw new CredentialError('ERR_NAME_CONSTRAINTS', violation);
     }
   }
 }
 
 /**
- * Checks names against one CA's name constraints: DNS names and URI hosts must lie in a permitted
- * subtree of their form (when the CA has any) and in no excluded one. A subtree Lanyard does not
- * evaluate is refused (ERR_NAME_CONSTRAINTS_UNSUPPORTED) when the names include its form, or always
- * when it has minimum/maximum; a subtree of another form constrains nothing here, as in OpenSSL.
+ * Refuses (ERR_NAME_CONSTRAINTS_UNSUPPORTED) a CA with a name-constraint subtree Lanyard does not
+ * evaluate that could apply to names of `forms`: one of such a form, or any with minimum/maximum
+ * (OpenSSL refuses every path under those). A subtree of another form constrains nothing, as in OpenSSL.
+ * `what` names the certificate(s) the names belong to.
  */
-export function checkNamesWithin(
+export function checkConstraintsEvaluable(
   ca: CertificateInfo,
-  names: {
-    readonly dnsNames: readonly string[];
-    readonly uris: readonly string[];
-    readonly forms: readonly GeneralNameForm[];
-    readonly what: string;
-  },
-  ErrorClass: new (code: 'ERR_NAME_CONSTRAINTS', message: string) => LanyardError = CredentialError,
+  forms: readonly GeneralNameForm[],
+  what: string,
 ): void {
   for (const u of ca.unevaluatedNameConstraints) {
-    if (u.minMax || names.forms.includes(u.form)) {
+    if (u.minMax || forms.includes(u.form)) {
       throw new CredentialError(
         'ERR_NAME_CONSTRAINTS_UNSUPPORTED',
-        `${describe(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${names.what}`,
+        `${describeCertificate(ca)} has ${u.subtrees} name constraints Lanyard does not evaluate (${u.form}${u.minMax ? ' with minimum/maximum' : ''}) that apply to ${what}`,
       );
     }
   }
+}
+
+/**
+ * Checks names against one CA's evaluated name constraints: DNS names and URI hosts must lie in a
+ * permitted subtree of their form (when the CA has any) and in no excluded one. Returns what is wrong,
+ * or undefined; the caller picks the error class. The subtrees Lanyard does not evaluate are
+ * checkConstraintsEvaluable's.
+ */
+export function nameConstraintViolation(
+  ca: CertificateInfo,
+  names: { readonly dnsNames: readonly string[]; readonly uris: readonly string[] },
+): string | undefined {
   for (const name of names.dnsNames) {
-    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((base) => dnsWithin(name, base))) {
-      throw new ErrorClass(
-        'ERR_NAME_CONSTRAINTS',
-        `DNS name ${name} is outside ${describe(ca)}'s permitted subtrees`,
-      );
-    }
-    if (ca.excludedDns.some((base) => dnsWithin(name, base))) {
-      throw new ErrorClass(
-        'ERR_NAME_CONSTRAINTS',
-        `DNS name ${name} is in ${describe(ca)}'s excluded subtrees`,
-      );
-    }
+    if (ca.permittedDns.length > 0 && !ca.permittedDns.some((base) => dnsWithin(name, base)))
+      return `DNS name ${name} is outside ${describeCertificate(ca)}'s permitted subtrees`;
+    if (ca.excludedDns.some((base) => dnsWithin(name, base)))
+      return `DNS name ${name} is in ${describeCertificate(ca)}'s excluded subtrees`;
   }
   for (const uri of names.uris) {
     const host = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#]+)/i.exec(uri)?.[1];
     if (ca.permittedUri.length > 0) {
-      if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base))) {
-        throw new ErrorClass(
-          'ERR_NAME_CONSTRAINTS',
-          `URI ${uri} is outside ${describe(ca)}'s permitted subtrees`,
-        );
-      }
+      if (host === undefined || !ca.permittedUri.some((base) => uriHostWithin(host, base)))
+        return `URI ${uri} is outside ${describeCertificate(ca)}'s permitted subtrees`;
     }
-    if (host !== undefined && ca.excludedUri.some((base) => uriHostWithin(host, base))) {
-      throw new ErrorClass('ERR_NAME_CONSTRAINTS', `URI ${uri} is in ${describe(ca)}'s excluded subtrees`);
-    }
+    if (host !== undefined && ca.excludedUri.some((base) => uriHostWithin(host, base)))
+      return `URI ${uri} is in ${describeCertificate(ca)}'s excluded subtrees`;
   }
+  return undefined;
 }
 
 /** OpenSSL checks a leaf's CN against DNS constraints when it has no DNS SAN and the CN looks like a host name. */
@@ -302,10 +310,4 @@ export function uriHostWithin(host: string, base: string): boolean {
   const h = host.toLowerCase();
   const b = base.toLowerCase();
   return b.startsWith('.') ? h.endsWith(b) : h === b;
-}
-
-function describe(c: CertificateInfo): string {
-  return c.subjectCommonName !== undefined
-    ? `"${c.subjectCommonName}" (serial ${c.serialHex})`
-    : `serial ${c.serialHex}`;
 }

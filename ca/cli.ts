@@ -1,26 +1,20 @@
-import { verify } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
+import { createAnchorFiles, createIssuerFiles } from './ca-files.js';
 import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
-import { checkCriticalExtensions } from './chain.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
-import { SIGNATURE_HASH } from './der/oids.js';
 import { parseCsr } from './csr.js';
 import { CredentialError, UsageError } from './errors.js';
-import { writeFileAtomic, writeFilesAtomic } from './fs.js';
+import { writeFileAtomic } from './fs.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
-import { readIssuerDir, readPemFile } from './issuer-dir.js';
-import { EC_ALGORITHMS, KEY_ALGORITHMS, generateKey, parseKeyAlgorithm } from './keys/algorithms.js';
-import { createKeyObjectSigner, type Signer } from './keys/signer.js';
+import { ANCHOR_FILES, loadAnchorDir, readIssuerDir } from './issuer-dir.js';
+import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
+import { createKeyObjectSigner } from './keys/signer.js';
 import { parsePrivateKeyPem } from './keys/store.js';
 import { encodePem } from './pem.js';
 import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
-import { createAnchorCertificate, createIssuerCertificate, DEFAULTS } from './profiles.js';
-
-export const ANCHOR_FILES = { cert: 'anchor.crt', key: 'anchor.key' } as const;
+import { DEFAULTS } from './profiles.js';
 
 /** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
 export function registerCaCommands(program: Command, ctx: CliContext): void {
@@ -38,32 +32,18 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .addOption(durationOption('--lifetime <duration>', 'validity period', '87600h'))
     .option('--force', 'replace an existing anchor key and certificate', false)
     .action(
-      async (o: { out: string; commonName: string; keyType: string; lifetime?: number; force: boolean }) => {
-        const certPath = join(o.out, ANCHOR_FILES.cert);
-        const keyPath = join(o.out, ANCHOR_FILES.key);
-        await refuseExisting([certPath, keyPath], o.force);
-        // The key stays in memory until the certificate is built: a bad flag leaves the directory as it was.
-        const signer = createKeyObjectSigner(await generateKey(parseKeyAlgorithm(o.keyType)));
-        const cert = await createAnchorCertificate({
-          signer,
+      async (o: { out: string; commonName: string; keyType: string; lifetime: number; force: boolean }) => {
+        const { cert, certPath, keyPath } = await createAnchorFiles(o.out, {
           now: ctx.clock.now(),
+          keyType: parseKeyAlgorithm(o.keyType),
           commonName: o.commonName,
-          lifetimeMs: o.lifetime ?? DEFAULTS.anchorLifetimeMs,
+          lifetimeMs: o.lifetime,
+          force: o.force,
         });
-        await mkdir(o.out, { recursive: true });
-        await writeFilesAtomic([
-          {
-            path: keyPath,
-            data: encodePem('PRIVATE KEY', signer.exportPkcs8()),
-            mode: 0o600,
-            overwrite: o.force,
-          },
-          { path: certPath, data: encodePem('CERTIFICATE', cert.der), mode: 0o644, overwrite: o.force },
-        ]);
         ctx.out(
           `created trust anchor ${certPath} (${o.keyType}, valid until ${cert.notAfter.toISOString()})`,
         );
-        ctx.out(`key: ${join(o.out, ANCHOR_FILES.key)} (keep it offline; it signs every cluster's issuer)`);
+        ctx.out(`key: ${keyPath} (keep it offline; it signs every cluster's issuer)`);
       },
     );
 
@@ -92,7 +72,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         cluster: string;
         out: string;
         commonName: string;
-        lifetime?: number;
+        lifetime: number;
         keyType: string;
         permitDns?: string[];
         permitSpiffe?: string;
@@ -101,26 +81,15 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(o.cluster)) {
           throw new UsageError(`--cluster "${o.cluster}" must be 1-63 letters, digits, '-', '_' or '.'`);
         }
-        const { signer: anchorSigner, cert: anchorCert, certPem: anchorPem } = await loadAnchorDir(o.anchor);
-        const paths = {
-          cert: join(o.out, 'tls.crt'),
-          key: join(o.out, 'tls.key'),
-          ca: join(o.out, 'ca.crt'),
-        };
-        await refuseExisting([paths.cert, paths.key], o.force);
-        const now = ctx.clock.now();
-        const keyType = parseKeyAlgorithm(o.keyType, EC_ALGORITHMS);
-        // Everything that can fail (names, constraints, validity) fails before a file is touched:
-        // the key stays in memory until the certificate is built.
-        const signer = createKeyObjectSigner(await generateKey(keyType));
-        const cert = await createIssuerCertificate({
-          anchor: anchorCert,
-          anchorSigner,
-          issuerPublicKeyDer: signer.publicKeyDer,
-          now,
+        const anchor = await loadAnchorDir(o.anchor);
+        // Everything that can fail (names, constraints, validity) fails before a file is touched.
+        const { cert } = await createIssuerFiles(o.out, anchor, {
+          now: ctx.clock.now(),
+          keyType: parseKeyAlgorithm(o.keyType, EC_ALGORITHMS),
           cluster: o.cluster,
           commonName: o.commonName,
-          lifetimeMs: o.lifetime ?? DEFAULTS.issuerLifetimeMs,
+          lifetimeMs: o.lifetime,
+          force: o.force,
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
         });
@@ -129,17 +98,6 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             'warning: --permit-spiffe adds a URI name constraint; Linkerd proxies (rustls/webpki) reject leaves under URI constraints they cannot evaluate, so every mTLS handshake in a Linkerd mesh would fail. Use --permit-dns alone there.',
           );
         }
-        await mkdir(o.out, { recursive: true });
-        await writeFilesAtomic([
-          {
-            path: paths.key,
-            data: encodePem('PRIVATE KEY', signer.exportPkcs8()),
-            mode: 0o600,
-            overwrite: o.force,
-          },
-          { path: paths.cert, data: encodePem('CERTIFICATE', cert.der), overwrite: o.force },
-          { path: paths.ca, data: anchorPem, overwrite: true },
-        ]);
         ctx.out(
           `created issuer for cluster ${o.cluster} in ${o.out} (tls.crt, tls.key, ca.crt), valid until ${cert.notAfter.toISOString()}`,
         );
@@ -180,7 +138,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         serviceAccount: string;
         trustDomain: string;
         controlNamespace: string;
-        lifetime?: number;
+        lifetime: number;
         allowKeyType?: LeafKeyType[];
         out: string;
       }) => {
@@ -204,7 +162,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         });
         const policy = {
           ...DEFAULT_LEAF_POLICY,
-          lifetimeMs: o.lifetime ?? DEFAULT_LEAF_POLICY.lifetimeMs,
+          lifetimeMs: o.lifetime,
           allowedKeyTypes: [...new Set<LeafKeyType>(['p256', ...(o.allowKeyType ?? [])])],
         };
         const issued = issueForCsr(cred, { csr: parseCsr(csrBytes), identity, policy, now });
@@ -238,58 +196,4 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       ctx.out(results.flatMap((r) => r.items.map((i) => formatReport(r.file, i))).join('\n\n'));
     });
-}
-
-/** Reads DIR/anchor.crt and DIR/anchor.key and checks they belong together. */
-export async function loadAnchorDir(
-  dir: string,
-): Promise<{ signer: Signer; cert: CertificateInfo; certPem: string }> {
-  const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
-  const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
-  if (certs.length !== 1)
-    throw new CredentialError(
-      'ERR_FILE_INVALID',
-      `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
-    );
-  const cert = certs[0] as CertificateInfo;
-  const signer = createKeyObjectSigner(
-    parsePrivateKeyPem(await readPemFile(join(dir, ANCHOR_FILES.key)), join(dir, ANCHOR_FILES.key)),
-  );
-  if (!cert.spki.equals(signer.publicKeyDer)) {
-    throw new CredentialError(
-      'ERR_KEY_MISMATCH',
-      `${join(dir, ANCHOR_FILES.key)} does not match ${join(dir, ANCHOR_FILES.cert)}`,
-    );
-  }
-  if (!cert.isCa)
-    throw new CredentialError('ERR_NOT_CA', `${join(dir, ANCHOR_FILES.cert)} is not a CA certificate`);
-  if (!isSelfSigned(cert)) {
-    throw new CredentialError(
-      'ERR_ANCHOR_NOT_SELF_SIGNED',
-      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor (an issuer directory given as --anchor?)`,
-    );
-  }
-  checkCriticalExtensions(cert);
-  return { signer, cert, certPem };
-}
-
-function isSelfSigned(c: CertificateInfo): boolean {
-  const hash = SIGNATURE_HASH[c.signatureAlgorithm];
-  if (!c.subjectDer.equals(c.issuerDer) || hash === undefined) return false;
-  try {
-    return verify(hash, c.tbs, c.publicKey, c.signature);
-  } catch {
-    return false;
-  }
-}
-
-async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {
-  if (force) return;
-  for (const p of paths) {
-    const found = await stat(p).then(
-      () => true,
-      () => false,
-    );
-    if (found) throw new CredentialError('ERR_KEY_EXISTS', `${p} already exists; pass --force to replace it`);
-  }
 }

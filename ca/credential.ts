@@ -1,5 +1,10 @@
-import { type CertificateInfo, KEY_USAGE, parseCertificatesPem } from './certificate.js';
-import { checkNamesWithin, createChainVerifier, type ChainVerifier } from './chain.js';
+import { type CertificateInfo, describeCertificate, KEY_USAGE, parseCertificatesPem } from './certificate.js';
+import {
+  checkConstraintsEvaluable,
+  createChainVerifier,
+  nameConstraintViolation,
+  type ChainVerifier,
+} from './chain.js';
 import type { ParsedCsr } from './csr.js';
 import { CredentialError, LanyardError, PolicyError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
@@ -29,6 +34,9 @@ export interface IssuerCredential {
   readonly constrainedCas: readonly CertificateInfo[];
 }
 
+/** The name forms of every leaf (createLeafTemplate: empty subject, one DNS name, one URI). */
+const LEAF_NAME_FORMS = ['dns', 'uri'] as const;
+
 export interface CredentialInput {
   /** PEM: the issuer certificate, optionally followed by further intermediates */
   readonly certificatePem: string;
@@ -40,8 +48,9 @@ export interface CredentialInput {
 
 /**
  * Validates and assembles a credential: every anchor is a CA certificate, the key matches the
- * certificate, the certificate is a CA allowed to sign certificates, and it chains to one of the
- * anchors at `now` (not expired).
+ * certificate, the certificate is a CA allowed to sign certificates, it chains to one of the anchors
+ * at `now` (not expired), and no name constraint on its path (its own included) is one Lanyard cannot
+ * evaluate for the leaves it signs (ERR_NAME_CONSTRAINTS_UNSUPPORTED).
  */
 export function createIssuerCredential(input: CredentialInput): IssuerCredential {
   const anchors = parseCertificatesPem(input.anchorsPem, 'trust anchors');
@@ -51,7 +60,7 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
   if (notCa !== undefined) {
     throw new CredentialError(
       'ERR_NOT_CA',
-      `the trust anchors hold ${notCa.subjectCommonName !== undefined ? `"${notCa.subjectCommonName}"` : `certificate ${notCa.serialHex}`}, which is not a CA certificate (basicConstraints CA:TRUE)`,
+      `the trust anchors hold ${describeCertificate(notCa)}, which is not a CA certificate (basicConstraints CA:TRUE)`,
     );
   }
   const anchorDers = new Set(anchors.map((a) => a.der.toString('base64')));
@@ -77,6 +86,11 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
   const path = verifier.verify(certificate, input.now);
   const anchor = path[path.length - 1] as CertificateInfo;
   const chainNotAfter = new Date(Math.min(...path.map((c) => c.notAfter.getTime())));
+  const constrainedCas = [...chain, anchor].filter((c) => c.hasNameConstraints);
+  // The chain check above holds each CA's constraints against the certificates below it, not the
+  // issuer's own against the leaves it will sign: a subtree that would refuse every leaf refuses the
+  // credential now, once, rather than every Certify call.
+  for (const ca of constrainedCas) checkConstraintsEvaluable(ca, LEAF_NAME_FORMS, 'the leaves it signs');
   return Object.freeze({
     certificate,
     chain: Object.freeze(chain),
@@ -88,7 +102,7 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
     template: createLeafTemplate(certificate, input.signer),
     chainDer: Object.freeze(chain.map((c) => c.der)),
     issuerKeyIdHex: certificate.subjectKeyId?.toString('hex'),
-    constrainedCas: Object.freeze([...chain, anchor].filter((c) => c.hasNameConstraints)),
+    constrainedCas: Object.freeze(constrainedCas),
   });
 }
 
@@ -163,12 +177,10 @@ export function issueForCsr(
   return issueLeaf(cred, req);
 }
 
+/** Only permitted/excluded subtrees are left to check: the rest was refused at load. */
 function checkIssuerConstraints(cred: IssuerCredential, identity: WorkloadIdentity): void {
   for (const ca of cred.constrainedCas) {
-    checkNamesWithin(
-      ca,
-      { dnsNames: [identity.dns], uris: [identity.spiffeId], forms: ['dns', 'uri'], what: identity.dns },
-      PolicyError,
-    );
+    const violation = nameConstraintViolation(ca, { dnsNames: [identity.dns], uris: [identity.spiffeId] });
+    if (violation !== undefined) throw new PolicyError('ERR_NAME_CONSTRAINTS', violation);
   }
 }

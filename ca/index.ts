@@ -22,7 +22,7 @@ export {
   type PemBlock,
   type PemLabel,
 } from './pem.js';
-export { writeFileAtomic, writeFilesAtomic, type AtomicWriteOptions, type AtomicFile } from './fs.js';
+export { writeFileAtomic, writeFilesAtomic, type AtomicWriteOptions } from './fs.js';
 export { parseDuration, formatDuration } from './duration.js';
 export {
   KEY_ALGORITHMS,
@@ -36,15 +36,19 @@ export {
 } from './keys/algorithms.js';
 export { type Signer, createKeyObjectSigner } from './keys/signer.js';
 export { type KeyStore, createFileKeyStore, createMemoryKeyStore, parsePrivateKeyPem } from './keys/store.js';
-export { parseCertificate, parseCertificatesPem, KEY_USAGE, type CertificateInfo } from './certificate.js';
+export {
+  parseCertificate,
+  parseCertificatesPem,
+  describeCertificate,
+  KEY_USAGE,
+  type CertificateInfo,
+} from './certificate.js';
 export {
   parseCsr,
   parseCsrLenient,
   MAX_CSR_BYTES,
   type ParsedCsr,
   type LenientCsr,
-  type RefusedKeyCsr,
-  type CsrNames,
   type CsrKeyType,
 } from './csr.js';
 export { quoteForMessage, quoteListForMessage, MAX_QUOTED_CHARS } from './quote.js';
@@ -90,6 +94,8 @@ export {
   readIssuerDir,
   readPemFile,
   ISSUER_FILES,
+  ANCHOR_FILES,
+  loadAnchorDir,
   MAX_PEM_FILE_BYTES,
   type IssuerDirFiles,
 } from './issuer-dir.js';
@@ -112,4 +118,4 @@ export {
   type CliContext,
 } from './cli-kit.js';
 export { buildCsr } from './csr-builder.js';
-export { loadAnchorDir, ANCHOR_FILES } from './cli.js';
+export { createAnchorFiles, createIssuerFiles } from './ca-files.js';

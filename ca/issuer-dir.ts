@@ -1,6 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
+import { checkCriticalExtensions, signatureVerifies } from './chain.js';
 import { CredentialError } from './errors.js';
+import { createKeyObjectSigner, type Signer } from './keys/signer.js';
+import { parsePrivateKeyPem } from './keys/store.js';
 
 /** The files of an issuer directory, as read (not yet validated). */
 export interface IssuerDirFiles {
@@ -17,6 +21,9 @@ export const ISSUER_FILES = {
   'kubernetes.io/tls': { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' },
   'linkerd.io/tls': { cert: 'crt.pem', key: 'key.pem', ca: 'ca.crt' },
 } as const;
+
+/** The files of an anchor directory (`lanyard anchor create`). */
+export const ANCHOR_FILES = { cert: 'anchor.crt', key: 'anchor.key' } as const;
 
 /** Largest certificate, key or bundle file read, in bytes. */
 export const MAX_PEM_FILE_BYTES = 1024 * 1024;
@@ -64,6 +71,43 @@ export async function readPemFile(path: string): Promise<string> {
   if (size > MAX_PEM_FILE_BYTES)
     throw new CredentialError('ERR_FILE_INVALID', `${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
   return readFile(path, 'utf8');
+}
+
+/** Reads DIR/anchor.crt and DIR/anchor.key and checks they belong together. */
+export async function loadAnchorDir(
+  dir: string,
+): Promise<{ signer: Signer; cert: CertificateInfo; certPem: string }> {
+  const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
+  const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
+  if (certs.length !== 1)
+    throw new CredentialError(
+      'ERR_FILE_INVALID',
+      `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
+    );
+  const cert = certs[0] as CertificateInfo;
+  const signer = createKeyObjectSigner(
+    parsePrivateKeyPem(await readPemFile(join(dir, ANCHOR_FILES.key)), join(dir, ANCHOR_FILES.key)),
+  );
+  if (!cert.spki.equals(signer.publicKeyDer)) {
+    throw new CredentialError(
+      'ERR_KEY_MISMATCH',
+      `${join(dir, ANCHOR_FILES.key)} does not match ${join(dir, ANCHOR_FILES.cert)}`,
+    );
+  }
+  if (!cert.isCa)
+    throw new CredentialError('ERR_NOT_CA', `${join(dir, ANCHOR_FILES.cert)} is not a CA certificate`);
+  if (!isSelfSigned(cert)) {
+    throw new CredentialError(
+      'ERR_ANCHOR_NOT_SELF_SIGNED',
+      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor (an issuer directory given as --anchor?)`,
+    );
+  }
+  checkCriticalExtensions(cert);
+  return { signer, cert, certPem };
+}
+
+function isSelfSigned(c: CertificateInfo): boolean {
+  return c.subjectDer.equals(c.issuerDer) && signatureVerifies(c, c);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -5,18 +5,15 @@ import {
   ANCHOR_FILES,
   CredentialError,
   checkValidity,
-  createAnchorCertificate,
-  createIssuerCertificate,
+  createAnchorFiles,
+  createIssuerFiles,
   createIssuerCredential,
   createKeyObjectSigner,
-  encodePem,
-  generateKey,
   isLanyardError,
   loadAnchorDir,
   parsePrivateKeyPem,
   readPemFile,
   writeFileAtomic,
-  writeFilesAtomic,
   type CertificateInfo,
   type Clock,
   type Signer,
@@ -153,14 +150,7 @@ async function ensureAnchor(
       }
     }
   }
-  const signer = createKeyObjectSigner(await generateKey('p256'));
-  const cert = await createAnchorCertificate({ signer, now: clock.now() });
-  const certPem = encodePem('CERTIFICATE', cert.der);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFilesAtomic([
-    { path: keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600 },
-    { path: certPath, data: certPem, mode: 0o644 },
-  ]);
+  const { signer, cert, certPem } = await createAnchorFiles(dir, { now: clock.now(), dirMode: 0o700 });
   return { anchor: { signer, cert, certPem }, created: true };
 }
 
@@ -193,20 +183,7 @@ async function ensureIssuer(
     await writeFileAtomic(caPath, anchor.certPem, { overwrite: true });
     return true;
   }
-  const signer = createKeyObjectSigner(await generateKey('p256'));
-  const cert = await createIssuerCertificate({
-    anchor: anchor.cert,
-    anchorSigner: anchor.signer,
-    issuerPublicKeyDer: signer.publicKeyDer,
-    now: clock.now(),
-    cluster: name,
-  });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFilesAtomic([
-    { path: keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600 },
-    { path: certPath, data: encodePem('CERTIFICATE', cert.der), mode: 0o644 },
-    { path: caPath, data: anchor.certPem, mode: 0o644, overwrite: true },
-  ]);
+  await createIssuerFiles(dir, anchor, { now: clock.now(), cluster: name, dirMode: 0o700 });
   return true;
 }
 

@@ -1,6 +1,7 @@
 import {
   CredentialError,
   decodePem,
+  describeCertificate,
   encodePem,
   fingerprint,
   InvalidRequestError,
@@ -40,7 +41,7 @@ export function createTrustBundle(certs: readonly CertificateInfo[]): TrustBundl
     if (!c.isCa) {
       throw new CredentialError(
         'ERR_NOT_CA',
-        `${describe(c)} is not a CA certificate (basicConstraints CA:TRUE); only trust anchors belong in a bundle`,
+        `${describeCertificate(c)} is not a CA certificate (basicConstraints CA:TRUE); only trust anchors belong in a bundle`,
       );
     }
     const fp = fingerprint(c.der);
@@ -130,8 +131,4 @@ export function normalizeFingerprint(s: string): string {
 
 function subjectOf(c: CertificateInfo): string {
   return c.subjectCommonName !== undefined ? `CN=${c.subjectCommonName}` : `serial ${c.serialHex}`;
-}
-
-function describe(c: CertificateInfo): string {
-  return c.subjectCommonName !== undefined ? `"${c.subjectCommonName}"` : `certificate ${c.serialHex}`;
 }

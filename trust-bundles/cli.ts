@@ -18,6 +18,7 @@ import { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.
 import { CHECK_DEFAULTS, checkMesh } from './check.js';
 import {
   OFFLINE_DEFAULTS,
+  offlineWindowMs,
   rotationStatus,
   type OfflineAssumptions,
   type OldLeafBasis,
@@ -323,35 +324,50 @@ export function registerTrustCommands(program: Command, ctx: CliContext): void {
 }
 
 interface OfflineFlags {
-  maxLeafLifetime?: number;
-  pollInterval?: number;
-  clockSkew?: number;
+  maxLeafLifetime: number;
+  pollInterval: number;
+  clockSkew: number;
 }
 
 function offlineLifetimeOption(): Option {
   return durationOption(
     '--max-leaf-lifetime <duration>',
     'ISSUER_DIR clusters: the longest --leaf-lifetime any of their issuers uses (bounds when old leaves expire)',
-    '24h',
+    durationText(OFFLINE_DEFAULTS.maxLeafLifetimeMs),
   );
 }
 function offlinePollOption(): Option {
   return durationOption(
     '--poll-interval <duration>',
     "ISSUER_DIR clusters: the issuers' --poll-interval (how soon they pick up new files)",
-    '2s',
+    durationText(OFFLINE_DEFAULTS.pollIntervalMs),
   );
 }
 function offlineSkewOption(): Option {
-  return durationOption('--clock-skew <duration>', "ISSUER_DIR clusters: the issuers' --clock-skew", '20s');
+  return durationOption(
+    '--clock-skew <duration>',
+    "ISSUER_DIR clusters: the issuers' --clock-skew",
+    durationText(OFFLINE_DEFAULTS.clockSkewMs),
+  );
+}
+
+/**
+ * A default as a flag value: in the largest of h, m, s, ms that divides it ("24h", "20s"). Not
+ * formatDuration, whose "1d 0h" does not parse back as a flag.
+ */
+function durationText(ms: number): string {
+  const unit = (
+    [
+      ['h', 3_600_000],
+      ['m', 60_000],
+      ['s', 1000],
+    ] as const
+  ).find(([, n]) => ms % n === 0);
+  return unit === undefined ? `${ms}ms` : `${ms / unit[1]}${unit[0]}`;
 }
 
 function offlineAssumptions(o: OfflineFlags): OfflineAssumptions {
-  return {
-    maxLeafLifetimeMs: o.maxLeafLifetime ?? OFFLINE_DEFAULTS.maxLeafLifetimeMs,
-    pollIntervalMs: o.pollInterval ?? OFFLINE_DEFAULTS.pollIntervalMs,
-    clockSkewMs: o.clockSkew ?? OFFLINE_DEFAULTS.clockSkewMs,
-  };
+  return { maxLeafLifetimeMs: o.maxLeafLifetime, pollIntervalMs: o.pollInterval, clockSkewMs: o.clockSkew };
 }
 
 /** The flags that reproduce non-default offline assumptions on another command line. */
@@ -464,7 +480,7 @@ export function rotationPlan(
       `  For ${dirs.join(', ')} (directories keep no issuance record) the time is when the issuer files last changed`,
     );
     lines.push(
-      `  + ${formatDuration(offline.pollIntervalMs)} poll + ${formatDuration(offline.maxLeafLifetimeMs)} max leaf lifetime + 2 × ${formatDuration(offline.clockSkewMs)} skew: about ${formatDuration(offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs)} after phase 2.`,
+      `  + ${formatDuration(offline.pollIntervalMs)} poll + ${formatDuration(offline.maxLeafLifetimeMs)} max leaf lifetime + 2 × ${formatDuration(offline.clockSkewMs)} skew: about ${formatDuration(offlineWindowMs(offline))} after phase 2.`,
     );
     lines.push(
       '  If an issuer runs with a longer --leaf-lifetime or --poll-interval, pass them to rotate status (--max-leaf-lifetime, --poll-interval).',

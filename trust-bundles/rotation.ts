@@ -1,4 +1,4 @@
-import { formatDuration } from '../ca/index.js';
+import { DEFAULTS, formatDuration } from '../ca/index.js';
 import { createTrustBundle, normalizeFingerprint, type BundleAnchor } from './bundle.js';
 import { short, trustPath } from './check.js';
 import type { ClusterSnapshot } from './sources.js';
@@ -89,9 +89,10 @@ export interface OfflineAssumptions {
 }
 
 export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
+  /** `lanyard serve --poll-interval`'s default (issuer/config.ts SERVE_DEFAULTS) */
   pollIntervalMs: 2000,
-  maxLeafLifetimeMs: 24 * 3_600_000,
-  clockSkewMs: 20_000,
+  maxLeafLifetimeMs: DEFAULTS.leafLifetimeMs,
+  clockSkewMs: DEFAULTS.clockSkewMs,
 });
 
 /** Pure: (clusters' bundles, issuers, issuance records, file times, now) → phase and the next step. */
@@ -166,13 +167,14 @@ export function rotationStatus(
   // for an old anchor some bundle still holds and for one that every bundle has dropped: an issuer's
   // record names it (a restarted issuer's record is empty, so every issuer's bound counts).
   const earlyRemovals: EarlyRemoval[] = [];
-  const removedEarly = [
-    ...oldAnchors
-      .filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)))
-      .map((a) => a.fingerprint)
-      .filter(() => meshBound === null || meshBound >= t),
-    ...removedAnchors,
-  ];
+  const removedEarly: string[] = [];
+  if (meshBound === null || meshBound >= t)
+    removedEarly.push(
+      ...oldAnchors
+        .filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)))
+        .map((a) => a.fingerprint),
+    );
+  removedEarly.push(...removedAnchors);
   for (const fp of removedEarly) {
     // Issuers still signing under it are reported above; their bound is unknown (null).
     const safeAfter =
@@ -185,14 +187,10 @@ export function rotationStatus(
   }
 
   const recordGaps = clusters.flatMap((c) => {
-    const since =
-      c.kind === 'dir' ? c.issuerFilesChangedAt?.getTime() : c.issuance?.credentialLoadedAt.getTime();
-    if (since === undefined) return [];
-    const until =
-      c.kind === 'dir'
-        ? since + offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs
-        : since + (c.issuance?.leafLifetimeMs ?? 0) + 2 * (c.issuance?.clockSkewMs ?? 0);
-    return until >= t ? [{ cluster: c.name, since: iso(since), until: iso(until) }] : [];
+    const r = recordBound(c, offline);
+    return r !== undefined && r.until >= t
+      ? [{ cluster: c.name, since: iso(r.since), until: iso(r.until) }]
+      : [];
   });
 
   const base = {
@@ -314,28 +312,44 @@ function oldLeafBound(
   offline: OfflineAssumptions,
 ): { until: number; basis: OldLeafBasis } | null {
   if (issuerAnchor === null) return null;
-  if (c.kind === 'dir') {
-    if (c.issuerFilesChangedAt === undefined) return null;
-    return {
-      until:
-        c.issuerFilesChangedAt.getTime() +
-        offline.pollIntervalMs +
-        offline.maxLeafLifetimeMs +
-        2 * offline.clockSkewMs,
-      basis: 'issuer-files-changed',
-    };
+  if (c.kind === 'admin' && c.issuance !== undefined) {
+    const recorded = (c.issuedByAnchor ?? [])
+      .filter((r) => r.anchorFingerprint !== issuerAnchor)
+      .map((r) => Date.parse(r.latestNotAfter));
+    if (recorded.length > 0)
+      return { until: Math.max(...recorded) + c.issuance.clockSkewMs, basis: 'issuance-record' };
   }
-  if (c.issuance === undefined) return null;
-  const skew = c.issuance.clockSkewMs;
-  const recorded = (c.issuedByAnchor ?? [])
-    .filter((r) => r.anchorFingerprint !== issuerAnchor)
-    .map((r) => Date.parse(r.latestNotAfter));
-  return recorded.length > 0
-    ? { until: Math.max(...recorded) + skew, basis: 'issuance-record' }
-    : {
-        until: c.issuance.credentialLoadedAt.getTime() + c.issuance.leafLifetimeMs + 2 * skew,
-        basis: 'credential-loaded',
-      };
+  const r = recordBound(c, offline);
+  return r === undefined ? null : { until: r.until, basis: r.basis };
+}
+
+/**
+ * Where what a cluster's issuer can tell of its leaves starts, and how long a leaf signed just before
+ * then can be valid: from when the issuer loaded its current credential (+ leaf lifetime + 2 × skew),
+ * or for a directory from when its files last changed (+ poll + the longest leaf lifetime + 2 × skew).
+ * undefined when neither time is known.
+ */
+function recordBound(
+  c: ClusterSnapshot,
+  offline: OfflineAssumptions,
+): { since: number; until: number; basis: 'credential-loaded' | 'issuer-files-changed' } | undefined {
+  if (c.kind === 'dir') {
+    if (c.issuerFilesChangedAt === undefined) return undefined;
+    const since = c.issuerFilesChangedAt.getTime();
+    return { since, until: since + offlineWindowMs(offline), basis: 'issuer-files-changed' };
+  }
+  if (c.issuance === undefined) return undefined;
+  const since = c.issuance.credentialLoadedAt.getTime();
+  return {
+    since,
+    until: since + c.issuance.leafLifetimeMs + 2 * c.issuance.clockSkewMs,
+    basis: 'credential-loaded',
+  };
+}
+
+/** How long after a directory issuer's files change a leaf it signed before then can be valid. */
+export function offlineWindowMs(offline: OfflineAssumptions): number {
+  return offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs;
 }
 
 function combineBounds(bounds: readonly (number | null)[]): number | null {

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodePemOf, parseCertificate } from '../../ca/index.js';
-import { prepareIssuerFiles, startLanyard, type LongRunning } from '../support/cli.js';
+import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient, grpcCodeOf } from '../support/issuer.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { makeCsr } from '../support/pki.js';
@@ -45,25 +45,9 @@ users:
     user: { token: ${standIn.callerToken} }
 `,
     );
-    serve = startLanyard([
-      'serve',
-      '--issuer-dir',
-      join(dir, 'east'),
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--cluster',
-      'east',
-      '--auth',
-      'token-review',
-      '--kubeconfig',
-      kubeconfig,
-      '--workers',
-      '1',
-      '--shutdown-grace',
-      `${GRACE_MS}ms`,
-    ]);
+    serve = startServe(dir, ['--workers', '1', '--shutdown-grace', `${GRACE_MS}ms`], {
+      auth: ['--auth', 'token-review', '--kubeconfig', kubeconfig],
+    });
     target = `127.0.0.1:${(await serve.waitFor(/gRPC on [^:]+:(\d+)/))[1] as string}`;
   });
 

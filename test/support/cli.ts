@@ -118,8 +118,15 @@ export function prepareIssuerFiles(dir: string, serviceAccounts: readonly string
   }
 }
 
-/** `lanyard serve` on loopback (ports picked by the system) for the files of prepareIssuerFiles. */
-export function startServe(dir: string, extra: readonly string[] = []): LongRunning {
+/**
+ * `lanyard serve` on loopback (ports picked by the system) for the files of prepareIssuerFiles.
+ * `auth` replaces the authentication flags (by default the JWT flags for prepareIssuerFiles' sa/ keys).
+ */
+export function startServe(
+  dir: string,
+  extra: readonly string[] = [],
+  options: { auth?: readonly string[] } = {},
+): LongRunning {
   return startLanyard([
     'serve',
     '--issuer-dir',
@@ -130,10 +137,12 @@ export function startServe(dir: string, extra: readonly string[] = []): LongRunn
     '127.0.0.1:0',
     '--cluster',
     'east',
-    '--jwks-file',
-    join(dir, 'sa', 'jwks.json'),
-    '--token-issuer',
-    'https://kubernetes.default.svc.cluster.local',
+    ...(options.auth ?? [
+      '--jwks-file',
+      join(dir, 'sa', 'jwks.json'),
+      '--token-issuer',
+      'https://kubernetes.default.svc.cluster.local',
+    ]),
     ...extra,
   ]);
 }

@@ -1,0 +1,110 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CertificateInfo } from './certificate.js';
+import { CredentialError } from './errors.js';
+import { writeFilesAtomic, type AtomicFile } from './fs.js';
+import { ANCHOR_FILES, ISSUER_FILES } from './issuer-dir.js';
+import { generateKey, type KeyAlgorithm } from './keys/algorithms.js';
+import { createKeyObjectSigner, type Signer } from './keys/signer.js';
+import { encodePem } from './pem.js';
+import {
+  createAnchorCertificate,
+  createIssuerCertificate,
+  type AnchorProfile,
+  type IssuerProfile,
+} from './profiles.js';
+
+/** How the files of a new anchor or issuer are written. */
+export interface CaFilesOptions {
+  /** replace an existing key and certificate; without it either existing is ERR_KEY_EXISTS and nothing is written */
+  readonly force?: boolean;
+  /** mode of the directory when it is created */
+  readonly dirMode?: number;
+}
+
+/** A key and its certificate, as written. */
+export interface CreatedCa {
+  readonly signer: Signer;
+  readonly cert: CertificateInfo;
+  readonly certPem: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/**
+ * A new self-signed anchor in `dir` (DIR/anchor.key 0600, DIR/anchor.crt). The key stays in memory
+ * until the certificate is built: a bad option leaves the directory as it was.
+ */
+export async function createAnchorFiles(
+  dir: string,
+  o: Omit<AnchorProfile, 'signer'> & CaFilesOptions & { readonly keyType?: KeyAlgorithm },
+): Promise<CreatedCa> {
+  const certPath = join(dir, ANCHOR_FILES.cert);
+  const keyPath = join(dir, ANCHOR_FILES.key);
+  await refuseExisting([certPath, keyPath], o.force === true);
+  const signer = createKeyObjectSigner(await generateKey(o.keyType ?? 'p256'));
+  const cert = await createAnchorCertificate({ ...o, signer });
+  const certPem = encodePem('CERTIFICATE', cert.der);
+  await mkdir(dir, { recursive: true, ...(o.dirMode !== undefined ? { mode: o.dirMode } : {}) });
+  await writeKeyAndCertificate(signer, { keyPath, certPath, certPem }, o.force === true);
+  return { signer, cert, certPem, certPath, keyPath };
+}
+
+/**
+ * A new issuer signed by `anchor` in `dir`, in the kubernetes.io/tls layout: tls.key (0600), tls.crt,
+ * and ca.crt (a copy of the anchor, always replaced). Names, constraints and validity are checked
+ * while the certificate is built, before any file is touched.
+ */
+export async function createIssuerFiles(
+  dir: string,
+  anchor: { readonly signer: Signer; readonly cert: CertificateInfo; readonly certPem: string },
+  o: Omit<IssuerProfile, 'anchor' | 'anchorSigner' | 'issuerPublicKeyDer'> &
+    CaFilesOptions & {
+      /** an EC type (parseKeyAlgorithm(…, EC_ALGORITHMS)) */ readonly keyType?: KeyAlgorithm;
+    },
+): Promise<CreatedCa & { readonly caPath: string }> {
+  const names = ISSUER_FILES['kubernetes.io/tls'];
+  const certPath = join(dir, names.cert);
+  const keyPath = join(dir, names.key);
+  const caPath = join(dir, names.ca);
+  await refuseExisting([certPath, keyPath], o.force === true);
+  const signer = createKeyObjectSigner(await generateKey(o.keyType ?? 'p256'));
+  const cert = await createIssuerCertificate({
+    ...o,
+    anchor: anchor.cert,
+    anchorSigner: anchor.signer,
+    issuerPublicKeyDer: signer.publicKeyDer,
+  });
+  const certPem = encodePem('CERTIFICATE', cert.der);
+  await mkdir(dir, { recursive: true, ...(o.dirMode !== undefined ? { mode: o.dirMode } : {}) });
+  await writeKeyAndCertificate(signer, { keyPath, certPath, certPem }, o.force === true, [
+    { path: caPath, data: anchor.certPem, mode: 0o644, overwrite: true },
+  ]);
+  return { signer, cert, certPem, certPath, keyPath, caPath };
+}
+
+/** The key (0600) and its certificate as one change (writeFilesAtomic), with any further files. */
+async function writeKeyAndCertificate(
+  signer: Signer,
+  p: { keyPath: string; certPath: string; certPem: string },
+  force: boolean,
+  more: readonly AtomicFile[] = [],
+): Promise<void> {
+  await writeFilesAtomic([
+    { path: p.keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600, overwrite: force },
+    { path: p.certPath, data: p.certPem, mode: 0o644, overwrite: force },
+    ...more,
+  ]);
+}
+
+/** ERR_KEY_EXISTS before any work when one of `paths` exists and `force` is not set. */
+async function refuseExisting(paths: readonly string[], force: boolean): Promise<void> {
+  if (force) return;
+  for (const p of paths) {
+    const found = await stat(p).then(
+      () => true,
+      () => false,
+    );
+    if (found) throw new CredentialError('ERR_KEY_EXISTS', `${p} already exists; pass --force to replace it`);
+  }
+}

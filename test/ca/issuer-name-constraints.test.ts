@@ -1,0 +1,173 @@
+// An issuer's OWN name constraints apply to the leaves it signs. Those Lanyard cannot evaluate (a
+// subtree with minimum/maximum, which OpenSSL refuses every path under) must refuse the credential
+// when it is loaded, not fail every Certify call afterwards while the service reports ready.
+// Every issuer here is made by the openssl binary (`x509 -req -extfile`, the extension given as DER).
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  DEFAULT_IDENTITY_DOMAIN,
+  createIssuerCredential,
+  createKeyObjectSigner,
+  createLeafTemplate,
+  decodeOnePem,
+  encodePem,
+  generateKey,
+  parseCertificate,
+  systemClock,
+  workloadIdentity,
+  type CertificateInfo,
+  type Signer,
+} from '../../ca/index.js';
+import { openssl, opensslVerify, tempDir } from '../support/openssl.js';
+import { spkiOf, testPki, type TestPki } from '../support/pki.js';
+
+/** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */
+const NOW = new Date(systemClock.now().getTime() + 120_000);
+const AT = Math.floor(NOW.getTime() / 1000);
+const WEB = workloadIdentity(DEFAULT_IDENTITY_DOMAIN, { namespace: 'default', name: 'web' });
+
+const tlv = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag, body.length]), body]);
+
+/** NameConstraints DER with one subtree: `base` (a GeneralName) plus `bounds` ([0] minimum, [1] maximum). */
+function nameConstraintsDer(kind: 'permitted' | 'excluded', base: Buffer, bounds: Buffer): string {
+  const subtree = tlv(0x30, Buffer.concat([base, bounds]));
+  return tlv(0x30, tlv(kind === 'permitted' ? 0xa0 : 0xa1, subtree)).toString('hex');
+}
+const dnsName = (s: string): Buffer => tlv(0x82, Buffer.from(s, 'latin1'));
+const uriName = (s: string): Buffer => tlv(0x86, Buffer.from(s, 'latin1'));
+const minimum = (n: number): Buffer => tlv(0x80, Buffer.from([n]));
+const maximum = (n: number): Buffer => tlv(0x81, Buffer.from([n]));
+
+describe("an issuer's own name constraints that Lanyard cannot evaluate", () => {
+  let pki: TestPki;
+  let dir: string;
+  let cleanup: () => void;
+  let n = 0;
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('lanyard-issuer-nc-'));
+    pki = await testPki({ now: new Date(NOW.getTime() - 3_600_000) });
+    writeFileSync(join(dir, 'anchor.crt'), pki.anchorsPem);
+    writeFileSync(join(dir, 'anchor.key'), encodePem('PRIVATE KEY', pki.anchor.signer.exportPkcs8()));
+  });
+  after(() => {
+    cleanup();
+  });
+
+  /** A pathlen:0 intermediate signed by the test anchor with openssl, carrying `nameConstraintsHex` (critical). */
+  async function opensslIssuer(
+    nameConstraintsHex: string,
+  ): Promise<{ cert: CertificateInfo; signer: Signer }> {
+    const id = `i${++n}`;
+    const signer = createKeyObjectSigner(await generateKey('p256'));
+    const key = join(dir, `${id}.key`);
+    writeFileSync(key, encodePem('PRIVATE KEY', signer.exportPkcs8()));
+    const csr = openssl([
+      'req',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      `/CN=${id}.example`,
+      '-out',
+      join(dir, `${id}.csr`),
+    ]);
+    assert.ok(csr.ok, csr.stderr);
+    writeFileSync(
+      join(dir, `${id}.ext`),
+      [
+        '[v3]',
+        'basicConstraints = critical,CA:TRUE,pathlen:0',
+        'keyUsage = critical,keyCertSign,cRLSign',
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid',
+        `nameConstraints = critical,DER:${nameConstraintsHex}`,
+        '',
+      ].join('\n'),
+    );
+    const r = openssl([
+      'x509',
+      '-req',
+      '-in',
+      join(dir, `${id}.csr`),
+      '-CA',
+      join(dir, 'anchor.crt'),
+      '-CAkey',
+      join(dir, 'anchor.key'),
+      '-set_serial',
+      String(2000 + n),
+      '-days',
+      '30',
+      '-extfile',
+      join(dir, `${id}.ext`),
+      '-extensions',
+      'v3',
+      '-out',
+      join(dir, `${id}.crt`),
+    ]);
+    assert.ok(r.ok, r.stderr);
+    const cert = parseCertificate(
+      decodeOnePem(readFileSync(join(dir, `${id}.crt`), 'utf8'), 'CERTIFICATE', id),
+    );
+    return { cert, signer };
+  }
+
+  /** openssl's verdict on a leaf for WEB signed by `issuer` through the raw template. */
+  function opensslAcceptsLeaf(issuer: { cert: CertificateInfo; signer: Signer }): boolean {
+    const leaf = createLeafTemplate(issuer.cert, issuer.signer).sign({
+      spki: spkiOf(),
+      dnsName: WEB.dns,
+      uri: WEB.spiffeId,
+      notBefore: new Date(NOW.getTime() - 20_000),
+      notAfter: new Date(NOW.getTime() + 3_600_000),
+    }).der;
+    return opensslVerify({
+      leaf,
+      intermediates: [issuer.cert.der],
+      anchors: [pki.anchor.cert.der],
+      purpose: 'sslserver',
+      atSeconds: AT,
+    }).ok;
+  }
+
+  function load(issuer: { cert: CertificateInfo; signer: Signer }): void {
+    createIssuerCredential({
+      certificatePem: encodePem('CERTIFICATE', issuer.cert.der),
+      signer: issuer.signer,
+      anchorsPem: pki.anchorsPem,
+      now: NOW,
+    });
+  }
+
+  it('loads an issuer whose DNS subtree has no minimum/maximum (control: the harness itself works)', async () => {
+    const issuer = await opensslIssuer(
+      nameConstraintsDer('permitted', dnsName('cluster.local'), Buffer.alloc(0)),
+    );
+    assert.equal(opensslAcceptsLeaf(issuer), true);
+    load(issuer);
+  });
+
+  it('refuses at load an issuer with a permitted DNS subtree bearing a maximum (ERR_NAME_CONSTRAINTS_UNSUPPORTED)', async () => {
+    const issuer = await opensslIssuer(nameConstraintsDer('permitted', dnsName('cluster.local'), maximum(5)));
+    assert.equal(opensslAcceptsLeaf(issuer), false);
+    assert.throws(
+      () => {
+        load(issuer);
+      },
+      { code: 'ERR_NAME_CONSTRAINTS_UNSUPPORTED' },
+    );
+  });
+
+  it('refuses at load an issuer with an excluded URI subtree bearing a minimum (ERR_NAME_CONSTRAINTS_UNSUPPORTED)', async () => {
+    const issuer = await opensslIssuer(nameConstraintsDer('excluded', uriName('evil.example'), minimum(1)));
+    assert.equal(opensslAcceptsLeaf(issuer), false);
+    assert.throws(
+      () => {
+        load(issuer);
+      },
+      { code: 'ERR_NAME_CONSTRAINTS_UNSUPPORTED' },
+    );
+  });
+});
