@@ -3,8 +3,6 @@
 // Every certificate under test is made by the openssl binary; each case checks that Lanyard refuses
 // (or accepts) exactly what `openssl verify -x509_strict` refuses (or accepts).
 import assert from 'node:assert/strict';
-import { writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   DEFAULT_IDENTITY_DOMAIN,
@@ -12,18 +10,17 @@ import {
   createIssuerCredential,
   createKeyObjectSigner,
   createLeafTemplate,
-  decodeOnePem,
   encodePem,
   generateKey,
   issueForCsr,
-  parseCertificate,
   parseCsr,
   workloadIdentity,
   systemClock,
   type CertificateInfo,
   type Signer,
 } from '../../ca/index.js';
-import { openssl, opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslIssuerFactory } from '../support/openssl-ca.js';
+import { opensslVerify, tempDir } from '../support/openssl.js';
 import { createTestCertificate, makeCsr, spkiOf, testPki, type TestPki } from '../support/pki.js';
 
 /** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */
@@ -35,76 +32,16 @@ describe('chain checks match openssl on CA certificates Lanyard does not make', 
   let pki: TestPki;
   let dir: string;
   let cleanup: () => void;
-  let n = 0;
+  let opensslIssuer: ReturnType<typeof opensslIssuerFactory>;
 
   before(async () => {
     ({ dir, cleanup } = tempDir('lanyard-chain-hard-'));
     pki = await testPki({ now: new Date(NOW.getTime() - 3_600_000) });
-    writeFileSync(join(dir, 'anchor.crt'), pki.anchorsPem);
-    writeFileSync(join(dir, 'anchor.key'), encodePem('PRIVATE KEY', pki.anchor.signer.exportPkcs8()));
+    opensslIssuer = opensslIssuerFactory(pki, dir);
   });
   after(() => {
     cleanup();
   });
-
-  /** An intermediate signed by the test anchor with `openssl x509 -req -extfile`, with `extra` extension lines. */
-  async function opensslIssuer(
-    extra: readonly string[],
-    pathLen: number | null = 0,
-  ): Promise<{ cert: CertificateInfo; signer: Signer }> {
-    const id = `i${++n}`;
-    const signer = createKeyObjectSigner(await generateKey('p256'));
-    const key = join(dir, `${id}.key`);
-    writeFileSync(key, encodePem('PRIVATE KEY', signer.exportPkcs8()));
-    const csr = openssl([
-      'req',
-      '-new',
-      '-key',
-      key,
-      '-subj',
-      `/CN=${id}.example`,
-      '-out',
-      join(dir, `${id}.csr`),
-    ]);
-    assert.ok(csr.ok, csr.stderr);
-    writeFileSync(
-      join(dir, `${id}.ext`),
-      [
-        '[v3]',
-        `basicConstraints = critical,CA:TRUE${pathLen !== null ? `,pathlen:${pathLen}` : ''}`,
-        'keyUsage = critical,keyCertSign,cRLSign',
-        'subjectKeyIdentifier = hash',
-        'authorityKeyIdentifier = keyid',
-        ...extra,
-        '',
-      ].join('\n'),
-    );
-    const r = openssl([
-      'x509',
-      '-req',
-      '-in',
-      join(dir, `${id}.csr`),
-      '-CA',
-      join(dir, 'anchor.crt'),
-      '-CAkey',
-      join(dir, 'anchor.key'),
-      '-set_serial',
-      String(1000 + n),
-      '-days',
-      '30',
-      '-extfile',
-      join(dir, `${id}.ext`),
-      '-extensions',
-      'v3',
-      '-out',
-      join(dir, `${id}.crt`),
-    ]);
-    assert.ok(r.ok, r.stderr);
-    const cert = parseCertificate(
-      decodeOnePem(readFileSync(join(dir, `${id}.crt`), 'utf8'), 'CERTIFICATE', id),
-    );
-    return { cert, signer };
-  }
 
   /** A pathlen:0 CA named `commonName` under `issuer`, and a WEB leaf it signs through the raw template. */
   async function subCaWithLeaf(

@@ -3,24 +3,19 @@
 // when it is loaded, not fail every Certify call afterwards while the service reports ready.
 // Every issuer here is made by the openssl binary (`x509 -req -extfile`, the extension given as DER).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   createIssuerCredential,
-  createKeyObjectSigner,
   createLeafTemplate,
-  decodeOnePem,
   encodePem,
-  generateKey,
-  parseCertificate,
   systemClock,
   workloadIdentity,
   type CertificateInfo,
   type Signer,
 } from '../../ca/index.js';
-import { openssl, opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslIssuerFactory, type OpensslIssuer } from '../support/openssl-ca.js';
+import { opensslVerify, tempDir } from '../support/openssl.js';
 import { spkiOf, testPki, type TestPki } from '../support/pki.js';
 
 /** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */
@@ -44,75 +39,20 @@ describe("an issuer's own name constraints that Lanyard cannot evaluate", () => 
   let pki: TestPki;
   let dir: string;
   let cleanup: () => void;
-  let n = 0;
+  let issuerOf: ReturnType<typeof opensslIssuerFactory>;
 
   before(async () => {
     ({ dir, cleanup } = tempDir('lanyard-issuer-nc-'));
     pki = await testPki({ now: new Date(NOW.getTime() - 3_600_000) });
-    writeFileSync(join(dir, 'anchor.crt'), pki.anchorsPem);
-    writeFileSync(join(dir, 'anchor.key'), encodePem('PRIVATE KEY', pki.anchor.signer.exportPkcs8()));
+    issuerOf = opensslIssuerFactory(pki, dir);
   });
   after(() => {
     cleanup();
   });
 
   /** A pathlen:0 intermediate signed by the test anchor with openssl, carrying `nameConstraintsHex` (critical). */
-  async function opensslIssuer(
-    nameConstraintsHex: string,
-  ): Promise<{ cert: CertificateInfo; signer: Signer }> {
-    const id = `i${++n}`;
-    const signer = createKeyObjectSigner(await generateKey('p256'));
-    const key = join(dir, `${id}.key`);
-    writeFileSync(key, encodePem('PRIVATE KEY', signer.exportPkcs8()));
-    const csr = openssl([
-      'req',
-      '-new',
-      '-key',
-      key,
-      '-subj',
-      `/CN=${id}.example`,
-      '-out',
-      join(dir, `${id}.csr`),
-    ]);
-    assert.ok(csr.ok, csr.stderr);
-    writeFileSync(
-      join(dir, `${id}.ext`),
-      [
-        '[v3]',
-        'basicConstraints = critical,CA:TRUE,pathlen:0',
-        'keyUsage = critical,keyCertSign,cRLSign',
-        'subjectKeyIdentifier = hash',
-        'authorityKeyIdentifier = keyid',
-        `nameConstraints = critical,DER:${nameConstraintsHex}`,
-        '',
-      ].join('\n'),
-    );
-    const r = openssl([
-      'x509',
-      '-req',
-      '-in',
-      join(dir, `${id}.csr`),
-      '-CA',
-      join(dir, 'anchor.crt'),
-      '-CAkey',
-      join(dir, 'anchor.key'),
-      '-set_serial',
-      String(2000 + n),
-      '-days',
-      '30',
-      '-extfile',
-      join(dir, `${id}.ext`),
-      '-extensions',
-      'v3',
-      '-out',
-      join(dir, `${id}.crt`),
-    ]);
-    assert.ok(r.ok, r.stderr);
-    const cert = parseCertificate(
-      decodeOnePem(readFileSync(join(dir, `${id}.crt`), 'utf8'), 'CERTIFICATE', id),
-    );
-    return { cert, signer };
-  }
+  const opensslIssuer = (nameConstraintsHex: string): Promise<OpensslIssuer> =>
+    issuerOf([`nameConstraints = critical,DER:${nameConstraintsHex}`]);
 
   /** openssl's verdict on a leaf for WEB signed by `issuer` through the raw template. */
   function opensslAcceptsLeaf(issuer: { cert: CertificateInfo; signer: Signer }): boolean {
