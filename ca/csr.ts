@@ -137,6 +137,20 @@ function readCsr(input: Uint8Array, deferKeyErrors: boolean): LenientCsr {
     );
   }
   const isEcSig = algOid.startsWith('1.2.840.10045.4.');
+  // RFC 5758 §3.2: ECDSA signature algorithms have no parameters; RFC 4055 §5: RSA PKCS#1 v1.5
+  // ones have NULL (absent is tolerated, as by OpenSSL). Anything else is not a well-formed request.
+  const sigParams = algSeq.slice(1);
+  if (
+    sigParams.length > 1 ||
+    (sigParams[0] !== undefined &&
+      (isEcSig || sigParams[0].tag !== TAG.NULL || sigParams[0].end !== sigParams[0].contentStart))
+  ) {
+    malformed(
+      isEcSig
+        ? 'ECDSA signatureAlgorithm must have no parameters'
+        : 'RSA signatureAlgorithm parameters must be NULL or absent',
+    );
+  }
   if (isEcSig !== key.keyType.startsWith('p')) {
     throw new InvalidRequestError(
       'ERR_CSR_UNSUPPORTED_SIGNATURE',

@@ -13,7 +13,7 @@ import {
   tlv,
   unsignedInteger,
 } from '../../ca/der/writer.js';
-import { opensslCsr } from '../support/openssl.js';
+import { openssl, opensslCsr } from '../support/openssl.js';
 import { csrKey, makeCsr } from '../support/pki.js';
 
 const WEB = 'web.default.serviceaccount.identity.linkerd.cluster.local';
@@ -30,6 +30,8 @@ function handCsr(
     signatureOid?: string;
     hash?: 'sha1' | 'sha256';
     extraPart?: Buffer;
+    /** what follows the OID in signatureAlgorithm (default: nothing) */
+    signatureParams?: Buffer[];
     /** the SubjectPublicKeyInfo to put in, as is (default: the key's, as node:crypto encodes it) */
     spki?: Buffer;
   } = {},
@@ -43,7 +45,11 @@ function handCsr(
     ...(attributes === null ? [] : [attributes]),
   );
   const signature = sign(options.hash ?? 'sha256', info, key);
-  const parts = [info, seq(oid(options.signatureOid ?? OID.ecdsaWithSha256)), bitString(signature)];
+  const parts = [
+    info,
+    seq(oid(options.signatureOid ?? OID.ecdsaWithSha256), ...(options.signatureParams ?? [])),
+    bitString(signature),
+  ];
   if (options.extraPart !== undefined) parts.push(options.extraPart);
   return seq(...parts);
 }
@@ -314,6 +320,26 @@ describe('parseCsr', () => {
       assert.throws(() => parseCsr(handCsr(rsa2048, { signatureOid: OID.rsassaPss })), {
         code: 'ERR_CSR_UNSUPPORTED_SIGNATURE',
       });
+    });
+
+    it('signatureAlgorithm parameters other than none (ECDSA) or NULL/none (RSA) with ERR_CSR_MALFORMED', () => {
+      const NULL = tlv(0x05);
+      assert.throws(() => parseCsr(handCsr(p256, { signatureParams: [NULL] })), {
+        code: 'ERR_CSR_MALFORMED',
+      });
+      const rsa = { signatureOid: OID.sha256WithRsa };
+      // found by the fuzz test: NULL (05 00) turned into an end-of-contents (00 00), refused by openssl
+      for (const params of [[tlv(0x00)], [NULL, NULL], [tlv(0x05, Buffer.from([0]))], [seq()]]) {
+        assert.throws(() => parseCsr(handCsr(rsa2048, { ...rsa, signatureParams: params })), {
+          code: 'ERR_CSR_MALFORMED',
+        });
+      }
+      for (const params of [[], [NULL]]) {
+        const csr = handCsr(rsa2048, { ...rsa, signatureParams: params });
+        assert.equal(parseCsr(csr).keyType, 'rsa2048');
+        const r = openssl(['req', '-inform', 'DER', '-verify', '-noout'], { input: csr });
+        assert.ok(r.ok, r.stderr);
+      }
     });
 
     it('a signature algorithm that does not match the key type with ERR_CSR_UNSUPPORTED_SIGNATURE', () => {
