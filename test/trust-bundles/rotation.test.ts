@@ -134,17 +134,15 @@ describe('rotation planner: an anchor removed while leaves under it are valid', 
 
   it('is steady and safe with no old-leaf bound once no leaf under the removed anchor can be valid', () => {
     // a fresh restart of both issuers long after the rotation: nothing old to bound
-    const s = rotationStatus(
-      afterRestartAndRemoval([newPki.anchor.cert]).map((c) => ({
-        ...c,
-        issuance: {
-          credentialLoadedAt: new Date(START + 70 * HOUR),
-          leafLifetimeMs: LIFETIME,
-          clockSkewMs: SKEW,
-        },
-      })),
-      new Date(START + 71 * HOUR),
-    );
+    const restarted = afterRestartAndRemoval([newPki.anchor.cert]).map((c) => ({
+      ...c,
+      issuance: {
+        credentialLoadedAt: new Date(START + 70 * HOUR),
+        leafLifetimeMs: LIFETIME,
+        clockSkewMs: SKEW,
+      },
+    }));
+    const s = rotationStatus(restarted, new Date(START + 71 * HOUR));
     assert.equal(s.phase, 'steady');
     assert.equal(s.next.safe, true);
     assert.deepEqual(s.problems, []);
@@ -158,17 +156,7 @@ describe('rotation planner: an anchor removed while leaves under it are valid', 
       { cluster: 'east', since: new Date(START + 70 * HOUR).toISOString(), until },
       { cluster: 'west', since: new Date(START + 70 * HOUR).toISOString(), until },
     ]);
-    const later = rotationStatus(
-      afterRestartAndRemoval([newPki.anchor.cert]).map((c) => ({
-        ...c,
-        issuance: {
-          credentialLoadedAt: new Date(START + 70 * HOUR),
-          leafLifetimeMs: LIFETIME,
-          clockSkewMs: SKEW,
-        },
-      })),
-      new Date(START + 95 * HOUR),
-    );
+    const later = rotationStatus(restarted, new Date(START + 95 * HOUR));
     assert.deepEqual(later.recordGaps, []);
   });
 });
