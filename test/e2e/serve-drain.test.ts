@@ -14,22 +14,23 @@ const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const TOKEN = 'opaque-token-of-web';
 const GRACE_MS = 10_000;
 
-describe('lanyard serve on SIGTERM', () => {
-  let dir: string;
-  let cleanup: () => void;
-  let standIn: TokenReviewStandIn;
-  let serve: LongRunning;
-  let target: string;
+for (const workers of [1, 2])
+  describe(`lanyard serve --workers ${workers} on SIGTERM`, () => {
+    let dir: string;
+    let cleanup: () => void;
+    let standIn: TokenReviewStandIn;
+    let serve: LongRunning;
+    let target: string;
 
-  before(async () => {
-    ({ dir, cleanup } = tempDir('lanyard-e2e-drain-'));
-    prepareIssuerFiles(dir, []);
-    standIn = await startTokenReviewStandIn();
-    standIn.addToken(TOKEN, 'system:serviceaccount:default:web');
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1
+    before(async () => {
+      ({ dir, cleanup } = tempDir('lanyard-e2e-drain-'));
+      prepareIssuerFiles(dir, []);
+      standIn = await startTokenReviewStandIn();
+      standIn.addToken(TOKEN, 'system:serviceaccount:default:web');
+      const kubeconfig = join(dir, 'kubeconfig');
+      writeFileSync(
+        kubeconfig,
+        `apiVersion: v1
 kind: Config
 current-context: stand-in
 clusters:
@@ -44,68 +45,68 @@ users:
   - name: issuer
     user: { token: ${standIn.callerToken} }
 `,
-    );
-    serve = startServe(dir, ['--workers', '1', '--shutdown-grace', `${GRACE_MS}ms`], {
-      auth: ['--auth', 'token-review', '--kubeconfig', kubeconfig],
+      );
+      serve = startServe(dir, ['--workers', String(workers), '--shutdown-grace', `${GRACE_MS}ms`], {
+        auth: ['--auth', 'token-review', '--kubeconfig', kubeconfig],
+      });
+      target = `127.0.0.1:${(await serve.waitFor(/gRPC on [^:]+:(\d+)/, 60_000))[1] as string}`;
     });
-    target = `127.0.0.1:${(await serve.waitFor(/gRPC on [^:]+:(\d+)/))[1] as string}`;
-  });
 
-  after(async () => {
-    await serve.stop('SIGKILL');
-    await standIn.close();
-    cleanup();
-  });
-
-  it('finishes the call in flight with a leaf, refuses new calls, and exits 0 within the grace period', async () => {
-    const csr = (await makeCsr({ dns: [ID] })).der;
-    const held = createIdentityClient(target);
-    standIn.hold();
-    const inFlight = held.certify({
-      identity: ID,
-      token: Buffer.from(TOKEN),
-      certificate_signing_request: csr,
+    after(async () => {
+      await serve.stop('SIGKILL');
+      await standIn.close();
+      cleanup();
     });
-    await waitFor(() => standIn.inFlight === 1, 'the call to reach the TokenReview API', 10_000);
 
-    const exited = new Promise<number | null>((resolve) => serve.child.once('exit', resolve));
-    const signalled = performance.now();
-    serve.child.kill('SIGTERM');
-    await waitFor(() => serve.stderr().includes('"event":"draining"'), 'the issuer to start draining');
+    it('finishes the call in flight with a leaf, refuses new calls, and exits 0 within the grace period', async () => {
+      const csr = (await makeCsr({ dns: [ID] })).der;
+      const held = createIdentityClient(target);
+      standIn.hold();
+      const inFlight = held.certify({
+        identity: ID,
+        token: Buffer.from(TOKEN),
+        certificate_signing_request: csr,
+      });
+      await waitFor(() => standIn.inFlight === 1, 'the call to reach the TokenReview API', 10_000);
 
-    const late = createIdentityClient(target);
-    assert.equal(
-      await grpcCodeOf(
-        late.certify(
-          { identity: ID, token: Buffer.from(TOKEN), certificate_signing_request: csr },
-          { deadlineMs: 2000 },
+      const exited = new Promise<number | null>((resolve) => serve.child.once('exit', resolve));
+      const signalled = performance.now();
+      serve.child.kill('SIGTERM');
+      await waitFor(() => serve.stderr().includes('"event":"draining"'), 'the issuer to start draining');
+
+      const late = createIdentityClient(target);
+      assert.equal(
+        await grpcCodeOf(
+          late.certify(
+            { identity: ID, token: Buffer.from(TOKEN), certificate_signing_request: csr },
+            { deadlineMs: 2000 },
+          ),
         ),
-      ),
-      'UNAVAILABLE',
-      'a new connection is refused while draining',
-    );
-    late.close();
+        'UNAVAILABLE',
+        'a new connection is refused while draining',
+      );
+      late.close();
 
-    standIn.release();
-    const res = await inFlight;
-    held.close();
-    const leaf = parseCertificate(res.leaf_certificate);
-    assert.deepEqual(leaf.dnsNames, [ID]);
-    const anchors = decodePemOf(
-      readFileSync(join(dir, 'anchor', 'anchor.crt'), 'utf8'),
-      'CERTIFICATE',
-      'anchor',
-    );
-    const v = opensslVerify({
-      leaf: res.leaf_certificate,
-      intermediates: res.intermediate_certificates,
-      anchors,
-      purpose: 'sslclient',
+      standIn.release();
+      const res = await inFlight;
+      held.close();
+      const leaf = parseCertificate(res.leaf_certificate);
+      assert.deepEqual(leaf.dnsNames, [ID]);
+      const anchors = decodePemOf(
+        readFileSync(join(dir, 'anchor', 'anchor.crt'), 'utf8'),
+        'CERTIFICATE',
+        'anchor',
+      );
+      const v = opensslVerify({
+        leaf: res.leaf_certificate,
+        intermediates: res.intermediate_certificates,
+        anchors,
+        purpose: 'sslclient',
+      });
+      assert.ok(v.ok, v.stderr);
+
+      assert.equal(await exited, 0);
+      assert.ok(performance.now() - signalled < GRACE_MS, 'exited before the grace period ran out');
+      assert.ok(!serve.stderr().includes('grace_expired'), 'no call had to be cancelled');
     });
-    assert.ok(v.ok, v.stderr);
-
-    assert.equal(await exited, 0);
-    assert.ok(performance.now() - signalled < GRACE_MS, 'exited before the grace period ran out');
-    assert.ok(!serve.stderr().includes('grace_expired'), 'no call had to be cancelled');
   });
-});
