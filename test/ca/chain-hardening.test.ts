@@ -9,7 +9,6 @@ import {
   DEFAULT_LEAF_POLICY,
   createIssuerCredential,
   createKeyObjectSigner,
-  createLeafTemplate,
   encodePem,
   generateKey,
   issueForCsr,
@@ -19,9 +18,9 @@ import {
   type CertificateInfo,
   type Signer,
 } from '../../ca/index.js';
-import { opensslIssuerFactory } from '../support/openssl-ca.js';
+import { opensslIssuerFactory, templateLeaf } from '../support/openssl-ca.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
-import { createTestCertificate, makeCsr, spkiOf, testPki, type TestPki } from '../support/pki.js';
+import { createTestCertificate, makeCsr, testPki, type TestPki } from '../support/pki.js';
 
 /** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */
 const NOW = new Date(systemClock.now().getTime() + 120_000);
@@ -58,13 +57,7 @@ describe('chain checks match openssl on CA certificates Lanyard does not make', 
       isCa: true,
       pathLen: 0,
     });
-    const leaf = createLeafTemplate(sub, signer).sign({
-      spki: spkiOf(),
-      dnsName: WEB.dns,
-      uri: WEB.spiffeId,
-      notBefore: new Date(NOW.getTime() - 20_000),
-      notAfter: new Date(NOW.getTime() + 3_600_000),
-    }).der;
+    const leaf = templateLeaf({ cert: sub, signer }, NOW, { dnsName: WEB.dns, uri: WEB.spiffeId });
     return { signer, sub, leaf };
   }
 
@@ -73,13 +66,10 @@ describe('chain checks match openssl on CA certificates Lanyard does not make', 
     issuer: { cert: CertificateInfo; signer: Signer },
     names: { dnsName?: string; uri?: string } = {},
   ): boolean {
-    const leaf = createLeafTemplate(issuer.cert, issuer.signer).sign({
-      spki: spkiOf(),
+    const leaf = templateLeaf(issuer, NOW, {
       dnsName: names.dnsName ?? WEB.dns,
       uri: names.uri ?? WEB.spiffeId,
-      notBefore: new Date(NOW.getTime() - 20_000),
-      notAfter: new Date(NOW.getTime() + 3_600_000),
-    }).der;
+    });
     const verdicts = (['sslclient', 'sslserver'] as const).map(
       (purpose) =>
         opensslVerify({

@@ -7,16 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   createIssuerCredential,
-  createLeafTemplate,
   encodePem,
   systemClock,
   workloadIdentity,
   type CertificateInfo,
   type Signer,
 } from '../../ca/index.js';
-import { opensslIssuerFactory, type OpensslIssuer } from '../support/openssl-ca.js';
+import { opensslIssuerFactory, templateLeaf, type OpensslIssuer } from '../support/openssl-ca.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
-import { spkiOf, testPki, type TestPki } from '../support/pki.js';
+import { testPki, type TestPki } from '../support/pki.js';
 
 /** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */
 const NOW = new Date(systemClock.now().getTime() + 120_000);
@@ -56,13 +55,7 @@ describe("an issuer's own name constraints that Lanyard cannot evaluate", () => 
 
   /** openssl's verdict on a leaf for WEB signed by `issuer` through the raw template. */
   function opensslAcceptsLeaf(issuer: { cert: CertificateInfo; signer: Signer }): boolean {
-    const leaf = createLeafTemplate(issuer.cert, issuer.signer).sign({
-      spki: spkiOf(),
-      dnsName: WEB.dns,
-      uri: WEB.spiffeId,
-      notBefore: new Date(NOW.getTime() - 20_000),
-      notAfter: new Date(NOW.getTime() + 3_600_000),
-    }).der;
+    const leaf = templateLeaf(issuer, NOW, { dnsName: WEB.dns, uri: WEB.spiffeId });
     return opensslVerify({
       leaf,
       intermediates: [issuer.cert.der],

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createKeyObjectSigner,
+  createLeafTemplate,
   decodeOnePem,
   encodePem,
   generateKey,
@@ -11,7 +12,7 @@ import {
   type Signer,
 } from '../../ca/index.js';
 import { openssl } from './openssl.js';
-import type { TestPki } from './pki.js';
+import { spkiOf, type TestPki } from './pki.js';
 
 export interface OpensslIssuer {
   readonly cert: CertificateInfo;
@@ -84,4 +85,22 @@ export function opensslIssuerFactory(
     );
     return { cert, signer };
   };
+}
+
+/**
+ * A leaf for `names` signed by `issuer` through the fast-path template (a fresh P-256 key), valid from
+ * `now` − 20 s for an hour: what a Lanyard issuer made by another tool would sign.
+ */
+export function templateLeaf(
+  issuer: { readonly cert: CertificateInfo; readonly signer: Signer },
+  now: Date,
+  names: { readonly dnsName: string; readonly uri: string },
+): Buffer {
+  return createLeafTemplate(issuer.cert, issuer.signer).sign({
+    spki: spkiOf(),
+    dnsName: names.dnsName,
+    uri: names.uri,
+    notBefore: new Date(now.getTime() - 20_000),
+    notAfter: new Date(now.getTime() + 3_600_000),
+  }).der;
 }
