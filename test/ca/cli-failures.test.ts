@@ -60,6 +60,18 @@ describe('lanyard CLI failures', () => {
   });
 
   describe('a bad flag leaves existing key and certificate untouched and writes no key', () => {
+    /** `issuer create` of the east issuer again, into its existing directory */
+    const reissueEast = (): string[] => [
+      'issuer',
+      'create',
+      '--anchor',
+      anchor,
+      '--cluster',
+      'east',
+      '--out',
+      issuer,
+    ];
+
     it('anchor create --force with a 70-character common name: exit 2, anchor unchanged', async () => {
       const before = snapshot(anchor);
       const r = await runLanyard([
@@ -84,19 +96,7 @@ describe('lanyard CLI failures', () => {
 
     it('issuer create --force with a bad --permit-spiffe: exit 2, issuer unchanged', async () => {
       const before = snapshot(issuer);
-      const r = await runLanyard([
-        'issuer',
-        'create',
-        '--anchor',
-        anchor,
-        '--cluster',
-        'east',
-        '--out',
-        issuer,
-        '--force',
-        '--permit-spiffe',
-        'Bad_TD',
-      ]);
+      const r = await runLanyard([...reissueEast(), '--force', '--permit-spiffe', 'Bad_TD']);
       assert.equal(r.code, 2, r.err);
       assertUnchanged(issuer, before);
     });
@@ -114,16 +114,7 @@ describe('lanyard CLI failures', () => {
 
     it('issuer create without --force over an existing issuer: ERR_KEY_EXISTS, issuer unchanged', async () => {
       const before = snapshot(issuer);
-      const r = await runLanyard([
-        'issuer',
-        'create',
-        '--anchor',
-        anchor,
-        '--cluster',
-        'east',
-        '--out',
-        issuer,
-      ]);
+      const r = await runLanyard(reissueEast());
       assert.equal(r.code, 1);
       assert.equal(codeIn(r.err), 'ERR_KEY_EXISTS');
       assertUnchanged(issuer, before);
