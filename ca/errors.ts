@@ -36,6 +36,9 @@ export type ErrorCode =
   | 'ERR_NOT_CA'
   | 'ERR_CHAIN_UNTRUSTED'
   | 'ERR_ISSUER_UNAVAILABLE'
+  // serving TLS
+  | 'ERR_SERVING_KEY_UNUSABLE'
+  | 'ERR_SERVING_CERT_EKU'
   // authentication
   | 'ERR_TOKEN_INVALID'
   | 'ERR_AUTHENTICATOR_UNAVAILABLE'

@@ -19,7 +19,7 @@ import { startDevEnvironment } from './dev.js';
 import { createCertifyClient, describeError, errorCode } from './client.js';
 import { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from './config.js';
 import { createIssuerLogger, createLogger } from './logger.js';
-import { checkServingTls, startIssuer } from './main.js';
+import { startIssuer } from './main.js';
 import { isClusterWorker, runClusterPrimary, runClusterWorker } from './cluster.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
@@ -142,6 +142,12 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     )
     .addOption(new Option('--tls-key <file>', 'private key for --tls-cert').env(env('TLS_KEY')))
     .addOption(
+      new Option(
+        '--tls-server-name <name>',
+        'the DNS name clients ask for as SNI and check in the serving certificate (default: linkerd-identity.NS.serviceaccount.identity.NS.TRUST_DOMAIN); a certificate without it is logged as a warning and shown in /v1/status',
+      ).env(env('TLS_SERVER_NAME')),
+    )
+    .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
         .env(env('LOG_LEVEL'))
@@ -163,8 +169,6 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         return;
       }
       if (config.workers > 1) {
-        // checked here too, so a bad pair is one clear error rather than every worker failing
-        if (config.tls !== undefined) await checkServingTls(config.tls, ctx.clock.now());
         const c = await runClusterPrimary(config, { logger, clock: ctx.clock, workers: config.workers });
         ctx.out(
           `lanyard serve: cluster ${config.cluster}, gRPC on ${c.grpcAddress.host}:${c.grpcAddress.port} (${c.workers} workers), admin on http://${c.adminAddress.host}:${c.adminAddress.port}`,

@@ -12,6 +12,7 @@ import { createIssuerCredentialSource } from './credentials.js';
 import { createIssuanceLedger, type AnchorIssuance, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
 import { startIssuer } from './main.js';
+import { openServingTls } from './serving-tls.js';
 import { createStatusReporter } from './status.js';
 
 type FromWorker = { type: 'listening'; port: number } | { type: 'ledger'; snapshot: AnchorIssuance[] };
@@ -67,6 +68,18 @@ export async function runClusterPrimary(
   const logger = deps.logger;
   const metrics = createIssuerMetrics({ defaultMetrics: false });
   const aggregator = new AggregatorRegistry();
+  // checked here once, so a bad pair is one clear error rather than every worker failing; kept
+  // current for /v1/status (each worker serves from its own copy)
+  const servingTls =
+    config.tls === undefined
+      ? undefined
+      : await openServingTls({
+          files: config.tls,
+          domain: config.domain,
+          intervalMs: Math.max(config.pollIntervalMs, 1000),
+          clock,
+          logger,
+        });
   const credentials = await createIssuerCredentialSource({ config, clock, logger, reloads: metrics.reloads });
 
   const ledger = createAggregatedLedger();
@@ -78,6 +91,7 @@ export async function runClusterPrimary(
     ledger,
     leafLifetimeMs: config.leafLifetimeMs,
     clockSkewMs: config.clockSkewMs,
+    ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
   });
   let draining = false;
   // Until every worker listens, a worker that exits is a start-up failure (a bad JWKS file, a port
@@ -187,6 +201,7 @@ export async function runClusterPrimary(
       ),
     );
     await admin.close();
+    servingTls?.close();
     await credentials.close();
     logger.info({ event: 'stopped' }, 'issuer stopped');
   }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import {
   DEFAULTS,
   UsageError,
+  isDns1123Subdomain,
   validateIdentityDomain,
   type IdentityDomain,
   type LeafKeyType,
@@ -39,7 +40,8 @@ export interface IssuerConfig {
   readonly maxInFlight: number;
   readonly shutdownGraceMs: number;
   readonly pollIntervalMs: number;
-  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  /** serving TLS; serverName: the DNS name clients ask for (--tls-server-name; absent: identityServiceName(domain)) */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string; readonly serverName?: string };
   readonly logLevel: string;
   /** processes serving Certify (node:cluster workers); 1 = this process alone */
   readonly workers: number;
@@ -70,6 +72,7 @@ export interface ServeFlags {
   pollInterval?: number;
   tlsCert?: string;
   tlsKey?: string;
+  tlsServerName?: string;
   logLevel: string;
   /** a positive integer or "auto" (one per available core); default 1 */
   workers?: string;
@@ -131,6 +134,10 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     throw new UsageError('--max-in-flight must be a positive integer');
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
     throw new UsageError('--tls-cert and --tls-key go together');
+  if (f.tlsServerName !== undefined && f.tlsCert === undefined)
+    throw new UsageError('--tls-server-name goes with --tls-cert and --tls-key');
+  if (f.tlsServerName !== undefined && !isDns1123Subdomain(f.tlsServerName))
+    throw new UsageError(`--tls-server-name "${f.tlsServerName}" is not a DNS name`);
   return Object.freeze({
     issuerDir: f.issuerDir,
     ...(f.trustAnchors !== undefined ? { trustAnchorsPath: f.trustAnchors } : {}),
@@ -146,7 +153,13 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     shutdownGraceMs: f.shutdownGrace ?? SERVE_DEFAULTS.shutdownGraceMs,
     pollIntervalMs: f.pollInterval ?? SERVE_DEFAULTS.pollIntervalMs,
     ...(f.tlsCert !== undefined && f.tlsKey !== undefined
-      ? { tls: { certPath: f.tlsCert, keyPath: f.tlsKey } }
+      ? {
+          tls: {
+            certPath: f.tlsCert,
+            keyPath: f.tlsKey,
+            ...(f.tlsServerName !== undefined ? { serverName: f.tlsServerName } : {}),
+          },
+        }
       : {}),
     logLevel: f.logLevel,
     workers: parseWorkers(f.workers ?? '1'),
@@ -160,4 +173,13 @@ export function parseWorkers(s: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 64)
     throw new UsageError(`--workers must be "auto" or an integer from 1 to 64, not "${s}"`);
   return n;
+}
+
+/**
+ * The DNS identity a Linkerd proxy expects of its identity service (`LINKERD2_PROXY_IDENTITY_SVC_NAME`):
+ * `linkerd-identity.<ns>.serviceaccount.identity.<ns>.<trust-domain>`.
+ */
+export function identityServiceName(domain: IdentityDomain): string {
+  const ns = domain.controlNamespace;
+  return `linkerd-identity.${ns}.serviceaccount.identity.${ns}.${domain.trustDomain}`;
 }

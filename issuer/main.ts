@@ -1,17 +1,7 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import {
-  CredentialError,
-  checkValidity,
-  parseCertificatesPem,
-  readPemFile,
-  systemClock,
-  type CertificateInfo,
-  type Clock,
-} from '../ca/index.js';
+import { systemClock, type Clock } from '../ca/index.js';
 import { createAdminApp } from './admin.js';
 import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
@@ -24,8 +14,10 @@ import {
   createIdentityHandlers,
   loadIdentityService,
 } from './grpc/server.js';
+import { createTlsListener, type TlsListener } from './grpc/tls-listener.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
+import { openServingTls } from './serving-tls.js';
 import { createStatusReporter, type StatusReporter } from './status.js';
 
 export interface RunningIssuer {
@@ -56,8 +48,21 @@ export async function startIssuer(
 ): Promise<RunningIssuer> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
-  // An unusable serving pair fails the start instead of failing every handshake later.
-  if (config.tls !== undefined) await checkServingTls(config.tls, clock.now());
+  // An unusable serving pair fails the start instead of failing every handshake later. The files are
+  // re-read every poll interval, so a renewed serving certificate (cert-manager) is picked up without
+  // a restart.
+  const tlsRef: { listener?: TlsListener } = {};
+  const servingTls =
+    config.tls === undefined
+      ? undefined
+      : await openServingTls({
+          files: config.tls,
+          domain: config.domain,
+          intervalMs: Math.max(config.pollIntervalMs, 1000),
+          clock,
+          logger,
+          onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
+        });
   const metrics = createIssuerMetrics();
   const health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
   let draining = false;
@@ -86,6 +91,7 @@ export async function startIssuer(
     ledger,
     leafLifetimeMs: config.leafLifetimeMs,
     clockSkewMs: config.clockSkewMs,
+    ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
   });
   ref.status = reporter;
   updateHealth();
@@ -124,42 +130,40 @@ export async function startIssuer(
     }),
   );
   health.addToServer(server);
-  // Serving TLS: the certificate and key files are re-read every poll interval, so a renewed
-  // serving certificate (cert-manager) is picked up without a restart.
-  const refreshIntervalMs = Math.max(config.pollIntervalMs, 1000);
-  const tlsProvider =
-    config.tls === undefined
-      ? undefined
-      : new grpc.experimental.FileWatcherCertificateProvider({
-          certificateFile: config.tls.certPath,
-          privateKeyFile: config.tls.keyPath,
-          refreshIntervalMs,
-        });
-  const serverCreds =
-    tlsProvider === undefined
-      ? grpc.ServerCredentials.createInsecure()
-      : grpc.experimental.createCertificateProviderServerCredentials(tlsProvider, null, false);
+  // Plaintext: grpc-js binds the port itself. TLS: our listener terminates TLS (so that proxies
+  // offering no ALPN are served) and injects each connection into grpc-js.
+  let tlsListener: TlsListener | undefined;
   let grpcPort: number;
   try {
-    grpcPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(
-        `${formatHost(config.listen.host)}:${config.listen.port}`,
-        serverCreds,
-        (err, port) => {
-          if (err) reject(err);
-          else resolve(port);
+    if (servingTls === undefined) {
+      grpcPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(
+          `${formatHost(config.listen.host)}:${config.listen.port}`,
+          grpc.ServerCredentials.createInsecure(),
+          (err, port) => {
+            if (err) reject(err);
+            else resolve(port);
+          },
+        );
+      });
+    } else {
+      const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      const pair = servingTls.pair();
+      tlsListener = tlsRef.listener = createTlsListener({
+        cert: pair.certPem,
+        key: pair.keyPem,
+        inject: (socket) => {
+          injector.injectConnection(socket);
         },
-      );
-    });
-    // grpc-js reads the files asynchronously after the bind and drops connections until it has: the
-    // issuer counts as started only once a handshake can succeed.
-    if (tlsProvider !== undefined && config.tls !== undefined)
-      await servingTlsLoaded(
-        tlsProvider,
-        config.tls,
-        Math.max(SERVING_TLS_LOAD_TIMEOUT_MS, 2 * refreshIntervalMs),
-      );
+        metrics,
+        logger,
+        clock,
+      });
+      grpcPort = await tlsListener.listen(config.listen.host, config.listen.port);
+    }
   } catch (err) {
+    tlsListener?.close();
+    servingTls?.close();
     server.forceShutdown();
     clearInterval(healthTimer);
     await credentials.close();
@@ -189,6 +193,8 @@ export async function startIssuer(
     draining = true;
     updateHealth();
     clearInterval(healthTimer);
+    servingTls?.close();
+    tlsListener?.close();
     logger.info({ event: 'draining', graceMs }, 'draining: no new calls, finishing those in flight');
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
@@ -197,6 +203,7 @@ export async function startIssuer(
         // here), so the calls still in progress are ended one by one first
         admission.cancelAll();
         server.forceShutdown();
+        tlsListener?.destroyAll();
         resolve();
       }, graceMs);
       server.tryShutdown(() => {
@@ -221,91 +228,6 @@ export async function startIssuer(
       return shutdownPromise;
     },
   };
-}
-
-/** How long startIssuer waits for grpc-js to load the serving certificate (at least two refresh intervals). */
-const SERVING_TLS_LOAD_TIMEOUT_MS = 10_000;
-
-/**
- * Reads --tls-cert/--tls-key once and checks that they make a usable serving pair at `now`: the
- * certificate file is strict PEM holding only certificates, the key is an unencrypted PEM private
- * key (PKCS#8, SEC1 or PKCS#1, as Node's TLS takes it) matching the first certificate, and that
- * certificate is valid at `now`. Throws a CredentialError (ERR_FILE_NOT_FOUND, ERR_PEM_*,
- * ERR_CERT_MALFORMED, ERR_FILE_INVALID, ERR_KEY_MISMATCH, ERR_CERT_EXPIRED, ERR_CERT_NOT_YET_VALID).
- */
-export async function checkServingTls(
-  tls: { readonly certPath: string; readonly keyPath: string },
-  now: Date,
-): Promise<CertificateInfo> {
-  const certPem = await readPemFile(tls.certPath);
-  const keyPem = await readPemFile(tls.keyPath);
-  const chain = parseCertificatesPem(certPem, `--tls-cert ${tls.certPath}`);
-  const cert = chain[0] as CertificateInfo;
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: keyPem, format: 'pem' });
-  } catch (err) {
-    throw new CredentialError(
-      'ERR_FILE_INVALID',
-      `--tls-key ${tls.keyPath} is not an unencrypted PEM private key (PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY)`,
-      { cause: err },
-    );
-  }
-  if (!createPublicKey(key).equals(cert.publicKey)) {
-    throw new CredentialError(
-      'ERR_KEY_MISMATCH',
-      `--tls-key ${tls.keyPath} does not match the first certificate in --tls-cert ${tls.certPath}`,
-    );
-  }
-  checkValidity(cert, now, `serving certificate (--tls-cert ${tls.certPath})`);
-  try {
-    createSecureContext({ cert: certPem, key: keyPem });
-  } catch (err) {
-    throw new CredentialError(
-      'ERR_FILE_INVALID',
-      `--tls-cert ${tls.certPath} and --tls-key ${tls.keyPath} are refused by Node's TLS: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-  return cert;
-}
-
-/**
- * Resolves once `provider` has delivered a certificate and key that make a TLS context. The server's
- * own listener was added at bind time, before this one, so by then it has installed them.
- */
-function servingTlsLoaded(
-  provider: grpc.experimental.CertificateProvider,
-  tls: { readonly certPath: string; readonly keyPath: string },
-  timeoutMs: number,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const listener = (update: grpc.experimental.IdentityCertificateUpdate | null): void => {
-      // null: a file could not be read; grpc-js tries again every refresh interval
-      if (update === null) return;
-      try {
-        createSecureContext({ cert: update.certificate, key: update.privateKey });
-      } catch {
-        return;
-      }
-      done();
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(
-        new CredentialError(
-          'ERR_FILE_INVALID',
-          `the gRPC server did not load --tls-cert ${tls.certPath} and --tls-key ${tls.keyPath} within ${timeoutMs} ms`,
-        ),
-      );
-    }, timeoutMs);
-    const done = (): void => {
-      clearTimeout(timer);
-      provider.removeIdentityCertificateListener(listener);
-    };
-    provider.addIdentityCertificateListener(listener);
-  });
 }
 
 function formatHost(host: string): string {

@@ -13,6 +13,8 @@ export interface IssuerMetrics {
   /** seconds from receipt to response */
   readonly latency: Histogram<'api'>;
   readonly inFlight: Gauge<'api'>;
+  /** connections to the TLS listener by how they ended up (h2, no_alpn, alpn_refused, …) */
+  readonly tlsConnections: Counter<'outcome'>;
   /** unix seconds */
   readonly issuerExpiry: Gauge<'cluster'>;
   /** unix seconds, one series per anchor fingerprint */
@@ -45,6 +47,12 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
       name: 'lanyard_requests_in_flight',
       help: 'Identity API calls in progress',
       labelNames: ['api'],
+      registers: [registry],
+    }),
+    tlsConnections: new Counter({
+      name: 'lanyard_tls_connections_total',
+      help: 'TLS connections to the gRPC listener by outcome: h2, no_alpn (served); alpn_refused, handshake_failed, not_http2, preface_timeout (refused)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     issuerExpiry: new Gauge({

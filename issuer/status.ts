@@ -8,6 +8,7 @@ import {
 } from '../ca/index.js';
 import type { CredentialSource } from './credentials.js';
 import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
+import type { ServingTlsStatus } from './serving-tls.js';
 
 export interface AnchorStatus {
   readonly fingerprint: string;
@@ -42,6 +43,8 @@ export interface IssuerStatus {
   readonly certificatesIssued: number;
   /** per anchor: the latest notAfter of any leaf this issuer signed under it */
   readonly issuedByAnchor: readonly AnchorIssuance[];
+  /** the gRPC listener's serving certificate (null: plaintext) */
+  readonly servingTls: ServingTlsStatus | null;
 }
 
 export interface StatusReporter {
@@ -57,6 +60,8 @@ export function createStatusReporter(o: {
   readonly ledger: IssuanceLedger;
   readonly leafLifetimeMs: number;
   readonly clockSkewMs: number;
+  /** the serving certificate in use (absent: plaintext) */
+  readonly servingTls?: () => ServingTlsStatus;
 }): StatusReporter {
   // the full subject DN ("CN=identity.linkerd.cluster.local, OU=east"), parsed once per certificate:
   // credentials are swapped whole on reload, so their certificate objects serve as keys
@@ -106,6 +111,7 @@ export function createStatusReporter(o: {
         clockSkewMs: o.clockSkewMs,
         certificatesIssued: o.ledger.total,
         issuedByAnchor: o.ledger.snapshot(),
+        servingTls: o.servingTls?.() ?? null,
       };
     },
   };

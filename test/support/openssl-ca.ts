@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -103,4 +104,82 @@ export function templateLeaf(
     notBefore: new Date(now.getTime() - 20_000),
     notAfter: new Date(now.getTime() + 3_600_000),
   }).der;
+}
+
+export const IDENTITY_SVC_NAME = 'linkerd-identity.linkerd.serviceaccount.identity.linkerd.cluster.local';
+
+/**
+ * The identity service's serving certificate as Linkerd's control plane has one: a leaf for `name`
+ * (a DNS SAN) signed by `issuer` (a mesh issuer's tls.crt / tls.key) with `openssl x509 -req`, so it chains to the mesh's
+ * trust anchors. PEM: the leaf then the issuer (what a kubernetes.io/tls Secret holds in tls.crt).
+ * `key` picks the serving key, `eku` its extended key usage ('none': no EKU extension).
+ */
+export function opensslServingCert(
+  issuer: { readonly certPem: string; readonly keyPem: string },
+  dir: string,
+  options: {
+    name?: string;
+    key?: 'p256' | 'rsa2048';
+    eku?: 'serverAuth' | 'clientAuth' | 'serverAuth,clientAuth' | 'none';
+    id?: string;
+  } = {},
+): { certPem: string; keyPem: string; certPath: string; keyPath: string } {
+  const id = options.id ?? `serving-${options.key ?? 'p256'}-${options.eku ?? 'serverAuth'}`;
+  const p = (ext: string): string => join(dir, `${id}.${ext}`);
+  writeFileSync(p('issuer.crt'), issuer.certPem);
+  writeFileSync(p('issuer.key'), issuer.keyPem, { mode: 0o600 });
+  const keyArgs =
+    options.key === 'rsa2048'
+      ? ['-newkey', 'rsa:2048']
+      : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const req = openssl([
+    'req',
+    '-new',
+    ...keyArgs,
+    '-nodes',
+    '-subj',
+    '/',
+    '-keyout',
+    p('key'),
+    '-out',
+    p('csr'),
+  ]);
+  assert.ok(req.ok, req.stderr);
+  const eku = options.eku ?? 'serverAuth';
+  writeFileSync(
+    p('ext'),
+    [
+      '[v3]',
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      `subjectAltName = critical,DNS:${options.name ?? IDENTITY_SVC_NAME}`,
+      ...(eku === 'none' ? [] : [`extendedKeyUsage = ${eku}`]),
+      'authorityKeyIdentifier = keyid',
+      '',
+    ].join('\n'),
+  );
+  const r = openssl([
+    'x509',
+    '-req',
+    '-in',
+    p('csr'),
+    '-CA',
+    p('issuer.crt'),
+    '-CAkey',
+    p('issuer.key'),
+    '-set_serial',
+    '0x' + randomBytes(8).toString('hex'),
+    '-days',
+    '2',
+    '-extfile',
+    p('ext'),
+    '-extensions',
+    'v3',
+    '-out',
+    p('leaf.crt'),
+  ]);
+  assert.ok(r.ok, r.stderr);
+  const certPem = readFileSync(p('leaf.crt'), 'utf8') + issuer.certPem;
+  writeFileSync(p('crt'), certPem);
+  return { certPem, keyPem: readFileSync(p('key'), 'utf8'), certPath: p('crt'), keyPath: p('key') };
 }

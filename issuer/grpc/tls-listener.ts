@@ -1,0 +1,176 @@
+// The TLS listener of `lanyard serve --tls-cert/--tls-key`, built for the clients that really call it.
+//
+// A Linkerd proxy opens its identity connection with TLS 1.3 and *no ALPN*, then speaks HTTP/2 with
+// prior knowledge (linkerd2-proxy `linkerd/tls/src/client.rs`: `alpn: None`). grpc-js's own TLS port
+// is Node's http2 secure server, which hands a connection without a negotiated protocol to its
+// 'unknownProtocol' path and drops it. So this listener terminates TLS itself (node:tls) and hands
+// each connection that is going to speak HTTP/2 to grpc-js through its connection injector: grpc-js
+// stays the gRPC server (interceptors, limits, drain), only the TLS front is ours.
+//
+// What a connection must do to reach grpc-js: complete a handshake (TLS 1.2 or 1.3; no client
+// certificate is asked for, authentication is the token), negotiate `h2` or no ALPN protocol at all
+// (anything else gets the no_application_protocol alert), and send the HTTP/2 client preface within
+// `prefaceTimeoutMs`. Every refusal is counted (`lanyard_tls_connections_total{outcome}`) and logged
+// at most once per peer address per minute.
+import type { Duplex } from 'node:stream';
+import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Clock } from '../../ca/index.js';
+import type { IssuerMetrics } from '../metrics.js';
+
+/** The first bytes of every HTTP/2 connection (RFC 9113 §3.4). */
+const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** How each connection ended up; the label values of lanyard_tls_connections_total. */
+export type TlsOutcome =
+  | 'h2' // negotiated h2 by ALPN, handed to gRPC
+  | 'no_alpn' // no ALPN (a Linkerd proxy), handed to gRPC
+  | 'alpn_refused' // offered ALPN protocols, none of them h2
+  | 'handshake_failed'
+  | 'not_http2' // the first bytes after the handshake were not the HTTP/2 preface (HTTP/1.1, garbage)
+  | 'preface_timeout';
+
+export interface TlsListenerOptions {
+  /** the serving certificate chain and key (PEM) */
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** grpc-js's connection injector (`server.createConnectionInjector(insecure)`) */
+  readonly inject: (connection: Duplex) => void;
+  readonly metrics: IssuerMetrics;
+  readonly logger: Logger;
+  /** reads time for the per-peer log rate limit */
+  readonly clock: Clock;
+  readonly handshakeTimeoutMs?: number;
+  readonly prefaceTimeoutMs?: number;
+}
+
+export interface TlsListener {
+  listen(host: string, port: number): Promise<number>;
+  /** new connections get this pair; connections already open keep theirs */
+  setServingPair(pair: { cert: string | Buffer; key: string | Buffer }): void;
+  /** stops accepting, and ends connections that have not been handed to gRPC yet */
+  close(): void;
+  /** ends every connection still open (a drain's grace period ran out) */
+  destroyAll(): void;
+}
+
+const LOG_INTERVAL_MS = 60_000;
+/** peers remembered for the log rate limit; beyond this the memory starts again */
+const LOG_PEERS_MAX = 4096;
+
+export function createTlsListener(o: TlsListenerOptions): TlsListener {
+  const prefaceTimeoutMs = o.prefaceTimeoutMs ?? 10_000;
+  const counter = o.metrics.tlsConnections;
+  const pending = new Set<TLSSocket>();
+  const open = new Set<TLSSocket>();
+  const lastLogged = new Map<string, number>();
+
+  /** one warning per peer address per minute, however many connections it makes */
+  function refused(outcome: TlsOutcome, peer: string | undefined, detail: Record<string, unknown>): void {
+    counter.labels(outcome).inc();
+    const key = peer ?? 'unknown';
+    const now = o.clock.now().getTime();
+    const last = lastLogged.get(key);
+    if (last !== undefined && now - last < LOG_INTERVAL_MS) return;
+    if (lastLogged.size >= LOG_PEERS_MAX) lastLogged.clear();
+    lastLogged.set(key, now);
+    o.logger.warn(
+      { event: 'tls_refused', outcome, peer: key, ...detail },
+      'a TLS connection was refused (logged once per peer per minute; counted in lanyard_tls_connections_total)',
+    );
+  }
+
+  const server: Server = createServer({
+    ...pairOptions(o),
+    minVersion: 'TLSv1.2',
+    // h2 when the client offers ALPN; a client that offers none (a Linkerd proxy) negotiates nothing
+    // and is still served; one offering only other protocols gets the no_application_protocol alert
+    ALPNProtocols: ['h2'],
+    requestCert: false,
+    handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
+  });
+
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    const outcome: TlsOutcome =
+      err.code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' ? 'alpn_refused' : 'handshake_failed';
+    refused(outcome, socket.remoteAddress, { reason: err.code ?? 'handshake' });
+    socket.destroy();
+  });
+
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const outcome: TlsOutcome = socket.alpnProtocol === 'h2' ? 'h2' : 'no_alpn';
+    pending.add(socket);
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    socket.on('error', () => {
+      // a reset connection; grpc-js's session reports errors once it owns the socket
+    });
+    let seen = Buffer.alloc(0);
+    const done = (): void => {
+      pending.delete(socket);
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('timeout', onTimeout);
+      socket.removeListener('close', onClose);
+      socket.setTimeout(0);
+    };
+    const onTimeout = (): void => {
+      done();
+      refused('preface_timeout', socket.remoteAddress, {});
+      socket.destroy();
+    };
+    const onClose = (): void => {
+      done();
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, CLIENT_PREFACE.length);
+      if (!seen.subarray(0, n).equals(CLIENT_PREFACE.subarray(0, n))) {
+        done();
+        refused('not_http2', socket.remoteAddress, { alpn: socket.alpnProtocol || 'none' });
+        socket.destroy();
+        return;
+      }
+      if (seen.length < CLIENT_PREFACE.length) return;
+      done();
+      counter.labels(outcome).inc();
+      socket.unshift(seen);
+      // Node's http2 server refuses a TLS socket whose ALPN result is not h2 (its 'unknownProtocol'
+      // path). This one negotiated h2 or nothing, and has just sent the HTTP/2 preface: it speaks
+      // HTTP/2 with prior knowledge, so it is handed over as what it is.
+      if (socket.alpnProtocol !== 'h2') socket.alpnProtocol = 'h2';
+      o.inject(socket);
+    };
+    socket.setTimeout(prefaceTimeoutMs);
+    socket.on('timeout', onTimeout);
+    socket.on('close', onClose);
+    socket.on('readable', onReadable);
+  });
+
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.removeListener('error', reject);
+          resolve((server.address() as { port: number }).port);
+        });
+      });
+    },
+    setServingPair(pair) {
+      server.setSecureContext(pairOptions(pair));
+    },
+    close() {
+      server.close();
+      for (const s of pending) s.destroy();
+      pending.clear();
+    },
+    destroyAll() {
+      for (const s of open) s.destroy();
+    },
+  };
+}
+
+function pairOptions(pair: { cert: string | Buffer; key: string | Buffer }): SecureContextOptions {
+  return { cert: pair.cert, key: pair.key };
+}

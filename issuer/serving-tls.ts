@@ -1,0 +1,260 @@
+// The serving certificate of `lanyard serve --tls-cert/--tls-key`: what is checked before binding
+// (and again on every reload), and the name a Linkerd proxy will ask for.
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
+import {
+  CredentialError,
+  checkValidity,
+  parseCertificatesPem,
+  readPemFile,
+  type CertificateInfo,
+  type Clock,
+  type IdentityDomain,
+} from '../ca/index.js';
+import type { Logger } from 'pino';
+import { identityServiceName } from './config.js';
+
+export interface ServingTlsFiles {
+  readonly certPath: string;
+  readonly keyPath: string;
+  /** the DNS name clients use as SNI and check (default: the Linkerd identity service's own identity) */
+  readonly serverName?: string;
+}
+
+export interface ServingPair {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly certificate: CertificateInfo;
+}
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+/** Whether `cert` carries `name` as a DNS SAN (exactly, or by a wildcard first label). */
+export function certificateNames(cert: CertificateInfo, name: string): boolean {
+  const want = name.toLowerCase();
+  return cert.dnsNames.some((n) => {
+    const dns = n.toLowerCase();
+    if (dns === want) return true;
+    if (!dns.startsWith('*.')) return false;
+    const dot = want.indexOf('.');
+    return dot > 0 && want.slice(dot) === dns.slice(1);
+  });
+}
+
+/**
+ * Checks PEM text as a serving pair at `now`: strict PEM certificates, an unencrypted private key
+ * matching the first certificate, that certificate valid now, and what real proxies can use: not an
+ * RSA key (a Linkerd proxy accepts no RSA-PSS, which TLS 1.3 requires for an RSA CertificateVerify:
+ * ERR_SERVING_KEY_UNUSABLE), serverAuth in the EKU when an EKU is present (ERR_SERVING_CERT_EKU).
+ * `what` names the files in messages (these are operator-facing, never sent to callers).
+ */
+export function checkServingPair(
+  certPem: string,
+  keyPem: string,
+  now: Date,
+  what: { cert: string; key: string },
+): ServingPair {
+  const chain = parseCertificatesPem(certPem, what.cert);
+  const cert = chain[0] as CertificateInfo;
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: keyPem, format: 'pem' });
+  } catch (err) {
+    throw new CredentialError(
+      'ERR_FILE_INVALID',
+      `${what.key} is not an unencrypted PEM private key (PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY)`,
+      { cause: err },
+    );
+  }
+  if (!createPublicKey(key).equals(cert.publicKey)) {
+    throw new CredentialError(
+      'ERR_KEY_MISMATCH',
+      `${what.key} does not match the first certificate in ${what.cert}`,
+    );
+  }
+  const keyType = key.asymmetricKeyType;
+  if (keyType === 'rsa' || keyType === 'rsa-pss') {
+    throw new CredentialError(
+      'ERR_SERVING_KEY_UNUSABLE',
+      `${what.cert} has an RSA key: Linkerd proxies speak TLS 1.3 without RSA-PSS and cannot complete a handshake with it; issue the serving certificate with an ECDSA P-256 key (cert-manager: privateKey.algorithm: ECDSA, size: 256)`,
+    );
+  }
+  const eku = new X509Certificate(cert.der).keyUsage;
+  if (eku !== undefined && !eku.includes(SERVER_AUTH)) {
+    throw new CredentialError(
+      'ERR_SERVING_CERT_EKU',
+      `${what.cert} has an extended key usage without serverAuth: clients refuse it as a TLS server certificate; add serverAuth (cert-manager: usages: [server auth])`,
+    );
+  }
+  checkValidity(cert, now, `serving certificate (${what.cert})`);
+  try {
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (err) {
+    throw new CredentialError(
+      'ERR_FILE_INVALID',
+      `${what.cert} and ${what.key} are refused by Node's TLS: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return { certPem, keyPem, certificate: cert };
+}
+
+/**
+ * Reads --tls-cert/--tls-key once and checks them with checkServingPair. Throws a CredentialError
+ * (ERR_FILE_NOT_FOUND, ERR_PEM_*, ERR_CERT_MALFORMED, ERR_FILE_INVALID, ERR_KEY_MISMATCH,
+ * ERR_SERVING_KEY_UNUSABLE, ERR_SERVING_CERT_EKU, ERR_CERT_EXPIRED, ERR_CERT_NOT_YET_VALID).
+ */
+export async function checkServingTls(tls: ServingTlsFiles, now: Date): Promise<ServingPair> {
+  const certPem = await readPemFile(tls.certPath);
+  const keyPem = await readPemFile(tls.keyPath);
+  return checkServingPair(certPem, keyPem, now, flagNames(tls));
+}
+
+function flagNames(tls: ServingTlsFiles): { cert: string; key: string } {
+  return { cert: `--tls-cert ${tls.certPath}`, key: `--tls-key ${tls.keyPath}` };
+}
+
+/**
+ * Re-reads the serving files every `intervalMs`; a changed pair that passes checkServingPair is
+ * handed to `onPair`, one that does not to `onRefused` (the previous pair keeps serving). Files
+ * caught between the key and the certificate of a swap simply fail to match and are read again at
+ * the next tick.
+ */
+export function watchServingTls(o: {
+  readonly files: ServingTlsFiles;
+  readonly current: ServingPair;
+  readonly intervalMs: number;
+  readonly now: () => Date;
+  readonly onPair: (pair: ServingPair) => void;
+  readonly onRefused: (err: unknown) => void;
+}): { close(): void } {
+  let last = `${o.current.certPem}\0${o.current.keyPem}`;
+  let lastRefused = '';
+  let settling = '';
+  let busy = false;
+  const tick = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    try {
+      const [certPem, keyPem] = await Promise.all([
+        readFile(o.files.certPath, 'utf8'),
+        readFile(o.files.keyPath, 'utf8'),
+      ]);
+      const seen = `${certPem}\0${keyPem}`;
+      if (seen === last || seen === lastRefused) return;
+      try {
+        const pair = checkServingPair(certPem, keyPem, o.now(), flagNames(o.files));
+        last = seen;
+        o.onPair(pair);
+      } catch (err) {
+        // a mismatch is usually a swap in progress: only report it once the pair has settled
+        if ((err as { code?: string }).code === 'ERR_KEY_MISMATCH' && settling !== seen) {
+          settling = seen;
+          return;
+        }
+        lastRefused = seen;
+        o.onRefused(err);
+      }
+    } catch {
+      // a file missing for a moment (a Secret being swapped): read again at the next tick
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), o.intervalMs);
+  timer.unref();
+  return {
+    close() {
+      clearInterval(timer);
+    },
+  };
+}
+
+/** The serving certificate as /v1/status shows it. */
+export interface ServingTlsStatus {
+  /** the DNS name clients use as SNI and check (LINKERD2_PROXY_IDENTITY_SVC_NAME) */
+  readonly serverName: string;
+  /** false: proxies will refuse this certificate (it does not carry serverName as a DNS SAN) */
+  readonly namesServer: boolean;
+  readonly dnsNames: readonly string[];
+  readonly serial: string;
+  readonly notAfter: string;
+}
+
+export function servingTlsStatus(pair: ServingPair, serverName: string): ServingTlsStatus {
+  return {
+    serverName,
+    namesServer: certificateNames(pair.certificate, serverName),
+    dnsNames: pair.certificate.dnsNames,
+    serial: pair.certificate.serialHex,
+    notAfter: pair.certificate.notAfter.toISOString(),
+  };
+}
+
+/** Logs, once per pair, that proxies will refuse a serving certificate which does not name the service. */
+export function warnIfUnnamed(logger: { warn(o: object, msg: string): void }, s: ServingTlsStatus): void {
+  if (s.namesServer) return;
+  logger.warn(
+    {
+      event: 'serving_tls_name',
+      serverName: s.serverName,
+      dnsNames: s.dnsNames,
+      code: 'ERR_SERVING_CERT_NAME',
+    },
+    `the serving certificate does not carry ${s.serverName} as a DNS SAN: Linkerd proxies connecting by that name will refuse it (issue it for that name, or set --tls-server-name to the name proxies use)`,
+  );
+}
+
+export interface ServingTls {
+  /** the pair in use (the last one that passed checkServingPair) */
+  pair(): ServingPair;
+  status(): ServingTlsStatus;
+  close(): void;
+}
+
+/**
+ * Loads and checks the serving pair (throws as checkServingTls), warns when it does not name the
+ * service, and keeps it current: a renewed pair (cert-manager) is checked and handed to `onPair`; a
+ * refused one is logged and the previous one keeps serving.
+ */
+export async function openServingTls(o: {
+  readonly files: ServingTlsFiles;
+  readonly domain: IdentityDomain;
+  readonly intervalMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly onPair?: (pair: ServingPair) => void;
+}): Promise<ServingTls> {
+  const serverName = o.files.serverName ?? identityServiceName(o.domain);
+  let current = await checkServingTls(o.files, o.clock.now());
+  warnIfUnnamed(o.logger, servingTlsStatus(current, serverName));
+  const watch = watchServingTls({
+    files: o.files,
+    current,
+    intervalMs: o.intervalMs,
+    now: () => o.clock.now(),
+    onPair(pair) {
+      current = pair;
+      o.onPair?.(pair);
+      o.logger.info(
+        { event: 'serving_tls_reloaded', serial: pair.certificate.serialHex },
+        'serving certificate reloaded',
+      );
+      warnIfUnnamed(o.logger, servingTlsStatus(pair, serverName));
+    },
+    onRefused(err) {
+      o.logger.warn(
+        { event: 'serving_tls_refused', code: (err as { code?: string }).code ?? 'ERR_FILE_INVALID' },
+        `the new serving certificate was refused; the previous one keeps serving: ${(err as Error).message}`,
+      );
+    },
+  });
+  return {
+    pair: () => current,
+    status: () => servingTlsStatus(current, serverName),
+    close: () => {
+      watch.close();
+    },
+  };
+}
