@@ -44,6 +44,8 @@ export async function startIssuer(
     readonly admin?: boolean;
     /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
     readonly ledger?: IssuanceLedger;
+    /** how long a TLS connection may take to send the HTTP/2 preface (default 10 s) */
+    readonly tlsPrefaceTimeoutMs?: number;
   },
 ): Promise<RunningIssuer> {
   const clock = deps.clock ?? systemClock;
@@ -158,6 +160,7 @@ export async function startIssuer(
         metrics,
         logger,
         clock,
+        ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
       });
       grpcPort = await tlsListener.listen(config.listen.host, config.listen.port);
     }
