@@ -106,6 +106,12 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       ),
     )
     .addOption(
+      new Option(
+        '--max-in-flight-per-peer <n>',
+        'Certify calls in flight from one client address before RESOURCE_EXHAUSTED (default: half of --max-in-flight)',
+      ).env(env('MAX_IN_FLIGHT_PER_PEER')),
+    )
+    .addOption(
       durationOption('--leaf-lifetime <duration>', 'workload certificate lifetime', '24h').env(
         env('LEAF_LIFETIME'),
       ),

@@ -38,6 +38,8 @@ export interface IssuerConfig {
   readonly clockSkewMs: number;
   readonly leafKeyTypes: readonly LeafKeyType[];
   readonly maxInFlight: number;
+  /** Certify calls in flight from one peer address (one process) */
+  readonly maxInFlightPerPeer: number;
   readonly shutdownGraceMs: number;
   readonly pollIntervalMs: number;
   /** serving TLS; serverName: the DNS name clients ask for (--tls-server-name; absent: identityServiceName(domain)) */
@@ -68,6 +70,7 @@ export interface ServeFlags {
   clockSkew?: number;
   leafKeyTypes: string;
   maxInFlight: string;
+  maxInFlightPerPeer?: string;
   shutdownGrace?: number;
   pollInterval?: number;
   tlsCert?: string;
@@ -132,6 +135,12 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   const maxInFlight = Number(f.maxInFlight);
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
     throw new UsageError('--max-in-flight must be a positive integer');
+  const maxInFlightPerPeer =
+    f.maxInFlightPerPeer === undefined
+      ? Math.max(1, Math.floor(maxInFlight / 2))
+      : Number(f.maxInFlightPerPeer);
+  if (!Number.isInteger(maxInFlightPerPeer) || maxInFlightPerPeer < 1)
+    throw new UsageError('--max-in-flight-per-peer must be a positive integer');
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
     throw new UsageError('--tls-cert and --tls-key go together');
   if (f.tlsServerName !== undefined && f.tlsCert === undefined)
@@ -150,6 +159,7 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     clockSkewMs: f.clockSkew ?? DEFAULTS.clockSkewMs,
     leafKeyTypes: leafKeyTypes as LeafKeyType[],
     maxInFlight,
+    maxInFlightPerPeer,
     shutdownGraceMs: f.shutdownGrace ?? SERVE_DEFAULTS.shutdownGraceMs,
     pollIntervalMs: f.pollInterval ?? SERVE_DEFAULTS.pollIntervalMs,
     ...(f.tlsCert !== undefined && f.tlsKey !== undefined

@@ -8,12 +8,8 @@ import { createAuthenticator } from './authn-factory.js';
 import { createCertifier } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource, type CredentialSource } from './credentials.js';
-import {
-  GRPC_SERVER_OPTIONS,
-  createAdmissionControl,
-  createIdentityHandlers,
-  loadIdentityService,
-} from './grpc/server.js';
+import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/server.js';
+import { createAdmissionControl } from './grpc/admission.js';
 import { createTlsListener, type TlsListener } from './grpc/tls-listener.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
@@ -46,6 +42,10 @@ export async function startIssuer(
     readonly ledger?: IssuanceLedger;
     /** how long a TLS connection may take to send the HTTP/2 preface (default 10 s) */
     readonly tlsPrefaceTimeoutMs?: number;
+    /** how long a call may take to send its whole request (default ADMISSION_DEFAULTS) */
+    readonly messageTimeoutMs?: number;
+    /** the longest a call may run whatever its deadline (default MAX_CALL_MS) */
+    readonly maxCallMs?: number;
   },
 ): Promise<RunningIssuer> {
   const clock = deps.clock ?? systemClock;
@@ -120,7 +120,13 @@ export async function startIssuer(
     ledger,
   });
 
-  const admission = createAdmissionControl({ maxInFlight: config.maxInFlight, logger, metrics });
+  const admission = createAdmissionControl({
+    maxInFlight: config.maxInFlight,
+    maxInFlightPerPeer: config.maxInFlightPerPeer,
+    logger,
+    metrics,
+    ...(deps.messageTimeoutMs !== undefined ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
+  });
   const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, interceptors: [admission.interceptor] });
   server.addService(
     loadIdentityService(),
@@ -129,6 +135,7 @@ export async function startIssuer(
       logger,
       metrics,
       wallClock: systemClock,
+      ...(deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {}),
     }),
   );
   health.addToServer(server);
@@ -167,6 +174,7 @@ export async function startIssuer(
   } catch (err) {
     tlsListener?.close();
     servingTls?.close();
+    admission.close();
     server.forceShutdown();
     clearInterval(healthTimer);
     await credentials.close();
@@ -215,6 +223,7 @@ export async function startIssuer(
       });
     });
     await admin?.close();
+    admission.close();
     await credentials.close();
     await authenticator.close?.();
     logger.info({ event: 'stopped' }, 'issuer stopped');

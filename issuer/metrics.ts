@@ -13,6 +13,8 @@ export interface IssuerMetrics {
   /** seconds from receipt to response */
   readonly latency: Histogram<'api'>;
   readonly inFlight: Gauge<'api'>;
+  /** calls whose headers arrived and whose request has not yet (they hold no in-flight slot) */
+  readonly awaitingRequest: Gauge<'api'>;
   /** connections to the TLS listener by how they ended up (h2, no_alpn, alpn_refused, …) */
   readonly tlsConnections: Counter<'outcome'>;
   /** unix seconds */
@@ -46,6 +48,12 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
     inFlight: new Gauge({
       name: 'lanyard_requests_in_flight',
       help: 'Identity API calls in progress',
+      labelNames: ['api'],
+      registers: [registry],
+    }),
+    awaitingRequest: new Gauge({
+      name: 'lanyard_requests_awaiting_message',
+      help: 'Identity API calls whose headers arrived and whose request message has not (they hold no in-flight slot; ended after 5 s)',
       labelNames: ['api'],
       registers: [registry],
     }),

@@ -5,13 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import {
-  InvalidRequestError,
-  LanyardError,
-  systemClock,
-  type Clock,
-  type ErrorCode,
-} from '../../ca/index.js';
+import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { statusName, toGrpcError } from './status.js';
@@ -85,18 +79,24 @@ export interface IdentityServiceOptions {
   readonly metrics: IssuerMetrics;
   /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
   readonly wallClock: Clock;
+  /** the longest a call may run, whatever deadline its client set (default MAX_CALL_MS) */
+  readonly maxCallMs?: number;
 }
+
+/** The longest a Certify call may run, whatever deadline its client set. */
+export const MAX_CALL_MS = 30_000;
 
 // Request ids: unique per process (random prefix) and cheap (a counter), for correlating log lines.
 const REQ_PREFIX = `${randomBytes(3).toString('hex')}-`;
 let reqCounter = 0;
-function nextReqId(): string {
+export function nextReqId(): string {
   return `${REQ_PREFIX}${(++reqCounter).toString(36)}`;
 }
 
 /** The Certify handler: decode, call the use case, encode, one log line, one metric sample. */
 export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
   const latency = o.metrics.latency.labels('Certify');
+  const maxCallMs = o.maxCallMs ?? MAX_CALL_MS;
 
   function certify(
     call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
@@ -148,12 +148,20 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
       ac.abort();
     };
     call.on('cancelled', onCancel);
-    let deadlineTimer: NodeJS.Timeout | undefined;
+    // the client's deadline, but never more than maxCallMs from now (a call without a deadline
+    // would otherwise hold its slot for as long as, say, a token review hangs)
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    if (Number.isFinite(deadlineMs)) {
-      deadlineTimer = setTimeout(onCancel, Math.max(0, deadlineMs - o.wallClock.now().getTime()));
-    }
+    const nowMs = o.wallClock.now().getTime();
+    const endMs = Math.min(Number.isFinite(deadlineMs) ? deadlineMs : Infinity, nowMs + maxCallMs);
+    let timedOut = false;
+    const deadlineTimer = setTimeout(
+      () => {
+        timedOut = true;
+        ac.abort();
+      },
+      Math.max(0, endMs - nowMs),
+    );
     const req = call.request;
     o.certify(
       {
@@ -184,7 +192,17 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         });
       })
       .catch((err: unknown) => {
-        finish(err, {});
+        // whatever a stage threw once the call ran out of time, the answer is that
+        finish(
+          timedOut && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED')
+            ? new LanyardError(
+                'ERR_DEADLINE_EXCEEDED',
+                'the call was cancelled or its deadline passed before a certificate was issued',
+                { cause: err },
+              )
+            : err,
+          {},
+        );
       })
       .finally(() => {
         clearTimeout(deadlineTimer);
@@ -205,167 +223,17 @@ function describeInternal(err: unknown): { message: string; code?: string; cause
   };
 }
 
-/**
- * The code logged for a call that ended before the handler saw it, by the status it ended with
- * (oversized and undecodable messages, a deadline or cancellation, cancelAll() at the end of a drain);
- * any other status is a malformed request.
- */
-const ENDED_BEFORE_HANDLER: Partial<Record<grpc.status, ErrorCode>> = {
-  [grpc.status.DEADLINE_EXCEEDED]: 'ERR_DEADLINE_EXCEEDED',
-  [grpc.status.CANCELLED]: 'ERR_DEADLINE_EXCEEDED',
-  [grpc.status.UNAVAILABLE]: 'ERR_ISSUER_UNAVAILABLE',
-};
-
 export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': 1024 * 1024,
   'grpc.keepalive_permit_without_calls': 1,
+  // A Linkerd proxy has one Certify in flight at a time; a connection holding more streams than this
+  // is waiting for nothing (nghttp2 refuses streams beyond it)
+  'grpc.max_concurrent_streams': 128,
+  // connections are not held for ever: idle ones are closed, old ones asked to reconnect (GOAWAY)
+  'grpc.max_connection_idle_ms': 5 * 60_000,
+  'grpc.max_connection_age_ms': 30 * 60_000,
+  'grpc.max_connection_age_grace_ms': 30_000,
   // channelz bookkeeping costs every call; nothing here reads it
   'grpc.enable_channelz': 0,
 };
-
-/**
- * Admission control for Certify, as a server interceptor: a call is counted from the moment its
- * headers arrive until it ends. Certify itself mostly runs without yielding, so calls wait *before*
- * the handler (read from the connection but not yet handled); counting at arrival is what bounds
- * them. Beyond `maxInFlight` a call is answered RESOURCE_EXHAUSTED at once, before its message is
- * even decoded.
- *
- * A call ends in one of two ways, and its slot is released exactly once on either: its status
- * passes through this interceptor (the handler answered, or grpc-js found no or two messages), or
- * the call ends without that: grpc-js sends some statuses on the transport call itself, past every
- * interceptor (a message over the size limit, a deadline that passes before the message, a bad
- * grpc-timeout or compression), and a client may reset the stream. Every ending reaches the
- * listener's onCancel (grpc-js calls it once the stream is done, whatever ended it).
- *
- * Calls the handler never sees are logged and counted here, one line and one requests_total sample
- * each (the handler does both for the calls it handles). Must be the first (innermost) interceptor:
- * it watches the statuses grpc-js sends on the transport call by wrapping that call's sendStatus.
- */
-export function createAdmissionControl(o: {
-  readonly maxInFlight: number;
-  readonly logger: Logger;
-  readonly metrics: IssuerMetrics;
-  /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
-  readonly wallClock?: Clock;
-}): {
-  readonly interceptor: grpc.ServerInterceptor;
-  readonly inFlight: () => number;
-  /** ends every admitted call still in progress with UNAVAILABLE (a shutdown's grace period ran out); how many */
-  readonly cancelAll: () => number;
-} {
-  let admitted = 0;
-  // how to end each admitted call still in progress
-  const active = new Set<() => void>();
-  const gauge = o.metrics.inFlight.labels('Certify');
-  const interceptor: grpc.ServerInterceptor = (method, call) => {
-    if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
-    const started = process.hrtime.bigint();
-    let counted = false;
-    // the handler was invoked: it writes the call's log line and metric sample itself
-    let handled = false;
-    let accounted = false;
-    let messages = 0;
-    // the first status sent on the transport, whoever sent it (what the client receives)
-    let sent: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0] | undefined;
-    const transportSendStatus = call.sendStatus.bind(call);
-    call.sendStatus = (status) => {
-      sent ??= status;
-      transportSendStatus(status);
-    };
-    const cancel = (): void => {
-      call.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'the issuer is shutting down; retry' });
-    };
-    const release = (): void => {
-      if (!counted) return;
-      counted = false;
-      active.delete(cancel);
-      admitted--;
-      gauge.set(admitted);
-    };
-    const account = (): void => {
-      if (handled || accounted) return;
-      accounted = true;
-      const deadline = call.getDeadline();
-      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-      const code =
-        sent?.code ??
-        ((o.wallClock ?? systemClock).now().getTime() >= deadlineMs
-          ? grpc.status.DEADLINE_EXCEEDED
-          : grpc.status.CANCELLED);
-      const grpcCode = statusName(code);
-      o.metrics.requests.labels('Certify', grpcCode).inc();
-      o.logger.warn(
-        {
-          reqId: nextReqId(),
-          rpc: 'Certify',
-          code: ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
-          grpcCode,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        sent === undefined
-          ? 'the client ended the call before it was answered'
-          : `the call ended before the handler: ${sent.details ?? grpcCode}`,
-      );
-    };
-    const listener = new grpc.ServerListenerBuilder()
-      .withOnReceiveMetadata((metadata, next) => {
-        if (admitted >= o.maxInFlight) {
-          accounted = true;
-          const message = `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`;
-          o.metrics.requests.labels('Certify', 'RESOURCE_EXHAUSTED').inc();
-          o.logger.warn(
-            {
-              reqId: nextReqId(),
-              rpc: 'Certify',
-              code: 'ERR_OVERLOADED',
-              grpcCode: 'RESOURCE_EXHAUSTED',
-              inFlight: admitted,
-            },
-            message,
-          );
-          call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: message });
-          return;
-        }
-        admitted++;
-        counted = true;
-        active.add(cancel);
-        gauge.set(admitted);
-        next(metadata);
-      })
-      .withOnReceiveMessage((message, next) => {
-        messages++;
-        next(message);
-      })
-      .withOnReceiveHalfClose((next) => {
-        // grpc-js invokes a unary handler at half-close when exactly one message arrived
-        if (messages === 1) handled = true;
-        next();
-      })
-      .withOnCancel(() => {
-        release();
-        account();
-      })
-      .build();
-    const responder = new grpc.ResponderBuilder()
-      .withStart((next) => {
-        next(listener);
-      })
-      .withSendStatus((status, next) => {
-        release();
-        next(status);
-      })
-      .build();
-    return new grpc.ServerInterceptingCall(call, responder);
-  };
-  return {
-    interceptor,
-    inFlight: () => admitted,
-    cancelAll() {
-      const calls = [...active];
-      // each ends through the transport; the listener's onCancel then releases its slot
-      for (const c of calls) c();
-      return calls.length;
-    },
-  };
-}

@@ -79,6 +79,10 @@ describe('Certify calls the transport ends before the handler answers', () => {
     const m = await t.issuer.metrics.inFlight.get();
     return m.values.find((v) => v.labels.api === 'Certify')?.value ?? 0;
   }
+  async function awaitingRequest(): Promise<number> {
+    const m = await t.issuer.metrics.awaitingRequest.get();
+    return m.values.find((v) => v.labels.api === 'Certify')?.value ?? 0;
+  }
   async function requestsTotal(result: string): Promise<number> {
     const m = await t.issuer.metrics.requests.get();
     return m.values.find((v) => v.labels.api === 'Certify' && v.labels.result === result)?.value ?? 0;
@@ -176,11 +180,11 @@ describe('Certify calls the transport ends before the handler answers', () => {
         const own = how === 'closes the connection' ? connect(`http://${t.target}`) : session;
         let reset: () => void = () => undefined;
         const ended = rawCall(own, { end: false, onOpen: (c) => (reset = c) });
-        await until(async () => (await inFlight()) === 1, 'the call was admitted');
+        await until(async () => (await awaitingRequest()) === 1, 'the call is waiting for its request');
         if (own === session) reset();
         else own.destroy();
         assert.equal(await ended, 'NO_STATUS');
-        await until(async () => (await inFlight()) === 0, 'the slot was released');
+        await until(async () => (await awaitingRequest()) === 0, 'the call was let go');
       }
       // grpc-js reads the end of the stream as a half-close without a message: its result code
       // is UNIMPLEMENTED (nothing reaches the client); what matters is one line and one sample

@@ -40,7 +40,12 @@ export function writeIssuerDir(dir: string, pki: TestPki, cluster = 'east'): voi
 
 export function testConfig(
   dir: string,
-  overrides: Partial<{ maxInFlight: number; leafKeyTypes: LeafKeyType[]; pollIntervalMs: number }> = {},
+  overrides: Partial<{
+    maxInFlight: number;
+    maxInFlightPerPeer: number;
+    leafKeyTypes: LeafKeyType[];
+    pollIntervalMs: number;
+  }> = {},
 ): IssuerConfig {
   const base = buildIssuerConfig({
     issuerDir: dir,
@@ -55,6 +60,8 @@ export function testConfig(
     tokenAudience: 'identity.l5d.io',
     leafKeyTypes: (overrides.leafKeyTypes ?? ['p256']).join(','),
     maxInFlight: String(overrides.maxInFlight ?? 64),
+    // every test client is 127.0.0.1: the per-peer share is tested on its own
+    maxInFlightPerPeer: String(overrides.maxInFlightPerPeer ?? overrides.maxInFlight ?? 64),
     pollInterval: overrides.pollIntervalMs ?? 200,
     logLevel: 'info',
   });
@@ -68,6 +75,9 @@ export async function startTestIssuer(options: {
   authenticator: Authenticator;
   clock?: Clock;
   maxInFlight?: number;
+  maxInFlightPerPeer?: number;
+  /** the server's cap on any call's duration */
+  maxCallMs?: number;
   leafKeyTypes?: LeafKeyType[];
   /** write nothing into the issuer directory */
   emptyDir?: boolean;
@@ -94,6 +104,7 @@ export async function startTestIssuer(options: {
   });
   const config = testConfig(dir, {
     ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
+    ...(options.maxInFlightPerPeer !== undefined ? { maxInFlightPerPeer: options.maxInFlightPerPeer } : {}),
     ...(options.leafKeyTypes !== undefined ? { leafKeyTypes: options.leafKeyTypes } : {}),
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
   });
@@ -102,6 +113,7 @@ export async function startTestIssuer(options: {
     logger,
     clock: options.clock ?? systemClock,
     authenticator: options.authenticator,
+    ...(options.maxCallMs !== undefined ? { maxCallMs: options.maxCallMs } : {}),
   });
   const target = `127.0.0.1:${issuer.grpcAddress.port}`;
   const client = createIdentityClient(target);

@@ -39,6 +39,8 @@ export interface ProxyClientOptions {
   readonly tokenFile: string;
   /** plaintext HTTP/2 (the proxy does this only for a loopback address) */
   readonly plaintext?: boolean;
+  /** the local address to connect from (tests that need distinct peers on loopback) */
+  readonly localAddress?: string;
   /** a certificate the client holds and would present if a server asked (it may be expired) */
   readonly clientCertificate?: { readonly certPem: string; readonly keyPem: string };
   /** the call's deadline, ms (sent as grpc-timeout) */
@@ -121,10 +123,12 @@ function unaryCall(
     };
     const session = http2Connect(`http://${o.serviceName}:${port}`, {
       createConnection: () => {
-        if (o.plaintext === true) return netConnect({ host, port });
+        const from = o.localAddress !== undefined ? { localAddress: o.localAddress } : {};
+        if (o.plaintext === true) return netConnect({ host, port, ...from });
         const socket = tlsConnect({
           host,
           port,
+          ...from,
           servername: o.serviceName,
           ca: o.trustAnchorsPem,
           minVersion: 'TLSv1.3',

@@ -1,0 +1,236 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { systemClock, type Clock, type ErrorCode } from '../../ca/index.js';
+import type { IssuerMetrics } from '../metrics.js';
+import { CERTIFY_METHOD, nextReqId } from './server.js';
+import { statusName } from './status.js';
+
+/**
+ * The code logged for a call that ended before the handler saw it, by the status it ended with
+ * (oversized and undecodable messages, a deadline or cancellation, a request that never arrived,
+ * cancelAll() at the end of a drain); any other status is a malformed request.
+ */
+const ENDED_BEFORE_HANDLER: Partial<Record<grpc.status, ErrorCode>> = {
+  [grpc.status.DEADLINE_EXCEEDED]: 'ERR_DEADLINE_EXCEEDED',
+  [grpc.status.CANCELLED]: 'ERR_DEADLINE_EXCEEDED',
+  [grpc.status.UNAVAILABLE]: 'ERR_ISSUER_UNAVAILABLE',
+};
+
+export const ADMISSION_DEFAULTS = Object.freeze({
+  /** how long a call may take from its headers to its whole request message (and half-close) */
+  messageTimeoutMs: 5_000,
+});
+
+export interface AdmissionControl {
+  readonly interceptor: grpc.ServerInterceptor;
+  /** calls admitted (their request has arrived) and not yet ended */
+  readonly inFlight: () => number;
+  /** calls whose headers arrived and whose request has not (they hold no slot) */
+  readonly awaiting: () => number;
+  /** ends every admitted call still in progress with UNAVAILABLE (a shutdown's grace period ran out); how many */
+  readonly cancelAll: () => number;
+  /** stops the timer that ends calls whose request never arrives */
+  readonly close: () => void;
+}
+
+/**
+ * Admission control for Certify, as a server interceptor. A call takes an in-flight slot only once
+ * its whole request has arrived (one message and the half-close: the moment grpc-js would invoke
+ * the handler). Before that it holds nothing: a client that opens streams and sends headers only,
+ * or trickles its message, costs a stream (bounded per connection by grpc.max_concurrent_streams)
+ * for at most `messageTimeoutMs`, after which the call is ended with DEADLINE_EXCEEDED.
+ *
+ * Beyond `maxInFlight` calls, or `maxInFlightPerPeer` from one peer address (so one client cannot
+ * take the whole budget), a complete call is answered RESOURCE_EXHAUSTED at once without being
+ * handled. Certify itself mostly runs without yielding, so complete calls wait *before* the handler
+ * (read from the connection but not yet handled); counting them there is what bounds them.
+ *
+ * A call ends in one of two ways, and its slot is released exactly once on either: its status
+ * passes through this interceptor (the handler answered, or grpc-js found no or two messages), or
+ * the call ends without that: grpc-js sends some statuses on the transport call itself, past every
+ * interceptor (a message over the size limit, a deadline that passes before the message, a bad
+ * grpc-timeout or compression), and a client may reset the stream. Every ending reaches the
+ * listener's onCancel (grpc-js calls it once the stream is done, whatever ended it).
+ *
+ * Calls the handler never sees are logged and counted here, one line and one requests_total sample
+ * each (the handler does both for the calls it handles). Must be the first (innermost) interceptor:
+ * it watches the statuses grpc-js sends on the transport call by wrapping that call's sendStatus.
+ */
+export function createAdmissionControl(o: {
+  readonly maxInFlight: number;
+  /** default: half of maxInFlight (at least 1) */
+  readonly maxInFlightPerPeer?: number;
+  readonly messageTimeoutMs?: number;
+  readonly logger: Logger;
+  readonly metrics: IssuerMetrics;
+  /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
+  readonly wallClock?: Clock;
+}): AdmissionControl {
+  const perPeerMax = o.maxInFlightPerPeer ?? Math.max(1, Math.floor(o.maxInFlight / 2));
+  const messageTimeoutMs = o.messageTimeoutMs ?? ADMISSION_DEFAULTS.messageTimeoutMs;
+  let admitted = 0;
+  const byPeer = new Map<string, number>();
+  // how to end each admitted call still in progress
+  const active = new Set<() => void>();
+  // calls waiting for their request: when their headers arrived (ms, monotonic) and how to end them
+  const awaiting = new Map<() => void, number>();
+  const gauge = o.metrics.inFlight.labels('Certify');
+  const awaitingGauge = o.metrics.awaitingRequest.labels('Certify');
+  const stopAwaiting = (end: () => void): void => {
+    if (awaiting.delete(end)) awaitingGauge.set(awaiting.size);
+  };
+
+  // One timer for every waiting call (not one per call): each sweep ends the calls whose request
+  // has not arrived within messageTimeoutMs, so a call is ended between 1× and 1.5× the limit.
+  const sweep = setInterval(
+    () => {
+      const cutoff = performance.now() - messageTimeoutMs;
+      for (const [end, since] of awaiting) if (since <= cutoff) end();
+    },
+    Math.max(10, Math.floor(messageTimeoutMs / 2)),
+  );
+  sweep.unref();
+
+  function warnShed(
+    code: ErrorCode,
+    grpcCode: string,
+    message: string,
+    fields: Record<string, unknown>,
+  ): void {
+    o.metrics.requests.labels('Certify', grpcCode).inc();
+    o.logger.warn({ reqId: nextReqId(), rpc: 'Certify', code, grpcCode, ...fields }, message);
+  }
+
+  const interceptor: grpc.ServerInterceptor = (method, call) => {
+    if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
+    const started = process.hrtime.bigint();
+    const peer = call.getConnectionInfo().remoteAddress ?? call.getPeer();
+    let counted = false;
+    // the handler was invoked: it writes the call's log line and metric sample itself
+    let handled = false;
+    let accounted = false;
+    let messages = 0;
+    // the first status sent on the transport, whoever sent it (what the client receives)
+    let sent: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0] | undefined;
+    const transportSendStatus = call.sendStatus.bind(call);
+    call.sendStatus = (status) => {
+      sent ??= status;
+      transportSendStatus(status);
+    };
+    const cancel = (): void => {
+      call.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'the issuer is shutting down; retry' });
+    };
+    const tooSlow = (): void => {
+      stopAwaiting(tooSlow);
+      call.sendStatus({
+        code: grpc.status.DEADLINE_EXCEEDED,
+        details: 'the request did not arrive in time',
+      });
+    };
+    const release = (): void => {
+      stopAwaiting(tooSlow);
+      if (!counted) return;
+      counted = false;
+      active.delete(cancel);
+      admitted--;
+      const n = (byPeer.get(peer) ?? 1) - 1;
+      if (n <= 0) byPeer.delete(peer);
+      else byPeer.set(peer, n);
+      gauge.set(admitted);
+    };
+    const account = (): void => {
+      if (handled || accounted) return;
+      accounted = true;
+      const deadline = call.getDeadline();
+      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+      const code =
+        sent?.code ??
+        ((o.wallClock ?? systemClock).now().getTime() >= deadlineMs
+          ? grpc.status.DEADLINE_EXCEEDED
+          : grpc.status.CANCELLED);
+      const grpcCode = statusName(code);
+      o.metrics.requests.labels('Certify', grpcCode).inc();
+      o.logger.warn(
+        {
+          reqId: nextReqId(),
+          rpc: 'Certify',
+          code: ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
+          grpcCode,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        sent === undefined
+          ? 'the client ended the call before it was answered'
+          : `the call ended before the handler: ${sent.details ?? grpcCode}`,
+      );
+    };
+    /** takes a slot for a complete request, or answers RESOURCE_EXHAUSTED; whether it was admitted */
+    const admit = (): boolean => {
+      const fromPeer = byPeer.get(peer) ?? 0;
+      if (admitted < o.maxInFlight && fromPeer < perPeerMax) {
+        admitted++;
+        byPeer.set(peer, fromPeer + 1);
+        counted = true;
+        active.add(cancel);
+        gauge.set(admitted);
+        return true;
+      }
+      accounted = true;
+      const perPeer = admitted < o.maxInFlight;
+      const message = perPeer
+        ? `this client is at its limit of ${perPeerMax} calls in flight; retry with backoff`
+        : `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`;
+      warnShed('ERR_OVERLOADED', 'RESOURCE_EXHAUSTED', message, { inFlight: admitted, perPeer });
+      call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: message });
+      return false;
+    };
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        awaiting.set(tooSlow, performance.now());
+        awaitingGauge.set(awaiting.size);
+        next(metadata);
+      })
+      .withOnReceiveMessage((message, next) => {
+        messages++;
+        next(message);
+      })
+      .withOnReceiveHalfClose((next) => {
+        stopAwaiting(tooSlow);
+        // grpc-js invokes a unary handler at half-close when exactly one message arrived: that is
+        // when the call is complete and takes a slot
+        if (messages === 1) {
+          if (!admit()) return;
+          handled = true;
+        }
+        next();
+      })
+      .withOnCancel(() => {
+        release();
+        account();
+      })
+      .build();
+    const responder = new grpc.ResponderBuilder()
+      .withStart((next) => {
+        next(listener);
+      })
+      .withSendStatus((status, next) => {
+        release();
+        next(status);
+      })
+      .build();
+    return new grpc.ServerInterceptingCall(call, responder);
+  };
+  return {
+    interceptor,
+    inFlight: () => admitted,
+    awaiting: () => awaiting.size,
+    cancelAll() {
+      const calls = [...active];
+      // each ends through the transport; the listener's onCancel then releases its slot
+      for (const c of calls) c();
+      return calls.length;
+    },
+    close() {
+      clearInterval(sweep);
+    },
+  };
+}
