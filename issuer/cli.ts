@@ -211,7 +211,11 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       false,
     )
     .option('--tls-ca <file>', 'CA certificate of a TLS-serving issuer (plaintext when absent)')
-    .option('--once', 'get one certificate and exit instead of renewing at 70 % of its lifetime', false)
+    .option(
+      '--once',
+      "get one certificate and exit instead of renewing at 70 % of the time left until the answer's valid_until",
+      false,
+    )
     .addOption(new Option('--timeout <duration>', 'deadline of each Certify call').default('10s'))
     .action(
       async (o: {

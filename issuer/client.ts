@@ -56,6 +56,8 @@ export interface CertifyClientOptions {
   readonly logger: Logger;
   /** per-call deadline, ms */
   readonly timeoutMs?: number;
+  /** how run() waits until the next call (default: a timer); tests pass one that records the delay */
+  readonly wait?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export interface CertifiedFiles {
@@ -65,14 +67,35 @@ export interface CertifiedFiles {
   readonly serial: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** the answer's valid_until: what renewals are scheduled from (never the leaf's notAfter) */
+  readonly validUntil: Date;
 }
 
 export const OUT_FILES = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' } as const;
 
-/** Renew at 70 % of the remaining lifetime, never sooner than 10 s nor later than 24 h. */
-export function renewalDelayMs(now: Date, notAfter: Date): number {
-  const remaining = notAfter.getTime() - now.getTime();
+/**
+ * Renew at 70 % of (valid_until − now), never sooner than 10 s nor later than 24 h: what a Linkerd
+ * proxy does with the answer's valid_until (it never reads the leaf's notAfter for this).
+ */
+export function renewalDelayMs(now: Date, validUntil: Date): number {
+  const remaining = validUntil.getTime() - now.getTime();
   return Math.min(Math.max(remaining * 0.7, 10_000), 86_400_000);
+}
+
+/** The answer's valid_until (a protobuf Timestamp; seconds arrive as a string). */
+export function validUntilOf(res: CertifyResponseMessage): Date {
+  const t = res.valid_until as CertifyResponseMessage['valid_until'] | null | undefined;
+  const ms = t == null ? NaN : Number(t.seconds) * 1000 + Math.floor((t.nanos || 0) / 1e6);
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new InvalidResponseError('the issuer answered without a valid_until');
+  return new Date(ms);
+}
+
+/** An answer from the issuer that the client cannot use as it is. */
+export class InvalidResponseError extends LanyardError {
+  constructor(message: string) {
+    super('ERR_RESPONSE_INVALID', message);
+  }
 }
 
 /** What a proxy does at startup: key (made once), CSR, Certify, verify, write files. */
@@ -201,6 +224,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     const { anchorsPem, anchors } = await currentAnchors();
     const csr = buildCsr(signer, { dnsNames: [o.identity] });
     const res = await call({ identity: o.identity, token: tokenBytes, certificate_signing_request: csr });
+    const validUntil = validUntilOf(res);
     const leaf = parseCertificate(res.leaf_certificate);
     const intermediates = res.intermediate_certificates.map((d) => parseCertificate(d));
     if (!leaf.spki.equals(signer.publicKeyDer))
@@ -218,6 +242,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
         identity: o.identity,
         serial: leaf.serialHex,
         notAfter: leaf.notAfter.toISOString(),
+        validUntil: validUntil.toISOString(),
       },
       'certificate written',
     );
@@ -228,6 +253,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       serial: leaf.serialHex,
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,
+      validUntil,
     };
   }
 
@@ -277,7 +303,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       try {
         const files = await certifyOnce();
         backoffMs = 1000;
-        delay = renewalDelayMs(o.clock.now(), files.notAfter);
+        delay = renewalDelayMs(o.clock.now(), files.validUntil);
         o.logger.info({ event: 'renewal_scheduled', inMs: Math.round(delay) }, 'next renewal scheduled');
       } catch (err) {
         delay = backoffMs * (0.8 + Math.random() * 0.4);
@@ -287,7 +313,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
           describeError(err),
         );
       }
-      await sleep(delay, signal);
+      await (o.wait ?? sleep)(delay, signal);
     }
   }
 
