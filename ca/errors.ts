@@ -49,6 +49,7 @@ export type ErrorCode =
   | 'ERR_INVALID_REQUEST'
   | 'ERR_WORKER_START'
   // the certify client (`lanyard certify`)
+  | 'ERR_SERVER_NAME_MISMATCH'
   | 'ERR_RESPONSE_INVALID'
   // operator input
   | 'ERR_USAGE'

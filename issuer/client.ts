@@ -30,6 +30,7 @@ import {
   type CertifyResponseMessage,
 } from './grpc/server.js';
 import { parseTrustBundle } from '../trust-bundles/bundle.js';
+import { checkServerName, createIssuerChannel } from './client-channel.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */
@@ -52,6 +53,11 @@ export interface CertifyClientOptions {
   readonly insecureBundleUrl?: boolean;
   /** CA for a TLS-serving issuer; plaintext when absent */
   readonly tlsCaFile?: string;
+  /**
+   * TLS only (needs tlsCaFile): the DNS name sent as SNI and required as a DNS SAN of the issuer's
+   * certificate, as a proxy uses LINKERD2_PROXY_IDENTITY_SVC_NAME. Default: the host of `server`.
+   */
+  readonly serverName?: string;
   readonly clock: Clock;
   readonly logger: Logger;
   /** per-call deadline, ms */
@@ -176,6 +182,8 @@ function fetchText(url: URL, o: { ca: string | Buffer; timeoutMs: number }): Pro
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 
 export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
+  const serverName =
+    o.serverName === undefined ? undefined : checkServerName(o.serverName, o.tlsCaFile !== undefined);
   const bundleUrl =
     o.bundleUrl === undefined
       ? undefined
@@ -183,11 +191,11 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
   const service = loadIdentityService();
   const method = service.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
   const Client = grpc.makeGenericClientConstructor(service, 'Identity');
-  const creds =
-    o.tlsCaFile === undefined
-      ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(await readFile(o.tlsCaFile));
-  const client = new Client(o.server, creds, { 'grpc.max_receive_message_length': 1024 * 1024 });
+  const channel = createIssuerChannel({
+    ...(o.tlsCaFile !== undefined ? { tlsCa: await readFile(o.tlsCaFile) } : {}),
+    ...(serverName !== undefined ? { serverName } : {}),
+  });
+  const client = new Client(o.server, channel.credentials, channel.options);
   await mkdir(o.outDir, { recursive: true });
   const paths = {
     cert: join(o.outDir, OUT_FILES.cert),
@@ -198,19 +206,22 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
 
   async function call(req: CertifyRequestMessage): Promise<CertifyResponseMessage> {
     const deadline = new Date(o.clock.now().getTime() + (o.timeoutMs ?? 10_000));
-    return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(
-        method.path,
-        method.requestSerialize,
-        method.responseDeserialize,
-        req,
-        { deadline },
-        (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
-          if (err !== null || res === undefined) reject(err ?? new Error('empty response'));
-          else resolve(res);
-        },
-      );
-    });
+    return channel.guard(
+      () =>
+        new Promise((resolve, reject) => {
+          client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            req,
+            { deadline },
+            (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
+              if (err !== null || res === undefined) reject(err ?? new Error('empty response'));
+              else resolve(res);
+            },
+          );
+        }),
+    );
   }
 
   async function certifyOnce(): Promise<CertifiedFiles> {
