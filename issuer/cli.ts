@@ -215,11 +215,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       '--server-name <name>',
       "with --tls-ca: the DNS name sent as SNI and required as a DNS SAN of the issuer's certificate, as a Linkerd proxy uses LINKERD2_PROXY_IDENTITY_SVC_NAME (default: the host of --server)",
     )
-    .option(
-      '--once',
-      "get one certificate and exit instead of renewing at 70 % of the time left until the answer's valid_until",
-      false,
-    )
+    .option('--once', 'get one certificate and exit (else renew at 70 % of the time to valid_until)', false)
     .addOption(new Option('--timeout <duration>', 'deadline of each Certify call').default('10s'))
     .action(
       async (o: {
