@@ -48,6 +48,9 @@ export type ErrorCode =
   | 'ERR_CERTIFY_FAILED'
   | 'ERR_INVALID_REQUEST'
   | 'ERR_WORKER_START'
+  // the certify client (`lanyard certify`)
+  | 'ERR_SERVER_NAME_MISMATCH'
+  | 'ERR_RESPONSE_INVALID'
   // operator input
   | 'ERR_USAGE'
   | 'ERR_FILE_NOT_FOUND'

@@ -217,7 +217,11 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       false,
     )
     .option('--tls-ca <file>', 'CA certificate of a TLS-serving issuer (plaintext when absent)')
-    .option('--once', 'get one certificate and exit instead of renewing at 70 % of its lifetime', false)
+    .option(
+      '--server-name <name>',
+      "with --tls-ca: the DNS name sent as SNI and required as a DNS SAN of the issuer's certificate, as a Linkerd proxy uses LINKERD2_PROXY_IDENTITY_SVC_NAME (default: the host of --server)",
+    )
+    .option('--once', 'get one certificate and exit (else renew at 70 % of the time to valid_until)', false)
     .addOption(new Option('--timeout <duration>', 'deadline of each Certify call').default('10s'))
     .action(
       async (o: {
@@ -227,6 +231,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         out: string;
         trustAnchors: string;
         tlsCa?: string;
+        serverName?: string;
         bundleUrl?: string;
         insecureBundleUrl: boolean;
         once: boolean;
@@ -243,6 +248,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
           outDir: o.out,
           trustAnchorsFile: o.trustAnchors,
           ...(o.tlsCa !== undefined ? { tlsCaFile: o.tlsCa } : {}),
+          ...(o.serverName !== undefined ? { serverName: o.serverName } : {}),
           ...(o.bundleUrl !== undefined ? { bundleUrl: o.bundleUrl } : {}),
           insecureBundleUrl: o.insecureBundleUrl,
           clock: ctx.clock,

@@ -30,6 +30,7 @@ import {
   type CertifyResponseMessage,
 } from './grpc/server.js';
 import { parseTrustBundle } from '../trust-bundles/bundle.js';
+import { checkServerName, createIssuerChannel } from './client-channel.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */
@@ -52,10 +53,17 @@ export interface CertifyClientOptions {
   readonly insecureBundleUrl?: boolean;
   /** CA for a TLS-serving issuer; plaintext when absent */
   readonly tlsCaFile?: string;
+  /**
+   * TLS only (needs tlsCaFile): the DNS name sent as SNI and required as a DNS SAN of the issuer's
+   * certificate, as a proxy uses LINKERD2_PROXY_IDENTITY_SVC_NAME. Default: the host of `server`.
+   */
+  readonly serverName?: string;
   readonly clock: Clock;
   readonly logger: Logger;
   /** per-call deadline, ms */
   readonly timeoutMs?: number;
+  /** how run() waits until the next call (default: a timer); tests pass one that records the delay */
+  readonly wait?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export interface CertifiedFiles {
@@ -65,14 +73,35 @@ export interface CertifiedFiles {
   readonly serial: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** the answer's valid_until: what renewals are scheduled from (never the leaf's notAfter) */
+  readonly validUntil: Date;
 }
 
 export const OUT_FILES = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' } as const;
 
-/** Renew at 70 % of the remaining lifetime, never sooner than 10 s nor later than 24 h. */
-export function renewalDelayMs(now: Date, notAfter: Date): number {
-  const remaining = notAfter.getTime() - now.getTime();
+/**
+ * Renew at 70 % of (valid_until − now), never sooner than 10 s nor later than 24 h: what a Linkerd
+ * proxy does with the answer's valid_until (it never reads the leaf's notAfter for this).
+ */
+export function renewalDelayMs(now: Date, validUntil: Date): number {
+  const remaining = validUntil.getTime() - now.getTime();
   return Math.min(Math.max(remaining * 0.7, 10_000), 86_400_000);
+}
+
+/** The answer's valid_until (a protobuf Timestamp; seconds arrive as a string). */
+export function validUntilOf(res: CertifyResponseMessage): Date {
+  const t = res.valid_until as CertifyResponseMessage['valid_until'] | null | undefined;
+  const ms = t == null ? NaN : Number(t.seconds) * 1000 + Math.floor((t.nanos || 0) / 1e6);
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new InvalidResponseError('the issuer answered without a valid_until');
+  return new Date(ms);
+}
+
+/** An answer from the issuer that the client cannot use as it is. */
+export class InvalidResponseError extends LanyardError {
+  constructor(message: string) {
+    super('ERR_RESPONSE_INVALID', message);
+  }
 }
 
 /** What a proxy does at startup: key (made once), CSR, Certify, verify, write files. */
@@ -153,6 +182,8 @@ function fetchText(url: URL, o: { ca: string | Buffer; timeoutMs: number }): Pro
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 
 export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
+  const serverName =
+    o.serverName === undefined ? undefined : checkServerName(o.serverName, o.tlsCaFile !== undefined);
   const bundleUrl =
     o.bundleUrl === undefined
       ? undefined
@@ -160,11 +191,11 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
   const service = loadIdentityService();
   const method = service.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
   const Client = grpc.makeGenericClientConstructor(service, 'Identity');
-  const creds =
-    o.tlsCaFile === undefined
-      ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(await readFile(o.tlsCaFile));
-  const client = new Client(o.server, creds, { 'grpc.max_receive_message_length': 1024 * 1024 });
+  const channel = createIssuerChannel({
+    ...(o.tlsCaFile !== undefined ? { tlsCa: await readFile(o.tlsCaFile) } : {}),
+    ...(serverName !== undefined ? { serverName } : {}),
+  });
+  const client = new Client(o.server, channel.credentials, channel.options);
   await mkdir(o.outDir, { recursive: true });
   const paths = {
     cert: join(o.outDir, OUT_FILES.cert),
@@ -175,19 +206,22 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
 
   async function call(req: CertifyRequestMessage): Promise<CertifyResponseMessage> {
     const deadline = new Date(o.clock.now().getTime() + (o.timeoutMs ?? 10_000));
-    return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(
-        method.path,
-        method.requestSerialize,
-        method.responseDeserialize,
-        req,
-        { deadline },
-        (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
-          if (err !== null || res === undefined) reject(err ?? new Error('empty response'));
-          else resolve(res);
-        },
-      );
-    });
+    return channel.guard(
+      () =>
+        new Promise((resolve, reject) => {
+          client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            req,
+            { deadline },
+            (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
+              if (err !== null || res === undefined) reject(err ?? new Error('empty response'));
+              else resolve(res);
+            },
+          );
+        }),
+    );
   }
 
   async function certifyOnce(): Promise<CertifiedFiles> {
@@ -201,6 +235,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     const { anchorsPem, anchors } = await currentAnchors();
     const csr = buildCsr(signer, { dnsNames: [o.identity] });
     const res = await call({ identity: o.identity, token: tokenBytes, certificate_signing_request: csr });
+    const validUntil = validUntilOf(res);
     const leaf = parseCertificate(res.leaf_certificate);
     const intermediates = res.intermediate_certificates.map((d) => parseCertificate(d));
     if (!leaf.spki.equals(signer.publicKeyDer))
@@ -218,6 +253,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
         identity: o.identity,
         serial: leaf.serialHex,
         notAfter: leaf.notAfter.toISOString(),
+        validUntil: validUntil.toISOString(),
       },
       'certificate written',
     );
@@ -228,6 +264,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       serial: leaf.serialHex,
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,
+      validUntil,
     };
   }
 
@@ -277,7 +314,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       try {
         const files = await certifyOnce();
         backoffMs = 1000;
-        delay = renewalDelayMs(o.clock.now(), files.notAfter);
+        delay = renewalDelayMs(o.clock.now(), files.validUntil);
         o.logger.info({ event: 'renewal_scheduled', inMs: Math.round(delay) }, 'next renewal scheduled');
       } catch (err) {
         delay = backoffMs * (0.8 + Math.random() * 0.4);
@@ -287,7 +324,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
           describeError(err),
         );
       }
-      await sleep(delay, signal);
+      await (o.wait ?? sleep)(delay, signal);
     }
   }
 
