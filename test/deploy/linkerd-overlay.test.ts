@@ -366,5 +366,11 @@ describe('overlays/linkerd-east: a serving Certificate a proxy cannot use is cau
     );
     assert.ok(err instanceof ProxyCertifyError);
     assert.equal(err.kind, 'transport');
+    // what the troubleshooting guide says to look for: the refused handshake, logged and counted
+    // (the server sees the client give up a moment after the client has)
+    await waitFor(() => events(pod, 'tls_refused').length > 0, 'tls_refused', 5_000);
+    assert.equal(events(pod, 'tls_refused')[0]?.outcome, 'handshake_failed');
+    const metrics = await (await fetch(`${pod.admin}/metrics`)).text();
+    assert.match(metrics, /^lanyard_tls_connections_total\{outcome="handshake_failed"\} [1-9]/m);
   });
 });
