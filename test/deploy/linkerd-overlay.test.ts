@@ -144,7 +144,7 @@ for (const o of OVERLAYS.filter((x) => x.dropIn)) {
 
     const certify = (): Promise<ProxyCertificate> =>
       proxyCertify({
-        addr: `${pod.ip}:${serviceOf(env.LINKERD2_PROXY_IDENTITY_SVC_ADDR ?? '', r.objs, LINKERD.clusterDomain).port}`,
+        addr: `${pod.ip}:${pod.grpcPort}`,
         serviceName: env.LINKERD2_PROXY_IDENTITY_SVC_NAME ?? '',
         trustAnchorsPem: env.LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS ?? '',
         identity: env.LINKERD2_PROXY_IDENTITY_LOCAL_NAME ?? '',
@@ -191,6 +191,8 @@ for (const o of OVERLAYS.filter((x) => x.dropIn)) {
       assert.ok(selects({ matchLabels: service.spec?.selector ?? {} }, podLabels));
       assert.ok(Object.keys(service.spec?.selector ?? {}).length > 0);
       assert.equal(pod.config.listen.port, port, 'lanyard serve listens where the proxy dials');
+      // and the client below dials that port (unless another process holds it on every address)
+      if (pod.manifestPorts) assert.equal(pod.grpcPort, port);
       const declared = service.spec?.ports?.find((p) => p.port === port);
       const target = lanyardContainer(r.deployment).ports?.find((p) => p.name === declared?.targetPort);
       assert.equal(target?.containerPort, port);
@@ -355,7 +357,7 @@ describe('overlays/linkerd-east: a serving Certificate a proxy cannot use is cau
     assert.equal(events(pod, 'serving_tls_name')[0]?.code, 'ERR_SERVING_CERT_NAME');
     writeAtomicVolume(join(work.dir, 'token-dir'), { token: 'never-sent' });
     const err = await proxyCertify({
-      addr: `${pod.ip}:${pod.config.listen.port}`,
+      addr: `${pod.ip}:${pod.grpcPort}`,
       serviceName: env.LINKERD2_PROXY_IDENTITY_SVC_NAME ?? '',
       trustAnchorsPem: anchor.certPem,
       identity: env.LINKERD2_PROXY_IDENTITY_LOCAL_NAME ?? '',

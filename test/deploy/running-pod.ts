@@ -15,8 +15,11 @@ import type { TokenReviewStandIn } from '../support/token-review-stand-in.js';
 import { configInPod, inClusterTokenReview, mountVolumes, type ClusterData } from './pod.js';
 import { lanyardContainer, parseServe } from './support.js';
 
-/** An address of 127/8 on which every one of `ports` is free: the pod's IP, with the manifest's ports. */
-export async function podAddress(ports: readonly number[]): Promise<string> {
+/**
+ * An address of 127/8 on which every one of `ports` is free (the pod's IP, with the manifest's
+ * ports), or undefined when none is (something holds them on all addresses).
+ */
+export async function podAddress(ports: readonly number[]): Promise<string | undefined> {
   const free = (host: string, port: number): Promise<boolean> =>
     new Promise((resolve) => {
       const s = createServer();
@@ -33,12 +36,15 @@ export async function podAddress(ports: readonly number[]): Promise<string> {
     const ip = `127.${100 + randomInt(100)}.${randomInt(256)}.${1 + randomInt(254)}`;
     if ((await Promise.all(ports.map((p) => free(ip, p)))).every(Boolean)) return ip;
   }
-  throw new Error(`no loopback address with ports ${ports.join(', ')} free`);
+  return undefined;
 }
 
 export interface Pod {
   readonly running: RunningIssuer;
   readonly ip: string;
+  /** the ports bound: the manifest's, unless `manifestPorts` is false (they were taken: any free ones) */
+  readonly grpcPort: number;
+  readonly manifestPorts: boolean;
   readonly root: string;
   readonly config: IssuerConfig;
   readonly logLines: string[];
@@ -65,11 +71,12 @@ export async function startPod(o: {
     configMaps: o.configMaps,
     serviceAccount: { token: o.api.callerToken, 'ca.crt': o.api.caPem, namespace },
   });
-  const ip = await podAddress([config.listen.port, config.adminListen.port]);
+  const found = await podAddress([config.listen.port, config.adminListen.port]);
+  const ip = found ?? '127.0.0.1';
   const inPod: IssuerConfig = Object.freeze({
     ...configInPod(o.root, config),
-    listen: { host: ip, port: config.listen.port },
-    adminListen: { host: ip, port: config.adminListen.port },
+    listen: { host: ip, port: found !== undefined ? config.listen.port : 0 },
+    adminListen: { host: ip, port: found !== undefined ? config.adminListen.port : 0 },
   });
   const logLines: string[] = [];
   const logger = createIssuerLogger(
@@ -87,7 +94,16 @@ export async function startPod(o: {
   });
   try {
     const running = await startIssuer(inPod, { logger, clock: systemClock, authenticator });
-    return { running, ip, root: o.root, config, logLines, admin: `http://${ip}:${config.adminListen.port}` };
+    return {
+      running,
+      ip,
+      grpcPort: running.grpcAddress.port,
+      manifestPorts: found !== undefined,
+      root: o.root,
+      config,
+      logLines,
+      admin: `http://${ip}:${running.adminAddress.port}`,
+    };
   } catch (err) {
     await authenticator.close?.();
     throw err;
