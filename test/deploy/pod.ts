@@ -7,6 +7,13 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
+import type { Logger } from 'pino';
+import type { Clock } from '../../ca/index.js';
+import {
+  createTokenReviewAuthenticator,
+  resolveKubeConnection,
+  type Authenticator,
+} from '../../issuer/authn/index.js';
 import type { IssuerConfig } from '../../issuer/config.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { volumeOf } from './support.js';
@@ -151,5 +158,32 @@ export function configInPod(
     auth,
     listen: { host: '127.0.0.1', port: 0 },
     adminListen: { host: '127.0.0.1', port: 0 },
+  });
+}
+
+/**
+ * The authenticator `lanyard serve --auth token-review` (no --kubeconfig) builds in a pod: in-cluster
+ * credentials from the automounted files under `root` (mountVolumes with `data.serviceAccount`), the
+ * API server at `apiServer` (an https origin: what KUBERNETES_SERVICE_HOST/_PORT, which Kubernetes
+ * sets in every container, would point at).
+ */
+export async function inClusterTokenReview(
+  root: string,
+  config: IssuerConfig,
+  apiServer: string,
+  deps: { readonly clock: Clock; readonly logger: Logger },
+): Promise<Authenticator> {
+  if (config.auth.kind !== 'token-review') throw new Error(`--auth is ${config.auth.kind}, not token-review`);
+  if (config.auth.kubeconfig !== undefined) throw new Error('--kubeconfig is set: not the in-cluster path');
+  const url = new URL(apiServer);
+  const connection = await resolveKubeConnection({
+    inClusterDir: join(root, SERVICE_ACCOUNT_DIR),
+    env: { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port || '443' },
+  });
+  return createTokenReviewAuthenticator({
+    connection,
+    clock: deps.clock,
+    audience: config.auth.audience,
+    logger: deps.logger,
   });
 }
