@@ -6,17 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  createKeyObjectSigner,
-  createLeafTemplate,
-  encodePem,
-  generateKey,
-  parseCertificatesPem,
-  parsePrivateKeyPem,
-  systemClock,
-  writeFileAtomic,
-  type CertificateInfo,
-} from '../../ca/index.js';
+import { parseCertificatesPem, systemClock, writeFileAtomic, type CertificateInfo } from '../../ca/index.js';
 import {
   IDENTITY_SVC_NAME,
   adminGet,
@@ -30,6 +20,14 @@ import {
   type ProxySpec,
   type ServingCert,
 } from './identity.js';
+import {
+  agentOnce,
+  forgedPodFiles,
+  identity,
+  opensslHandshake,
+  spiffe,
+  type Outcome,
+} from './mtls-checks.js';
 import { onJsonLines, waitFor, waitForOutput } from './process-io.js';
 import { createTopology, registerCleanup, type Host, type Topology, type TopologyMode } from './topology.js';
 
@@ -47,8 +45,7 @@ const GRPC_PORT = 8080;
 const ADMIN_PORT = 9990;
 const MTLS_PORT = 8443;
 
-export const identity = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
-export const spiffe = (sa: string): string => `spiffe://cluster.local/ns/default/sa/${sa}`;
+export { identity, spiffe, type Outcome } from './mtls-checks.js';
 
 export interface HandshakeRecord {
   readonly ok: boolean;
@@ -56,15 +53,6 @@ export interface HandshakeRecord {
   readonly to: string;
   readonly error?: string;
   readonly peer?: string;
-}
-
-/** One handshake: `code` is pod-agent's error code when it failed (Node TLS/OpenSSL code or its own). */
-export interface Outcome {
-  readonly ok: boolean;
-  readonly code?: string;
-  readonly error?: string;
-  /** why the serving pod refused the client, when it did: Node's verify error code (e.g. CERT_HAS_EXPIRED) */
-  readonly serverCode?: string;
 }
 
 export interface StorySummary {
@@ -290,6 +278,7 @@ async function story(
   // --- Pods: each pod's proxy asks its own cluster's identity service only, as an unmodified Linkerd
   // proxy does (TLS 1.3, no ALPN, SNI = the service name), and keeps renewing; plus the mTLS agent.
   const launch: Launcher = { topo, nodeArgs: NODE_ARGS, script: PROXY, cwd: REPO };
+  const agentLaunch: Launcher = { ...launch, script: AGENT };
   const proxySpec = (c: 'east' | 'west', trustAnchorsFile: string): ProxySpec => ({
     host: pods[c].host,
     addr: `${pods[c].issuer.address}:${GRPC_PORT}`,
@@ -378,7 +367,7 @@ async function story(
       `${from} saw ${r.serverCert?.dnsNames.join(', ') ?? '?'} / ${r.serverCert?.uris.join(', ') ?? '?'}; ${to} saw ${r.clientCert?.dnsNames.join(', ') ?? '?'} / ${r.clientCert?.uris.join(', ') ?? '?'}`,
     );
     const n = agentOnce(
-      topo,
+      agentLaunch,
       pods[from].host,
       p(from, 'pod'),
       `${pods[to].host.address}:${MTLS_PORT}`,
@@ -410,13 +399,13 @@ async function story(
   await forgedPodFiles(
     rogueDir,
     p('rogue-issuer'),
-    pods.west.sa,
+    { dnsName: identity(pods.west.sa), uri: spiffe(pods.west.sa) },
     p(pods.west.sa === 'db' ? 'west' : 'east', 'pod', 'ca.crt'),
     'valid',
   );
   const untrusted = await refusedByEast(() =>
     agentOnce(
-      topo,
+      agentLaunch,
       H['west-pod'],
       rogueDir,
       `${H['east-pod'].address}:${MTLS_PORT}`,
@@ -429,7 +418,7 @@ async function story(
     untrusted.error,
   );
   const wrongId = agentOnce(
-    topo,
+    agentLaunch,
     H['west-pod'],
     p('west', 'pod'),
     `${H['east-pod'].address}:${MTLS_PORT}`,
@@ -441,10 +430,16 @@ async function story(
     wrongId.error,
   );
   const expiredDir = p('expired');
-  await forgedPodFiles(expiredDir, p('west', 'issuer'), 'db', p('west', 'pod', 'ca.crt'), 'expired');
+  await forgedPodFiles(
+    expiredDir,
+    p('west', 'issuer'),
+    { dnsName: identity('db'), uri: spiffe('db') },
+    p('west', 'pod', 'ca.crt'),
+    'expired',
+  );
   const expired = await refusedByEast(() =>
     agentOnce(
-      topo,
+      agentLaunch,
       H['west-pod'],
       expiredDir,
       `${H['east-pod'].address}:${MTLS_PORT}`,
@@ -712,176 +707,5 @@ async function story(
     },
     finalCheckExit: check.code,
     durationMs: performance.now() - started,
-  };
-}
-
-/** Files for a pod that should be refused: a leaf from `issuerDir` for `sa`, currently valid or long expired. */
-async function forgedPodFiles(
-  dir: string,
-  issuerDir: string,
-  sa: string,
-  caFrom: string,
-  kind: 'valid' | 'expired',
-): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const issuerCert = parseCertificatesPem(
-    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
-    'tls.crt',
-  )[0] as CertificateInfo;
-  const issuerKey = createKeyObjectSigner(
-    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
-  );
-  const key = createKeyObjectSigner(await generateKey('p256'));
-  const now = systemClock.now().getTime();
-  const [notBefore, notAfter] =
-    kind === 'valid' ? [now - 60_000, now + 3_600_000] : [now - 7_200_000, now - 3_600_000];
-  const leaf = createLeafTemplate(issuerCert, issuerKey).sign({
-    spki: key.publicKeyDer,
-    dnsName: identity(sa),
-    uri: spiffe(sa),
-    notBefore: new Date(notBefore),
-    notAfter: new Date(notAfter),
-  });
-  writeFileSync(
-    join(dir, 'tls.crt'),
-    encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', issuerCert.der),
-  );
-  writeFileSync(join(dir, 'tls.key'), encodePem('PRIVATE KEY', key.exportPkcs8()), { mode: 0o600 });
-  writeFileSync(join(dir, 'ca.crt'), readFileSync(caFrom));
-}
-
-function agentOnce(
-  topo: Topology,
-  from: Host,
-  dir: string,
-  peer: string,
-  peerIdentity: string,
-  peerSpiffe: string,
-): Outcome & { peer?: string } {
-  const r = topo.runOn(
-    from,
-    process.execPath,
-    [
-      ...NODE_ARGS,
-      AGENT,
-      '--dir',
-      dir,
-      '--mode',
-      'once',
-      '--peer',
-      peer,
-      '--peer-identity',
-      peerIdentity,
-      '--peer-spiffe',
-      peerSpiffe,
-    ],
-    { timeoutMs: 20_000 },
-  );
-  const line = r.stdout.split('\n').find((l) => l.includes('"handshake"'));
-  if (line === undefined) return { ok: false, code: 'ERR_NO_RESULT', error: r.stderr.trim() || 'no result' };
-  const o = JSON.parse(line) as { ok: boolean; code?: string; error?: string; peer?: string };
-  return {
-    ok: o.ok && r.code === 0,
-    ...(o.code !== undefined ? { code: o.code } : {}),
-    ...(o.error !== undefined ? { error: o.error } : {}),
-    ...(o.peer !== undefined ? { peer: o.peer } : {}),
-  };
-}
-
-/**
- * openssl s_server (on `server.host`, requiring and verifying a client certificate for `server.expect`)
- * and openssl s_client (on `client.host`, verifying the server is `client.expect`), TLS 1.3.
- * Returns the certificate each side received (the client's as s_server prints it) and, on failure, the
- * X.509 verify error numbers each side reported (s_server "verify error:num=N", s_client "Verify return code: N").
- */
-async function opensslHandshake(
-  topo: Topology,
-  server: { host: Host; dir: string; expect: string },
-  client: { host: Host; dir: string; expect: string },
-): Promise<{
-  ok: boolean;
-  serverCert?: CertificateInfo;
-  clientCert?: CertificateInfo;
-  serverVerifyError?: number;
-  clientVerifyCode?: number;
-  output: string;
-}> {
-  const port = 4433 + Math.floor(Math.random() * 1000);
-  const srv = topo.spawnOn(
-    server.host,
-    'openssl',
-    [
-      's_server',
-      '-accept',
-      `${server.host.address}:${port}`,
-      '-naccept',
-      '1',
-      '-tls1_3',
-      '-cert',
-      join(server.dir, 'tls.crt'),
-      '-key',
-      join(server.dir, 'tls.key'),
-      '-cert_chain',
-      join(server.dir, 'tls.crt'),
-      '-CAfile',
-      join(server.dir, 'ca.crt'),
-      '-Verify',
-      '1',
-      '-verify_return_error',
-      '-verify_hostname',
-      server.expect,
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  ); // s_server quits when its standard input closes: keep it open
-  let srvOut = '';
-  srv.stdout?.on('data', (d: Buffer) => (srvOut += d.toString()));
-  srv.stderr?.on('data', (d: Buffer) => (srvOut += d.toString()));
-  await waitFor(() => srvOut.includes('ACCEPT'), 'openssl s_server');
-  const r = topo.runOn(
-    client.host,
-    'openssl',
-    [
-      's_client',
-      '-connect',
-      `${server.host.address}:${port}`,
-      '-tls1_3',
-      '-cert',
-      join(client.dir, 'tls.crt'),
-      '-key',
-      join(client.dir, 'tls.key'),
-      '-cert_chain',
-      join(client.dir, 'tls.crt'),
-      '-CAfile',
-      join(client.dir, 'ca.crt'),
-      '-verify_return_error',
-      '-verify_hostname',
-      client.expect,
-    ],
-    { input: 'lanyard-ping\n', timeoutMs: 15_000 },
-  );
-  // s_server exits after one accepted connection; after a refused one it keeps waiting: stop it once
-  // it has reported the verify error.
-  await waitFor(() => srv.exitCode !== null || /verify error:num=\d+/.test(srvOut), 's_server', 3000).catch(
-    () => undefined,
-  );
-  if (srv.exitCode === null) srv.kill();
-  const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
-  const pem = PEM.exec(r.stdout)?.[0];
-  const serverCert = pem !== undefined ? parseCertificatesPem(pem, 'server certificate')[0] : undefined;
-  const clientPem = PEM.exec(srvOut.slice(Math.max(0, srvOut.indexOf('Client certificate'))))?.[0];
-  const clientCert =
-    srvOut.includes('Client certificate') && clientPem !== undefined
-      ? parseCertificatesPem(clientPem, 'client certificate')[0]
-      : undefined;
-  const clientVerifyCode = /Verify return code: (\d+)/.exec(r.stdout)?.[1];
-  const serverVerifyError = /verify error:num=(\d+)/.exec(srvOut)?.[1];
-  const ok = r.code === 0 && clientVerifyCode === '0' && srvOut.includes('lanyard-ping');
-  return {
-    ok,
-    ...(serverCert !== undefined ? { serverCert } : {}),
-    ...(clientCert !== undefined ? { clientCert } : {}),
-    ...(serverVerifyError !== undefined ? { serverVerifyError: Number(serverVerifyError) } : {}),
-    ...(clientVerifyCode !== undefined ? { clientVerifyCode: Number(clientVerifyCode) } : {}),
-    output: r.stdout + r.stderr + srvOut,
   };
 }
