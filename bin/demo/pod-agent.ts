@@ -1,8 +1,10 @@
 // A workload's mTLS side for the flat-network demo and test, run inside a pod's namespace:
-// serves mutual TLS with the files `lanyard certify` keeps fresh (reloaded when they change), and
+// serves mutual TLS with the files the pod's identity client (pod-identity.ts) keeps fresh (reloaded
+// when they change), and
 // makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. One JSON line per event;
 // a failed handshake carries `code`: Node's TLS/OpenSSL error code, or ERR_PEER_IDENTITY_MISMATCH,
-// ERR_HANDSHAKE_TIMEOUT, ERR_CLOSED_BEFORE_ECHO.
+// ERR_HANDSHAKE_TIMEOUT, ERR_CLOSED_BEFORE_ECHO, ERR_POD_FILES (no matching key and certificate).
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
@@ -28,12 +30,38 @@ const emit = (o: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 };
 
-function files(): { cert: Buffer; key: Buffer; ca: Buffer } {
-  return {
-    cert: readFileSync(join(dir, 'tls.crt')),
-    key: readFileSync(join(dir, 'tls.key')),
-    ca: readFileSync(join(dir, 'ca.crt')),
-  };
+interface PodFiles {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer;
+}
+
+/**
+ * The pod's files, or undefined when they are caught mid-change: the identity client replaces key,
+ * chain and anchors together, but a reader between two renames sees the key of one pair and the chain
+ * of the other.
+ */
+function readFiles(): PodFiles | undefined {
+  try {
+    const f = {
+      cert: readFileSync(join(dir, 'tls.crt')),
+      key: readFileSync(join(dir, 'tls.key')),
+      ca: readFileSync(join(dir, 'ca.crt')),
+    };
+    return createPublicKey(f.key).equals(new X509Certificate(f.cert).publicKey) ? f : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** readFiles, read again until key and chain match (a change takes a few milliseconds). */
+async function files(): Promise<PodFiles> {
+  for (let i = 0; i < 100; i++) {
+    const f = readFiles();
+    if (f !== undefined) return f;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw Object.assign(new Error(`no matching key and certificate in ${dir}`), { code: 'ERR_POD_FILES' });
 }
 
 function hostPort(s: string): { host: string; port: number } {
@@ -63,12 +91,12 @@ function codeOf(err: Error): string {
   return typeof code === 'string' ? code : 'ERR_UNKNOWN';
 }
 
-function serve(listen: string): void {
+async function serve(listen: string): Promise<void> {
   const { host, port } = hostPort(listen);
   // rejectUnauthorized is false so that the listener sees why a client certificate failed to verify
   // (Node would drop the connection without saying); every unauthorized client is refused here.
   const server = createServer(
-    { ...files(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
+    { ...(await files()), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
     (socket: TLSSocket) => {
       if (!socket.authorized) {
         const code = socket.authorizationError;
@@ -95,13 +123,17 @@ function serve(listen: string): void {
   server.on('tlsClientError', (err) => {
     emit({ event: 'tls-error', code: codeOf(err), reason: err.message });
   });
-  // Reload the certificate, key and trust anchors whenever lanyard certify rewrites them.
+  // Reload the certificate, key and trust anchors whenever the identity client rewrites them.
   let last = '';
   setInterval(() => {
     try {
       const stamp = ['tls.crt', 'tls.key', 'ca.crt'].map((f) => statSync(join(dir, f)).mtimeMs).join(',');
       if (stamp !== last) {
-        if (last !== '') server.setSecureContext({ ...files(), minVersion: 'TLSv1.3' });
+        if (last !== '') {
+          const f = readFiles();
+          if (f === undefined) return; // mid-change: next tick
+          server.setSecureContext({ ...f, minVersion: 'TLSv1.3' });
+        }
         last = stamp;
       }
     } catch {
@@ -113,11 +145,16 @@ function serve(listen: string): void {
   });
 }
 
-function handshake(peer: string): Promise<Record<string, unknown>> {
+async function handshake(peer: string): Promise<Record<string, unknown>> {
   const { host, port } = hostPort(peer);
   const started = performance.now();
+  let f: PodFiles;
+  try {
+    f = await files();
+  } catch (err) {
+    return { event: 'handshake', ok: false, code: codeOf(err as Error), error: (err as Error).message };
+  }
   return new Promise((resolve) => {
-    const f = files();
     let done = false;
     const finish = (o: Record<string, unknown>): void => {
       if (done) return;
@@ -158,7 +195,7 @@ function handshake(peer: string): Promise<Record<string, unknown>> {
 }
 
 async function main(): Promise<void> {
-  if (values.listen !== undefined) serve(values.listen);
+  if (values.listen !== undefined) await serve(values.listen);
   if (values.mode === 'once' || values.mode === 'loop') {
     const peer = values.peer;
     if (peer === undefined) throw new Error('--peer is required');

@@ -6,17 +6,29 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCertificatesPem, systemClock, writeFileAtomic, type CertificateInfo } from '../../ca/index.js';
 import {
-  createKeyObjectSigner,
-  createLeafTemplate,
-  encodePem,
-  generateKey,
-  parseCertificatesPem,
-  parsePrivateKeyPem,
-  systemClock,
-  writeFileAtomic,
-  type CertificateInfo,
-} from '../../ca/index.js';
+  IDENTITY_SVC_NAME,
+  adminGet,
+  issueServingCert,
+  proxyOnce,
+  servingSerial,
+  startPodProxy,
+  tlsConnectionCounts,
+  type Launcher,
+  type PodProxy,
+  type ProxySpec,
+  type ServingCert,
+} from './identity.js';
+import {
+  agentOnce,
+  forgedPodFiles,
+  identity,
+  opensslHandshake,
+  spiffe,
+  type Outcome,
+} from './mtls-checks.js';
+import { onJsonLines, waitFor, waitForOutput } from './process-io.js';
 import { createTopology, registerCleanup, type Host, type Topology, type TopologyMode } from './topology.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,14 +38,14 @@ export const REPO = fromSource ? join(here, '..', '..') : join(here, '..', '..',
 const NODE_ARGS = fromSource ? ['--import', 'tsx'] : [];
 const LANYARD = fromSource ? join(REPO, 'bin', 'lanyard.ts') : join(REPO, 'dist', 'bin', 'lanyard.js');
 const AGENT = fromSource ? join(here, 'pod-agent.ts') : join(here, 'pod-agent.js');
+const PROXY = fromSource ? join(here, 'pod-identity.ts') : join(here, 'pod-identity.js');
 
 const DEV_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const GRPC_PORT = 8080;
 const ADMIN_PORT = 9990;
 const MTLS_PORT = 8443;
 
-export const identity = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
-export const spiffe = (sa: string): string => `spiffe://cluster.local/ns/default/sa/${sa}`;
+export { identity, spiffe, type Outcome } from './mtls-checks.js';
 
 export interface HandshakeRecord {
   readonly ok: boolean;
@@ -41,15 +53,6 @@ export interface HandshakeRecord {
   readonly to: string;
   readonly error?: string;
   readonly peer?: string;
-}
-
-/** One handshake: `code` is pod-agent's error code when it failed (Node TLS/OpenSSL code or its own). */
-export interface Outcome {
-  readonly ok: boolean;
-  readonly code?: string;
-  readonly error?: string;
-  /** why the serving pod refused the client, when it did: Node's verify error code (e.g. CERT_HAS_EXPIRED) */
-  readonly serverCode?: string;
 }
 
 export interface StorySummary {
@@ -74,6 +77,32 @@ export interface StorySummary {
     readonly failed: number;
     readonly failures: readonly HandshakeRecord[];
     readonly durationMs: number;
+  };
+  /** how the pods got their certificates: the proxy-faithful client over TLS, from each cluster's issuer */
+  readonly identity: {
+    /** per pod: every certificate its proxy got (initial, renewals, after restarts) and every failed Certify */
+    readonly pods: Record<
+      string,
+      {
+        readonly certified: number;
+        /** the ALPN protocols negotiated, de-duplicated: [false] when every call negotiated none */
+        readonly alpn: readonly (string | false | null)[];
+        /** the identity service's serving certificates the proxy accepted (serials) */
+        readonly servedBy: readonly string[];
+        readonly failed: number;
+        readonly failures: readonly { kind: string; error: string }[];
+        readonly restarts: number;
+        /**
+         * each renewal within one start of the proxy: ms between the previous answer's refreshAt (70 % of
+         * its valid_until) and the renewal call; 0 or a little more when renewals follow refreshAt
+         */
+        readonly renewalLagMs: readonly number[];
+      }
+    >;
+    /** per issuer: lanyard_tls_connections_total by outcome at the end (no_alpn: a proxy's connection) */
+    readonly tlsConnections: Record<string, Record<string, number>>;
+    /** a proxy started with the old anchor only, once the serving certificates are under the new one */
+    readonly staleProxy: { readonly ok: boolean; readonly kind?: string; readonly error?: string };
   };
   readonly finalCheckExit: number;
   readonly durationMs: number;
@@ -179,12 +208,20 @@ async function story(
         pod.sa,
         '--ttl',
         '2h',
-      ]),
+      ]).trim(), // a projected service-account token file: the token, no newline
     );
   }
+  // Each identity service's serving certificate: a mesh leaf for its own name from its cluster's issuer.
+  const serving: Record<'east' | 'west', ServingCert> = {
+    east: await issueServingCert(p('east', 'issuer'), p('east', 'serving'), systemClock.now()),
+    west: await issueServingCert(p('west', 'issuer'), p('west', 'serving'), systemClock.now()),
+  };
   say(
     'Created one trust anchor, an issuer per cluster and a service-account signing key per cluster',
-    `anchor ${p('anchor-a', 'anchor.crt')}`,
+    [
+      `anchor ${p('anchor-a', 'anchor.crt')}`,
+      `each identity service's serving certificate: ${IDENTITY_SVC_NAME} (ECDSA P-256, serverAuth), signed by its cluster's issuer`,
+    ].join('\n'),
   );
 
   // --- Issuers, each in its own host.
@@ -203,6 +240,11 @@ async function story(
         p(c, 'issuer'),
         '--listen',
         `${host.address}:${GRPC_PORT}`,
+        // Certify over TLS, as Linkerd's identity service serves it (no ALPN needed)
+        '--tls-cert',
+        serving[c].certPath,
+        '--tls-key',
+        serving[c].keyPath,
         '--admin-listen',
         `${host.address}:${ADMIN_PORT}`,
         '--cluster',
@@ -229,42 +271,36 @@ async function story(
     await waitForOutput(child, /gRPC on/, `${c} issuer to start`);
   }
   say(
-    'Started both issuers, each on its own host',
-    `east gRPC ${H['east-issuer'].address}:${GRPC_PORT}, west gRPC ${H['west-issuer'].address}:${GRPC_PORT}`,
+    'Started both issuers, each on its own host, serving Certify over TLS as the identity service',
+    `east ${H['east-issuer'].address}:${GRPC_PORT}, west ${H['west-issuer'].address}:${GRPC_PORT}, each as ${IDENTITY_SVC_NAME}`,
   );
 
-  // --- Pods: lanyard certify (keeps renewing) against their own cluster's issuer only, plus the mTLS agent.
-  for (const [c, pod] of Object.entries(pods)) {
-    topo.spawnOn(
-      pod.host,
-      process.execPath,
-      [
-        ...NODE_ARGS,
-        LANYARD,
-        'certify',
-        '--server',
-        `${pod.issuer.address}:${GRPC_PORT}`,
-        '--identity',
-        identity(pod.sa),
-        '--token-file',
-        p(c, 'pod', 'token'),
-        '--trust-anchors',
-        p('anchor-a', 'anchor.crt'),
-        '--bundle-url',
-        `http://${pod.issuer.address}:${ADMIN_PORT}/v1/bundle`,
-        // the issuer's admin port is plain http on another host of the flat network (docs/security.md)
-        '--insecure-bundle-url',
-        '--out',
-        p(c, 'pod'),
-      ],
-      { cwd: REPO },
-    );
-  }
-  for (const c of ['east', 'west'])
+  // --- Pods: each pod's proxy asks its own cluster's identity service only, as an unmodified Linkerd
+  // proxy does (TLS 1.3, no ALPN, SNI = the service name), and keeps renewing; plus the mTLS agent.
+  const launch: Launcher = { topo, nodeArgs: NODE_ARGS, script: PROXY, cwd: REPO };
+  const agentLaunch: Launcher = { ...launch, script: AGENT };
+  const proxySpec = (c: 'east' | 'west', trustAnchorsFile: string): ProxySpec => ({
+    host: pods[c].host,
+    addr: `${pods[c].issuer.address}:${GRPC_PORT}`,
+    trustAnchorsFile,
+    identity: identity(pods[c].sa),
+    tokenFile: p(c, 'pod', 'token'),
+  });
+  // A proxy reads its trust anchors once, at start: the cluster's bundle (its issuer's ca.crt, as the
+  // mounted trust-roots ConfigMap) as it is when the pod starts.
+  const proxies: Record<'east' | 'west', PodProxy> = {
+    east: startPodProxy(launch, proxySpec('east', p('east', 'issuer', 'ca.crt')), p('east', 'pod')),
+    west: startPodProxy(launch, proxySpec('west', p('west', 'issuer', 'ca.crt')), p('west', 'pod')),
+  };
+  for (const c of ['east', 'west'] as const)
     await waitFor(
       () => existsSync(p(c, 'pod', 'tls.crt')) && existsSync(p(c, 'pod', 'ca.crt')),
       `${c} pod's certificate`,
-    );
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${(err as Error).message}; last failure: ${proxies[c].failures.at(-1)?.error ?? 'none'}`,
+      );
+    });
   const agents: ChildProcess[] = [];
   // codes of the clients each pod's listener refused, in order (pod-agent's "refused" events)
   const refusals: Record<string, string[]> = { east: [], west: [] };
@@ -293,14 +329,18 @@ async function story(
     });
     await waitForOutput(agent, /"listening"/, `${c} pod's mTLS listener`);
   }
-  for (const c of ['east', 'west']) {
+  for (const c of ['east', 'west'] as const) {
     const leaf = parseCertificatesPem(
       readFileSync(p(c, 'pod', 'tls.crt'), 'utf8'),
       'tls.crt',
     )[0] as CertificateInfo;
+    const got = proxies[c].certified[0];
     say(
       `${c} pod holds ${leaf.dnsNames.join(', ')}`,
-      `${leaf.uris.join(', ')}, issued by ${c}'s issuer, valid until ${leaf.notAfter.toISOString()}`,
+      [
+        `${leaf.uris.join(', ')}, issued by ${c}'s issuer, valid until ${leaf.notAfter.toISOString()}`,
+        `got as a Linkerd proxy gets it: TLS 1.3, ALPN ${got?.alpn === false ? 'none' : String(got?.alpn)}, SNI ${IDENTITY_SVC_NAME}, serving certificate checked against the anchors it started with; next Certify at ${got?.refreshAt ?? '?'} (70 % of valid_until)`,
+      ].join('\n'),
     );
   }
   if (o.holdAfterSetup !== undefined) await o.holdAfterSetup();
@@ -327,7 +367,7 @@ async function story(
       `${from} saw ${r.serverCert?.dnsNames.join(', ') ?? '?'} / ${r.serverCert?.uris.join(', ') ?? '?'}; ${to} saw ${r.clientCert?.dnsNames.join(', ') ?? '?'} / ${r.clientCert?.uris.join(', ') ?? '?'}`,
     );
     const n = agentOnce(
-      topo,
+      agentLaunch,
       pods[from].host,
       p(from, 'pod'),
       `${pods[to].host.address}:${MTLS_PORT}`,
@@ -359,13 +399,13 @@ async function story(
   await forgedPodFiles(
     rogueDir,
     p('rogue-issuer'),
-    pods.west.sa,
+    { dnsName: identity(pods.west.sa), uri: spiffe(pods.west.sa) },
     p(pods.west.sa === 'db' ? 'west' : 'east', 'pod', 'ca.crt'),
     'valid',
   );
   const untrusted = await refusedByEast(() =>
     agentOnce(
-      topo,
+      agentLaunch,
       H['west-pod'],
       rogueDir,
       `${H['east-pod'].address}:${MTLS_PORT}`,
@@ -378,7 +418,7 @@ async function story(
     untrusted.error,
   );
   const wrongId = agentOnce(
-    topo,
+    agentLaunch,
     H['west-pod'],
     p('west', 'pod'),
     `${H['east-pod'].address}:${MTLS_PORT}`,
@@ -390,10 +430,16 @@ async function story(
     wrongId.error,
   );
   const expiredDir = p('expired');
-  await forgedPodFiles(expiredDir, p('west', 'issuer'), 'db', p('west', 'pod', 'ca.crt'), 'expired');
+  await forgedPodFiles(
+    expiredDir,
+    p('west', 'issuer'),
+    { dnsName: identity('db'), uri: spiffe('db') },
+    p('west', 'pod', 'ca.crt'),
+    'expired',
+  );
   const expired = await refusedByEast(() =>
     agentOnce(
-      topo,
+      agentLaunch,
       H['west-pod'],
       expiredDir,
       `${H['east-pod'].address}:${MTLS_PORT}`,
@@ -499,13 +545,20 @@ async function story(
     parseCertificatesPem(readFileSync(p(c, 'pod', 'ca.crt'), 'utf8'), 'ca.crt').some((x) =>
       x.der.equals(a.der),
     );
+  // A proxy reads its trust anchors only at start: to trust the new anchor it must be restarted
+  // (kubectl rollout restart). Only the identity side restarts here; the mTLS agent keeps serving and
+  // picks up the new key, certificate and ca.crt.
+  for (const c of ['east', 'west'] as const) await proxies[c].restart();
   await waitFor(
     () => trusts('east', anchorB) && trusts('west', anchorB),
-    'both pods to pick up the new anchor on renewal',
+    'both pods to trust the new anchor after their restart',
     60_000,
   );
-  say("Both pods refreshed ca.crt from their issuer's bundle on renewal: they trust old and new");
-  for (const c of ['east', 'west']) {
+  say(
+    "Restarted both pods' proxies (kubectl rollout restart): a proxy reads its trust anchors only at start; from the bundle they now trust old and new",
+    'without this restart they would refuse, in phase 2, the serving certificate and the leaves signed under the new anchor',
+  );
+  for (const c of ['east', 'west'] as const) {
     must(['issuer', 'create', '--anchor', p('anchor-b'), '--cluster', c, '--out', p(c, 'issuer-next')]);
     // Key and certificate replace the old pair; ca.crt (the bundle, still holding the old anchor) stays.
     await writeFileAtomic(p(c, 'issuer', 'tls.key'), readFileSync(p(c, 'issuer-next', 'tls.key')), {
@@ -515,13 +568,31 @@ async function story(
     await writeFileAtomic(p(c, 'issuer', 'tls.crt'), readFileSync(p(c, 'issuer-next', 'tls.crt')), {
       overwrite: true,
     });
+    // The identity service's serving certificate moves under the new anchor too: every running proxy
+    // trusts it now, and the proxies restarted after phase 3 will trust nothing else.
+    serving[c] = await issueServingCert(p(c, 'issuer-next'), p(c, 'serving'), systemClock.now());
   }
-  say('Phase 2: re-issued both issuers under the new anchor (hot reload, no restart)');
+  say(
+    "Phase 2: re-issued both issuers and their identity services' serving certificates under the new anchor (hot reload, no restart)",
+  );
   await waitFor(
     () => status().phase === 2 || status().phase === 3,
     'both issuers to sign under the new anchor',
   );
   note('issuers re-issued');
+  const adminUrl = (c: 'east' | 'west'): string => `http://${pods[c].issuer.address}:${ADMIN_PORT}`;
+  await waitFor(
+    () =>
+      (['east', 'west'] as const).every(
+        (c) => servingSerial(adminGet(topo, pods[c].host, `${adminUrl(c)}/v1/status`)) === serving[c].serial,
+      ),
+    'both issuers to serve the new serving certificate',
+  );
+  const stale = proxyOnce(launch, proxySpec('east', p('anchor-a', 'anchor.crt')));
+  say(
+    `a proxy started with the old anchor only, now: ${stale.ok ? 'ACCEPTED (wrong)' : `refused (${stale.failure?.kind ?? '?'})`}`,
+    stale.failure?.error,
+  );
   await waitFor(
     () => {
       const s = status();
@@ -540,11 +611,13 @@ async function story(
   say('Phase 3: removed the old anchor from both bundles, as rotate status said it was safe');
   await waitFor(() => status().phase === 'steady', 'the issuers to serve the final bundle');
   note('old anchor removed');
+  for (const c of ['east', 'west'] as const) await proxies[c].restart();
   await waitFor(
     () => !trusts('east', anchorA) && !trusts('west', anchorA),
-    'both pods to drop the old anchor on renewal',
+    'both pods to drop the old anchor after their restart',
     60_000,
   );
+  say("Restarted both pods' proxies again: they read the final bundle and trust the new anchor only");
   const settle = records.length;
   await waitFor(() => records.length >= settle + 2 * rate, 'traffic after the rotation');
   for (const l of loops) l.kill('SIGTERM');
@@ -565,6 +638,41 @@ async function story(
 
   const check = lanyard(['check', ...clusters]);
   say(`lanyard check → exit ${check.code}`, check.stdout.trim().split('\n').slice(-1)[0]);
+  await Promise.all(Object.values(proxies).map((x) => x.stop()));
+  const tlsConnections: Record<string, Record<string, number>> = {};
+  for (const c of ['east', 'west'] as const)
+    tlsConnections[c] = tlsConnectionCounts(adminGet(topo, pods[c].host, `${adminUrl(c)}/metrics`));
+  const podIdentity = Object.fromEntries(
+    (['east', 'west'] as const).map((c) => {
+      const x = proxies[c];
+      return [
+        c,
+        {
+          certified: x.certified.length,
+          alpn: [...new Set(x.certified.map((e) => e.alpn))],
+          servedBy: [...new Set(x.certified.map((e) => e.servedBy))],
+          failed: x.failures.length,
+          failures: x.failures.slice(0, 10).map((f) => ({ kind: f.kind, error: f.error })),
+          restarts: x.restarts,
+          renewalLagMs: x.certified.flatMap((e, i) => {
+            const prev = x.certified[i - 1];
+            return prev !== undefined && prev.run === e.run
+              ? [Date.parse(e.requestedAt) - Date.parse(prev.refreshAt)]
+              : [];
+          }),
+        },
+      ];
+    }),
+  );
+  say(
+    "How the pods got their certificates: the proxy-faithful client over TLS 1.3, no ALPN, from their own cluster's identity service",
+    (['east', 'west'] as const)
+      .map(
+        (c) =>
+          `${c}: ${podIdentity[c]?.certified ?? 0} certificates (${podIdentity[c]?.restarts ?? 0} proxy restarts), ALPN ${JSON.stringify(podIdentity[c]?.alpn)}, ${podIdentity[c]?.failed ?? 0} Certify failed; ${c} issuer's TLS connections by outcome ${JSON.stringify(tlsConnections[c])}`,
+      )
+      .join('\n'),
+  );
   for (const a of agents) a.kill('SIGTERM');
   for (const s of Object.values(serves)) s.kill('SIGTERM');
 
@@ -589,218 +697,15 @@ async function story(
       failures: failures.slice(0, 20),
       durationMs: rotationMs,
     },
+    identity: {
+      pods: podIdentity,
+      tlsConnections,
+      staleProxy: {
+        ok: stale.ok,
+        ...(stale.failure !== undefined ? { kind: stale.failure.kind, error: stale.failure.error } : {}),
+      },
+    },
     finalCheckExit: check.code,
     durationMs: performance.now() - started,
   };
-}
-
-/** Files for a pod that should be refused: a leaf from `issuerDir` for `sa`, currently valid or long expired. */
-async function forgedPodFiles(
-  dir: string,
-  issuerDir: string,
-  sa: string,
-  caFrom: string,
-  kind: 'valid' | 'expired',
-): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const issuerCert = parseCertificatesPem(
-    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
-    'tls.crt',
-  )[0] as CertificateInfo;
-  const issuerKey = createKeyObjectSigner(
-    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
-  );
-  const key = createKeyObjectSigner(await generateKey('p256'));
-  const now = systemClock.now().getTime();
-  const [notBefore, notAfter] =
-    kind === 'valid' ? [now - 60_000, now + 3_600_000] : [now - 7_200_000, now - 3_600_000];
-  const leaf = createLeafTemplate(issuerCert, issuerKey).sign({
-    spki: key.publicKeyDer,
-    dnsName: identity(sa),
-    uri: spiffe(sa),
-    notBefore: new Date(notBefore),
-    notAfter: new Date(notAfter),
-  });
-  writeFileSync(
-    join(dir, 'tls.crt'),
-    encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', issuerCert.der),
-  );
-  writeFileSync(join(dir, 'tls.key'), encodePem('PRIVATE KEY', key.exportPkcs8()), { mode: 0o600 });
-  writeFileSync(join(dir, 'ca.crt'), readFileSync(caFrom));
-}
-
-function agentOnce(
-  topo: Topology,
-  from: Host,
-  dir: string,
-  peer: string,
-  peerIdentity: string,
-  peerSpiffe: string,
-): Outcome & { peer?: string } {
-  const r = topo.runOn(
-    from,
-    process.execPath,
-    [
-      ...NODE_ARGS,
-      AGENT,
-      '--dir',
-      dir,
-      '--mode',
-      'once',
-      '--peer',
-      peer,
-      '--peer-identity',
-      peerIdentity,
-      '--peer-spiffe',
-      peerSpiffe,
-    ],
-    { timeoutMs: 20_000 },
-  );
-  const line = r.stdout.split('\n').find((l) => l.includes('"handshake"'));
-  if (line === undefined) return { ok: false, code: 'ERR_NO_RESULT', error: r.stderr.trim() || 'no result' };
-  const o = JSON.parse(line) as { ok: boolean; code?: string; error?: string; peer?: string };
-  return {
-    ok: o.ok && r.code === 0,
-    ...(o.code !== undefined ? { code: o.code } : {}),
-    ...(o.error !== undefined ? { error: o.error } : {}),
-    ...(o.peer !== undefined ? { peer: o.peer } : {}),
-  };
-}
-
-/**
- * openssl s_server (on `server.host`, requiring and verifying a client certificate for `server.expect`)
- * and openssl s_client (on `client.host`, verifying the server is `client.expect`), TLS 1.3.
- * Returns the certificate each side received (the client's as s_server prints it) and, on failure, the
- * X.509 verify error numbers each side reported (s_server "verify error:num=N", s_client "Verify return code: N").
- */
-async function opensslHandshake(
-  topo: Topology,
-  server: { host: Host; dir: string; expect: string },
-  client: { host: Host; dir: string; expect: string },
-): Promise<{
-  ok: boolean;
-  serverCert?: CertificateInfo;
-  clientCert?: CertificateInfo;
-  serverVerifyError?: number;
-  clientVerifyCode?: number;
-  output: string;
-}> {
-  const port = 4433 + Math.floor(Math.random() * 1000);
-  const srv = topo.spawnOn(
-    server.host,
-    'openssl',
-    [
-      's_server',
-      '-accept',
-      `${server.host.address}:${port}`,
-      '-naccept',
-      '1',
-      '-tls1_3',
-      '-cert',
-      join(server.dir, 'tls.crt'),
-      '-key',
-      join(server.dir, 'tls.key'),
-      '-cert_chain',
-      join(server.dir, 'tls.crt'),
-      '-CAfile',
-      join(server.dir, 'ca.crt'),
-      '-Verify',
-      '1',
-      '-verify_return_error',
-      '-verify_hostname',
-      server.expect,
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  ); // s_server quits when its standard input closes: keep it open
-  let srvOut = '';
-  srv.stdout?.on('data', (d: Buffer) => (srvOut += d.toString()));
-  srv.stderr?.on('data', (d: Buffer) => (srvOut += d.toString()));
-  await waitFor(() => srvOut.includes('ACCEPT'), 'openssl s_server');
-  const r = topo.runOn(
-    client.host,
-    'openssl',
-    [
-      's_client',
-      '-connect',
-      `${server.host.address}:${port}`,
-      '-tls1_3',
-      '-cert',
-      join(client.dir, 'tls.crt'),
-      '-key',
-      join(client.dir, 'tls.key'),
-      '-cert_chain',
-      join(client.dir, 'tls.crt'),
-      '-CAfile',
-      join(client.dir, 'ca.crt'),
-      '-verify_return_error',
-      '-verify_hostname',
-      client.expect,
-    ],
-    { input: 'lanyard-ping\n', timeoutMs: 15_000 },
-  );
-  // s_server exits after one accepted connection; after a refused one it keeps waiting: stop it once
-  // it has reported the verify error.
-  await waitFor(() => srv.exitCode !== null || /verify error:num=\d+/.test(srvOut), 's_server', 3000).catch(
-    () => undefined,
-  );
-  if (srv.exitCode === null) srv.kill();
-  const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
-  const pem = PEM.exec(r.stdout)?.[0];
-  const serverCert = pem !== undefined ? parseCertificatesPem(pem, 'server certificate')[0] : undefined;
-  const clientPem = PEM.exec(srvOut.slice(Math.max(0, srvOut.indexOf('Client certificate'))))?.[0];
-  const clientCert =
-    srvOut.includes('Client certificate') && clientPem !== undefined
-      ? parseCertificatesPem(clientPem, 'client certificate')[0]
-      : undefined;
-  const clientVerifyCode = /Verify return code: (\d+)/.exec(r.stdout)?.[1];
-  const serverVerifyError = /verify error:num=(\d+)/.exec(srvOut)?.[1];
-  const ok = r.code === 0 && clientVerifyCode === '0' && srvOut.includes('lanyard-ping');
-  return {
-    ok,
-    ...(serverCert !== undefined ? { serverCert } : {}),
-    ...(clientCert !== undefined ? { clientCert } : {}),
-    ...(serverVerifyError !== undefined ? { serverVerifyError: Number(serverVerifyError) } : {}),
-    ...(clientVerifyCode !== undefined ? { clientVerifyCode: Number(clientVerifyCode) } : {}),
-    output: r.stdout + r.stderr + srvOut,
-  };
-}
-
-function onJsonLines(child: ChildProcess, fn: (o: Record<string, unknown>) => void): void {
-  let buf = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        fn(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a JSON line
-      }
-    }
-  });
-}
-
-function waitForOutput(child: ChildProcess, re: RegExp, what: string, timeoutMs = 30_000): Promise<void> {
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`${what}: the process exited (${child.exitCode}): ${err}`);
-      return re.test(out);
-    },
-    what,
-    timeoutMs,
-  );
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const start = performance.now();
-  while (!cond()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -132,6 +132,32 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
       s.rotation.phases.some((p) => p.includes('phase 3') && p.includes('remove-old-anchors (safe)')),
     );
     assert.equal(s.finalCheckExit, 0);
+    // Every pod certificate came through the proxy-faithful client over TLS, as a Linkerd proxy gets
+    // it: no ALPN negotiated, none failed, each issuer counted the proxies' connections as no_alpn and
+    // none as h2; renewals made at refreshAt (70 % of valid_until); the serving certificate followed
+    // the rotation (one under each anchor) and a proxy holding only the old anchor is refused by it.
+    for (const c of ['east', 'west']) {
+      const pod = s.identity.pods[c];
+      assert.ok(pod !== undefined, c);
+      const tls = s.identity.tlsConnections[c] ?? {};
+      t.diagnostic(
+        `${c} pod: ${pod.certified} certificates over TLS (${pod.restarts} proxy restarts), renewal lag ${JSON.stringify(pod.renewalLagMs)} ms; ${c} issuer TLS connections ${JSON.stringify(tls)}`,
+      );
+      assert.deepEqual(pod.failures, []);
+      assert.deepEqual(pod.alpn, [false]);
+      assert.equal(pod.restarts, 2, 'restarted after phase 1 and after phase 3');
+      assert.ok(pod.renewalLagMs.length >= 1, 'renewed at least once without a restart');
+      for (const lag of pod.renewalLagMs)
+        assert.ok(lag >= -50 && lag < 2000, `renewal ${lag} ms from refreshAt`);
+      assert.equal(pod.certified, pod.restarts + 1 + pod.renewalLagMs.length);
+      assert.equal(pod.servedBy.length, 2, 'a serving certificate under each anchor');
+      assert.ok((tls.no_alpn ?? 0) >= pod.certified, JSON.stringify(tls));
+      assert.equal(tls.h2 ?? 0, 0);
+    }
+    assert.deepEqual(
+      { ok: s.identity.staleProxy.ok, kind: s.identity.staleProxy.kind },
+      { ok: false, kind: 'transport' },
+    );
     assert.deepEqual(listOwnNamespaces(runId), []);
     assert.equal(existsSync(workDir), false);
     assert.deepEqual(leftoverProcesses(workDir), []);

@@ -1,0 +1,178 @@
+// A pod's Linkerd proxy, identity side, for the flat-network demo and test, run inside the pod's
+// namespace: it gets and keeps the pod's certificate exactly as an unmodified proxy does, through
+// the proxy-faithful client (test/support/proxy-client.ts), and writes the files pod-agent serves
+// mTLS with (tls.crt = leaf then intermediates, tls.key, ca.crt = the trust anchors).
+//
+// What a proxy does, and so what this does:
+// - the trust anchors (LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS) are read once, at start: to trust a
+//   new anchor the proxy must be restarted (in Kubernetes, `kubectl rollout restart`);
+// - one P-256 key, made at start, in every CSR;
+// - every Certify over TLS 1.3 with no ALPN, SNI = the identity service name, whose certificate must
+//   carry that name and chain to the anchors read at start;
+// - the next Certify at 70 % of (valid_until − now), bounded by the proxy's defaults (10 s, 24 h),
+//   never from the leaf's notAfter; a failed one is retried with backoff.
+//
+// One JSON line per event: {"event":"certified", requestedAt, alpn, serial, servedBy, validUntil, refreshAt} or
+// {"event":"certify-failed", kind, grpcStatus?, error}. --once: one Certify, its line, exit 0 or 1
+// (nothing written).
+import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { encodePem, systemClock, writeFilesAtomic } from '../../ca/index.js';
+import { ProxyCertifyError, proxyCertify, type ProxyCertificate } from '../../test/support/proxy-client.js';
+
+const { values } = parseArgs({
+  options: {
+    /** LINKERD2_PROXY_IDENTITY_SVC_ADDR */
+    addr: { type: 'string' },
+    /** LINKERD2_PROXY_IDENTITY_SVC_NAME */
+    'service-name': { type: 'string' },
+    /** LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS, as a file */
+    'trust-anchors': { type: 'string' },
+    /** LINKERD2_PROXY_IDENTITY_LOCAL_NAME */
+    identity: { type: 'string' },
+    /** LINKERD2_PROXY_IDENTITY_TOKEN_FILE */
+    'token-file': { type: 'string' },
+    dir: { type: 'string' },
+    once: { type: 'boolean', default: false },
+  },
+});
+
+function required(name: keyof typeof values): string {
+  const v = values[name];
+  if (typeof v !== 'string') throw new Error(`--${name} is required`);
+  return v;
+}
+
+const MIN_REFRESH_MS = 10_000;
+const MAX_REFRESH_MS = 86_400_000;
+/** the proxy-faithful client sends grpc-timeout but keeps no deadline of its own */
+const CALL_TIMEOUT_MS = 15_000;
+
+const emit = (o: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
+
+const anchorsPem = readFileSync(required('trust-anchors'), 'utf8');
+const key: KeyObject = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const base = {
+  addr: required('addr'),
+  serviceName: required('service-name'),
+  trustAnchorsPem: anchorsPem,
+  identity: required('identity'),
+  tokenFile: required('token-file'),
+  key,
+  timeoutMs: 10_000,
+  now: () => systemClock.now(),
+};
+
+function certifyOnce(): Promise<ProxyCertificate> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new ProxyCertifyError('transport', undefined, `no answer in ${CALL_TIMEOUT_MS} ms`));
+    }, CALL_TIMEOUT_MS);
+  });
+  return Promise.race([proxyCertify(base), deadline]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+function certifiedEvent(got: ProxyCertificate, requestedAt: Date): Record<string, unknown> {
+  return {
+    event: 'certified',
+    requestedAt: requestedAt.toISOString(),
+    alpn: got.alpn ?? null,
+    serial: new X509Certificate(got.leafDer).serialNumber,
+    servedBy: got.servedBy?.serialNumber ?? null,
+    validUntil: got.validUntil.toISOString(),
+    refreshAt: got.refreshAt.toISOString(),
+  };
+}
+
+function failedEvent(err: unknown): Record<string, unknown> {
+  return {
+    event: 'certify-failed',
+    kind: err instanceof ProxyCertifyError ? err.kind : 'error',
+    ...(err instanceof ProxyCertifyError && err.grpcStatus !== undefined
+      ? { grpcStatus: err.grpcStatus }
+      : {}),
+    error: (err as Error).message,
+  };
+}
+
+/**
+ * Key, chain and anchors in one change (each file old or new; a reader that catches the key of one
+ * pair and the chain of another reads again). The key and ca.crt change only when this process
+ * started; they are written only when they differ from what is there.
+ */
+async function writeFiles(dir: string, got: ProxyCertificate): Promise<void> {
+  const path = (f: string): string => join(dir, f);
+  const keyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const unchanged = (f: string, text: string): boolean =>
+    existsSync(path(f)) && readFileSync(path(f), 'utf8') === text;
+  const files: Parameters<typeof writeFilesAtomic>[0][number][] = [];
+  if (!unchanged('tls.key', keyPem))
+    files.push({ path: path('tls.key'), data: keyPem, mode: 0o600, overwrite: true });
+  files.push({
+    path: path('tls.crt'),
+    data: [got.leafDer, ...got.intermediatesDer].map((d) => encodePem('CERTIFICATE', d)).join(''),
+    overwrite: true,
+  });
+  if (!unchanged('ca.crt', anchorsPem))
+    files.push({ path: path('ca.crt'), data: anchorsPem, overwrite: true });
+  await writeFilesAtomic(files);
+}
+
+async function run(dir: string): Promise<void> {
+  let backoffMs = 1000;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  process.on('SIGTERM', () => {
+    stopping = true;
+    wake?.();
+  });
+  while (!stopping) {
+    let delayMs: number;
+    try {
+      const requestedAt = systemClock.now();
+      const got = await certifyOnce();
+      await writeFiles(dir, got);
+      emit(certifiedEvent(got, requestedAt));
+      backoffMs = 1000;
+      const untilRefresh = got.refreshAt.getTime() - systemClock.now().getTime();
+      delayMs = Math.min(Math.max(untilRefresh, MIN_REFRESH_MS), MAX_REFRESH_MS);
+    } catch (err) {
+      emit(failedEvent(err));
+      delayMs = backoffMs;
+      backoffMs = Math.min(backoffMs * 2, 10_000);
+    }
+    if (stopping) break;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, delayMs);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+  emit({ event: 'stopped' });
+  process.exit(0);
+}
+
+if (values.once) {
+  const requestedAt = systemClock.now();
+  certifyOnce().then(
+    (got) => {
+      emit(certifiedEvent(got, requestedAt));
+      process.exit(0);
+    },
+    (err: unknown) => {
+      emit(failedEvent(err));
+      process.exit(1);
+    },
+  );
+} else {
+  void run(required('dir'));
+}
