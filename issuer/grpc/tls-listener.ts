@@ -12,6 +12,7 @@
 // (anything else gets the no_application_protocol alert), and send the HTTP/2 client preface within
 // `prefaceTimeoutMs`. Every refusal is counted (`lanyard_tls_connections_total{outcome}`) and logged
 // at most once per peer address per minute.
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -90,10 +91,21 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
   });
 
+  // A TLS socket whose client reset during the handshake no longer knows its address: it is taken
+  // from the TCP connection when it arrives (the TLS socket wraps it as `_parent`).
+  const peers = new WeakMap<Socket, string>();
+  server.on('connection', (raw: Socket) => {
+    if (raw.remoteAddress !== undefined) peers.set(raw, raw.remoteAddress);
+  });
+  const peerOf = (socket: TLSSocket): string | undefined => {
+    const raw = (socket as unknown as { _parent?: Socket })._parent;
+    return (raw !== undefined ? peers.get(raw) : undefined) ?? socket.remoteAddress;
+  };
+
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     const outcome: TlsOutcome =
       err.code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' ? 'alpn_refused' : 'handshake_failed';
-    refused(outcome, socket.remoteAddress, { reason: err.code ?? 'handshake' });
+    refused(outcome, peerOf(socket), { reason: err.code ?? 'handshake' });
     socket.destroy();
   });
 

@@ -71,6 +71,8 @@ export class ProxyCertifyError extends Error {
     /** the gRPC status code (kind 'status') */
     readonly grpcStatus: number | undefined,
     message: string,
+    /** the Node or OpenSSL error code behind a transport failure (e.g. UNABLE_TO_GET_ISSUER_CERT_LOCALLY) */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -115,12 +117,30 @@ function unaryCall(
   return new Promise((resolve, reject) => {
     let servedBy: PeerCertificate | undefined;
     let alpn: string | false | undefined;
+    let cause: string | undefined;
+    let failed: Error | undefined;
     const fail = (err: Error): void => {
-      session.destroy();
-      reject(
-        err instanceof ProxyCertifyError ? err : new ProxyCertifyError('transport', undefined, err.message),
-      );
+      clearTimeout(timer);
+      // the stream's cancellation often arrives before the session's TLS error: keep the first real code
+      const e = err as { code?: unknown; cause?: unknown };
+      const inner = (e.cause as { code?: unknown } | undefined)?.code;
+      const code = typeof inner === 'string' ? inner : e.code;
+      if (typeof code === 'string' && code !== 'ERR_HTTP2_STREAM_CANCEL') cause ??= code;
+      if (failed !== undefined) return;
+      failed = err;
+      setImmediate(() => {
+        session.destroy();
+        reject(
+          err instanceof ProxyCertifyError
+            ? err
+            : new ProxyCertifyError('transport', undefined, err.message, cause),
+        );
+      });
     };
+    // the proxy gives up on a call after its deadline whether or not the server answers
+    const timer = setTimeout(() => {
+      fail(new ProxyCertifyError('transport', undefined, 'deadline exceeded', 'DEADLINE_EXCEEDED'));
+    }, o.timeoutMs ?? 10_000);
     const session = http2Connect(`http://${o.serviceName}:${port}`, {
       createConnection: () => {
         const from = o.localAddress !== undefined ? { localAddress: o.localAddress } : {};
@@ -171,6 +191,7 @@ function unaryCall(
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('error', fail);
     stream.on('close', () => {
+      clearTimeout(timer);
       session.close();
       if (status === undefined) {
         fail(new ProxyCertifyError('transport', undefined, 'the stream ended without a gRPC status'));
