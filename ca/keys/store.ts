@@ -2,7 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CredentialError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
-import { decodeOnePem, encodePem } from '../pem.js';
+import { decodeOnePem, decodePem, encodePem } from '../pem.js';
 import { generateKey, keyAlgorithmOf, type KeyAlgorithm } from './algorithms.js';
 import { createKeyObjectSigner, type Signer } from './signer.js';
 
@@ -66,12 +66,20 @@ export function createMemoryKeyStore(): KeyStore & { readonly size: number } {
 
 /** A strict PKCS#8 "PRIVATE KEY" PEM; anything else (encrypted, SEC1, headers) is refused. */
 export function parsePrivateKeyPem(text: string, what: string): KeyObject {
-  const der = decodeOnePem(text, 'PRIVATE KEY', what);
+  // PKCS#8 ("PRIVATE KEY"), or SEC1 ("EC PRIVATE KEY"): what cert-manager writes for an ECDSA key by
+  // default, and what `step certificate create` (Linkerd's documented way to make an issuer) writes
+  const blocks = decodePem(text);
+  const sec1 = blocks.length === 1 && blocks[0]?.label === 'EC PRIVATE KEY' ? blocks[0].der : undefined;
+  const der = sec1 ?? decodeOnePem(text, 'PRIVATE KEY', what);
   let key: KeyObject;
   try {
-    key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    key = createPrivateKey({ key: der, format: 'der', type: sec1 !== undefined ? 'sec1' : 'pkcs8' });
   } catch (err) {
-    throw new CredentialError('ERR_FILE_INVALID', `${what}: not a valid PKCS#8 private key`, { cause: err });
+    throw new CredentialError(
+      'ERR_FILE_INVALID',
+      `${what}: not a valid ${sec1 !== undefined ? 'SEC1 EC' : 'PKCS#8'} private key`,
+      { cause: err },
+    );
   }
   keyAlgorithmOf(key);
   return key;

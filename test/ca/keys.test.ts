@@ -102,10 +102,14 @@ describe('parsePrivateKeyPem', () => {
     assert.ok(createPublicKey(key).equals(createPublicKey(ec)));
   });
 
-  it('refuses SEC1, PKCS#1, encrypted PKCS#8 and certificates with ERR_PEM_UNEXPECTED_TYPE', () => {
+  it('reads a SEC1 EC PRIVATE KEY block (cert-manager and step write ECDSA keys so)', () => {
+    const key = parsePrivateKeyPem(ec.export({ type: 'sec1', format: 'pem' }).toString(), 'key');
+    assert.ok(createPublicKey(key).equals(createPublicKey(ec)));
+  });
+
+  it('refuses PKCS#1, encrypted PKCS#8 and certificates with ERR_PEM_UNEXPECTED_TYPE', () => {
     const rsa = csrKey('rsa1024');
     for (const pem of [
-      ec.export({ type: 'sec1', format: 'pem' }).toString(),
       rsa.export({ type: 'pkcs1', format: 'pem' }).toString(),
       ec.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }).toString(),
       encodePem('CERTIFICATE', Buffer.from([0x30, 0x00])),
@@ -265,10 +269,19 @@ describe('key stores', () => {
       assert.equal((await createFileKeyStore().load(path)).keyAlgorithm, 'p384');
     });
 
-    it('refuses to load a non-PKCS#8, encrypted or header-carrying key file', async () => {
+    it('refuses to load an encrypted, header-carrying or malformed key file', async () => {
       const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
       const files: [string, string, string][] = [
-        ['sec1.pem', ec.export({ type: 'sec1', format: 'pem' }).toString(), 'ERR_PEM_UNEXPECTED_TYPE'],
+        [
+          'pkcs1.pem',
+          csrKey('rsa2048').export({ type: 'pkcs1', format: 'pem' }).toString(),
+          'ERR_PEM_UNEXPECTED_TYPE',
+        ],
+        [
+          'sec1-garbage.pem',
+          encodePem('EC PRIVATE KEY' as 'PRIVATE KEY', Buffer.from('nope')),
+          'ERR_FILE_INVALID',
+        ],
         [
           'encrypted.pem',
           ec.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }).toString(),
