@@ -59,7 +59,7 @@ process.stdout.write(
     '── Summary ──',
     `mode:                     ${summary.mode}`,
     `pods' certificates:       ${pods.map(([c, x]) => `${c} ${x.certified} (${x.failed} failed, ${x.restarts} proxy restarts)`).join(', ')}, through the proxy-faithful client over TLS 1.3 with ALPN ${viaProxyTls ? 'none' : 'NOT none'}; issuers' no-ALPN connections ${pods.map(([c]) => `${c} ${summary.identity.tlsConnections[c]?.no_alpn ?? 0}`).join(', ')}`,
-    `proxy with old anchor only: ${summary.identity.staleProxy.ok ? 'ACCEPTED' : `refused after phase 2 (${summary.identity.staleProxy.kind ?? '?'})`}`,
+    `proxy with old anchor only: ${summary.identity.staleProxy.ok ? 'ACCEPTED' : `refused after phase 2 (${summary.identity.staleProxy.code ?? summary.identity.staleProxy.kind ?? '?'})`}`,
     `cross-cluster mTLS:       openssl ${JSON.stringify(summary.crossCluster.openssl)}, node ${JSON.stringify(summary.crossCluster.node)}`,
     `refused as they should:   untrusted anchor ${refused(summary.negatives.untrustedAnchor)}, wrong identity ${refused(summary.negatives.wrongIdentity)}, expired ${refused(summary.negatives.expired)}, openssl untrusted client ${summary.negatives.opensslUntrustedClient.ok ? 'ACCEPTED' : `verify error ${String(summary.negatives.opensslUntrustedClient.serverVerifyError ?? '?')}`}`,
     `rotation handshakes:      ${summary.rotation.handshakes} made, ${summary.rotation.failed} failed, ${(summary.rotation.durationMs / 1000).toFixed(1)} s`,

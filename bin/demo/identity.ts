@@ -110,6 +110,8 @@ export interface Certified {
 export interface CertifyFailure {
   readonly kind: string;
   readonly grpcStatus?: number;
+  /** the TLS or Node code behind a transport failure (e.g. UNABLE_TO_GET_ISSUER_CERT_LOCALLY) */
+  readonly code?: string;
   readonly error: string;
 }
 
@@ -155,6 +157,7 @@ function failureOf(line: Record<string, unknown>): CertifyFailure {
   return {
     kind: typeof line.kind === 'string' ? line.kind : '?',
     ...(typeof line.grpcStatus === 'number' ? { grpcStatus: line.grpcStatus } : {}),
+    ...(typeof line.code === 'string' ? { code: line.code } : {}),
     error: typeof line.error === 'string' ? line.error : '',
   };
 }

@@ -89,6 +89,7 @@ function failedEvent(err: unknown): Record<string, unknown> {
     ...(err instanceof ProxyCertifyError && err.grpcStatus !== undefined
       ? { grpcStatus: err.grpcStatus }
       : {}),
+    ...(err instanceof ProxyCertifyError && err.code !== undefined ? { code: err.code } : {}),
     error: (err as Error).message,
   };
 }

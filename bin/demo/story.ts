@@ -102,7 +102,12 @@ export interface StorySummary {
     /** per issuer: lanyard_tls_connections_total by outcome at the end (no_alpn: a proxy's connection) */
     readonly tlsConnections: Record<string, Record<string, number>>;
     /** a proxy started with the old anchor only, once the serving certificates are under the new one */
-    readonly staleProxy: { readonly ok: boolean; readonly kind?: string; readonly error?: string };
+    readonly staleProxy: {
+      readonly ok: boolean;
+      readonly kind?: string;
+      readonly code?: string;
+      readonly error?: string;
+    };
   };
   readonly finalCheckExit: number;
   readonly durationMs: number;
@@ -590,7 +595,7 @@ async function story(
   );
   const stale = proxyOnce(launch, proxySpec('east', p('anchor-a', 'anchor.crt')));
   say(
-    `a proxy started with the old anchor only, now: ${stale.ok ? 'ACCEPTED (wrong)' : `refused (${stale.failure?.kind ?? '?'})`}`,
+    `a proxy started with the old anchor only, now: ${stale.ok ? 'ACCEPTED (wrong)' : `refused (${stale.failure?.code ?? stale.failure?.kind ?? '?'})`}`,
     stale.failure?.error,
   );
   await waitFor(
@@ -703,6 +708,7 @@ async function story(
       staleProxy: {
         ok: stale.ok,
         ...(stale.failure !== undefined ? { kind: stale.failure.kind, error: stale.failure.error } : {}),
+        ...(stale.failure?.code !== undefined ? { code: stale.failure.code } : {}),
       },
     },
     finalCheckExit: check.code,

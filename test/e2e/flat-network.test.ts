@@ -155,8 +155,8 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
       assert.equal(tls.h2 ?? 0, 0);
     }
     assert.deepEqual(
-      { ok: s.identity.staleProxy.ok, kind: s.identity.staleProxy.kind },
-      { ok: false, kind: 'transport' },
+      { ok: s.identity.staleProxy.ok, kind: s.identity.staleProxy.kind, code: s.identity.staleProxy.code },
+      { ok: false, kind: 'transport', code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' },
     );
     assert.deepEqual(listOwnNamespaces(runId), []);
     assert.equal(existsSync(workDir), false);
