@@ -12,7 +12,7 @@ import { createIssuerCredentialSource } from './credentials.js';
 import { createIssuanceLedger, type AnchorIssuance, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
 import { startIssuer } from './main.js';
-import { openServingTls } from './serving-tls.js';
+import { openServingTlsOf } from './serving-tls.js';
 import { createStatusReporter } from './status.js';
 
 type FromWorker = { type: 'listening'; port: number } | { type: 'ledger'; snapshot: AnchorIssuance[] };
@@ -70,16 +70,7 @@ export async function runClusterPrimary(
   const aggregator = new AggregatorRegistry();
   // checked here once, so a bad pair is one clear error rather than every worker failing; kept
   // current for /v1/status (each worker serves from its own copy)
-  const servingTls =
-    config.tls === undefined
-      ? undefined
-      : await openServingTls({
-          files: config.tls,
-          domain: config.domain,
-          intervalMs: Math.max(config.pollIntervalMs, 1000),
-          clock,
-          logger,
-        });
+  const servingTls = await openServingTlsOf(config, { clock, logger });
   const credentials = await createIssuerCredentialSource({ config, clock, logger, reloads: metrics.reloads });
 
   const ledger = createAggregatedLedger();

@@ -13,7 +13,7 @@ import { createAdmissionControl } from './grpc/admission.js';
 import { createTlsListener, type TlsListener } from './grpc/tls-listener.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
-import { openServingTls } from './serving-tls.js';
+import { openServingTlsOf } from './serving-tls.js';
 import { createStatusReporter, type StatusReporter } from './status.js';
 
 export interface RunningIssuer {
@@ -54,17 +54,11 @@ export async function startIssuer(
   // re-read every poll interval, so a renewed serving certificate (cert-manager) is picked up without
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
-  const servingTls =
-    config.tls === undefined
-      ? undefined
-      : await openServingTls({
-          files: config.tls,
-          domain: config.domain,
-          intervalMs: Math.max(config.pollIntervalMs, 1000),
-          clock,
-          logger,
-          onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
-        });
+  const servingTls = await openServingTlsOf(config, {
+    clock,
+    logger,
+    onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
+  });
   const metrics = createIssuerMetrics();
   const health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
   let draining = false;

@@ -13,7 +13,7 @@ import {
   type IdentityDomain,
 } from '../ca/index.js';
 import type { Logger } from 'pino';
-import { identityServiceName } from './config.js';
+import { identityServiceName, type IssuerConfig } from './config.js';
 
 export interface ServingTlsFiles {
   readonly certPath: string;
@@ -257,4 +257,20 @@ export async function openServingTls(o: {
       watch.close();
     },
   };
+}
+
+/** openServingTls for `lanyard serve`'s config (undefined: plaintext); the files are re-read every poll interval (at least 1 s). */
+export function openServingTlsOf(
+  config: IssuerConfig,
+  o: { readonly clock: Clock; readonly logger: Logger; readonly onPair?: (pair: ServingPair) => void },
+): Promise<ServingTls | undefined> {
+  if (config.tls === undefined) return Promise.resolve(undefined);
+  return openServingTls({
+    files: config.tls,
+    domain: config.domain,
+    intervalMs: Math.max(config.pollIntervalMs, 1000),
+    clock: o.clock,
+    logger: o.logger,
+    ...(o.onPair !== undefined ? { onPair: o.onPair } : {}),
+  });
 }

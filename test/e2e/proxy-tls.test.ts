@@ -2,15 +2,21 @@
 // HTTP/2 with prior knowledge (test/support/proxy-client.ts), with one process and with two workers.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { createIdentityClient } from '../support/issuer.js';
-import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
+import { lanyard, prepareIssuerFiles, serveArgs, startServe, type LongRunning } from '../support/cli.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
-import { buildCsr, proxyCertify, ProxyCertifyError } from '../support/proxy-client.js';
+import { tlsThenBytes } from '../support/tls.js';
+import {
+  buildCsr,
+  proxyCertify,
+  ProxyCertifyError,
+  type ProxyCertificate,
+  type ProxyClientOptions,
+} from '../support/proxy-client.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { createKeyObjectSigner, decodePemOf, encodePem, generateKey, systemClock } from '../../ca/index.js';
 import { createTestCertificate, testPki } from '../support/pki.js';
@@ -45,36 +51,6 @@ async function expiredClientCert(): Promise<{ certPem: string; keyPem: string }>
   };
 }
 
-/** Opens a TLS connection, sends `bytes` after the handshake, resolves how it ended. */
-function rawTls(
-  port: number,
-  options: { alpn?: string[]; send?: Buffer },
-): Promise<'handshake_refused' | 'closed_by_server'> {
-  return new Promise((resolve) => {
-    const s = tlsConnect({
-      host: '127.0.0.1',
-      port,
-      servername: IDENTITY_SVC_NAME,
-      rejectUnauthorized: false,
-      ...(options.alpn !== undefined ? { ALPNProtocols: options.alpn } : {}),
-    });
-    let handshook = false;
-    s.on('secureConnect', () => {
-      handshook = true;
-      if (options.send !== undefined) s.write(options.send);
-    });
-    s.on('data', () => {
-      // an HTTP/1.1 client would wait for an answer here; none comes
-    });
-    s.on('error', () => {
-      // ended below
-    });
-    s.on('close', () => {
-      resolve(handshook ? 'closed_by_server' : 'handshake_refused');
-    });
-  });
-}
-
 for (const workers of [1, 2]) {
   describe(`lanyard serve --tls-cert/--tls-key --workers ${workers}, reached as a Linkerd proxy reaches it`, () => {
     let dir: string;
@@ -83,6 +59,16 @@ for (const workers of [1, 2]) {
     let port: number;
     let adminUrl: string;
     let anchorsPem: string;
+    /** Certify as the Linkerd proxy of pod web does (LINKERD2_PROXY_IDENTITY_* of this install) */
+    const asProxy = (o: Partial<ProxyClientOptions> = {}): Promise<ProxyCertificate> =>
+      proxyCertify({
+        addr: `127.0.0.1:${port}`,
+        serviceName: IDENTITY_SVC_NAME,
+        trustAnchorsPem: anchorsPem,
+        identity: ID,
+        tokenFile: join(dir, 'web.token'),
+        ...o,
+      });
 
     before(async () => {
       ({ dir, cleanup } = tempDir('lanyard-proxy-tls-'));
@@ -112,13 +98,7 @@ for (const workers of [1, 2]) {
     });
 
     it('issues a leaf to a client offering no ALPN (TLS 1.3, SNI and server name checked against the anchors)', async () => {
-      const got = await proxyCertify({
-        addr: `127.0.0.1:${port}`,
-        serviceName: IDENTITY_SVC_NAME,
-        trustAnchorsPem: anchorsPem,
-        identity: ID,
-        tokenFile: join(dir, 'web.token'),
-      });
+      const got = await asProxy();
       assert.equal(got.alpn, false, 'no ALPN protocol was negotiated');
       verifiedBothPurposes(got.leafDer, got.intermediatesDer, anchorsPem);
     });
@@ -144,34 +124,21 @@ for (const workers of [1, 2]) {
 
     it('issues a leaf to a client that holds an expired client certificate (none is asked for)', async () => {
       const expired = await expiredClientCert();
-      const got = await proxyCertify({
-        addr: `127.0.0.1:${port}`,
-        serviceName: IDENTITY_SVC_NAME,
-        trustAnchorsPem: anchorsPem,
-        identity: ID,
-        tokenFile: join(dir, 'web.token'),
-        clientCertificate: expired,
-      });
+      const got = await asProxy({ clientCertificate: expired });
       verifiedBothPurposes(got.leafDer, got.intermediatesDer, anchorsPem);
     });
 
     it('disconnects other ALPN protocols, HTTP/1.1 and garbage, counts them, and keeps serving', async () => {
-      assert.equal(await rawTls(port, { alpn: ['http/1.1'] }), 'handshake_refused');
+      assert.equal(await tlsThenBytes(port, { alpn: ['http/1.1'] }), 'handshake_refused');
       assert.equal(
-        await rawTls(port, { send: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n') }),
+        await tlsThenBytes(port, { send: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n') }),
         'closed_by_server',
       );
       assert.equal(
-        await rawTls(port, { alpn: ['h2'], send: Buffer.from('\x00\x01garbage') }),
+        await tlsThenBytes(port, { alpn: ['h2'], send: Buffer.from('\x00\x01garbage') }),
         'closed_by_server',
       );
-      const got = await proxyCertify({
-        addr: `127.0.0.1:${port}`,
-        serviceName: IDENTITY_SVC_NAME,
-        trustAnchorsPem: anchorsPem,
-        identity: ID,
-        tokenFile: join(dir, 'web.token'),
-      });
+      const got = await asProxy();
       assert.ok(got.leafDer.length > 0);
       const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
       const count = (outcome: string): number =>
@@ -193,13 +160,7 @@ for (const workers of [1, 2]) {
     });
 
     it('answers a bad token with UNAUTHENTICATED over the proxy transport', async () => {
-      const err = await proxyCertify({
-        addr: `127.0.0.1:${port}`,
-        serviceName: IDENTITY_SVC_NAME,
-        trustAnchorsPem: anchorsPem,
-        identity: ID,
-        tokenFile: join(dir, 'anchor', 'anchor.crt'),
-      }).then(
+      const err = await asProxy({ tokenFile: join(dir, 'anchor', 'anchor.crt') }).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -226,24 +187,7 @@ describe('lanyard serve refuses a serving certificate proxies cannot use, before
   });
 
   const serveOnce = (certPath: string, keyPath: string, extra: string[] = []) =>
-    lanyard([
-      'serve',
-      '--issuer-dir',
-      join(dir, 'east'),
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--jwks-file',
-      join(dir, 'sa', 'jwks.json'),
-      '--token-issuer',
-      'https://kubernetes.default.svc.cluster.local',
-      '--tls-cert',
-      certPath,
-      '--tls-key',
-      keyPath,
-      ...extra,
-    ]);
+    lanyard(serveArgs(dir, ['--tls-cert', certPath, '--tls-key', keyPath, ...extra]));
 
   for (const workers of ['1', '2']) {
     it(`an RSA serving key: exit 1, ERR_SERVING_KEY_UNUSABLE (--workers ${workers})`, () => {

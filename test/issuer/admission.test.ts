@@ -14,6 +14,24 @@ import { waitFor } from '../support/tls-cert.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
+/** A plaintext Certify from a loopback proxy of pod web (the proxy speaks plaintext to loopback). */
+function loopbackProxy(
+  target: string,
+  anchorsPem: string,
+  tokenFile: string,
+  o: { localAddress?: string; timeoutMs?: number } = {},
+): ReturnType<typeof proxyCertify> {
+  return proxyCertify({
+    addr: target,
+    serviceName: 'localhost',
+    trustAnchorsPem: anchorsPem,
+    identity: ID,
+    tokenFile,
+    plaintext: true,
+    ...o,
+  });
+}
+
 describe('admission control', () => {
   it('keeps one peer from taking the whole in-flight budget', async () => {
     const pki = await testPki({ now: systemClock.now() });
@@ -24,16 +42,7 @@ describe('admission control', () => {
       const tokenFile = join(dir, 'token');
       writeFileSync(tokenFile, 'sa:default:web');
       const call = (from: string): Promise<string> =>
-        proxyCertify({
-          addr: t.target,
-          serviceName: 'localhost',
-          trustAnchorsPem: pki.anchorsPem,
-          identity: ID,
-          tokenFile,
-          plaintext: true,
-          localAddress: from,
-          timeoutMs: 10_000,
-        }).then(
+        loopbackProxy(t.target, pki.anchorsPem, tokenFile, { localAddress: from, timeoutMs: 10_000 }).then(
           () => 'OK',
           (e: unknown) =>
             e instanceof ProxyCertifyError && e.grpcStatus !== undefined
@@ -64,14 +73,7 @@ describe('admission control', () => {
       const tokenFile = join(dir, 'token');
       writeFileSync(tokenFile, 'sa:default:web');
       authn.hold();
-      const err = await proxyCertify({
-        addr: t.target,
-        serviceName: 'localhost',
-        trustAnchorsPem: pki.anchorsPem,
-        identity: ID,
-        tokenFile,
-        plaintext: true,
-      }).then(
+      const err = await loopbackProxy(t.target, pki.anchorsPem, tokenFile, { timeoutMs: 60_000 }).then(
         () => undefined,
         (e: unknown) => e,
       );

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
 import { describe, it } from 'node:test';
 import { systemClock } from '../../ca/index.js';
 import { createIssuerLogger } from '../../issuer/logger.js';
@@ -17,6 +16,7 @@ import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js'
 import { tempDir } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
 import { waitFor } from '../support/tls-cert.js';
+import { tlsThenBytes } from '../support/tls.js';
 
 interface Started {
   issuer: RunningIssuer;
@@ -74,26 +74,6 @@ async function start(
   };
 }
 
-/** A TLS connection that sends `bytes` once the handshake is done; resolves when the server closes it. */
-function sendAfterHandshake(port: number, bytes: Buffer | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const s = tlsConnect({
-      host: '127.0.0.1',
-      port,
-      servername: IDENTITY_SVC_NAME,
-      rejectUnauthorized: false,
-    });
-    s.on('secureConnect', () => {
-      if (bytes !== undefined) s.write(bytes);
-    });
-    s.on('data', () => undefined);
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      resolve();
-    });
-  });
-}
-
 const refusals = (s: Started): Record<string, unknown>[] => s.lines.filter((l) => l.event === 'tls_refused');
 
 describe('the TLS listener', () => {
@@ -101,11 +81,11 @@ describe('the TLS listener', () => {
     const s = await start();
     try {
       const port = s.issuer.grpcAddress.port;
-      for (let i = 0; i < 5; i++) await sendAfterHandshake(port, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+      for (let i = 0; i < 5; i++) await tlsThenBytes(port, { send: Buffer.from('GET / HTTP/1.1\r\n\r\n') });
       assert.equal(refusals(s).length, 1);
       assert.equal(refusals(s)[0]?.outcome, 'not_http2');
       s.clock.advance(61_000);
-      await sendAfterHandshake(port, Buffer.from('garbage-garbage-garbage!'));
+      await tlsThenBytes(port, { send: Buffer.from('garbage-garbage-garbage!') });
       assert.equal(refusals(s).length, 2);
       const text = await s.issuer.metrics.requestRegistry.getSingleMetricAsString(
         'lanyard_tls_connections_total',
@@ -120,7 +100,7 @@ describe('the TLS listener', () => {
     const s = await start({ prefaceTimeoutMs: 300 });
     try {
       // this connection sends nothing at all after the handshake: the server ends it
-      await sendAfterHandshake(s.issuer.grpcAddress.port, undefined);
+      await tlsThenBytes(s.issuer.grpcAddress.port, {});
       const text = await s.issuer.metrics.requestRegistry.getSingleMetricAsString(
         'lanyard_tls_connections_total',
       );

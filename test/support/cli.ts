@@ -127,7 +127,16 @@ export function startServe(
   extra: readonly string[] = [],
   options: { auth?: readonly string[] } = {},
 ): LongRunning {
-  return startLanyard([
+  return startLanyard(serveArgs(dir, extra, options));
+}
+
+/** The arguments of startServe's `lanyard serve` (for a run that is expected to exit). */
+export function serveArgs(
+  dir: string,
+  extra: readonly string[] = [],
+  options: { auth?: readonly string[] } = {},
+): string[] {
+  return [
     'serve',
     '--issuer-dir',
     join(dir, 'east'),
@@ -144,5 +153,5 @@ export function startServe(
       'https://kubernetes.default.svc.cluster.local',
     ]),
     ...extra,
-  ]);
+  ];
 }

@@ -48,39 +48,20 @@ export function opensslIssuerFactory(
       join(dir, `${id}.csr`),
     ]);
     assert.ok(csr.ok, csr.stderr);
-    writeFileSync(
-      join(dir, `${id}.ext`),
-      [
-        '[v3]',
+    opensslSign({
+      csr: join(dir, `${id}.csr`),
+      ca: { cert: join(dir, 'anchor.crt'), key: join(dir, 'anchor.key') },
+      serial: String(1000 + n),
+      days: 30,
+      extensions: [
         `basicConstraints = critical,CA:TRUE${pathLen !== null ? `,pathlen:${pathLen}` : ''}`,
         'keyUsage = critical,keyCertSign,cRLSign',
         'subjectKeyIdentifier = hash',
         'authorityKeyIdentifier = keyid',
         ...extra,
-        '',
-      ].join('\n'),
-    );
-    const r = openssl([
-      'x509',
-      '-req',
-      '-in',
-      join(dir, `${id}.csr`),
-      '-CA',
-      join(dir, 'anchor.crt'),
-      '-CAkey',
-      join(dir, 'anchor.key'),
-      '-set_serial',
-      String(1000 + n),
-      '-days',
-      '30',
-      '-extfile',
-      join(dir, `${id}.ext`),
-      '-extensions',
-      'v3',
-      '-out',
-      join(dir, `${id}.crt`),
-    ]);
-    assert.ok(r.ok, r.stderr);
+      ],
+      out: join(dir, `${id}.crt`),
+    });
     const cert = parseCertificate(
       decodeOnePem(readFileSync(join(dir, `${id}.crt`), 'utf8'), 'CERTIFICATE', id),
     );
@@ -146,40 +127,55 @@ export function opensslServingCert(
   ]);
   assert.ok(req.ok, req.stderr);
   const eku = options.eku ?? 'serverAuth';
-  writeFileSync(
-    p('ext'),
-    [
-      '[v3]',
+  opensslSign({
+    csr: p('csr'),
+    ca: { cert: p('issuer.crt'), key: p('issuer.key') },
+    serial: '0x' + randomBytes(8).toString('hex'),
+    days: 2,
+    extensions: [
       'basicConstraints = critical,CA:FALSE',
       'keyUsage = critical,digitalSignature',
       `subjectAltName = critical,DNS:${options.name ?? IDENTITY_SVC_NAME}`,
       ...(eku === 'none' ? [] : [`extendedKeyUsage = ${eku}`]),
       'authorityKeyIdentifier = keyid',
-      '',
-    ].join('\n'),
-  );
+    ],
+    out: p('leaf.crt'),
+  });
+  const certPem = readFileSync(p('leaf.crt'), 'utf8') + issuer.certPem;
+  writeFileSync(p('crt'), certPem);
+  return { certPem, keyPem: readFileSync(p('key'), 'utf8'), certPath: p('crt'), keyPath: p('key') };
+}
+
+/** `openssl x509 -req`: signs `csr` with `ca`, with exactly `extensions` (openssl config lines). */
+function opensslSign(o: {
+  csr: string;
+  ca: { cert: string; key: string };
+  serial: string;
+  days: number;
+  extensions: readonly string[];
+  out: string;
+}): void {
+  const ext = `${o.out}.ext`;
+  writeFileSync(ext, ['[v3]', ...o.extensions, ''].join('\n'));
   const r = openssl([
     'x509',
     '-req',
     '-in',
-    p('csr'),
+    o.csr,
     '-CA',
-    p('issuer.crt'),
+    o.ca.cert,
     '-CAkey',
-    p('issuer.key'),
+    o.ca.key,
     '-set_serial',
-    '0x' + randomBytes(8).toString('hex'),
+    o.serial,
     '-days',
-    '2',
+    String(o.days),
     '-extfile',
-    p('ext'),
+    ext,
     '-extensions',
     'v3',
     '-out',
-    p('leaf.crt'),
+    o.out,
   ]);
   assert.ok(r.ok, r.stderr);
-  const certPem = readFileSync(p('leaf.crt'), 'utf8') + issuer.certPem;
-  writeFileSync(p('crt'), certPem);
-  return { certPem, keyPem: readFileSync(p('key'), 'utf8'), certPath: p('crt'), keyPath: p('key') };
 }

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { IDENTITY_SVC_NAME } from './openssl-ca.js';
 
 export interface TlsParty {
   /** PEM file: leaf then intermediates (tls.crt) */
@@ -126,4 +128,38 @@ export async function opensslMutualTls(
     srvOut.includes('lanyard-ping') &&
     !/error|alert/i.test(srvOut.replace(/verify error:num=0/g, ''));
   return { ok, client: cliOut, server: srvOut };
+}
+
+/**
+ * Opens a TLS connection to 127.0.0.1:`port` (SNI: the identity service name, certificate not
+ * checked), offering `alpn` (none when absent), sends `send` once the handshake is done, and
+ * resolves how the server ended it.
+ */
+export function tlsThenBytes(
+  port: number,
+  options: { alpn?: string[]; send?: Buffer },
+): Promise<'handshake_refused' | 'closed_by_server'> {
+  return new Promise((resolve) => {
+    const s = connectTls({
+      host: '127.0.0.1',
+      port,
+      servername: IDENTITY_SVC_NAME,
+      rejectUnauthorized: false,
+      ...(options.alpn !== undefined ? { ALPNProtocols: options.alpn } : {}),
+    });
+    let handshook = false;
+    s.on('secureConnect', () => {
+      handshook = true;
+      if (options.send !== undefined) s.write(options.send);
+    });
+    s.on('data', () => {
+      // an HTTP/1.1 client would wait for an answer here; none comes
+    });
+    s.on('error', () => {
+      // ended below
+    });
+    s.on('close', () => {
+      resolve(handshook ? 'closed_by_server' : 'handshake_refused');
+    });
+  });
 }
