@@ -158,6 +158,50 @@ export async function readJwksFile(path: string): Promise<string> {
   return data.toString('utf8');
 }
 
+/** URL source: longest time between two fetches of the JWKS, by default. */
+export const DEFAULT_JWKS_REFRESH_MS = 5 * 60_000;
+/** URL source: a key set that could not be refreshed for this long is no longer used, by default. */
+export const DEFAULT_JWKS_MAX_AGE_MS = 60 * 60_000;
+/** URL source: how soon a failed scheduled fetch is tried again (or the refresh interval if shorter). */
+export const JWKS_RETRY_MS = 30_000;
+/** Least time between two scheduled JWKS fetches, however short the server's Cache-Control max-age. */
+export const MIN_JWKS_REFRESH_MS = 10_000;
+
+/**
+ * How long a fetched JWKS may be used before it is fetched again, in ms, from its Cache-Control
+ * header: `max-age` (`no-cache` and `no-store` count as 0), or undefined when the header says
+ * nothing about it. A malformed max-age counts as 0 (RFC 9111 §4.2.1: treat as stale).
+ */
+export function cacheControlMaxAgeMs(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  let maxAge: number | undefined;
+  for (const part of header.split(',')) {
+    const [name = '', value] = part.trim().split('=', 2);
+    const directive = name.trim().toLowerCase();
+    if (directive === 'no-cache' || directive === 'no-store') return 0;
+    if (directive === 'max-age') {
+      const v = (value ?? '').trim().replace(/^"(.*)"$/, '$1');
+      maxAge = /^\d{1,10}$/.test(v) ? Number(v) * 1000 : 0;
+    }
+  }
+  return maxAge;
+}
+
+/**
+ * When to fetch a JWKS again, in ms after a successful fetch: the server's max-age when it is
+ * shorter than `refreshIntervalMs`, but not below MIN_JWKS_REFRESH_MS (unless the interval is).
+ */
+export function jwksRefreshDelayMs(maxAgeMs: number | undefined, refreshIntervalMs: number): number {
+  return Math.min(refreshIntervalMs, Math.max(maxAgeMs ?? Infinity, MIN_JWKS_REFRESH_MS));
+}
+
+/** A JWKS document as fetched, with what its server said about caching it. */
+export interface FetchedJwks {
+  readonly text: string;
+  /** from the Cache-Control header (cacheControlMaxAgeMs) */
+  readonly maxAgeMs: number | undefined;
+}
+
 /**
  * GETs a JWKS over HTTPS (never plain HTTP) trusting `caPem` (system roots when absent). Rejects
  * with a plain Error on a network error, a status other than 200, a body over MAX_JWKS_BYTES, or
@@ -171,8 +215,8 @@ export function fetchJwks(
     readonly timeoutMs: number;
     readonly signal?: AbortSignal;
   },
-): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
+): Promise<FetchedJwks> {
+  return new Promise<FetchedJwks>((resolve, reject) => {
     let settled = false;
     const fail = (message: string): void => {
       if (settled) return;
@@ -211,7 +255,10 @@ export function fetchJwks(
           }
           settled = true;
           clearTimeout(timer);
-          resolve(Buffer.concat(chunks).toString('utf8'));
+          resolve({
+            text: Buffer.concat(chunks).toString('utf8'),
+            maxAgeMs: cacheControlMaxAgeMs(res.headers['cache-control']),
+          });
         });
       },
     );

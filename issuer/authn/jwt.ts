@@ -5,7 +5,10 @@ import {
   AuthenticatorUnavailableError,
   InvalidTokenError,
   UsageError,
+  formatDuration,
+  systemScheduler,
   type Clock,
+  type Scheduler,
   type ServiceAccountRef,
 } from '../../ca/index.js';
 import { LruCache } from '../lru.js';
@@ -23,9 +26,13 @@ import {
   type CachedAccount,
 } from './common.js';
 import {
+  DEFAULT_JWKS_MAX_AGE_MS,
+  DEFAULT_JWKS_REFRESH_MS,
   DEFAULT_JWT_ALGORITHMS,
+  JWKS_RETRY_MS,
   SUPPORTED_JWT_ALGORITHMS,
   fetchJwks,
+  jwksRefreshDelayMs,
   fileVersion,
   keyFitsAlgorithm,
   parseJwks,
@@ -65,6 +72,19 @@ export interface JwtAuthenticatorOptions {
   readonly fileCheckIntervalMs?: number;
   /** URL source: time allowed for one JWKS fetch, ms; default 5 000 */
   readonly fetchTimeoutMs?: number;
+  /**
+   * URL source: longest time between two fetches of the JWKS, ms; a shorter Cache-Control max-age
+   * of the answer wins, down to 10 s; default 300 000 (5 min). A failed fetch is retried after 30 s.
+   */
+  readonly refreshIntervalMs?: number;
+  /**
+   * URL source: a key set not refreshed for this long is no longer used (calls answer
+   * ERR_AUTHENTICATOR_UNAVAILABLE until a fetch succeeds), ms; longer than refreshIntervalMs;
+   * default 3 600 000 (1 h)
+   */
+  readonly maxKeyAgeMs?: number;
+  /** runs the scheduled JWKS fetches (URL source); default systemScheduler */
+  readonly scheduler?: Scheduler;
   /** after a failed first load, calls fail fast for this long before the next attempt, ms; default 1 000 */
   readonly retryBackoffMs?: number;
   readonly logger?: Logger;
@@ -80,8 +100,12 @@ export interface JwtAuthenticatorStats {
   readonly keyResolutions: number;
   /** successful JWKS loads, the first one included */
   readonly jwksLoads: number;
+  /** failed JWKS loads */
+  readonly jwksLoadFailures: number;
   /** JWKS re-reads triggered by an unknown kid */
   readonly unknownKidRefetches: number;
+  /** scheduled JWKS fetches started (URL source) */
+  readonly scheduledRefreshes: number;
 }
 
 export interface JwtAuthenticator extends Authenticator {
@@ -89,7 +113,7 @@ export interface JwtAuthenticator extends Authenticator {
   /** loads the JWKS now (first load, or re-read); throws AuthenticatorUnavailableError on failure */
   refresh(opts?: { readonly signal?: AbortSignal }): Promise<void>;
   stats(): JwtAuthenticatorStats;
-  /** aborts JWKS fetches in progress and drops the token cache */
+  /** aborts JWKS fetches in progress, stops the scheduled ones and drops the token cache */
   close(): Promise<void>;
 }
 
@@ -103,6 +127,10 @@ const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
  * `iss` equals `issuer`; `aud` includes `audience`; `exp` is present and `nbf` passed (both with
  * `clockSkewMs` tolerance); `sub` is `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the
  * `kubernetes.io` claim, when present, names the same namespace and service account.
+ *
+ * A JWKS URL is fetched again every `refreshIntervalMs` (sooner when its Cache-Control max-age says
+ * so); a key set that could not be refreshed for `maxKeyAgeMs` is no longer trusted. Whenever a key
+ * disappears or changes, the verified-token cache is dropped.
  */
 export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAuthenticator {
   const algorithms = validateAlgorithms(options.algorithms ?? DEFAULT_JWT_ALGORITHMS);
@@ -117,6 +145,15 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   const fileCheckIntervalMs = nonNegative(options.fileCheckIntervalMs ?? 1_000, 'fileCheckIntervalMs');
   const fetchTimeoutMs = nonNegative(options.fetchTimeoutMs ?? 5_000, 'fetchTimeoutMs');
   const retryBackoffMs = nonNegative(options.retryBackoffMs ?? 1_000, 'retryBackoffMs');
+  const refreshIntervalMs = atLeast(
+    options.refreshIntervalMs ?? DEFAULT_JWKS_REFRESH_MS,
+    1_000,
+    'refreshIntervalMs',
+  );
+  const maxKeyAgeMs = atLeast(options.maxKeyAgeMs ?? DEFAULT_JWKS_MAX_AGE_MS, 1_000, 'maxKeyAgeMs');
+  if (maxKeyAgeMs <= refreshIntervalMs)
+    throw new UsageError('maxKeyAgeMs must be longer than refreshIntervalMs');
+  const scheduler = options.scheduler ?? systemScheduler;
   const source = validateSource(options.jwks);
   const logger = options.logger;
   const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
@@ -128,14 +165,28 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   let lastFailure: { atMs: number; message: string } | undefined;
   let lastFileCheckMs = -Infinity;
   let lastKidRefetchMs = -Infinity;
+  // URL source: when the key set in use was fetched; the next scheduled fetch, cancellable
+  let loadedAtMs = -Infinity;
+  let cancelScheduled: (() => void) | undefined;
+  let closed = false;
   // bumped when a key disappears or changes; a verification that straddles it is not cached
   let keyGeneration = 0;
-  const stats = { cacheHits: 0, verifications: 0, keyResolutions: 0, jwksLoads: 0, unknownKidRefetches: 0 };
+  const stats = {
+    cacheHits: 0,
+    verifications: 0,
+    keyResolutions: 0,
+    jwksLoads: 0,
+    jwksLoadFailures: 0,
+    unknownKidRefetches: 0,
+    scheduledRefreshes: 0,
+  };
 
   /** Reads the source, parses it and swaps the key set; the token cache is cleared when a key went away. */
   async function load(reason: string): Promise<void> {
     let text: string;
     let newVersion: FileVersion | undefined;
+    let maxAgeMs: number | undefined;
+    const startedMs = clock.now().getTime();
     try {
       if ('file' in source) {
         newVersion = await fileVersion(source.file).catch((err: unknown) => {
@@ -148,12 +199,14 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
         const bearerToken =
           source.tokenFile !== undefined ? (await readCaFile(source.tokenFile)).trim() : undefined;
-        text = await fetchJwks(source.url, {
+        const fetched = await fetchJwks(source.url, {
           timeoutMs: fetchTimeoutMs,
           signal: closing.signal,
           ...(caPem !== undefined ? { caPem } : {}),
           ...(bearerToken !== undefined ? { bearerToken } : {}),
         });
+        text = fetched.text;
+        maxAgeMs = fetched.maxAgeMs;
       }
       const next = parseJwks(text, algorithms);
       if (keySet !== undefined && lostKeys(keySet, next)) {
@@ -162,9 +215,12 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       }
       keySet = next;
       version = newVersion;
+      loadedAtMs = startedMs;
       if (newVersion !== undefined) lastFileCheckMs = clock.now().getTime();
       lastFailure = undefined;
       stats.jwksLoads++;
+      const nextInMs = jwksRefreshDelayMs(maxAgeMs, refreshIntervalMs);
+      scheduleRefresh(nextInMs);
       logger?.info(
         {
           event: 'jwks_loaded',
@@ -172,16 +228,27 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           source: sourceName,
           kids: next.keys.map((k) => k.kid ?? null),
           ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
+          ...('url' in source ? { nextRefreshInMs: nextInMs } : {}),
         },
         'JWKS loaded',
       );
     } catch (err) {
       const message = (err as Error).message;
       lastFailure = { atMs: clock.now().getTime(), message };
+      stats.jwksLoadFailures++;
       // a file that failed to parse is not retried until it changes again
       if (newVersion !== undefined) version = newVersion;
+      scheduleRefresh(Math.min(JWKS_RETRY_MS, refreshIntervalMs));
       logger?.warn(
-        { event: 'jwks_load_failed', reason, source: sourceName, err: message },
+        {
+          event: 'jwks_load_failed',
+          reason,
+          source: sourceName,
+          err: message,
+          ...(keySet !== undefined && 'url' in source
+            ? { keysAgeMs: clock.now().getTime() - loadedAtMs, maxKeyAgeMs }
+            : {}),
+        },
         'JWKS load failed',
       );
       throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`, {
@@ -191,6 +258,23 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   }
   const sourceName = 'file' in source ? source.file : source.url.href;
 
+  /** URL source: (re)arms the one scheduled fetch. A file source is checked on use instead. */
+  function scheduleRefresh(delayMs: number): void {
+    if (!('url' in source) || closed) return;
+    cancelScheduled?.();
+    cancelScheduled = scheduler.after(delayMs, () => {
+      cancelScheduled = undefined;
+      stats.scheduledRefreshes++;
+      // a failure is logged by load() and keeps the previous keys until they pass maxKeyAgeMs
+      reload('scheduled').catch(() => undefined);
+    });
+  }
+
+  /** URL source: the key set in use was fetched longer than maxKeyAgeMs ago. */
+  function tooOld(nowMs: number): boolean {
+    return 'url' in source && keySet !== undefined && nowMs - loadedAtMs >= maxKeyAgeMs;
+  }
+
   /** Single-flight: concurrent callers share one load; each may stop waiting on its own signal. */
   function reload(reason: string): Promise<void> {
     loading ??= load(reason).finally(() => {
@@ -199,10 +283,15 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     return loading;
   }
 
-  /** Makes sure a key set is loaded and, for a file source, not older than the file. */
+  /**
+   * Makes sure a key set is loaded and, for a file source, not older than the file; for a URL
+   * source, not older than maxKeyAgeMs (a set past it is fetched again before use, or refused).
+   */
   async function ensureKeys(signal: AbortSignal): Promise<KeySet> {
     const nowMs = clock.now().getTime();
-    if (keySet === undefined) {
+    if (tooOld(nowMs)) {
+      await reloadTooOld(nowMs, signal);
+    } else if (keySet === undefined) {
       if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs) {
         throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`, {
           reason: 'keys',
@@ -230,6 +319,24 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     if (keySet === undefined)
       throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });
     return keySet;
+  }
+
+  /** Fetches a key set past maxKeyAgeMs again (at most once per retryBackoffMs); refuses it if that fails. */
+  async function reloadTooOld(nowMs: number, signal: AbortSignal): Promise<void> {
+    const refuse = (cause?: unknown): AuthenticatorUnavailableError =>
+      new AuthenticatorUnavailableError(
+        `the JWKS could not be refreshed for ${formatDuration(nowMs - loadedAtMs)}, longer than its maximum age ${formatDuration(maxKeyAgeMs)}; its keys are no longer used`,
+        { reason: 'keys', ...(cause !== undefined ? { cause } : {}) },
+      );
+    if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs)
+      throw refuse();
+    try {
+      await raceSignal(reload('too old'), signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw refuse(err);
+    }
+    if (tooOld(clock.now().getTime())) throw refuse();
   }
 
   /** Re-reads the JWKS for an unknown kid unless that happened less than refetchIntervalMs ago. */
@@ -388,7 +495,8 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       checkTokenSize(token);
       const key = tokenCacheKey(token);
       const hit = cache.get(key);
-      if (hit !== undefined) {
+      // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
+      if (hit !== undefined && !tooOld(clock.now().getTime())) {
         if (clock.now().getTime() < hit.expiresAtMs) {
           stats.cacheHits++;
           return hit.account;
@@ -408,6 +516,9 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     },
     stats: () => ({ ...stats }),
     close() {
+      closed = true;
+      cancelScheduled?.();
+      cancelScheduled = undefined;
       closing.abort();
       cache.clear();
       return Promise.resolve();
@@ -450,6 +561,11 @@ function validateSource(s: JwksSource): ValidSource {
     ...(s.caFile !== undefined ? { caFile: s.caFile } : {}),
     ...(s.tokenFile !== undefined ? { tokenFile: s.tokenFile } : {}),
   };
+}
+
+function atLeast(v: number, min: number, name: string): number {
+  if (!Number.isFinite(v) || v < min) throw new UsageError(`${name} must be at least ${min} milliseconds`);
+  return v;
 }
 
 function nonNegative(v: number, name: string): number {
