@@ -48,6 +48,8 @@ export interface KeySet {
   readonly byKid: ReadonlyMap<string, readonly JwksKey[]>;
   /** why JWKs were left out (private keys, unsupported types, "use" other than "sig"), for logs */
   readonly skipped: readonly string[];
+  /** kids that several usable keys share (a token with such a kid is checked against each), for logs */
+  readonly duplicateKids: readonly string[];
 }
 
 /**
@@ -86,7 +88,13 @@ export function parseJwks(text: string, algorithms: readonly string[]): KeySet {
     if (list === undefined) byKid.set(k.kid, [k]);
     else list.push(k);
   }
-  return Object.freeze({ keys: Object.freeze(keys), byKid, skipped: Object.freeze(skipped) });
+  const duplicateKids = [...byKid].filter(([, list]) => list.length > 1).map(([kid]) => kid);
+  return Object.freeze({
+    keys: Object.freeze(keys),
+    byKid,
+    skipped: Object.freeze(skipped),
+    duplicateKids: Object.freeze(duplicateKids),
+  });
 }
 
 function importJwk(jwk: unknown, algorithms: readonly string[]): JwksKey | string {

@@ -123,10 +123,11 @@ const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
  * Verifies Kubernetes projected service-account tokens locally against a JWKS.
  *
  * A token is accepted when: its header `alg` is allowed and fits the key; the key is found by `kid`
- * (an unknown kid re-reads the JWKS at most once per `refetchIntervalMs`); the signature verifies;
- * `iss` equals `issuer`; `aud` includes `audience`; `exp` is present and `nbf` passed (both with
- * `clockSkewMs` tolerance); `sub` is `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the
- * `kubernetes.io` claim, when present, names the same namespace and service account.
+ * (an unknown kid re-reads the JWKS at most once per `refetchIntervalMs`; when several keys share the
+ * kid, each that fits the algorithm is tried); the signature verifies; `iss` equals `issuer`; `aud`
+ * includes `audience`; `exp` is present and `nbf` passed (both with `clockSkewMs` tolerance); `sub` is
+ * `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the `kubernetes.io` claim, when
+ * present, names the same namespace and service account.
  *
  * A JWKS URL is fetched again every `refreshIntervalMs` (sooner when its Cache-Control max-age says
  * so); a key set that could not be refreshed for `maxKeyAgeMs` is no longer trusted. Whenever a key
@@ -227,6 +228,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           reason,
           source: sourceName,
           kids: next.keys.map((k) => k.kid ?? null),
+          ...(next.duplicateKids.length > 0 ? { duplicateKids: next.duplicateKids } : {}),
           ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
           ...('url' in source ? { nextRefreshInMs: nextInMs } : {}),
         },
@@ -353,11 +355,16 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     return true;
   }
 
-  function pickKey(
+  /**
+   * The keys a token's signature is checked against: every key with its kid that fits its
+   * algorithm (a JWKS may publish several under one kid, e.g. while a key is replaced); without a
+   * kid, the one key of the set that fits.
+   */
+  function pickKeys(
     set: KeySet,
     kid: string | undefined,
     alg: string,
-  ): JwksKey | 'no-kid-match' | 'no-fit' | 'ambiguous' {
+  ): readonly JwksKey[] | 'no-kid-match' | 'no-fit' | 'ambiguous' {
     const candidates = kid !== undefined ? set.byKid.get(kid) : set.keys;
     if (candidates === undefined || candidates.length === 0) return 'no-kid-match';
     const fitting = candidates.filter(
@@ -365,13 +372,13 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     );
     if (fitting.length === 0) return 'no-fit';
     if (kid === undefined && fitting.length > 1) return 'ambiguous';
-    return fitting[0] as JwksKey;
+    return fitting;
   }
 
-  async function resolveKey(
+  async function resolveKeys(
     header: { alg?: unknown; kid?: unknown },
     signal: AbortSignal,
-  ): Promise<KeyObject> {
+  ): Promise<readonly KeyObject[]> {
     stats.keyResolutions++;
     const alg = header.alg as string; // verify() checked it against `algorithms` before calling
     if (header.kid !== undefined && typeof header.kid !== 'string') {
@@ -379,11 +386,11 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     }
     const kid = header.kid;
     const loadsBefore = stats.jwksLoads;
-    let found = pickKey(await ensureKeys(signal), kid, alg);
+    let found = pickKeys(await ensureKeys(signal), kid, alg);
     // a key set loaded during this very call is as fresh as a re-read would make it
     const fresh = stats.jwksLoads > loadsBefore;
     if (found === 'no-kid-match' && kid !== undefined && !fresh && (await refetchForUnknownKid(signal))) {
-      found = pickKey(keySet ?? (await ensureKeys(signal)), kid, alg);
+      found = pickKeys(keySet ?? (await ensureKeys(signal)), kid, alg);
     }
     switch (found) {
       case 'no-kid-match':
@@ -403,7 +410,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           reason: 'key',
         });
       default:
-        return found.key;
+        return found.map((k) => k.key);
     }
   }
 
@@ -435,8 +442,8 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         'the token uses the unencoded payload option ("b64"), which is not supported',
         { reason: 'algorithm' },
       );
-    const key = await resolveKey(header, signal);
-    if (!verifyJwsSignature(alg, key, jws.signingInput, jws.signature)) {
+    const keys = await resolveKeys(header, signal);
+    if (!keys.some((key) => verifyJwsSignature(alg, key, jws.signingInput, jws.signature))) {
       throw new InvalidTokenError(
         `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
         { reason: 'signature' },
