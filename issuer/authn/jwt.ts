@@ -125,9 +125,9 @@ const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
  * A token is accepted when: its header `alg` is allowed and fits the key; the key is found by `kid`
  * (an unknown kid re-reads the JWKS at most once per `refetchIntervalMs`; when several keys share the
  * kid, each that fits the algorithm is tried); the signature verifies; `iss` equals `issuer`; `aud`
- * includes `audience`; `exp` is present and `nbf` passed (both with `clockSkewMs` tolerance); `sub` is
- * `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the `kubernetes.io` claim, when
- * present, names the same namespace and service account.
+ * includes `audience`; `exp` is present, `nbf` passed and `iat` not in the future (all with
+ * `clockSkewMs` tolerance); `sub` is `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the
+ * `kubernetes.io` claim, when present, names the same namespace and service account.
  *
  * A JWKS URL is fetched again every `refreshIntervalMs` (sooner when its Cache-Control max-age says
  * so); a key set that could not be refreshed for `maxKeyAgeMs` is no longer trusted. Whenever a key
@@ -488,8 +488,15 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           { reason: 'not-yet-valid' },
         );
     }
-    if (payload.iat !== undefined && (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat))) {
-      throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
+    const iat = payload.iat;
+    if (iat !== undefined) {
+      if (typeof iat !== 'number' || !Number.isFinite(iat))
+        throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
+      if (nowS < iat - tol)
+        throw new InvalidTokenError(
+          `the token was issued at ${isoOf(iat)}, in the future (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+          { reason: 'not-yet-valid' },
+        );
     }
     if (payload.sub === undefined)
       throw new InvalidTokenError('the token has no "sub" claim', { reason: 'subject' });

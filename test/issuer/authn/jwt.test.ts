@@ -164,6 +164,16 @@ describe('JWT authenticator: tokens', () => {
     );
   });
 
+  it('rejects a token issued in the future (iat beyond the skew), even with nbf passed', async () => {
+    const t = nowS(f);
+    for (const patch of [{ iat: t + 60 }, { iat: t + 60, nbf: null }]) {
+      await check(
+        await sign(f.signing.key, claims(t, patch), { alg: 'ES256', kid: f.signing.kid }),
+        'not-yet-valid',
+      );
+    }
+  });
+
   it('rejects a token without exp', async () => {
     const t = nowS(f);
     await check(
