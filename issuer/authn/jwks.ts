@@ -123,6 +123,26 @@ function importJwk(jwk: unknown, algorithms: readonly string[]): JwksKey | strin
   return Object.freeze({ kid, alg, key, fingerprint: `${kid ?? ''}|${alg ?? ''}|${spki}` });
 }
 
+/**
+ * The keys of `set` a token's signature is checked against: every key under its `kid` that fits
+ * its algorithm (a JWKS may publish several under one kid); without a kid, the one key of the set
+ * that fits ('ambiguous' when several do). Otherwise why none is.
+ */
+export function keysForToken(
+  set: KeySet,
+  kid: string | undefined,
+  alg: string,
+): readonly JwksKey[] | 'no-kid-match' | 'no-fit' | 'ambiguous' {
+  const candidates = kid !== undefined ? set.byKid.get(kid) : set.keys;
+  if (candidates === undefined || candidates.length === 0) return 'no-kid-match';
+  const fitting = candidates.filter(
+    (k) => (k.alg === undefined || k.alg === alg) && keyFitsAlgorithm(k.key, alg),
+  );
+  if (fitting.length === 0) return 'no-fit';
+  if (kid === undefined && fitting.length > 1) return 'ambiguous';
+  return fitting;
+}
+
 const CURVE_OF: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
 
 /** Whether `key`'s type (and curve) can verify signatures made with JWS algorithm `alg`. */

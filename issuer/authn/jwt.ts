@@ -1,11 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import {
-  AuthenticatorUnavailableError,
   InvalidTokenError,
   UsageError,
-  formatDuration,
   systemScheduler,
   type Clock,
   type Scheduler,
@@ -29,29 +26,12 @@ import {
   DEFAULT_JWKS_MAX_AGE_MS,
   DEFAULT_JWKS_REFRESH_MS,
   DEFAULT_JWT_ALGORITHMS,
-  JWKS_RETRY_MS,
   SUPPORTED_JWT_ALGORITHMS,
-  fetchJwks,
-  jwksRefreshDelayMs,
-  fileVersion,
-  keyFitsAlgorithm,
-  parseJwks,
-  readJwksFile,
-  sameVersion,
-  type FileVersion,
-  type JwksKey,
-  type KeySet,
+  keysForToken,
 } from './jwks.js';
+import { createJwksKeyStore, type JwksKeyStoreStats, type JwksSource } from './jwks-keys.js';
 
-/** Where the verification keys come from: a local JWKS file, or an HTTPS URL (CA bundle optional). */
-export type JwksSource =
-  | { readonly file: string }
-  | {
-      readonly url: string;
-      readonly caFile?: string;
-      /** bearer token sent with the request, re-read on every fetch (Kubernetes rotates projected tokens) */
-      readonly tokenFile?: string;
-    };
+export type { JwksSource } from './jwks-keys.js';
 
 export interface JwtAuthenticatorOptions {
   readonly jwks: JwksSource;
@@ -91,21 +71,13 @@ export interface JwtAuthenticatorOptions {
 }
 
 /** Counters since creation, for metrics and tests. */
-export interface JwtAuthenticatorStats {
+export interface JwtAuthenticatorStats extends JwksKeyStoreStats {
   /** authentications answered from the token cache (no crypto) */
   readonly cacheHits: number;
   /** full verifications attempted (signature and claims) */
   readonly verifications: number;
-  /** calls of the key resolver handed to jose */
+  /** key look-ups for a token's header */
   readonly keyResolutions: number;
-  /** successful JWKS loads, the first one included */
-  readonly jwksLoads: number;
-  /** failed JWKS loads */
-  readonly jwksLoadFailures: number;
-  /** JWKS re-reads triggered by an unknown kid */
-  readonly unknownKidRefetches: number;
-  /** scheduled JWKS fetches started (URL source) */
-  readonly scheduledRefreshes: number;
 }
 
 export interface JwtAuthenticator extends Authenticator {
@@ -154,227 +126,29 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   const maxKeyAgeMs = atLeast(options.maxKeyAgeMs ?? DEFAULT_JWKS_MAX_AGE_MS, 1_000, 'maxKeyAgeMs');
   if (maxKeyAgeMs <= refreshIntervalMs)
     throw new UsageError('maxKeyAgeMs must be longer than refreshIntervalMs');
-  const scheduler = options.scheduler ?? systemScheduler;
-  const source = validateSource(options.jwks);
-  const logger = options.logger;
   const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
-  const closing = new AbortController();
-
-  let keySet: KeySet | undefined;
-  let version: FileVersion | undefined;
-  let loading: Promise<void> | undefined;
-  let lastFailure: { atMs: number; message: string } | undefined;
-  let lastFileCheckMs = -Infinity;
-  let lastKidRefetchMs = -Infinity;
-  // URL source: when the key set in use was fetched; the next scheduled fetch, cancellable
-  let loadedAtMs = -Infinity;
-  let cancelScheduled: (() => void) | undefined;
-  let closed = false;
   // bumped when a key disappears or changes; a verification that straddles it is not cached
   let keyGeneration = 0;
-  const stats = {
-    cacheHits: 0,
-    verifications: 0,
-    keyResolutions: 0,
-    jwksLoads: 0,
-    jwksLoadFailures: 0,
-    unknownKidRefetches: 0,
-    scheduledRefreshes: 0,
-  };
+  const store = createJwksKeyStore({
+    source: options.jwks,
+    algorithms,
+    clock,
+    scheduler: options.scheduler ?? systemScheduler,
+    refetchIntervalMs,
+    fileCheckIntervalMs,
+    fetchTimeoutMs,
+    retryBackoffMs,
+    refreshIntervalMs,
+    maxKeyAgeMs,
+    logger: options.logger,
+    onKeysLost: () => {
+      cache.clear();
+      keyGeneration++;
+    },
+  });
+  const stats = { cacheHits: 0, verifications: 0, keyResolutions: 0 };
 
-  /** Reads the source, parses it and swaps the key set; the token cache is cleared when a key went away. */
-  async function load(reason: string): Promise<void> {
-    let text: string;
-    let newVersion: FileVersion | undefined;
-    let maxAgeMs: number | undefined;
-    const startedMs = clock.now().getTime();
-    try {
-      if ('file' in source) {
-        newVersion = await fileVersion(source.file).catch((err: unknown) => {
-          throw new Error(
-            `cannot read JWKS file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-          );
-        });
-        text = await readJwksFile(source.file);
-      } else {
-        const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
-        const bearerToken =
-          source.tokenFile !== undefined ? (await readCaFile(source.tokenFile)).trim() : undefined;
-        const fetched = await fetchJwks(source.url, {
-          timeoutMs: fetchTimeoutMs,
-          signal: closing.signal,
-          ...(caPem !== undefined ? { caPem } : {}),
-          ...(bearerToken !== undefined ? { bearerToken } : {}),
-        });
-        text = fetched.text;
-        maxAgeMs = fetched.maxAgeMs;
-      }
-      const next = parseJwks(text, algorithms);
-      if (keySet !== undefined && lostKeys(keySet, next)) {
-        cache.clear();
-        keyGeneration++;
-      }
-      keySet = next;
-      version = newVersion;
-      loadedAtMs = startedMs;
-      if (newVersion !== undefined) lastFileCheckMs = clock.now().getTime();
-      lastFailure = undefined;
-      stats.jwksLoads++;
-      const nextInMs = jwksRefreshDelayMs(maxAgeMs, refreshIntervalMs);
-      scheduleRefresh(nextInMs);
-      logger?.info(
-        {
-          event: 'jwks_loaded',
-          reason,
-          source: sourceName,
-          kids: next.keys.map((k) => k.kid ?? null),
-          ...(next.duplicateKids.length > 0 ? { duplicateKids: next.duplicateKids } : {}),
-          ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
-          ...('url' in source ? { nextRefreshInMs: nextInMs } : {}),
-        },
-        'JWKS loaded',
-      );
-    } catch (err) {
-      const message = (err as Error).message;
-      lastFailure = { atMs: clock.now().getTime(), message };
-      stats.jwksLoadFailures++;
-      // a file that failed to parse is not retried until it changes again
-      if (newVersion !== undefined) version = newVersion;
-      scheduleRefresh(Math.min(JWKS_RETRY_MS, refreshIntervalMs));
-      logger?.warn(
-        {
-          event: 'jwks_load_failed',
-          reason,
-          source: sourceName,
-          err: message,
-          ...(keySet !== undefined && 'url' in source
-            ? { keysAgeMs: clock.now().getTime() - loadedAtMs, maxKeyAgeMs }
-            : {}),
-        },
-        'JWKS load failed',
-      );
-      throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`, {
-        reason: 'keys',
-      });
-    }
-  }
-  const sourceName = 'file' in source ? source.file : source.url.href;
-
-  /** URL source: (re)arms the one scheduled fetch. A file source is checked on use instead. */
-  function scheduleRefresh(delayMs: number): void {
-    if (!('url' in source) || closed) return;
-    cancelScheduled?.();
-    cancelScheduled = scheduler.after(delayMs, () => {
-      cancelScheduled = undefined;
-      stats.scheduledRefreshes++;
-      // a failure is logged by load() and keeps the previous keys until they pass maxKeyAgeMs
-      reload('scheduled').catch(() => undefined);
-    });
-  }
-
-  /** URL source: the key set in use was fetched longer than maxKeyAgeMs ago. */
-  function tooOld(nowMs: number): boolean {
-    return 'url' in source && keySet !== undefined && nowMs - loadedAtMs >= maxKeyAgeMs;
-  }
-
-  /** Single-flight: concurrent callers share one load; each may stop waiting on its own signal. */
-  function reload(reason: string): Promise<void> {
-    loading ??= load(reason).finally(() => {
-      loading = undefined;
-    });
-    return loading;
-  }
-
-  /**
-   * Makes sure a key set is loaded and, for a file source, not older than the file; for a URL
-   * source, not older than maxKeyAgeMs (a set past it is fetched again before use, or refused).
-   */
-  async function ensureKeys(signal: AbortSignal): Promise<KeySet> {
-    const nowMs = clock.now().getTime();
-    if (tooOld(nowMs)) {
-      await reloadTooOld(nowMs, signal);
-    } else if (keySet === undefined) {
-      if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs) {
-        throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`, {
-          reason: 'keys',
-        });
-      }
-      await raceSignal(reload('first use'), signal);
-    } else if ('file' in source && nowMs - lastFileCheckMs >= fileCheckIntervalMs) {
-      lastFileCheckMs = nowMs;
-      let current: FileVersion | undefined;
-      try {
-        current = await fileVersion(source.file);
-      } catch (err) {
-        logger?.warn(
-          { event: 'jwks_stat_failed', source: sourceName, err: (err as Error).message },
-          'cannot stat the JWKS file; keeping the keys loaded before',
-        );
-      }
-      if (current !== undefined && !sameVersion(version, current)) {
-        // a changed file that does not parse keeps the previous keys in service
-        await raceSignal(reload('file changed'), signal).catch((err: unknown) => {
-          if (!(err instanceof AuthenticatorUnavailableError) || signal.aborted) throw err;
-        });
-      }
-    }
-    if (keySet === undefined)
-      throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });
-    return keySet;
-  }
-
-  /** Fetches a key set past maxKeyAgeMs again (at most once per retryBackoffMs); refuses it if that fails. */
-  async function reloadTooOld(nowMs: number, signal: AbortSignal): Promise<void> {
-    const refuse = (cause?: unknown): AuthenticatorUnavailableError =>
-      new AuthenticatorUnavailableError(
-        `the JWKS could not be refreshed for ${formatDuration(nowMs - loadedAtMs)}, longer than its maximum age ${formatDuration(maxKeyAgeMs)}; its keys are no longer used`,
-        { reason: 'keys', ...(cause !== undefined ? { cause } : {}) },
-      );
-    if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs)
-      throw refuse();
-    try {
-      await raceSignal(reload('too old'), signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      throw refuse(err);
-    }
-    if (tooOld(clock.now().getTime())) throw refuse();
-  }
-
-  /** Re-reads the JWKS for an unknown kid unless that happened less than refetchIntervalMs ago. */
-  async function refetchForUnknownKid(signal: AbortSignal): Promise<boolean> {
-    if (loading !== undefined) {
-      await raceSignal(loading, signal);
-      return true;
-    }
-    const nowMs = clock.now().getTime();
-    if (nowMs - lastKidRefetchMs < refetchIntervalMs) return false;
-    lastKidRefetchMs = nowMs;
-    stats.unknownKidRefetches++;
-    await raceSignal(reload('unknown kid'), signal);
-    return true;
-  }
-
-  /**
-   * The keys a token's signature is checked against: every key with its kid that fits its
-   * algorithm (a JWKS may publish several under one kid, e.g. while a key is replaced); without a
-   * kid, the one key of the set that fits.
-   */
-  function pickKeys(
-    set: KeySet,
-    kid: string | undefined,
-    alg: string,
-  ): readonly JwksKey[] | 'no-kid-match' | 'no-fit' | 'ambiguous' {
-    const candidates = kid !== undefined ? set.byKid.get(kid) : set.keys;
-    if (candidates === undefined || candidates.length === 0) return 'no-kid-match';
-    const fitting = candidates.filter(
-      (k) => (k.alg === undefined || k.alg === alg) && keyFitsAlgorithm(k.key, alg),
-    );
-    if (fitting.length === 0) return 'no-fit';
-    if (kid === undefined && fitting.length > 1) return 'ambiguous';
-    return fitting;
-  }
-
+  /** The keys the token's signature is checked against (jwks.ts keysForToken), re-reading for an unknown kid. */
   async function resolveKeys(
     header: { alg?: unknown; kid?: unknown },
     signal: AbortSignal,
@@ -385,18 +159,19 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       throw new InvalidTokenError('the token header "kid" is not a string', { reason: 'key' });
     }
     const kid = header.kid;
-    const loadsBefore = stats.jwksLoads;
-    let found = pickKeys(await ensureKeys(signal), kid, alg);
+    const loadsBefore = store.stats().jwksLoads;
+    let found = keysForToken(await store.keys(signal), kid, alg);
     // a key set loaded during this very call is as fresh as a re-read would make it
-    const fresh = stats.jwksLoads > loadsBefore;
-    if (found === 'no-kid-match' && kid !== undefined && !fresh && (await refetchForUnknownKid(signal))) {
-      found = pickKeys(keySet ?? (await ensureKeys(signal)), kid, alg);
+    const fresh = store.stats().jwksLoads > loadsBefore;
+    if (found === 'no-kid-match' && kid !== undefined && !fresh) {
+      const reread = await store.refetchForUnknownKid(signal);
+      if (reread !== undefined) found = keysForToken(reread, kid, alg);
     }
     switch (found) {
       case 'no-kid-match':
         throw new InvalidTokenError(
           kid !== undefined
-            ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${sourceName})`
+            ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${store.sourceName})`
             : 'the token has no key id (kid) and the JWKS has no key',
           { reason: 'key' },
         );
@@ -510,7 +285,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       const key = tokenCacheKey(token);
       const hit = cache.get(key);
       // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
-      if (hit !== undefined && !tooOld(clock.now().getTime())) {
+      if (hit !== undefined && !store.tooOld()) {
         if (clock.now().getTime() < hit.expiresAtMs) {
           stats.cacheHits++;
           return hit.account;
@@ -525,15 +300,12 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       return account;
     },
     async refresh(opts = {}) {
-      const p = reload('refresh');
+      const p = store.reload('refresh');
       await (opts.signal !== undefined ? raceSignal(p, opts.signal) : p);
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, ...store.stats() }),
     close() {
-      closed = true;
-      cancelScheduled?.();
-      cancelScheduled = undefined;
-      closing.abort();
+      store.close();
       cache.clear();
       return Promise.resolve();
     },
@@ -555,28 +327,6 @@ function validateAlgorithms(algs: readonly string[]): readonly string[] {
   return Object.freeze([...new Set(algs)]);
 }
 
-type ValidSource =
-  { readonly file: string } | { readonly url: URL; readonly caFile?: string; readonly tokenFile?: string };
-
-function validateSource(s: JwksSource): ValidSource {
-  if ('file' in s) {
-    if (s.file === '') throw new UsageError('the JWKS file path is empty');
-    return { file: s.file };
-  }
-  let url: URL;
-  try {
-    url = new URL(s.url);
-  } catch {
-    throw new UsageError(`the JWKS URL ${JSON.stringify(s.url)} is not a URL`);
-  }
-  if (url.protocol !== 'https:') throw new UsageError(`the JWKS URL must use https:, not ${url.protocol}`);
-  return {
-    url,
-    ...(s.caFile !== undefined ? { caFile: s.caFile } : {}),
-    ...(s.tokenFile !== undefined ? { tokenFile: s.tokenFile } : {}),
-  };
-}
-
 function atLeast(v: number, min: number, name: string): number {
   if (!Number.isFinite(v) || v < min) throw new UsageError(`${name} must be at least ${min} milliseconds`);
   return v;
@@ -586,22 +336,6 @@ function nonNegative(v: number, name: string): number {
   if (!Number.isFinite(v) || v < 0)
     throw new UsageError(`${name} must be a non-negative number of milliseconds`);
   return v;
-}
-
-async function readCaFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(
-      `cannot read ${path} (JWKS CA or token file): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
-  }
-}
-
-/** True when a key of `before` is missing from `after` or changed (same kid, other material). */
-function lostKeys(before: KeySet, after: KeySet): boolean {
-  const kept = new Set(after.keys.map((k) => k.fingerprint));
-  return before.keys.some((k) => !kept.has(k.fingerprint));
 }
 
 /** A claim time for a message; times outside the Date range (±8.64e15 ms) are quoted, never thrown on. */
