@@ -11,3 +11,26 @@ export const systemClock: Clock = Object.freeze({
 export function nowMs(clock: Clock): number {
   return clock.now().getTime();
 }
+
+/**
+ * Runs a callback later: the seam that makes timers fakeable (tests pass FakeClock, whose advance()
+ * runs the callbacks that fall due). Taken only where a timer's firing is part of what is tested.
+ */
+export interface Scheduler {
+  /** calls `fn` once after `ms` milliseconds; the returned function cancels it */
+  after(ms: number, fn: () => void): () => void;
+}
+
+/** Longest delay setTimeout takes; longer ones would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Node's timers, unref'd: a pending callback never keeps the process alive. */
+export const systemScheduler: Scheduler = Object.freeze({
+  after(ms: number, fn: () => void): () => void {
+    const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+    t.unref();
+    return () => {
+      clearTimeout(t);
+    };
+  },
+});

@@ -1,5 +1,5 @@
 // The curated public API of the PKI core. issuer/ and trust-bundles/ import only this module.
-export { type Clock, systemClock, nowMs } from './clock.js';
+export { type Clock, type Scheduler, systemClock, systemScheduler, nowMs } from './clock.js';
 export {
   type ErrorCode,
   LanyardError,

@@ -29,6 +29,8 @@ export async function createAuthenticator(
       clock: deps.clock,
       clockSkewMs: deps.clockSkewMs,
       logger: deps.logger,
+      ...(config.jwksRefreshMs !== undefined ? { refreshIntervalMs: config.jwksRefreshMs } : {}),
+      ...(config.jwksMaxAgeMs !== undefined ? { maxKeyAgeMs: config.jwksMaxAgeMs } : {}),
     });
     // A JWKS file that cannot be read is a configuration error: fail at start. A JWKS URL may be
     // briefly unreachable: start anyway (calls answer UNAVAILABLE until it loads).
@@ -37,7 +39,7 @@ export async function createAuthenticator(
       await auth.refresh().catch((err: unknown) => {
         deps.logger.warn(
           { event: 'jwks_unavailable', err: (err as Error).message },
-          'JWKS not loaded yet; will retry on demand',
+          'JWKS not loaded yet; retried in the background and on demand',
         );
       });
     return auth;

@@ -91,6 +91,18 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       ).env(env('JWKS_TOKEN_FILE')),
     )
     .addOption(
+      durationOption(
+        '--jwks-refresh <duration>',
+        'jwt: fetch the --jwks-url JWKS again at least this often; a shorter Cache-Control max-age wins, down to 10s (default: 5m)',
+      ).env(env('JWKS_REFRESH')),
+    )
+    .addOption(
+      durationOption(
+        '--jwks-max-age <duration>',
+        'jwt: stop trusting --jwks-url keys that could not be refreshed for this long; calls answer UNAVAILABLE until a fetch succeeds (default: 1h)',
+      ).env(env('JWKS_MAX_AGE')),
+    )
+    .addOption(
       new Option('--token-issuer <iss>', 'jwt: required "iss" of service-account tokens').env(
         env('TOKEN_ISSUER'),
       ),

@@ -7,6 +7,7 @@ import {
   type IdentityDomain,
   type LeafKeyType,
 } from '../ca/index.js';
+import { DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_REFRESH_MS } from './authn/index.js';
 
 export interface HostPort {
   readonly host: string;
@@ -20,6 +21,9 @@ export type AuthConfig =
       readonly jwksUrl?: string;
       readonly jwksCaFile?: string;
       readonly jwksTokenFile?: string;
+      /** --jwks-url only: longest time between two fetches, and the age past which fetched keys are not used */
+      readonly jwksRefreshMs?: number;
+      readonly jwksMaxAgeMs?: number;
       readonly issuer: string;
       readonly audience: string;
     }
@@ -63,6 +67,8 @@ export interface ServeFlags {
   jwksUrl?: string;
   jwksCaFile?: string;
   jwksTokenFile?: string;
+  jwksRefresh?: number;
+  jwksMaxAge?: number;
   tokenIssuer?: string;
   tokenAudience: string;
   kubeconfig?: string;
@@ -89,6 +95,10 @@ export const SERVE_DEFAULTS = Object.freeze({
   maxInFlight: 1024,
   shutdownGraceMs: 10_000,
   pollIntervalMs: 2_000,
+  /** --jwks-url: fetched again at least this often (a shorter Cache-Control max-age wins) */
+  jwksRefreshMs: DEFAULT_JWKS_REFRESH_MS,
+  /** --jwks-url: keys that could not be refreshed for this long are no longer used */
+  jwksMaxAgeMs: DEFAULT_JWKS_MAX_AGE_MS,
 });
 
 export function parseHostPort(s: string, flag: string): HostPort {
@@ -106,6 +116,17 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     if ((f.jwksFile === undefined) === (f.jwksUrl === undefined)) {
       throw new UsageError('--auth jwt needs exactly one of --jwks-file FILE or --jwks-url URL');
     }
+    const jwksRefreshMs = f.jwksRefresh ?? SERVE_DEFAULTS.jwksRefreshMs;
+    const jwksMaxAgeMs = f.jwksMaxAge ?? SERVE_DEFAULTS.jwksMaxAgeMs;
+    if (f.jwksUrl === undefined && (f.jwksRefresh !== undefined || f.jwksMaxAge !== undefined))
+      throw new UsageError(
+        '--jwks-refresh and --jwks-max-age go with --jwks-url (a --jwks-file is re-read when it changes)',
+      );
+    if (jwksRefreshMs < 1_000) throw new UsageError('--jwks-refresh must be at least 1s');
+    if (jwksMaxAgeMs <= jwksRefreshMs)
+      throw new UsageError(
+        '--jwks-max-age must be longer than --jwks-refresh (several times, to ride out failed fetches)',
+      );
     if (f.tokenIssuer === undefined || f.tokenIssuer === '') {
       throw new UsageError(
         '--auth jwt needs --token-issuer (the "iss" of your cluster\'s service-account tokens)',
@@ -116,11 +137,13 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
       issuer: f.tokenIssuer,
       audience: f.tokenAudience,
       ...(f.jwksFile !== undefined ? { jwksFile: f.jwksFile } : {}),
-      ...(f.jwksUrl !== undefined ? { jwksUrl: f.jwksUrl } : {}),
+      ...(f.jwksUrl !== undefined ? { jwksUrl: f.jwksUrl, jwksRefreshMs, jwksMaxAgeMs } : {}),
       ...(f.jwksCaFile !== undefined ? { jwksCaFile: f.jwksCaFile } : {}),
       ...(f.jwksTokenFile !== undefined ? { jwksTokenFile: f.jwksTokenFile } : {}),
     };
   } else if (f.auth === 'token-review') {
+    if (f.jwksRefresh !== undefined || f.jwksMaxAge !== undefined)
+      throw new UsageError('--jwks-refresh and --jwks-max-age go with --auth jwt and --jwks-url');
     auth = {
       kind: 'token-review',
       audience: f.tokenAudience,

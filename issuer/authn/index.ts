@@ -1,7 +1,12 @@
 // The public API of the authentication seam. issuer/ code imports only this module.
 export type { Authenticator, AuthenticateOptions } from './authenticator.js';
 export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES } from './common.js';
-export { DEFAULT_JWT_ALGORITHMS, SUPPORTED_JWT_ALGORITHMS } from './jwks.js';
+export {
+  DEFAULT_JWKS_MAX_AGE_MS,
+  DEFAULT_JWKS_REFRESH_MS,
+  DEFAULT_JWT_ALGORITHMS,
+  SUPPORTED_JWT_ALGORITHMS,
+} from './jwks.js';
 export {
   createJwtAuthenticator,
   type JwksSource,

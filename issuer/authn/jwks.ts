@@ -48,6 +48,8 @@ export interface KeySet {
   readonly byKid: ReadonlyMap<string, readonly JwksKey[]>;
   /** why JWKs were left out (private keys, unsupported types, "use" other than "sig"), for logs */
   readonly skipped: readonly string[];
+  /** kids that several usable keys share (a token with such a kid is checked against each), for logs */
+  readonly duplicateKids: readonly string[];
 }
 
 /**
@@ -86,7 +88,13 @@ export function parseJwks(text: string, algorithms: readonly string[]): KeySet {
     if (list === undefined) byKid.set(k.kid, [k]);
     else list.push(k);
   }
-  return Object.freeze({ keys: Object.freeze(keys), byKid, skipped: Object.freeze(skipped) });
+  const duplicateKids = [...byKid].filter(([, list]) => list.length > 1).map(([kid]) => kid);
+  return Object.freeze({
+    keys: Object.freeze(keys),
+    byKid,
+    skipped: Object.freeze(skipped),
+    duplicateKids: Object.freeze(duplicateKids),
+  });
 }
 
 function importJwk(jwk: unknown, algorithms: readonly string[]): JwksKey | string {
@@ -113,6 +121,26 @@ function importJwk(jwk: unknown, algorithms: readonly string[]): JwksKey | strin
     return `${label}: fits none of the allowed algorithms`;
   const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
   return Object.freeze({ kid, alg, key, fingerprint: `${kid ?? ''}|${alg ?? ''}|${spki}` });
+}
+
+/**
+ * The keys of `set` a token's signature is checked against: every key under its `kid` that fits
+ * its algorithm (a JWKS may publish several under one kid); without a kid, the one key of the set
+ * that fits ('ambiguous' when several do). Otherwise why none is.
+ */
+export function keysForToken(
+  set: KeySet,
+  kid: string | undefined,
+  alg: string,
+): readonly JwksKey[] | 'no-kid-match' | 'no-fit' | 'ambiguous' {
+  const candidates = kid !== undefined ? set.byKid.get(kid) : set.keys;
+  if (candidates === undefined || candidates.length === 0) return 'no-kid-match';
+  const fitting = candidates.filter(
+    (k) => (k.alg === undefined || k.alg === alg) && keyFitsAlgorithm(k.key, alg),
+  );
+  if (fitting.length === 0) return 'no-fit';
+  if (kid === undefined && fitting.length > 1) return 'ambiguous';
+  return fitting;
 }
 
 const CURVE_OF: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
@@ -158,6 +186,50 @@ export async function readJwksFile(path: string): Promise<string> {
   return data.toString('utf8');
 }
 
+/** URL source: longest time between two fetches of the JWKS, by default. */
+export const DEFAULT_JWKS_REFRESH_MS = 5 * 60_000;
+/** URL source: a key set that could not be refreshed for this long is no longer used, by default. */
+export const DEFAULT_JWKS_MAX_AGE_MS = 60 * 60_000;
+/** URL source: how soon a failed scheduled fetch is tried again (or the refresh interval if shorter). */
+export const JWKS_RETRY_MS = 30_000;
+/** Least time between two scheduled JWKS fetches, however short the server's Cache-Control max-age. */
+export const MIN_JWKS_REFRESH_MS = 10_000;
+
+/**
+ * How long a fetched JWKS may be used before it is fetched again, in ms, from its Cache-Control
+ * header: `max-age` (`no-cache` and `no-store` count as 0), or undefined when the header says
+ * nothing about it. A malformed max-age counts as 0 (RFC 9111 §4.2.1: treat as stale).
+ */
+export function cacheControlMaxAgeMs(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  let maxAge: number | undefined;
+  for (const part of header.split(',')) {
+    const [name = '', value] = part.trim().split('=', 2);
+    const directive = name.trim().toLowerCase();
+    if (directive === 'no-cache' || directive === 'no-store') return 0;
+    if (directive === 'max-age') {
+      const v = (value ?? '').trim().replace(/^"(.*)"$/, '$1');
+      maxAge = /^\d{1,10}$/.test(v) ? Number(v) * 1000 : 0;
+    }
+  }
+  return maxAge;
+}
+
+/**
+ * When to fetch a JWKS again, in ms after a successful fetch: the server's max-age when it is
+ * shorter than `refreshIntervalMs`, but not below MIN_JWKS_REFRESH_MS (unless the interval is).
+ */
+export function jwksRefreshDelayMs(maxAgeMs: number | undefined, refreshIntervalMs: number): number {
+  return Math.min(refreshIntervalMs, Math.max(maxAgeMs ?? Infinity, MIN_JWKS_REFRESH_MS));
+}
+
+/** A JWKS document as fetched, with what its server said about caching it. */
+export interface FetchedJwks {
+  readonly text: string;
+  /** from the Cache-Control header (cacheControlMaxAgeMs) */
+  readonly maxAgeMs: number | undefined;
+}
+
 /**
  * GETs a JWKS over HTTPS (never plain HTTP) trusting `caPem` (system roots when absent). Rejects
  * with a plain Error on a network error, a status other than 200, a body over MAX_JWKS_BYTES, or
@@ -171,8 +243,8 @@ export function fetchJwks(
     readonly timeoutMs: number;
     readonly signal?: AbortSignal;
   },
-): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
+): Promise<FetchedJwks> {
+  return new Promise<FetchedJwks>((resolve, reject) => {
     let settled = false;
     const fail = (message: string): void => {
       if (settled) return;
@@ -211,7 +283,10 @@ export function fetchJwks(
           }
           settled = true;
           clearTimeout(timer);
-          resolve(Buffer.concat(chunks).toString('utf8'));
+          resolve({
+            text: Buffer.concat(chunks).toString('utf8'),
+            maxAgeMs: cacheControlMaxAgeMs(res.headers['cache-control']),
+          });
         });
       },
     );

@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import {
-  AuthenticatorUnavailableError,
   InvalidTokenError,
   UsageError,
+  systemScheduler,
   type Clock,
+  type Scheduler,
   type ServiceAccountRef,
 } from '../../ca/index.js';
 import { LruCache } from '../lru.js';
@@ -23,28 +23,15 @@ import {
   type CachedAccount,
 } from './common.js';
 import {
+  DEFAULT_JWKS_MAX_AGE_MS,
+  DEFAULT_JWKS_REFRESH_MS,
   DEFAULT_JWT_ALGORITHMS,
   SUPPORTED_JWT_ALGORITHMS,
-  fetchJwks,
-  fileVersion,
-  keyFitsAlgorithm,
-  parseJwks,
-  readJwksFile,
-  sameVersion,
-  type FileVersion,
-  type JwksKey,
-  type KeySet,
+  keysForToken,
 } from './jwks.js';
+import { createJwksKeyStore, type JwksKeyStoreStats, type JwksSource } from './jwks-keys.js';
 
-/** Where the verification keys come from: a local JWKS file, or an HTTPS URL (CA bundle optional). */
-export type JwksSource =
-  | { readonly file: string }
-  | {
-      readonly url: string;
-      readonly caFile?: string;
-      /** bearer token sent with the request, re-read on every fetch (Kubernetes rotates projected tokens) */
-      readonly tokenFile?: string;
-    };
+export type { JwksSource } from './jwks-keys.js';
 
 export interface JwtAuthenticatorOptions {
   readonly jwks: JwksSource;
@@ -65,23 +52,32 @@ export interface JwtAuthenticatorOptions {
   readonly fileCheckIntervalMs?: number;
   /** URL source: time allowed for one JWKS fetch, ms; default 5 000 */
   readonly fetchTimeoutMs?: number;
+  /**
+   * URL source: longest time between two fetches of the JWKS, ms; a shorter Cache-Control max-age
+   * of the answer wins, down to 10 s; default 300 000 (5 min). A failed fetch is retried after 30 s.
+   */
+  readonly refreshIntervalMs?: number;
+  /**
+   * URL source: a key set not refreshed for this long is no longer used (calls answer
+   * ERR_AUTHENTICATOR_UNAVAILABLE until a fetch succeeds), ms; longer than refreshIntervalMs;
+   * default 3 600 000 (1 h)
+   */
+  readonly maxKeyAgeMs?: number;
+  /** runs the scheduled JWKS fetches (URL source); default systemScheduler */
+  readonly scheduler?: Scheduler;
   /** after a failed first load, calls fail fast for this long before the next attempt, ms; default 1 000 */
   readonly retryBackoffMs?: number;
   readonly logger?: Logger;
 }
 
 /** Counters since creation, for metrics and tests. */
-export interface JwtAuthenticatorStats {
+export interface JwtAuthenticatorStats extends JwksKeyStoreStats {
   /** authentications answered from the token cache (no crypto) */
   readonly cacheHits: number;
   /** full verifications attempted (signature and claims) */
   readonly verifications: number;
-  /** calls of the key resolver handed to jose */
+  /** key look-ups for a token's header */
   readonly keyResolutions: number;
-  /** successful JWKS loads, the first one included */
-  readonly jwksLoads: number;
-  /** JWKS re-reads triggered by an unknown kid */
-  readonly unknownKidRefetches: number;
 }
 
 export interface JwtAuthenticator extends Authenticator {
@@ -89,7 +85,7 @@ export interface JwtAuthenticator extends Authenticator {
   /** loads the JWKS now (first load, or re-read); throws AuthenticatorUnavailableError on failure */
   refresh(opts?: { readonly signal?: AbortSignal }): Promise<void>;
   stats(): JwtAuthenticatorStats;
-  /** aborts JWKS fetches in progress and drops the token cache */
+  /** aborts JWKS fetches in progress, stops the scheduled ones and drops the token cache */
   close(): Promise<void>;
 }
 
@@ -99,10 +95,15 @@ const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
  * Verifies Kubernetes projected service-account tokens locally against a JWKS.
  *
  * A token is accepted when: its header `alg` is allowed and fits the key; the key is found by `kid`
- * (an unknown kid re-reads the JWKS at most once per `refetchIntervalMs`); the signature verifies;
- * `iss` equals `issuer`; `aud` includes `audience`; `exp` is present and `nbf` passed (both with
+ * (an unknown kid re-reads the JWKS at most once per `refetchIntervalMs`; when several keys share the
+ * kid, each that fits the algorithm is tried); the signature verifies; `iss` equals `issuer`; `aud`
+ * includes `audience`; `exp` is present, `nbf` passed and `iat` not in the future (all with
  * `clockSkewMs` tolerance); `sub` is `system:serviceaccount:<ns>:<sa>` with DNS-1123 labels; and the
  * `kubernetes.io` claim, when present, names the same namespace and service account.
+ *
+ * A JWKS URL is fetched again every `refreshIntervalMs` (sooner when its Cache-Control max-age says
+ * so); a key set that could not be refreshed for `maxKeyAgeMs` is no longer trusted. Whenever a key
+ * disappears or changes, the verified-token cache is dropped.
  */
 export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAuthenticator {
   const algorithms = validateAlgorithms(options.algorithms ?? DEFAULT_JWT_ALGORITHMS);
@@ -117,172 +118,60 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   const fileCheckIntervalMs = nonNegative(options.fileCheckIntervalMs ?? 1_000, 'fileCheckIntervalMs');
   const fetchTimeoutMs = nonNegative(options.fetchTimeoutMs ?? 5_000, 'fetchTimeoutMs');
   const retryBackoffMs = nonNegative(options.retryBackoffMs ?? 1_000, 'retryBackoffMs');
-  const source = validateSource(options.jwks);
-  const logger = options.logger;
+  const refreshIntervalMs = atLeast(
+    options.refreshIntervalMs ?? DEFAULT_JWKS_REFRESH_MS,
+    1_000,
+    'refreshIntervalMs',
+  );
+  const maxKeyAgeMs = atLeast(options.maxKeyAgeMs ?? DEFAULT_JWKS_MAX_AGE_MS, 1_000, 'maxKeyAgeMs');
+  if (maxKeyAgeMs <= refreshIntervalMs)
+    throw new UsageError('maxKeyAgeMs must be longer than refreshIntervalMs');
   const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
-  const closing = new AbortController();
-
-  let keySet: KeySet | undefined;
-  let version: FileVersion | undefined;
-  let loading: Promise<void> | undefined;
-  let lastFailure: { atMs: number; message: string } | undefined;
-  let lastFileCheckMs = -Infinity;
-  let lastKidRefetchMs = -Infinity;
   // bumped when a key disappears or changes; a verification that straddles it is not cached
   let keyGeneration = 0;
-  const stats = { cacheHits: 0, verifications: 0, keyResolutions: 0, jwksLoads: 0, unknownKidRefetches: 0 };
+  const store = createJwksKeyStore({
+    source: options.jwks,
+    algorithms,
+    clock,
+    scheduler: options.scheduler ?? systemScheduler,
+    refetchIntervalMs,
+    fileCheckIntervalMs,
+    fetchTimeoutMs,
+    retryBackoffMs,
+    refreshIntervalMs,
+    maxKeyAgeMs,
+    logger: options.logger,
+    onKeysLost: () => {
+      cache.clear();
+      keyGeneration++;
+    },
+  });
+  const stats = { cacheHits: 0, verifications: 0, keyResolutions: 0 };
 
-  /** Reads the source, parses it and swaps the key set; the token cache is cleared when a key went away. */
-  async function load(reason: string): Promise<void> {
-    let text: string;
-    let newVersion: FileVersion | undefined;
-    try {
-      if ('file' in source) {
-        newVersion = await fileVersion(source.file).catch((err: unknown) => {
-          throw new Error(
-            `cannot read JWKS file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-          );
-        });
-        text = await readJwksFile(source.file);
-      } else {
-        const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
-        const bearerToken =
-          source.tokenFile !== undefined ? (await readCaFile(source.tokenFile)).trim() : undefined;
-        text = await fetchJwks(source.url, {
-          timeoutMs: fetchTimeoutMs,
-          signal: closing.signal,
-          ...(caPem !== undefined ? { caPem } : {}),
-          ...(bearerToken !== undefined ? { bearerToken } : {}),
-        });
-      }
-      const next = parseJwks(text, algorithms);
-      if (keySet !== undefined && lostKeys(keySet, next)) {
-        cache.clear();
-        keyGeneration++;
-      }
-      keySet = next;
-      version = newVersion;
-      if (newVersion !== undefined) lastFileCheckMs = clock.now().getTime();
-      lastFailure = undefined;
-      stats.jwksLoads++;
-      logger?.info(
-        {
-          event: 'jwks_loaded',
-          reason,
-          source: sourceName,
-          kids: next.keys.map((k) => k.kid ?? null),
-          ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
-        },
-        'JWKS loaded',
-      );
-    } catch (err) {
-      const message = (err as Error).message;
-      lastFailure = { atMs: clock.now().getTime(), message };
-      // a file that failed to parse is not retried until it changes again
-      if (newVersion !== undefined) version = newVersion;
-      logger?.warn(
-        { event: 'jwks_load_failed', reason, source: sourceName, err: message },
-        'JWKS load failed',
-      );
-      throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`, {
-        reason: 'keys',
-      });
-    }
-  }
-  const sourceName = 'file' in source ? source.file : source.url.href;
-
-  /** Single-flight: concurrent callers share one load; each may stop waiting on its own signal. */
-  function reload(reason: string): Promise<void> {
-    loading ??= load(reason).finally(() => {
-      loading = undefined;
-    });
-    return loading;
-  }
-
-  /** Makes sure a key set is loaded and, for a file source, not older than the file. */
-  async function ensureKeys(signal: AbortSignal): Promise<KeySet> {
-    const nowMs = clock.now().getTime();
-    if (keySet === undefined) {
-      if (loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs) {
-        throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`, {
-          reason: 'keys',
-        });
-      }
-      await raceSignal(reload('first use'), signal);
-    } else if ('file' in source && nowMs - lastFileCheckMs >= fileCheckIntervalMs) {
-      lastFileCheckMs = nowMs;
-      let current: FileVersion | undefined;
-      try {
-        current = await fileVersion(source.file);
-      } catch (err) {
-        logger?.warn(
-          { event: 'jwks_stat_failed', source: sourceName, err: (err as Error).message },
-          'cannot stat the JWKS file; keeping the keys loaded before',
-        );
-      }
-      if (current !== undefined && !sameVersion(version, current)) {
-        // a changed file that does not parse keeps the previous keys in service
-        await raceSignal(reload('file changed'), signal).catch((err: unknown) => {
-          if (!(err instanceof AuthenticatorUnavailableError) || signal.aborted) throw err;
-        });
-      }
-    }
-    if (keySet === undefined)
-      throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });
-    return keySet;
-  }
-
-  /** Re-reads the JWKS for an unknown kid unless that happened less than refetchIntervalMs ago. */
-  async function refetchForUnknownKid(signal: AbortSignal): Promise<boolean> {
-    if (loading !== undefined) {
-      await raceSignal(loading, signal);
-      return true;
-    }
-    const nowMs = clock.now().getTime();
-    if (nowMs - lastKidRefetchMs < refetchIntervalMs) return false;
-    lastKidRefetchMs = nowMs;
-    stats.unknownKidRefetches++;
-    await raceSignal(reload('unknown kid'), signal);
-    return true;
-  }
-
-  function pickKey(
-    set: KeySet,
-    kid: string | undefined,
-    alg: string,
-  ): JwksKey | 'no-kid-match' | 'no-fit' | 'ambiguous' {
-    const candidates = kid !== undefined ? set.byKid.get(kid) : set.keys;
-    if (candidates === undefined || candidates.length === 0) return 'no-kid-match';
-    const fitting = candidates.filter(
-      (k) => (k.alg === undefined || k.alg === alg) && keyFitsAlgorithm(k.key, alg),
-    );
-    if (fitting.length === 0) return 'no-fit';
-    if (kid === undefined && fitting.length > 1) return 'ambiguous';
-    return fitting[0] as JwksKey;
-  }
-
-  async function resolveKey(
+  /** The keys the token's signature is checked against (jwks.ts keysForToken), re-reading for an unknown kid. */
+  async function resolveKeys(
     header: { alg?: unknown; kid?: unknown },
     signal: AbortSignal,
-  ): Promise<KeyObject> {
+  ): Promise<readonly KeyObject[]> {
     stats.keyResolutions++;
     const alg = header.alg as string; // verify() checked it against `algorithms` before calling
     if (header.kid !== undefined && typeof header.kid !== 'string') {
       throw new InvalidTokenError('the token header "kid" is not a string', { reason: 'key' });
     }
     const kid = header.kid;
-    const loadsBefore = stats.jwksLoads;
-    let found = pickKey(await ensureKeys(signal), kid, alg);
+    const loadsBefore = store.stats().jwksLoads;
+    let found = keysForToken(await store.keys(signal), kid, alg);
     // a key set loaded during this very call is as fresh as a re-read would make it
-    const fresh = stats.jwksLoads > loadsBefore;
-    if (found === 'no-kid-match' && kid !== undefined && !fresh && (await refetchForUnknownKid(signal))) {
-      found = pickKey(keySet ?? (await ensureKeys(signal)), kid, alg);
+    const fresh = store.stats().jwksLoads > loadsBefore;
+    if (found === 'no-kid-match' && kid !== undefined && !fresh) {
+      const reread = await store.refetchForUnknownKid(signal);
+      if (reread !== undefined) found = keysForToken(reread, kid, alg);
     }
     switch (found) {
       case 'no-kid-match':
         throw new InvalidTokenError(
           kid !== undefined
-            ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${sourceName})`
+            ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${store.sourceName})`
             : 'the token has no key id (kid) and the JWKS has no key',
           { reason: 'key' },
         );
@@ -296,7 +185,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           reason: 'key',
         });
       default:
-        return found.key;
+        return found.map((k) => k.key);
     }
   }
 
@@ -328,8 +217,8 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
         'the token uses the unencoded payload option ("b64"), which is not supported',
         { reason: 'algorithm' },
       );
-    const key = await resolveKey(header, signal);
-    if (!verifyJwsSignature(alg, key, jws.signingInput, jws.signature)) {
+    const keys = await resolveKeys(header, signal);
+    if (!keys.some((key) => verifyJwsSignature(alg, key, jws.signingInput, jws.signature))) {
       throw new InvalidTokenError(
         `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
         { reason: 'signature' },
@@ -374,8 +263,15 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
           { reason: 'not-yet-valid' },
         );
     }
-    if (payload.iat !== undefined && (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat))) {
-      throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
+    const iat = payload.iat;
+    if (iat !== undefined) {
+      if (typeof iat !== 'number' || !Number.isFinite(iat))
+        throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
+      if (nowS < iat - tol)
+        throw new InvalidTokenError(
+          `the token was issued at ${isoOf(iat)}, in the future (now ${now.toISOString()}, allowed clock skew ${s} s)`,
+          { reason: 'not-yet-valid' },
+        );
     }
     if (payload.sub === undefined)
       throw new InvalidTokenError('the token has no "sub" claim', { reason: 'subject' });
@@ -388,7 +284,8 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       checkTokenSize(token);
       const key = tokenCacheKey(token);
       const hit = cache.get(key);
-      if (hit !== undefined) {
+      // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
+      if (hit !== undefined && !store.tooOld()) {
         if (clock.now().getTime() < hit.expiresAtMs) {
           stats.cacheHits++;
           return hit.account;
@@ -403,12 +300,12 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       return account;
     },
     async refresh(opts = {}) {
-      const p = reload('refresh');
+      const p = store.reload('refresh');
       await (opts.signal !== undefined ? raceSignal(p, opts.signal) : p);
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, ...store.stats() }),
     close() {
-      closing.abort();
+      store.close();
       cache.clear();
       return Promise.resolve();
     },
@@ -430,48 +327,15 @@ function validateAlgorithms(algs: readonly string[]): readonly string[] {
   return Object.freeze([...new Set(algs)]);
 }
 
-type ValidSource =
-  { readonly file: string } | { readonly url: URL; readonly caFile?: string; readonly tokenFile?: string };
-
-function validateSource(s: JwksSource): ValidSource {
-  if ('file' in s) {
-    if (s.file === '') throw new UsageError('the JWKS file path is empty');
-    return { file: s.file };
-  }
-  let url: URL;
-  try {
-    url = new URL(s.url);
-  } catch {
-    throw new UsageError(`the JWKS URL ${JSON.stringify(s.url)} is not a URL`);
-  }
-  if (url.protocol !== 'https:') throw new UsageError(`the JWKS URL must use https:, not ${url.protocol}`);
-  return {
-    url,
-    ...(s.caFile !== undefined ? { caFile: s.caFile } : {}),
-    ...(s.tokenFile !== undefined ? { tokenFile: s.tokenFile } : {}),
-  };
+function atLeast(v: number, min: number, name: string): number {
+  if (!Number.isFinite(v) || v < min) throw new UsageError(`${name} must be at least ${min} milliseconds`);
+  return v;
 }
 
 function nonNegative(v: number, name: string): number {
   if (!Number.isFinite(v) || v < 0)
     throw new UsageError(`${name} must be a non-negative number of milliseconds`);
   return v;
-}
-
-async function readCaFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(
-      `cannot read ${path} (JWKS CA or token file): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
-  }
-}
-
-/** True when a key of `before` is missing from `after` or changed (same kid, other material). */
-function lostKeys(before: KeySet, after: KeySet): boolean {
-  const kept = new Set(after.keys.map((k) => k.fingerprint));
-  return before.keys.some((k) => !kept.has(k.fingerprint));
 }
 
 /** A claim time for a message; times outside the Date range (±8.64e15 ms) are quoted, never thrown on. */

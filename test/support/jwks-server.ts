@@ -10,9 +10,10 @@ export interface JwksServer {
   readonly caPem: string;
   /** GET requests served so far */
   readonly hits: number;
-  /** what the next requests get: a JWKS object (200), or a status and raw body */
+  /** what the next requests get: a JWKS object (200), or a status and raw body; with extra headers */
   serve(
     answer: { readonly keys: readonly object[] } | { readonly status: number; readonly body: string },
+    headers?: Readonly<Record<string, string>>,
   ): void;
   /** answer 401 unless the request carries `Authorization: Bearer <token>` (undefined: no check) */
   requireBearer(token: string | undefined): void;
@@ -26,7 +27,11 @@ export interface JwksServer {
 
 export async function startJwksServer(initial: { readonly keys: readonly object[] }): Promise<JwksServer> {
   const cert = testCert('server');
-  let answer: { status: number; body: string } = { status: 200, body: JSON.stringify(initial) };
+  let answer: { status: number; body: string; headers: Readonly<Record<string, string>> } = {
+    status: 200,
+    body: JSON.stringify(initial),
+    headers: {},
+  };
   let hits = 0;
   let holding = false;
   let held: (() => void)[] = [];
@@ -44,7 +49,9 @@ export async function startJwksServer(initial: { readonly keys: readonly object[
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(answer.status, { 'content-type': 'application/jwk-set+json' }).end(answer.body);
+      res
+        .writeHead(answer.status, { 'content-type': 'application/jwk-set+json', ...answer.headers })
+        .end(answer.body);
     };
     if (holding) held.push(reply);
     else reply();
@@ -63,8 +70,11 @@ export async function startJwksServer(initial: { readonly keys: readonly object[
     requireBearer(token) {
       bearer = token;
     },
-    serve(a) {
-      answer = 'keys' in a ? { status: 200, body: JSON.stringify(a) } : { status: a.status, body: a.body };
+    serve(a, headers = {}) {
+      answer =
+        'keys' in a
+          ? { status: 200, body: JSON.stringify(a), headers }
+          : { status: a.status, body: a.body, headers };
     },
     hold() {
       holding = true;

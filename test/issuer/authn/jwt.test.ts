@@ -164,6 +164,16 @@ describe('JWT authenticator: tokens', () => {
     );
   });
 
+  it('rejects a token issued in the future (iat beyond the skew), even with nbf passed', async () => {
+    const t = nowS(f);
+    for (const patch of [{ iat: t + 60 }, { iat: t + 60, nbf: null }]) {
+      await check(
+        await sign(f.signing.key, claims(t, patch), { alg: 'ES256', kid: f.signing.kid }),
+        'not-yet-valid',
+      );
+    }
+  });
+
   it('rejects a token without exp', async () => {
     const t = nowS(f);
     await check(
@@ -346,6 +356,48 @@ describe('JWT authenticator: keys', () => {
         auth.authenticate(bytes(crossed), { signal: signal() }),
         'ERR_TOKEN_INVALID',
         crossed,
+      );
+    } finally {
+      await auth.close();
+      f.cleanup();
+    }
+  });
+
+  it("tries every key that shares the token's kid (a JWKS with duplicate kids), and no other", async () => {
+    const f = await fixture();
+    const { privateKey: otherKey, publicKey: otherPub } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { privateKey: rsaKey, publicKey: rsaPub } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey: strayKey, publicKey: strayPub } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const kid = f.signing.kid;
+    writeFileSync(
+      f.jwksPath,
+      JSON.stringify({
+        keys: [
+          { ...(await exportJWK(otherPub)), kid, alg: 'ES256', use: 'sig' },
+          { ...(await exportJWK(rsaPub)), kid, alg: 'RS256', use: 'sig' },
+          f.signing.publicJwk,
+          { ...(await exportJWK(strayPub)), kid: 'stray', alg: 'ES256', use: 'sig' },
+        ],
+      }),
+    );
+    const auth = authFor(f);
+    try {
+      // the first, second and third key under the kid each verify their own tokens
+      for (const [key, alg] of [
+        [otherKey, 'ES256'],
+        [rsaKey, 'RS256'],
+        [f.signing.key, 'ES256'],
+      ] as const) {
+        const t = await sign(key, claims(nowS(f)), { alg, kid });
+        assert.equal((await auth.authenticate(bytes(t), { signal: signal() })).name, 'web', alg);
+      }
+      // a key published under another kid is not tried
+      const stray = await sign(strayKey, claims(nowS(f)), { alg: 'ES256', kid });
+      await assertRejects(
+        auth.authenticate(bytes(stray), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        stray,
+        'signature',
       );
     } finally {
       await auth.close();
