@@ -7,23 +7,20 @@ import {
   content,
   expectTag,
   readBitStringBytes,
-  readIntegerBytes,
   readOid,
   readRoot,
   readSmallInteger,
   whole,
   type Tlv,
 } from './der/reader.js';
-import { bitString, oid, seq } from './der/writer.js';
-import { InvalidRequestError } from './errors.js';
-import { EC_COORDINATE_BYTES, publicKeyFromEcPoint, publicKeyFromSpki } from './keys/public-key.js';
+import { InvalidRequestError, type PolicyError } from './errors.js';
+import { importKey, judgeKey, malformed, readPublicKey, type CsrKeyType } from './csr-key.js';
 import { decodeOnePem, looksLikePem } from './pem.js';
+
+export { MIN_RSA_BITS, MAX_RSA_BITS, MAX_RSA_EXPONENT_BITS, type CsrKeyType } from './csr-key.js';
 
 /** Largest CSR accepted, in bytes of DER (a P-256 CSR with two names is about 300). */
 export const MAX_CSR_BYTES = 16 * 1024;
-export const MIN_RSA_BITS = 2048;
-
-export type CsrKeyType = 'p256' | 'p384' | `rsa${number}`;
 
 /** What a CSR asks to be named. Strings are as the CSR encodes them (not validated, may hold any byte). */
 export interface CsrNames {
@@ -55,11 +52,17 @@ export interface ParsedCsr extends CsrNames {
   readonly keyType: CsrKeyType;
 }
 
-/** A request whose key the CA will refuse; its self-signature was not checked, nothing is signed for it. */
+/**
+ * A request whose key will be refused: nothing about the key was verified (no self-signature, no
+ * key import), nothing is signed for it.
+ */
 export interface RefusedKeyCsr extends CsrNames {
   readonly keyType: 'unsupported';
-  /** ERR_CSR_UNSUPPORTED_KEY or ERR_CSR_WEAK_KEY: what parseCsr throws for this request */
-  readonly keyError: InvalidRequestError;
+  /**
+   * ERR_CSR_UNSUPPORTED_KEY or ERR_CSR_WEAK_KEY (a key the CA never signs: what parseCsr throws for
+   * this request), or ERR_KEY_NOT_ALLOWED (a key the policy does not list)
+   */
+  readonly keyError: InvalidRequestError | PolicyError;
 }
 
 export type LenientCsr = ParsedCsr | RefusedKeyCsr;
@@ -69,23 +72,33 @@ export type LenientCsr = ParsedCsr | RefusedKeyCsr;
  * possession of the private key). Each way of being wrong has its own code:
  * ERR_CSR_TOO_LARGE, ERR_PEM_*, ERR_DER_TRUNCATED, ERR_DER_TRAILING_DATA, ERR_DER_MALFORMED,
  * ERR_CSR_MALFORMED, ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY, ERR_CSR_UNSUPPORTED_SIGNATURE,
- * ERR_CSR_SIGNATURE.
+ * ERR_CSR_SIGNATURE. An RSA key is bounded (MIN_RSA_BITS to MAX_RSA_BITS, exponent of at most
+ * MAX_RSA_EXPONENT_BITS) before anything is verified with it.
  */
 export function parseCsr(input: Uint8Array): ParsedCsr {
-  return readCsr(input, false) as ParsedCsr;
+  return readCsr(input, undefined) as ParsedCsr;
 }
 
 /**
- * parseCsr for a service that authenticates the caller before judging the key: a key the CA will
- * refuse (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY) is not thrown but returned as a RefusedKeyCsr
- * with its names, so that checkKeyAllowed throws it after authentication. Every other problem
- * throws as in parseCsr, and an accepted key's self-signature is verified as in parseCsr.
+ * parseCsr for a service that authenticates the caller before judging the key. The key's type is
+ * read from the SubjectPublicKeyInfo alone; a key the CA will refuse (ERR_CSR_UNSUPPORTED_KEY,
+ * ERR_CSR_WEAK_KEY) or `policy` does not allow (ERR_KEY_NOT_ALLOWED) is not thrown but returned as
+ * a RefusedKeyCsr with its names, so that it is reported after authentication; and nothing is
+ * verified for it (no self-signature, no key import), so that a refused key costs no more than the
+ * DER reading. Every other problem throws as in parseCsr, and an allowed key's self-signature is
+ * verified as in parseCsr: the only signature verification a request can cause here.
  */
-export function parseCsrLenient(input: Uint8Array): LenientCsr {
-  return readCsr(input, true);
+export function parseCsrLenient(
+  input: Uint8Array,
+  policy: { readonly allowedKeyTypes: readonly CsrKeyType[] },
+): LenientCsr {
+  return readCsr(input, policy);
 }
 
-function readCsr(input: Uint8Array, deferKeyErrors: boolean): LenientCsr {
+function readCsr(
+  input: Uint8Array,
+  policy: { readonly allowedKeyTypes: readonly CsrKeyType[] } | undefined,
+): LenientCsr {
   if (input.length > MAX_CSR_BYTES * 2) {
     throw new InvalidRequestError(
       'ERR_CSR_TOO_LARGE',
@@ -111,24 +124,26 @@ function readCsr(input: Uint8Array, deferKeyErrors: boolean): LenientCsr {
   if (attrs === undefined || attrs.tag !== 0xa0 || infoExtra.length > 0)
     malformed('attributes are missing or malformed');
 
-  const key = readPublicKey(expectTag(spkiTlv, TAG.SEQUENCE, 'subjectPublicKeyInfo'));
-  if (key.refused !== undefined && !deferKeyErrors) throw key.refused;
+  // The key is judged from its DER alone, before anything is verified or imported with it.
+  const judged = judgeKey(readPublicKey(expectTag(spkiTlv, TAG.SEQUENCE, 'subjectPublicKeyInfo')), policy);
+  if (judged.refused !== undefined && policy === undefined) throw judged.refused;
   const { commonName, otherSubjectAttributes } = readSubject(expectTag(subject, TAG.SEQUENCE, 'subject'));
   const names = readRequestedNames(attrs);
 
   const algSeq = children(expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm'));
   const algOid = readOid(expectTag(algSeq[0], TAG.OID, 'signatureAlgorithm'));
-  if (key.refused !== undefined) {
+  if (judged.refused !== undefined) {
     readBitStringBytes(expectTag(sigBits, TAG.BIT_STRING, 'signature'), 'signature');
     // No proof of possession is asked for a key that will be refused anyway.
     return Object.freeze({
       keyType: 'unsupported',
-      keyError: key.refused,
+      keyError: judged.refused,
       commonName,
       otherSubjectAttributes,
       ...names,
     });
   }
+  const key = judged.accepted;
   const hash = SIGNATURE_HASH[algOid];
   if (hash === undefined) {
     throw new InvalidRequestError(
@@ -151,16 +166,17 @@ function readCsr(input: Uint8Array, deferKeyErrors: boolean): LenientCsr {
         : 'RSA signatureAlgorithm parameters must be NULL or absent',
     );
   }
-  if (isEcSig !== key.keyType.startsWith('p')) {
+  if (isEcSig !== (key.kind === 'ec')) {
     throw new InvalidRequestError(
       'ERR_CSR_UNSUPPORTED_SIGNATURE',
       'CSR signature algorithm does not match its key type',
     );
   }
   const signature = readBitStringBytes(expectTag(sigBits, TAG.BIT_STRING, 'signature'), 'signature');
+  const { publicKey, spkiHead, spkiBody } = importKey(key);
   let ok = false;
   try {
-    ok = verify(hash, whole(infoTlv), key.publicKey, signature);
+    ok = verify(hash, whole(infoTlv), publicKey, signature);
   } catch {
     ok = false;
   }
@@ -172,7 +188,6 @@ function readCsr(input: Uint8Array, deferKeyErrors: boolean): LenientCsr {
 
   // One exact-size allocation of its own for the request and the canonical SPKI, so that nothing
   // kept refers to the caller's (possibly much larger) buffer or to a shared pool slab.
-  const { spkiHead, spkiBody } = key;
   const store = Buffer.allocUnsafeSlow(der.length + spkiHead.length + spkiBody.length);
   der.copy(store, 0);
   spkiHead.copy(store, der.length);
@@ -180,119 +195,12 @@ function readCsr(input: Uint8Array, deferKeyErrors: boolean): LenientCsr {
   return Object.freeze({
     der: store.subarray(0, der.length),
     spki: store.subarray(der.length),
-    publicKey: key.publicKey,
+    publicKey,
     keyType: key.keyType,
     commonName,
     otherSubjectAttributes,
     ...names,
   });
-}
-
-/** DER of SEQ{SEQ{id-ecPublicKey, curve}, BIT STRING header}: a canonical EC SPKI is this ‖ point. */
-function ecSpkiHead(curveOid: string, pointBytes: number): Buffer {
-  const full = seq(seq(oid(OID.ecPublicKey), oid(curveOid)), bitString(Buffer.alloc(pointBytes)));
-  return Buffer.from(full.subarray(0, full.length - pointBytes));
-}
-const EC_CURVES = {
-  [OID.p256]: {
-    keyType: 'p256',
-    curve: 'P-256',
-    head: ecSpkiHead(OID.p256, 1 + 2 * EC_COORDINATE_BYTES['P-256']),
-  },
-  [OID.p384]: {
-    keyType: 'p384',
-    curve: 'P-384',
-    head: ecSpkiHead(OID.p384, 1 + 2 * EC_COORDINATE_BYTES['P-384']),
-  },
-} as const satisfies Record<string, { keyType: CsrKeyType; curve: 'P-256' | 'P-384'; head: Buffer }>;
-
-type KeyRead =
-  | {
-      readonly refused?: undefined;
-      readonly keyType: CsrKeyType;
-      readonly publicKey: KeyObject;
-      /** the canonical SPKI is spkiHead ‖ spkiBody */
-      readonly spkiHead: Buffer;
-      readonly spkiBody: Buffer;
-    }
-  | { readonly refused: InvalidRequestError };
-
-const EMPTY = Buffer.alloc(0);
-
-/**
- * Reads a SubjectPublicKeyInfo strictly: exactly an AlgorithmIdentifier and a BIT STRING with no
- * unused bits. EC: exactly id-ecPublicKey and a named curve, an uncompressed point of the curve's size
- * on the curve. RSA: parameters exactly NULL, the key exactly SEQ{n, e} of positive minimal INTEGERs.
- * A key of a kind the CA never signs is returned as `refused` (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY).
- */
-function readPublicKey(spki: Tlv): KeyRead {
-  const parts = children(spki);
-  if (parts.length !== 2) malformed('subjectPublicKeyInfo must hold exactly an algorithm and a key');
-  const [alg, bits] = parts as [Tlv, Tlv];
-  const algParts = children(expectTag(alg, TAG.SEQUENCE, 'public key algorithm'));
-  const keyOid = readOid(expectTag(algParts[0], TAG.OID, 'public key algorithm'));
-  const keyBits = readBitStringBytes(expectTag(bits, TAG.BIT_STRING, 'public key'), 'public key');
-  if (keyOid === OID.ecPublicKey) {
-    const params = algParts[1];
-    if (algParts.length !== 2 || params === undefined)
-      malformed('an EC key algorithm must hold exactly one parameter, the named curve');
-    if (params.tag === TAG.SEQUENCE) {
-      return refuse('ERR_CSR_UNSUPPORTED_KEY', 'explicit EC curve parameters are not supported; use P-256');
-    }
-    const curveOid = readOid(expectTag(params, TAG.OID, 'EC named curve'));
-    const ec = (EC_CURVES as Partial<Record<string, (typeof EC_CURVES)[keyof typeof EC_CURVES]>>)[curveOid];
-    if (ec === undefined)
-      return refuse('ERR_CSR_UNSUPPORTED_KEY', `unsupported EC curve ${curveOid}; use P-256`);
-    const n = EC_COORDINATE_BYTES[ec.curve];
-    if (keyBits.length !== 1 + 2 * n || keyBits[0] !== 0x04) {
-      if (keyBits.length === 1 + n && (keyBits[0] === 0x02 || keyBits[0] === 0x03))
-        return refuse('ERR_CSR_UNSUPPORTED_KEY', 'compressed EC points are not supported');
-      malformed(`the EC public key is not an uncompressed ${ec.curve} point`);
-    }
-    let publicKey: KeyObject;
-    try {
-      publicKey = publicKeyFromEcPoint(ec.curve, keyBits);
-    } catch (err) {
-      throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR public key is not a valid key', { cause: err });
-    }
-    return { keyType: ec.keyType, publicKey, spkiHead: ec.head, spkiBody: keyBits };
-  }
-  if (keyOid === OID.rsaEncryption) {
-    const params = algParts[1];
-    if (algParts.length !== 2 || params?.tag !== TAG.NULL || params.end !== params.contentStart)
-      malformed('RSA key algorithm parameters must be exactly NULL');
-    let rsaKey: Tlv[];
-    try {
-      rsaKey = children(readRoot(keyBits));
-    } catch (err) {
-      throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR RSA public key is not a valid key', {
-        cause: err,
-      });
-    }
-    if (rsaKey.length !== 2) malformed('an RSA public key must hold exactly a modulus and an exponent');
-    for (const [i, what] of ['modulus', 'exponent'].entries()) {
-      const c = readIntegerBytes(rsaKey[i] as Tlv, `RSA ${what}`);
-      if (((c[0] as number) & 0x80) !== 0) malformed(`the RSA ${what} is negative`);
-    }
-    let publicKey: KeyObject;
-    try {
-      publicKey = publicKeyFromSpki(whole(spki));
-    } catch (err) {
-      throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR public key is not a valid key', { cause: err });
-    }
-    const size = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (size < MIN_RSA_BITS) {
-      return refuse('ERR_CSR_WEAK_KEY', `RSA key of ${size} bits is below the minimum of ${MIN_RSA_BITS}`);
-    }
-    // re-encoded by OpenSSL from n and e; RSA keys are parsed but never allowed into a leaf today
-    const canonical = publicKey.export({ type: 'spki', format: 'der' });
-    return { keyType: `rsa${size}`, publicKey, spkiHead: EMPTY, spkiBody: canonical };
-  }
-  return refuse('ERR_CSR_UNSUPPORTED_KEY', `unsupported public key algorithm ${keyOid}; use ECDSA P-256`);
-}
-
-function refuse(code: 'ERR_CSR_UNSUPPORTED_KEY' | 'ERR_CSR_WEAK_KEY', message: string): KeyRead {
-  return { refused: new InvalidRequestError(code, message) };
 }
 
 function readSubject(name: Tlv): { commonName: string | undefined; otherSubjectAttributes: number } {
@@ -363,8 +271,4 @@ function formatIp(raw: Buffer): string {
     return isIP(s) === 6 ? s : raw.toString('hex');
   }
   return raw.toString('hex');
-}
-
-function malformed(why: string): never {
-  throw new InvalidRequestError('ERR_CSR_MALFORMED', `malformed CSR: ${why}`);
 }

@@ -47,6 +47,8 @@ export {
   parseCsr,
   parseCsrLenient,
   MAX_CSR_BYTES,
+  MAX_RSA_BITS,
+  MAX_RSA_EXPONENT_BITS,
   type ParsedCsr,
   type LenientCsr,
   type CsrKeyType,

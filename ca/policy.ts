@@ -46,13 +46,17 @@ export function checkCsrNames(csr: CsrNames, identity: string): void {
 /** The key must be of a type the policy lists: ERR_KEY_NOT_ALLOWED otherwise. */
 export function checkKeyAllowed(keyType: CsrKeyType, policy: LeafPolicy): LeafKeyType {
   const allowed = policy.allowedKeyTypes.find((k) => k === keyType);
-  if (allowed === undefined) {
-    throw new PolicyError(
-      'ERR_KEY_NOT_ALLOWED',
-      `key type ${keyType} is not allowed; use ${policy.allowedKeyTypes.join(' or ')}`,
-    );
-  }
+  if (allowed === undefined) throw keyTypeRefusal(keyType, policy.allowedKeyTypes) as PolicyError;
   return allowed;
+}
+
+/** The error checkKeyAllowed throws for `keyType`, or undefined for a key type `allowed` lists. */
+export function keyTypeRefusal(keyType: CsrKeyType, allowed: readonly CsrKeyType[]): PolicyError | undefined {
+  if (allowed.includes(keyType)) return undefined;
+  return new PolicyError(
+    'ERR_KEY_NOT_ALLOWED',
+    `key type ${keyType} is not allowed; use ${allowed.join(' or ')}`,
+  );
 }
 
 /**

@@ -85,7 +85,7 @@ export function createCertifier(o: CertifierOptions): Certify {
     // unauthenticated calls cannot fill it.
     const csrKey = createHash('sha256').update(input.csr).digest('base64');
     const cached = csrCache.get(csrKey);
-    const csr: LenientCsr | CachedCsr = cached ?? parseCsrLenient(input.csr);
+    const csr: LenientCsr | CachedCsr = cached ?? parseCsrLenient(input.csr, o.policy);
     if (cached === undefined) o.onCsrParsed?.(csr as LenientCsr);
     checkCsrNames(csr, input.identity);
     const account = await o.authenticator.authenticate(input.token, { signal });

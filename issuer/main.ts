@@ -10,6 +10,7 @@ import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource, type CredentialSource } from './credentials.js';
 import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/server.js';
 import { createAdmissionControl } from './grpc/admission.js';
+import { createRejectionLog } from './grpc/rejection-log.js';
 import { createTlsListener, type TlsListener } from './grpc/tls-listener.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
@@ -114,11 +115,14 @@ export async function startIssuer(
     ledger,
   });
 
+  // one rate for the lines of every rejected call, whichever of the two ended it
+  const rejectionLog = createRejectionLog({ logger, clock });
   const admission = createAdmissionControl({
     maxInFlight: config.maxInFlight,
     maxInFlightPerPeer: config.maxInFlightPerPeer,
     logger,
     metrics,
+    rejectionLog,
     ...(deps.messageTimeoutMs !== undefined ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
   });
   const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, interceptors: [admission.interceptor] });
@@ -129,6 +133,7 @@ export async function startIssuer(
       logger,
       metrics,
       wallClock: systemClock,
+      rejectionLog,
       ...(deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {}),
     }),
   );
@@ -169,6 +174,7 @@ export async function startIssuer(
     tlsListener?.close();
     servingTls?.close();
     admission.close();
+    rejectionLog.close();
     server.forceShutdown();
     clearInterval(healthTimer);
     await credentials.close();
@@ -218,6 +224,7 @@ export async function startIssuer(
     });
     await admin?.close();
     admission.close();
+    rejectionLog.close();
     await credentials.close();
     await authenticator.close?.();
     logger.info({ event: 'stopped' }, 'issuer stopped');

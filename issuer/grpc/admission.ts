@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type ErrorCode } from '../../ca/index.js';
 import type { IssuerMetrics } from '../metrics.js';
+import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { CERTIFY_METHOD, nextReqId } from './server.js';
 import { statusName } from './status.js';
 
@@ -65,9 +66,13 @@ export function createAdmissionControl(o: {
   readonly metrics: IssuerMetrics;
   /** reads the wall clock for gRPC deadlines (which are wall-clock instants) */
   readonly wallClock?: Clock;
+  /** how often the calls it ends are logged (default: its own, on wallClock) */
+  readonly rejectionLog?: RejectionLog;
 }): AdmissionControl {
   const perPeerMax = o.maxInFlightPerPeer ?? Math.max(1, Math.floor(o.maxInFlight / 2));
   const messageTimeoutMs = o.messageTimeoutMs ?? ADMISSION_DEFAULTS.messageTimeoutMs;
+  const rejections =
+    o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock ?? systemClock });
   let admitted = 0;
   const byPeer = new Map<string, number>();
   // how to end each admitted call still in progress
@@ -98,6 +103,7 @@ export function createAdmissionControl(o: {
     fields: Record<string, unknown>,
   ): void {
     o.metrics.requests.labels('Certify', grpcCode).inc();
+    if (!rejections.admit(code)) return;
     o.logger.warn({ reqId: nextReqId(), rpc: 'Certify', code, grpcCode, ...fields }, message);
   }
 
@@ -150,11 +156,13 @@ export function createAdmissionControl(o: {
           : grpc.status.CANCELLED);
       const grpcCode = statusName(code);
       o.metrics.requests.labels('Certify', grpcCode).inc();
+      const errorCode = ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST';
+      if (!rejections.admit(errorCode)) return;
       o.logger.warn(
         {
           reqId: nextReqId(),
           rpc: 'Certify',
-          code: ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
+          code: errorCode,
           grpcCode,
           durationMs: Number(process.hrtime.bigint() - started) / 1e6,
         },

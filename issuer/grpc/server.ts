@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { Logger } from 'pino';
+import type { LogFn, Logger } from 'pino';
 import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
+import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { statusName, toGrpcError } from './status.js';
 
 /** Largest request accepted, bytes (a CSR and a token are a few KiB). */
@@ -81,7 +82,12 @@ export interface IdentityServiceOptions {
   readonly wallClock: Clock;
   /** the longest a call may run, whatever deadline its client set (default MAX_CALL_MS) */
   readonly maxCallMs?: number;
+  /** how often rejected calls are logged (default: its own, on wallClock) */
+  readonly rejectionLog?: RejectionLog;
 }
+
+/** Where the line of a rejected call goes when its code is over its rate (rejection-log.ts). */
+const UNLOGGED: Record<'warn' | 'error', LogFn> = { warn: () => undefined, error: () => undefined };
 
 /** The longest a Certify call may run, whatever deadline its client set. */
 export const MAX_CALL_MS = 30_000;
@@ -97,6 +103,7 @@ export function nextReqId(): string {
 export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
   const latency = o.metrics.latency.labels('Certify');
   const maxCallMs = o.maxCallMs ?? MAX_CALL_MS;
+  const rejections = o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock });
 
   function certify(
     call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
@@ -117,7 +124,9 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
       const grpcCode = statusName(mapped.grpcCode);
       o.metrics.requests.labels('Certify', grpcCode).inc();
       const level = mapped.grpcCode === grpc.status.INTERNAL ? 'error' : 'warn';
-      o.logger[level](
+      // at a bounded rate per code; the metric above counts every call
+      const log = rejections.admit(mapped.code) ? o.logger : UNLOGGED;
+      log[level](
         {
           reqId,
           rpc: 'Certify',

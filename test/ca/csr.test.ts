@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { MAX_CSR_BYTES, encodePem, parseCsr, parseCsrLenient } from '../../ca/index.js';
+import {
+  DEFAULT_LEAF_POLICY,
+  MAX_CSR_BYTES,
+  MAX_RSA_BITS,
+  MAX_RSA_EXPONENT_BITS,
+  encodePem,
+  inspectBytes,
+  parseCsr,
+  parseCsrLenient,
+} from '../../ca/index.js';
 import { OID } from '../../ca/der/oids.js';
 import {
   bitString,
@@ -13,10 +22,12 @@ import {
   tlv,
   unsignedInteger,
 } from '../../ca/der/writer.js';
+import { hostileCsr, rsaCsr, signedCsr, withBadSignature } from '../support/hostile-csr.js';
 import { openssl, opensslCsr } from '../support/openssl.js';
 import { csrKey, makeCsr } from '../support/pki.js';
 
 const WEB = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+const P256_ONLY = DEFAULT_LEAF_POLICY;
 
 /**
  * A PKCS#10 request assembled field by field with the DER writer and signed with node:crypto, for
@@ -485,7 +496,11 @@ describe('parseCsr: the SubjectPublicKeyInfo', () => {
     ];
     for (const [name, key, spki, code] of shapes) {
       assert.throws(() => parseCsr(signedWithSpki(key, spki)), { code }, name);
-      assert.throws(() => parseCsrLenient(signedWithSpki(key, spki)), { code }, `${name} (lenient)`);
+      assert.throws(
+        () => parseCsrLenient(signedWithSpki(key, spki), P256_ONLY),
+        { code },
+        `${name} (lenient)`,
+      );
     }
   });
 
@@ -542,7 +557,7 @@ describe('parseCsrLenient', () => {
     ];
     for (const [der, code] of cases) {
       assert.throws(() => parseCsr(der), { code });
-      const csr = parseCsrLenient(der);
+      const csr = parseCsrLenient(der, P256_ONLY);
       assert.equal(csr.keyType, 'unsupported');
       assert.equal(csr.keyType === 'unsupported' ? csr.keyError.code : undefined, code);
       assert.deepEqual(csr.dnsNames, [WEB]);
@@ -554,17 +569,114 @@ describe('parseCsrLenient', () => {
     const p521 = (await makeCsr({ keySpec: 'p521', dns: [WEB] })).der;
     const badSig = flipLastByte(p521);
     assert.throws(() => parseCsr(badSig), { code: 'ERR_CSR_UNSUPPORTED_KEY' });
-    assert.equal(parseCsrLenient(badSig).keyType, 'unsupported');
+    assert.equal(parseCsrLenient(badSig, P256_ONLY).keyType, 'unsupported');
     const p256 = (await makeCsr({ dns: [WEB] })).der;
-    assert.throws(() => parseCsrLenient(flipLastByte(p256)), { code: 'ERR_CSR_SIGNATURE' });
-    assert.equal(parseCsrLenient(p256).keyType, 'p256');
+    assert.throws(() => parseCsrLenient(flipLastByte(p256), P256_ONLY), { code: 'ERR_CSR_SIGNATURE' });
+    assert.equal(parseCsrLenient(p256, P256_ONLY).keyType, 'p256');
   });
 
   it('still rejects a malformed request around a refused key', async () => {
     const p521 = (await makeCsr({ keySpec: 'p521', dns: [WEB] })).der;
-    assert.throws(() => parseCsrLenient(p521.subarray(0, p521.length - 3)), { code: 'ERR_DER_TRUNCATED' });
-    assert.throws(() => parseCsrLenient(Buffer.concat([p521, Buffer.from([0])])), {
+    assert.throws(() => parseCsrLenient(p521.subarray(0, p521.length - 3), P256_ONLY), {
+      code: 'ERR_DER_TRUNCATED',
+    });
+    assert.throws(() => parseCsrLenient(Buffer.concat([p521, Buffer.from([0])]), P256_ONLY), {
       code: 'ERR_DER_TRAILING_DATA',
     });
+  });
+});
+
+describe('parseCsr: RSA keys are bounded before anything is verified with them', () => {
+  const E65537 = Buffer.from([0x01, 0x00, 0x01]);
+  /** a big-endian number of exactly `bits` bits, odd */
+  const odd = (bits: number): Buffer => {
+    const b = Buffer.alloc(Math.ceil(bits / 8), 0x5a);
+    b[0] = 1 << ((bits - 1) % 8);
+    b[b.length - 1] = 0x01;
+    return b;
+  };
+
+  it('refuses, with ERR_CSR_UNSUPPORTED_KEY, a modulus over MAX_RSA_BITS or an exponent over MAX_RSA_EXPONENT_BITS', () => {
+    // the signatures are random: a verification would answer ERR_CSR_SIGNATURE
+    const cases: [string, Buffer][] = [
+      ['RSA-16384 with a 64-bit exponent', rsaCsr(16384, odd(64), WEB)],
+      ['RSA-3072 with a 3072-bit exponent', rsaCsr(3072, odd(3072), WEB)],
+      [`RSA-${MAX_RSA_BITS + 1}`, rsaCsr(MAX_RSA_BITS + 1, E65537, WEB)],
+      [
+        `RSA-2048 with a ${MAX_RSA_EXPONENT_BITS + 1}-bit exponent`,
+        rsaCsr(2048, odd(MAX_RSA_EXPONENT_BITS + 1), WEB),
+      ],
+    ];
+    for (const [name, der] of cases) {
+      assert.throws(() => parseCsr(der), { code: 'ERR_CSR_UNSUPPORTED_KEY' }, name);
+      assert.throws(
+        () => inspectBytes(der, new Date(0)),
+        { code: 'ERR_CSR_UNSUPPORTED_KEY' },
+        `${name} (inspect)`,
+      );
+    }
+  });
+
+  it('verifies a key at the bounds (a random signature: ERR_CSR_SIGNATURE; a real one: accepted)', () => {
+    assert.throws(() => parseCsr(rsaCsr(MAX_RSA_BITS, E65537, WEB)), { code: 'ERR_CSR_SIGNATURE' });
+    assert.throws(() => parseCsr(rsaCsr(2048, odd(MAX_RSA_EXPONENT_BITS), WEB)), {
+      code: 'ERR_CSR_SIGNATURE',
+    });
+    const key = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 2 ** 32 - 1 }).privateKey;
+    assert.equal(parseCsr(handCsr(key, { signatureOid: OID.sha256WithRsa })).keyType, 'rsa2048');
+  });
+
+  it('rejects an exponent below 3 or even, and an even modulus, as ERR_CSR_MALFORMED', () => {
+    const even = odd(2048);
+    even[even.length - 1] = 0x02;
+    for (const [name, der] of [
+      ['e = 1', rsaCsr(2048, Buffer.from([1]), WEB)],
+      ['e = 65536', rsaCsr(2048, Buffer.from([1, 0, 0]), WEB)],
+    ] as const) {
+      assert.throws(() => parseCsr(der), { code: 'ERR_CSR_MALFORMED' }, name);
+    }
+    const spki = seq(
+      seq(oid(OID.rsaEncryption), NULL),
+      bitString(seq(unsignedInteger(even), unsignedInteger(E65537))),
+    );
+    assert.throws(() => parseCsr(signedWithSpki(csrKey('rsa2048'), spki)), { code: 'ERR_CSR_MALFORMED' });
+  });
+});
+
+describe('parseCsrLenient: a key the policy refuses is refused without verifying anything', () => {
+  const P256_P384 = { allowedKeyTypes: ['p256', 'p384'] as const };
+
+  it('returns ERR_KEY_NOT_ALLOWED, not ERR_CSR_SIGNATURE, for a P-384 or RSA-4096 key whose signature does not verify', () => {
+    const p384 = withBadSignature(signedCsr(csrKey('p384'), WEB));
+    const rsa4096 = rsaCsr(4096, Buffer.from([1, 0, 1]), WEB);
+    for (const [name, der] of [
+      ['P-384', p384],
+      ['RSA-4096', rsa4096],
+    ] as const) {
+      const csr = parseCsrLenient(der, P256_ONLY);
+      assert.equal(csr.keyType, 'unsupported', name);
+      assert.equal(
+        csr.keyType === 'unsupported' ? csr.keyError.code : undefined,
+        'ERR_KEY_NOT_ALLOWED',
+        name,
+      );
+      assert.deepEqual(csr.dnsNames, [WEB]);
+    }
+    // the same P-384 request under a policy that allows P-384 is verified
+    assert.throws(() => parseCsrLenient(p384, P256_P384), { code: 'ERR_CSR_SIGNATURE' });
+  });
+
+  it('does not import a refused key: a P-384 point off the curve is the key refusal, not ERR_CSR_MALFORMED', () => {
+    const spki = createPublicKey(csrKey('p384')).export({ type: 'spki', format: 'der' });
+    spki[spki.length - 1] = (spki[spki.length - 1] as number) ^ 0x01;
+    const der = signedWithSpki(csrKey('p256'), spki);
+    const csr = parseCsrLenient(der, P256_ONLY);
+    assert.equal(csr.keyType === 'unsupported' ? csr.keyError.code : undefined, 'ERR_KEY_NOT_ALLOWED');
+    assert.throws(() => parseCsrLenient(der, P256_P384), { code: 'ERR_CSR_MALFORMED' });
+  });
+
+  it('judges RSA bounds before the policy: RSA-16384 with a huge exponent is ERR_CSR_UNSUPPORTED_KEY', () => {
+    const csr = parseCsrLenient(hostileCsr('rsa16384-e64', WEB), P256_ONLY);
+    assert.equal(csr.keyType === 'unsupported' ? csr.keyError.code : undefined, 'ERR_CSR_UNSUPPORTED_KEY');
   });
 });

@@ -15,6 +15,7 @@ import { createStaticCredentialSource } from '../../issuer/credentials.js';
 import { toGrpcError, statusName } from '../../issuer/grpc/status.js';
 import { createIssuanceLedger } from '../../issuer/ledger.js';
 import { scriptedAuthenticator } from '../support/authn.js';
+import { hostileCsr, signedCsr, withBadSignature } from '../support/hostile-csr.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { opensslCsr, opensslText, opensslVerify } from '../support/openssl.js';
 import { csrKey, makeCsr, testPki, type CsrKeySpec } from '../support/pki.js';
@@ -139,6 +140,28 @@ describe('certify (use case)', () => {
         'ERR_CSR_UNSUPPORTED_KEY',
       ],
       ['RSA-1024', async () => (await makeCsr({ keySpec: 'rsa1024', dns: [ID] })).der, 'ERR_CSR_WEAK_KEY'],
+      // issue 11 #4: keys an unauthenticated caller could make the server verify at length; each
+      // signature here does not verify, so ERR_CSR_SIGNATURE would mean it was checked
+      [
+        'P-384 under a P-256-only policy, with a signature that does not verify',
+        () => Promise.resolve(withBadSignature(signedCsr(csrKey('p384'), ID))),
+        'ERR_KEY_NOT_ALLOWED',
+      ],
+      [
+        'RSA-4096, with a signature that does not verify',
+        () => Promise.resolve(hostileCsr('rsa4096', ID)),
+        'ERR_KEY_NOT_ALLOWED',
+      ],
+      [
+        'RSA-16384 with a 64-bit exponent',
+        () => Promise.resolve(hostileCsr('rsa16384-e64', ID)),
+        'ERR_CSR_UNSUPPORTED_KEY',
+      ],
+      [
+        'RSA-3072 with a 3072-bit exponent',
+        () => Promise.resolve(hostileCsr('rsa3072-e3072', ID)),
+        'ERR_CSR_UNSUPPORTED_KEY',
+      ],
     ];
     for (const [name, makeDer, code] of refused) {
       it(`${name}: UNAUTHENTICATED with a bad token, PERMISSION_DENIED (${code}) with a good one`, async () => {
