@@ -11,7 +11,6 @@ import { waitFor } from '../support/tls-cert.js';
 import { startTokenReviewStandIn, type TokenReviewStandIn } from '../support/token-review-stand-in.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
-const TOKEN = 'opaque-token-of-web';
 const GRACE_MS = 10_000;
 
 for (const workers of [1, 2])
@@ -21,12 +20,14 @@ for (const workers of [1, 2])
     let standIn: TokenReviewStandIn;
     let serve: LongRunning;
     let target: string;
+    // a projected token of default/web, as the kubelet would write it
+    let TOKEN: string;
 
     before(async () => {
       ({ dir, cleanup } = tempDir('lanyard-e2e-drain-'));
       prepareIssuerFiles(dir, []);
       standIn = await startTokenReviewStandIn();
-      standIn.addToken(TOKEN, 'system:serviceaccount:default:web');
+      TOKEN = standIn.issueToken('system:serviceaccount:default:web');
       const kubeconfig = join(dir, 'kubeconfig');
       writeFileSync(
         kubeconfig,

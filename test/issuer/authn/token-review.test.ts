@@ -18,11 +18,22 @@ import { FakeClock } from '../../support/clock.js';
 import { closedPort } from '../../support/jwks-server.js';
 import { tempDir } from '../../support/openssl.js';
 import { testCert, waitFor } from '../../support/tls-cert.js';
-import { startTokenReviewStandIn, type TokenReviewStandIn } from '../../support/token-review-stand-in.js';
+import {
+  jwtShapedToken,
+  startTokenReviewStandIn,
+  type TokenReviewStandIn,
+} from '../../support/token-review-stand-in.js';
 import { assertRejects, authenticatorContract, bytes, signal } from './contract.js';
 
 const sa = (ns: string, name: string): string => `system:serviceaccount:${ns}:${name}`;
-const newToken = (): string => `tok-${randomBytes(24).toString('base64url')}`;
+/** when every FakeClock here starts */
+const START = new FakeClock().now();
+/**
+ * A projected-token-shaped JWT for the audience identity.l5d.io, valid for an hour from START, that
+ * the stand-in knows only once it is added (addToken).
+ */
+const newToken = (): string =>
+  jwtShapedToken(sa('ns', `sa-${randomBytes(6).toString('hex')}`), { now: START });
 
 function connectionTo(standIn: TokenReviewStandIn): KubeConnection {
   return { server: standIn.url, caPem: standIn.caPem, token: standIn.callerToken };
