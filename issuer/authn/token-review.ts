@@ -69,7 +69,7 @@ export interface TokenReviewAuthenticator extends Authenticator {
 /**
  * Asks the Kubernetes API server whether a token is valid (authentication.k8s.io/v1 TokenReview,
  * bound to `audience`). Needs RBAC to create tokenreviews (the system:auth-delegator ClusterRole).
- * Not authenticated → InvalidTokenError; network failure, timeout, a non-2xx answer (401/403 too:
+ * Not authenticated, or authenticated without `audience` in status.audiences → InvalidTokenError; network failure, timeout, a non-2xx answer (401/403 too:
  * those are about Lanyard's own credentials) or a malformed answer → AuthenticatorUnavailableError.
  */
 export function createTokenReviewAuthenticator(
@@ -230,14 +230,17 @@ export function createTokenReviewAuthenticator(
         { reason: 'subject' },
       );
     }
-    if (status.audiences !== undefined) {
-      if (!Array.isArray(status.audiences)) throw garbage('status.audiences is not a list');
-      if (!status.audiences.includes(audience)) {
-        throw new InvalidTokenError(
-          `the token's audiences ${quote(status.audiences)} do not include ${quote(audience)}`,
-          { reason: 'audience' },
-        );
-      }
+    // Kubernetes: an authenticated answer without audiences (JSON leaves the empty list out) means
+    // the token is valid for the API server itself; only a listed audience binds it to ours.
+    if (status.audiences !== undefined && !Array.isArray(status.audiences))
+      throw garbage('status.audiences is not a list');
+    if (status.audiences === undefined || !status.audiences.includes(audience)) {
+      throw new InvalidTokenError(
+        status.audiences === undefined || status.audiences.length === 0
+          ? `the API server authenticated the token without listing the audience ${quote(audience)} (no status.audiences: the token is valid for the API server only)`
+          : `the token's audiences ${quote(status.audiences)} do not include ${quote(audience)}`,
+        { reason: 'audience' },
+      );
     }
     return account;
   }

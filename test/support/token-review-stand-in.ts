@@ -68,8 +68,10 @@ export function jwtShapedToken(
   const nowS = Math.floor(o.now.getTime() / 1000);
   const [, , namespace = '', name = ''] = username.split(':');
   const header = { alg: 'RS256', kid: 'stand-in-signing-key' };
+  const aud = [...(o.audiences ?? ['identity.l5d.io'])];
   const claims = {
-    aud: [...(o.audiences ?? ['identity.l5d.io'])],
+    // a legacy Secret token has no audience
+    ...(aud.length > 0 ? { aud } : {}),
     exp: nowS + Math.floor((o.ttlMs ?? 3_600_000) / 1000),
     iat: nowS,
     nbf: nowS,

@@ -124,6 +124,52 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
     standIn.override(undefined);
   });
 
+  it('rejects an authenticated answer that does not list the audience: without status.audiences the token is valid for the API server only', async () => {
+    // an API server without API audiences authenticates a legacy token (no aud) for any audience
+    // asked for and leaves status.audiences out
+    const noApiAudiences = await startTokenReviewStandIn({ clock, apiAudiences: [] });
+    // an API server from before TokenReview audiences ignores spec.audiences altogether
+    const unaware = await startTokenReviewStandIn({ clock, audienceAware: false });
+    try {
+      const legacy = jwtShapedToken(sa('emojivoto', 'web'), { now: clock.now(), audiences: [] });
+      noApiAudiences.addToken(legacy, sa('emojivoto', 'web'), []);
+      await assertRejects(
+        auth({ connection: connectionTo(noApiAudiences) }).authenticate(bytes(legacy), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        legacy,
+        'audience',
+      );
+      const t = newToken();
+      unaware.addToken(t, sa('emojivoto', 'web'));
+      await assertRejects(
+        auth({ connection: connectionTo(unaware) }).authenticate(bytes(t), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        t,
+        'audience',
+      );
+      assert.equal(unaware.requests, 1);
+      // the same answer written out by hand
+      standIn.override({
+        status: 201,
+        body: JSON.stringify({
+          kind: 'TokenReview',
+          apiVersion: 'authentication.k8s.io/v1',
+          status: { authenticated: true, user: { username: sa('emojivoto', 'web') } },
+        }),
+      });
+      await assertRejects(
+        auth().authenticate(bytes(t), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        t,
+        'audience',
+      );
+    } finally {
+      standIn.override(undefined);
+      await noApiAudiences.close();
+      await unaware.close();
+    }
+  });
+
   it('rejects a token that authenticates a user who is not a service account (ERR_TOKEN_INVALID)', async () => {
     standIn.override(undefined);
     for (const username of [
