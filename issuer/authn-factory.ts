@@ -49,6 +49,7 @@ export async function createAuthenticator(
     connection,
     clock: deps.clock,
     audience: config.audience,
+    cacheTtlMs: config.cacheTtlMs,
     logger: deps.logger,
   });
 }

@@ -11,6 +11,7 @@ export {
 } from './jwt.js';
 export {
   createTokenReviewAuthenticator,
+  DEFAULT_TOKEN_REVIEW_CACHE_MS,
   TOKEN_REVIEW_PATH,
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,

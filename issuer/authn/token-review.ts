@@ -27,6 +27,8 @@ import { createConcurrencyLimiter } from './limiter.js';
 
 /** The API path TokenReviews are created at, below the server URL. */
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+/** How long a successful review is reused by default, ms (`serve --token-review-cache`). */
+export const DEFAULT_TOKEN_REVIEW_CACHE_MS = 5_000;
 /** Largest TokenReview response read, in bytes. */
 export const MAX_TOKEN_REVIEW_RESPONSE_BYTES = 256 * 1024;
 
@@ -41,7 +43,10 @@ export interface TokenReviewAuthenticatorOptions {
   readonly maxQueue?: number;
   /** time allowed for one TokenReview request, ms; default 5 000 */
   readonly timeoutMs?: number;
-  /** how long a positive review is reused, ms (never past the token's own exp); default 60 000 */
+  /**
+   * how long a positive review is reused, ms (never past the token's own exp); 0: never. Default
+   * DEFAULT_TOKEN_REVIEW_CACHE_MS. A deleted pod's token is accepted for at most this long.
+   */
   readonly cacheTtlMs?: number;
   /** default 10 000 entries */
   readonly cache?: { readonly maxEntries: number };
@@ -94,7 +99,7 @@ export function createTokenReviewAuthenticator(
   const clock = options.clock;
   const maxConcurrent = options.maxConcurrent ?? 16;
   const timeoutMs = positive(options.timeoutMs ?? 5_000, 'timeoutMs');
-  const cacheTtlMs = positive(options.cacheTtlMs ?? 60_000, 'cacheTtlMs');
+  const cacheTtlMs = nonNegative(options.cacheTtlMs ?? DEFAULT_TOKEN_REVIEW_CACHE_MS, 'cacheTtlMs');
   const tokenFileRefreshMs = positive(options.tokenFileRefreshMs ?? 60_000, 'tokenFileRefreshMs');
   const logger = options.logger;
   const limiter = createConcurrencyLimiter({
@@ -274,7 +279,7 @@ export function createTokenReviewAuthenticator(
       const account = interpret(answer, text);
       const nowMs = clock.now().getTime();
       const expiresAtMs = Math.min(nowMs + cacheTtlMs, unverifiedJwtExpMs(text) ?? Infinity);
-      if (expiresAtMs > nowMs) cache.set(key, { account, expiresAtMs });
+      if (cacheTtlMs > 0 && expiresAtMs > nowMs) cache.set(key, { account, expiresAtMs });
       return account;
     },
     stats: () => ({ ...stats, inFlight: limiter.inFlight, queued: limiter.queued }),
@@ -285,6 +290,12 @@ export function createTokenReviewAuthenticator(
       return Promise.resolve();
     },
   };
+}
+
+function nonNegative(v: number, name: string): number {
+  if (!Number.isFinite(v) || v < 0)
+    throw new UsageError(`${name} must be a non-negative number of milliseconds`);
+  return v;
 }
 
 function positive(v: number, name: string): number {

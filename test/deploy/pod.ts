@@ -184,6 +184,7 @@ export async function inClusterTokenReview(
     connection,
     clock: deps.clock,
     audience: config.auth.audience,
+    cacheTtlMs: config.auth.cacheTtlMs,
     logger: deps.logger,
   });
 }

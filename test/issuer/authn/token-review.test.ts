@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  DEFAULT_TOKEN_REVIEW_CACHE_MS,
   TOKEN_REVIEW_PATH,
   createSigningKeyDir,
   createTokenReviewAuthenticator,
@@ -14,6 +15,8 @@ import {
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,
 } from '../../../issuer/authn/index.js';
+import type { IssuerConfig } from '../../../issuer/config.js';
+import { parseServe } from '../../deploy/support.js';
 import { FakeClock } from '../../support/clock.js';
 import { closedPort } from '../../support/jwks-server.js';
 import { tempDir } from '../../support/openssl.js';
@@ -365,6 +368,44 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
     assert.equal(standIn.requests, sent + 1);
   });
 
+  it("refuses a deleted pod's token once the default cache time (5 s) has passed", async () => {
+    standIn.override(undefined);
+    const a = auth();
+    const t = newToken();
+    standIn.addToken(t, sa('gone', 'web'));
+    await a.authenticate(bytes(t), { signal: signal() });
+    standIn.deletePod(t);
+    clock.advance(4_999);
+    assert.equal((await a.authenticate(bytes(t), { signal: signal() })).namespace, 'gone');
+    clock.advance(1);
+    await assertRejects(
+      a.authenticate(bytes(t), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      t,
+      'not-authenticated',
+    );
+  });
+
+  it('asks the API server on every call with cacheTtlMs 0, so a deleted pod is refused at once', async () => {
+    standIn.override(undefined);
+    const a = auth({ cacheTtlMs: 0 });
+    const t = newToken();
+    standIn.addToken(t, sa('nocache', 'web'));
+    const sent = standIn.requests;
+    await a.authenticate(bytes(t), { signal: signal() });
+    await a.authenticate(bytes(t), { signal: signal() });
+    assert.equal(standIn.requests, sent + 2);
+    assert.equal(a.stats().cacheHits, 0);
+    standIn.deletePod(t);
+    await assertRejects(
+      a.authenticate(bytes(t), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      t,
+      'not-authenticated',
+    );
+    assert.throws(() => auth({ cacheTtlMs: -1 }), { code: 'ERR_USAGE' });
+  });
+
   it('never keeps a cached review past the exp of a JWT token', async () => {
     standIn.override(undefined);
     const { dir, cleanup } = tempDir();
@@ -417,6 +458,32 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
         code: 'ERR_USAGE',
       },
     );
+  });
+});
+
+describe('lanyard serve --token-review-cache', () => {
+  const serveWith = (args: string[], env: Record<string, string> = {}): IssuerConfig =>
+    parseServe({
+      name: 'lanyard',
+      args: ['serve', '--issuer-dir', '/issuer', '--auth', 'token-review', ...args],
+      env: Object.entries(env).map(([name, value]) => ({ name, value })),
+    }).config;
+  const cacheOf = (c: IssuerConfig): number | undefined =>
+    c.auth.kind === 'token-review' ? c.auth.cacheTtlMs : undefined;
+
+  it('reuses a successful review for 5 s by default, as long as the flag or LANYARD_TOKEN_REVIEW_CACHE says, and not at all with 0', () => {
+    assert.equal(cacheOf(serveWith([])), 5_000);
+    assert.equal(cacheOf(serveWith([])), DEFAULT_TOKEN_REVIEW_CACHE_MS);
+    assert.equal(cacheOf(serveWith(['--token-review-cache', '30s'])), 30_000);
+    assert.equal(cacheOf(serveWith(['--token-review-cache', '0'])), 0);
+    assert.equal(cacheOf(serveWith([], { LANYARD_TOKEN_REVIEW_CACHE: '0s' })), 0);
+    assert.equal(cacheOf(serveWith([], { LANYARD_TOKEN_REVIEW_CACHE: '1m' })), 60_000);
+  });
+
+  it('refuses a value that is not a duration, or longer than 10 minutes (ERR_USAGE)', () => {
+    for (const v of ['soon', '-5s', '11m', '1h']) {
+      assert.throws(() => serveWith(['--token-review-cache', v]), { code: 'ERR_USAGE' }, v);
+    }
   });
 });
 
