@@ -169,7 +169,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         token: req.token ?? Buffer.alloc(0),
         csr: req.certificate_signing_request ?? Buffer.alloc(0),
       },
-      { signal: ac.signal },
+      { signal: ac.signal, peer: call.getPeer() },
     )
       .then((result) => {
         if (ac.signal.aborted)

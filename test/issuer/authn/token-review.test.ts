@@ -434,15 +434,6 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
     }
   });
 
-  it('does not cache rejections', async () => {
-    standIn.override(undefined);
-    const a = auth();
-    const t = newToken();
-    await assertRejects(a.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t);
-    standIn.addToken(t, sa('late', 'sa'));
-    assert.equal((await a.authenticate(bytes(t), { signal: signal() })).namespace, 'late');
-  });
-
   it('posts to the TokenReview path below a server URL with a path prefix', () => {
     assert.equal(TOKEN_REVIEW_PATH, '/apis/authentication.k8s.io/v1/tokenreviews');
     assert.throws(
