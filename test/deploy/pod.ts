@@ -185,6 +185,7 @@ export async function inClusterTokenReview(
     clock: deps.clock,
     audience: config.auth.audience,
     cacheTtlMs: config.auth.cacheTtlMs,
+    clockSkewMs: config.clockSkewMs,
     logger: deps.logger,
   });
 }
