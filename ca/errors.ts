@@ -100,6 +100,7 @@ export type UnavailableReason =
   | 'cancelled'
   | 'timeout'
   | 'overloaded'
+  | 'rate-limited'
   | 'unreachable'
   | 'refused'
   | 'bad-response'

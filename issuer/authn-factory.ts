@@ -3,15 +3,26 @@ import type { Clock } from '../ca/index.js';
 import {
   createJwtAuthenticator,
   createTokenReviewAuthenticator,
+  DEFAULT_TOKEN_REVIEW_RATE,
   resolveKubeConnection,
   type Authenticator,
+  type TokenReviewObserver,
 } from './authn/index.js';
 import type { AuthConfig } from './config.js';
+import type { IssuerMetrics } from './metrics.js';
 
 /** Builds the authenticator `--auth` asks for. */
 export async function createAuthenticator(
   config: AuthConfig,
-  deps: { clock: Clock; clockSkewMs: number; logger: Logger },
+  deps: {
+    clock: Clock;
+    clockSkewMs: number;
+    logger: Logger;
+    /** where the TokenReview counts go */
+    metrics?: IssuerMetrics;
+    /** processes serving Certify: each gets its share of the total TokenReview budget */
+    workers?: number;
+  },
 ): Promise<Authenticator> {
   if (config.kind === 'jwt') {
     const jwks =
@@ -47,10 +58,33 @@ export async function createAuthenticator(
   const connection = await resolveKubeConnection(
     config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {},
   );
+  const total = DEFAULT_TOKEN_REVIEW_RATE.total;
+  const workers = Math.max(1, deps.workers ?? 1);
   return createTokenReviewAuthenticator({
     connection,
     clock: deps.clock,
+    clockSkewMs: deps.clockSkewMs,
     audience: config.audience,
+    cacheTtlMs: config.cacheTtlMs,
+    rate: {
+      perPeer: DEFAULT_TOKEN_REVIEW_RATE.perPeer,
+      total: { burst: Math.ceil(total.burst / workers), perSecond: total.perSecond / workers },
+    },
+    ...(deps.metrics !== undefined ? { observer: tokenReviewObserver(deps.metrics) } : {}),
     logger: deps.logger,
   });
+}
+
+/** Counts TokenReview requests and the tokens answered without one in the issuer's metrics. */
+export function tokenReviewObserver(m: IssuerMetrics): TokenReviewObserver {
+  // the series exist (at 0) from the start, for rate() and alerts
+  for (const r of ['authenticated', 'rejected', 'unavailable'] as const) m.tokenReviews.labels(r).inc(0);
+  return {
+    reviewed: (result) => {
+      m.tokenReviews.labels(result).inc();
+    },
+    skipped: (reason) => {
+      m.tokenReviewsSkipped.labels(reason).inc();
+    },
+  };
 }

@@ -53,7 +53,11 @@ export interface CertifierOptions {
 /** A verified CSR as the renewal cache keeps it. */
 type CachedCsr = Omit<ParsedCsr, 'publicKey'>;
 
-export type Certify = (input: CertifyInput, opts: { signal: AbortSignal }) => Promise<CertifyResult>;
+export type Certify = (
+  input: CertifyInput,
+  /** peer: the caller's transport address, for the authenticator's per-caller limits */
+  opts: { signal: AbortSignal; peer?: string },
+) => Promise<CertifyResult>;
 
 /**
  * The Certify use case, as a fixed sequence: credential snapshot → request fields → CSR (parse and,
@@ -66,7 +70,7 @@ export function createCertifier(o: CertifierOptions): Certify {
   // native memory each, which 10,000 entries would turn into ≈ 34 MB.
   const csrCache = new LruCache<string, CachedCsr>(o.csrCacheSize ?? 10_000);
 
-  return async function certify(input, { signal }) {
+  return async function certify(input, { signal, peer }) {
     // One snapshot for the whole call: a reload meanwhile cannot mix generations.
     const cred = o.credentials.current();
     const now = o.clock.now();
@@ -88,7 +92,10 @@ export function createCertifier(o: CertifierOptions): Certify {
     const csr: LenientCsr | CachedCsr = cached ?? parseCsrLenient(input.csr, o.policy);
     if (cached === undefined) o.onCsrParsed?.(csr as LenientCsr);
     checkCsrNames(csr, input.identity);
-    const account = await o.authenticator.authenticate(input.token, { signal });
+    const account = await o.authenticator.authenticate(input.token, {
+      signal,
+      ...(peer !== undefined ? { peer } : {}),
+    });
     const identity = workloadIdentity(o.domain, account);
     if (identity.dns !== input.identity) {
       throw new PolicyError(

@@ -119,6 +119,14 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     )
     .addOption(
       new Option(
+        '--token-review-cache <duration>',
+        "token-review: how long a successful TokenReview is reused (0: ask the API server on every call); a deleted pod's token is accepted for at most this long",
+      )
+        .env(env('TOKEN_REVIEW_CACHE'))
+        .default(SERVE_DEFAULTS.tokenReviewCache),
+    )
+    .addOption(
+      new Option(
         '--max-in-flight-per-peer <n>',
         'Certify calls in flight from one client address before RESOURCE_EXHAUSTED (default: half of --max-in-flight)',
       ).env(env('MAX_IN_FLIGHT_PER_PEER')),

@@ -3,6 +3,7 @@ import {
   DEFAULTS,
   UsageError,
   isDns1123Subdomain,
+  parseDuration,
   validateIdentityDomain,
   type IdentityDomain,
   type LeafKeyType,
@@ -27,7 +28,13 @@ export type AuthConfig =
       readonly issuer: string;
       readonly audience: string;
     }
-  | { readonly kind: 'token-review'; readonly kubeconfig?: string; readonly audience: string };
+  | {
+      readonly kind: 'token-review';
+      readonly kubeconfig?: string;
+      readonly audience: string;
+      /** how long a successful TokenReview is reused, ms; 0: never (--token-review-cache) */
+      readonly cacheTtlMs: number;
+    };
 
 /** Everything `lanyard serve` needs, validated and frozen. Durations in milliseconds. */
 export interface IssuerConfig {
@@ -72,6 +79,8 @@ export interface ServeFlags {
   tokenIssuer?: string;
   tokenAudience: string;
   kubeconfig?: string;
+  /** a duration, or 0 */
+  tokenReviewCache?: string;
   leafLifetime?: number;
   clockSkew?: number;
   leafKeyTypes: string;
@@ -92,6 +101,7 @@ export const SERVE_DEFAULTS = Object.freeze({
   adminListen: '127.0.0.1:9990',
   cluster: 'default',
   audience: 'identity.l5d.io',
+  tokenReviewCache: '5s',
   maxInFlight: 1024,
   shutdownGraceMs: 10_000,
   pollIntervalMs: 2_000,
@@ -147,6 +157,7 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     auth = {
       kind: 'token-review',
       audience: f.tokenAudience,
+      cacheTtlMs: parseTokenReviewCache(f.tokenReviewCache ?? SERVE_DEFAULTS.tokenReviewCache),
       ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
     };
   } else {
@@ -197,6 +208,25 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     logLevel: f.logLevel,
     workers: parseWorkers(f.workers ?? '1'),
   });
+}
+
+/** The longest --token-review-cache: a deleted pod's token is accepted for at most this long. */
+export const MAX_TOKEN_REVIEW_CACHE_MS = 10 * 60_000;
+
+/** --token-review-cache: "0" (no reuse) or a duration of at most MAX_TOKEN_REVIEW_CACHE_MS. */
+export function parseTokenReviewCache(s: string): number {
+  if (/^\s*0+(?:ms|s|m|h|d)?\s*$/.test(s)) return 0;
+  let ms: number;
+  try {
+    ms = parseDuration(s);
+  } catch {
+    throw new UsageError(`--token-review-cache "${s}" must be 0 or a duration such as 5s or 1m`);
+  }
+  if (ms > MAX_TOKEN_REVIEW_CACHE_MS)
+    throw new UsageError(
+      `--token-review-cache "${s}" is longer than ${MAX_TOKEN_REVIEW_CACHE_MS / 60_000} min: a deleted pod's token would be accepted that long`,
+    );
+  return ms;
 }
 
 /** "auto" → one worker per available core (at most 16); otherwise 1..64. */

@@ -101,6 +101,8 @@ export async function startIssuer(
       clock,
       clockSkewMs: config.clockSkewMs,
       logger: logger.child({ component: 'authn' }),
+      metrics,
+      workers: config.workers,
     }));
   const certify = createCertifier({
     clock,

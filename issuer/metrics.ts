@@ -17,6 +17,10 @@ export interface IssuerMetrics {
   readonly awaitingRequest: Gauge<'api'>;
   /** connections to the TLS listener by how they ended up (h2, no_alpn, alpn_refused, …) */
   readonly tlsConnections: Counter<'outcome'>;
+  /** TokenReview requests sent to the API server, by result (authenticated, rejected, unavailable) */
+  readonly tokenReviews: Counter<'result'>;
+  /** tokens answered without a TokenReview request, by reason (cache_hit, cached_failure, …) */
+  readonly tokenReviewsSkipped: Counter<'reason'>;
   /** unix seconds */
   readonly issuerExpiry: Gauge<'cluster'>;
   /** unix seconds, one series per anchor fingerprint */
@@ -61,6 +65,18 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
       name: 'lanyard_tls_connections_total',
       help: 'TLS connections to the gRPC listener by outcome: h2, no_alpn (served); alpn_refused, handshake_failed, not_http2, preface_timeout (refused)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    tokenReviews: new Counter({
+      name: 'lanyard_token_reviews_total',
+      help: 'TokenReview requests sent to the API server (--auth token-review) by result: authenticated, rejected, unavailable',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    tokenReviewsSkipped: new Counter({
+      name: 'lanyard_token_reviews_skipped_total',
+      help: 'Tokens answered without a TokenReview request (--auth token-review) by reason: cache_hit, cached_failure, malformed, audience, expired (refused for their own claims), peer_rate_limit, total_rate_limit (too many failed reviews)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     issuerExpiry: new Gauge({

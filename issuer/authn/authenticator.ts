@@ -4,6 +4,11 @@ import type { ServiceAccountRef } from '../../ca/index.js';
 export interface AuthenticateOptions {
   /** aborted when the caller gives up (gRPC cancellation or deadline); network work stops then */
   readonly signal: AbortSignal;
+  /**
+   * the caller's transport address as gRPC reports it ("10.0.0.7:41234"), for per-caller limits;
+   * absent when unknown
+   */
+  readonly peer?: string;
 }
 
 /**

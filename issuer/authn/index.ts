@@ -16,7 +16,13 @@ export {
 } from './jwt.js';
 export {
   createTokenReviewAuthenticator,
+  DEFAULT_TOKEN_REVIEW_CACHE_MS,
+  DEFAULT_TOKEN_REVIEW_FAILURE_CACHE_MS,
+  DEFAULT_TOKEN_REVIEW_RATE,
   TOKEN_REVIEW_PATH,
+  type TokenReviewObserver,
+  type TokenReviewResult,
+  type TokenReviewSkip,
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,
   type TokenReviewAuthenticatorStats,
@@ -29,6 +35,7 @@ export {
   type KubeConnection,
 } from './kubeconfig.js';
 export { createStaticAuthenticator } from './static.js';
+export type { RateLimit } from './limiter.js';
 export {
   createSigningKeyDir,
   loadSigningKeyDir,

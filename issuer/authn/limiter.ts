@@ -1,4 +1,6 @@
-import { AuthenticatorUnavailableError } from '../../ca/index.js';
+import { isIP } from 'node:net';
+import { AuthenticatorUnavailableError, type Clock } from '../../ca/index.js';
+import { LruCache } from '../lru.js';
 
 /** Bounds concurrent work and the queue in front of it; a full queue is refused, never grown. */
 export interface ConcurrencyLimiter {
@@ -84,4 +86,71 @@ export function createConcurrencyLimiter(o: {
       });
     },
   };
+}
+
+/** A token bucket: `burst` requests at once, refilled at `perSecond`. */
+export interface RateLimit {
+  readonly burst: number;
+  readonly perSecond: number;
+}
+
+/**
+ * Token buckets by key (a peer address, or one key for everyone), on the injected clock. A request
+ * takes one token; one that turned out well (or was never sent) is given back, so the buckets bound
+ * what fails, not what succeeds. At most `maxKeys` buckets are kept (least recently used go first).
+ */
+export interface RateBudget {
+  /** takes one token from `key`'s bucket; false (and nothing taken) when it is empty */
+  take(key: string): boolean;
+  /** gives back one token taken from `key` */
+  refund(key: string): void;
+}
+
+export function createRateBudget(o: {
+  readonly limit: RateLimit;
+  readonly clock: Clock;
+  readonly maxKeys?: number;
+}): RateBudget {
+  const { burst, perSecond } = o.limit;
+  if (!Number.isFinite(burst) || burst < 1) throw new RangeError('burst must be at least 1');
+  if (!Number.isFinite(perSecond) || perSecond <= 0) throw new RangeError('perSecond must be positive');
+  const buckets = new LruCache<string, { tokens: number; atMs: number }>(o.maxKeys ?? 10_000);
+
+  function bucket(key: string): { tokens: number; atMs: number } {
+    const nowMs = o.clock.now().getTime();
+    const b = buckets.get(key) ?? { tokens: burst, atMs: nowMs };
+    b.tokens = Math.min(burst, b.tokens + (Math.max(0, nowMs - b.atMs) * perSecond) / 1000);
+    b.atMs = nowMs;
+    buckets.set(key, b);
+    return b;
+  }
+
+  return {
+    take(key) {
+      const b = bucket(key);
+      if (b.tokens < 1) return false;
+      b.tokens -= 1;
+      return true;
+    },
+    refund(key) {
+      const b = bucket(key);
+      b.tokens = Math.min(burst, b.tokens + 1);
+    },
+  };
+}
+
+/**
+ * The address part of a transport peer ("10.0.0.7:41234", "[fd00::7]:41234", "::1:41234"), IPv4-mapped
+ * IPv6 as IPv4, so that one client is one key whatever port it dials from.
+ */
+export function peerAddress(peer: string): string {
+  let host = peer;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(peer);
+  if (bracketed !== null) host = bracketed[1] as string;
+  else {
+    const m = /^(.+):\d+$/.exec(peer);
+    if (m !== null && isIP(m[1] as string) !== 0) host = m[1] as string;
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  return mapped !== null ? (mapped[1] as string) : host;
 }

@@ -9,7 +9,7 @@ import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
-import { statusName, toGrpcError } from './status.js';
+import { ERROR_CODE_TRAILER, statusName, toGrpcError } from './status.js';
 
 /** Largest request accepted, bytes (a CSR and a token are a few KiB). */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -138,11 +138,14 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
             : {}),
           grpcCode,
           durationMs,
-          ...(level === 'error' ? { err: describeInternal(err) } : {}),
+          // what the caller was not told (paths, URLs, addresses, what a backend said)
+          ...(level === 'error' ? { err: describeInternal(err) } : { detail: mapped.detail }),
         },
         mapped.message,
       );
-      callback({ code: mapped.grpcCode, details: mapped.message });
+      const trailers = new grpc.Metadata();
+      trailers.set(ERROR_CODE_TRAILER, mapped.code);
+      callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
     };
 
     if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
@@ -178,7 +181,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         token: req.token ?? Buffer.alloc(0),
         csr: req.certificate_signing_request ?? Buffer.alloc(0),
       },
-      { signal: ac.signal },
+      { signal: ac.signal, peer: call.getPeer() },
     )
       .then((result) => {
         if (ac.signal.aborted)

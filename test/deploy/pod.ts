@@ -184,6 +184,8 @@ export async function inClusterTokenReview(
     connection,
     clock: deps.clock,
     audience: config.auth.audience,
+    cacheTtlMs: config.auth.cacheTtlMs,
+    clockSkewMs: config.clockSkewMs,
     logger: deps.logger,
   });
 }

@@ -14,7 +14,6 @@ import { ProxyCertifyError, proxyCertify } from '../support/proxy-client.js';
 import { startTokenReviewStandIn, type TokenReviewStandIn } from '../support/token-review-stand-in.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
-const TOKEN = 'opaque-token-of-web';
 const GRACE_MS = 10_000;
 
 /** Certify as a Linkerd proxy over TLS (no ALPN), or with grpc-js over plaintext; the leaf's DER and chain. */
@@ -32,12 +31,14 @@ for (const { workers, tls } of [
     let serve: LongRunning;
     let target: string;
     let call: () => Call;
+    // a projected token of default/web, as the kubelet would write it
+    let TOKEN: string;
 
     before(async () => {
       ({ dir, cleanup } = tempDir('lanyard-e2e-drain-'));
       prepareIssuerFiles(dir, []);
       standIn = await startTokenReviewStandIn();
-      standIn.addToken(TOKEN, 'system:serviceaccount:default:web');
+      TOKEN = standIn.issueToken('system:serviceaccount:default:web');
       const kubeconfig = join(dir, 'kubeconfig');
       writeFileSync(
         kubeconfig,

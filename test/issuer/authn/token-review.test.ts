@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  DEFAULT_TOKEN_REVIEW_CACHE_MS,
   TOKEN_REVIEW_PATH,
   createSigningKeyDir,
   createTokenReviewAuthenticator,
@@ -14,15 +15,28 @@ import {
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,
 } from '../../../issuer/authn/index.js';
+import type { IssuerConfig } from '../../../issuer/config.js';
+import { parseServe } from '../../deploy/support.js';
 import { FakeClock } from '../../support/clock.js';
 import { closedPort } from '../../support/jwks-server.js';
 import { tempDir } from '../../support/openssl.js';
 import { testCert, waitFor } from '../../support/tls-cert.js';
-import { startTokenReviewStandIn, type TokenReviewStandIn } from '../../support/token-review-stand-in.js';
+import {
+  jwtShapedToken,
+  startTokenReviewStandIn,
+  type TokenReviewStandIn,
+} from '../../support/token-review-stand-in.js';
 import { assertRejects, authenticatorContract, bytes, signal } from './contract.js';
 
 const sa = (ns: string, name: string): string => `system:serviceaccount:${ns}:${name}`;
-const newToken = (): string => `tok-${randomBytes(24).toString('base64url')}`;
+/** when every FakeClock here starts */
+const START = new FakeClock().now();
+/**
+ * A projected-token-shaped JWT for the audience identity.l5d.io, valid for an hour from START, that
+ * the stand-in knows only once it is added (addToken).
+ */
+const newToken = (): string =>
+  jwtShapedToken(sa('ns', `sa-${randomBytes(6).toString('hex')}`), { now: START });
 
 function connectionTo(standIn: TokenReviewStandIn): KubeConnection {
   return { server: standIn.url, caPem: standIn.caPem, token: standIn.callerToken };
@@ -111,6 +125,52 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
       'audience',
     );
     standIn.override(undefined);
+  });
+
+  it('rejects an authenticated answer that does not list the audience: without status.audiences the token is valid for the API server only', async () => {
+    // an API server without API audiences authenticates a legacy token (no aud) for any audience
+    // asked for and leaves status.audiences out
+    const noApiAudiences = await startTokenReviewStandIn({ clock, apiAudiences: [] });
+    // an API server from before TokenReview audiences ignores spec.audiences altogether
+    const unaware = await startTokenReviewStandIn({ clock, audienceAware: false });
+    try {
+      const legacy = jwtShapedToken(sa('emojivoto', 'web'), { now: clock.now(), audiences: [] });
+      noApiAudiences.addToken(legacy, sa('emojivoto', 'web'), []);
+      await assertRejects(
+        auth({ connection: connectionTo(noApiAudiences) }).authenticate(bytes(legacy), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        legacy,
+        'audience',
+      );
+      const t = newToken();
+      unaware.addToken(t, sa('emojivoto', 'web'));
+      await assertRejects(
+        auth({ connection: connectionTo(unaware) }).authenticate(bytes(t), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        t,
+        'audience',
+      );
+      assert.equal(unaware.requests, 1);
+      // the same answer written out by hand
+      standIn.override({
+        status: 201,
+        body: JSON.stringify({
+          kind: 'TokenReview',
+          apiVersion: 'authentication.k8s.io/v1',
+          status: { authenticated: true, user: { username: sa('emojivoto', 'web') } },
+        }),
+      });
+      await assertRejects(
+        auth().authenticate(bytes(t), { signal: signal() }),
+        'ERR_TOKEN_INVALID',
+        t,
+        'audience',
+      );
+    } finally {
+      standIn.override(undefined);
+      await noApiAudiences.close();
+      await unaware.close();
+    }
   });
 
   it('rejects a token that authenticates a user who is not a service account (ERR_TOKEN_INVALID)', async () => {
@@ -308,6 +368,44 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
     assert.equal(standIn.requests, sent + 1);
   });
 
+  it("refuses a deleted pod's token once the default cache time (5 s) has passed", async () => {
+    standIn.override(undefined);
+    const a = auth();
+    const t = newToken();
+    standIn.addToken(t, sa('gone', 'web'));
+    await a.authenticate(bytes(t), { signal: signal() });
+    standIn.deletePod(t);
+    clock.advance(4_999);
+    assert.equal((await a.authenticate(bytes(t), { signal: signal() })).namespace, 'gone');
+    clock.advance(1);
+    await assertRejects(
+      a.authenticate(bytes(t), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      t,
+      'not-authenticated',
+    );
+  });
+
+  it('asks the API server on every call with cacheTtlMs 0, so a deleted pod is refused at once', async () => {
+    standIn.override(undefined);
+    const a = auth({ cacheTtlMs: 0 });
+    const t = newToken();
+    standIn.addToken(t, sa('nocache', 'web'));
+    const sent = standIn.requests;
+    await a.authenticate(bytes(t), { signal: signal() });
+    await a.authenticate(bytes(t), { signal: signal() });
+    assert.equal(standIn.requests, sent + 2);
+    assert.equal(a.stats().cacheHits, 0);
+    standIn.deletePod(t);
+    await assertRejects(
+      a.authenticate(bytes(t), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      t,
+      'not-authenticated',
+    );
+    assert.throws(() => auth({ cacheTtlMs: -1 }), { code: 'ERR_USAGE' });
+  });
+
   it('never keeps a cached review past the exp of a JWT token', async () => {
     standIn.override(undefined);
     const { dir, cleanup } = tempDir();
@@ -336,15 +434,6 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
     }
   });
 
-  it('does not cache rejections', async () => {
-    standIn.override(undefined);
-    const a = auth();
-    const t = newToken();
-    await assertRejects(a.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t);
-    standIn.addToken(t, sa('late', 'sa'));
-    assert.equal((await a.authenticate(bytes(t), { signal: signal() })).namespace, 'late');
-  });
-
   it('posts to the TokenReview path below a server URL with a path prefix', () => {
     assert.equal(TOKEN_REVIEW_PATH, '/apis/authentication.k8s.io/v1/tokenreviews');
     assert.throws(
@@ -360,6 +449,32 @@ describe('TokenReview authenticator against the TokenReview API stand-in', () =>
         code: 'ERR_USAGE',
       },
     );
+  });
+});
+
+describe('lanyard serve --token-review-cache', () => {
+  const serveWith = (args: string[], env: Record<string, string> = {}): IssuerConfig =>
+    parseServe({
+      name: 'lanyard',
+      args: ['serve', '--issuer-dir', '/issuer', '--auth', 'token-review', ...args],
+      env: Object.entries(env).map(([name, value]) => ({ name, value })),
+    }).config;
+  const cacheOf = (c: IssuerConfig): number | undefined =>
+    c.auth.kind === 'token-review' ? c.auth.cacheTtlMs : undefined;
+
+  it('reuses a successful review for 5 s by default, as long as the flag or LANYARD_TOKEN_REVIEW_CACHE says, and not at all with 0', () => {
+    assert.equal(cacheOf(serveWith([])), 5_000);
+    assert.equal(cacheOf(serveWith([])), DEFAULT_TOKEN_REVIEW_CACHE_MS);
+    assert.equal(cacheOf(serveWith(['--token-review-cache', '30s'])), 30_000);
+    assert.equal(cacheOf(serveWith(['--token-review-cache', '0'])), 0);
+    assert.equal(cacheOf(serveWith([], { LANYARD_TOKEN_REVIEW_CACHE: '0s' })), 0);
+    assert.equal(cacheOf(serveWith([], { LANYARD_TOKEN_REVIEW_CACHE: '1m' })), 60_000);
+  });
+
+  it('refuses a value that is not a duration, or longer than 10 minutes (ERR_USAGE)', () => {
+    for (const v of ['soon', '-5s', '11m', '1h']) {
+      assert.throws(() => serveWith(['--token-review-cache', v]), { code: 'ERR_USAGE' }, v);
+    }
   });
 });
 

@@ -1,0 +1,278 @@
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import type { Logger } from 'pino';
+import {
+  AuthenticatorUnavailableError,
+  InvalidTokenError,
+  UsageError,
+  type Clock,
+  type ServiceAccountRef,
+} from '../../ca/index.js';
+import { parseServiceAccountUsername, quote, redactToken } from './common.js';
+import type { KubeConnection } from './kubeconfig.js';
+
+/** The API path TokenReviews are created at, below the server URL. */
+export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+/** Largest TokenReview response read, in bytes. */
+export const MAX_TOKEN_REVIEW_RESPONSE_BYTES = 256 * 1024;
+
+/** Sends TokenReviews to one API server (a keep-alive agent; its own bearer token re-read from a file). */
+export interface TokenReviewClient {
+  /**
+   * POSTs a TokenReview of `token` for `audience`; resolves with the parsed answer (a 2xx JSON body),
+   * rejects with AuthenticatorUnavailableError (network, timeout, `signal`, non-2xx, not JSON)
+   */
+  review(token: string, signal: AbortSignal): Promise<unknown>;
+  /** requests sent so far */
+  readonly requests: number;
+  close(): void;
+}
+
+export function createTokenReviewClient(o: {
+  readonly connection: KubeConnection;
+  readonly clock: Clock;
+  readonly audience: string;
+  readonly maxSockets: number;
+  readonly timeoutMs: number;
+  readonly tokenFileRefreshMs: number;
+  readonly logger?: Logger | undefined;
+}): TokenReviewClient {
+  const conn = o.connection;
+  let url: URL;
+  try {
+    url = new URL(`${conn.server.replace(/\/+$/, '')}${TOKEN_REVIEW_PATH}`);
+  } catch {
+    throw new UsageError(`API server ${JSON.stringify(conn.server)} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`API server ${conn.server} is not https`);
+  if ((conn.clientCertPem === undefined) !== (conn.clientKeyPem === undefined)) {
+    throw new UsageError('a client certificate and its key go together');
+  }
+  if (conn.token === undefined && conn.tokenFile === undefined && conn.clientCertPem === undefined) {
+    throw new UsageError('the API server connection has neither a bearer token nor a client certificate');
+  }
+  const { clock, audience, timeoutMs, tokenFileRefreshMs, logger } = o;
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: o.maxSockets,
+    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
+    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
+    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
+    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+  });
+  let bearer: { token: string | undefined; readAtMs: number } = { token: conn.token, readAtMs: -Infinity };
+  let requests = 0;
+
+  /** The bearer token for the API server; a token file is re-read at most every tokenFileRefreshMs. */
+  async function callerToken(): Promise<string | undefined> {
+    if (conn.tokenFile === undefined) return conn.token;
+    const nowMs = clock.now().getTime();
+    if (nowMs - bearer.readAtMs >= tokenFileRefreshMs) {
+      try {
+        const t = (await readFile(conn.tokenFile, 'utf8')).trim();
+        bearer = { token: t, readAtMs: nowMs };
+      } catch (err) {
+        if (bearer.token === undefined) {
+          throw new AuthenticatorUnavailableError(
+            `cannot read the API server token file ${conn.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+            { reason: 'credentials' },
+          );
+        }
+        logger?.warn(
+          { event: 'token_file_unreadable', file: conn.tokenFile, err: (err as Error).message },
+          'keeping the API server token read before',
+        );
+        bearer = { token: bearer.token, readAtMs: nowMs };
+      }
+    }
+    return bearer.token;
+  }
+
+  async function review(token: string, signal: AbortSignal): Promise<unknown> {
+    const auth = await callerToken();
+    const body = JSON.stringify({
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token, audiences: [audience] },
+    });
+    requests++;
+    let res: { status: number; body: Buffer };
+    try {
+      res = await post(
+        url,
+        body,
+        {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(auth !== undefined && auth !== '' ? { authorization: `Bearer ${auth}` } : {}),
+        },
+        { agent, timeoutMs, signal },
+      );
+    } catch (err) {
+      const message = redactToken((err as Error).message, token);
+      throw new AuthenticatorUnavailableError(message, {
+        reason: signal.aborted ? 'cancelled' : /timed out/.test(message) ? 'timeout' : 'unreachable',
+      });
+    }
+    if (res.status === 401) {
+      throw new AuthenticatorUnavailableError(
+        "the API server rejected Lanyard's own credentials (HTTP 401); check the service-account token or the kubeconfig user",
+        { reason: 'refused' },
+      );
+    }
+    if (res.status === 403) {
+      throw new AuthenticatorUnavailableError(
+        'Lanyard may not create tokenreviews (HTTP 403); bind its service account to the system:auth-delegator ClusterRole',
+        { reason: 'refused' },
+      );
+    }
+    if (res.status < 200 || res.status > 299) {
+      throw new AuthenticatorUnavailableError(
+        `the API server answered the TokenReview with HTTP ${res.status}${statusMessage(res.body, token)}`,
+        { reason: 'bad-response' },
+      );
+    }
+    try {
+      return JSON.parse(res.body.toString('utf8')) as unknown;
+    } catch {
+      throw new AuthenticatorUnavailableError(
+        'the API server answered the TokenReview with something that is not JSON',
+        { reason: 'bad-response' },
+      );
+    }
+  }
+
+  return {
+    review,
+    get requests() {
+      return requests;
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
+
+/**
+ * The service account of a TokenReview answer for `audience`: InvalidTokenError when it is not one
+ * (not authenticated, not a service account, `audience` not in status.audiences),
+ * AuthenticatorUnavailableError when the answer is malformed.
+ */
+export function interpretTokenReview(answer: unknown, token: string, audience: string): ServiceAccountRef {
+  const garbage = (what: string): AuthenticatorUnavailableError =>
+    new AuthenticatorUnavailableError(`the API server's TokenReview answer is malformed: ${what}`, {
+      reason: 'bad-response',
+    });
+  if (typeof answer !== 'object' || answer === null) throw garbage('not an object');
+  const a = answer as { kind?: unknown; status?: unknown };
+  if (a.kind !== undefined && a.kind !== 'TokenReview') throw garbage(`kind is ${quote(a.kind)}`);
+  if (typeof a.status !== 'object' || a.status === null) throw garbage('no status');
+  const status = a.status as {
+    authenticated?: unknown;
+    user?: unknown;
+    audiences?: unknown;
+    error?: unknown;
+  };
+  if (status.authenticated !== true) {
+    const why =
+      typeof status.error === 'string' && status.error !== ''
+        ? `: ${quote(redactToken(status.error, token), 200)}`
+        : '';
+    throw new InvalidTokenError(`the API server did not authenticate the token${why}`, {
+      reason: 'not-authenticated',
+    });
+  }
+  const user = status.user;
+  const username =
+    typeof user === 'object' && user !== null ? (user as { username?: unknown }).username : undefined;
+  if (typeof username !== 'string') throw garbage('authenticated without a user name');
+  const account = parseServiceAccountUsername(username);
+  if (account === undefined) {
+    throw new InvalidTokenError(
+      `the token authenticates ${quote(username)}, not system:serviceaccount:<namespace>:<name> with DNS-1123 labels`,
+      { reason: 'subject' },
+    );
+  }
+  // Kubernetes: an authenticated answer without audiences (JSON leaves the empty list out) means
+  // the token is valid for the API server itself; only a listed audience binds it to ours.
+  if (status.audiences !== undefined && !Array.isArray(status.audiences))
+    throw garbage('status.audiences is not a list');
+  if (status.audiences === undefined || !status.audiences.includes(audience)) {
+    throw new InvalidTokenError(
+      status.audiences === undefined || status.audiences.length === 0
+        ? `the API server authenticated the token without listing the audience ${quote(audience)} (no status.audiences: the token is valid for the API server only)`
+        : `the token's audiences ${quote(status.audiences)} do not include ${quote(audience)}`,
+      { reason: 'audience' },
+    );
+  }
+  return account;
+}
+
+/** The `message` of a Kubernetes Status body, for an error message. */
+function statusMessage(body: Buffer, token: string): string {
+  try {
+    const s = JSON.parse(body.toString('utf8')) as { message?: unknown };
+    return typeof s.message === 'string' ? `: ${quote(redactToken(s.message, token), 200)}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * POSTs `body` and collects the answer (at most MAX_TOKEN_REVIEW_RESPONSE_BYTES). Rejects with a
+ * plain Error on a network error, after `timeoutMs` (ms), or when `signal` aborts.
+ */
+function post(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  o: { readonly agent: Agent; readonly timeoutMs: number; readonly signal: AbortSignal },
+): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (err: Error | undefined, value?: { status: number; body: Buffer }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      o.signal.removeEventListener('abort', onAbort);
+      if (err !== undefined) {
+        req.destroy();
+        reject(err);
+      } else resolve(value as { status: number; body: Buffer });
+    };
+    const onAbort = (): void => {
+      finish(new Error('the TokenReview request was cancelled by the caller'));
+    };
+    const req = request(
+      url,
+      { method: 'POST', agent: o.agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_TOKEN_REVIEW_RESPONSE_BYTES) {
+            finish(
+              new Error(`the TokenReview answer is larger than ${MAX_TOKEN_REVIEW_RESPONSE_BYTES} bytes`),
+            );
+          } else chunks.push(c);
+        });
+        res.on('error', (err) => {
+          finish(new Error(`reading the TokenReview answer failed: ${err.message}`));
+        });
+        res.on('end', () => {
+          finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      finish(new Error(`the TokenReview request to ${url.host} timed out after ${o.timeoutMs} ms`));
+    }, o.timeoutMs);
+    req.on('error', (err) => {
+      finish(new Error(`the TokenReview request to ${url.host} failed: ${err.message}`));
+    });
+    if (o.signal.aborted) onAbort();
+    else o.signal.addEventListener('abort', onAbort, { once: true });
+    req.end(body);
+  });
+}
