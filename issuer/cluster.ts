@@ -70,7 +70,7 @@ export async function runClusterPrimary(
   const aggregator = new AggregatorRegistry();
   // checked here once, so a bad pair is one clear error rather than every worker failing; kept
   // current for /v1/status (each worker serves from its own copy)
-  const servingTls = await openServingTlsOf(config, { clock, logger });
+  const servingTls = await openServingTlsOf(config, { clock, logger, expiry: metrics.servingExpiry });
   const credentials = await createIssuerCredentialSource({ config, clock, logger, reloads: metrics.reloads });
 
   const ledger = createAggregatedLedger();
@@ -239,10 +239,13 @@ export async function runClusterWorker(
     snapshot: () => local.snapshot(),
   };
   const worker = cluster.worker;
-  // --max-in-flight bounds the whole issuer: each worker admits its share.
+  // --max-in-flight and --max-in-flight-per-peer bound the whole issuer: each worker admits its share
+  // (connections are spread over the workers, so a peer's share of one worker is its share of all)
+  const perWorker = (n: number): number => Math.max(1, Math.ceil(n / Math.max(1, config.workers)));
   const share = {
     ...config,
-    maxInFlight: Math.max(1, Math.ceil(config.maxInFlight / Math.max(1, config.workers))),
+    maxInFlight: perWorker(config.maxInFlight),
+    maxInFlightPerPeer: perWorker(config.maxInFlightPerPeer),
   };
   const issuer = await startIssuer(share, {
     logger: deps.logger.child({ worker: worker?.id }),

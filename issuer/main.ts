@@ -55,12 +55,13 @@ export async function startIssuer(
   // re-read every poll interval, so a renewed serving certificate (cert-manager) is picked up without
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
+  const metrics = createIssuerMetrics();
   const servingTls = await openServingTlsOf(config, {
     clock,
     logger,
+    expiry: metrics.servingExpiry,
     onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
   });
-  const metrics = createIssuerMetrics();
   const health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
   let draining = false;
   // Filled in once the reporter exists; health reads as NOT_SERVING until then.

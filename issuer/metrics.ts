@@ -26,6 +26,8 @@ export interface IssuerMetrics {
   /** unix seconds, one series per anchor fingerprint */
   readonly anchorExpiry: Gauge<'fingerprint'>;
   readonly reloads: Counter<'result'>;
+  /** unix seconds: the gRPC listener's serving certificate's notAfter (absent in plaintext) */
+  readonly servingExpiry: Gauge;
   readonly ready: Gauge;
 }
 
@@ -89,6 +91,11 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
       name: 'lanyard_anchor_expiry_timestamp_seconds',
       help: "Each trust anchor's notAfter, unix seconds",
       labelNames: ['fingerprint'],
+      registers: [state],
+    }),
+    servingExpiry: new Gauge({
+      name: 'lanyard_serving_cert_expiry_timestamp_seconds',
+      help: "The gRPC listener's serving certificate's notAfter, unix seconds (TLS only)",
       registers: [state],
     }),
     reloads: new Counter({

@@ -132,6 +132,7 @@ export function watchServingTls(o: {
   let last = `${o.current.certPem}\0${o.current.keyPem}`;
   let lastRefused = '';
   let settling = '';
+  let lastReported = '';
   let busy = false;
   const tick = async (): Promise<void> => {
     if (busy) return;
@@ -153,8 +154,11 @@ export function watchServingTls(o: {
           settling = seen;
           return;
         }
-        lastRefused = seen;
-        o.onRefused(err);
+        if (lastReported !== seen) o.onRefused(err);
+        lastReported = seen;
+        // a certificate not valid yet (this node's clock a little behind the issuer's) may become
+        // valid without the files changing: it is checked again at every tick, reported once
+        if ((err as { code?: string }).code !== 'ERR_CERT_NOT_YET_VALID') lastRefused = seen;
       }
     } catch {
       // a file missing for a moment (a Secret being swapped): read again at the next tick
@@ -225,9 +229,14 @@ export async function openServingTls(o: {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly onPair?: (pair: ServingPair) => void;
+  /** set to the serving certificate's notAfter (unix seconds) at load and on every reload */
+  readonly expiry?: { set(value: number): void };
 }): Promise<ServingTls> {
   const serverName = o.files.serverName ?? identityServiceName(o.domain);
   let current = await checkServingTls(o.files, o.clock.now());
+  const recordExpiry = (pair: ServingPair): void =>
+    o.expiry?.set(Math.floor(pair.certificate.notAfter.getTime() / 1000));
+  recordExpiry(current);
   warnIfUnnamed(o.logger, servingTlsStatus(current, serverName));
   const watch = watchServingTls({
     files: o.files,
@@ -236,6 +245,7 @@ export async function openServingTls(o: {
     now: () => o.clock.now(),
     onPair(pair) {
       current = pair;
+      recordExpiry(pair);
       o.onPair?.(pair);
       o.logger.info(
         { event: 'serving_tls_reloaded', serial: pair.certificate.serialHex },
@@ -262,7 +272,12 @@ export async function openServingTls(o: {
 /** openServingTls for `lanyard serve`'s config (undefined: plaintext); the files are re-read every poll interval (at least 1 s). */
 export function openServingTlsOf(
   config: IssuerConfig,
-  o: { readonly clock: Clock; readonly logger: Logger; readonly onPair?: (pair: ServingPair) => void },
+  o: {
+    readonly clock: Clock;
+    readonly logger: Logger;
+    readonly expiry: { set(value: number): void };
+    readonly onPair?: (pair: ServingPair) => void;
+  },
 ): Promise<ServingTls | undefined> {
   if (config.tls === undefined) return Promise.resolve(undefined);
   return openServingTls({
@@ -271,6 +286,7 @@ export function openServingTlsOf(
     intervalMs: Math.max(config.pollIntervalMs, 1000),
     clock: o.clock,
     logger: o.logger,
+    expiry: o.expiry,
     ...(o.onPair !== undefined ? { onPair: o.onPair } : {}),
   });
 }

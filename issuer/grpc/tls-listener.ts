@@ -58,13 +58,19 @@ export interface TlsListener {
 const LOG_INTERVAL_MS = 60_000;
 /** peers remembered for the log rate limit; beyond this the memory starts again */
 const LOG_PEERS_MAX = 4096;
+const LOG_LINES_PER_MINUTE = 60;
 
 export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const prefaceTimeoutMs = o.prefaceTimeoutMs ?? 10_000;
   const counter = o.metrics.tlsConnections;
   const pending = new Set<TLSSocket>();
-  const open = new Set<TLSSocket>();
+  // every TCP connection, from accept (handshakes included) until it closes
+  const open = new Set<Socket>();
+  let closed = false;
   const lastLogged = new Map<string, number>();
+  // and in all, whatever the number of peers: at most LOG_LINES_PER_MINUTE lines a minute
+  let windowStart = -Infinity;
+  let windowLines = 0;
 
   /** one warning per peer address per minute, however many connections it makes */
   function refused(outcome: TlsOutcome, peer: string | undefined, detail: Record<string, unknown>): void {
@@ -73,6 +79,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     const now = o.clock.now().getTime();
     const last = lastLogged.get(key);
     if (last !== undefined && now - last < LOG_INTERVAL_MS) return;
+    if (now - windowStart >= LOG_INTERVAL_MS) {
+      windowStart = now;
+      windowLines = 0;
+    }
+    if (++windowLines > LOG_LINES_PER_MINUTE) return;
     if (lastLogged.size >= LOG_PEERS_MAX) lastLogged.clear();
     lastLogged.set(key, now);
     o.logger.warn(
@@ -95,6 +106,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   // from the TCP connection when it arrives (the TLS socket wraps it as `_parent`).
   const peers = new WeakMap<Socket, string>();
   server.on('connection', (raw: Socket) => {
+    if (closed) {
+      raw.destroy();
+      return;
+    }
+    open.add(raw);
+    raw.once('close', () => open.delete(raw));
     if (raw.remoteAddress !== undefined) peers.set(raw, raw.remoteAddress);
   });
   const peerOf = (socket: TLSSocket): string | undefined => {
@@ -111,19 +128,21 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
 
   server.on('secureConnection', (socket: TLSSocket) => {
     const outcome: TlsOutcome = socket.alpnProtocol === 'h2' ? 'h2' : 'no_alpn';
+    if (closed) {
+      // finished its handshake after the drain began: grpc-js no longer takes connections
+      socket.destroy();
+      return;
+    }
     pending.add(socket);
-    open.add(socket);
-    socket.once('close', () => open.delete(socket));
     socket.on('error', () => {
       // a reset connection; grpc-js's session reports errors once it owns the socket
     });
     let seen = Buffer.alloc(0);
     const done = (): void => {
       pending.delete(socket);
+      clearTimeout(timer);
       socket.removeListener('readable', onReadable);
-      socket.removeListener('timeout', onTimeout);
       socket.removeListener('close', onClose);
-      socket.setTimeout(0);
     };
     const onTimeout = (): void => {
       done();
@@ -153,8 +172,8 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       if (socket.alpnProtocol !== 'h2') socket.alpnProtocol = 'h2';
       o.inject(socket);
     };
-    socket.setTimeout(prefaceTimeoutMs);
-    socket.on('timeout', onTimeout);
+    // the whole preface within the limit, however slowly it trickles in
+    const timer = setTimeout(onTimeout, prefaceTimeoutMs);
     socket.on('close', onClose);
     socket.on('readable', onReadable);
   });
@@ -165,6 +184,13 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.removeListener('error', reject);
+          // an accept that fails later (EMFILE, ENOBUFS under a connection flood) must not end the process
+          server.on('error', (err: Error & { code?: string }) => {
+            o.logger.error(
+              { event: 'tls_listener_error', code: err.code },
+              'the TLS listener could not accept a connection',
+            );
+          });
           resolve((server.address() as { port: number }).port);
         });
       });
@@ -173,6 +199,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       server.setSecureContext(pairOptions(pair));
     },
     close() {
+      closed = true;
       server.close();
       for (const s of pending) s.destroy();
       pending.clear();

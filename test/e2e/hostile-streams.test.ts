@@ -65,8 +65,16 @@ for (const workers of [1, 2]) {
         holdStreams(s, 128, c % 2 === 0 ? undefined : trickle);
         holdStreams(s, 128); // beyond the server's concurrent-stream bound: queued by the client
       }
-      // the attack is in place: the server has accepted the streams it allows
-      await new Promise((r) => setTimeout(r, 300));
+      // the attack is in place: the server holds the streams it allows (4 × 128, across the workers)
+      const awaitingNow = async (): Promise<number> =>
+        Number(
+          /^lanyard_requests_awaiting_message\{api="Certify"\} (\d+)/m.exec(
+            await (await fetch(`${adminUrl}/metrics`)).text(),
+          )?.[1] ?? 0,
+        );
+      for (let i = 0; i < 200 && (await awaitingNow()) < 512; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      assert.ok((await awaitingNow()) >= 512, 'the held streams reached the server');
       const client = createIdentityClient(`127.0.0.1:${port}`);
       try {
         for (let i = 0; i < 3; i++) {

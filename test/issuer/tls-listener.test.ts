@@ -17,6 +17,7 @@ import { tempDir } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
 import { waitFor } from '../support/tls-cert.js';
 import { tlsThenBytes } from '../support/tls.js';
+import { connect as connectTls } from 'node:tls';
 
 interface Started {
   issuer: RunningIssuer;
@@ -110,9 +111,40 @@ describe('the TLS listener', () => {
     }
   });
 
+  it('ends a connection whose preface trickles in slower than the limit, byte by byte', async () => {
+    const s = await start({ prefaceTimeoutMs: 300 });
+    try {
+      const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+      await new Promise<void>((resolve) => {
+        const sock = connectTls({
+          host: '127.0.0.1',
+          port: s.issuer.grpcAddress.port,
+          servername: IDENTITY_SVC_NAME,
+          rejectUnauthorized: false,
+        });
+        let i = 0;
+        const drip = setInterval(() => {
+          if (i < preface.length && !sock.destroyed) sock.write(preface.subarray(i, ++i));
+        }, 50);
+        sock.on('error', () => undefined);
+        sock.on('close', () => {
+          clearInterval(drip);
+          resolve();
+        });
+      });
+      const text = await s.issuer.metrics.requestRegistry.getSingleMetricAsString(
+        'lanyard_tls_connections_total',
+      );
+      assert.match(text, /outcome="preface_timeout"\} 1$/m);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('keeps serving the previous pair when a renewed one is refused, and says why in the log', async () => {
     const s = await start();
     try {
+      const servedSerial = s.issuer.status.status().servingTls?.serial;
       const east = {
         certPem: readFileSync(join(s.dir, 'tls.crt'), 'utf8'),
         keyPem: readFileSync(join(s.dir, 'tls.key'), 'utf8'),
@@ -125,8 +157,23 @@ describe('the TLS listener', () => {
       await waitFor(() => s.lines.some((l) => l.event === 'serving_tls_refused'), 'the refusal', 10_000);
       const refused = s.lines.find((l) => l.event === 'serving_tls_refused');
       assert.equal(refused?.code, 'ERR_SERVING_KEY_UNUSABLE');
-      const status = s.issuer.status.status();
-      assert.equal(status.servingTls?.namesServer, true, 'the first pair still serves');
+      assert.equal(s.issuer.status.status().servingTls?.serial, servedSerial, 'the first pair still serves');
+      const served = await new Promise<string>((resolve, reject) => {
+        const sock = connectTls(
+          {
+            host: '127.0.0.1',
+            port: s.issuer.grpcAddress.port,
+            servername: IDENTITY_SVC_NAME,
+            rejectUnauthorized: false,
+          },
+          () => {
+            resolve(sock.getPeerCertificate().serialNumber.toLowerCase());
+            sock.destroy();
+          },
+        );
+        sock.on('error', reject);
+      });
+      assert.equal(served.replace(/^0+/, ''), servedSerial?.replace(/^0+/, ''), 'and new connections get it');
     } finally {
       await s.close();
     }

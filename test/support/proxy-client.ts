@@ -158,7 +158,11 @@ function unaryCall(
           sigalgs:
             'ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ed25519:rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512',
           // no ALPNProtocols: the proxy offers none on control-plane connections
-          checkServerIdentity: (_host, cert) => checkServerIdentity(o.serviceName, cert),
+          // rustls-webpki checks the name against DNS SANs only (Node would fall back to the CN)
+          checkServerIdentity: (_host, cert) =>
+            /(^|, )DNS:/.test(cert.subjectaltname ?? '')
+              ? checkServerIdentity(o.serviceName, cert)
+              : new Error(`the server certificate has no DNS SAN (${o.serviceName} asked for)`),
           ...(o.clientCertificate !== undefined
             ? { cert: o.clientCertificate.certPem, key: o.clientCertificate.keyPem }
             : {}),
