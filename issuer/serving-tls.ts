@@ -196,8 +196,17 @@ export function servingTlsStatus(pair: ServingPair, serverName: string): Serving
   };
 }
 
-/** Logs, once per pair, that proxies will refuse a serving certificate which does not name the service. */
-export function warnIfUnnamed(logger: { warn(o: object, msg: string): void }, s: ServingTlsStatus): void {
+/** Logs, once per pair, what of a serving pair some proxies will refuse: a P-521 key, a missing name. */
+export function warnServingPair(
+  logger: { warn(o: object, msg: string): void },
+  s: ServingTlsStatus,
+  pair?: ServingPair,
+): void {
+  if (pair?.certificate.publicKey.asymmetricKeyDetails?.namedCurve === 'secp521r1')
+    logger.warn(
+      { event: 'serving_tls_curve', curve: 'P-521' },
+      'the serving key is P-521: Linkerd proxies before 2.19 accept only P-256 and P-384 server keys; prefer P-256',
+    );
   if (s.namesServer) return;
   logger.warn(
     {
@@ -237,7 +246,7 @@ export async function openServingTls(o: {
   const recordExpiry = (pair: ServingPair): void =>
     o.expiry?.set(Math.floor(pair.certificate.notAfter.getTime() / 1000));
   recordExpiry(current);
-  warnIfUnnamed(o.logger, servingTlsStatus(current, serverName));
+  warnServingPair(o.logger, servingTlsStatus(current, serverName), current);
   const watch = watchServingTls({
     files: o.files,
     current,
@@ -251,7 +260,7 @@ export async function openServingTls(o: {
         { event: 'serving_tls_reloaded', serial: pair.certificate.serialHex },
         'serving certificate reloaded',
       );
-      warnIfUnnamed(o.logger, servingTlsStatus(pair, serverName));
+      warnServingPair(o.logger, servingTlsStatus(pair, serverName), pair);
     },
     onRefused(err) {
       o.logger.warn(

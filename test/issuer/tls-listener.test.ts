@@ -29,17 +29,16 @@ interface Started {
 }
 
 async function start(
-  options: { serverName?: string; servingName?: string; prefaceTimeoutMs?: number } = {},
+  options: { serverName?: string; servingName?: string; prefaceTimeoutMs?: number; servingKey?: 'p521' } = {},
 ): Promise<Started> {
   const pki = await testPki({ now: systemClock.now() });
   const { dir, cleanup } = tempDir('lanyard-tls-listener-');
   writeIssuerDir(dir, pki);
   const east = pki.issuers.east as { certPem: string; keyPem: string };
-  const serving = opensslServingCert(
-    east,
-    dir,
-    options.servingName !== undefined ? { name: options.servingName } : {},
-  );
+  const serving = opensslServingCert(east, dir, {
+    ...(options.servingName !== undefined ? { name: options.servingName } : {}),
+    ...(options.servingKey !== undefined ? { key: options.servingKey } : {}),
+  });
   const tls = {
     certPath: serving.certPath,
     keyPath: serving.keyPath,
@@ -203,6 +202,15 @@ describe('the TLS listener', () => {
         undefined,
       );
       assert.equal(s.issuer.status.status().servingTls?.namesServer, true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('warns at start when the serving key is P-521 (proxies before Linkerd 2.19 refuse it)', async () => {
+    const s = await start({ servingKey: 'p521' });
+    try {
+      assert.equal(s.lines.find((l) => l.event === 'serving_tls_curve')?.curve, 'P-521');
     } finally {
       await s.close();
     }

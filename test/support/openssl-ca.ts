@@ -100,7 +100,7 @@ export function opensslServingCert(
   dir: string,
   options: {
     name?: string;
-    key?: 'p256' | 'rsa2048';
+    key?: 'p256' | 'p521' | 'rsa2048';
     eku?: 'serverAuth' | 'clientAuth' | 'serverAuth,clientAuth' | 'none';
     id?: string;
   } = {},
@@ -112,7 +112,7 @@ export function opensslServingCert(
   const keyArgs =
     options.key === 'rsa2048'
       ? ['-newkey', 'rsa:2048']
-      : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+      : ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${options.key === 'p521' ? 'P-521' : 'P-256'}`];
   const req = openssl([
     'req',
     '-new',
