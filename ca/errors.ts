@@ -51,6 +51,8 @@ export type ErrorCode =
   // the certify client (`lanyard certify`)
   | 'ERR_SERVER_NAME_MISMATCH'
   | 'ERR_RESPONSE_INVALID'
+  // fetching a bundle or status over HTTP (`certify --bundle-url`, `check`, `rotate`)
+  | 'ERR_FETCH_FAILED'
   // operator input
   | 'ERR_USAGE'
   | 'ERR_FILE_NOT_FOUND'

@@ -222,7 +222,12 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       "with --tls-ca: the DNS name sent as SNI and required as a DNS SAN of the issuer's certificate, as a Linkerd proxy uses LINKERD2_PROXY_IDENTITY_SVC_NAME (default: the host of --server)",
     )
     .option('--once', 'get one certificate and exit (else renew at 70 % of the time to valid_until)', false)
-    .addOption(new Option('--timeout <duration>', 'deadline of each Certify call').default('10s'))
+    .addOption(
+      new Option(
+        '--timeout <duration>',
+        'deadline of each Certify call, and of each --bundle-url fetch as a whole',
+      ).default('10s'),
+    )
     .action(
       async (o: {
         server: string;

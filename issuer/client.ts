@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
-import { get as httpGet, type IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -30,6 +28,7 @@ import {
   type CertifyResponseMessage,
 } from './grpc/server.js';
 import { parseTrustBundle } from '../trust-bundles/bundle.js';
+import { getBounded } from '../trust-bundles/fetch.js';
 import { checkServerName, createIssuerChannel } from './client-channel.js';
 
 export interface CertifyClientOptions {
@@ -146,41 +145,6 @@ function isLoopbackHost(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
-/** GET url as text; https verified against `ca` (PEM), with a deadline. */
-function fetchText(url: URL, o: { ca: string | Buffer; timeoutMs: number }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const onRes = (res: IncomingMessage): void => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`HTTP ${res.statusCode ?? 0}`));
-        return;
-      }
-      let size = 0;
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => {
-        size += d.length;
-        if (size > MAX_BUNDLE_BYTES) {
-          req.destroy(new Error(`the bundle is larger than ${MAX_BUNDLE_BYTES} bytes`));
-          return;
-        }
-        chunks.push(d);
-      });
-      res.on('end', () => {
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      });
-      res.on('error', reject);
-    };
-    const req =
-      url.protocol === 'https:'
-        ? httpsGet(url, { ca: o.ca, timeout: o.timeoutMs }, onRes)
-        : httpGet(url, { timeout: o.timeoutMs }, onRes);
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
-
-const MAX_BUNDLE_BYTES = 1024 * 1024;
-
 export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
   const serverName =
     o.serverName === undefined ? undefined : checkServerName(o.serverName, o.tlsCaFile !== undefined);
@@ -283,14 +247,16 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     trusted.push(...held);
     let fetchedPem: string;
     try {
-      fetchedPem = await fetchText(bundleUrl, {
+      // bounded: --timeout for the whole exchange, 1 MiB, redirects only within the URL's origin
+      fetchedPem = await getBounded(bundleUrl, {
         // https: the issuer's serving CA when given, else the anchors this workload already trusts
         ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : trustedPem + heldPem,
         timeoutMs: o.timeoutMs ?? 10_000,
+        accept: 'application/x-pem-file, text/plain',
       });
     } catch (err) {
       o.logger.warn(
-        { event: 'bundle_fetch_failed', url: o.bundleUrl, err: (err as Error).message },
+        { event: 'bundle_fetch_failed', url: o.bundleUrl, code: errorCode(err), err: describeError(err) },
         'keeping the trust anchors already held',
       );
       return { anchorsPem: heldPem, anchors: held };

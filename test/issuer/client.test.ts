@@ -22,6 +22,7 @@ import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { createTestCertificate, testPki } from '../support/pki.js';
+import { startHttp, trickle } from '../support/http-server.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
@@ -261,6 +262,56 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
       client.close();
     } finally {
       await bundle.close();
+      await t.close();
+      cleanup();
+    }
+  });
+
+  it('gives up on a bundle that trickles in past --timeout, or redirects to another host, and certifies with --trust-anchors', async () => {
+    const pki = await testPki({ now: systemClock.now() });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const web = await startHttp();
+    const rogue = await startHttp();
+    rogue.route('/v1/bundle', (_req, res) => res.end(pki.anchorsPem));
+    web.route('/slow', trickle);
+    web.route('/away', (_req, res) => res.writeHead(302, { location: `${rogue.origin}/v1/bundle` }).end());
+    const { dir, cleanup } = tempDir('lanyard-client-bounded-');
+    try {
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      for (const path of ['/slow', '/away']) {
+        const client = await createCertifyClient({
+          server: t.target,
+          identity: ID,
+          tokenFile: join(dir, 'token'),
+          outDir: join(dir, `out${path}`),
+          trustAnchorsFile: join(dir, 'anchors.pem'),
+          bundleUrl: `${web.origin}${path}`,
+          clock: systemClock,
+          logger: silent,
+          timeoutMs: 300,
+        });
+        try {
+          let timer: NodeJS.Timeout | undefined;
+          const files = await Promise.race([
+            client.certifyOnce(),
+            new Promise<never>((_resolve, reject) => {
+              timer = setTimeout(() => {
+                reject(new Error(`${path}: the bundle fetch was not bounded by --timeout`));
+              }, 3000);
+            }),
+          ]).finally(() => {
+            clearTimeout(timer);
+          });
+          assert.equal(readFileSync(files.caPath, 'utf8'), pki.anchorsPem, path);
+        } finally {
+          client.close();
+        }
+      }
+      assert.equal(rogue.hits.size, 0, 'the other host was never asked');
+    } finally {
+      await web.close();
+      await rogue.close();
       await t.close();
       cleanup();
     }
