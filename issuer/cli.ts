@@ -206,10 +206,13 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       '--out <dir>',
       'directory for tls.crt (leaf then intermediates), tls.key (0600) and ca.crt',
     )
-    .requiredOption('--trust-anchors <file>', 'PEM trust anchors the returned chain must verify against')
+    .requiredOption(
+      '--trust-anchors <file>',
+      'PEM trust anchors the returned chain must verify against (re-read before every call; authoritative: a --bundle-url only adds to it)',
+    )
     .option(
       '--bundle-url <url>',
-      "refresh ca.crt from the issuer's bundle (ADMIN/v1/bundle) before each renewal: https (verified with --tls-ca, else the current anchors), or http to a loopback address",
+      "before each renewal, add the anchors of the issuer's bundle (ADMIN/v1/bundle) to --trust-anchors when it shares one with that file (a failed fetch uses the file alone): https (verified with --tls-ca, else --trust-anchors), or http to a loopback address",
     )
     .option(
       '--insecure-bundle-url',

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -40,12 +39,12 @@ export interface CertifyClientOptions {
   /** PEM trust anchors the returned chain must verify against; copied to OUT/ca.crt */
   readonly trustAnchorsFile: string;
   /**
-   * The issuer's bundle endpoint (admin /v1/bundle). When set, the trust anchors are refreshed from it
-   * before each call: a fetched set is used only when it is a strict bundle (CA certificates only, no
-   * PEM headers; duplicates folded), shares an anchor with the set trusted so far (continuity) and the
-   * new chain verifies against it; OUT/ca.crt is then replaced with it. Accepted sources: https
-   * (verified with tlsCaFile, else with the anchors trusted so far), plain http to a loopback address,
-   * and plain http elsewhere only with insecureBundleUrl.
+   * The issuer's bundle endpoint (admin /v1/bundle). When set, it is fetched before each call: a
+   * fetched set is used only when it is a strict bundle (CA certificates only, no PEM headers;
+   * duplicates folded) that shares an anchor with trustAnchorsFile as it is now; it then adds its
+   * other anchors to the file's. The file stays authoritative: a failed fetch uses the file alone.
+   * Accepted sources: https (verified with tlsCaFile, else with the file's anchors), plain http to a
+   * loopback address, and plain http elsewhere only with insecureBundleUrl.
    */
   readonly bundleUrl?: string;
   /** allow a plain-http bundleUrl to a non-loopback address (anyone on the path can add anchors) */
@@ -233,44 +232,48 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
   }
 
   /**
-   * The anchors to verify against: the trust-anchors file, re-read every time (a mounted ConfigMap
-   * changes under it). With bundleUrl: the fetched bundle, parsed strictly (CA certificates only),
-   * when it shares an anchor with that file or with the OUT/ca.crt accepted before.
+   * The anchors to verify against. The trust-anchors file is authoritative and re-read every time (a
+   * mounted ConfigMap changes under it): an anchor removed from it stops being trusted at the next call,
+   * one added to it is trusted at once. With bundleUrl, the fetched bundle (strict: CA certificates
+   * only) may add anchors beyond the file's, but only when it shares an anchor with the file as it is
+   * now, and an https bundle is verified against the file (or tlsCaFile). OUT/ca.crt is only ever
+   * written, never read back: what was accepted before is no reason to trust it now, and a bundle
+   * that cannot be fetched leaves the file's anchors alone.
    */
   async function currentAnchors(): Promise<{ anchorsPem: string; anchors: CertificateInfo[] }> {
-    const trustedPem = await readPemFile(o.trustAnchorsFile);
-    const trusted = parseCertificatesPem(trustedPem, o.trustAnchorsFile);
-    if (bundleUrl === undefined) return { anchorsPem: trustedPem, anchors: trusted };
-    // What was accepted before (OUT/ca.crt) stays trusted when the bundle cannot be fetched.
-    const heldPem = existsSync(paths.ca) ? await readPemFile(paths.ca) : trustedPem;
-    const held = parseCertificatesPem(heldPem, paths.ca);
-    trusted.push(...held);
+    const filePem = await readPemFile(o.trustAnchorsFile);
+    const fromFile = parseCertificatesPem(filePem, o.trustAnchorsFile);
+    if (bundleUrl === undefined) return { anchorsPem: filePem, anchors: fromFile };
     let fetchedPem: string;
     try {
       // bounded: --timeout for the whole exchange, 1 MiB, redirects only within the URL's origin
       fetchedPem = await getBounded(bundleUrl, {
-        // https: the issuer's serving CA when given, else the anchors this workload already trusts
-        ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : trustedPem + heldPem,
+        // https: the issuer's serving CA when given, else the anchors of the trust-anchors file
+        ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : filePem,
         timeoutMs: o.timeoutMs ?? 10_000,
         accept: 'application/x-pem-file, text/plain',
       });
     } catch (err) {
       o.logger.warn(
         { event: 'bundle_fetch_failed', url: o.bundleUrl, code: errorCode(err), err: describeError(err) },
-        'keeping the trust anchors already held',
+        'using the trust-anchors file alone',
       );
-      return { anchorsPem: heldPem, anchors: held };
+      return { anchorsPem: pemOf(fromFile), anchors: fromFile };
     }
     // Strict: only CA certificates, no headers, no other blocks; refused whole otherwise.
     const fetched = parseTrustBundle(fetchedPem, `the bundle from ${bundleUrl.href}`);
-    const known = new Set(trusted.map((a) => a.der.toString('base64')));
-    if (!fetched.anchors.some((a) => known.has(a.certificate.der.toString('base64')))) {
+    const inFile = new Set(fromFile.map((a) => a.der.toString('base64')));
+    if (!fetched.anchors.some((a) => inFile.has(a.certificate.der.toString('base64')))) {
       throw new CredentialError(
         'ERR_CHAIN_UNTRUSTED',
-        `the bundle from ${bundleUrl.href} shares no anchor with the trusted set; refusing it`,
+        `the bundle from ${bundleUrl.href} shares no anchor with ${o.trustAnchorsFile}; refusing it`,
       );
     }
-    return { anchorsPem: fetched.toPem(), anchors: fetched.anchors.map((a) => a.certificate) };
+    const added = fetched.anchors
+      .map((a) => a.certificate)
+      .filter((c) => !inFile.has(c.der.toString('base64')));
+    const anchors = [...fromFile, ...added];
+    return { anchorsPem: pemOf(anchors), anchors };
   }
 
   async function run(signal: AbortSignal): Promise<void> {
@@ -314,6 +317,10 @@ async function loadOrCreateKey(path: string): Promise<Signer> {
     mode: 0o600,
   });
   return createKeyObjectSigner(key);
+}
+
+function pemOf(certs: readonly CertificateInfo[]): string {
+  return certs.map((c) => encodePem('CERTIFICATE', c.der)).join('');
 }
 
 export function errorCode(err: unknown): string {
