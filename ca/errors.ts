@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'ERR_KEY_EXISTS'
   | 'ERR_KEY_MISMATCH'
   | 'ERR_KEY_UNSUPPORTED'
+  /** a private key file another user could have written or can read (mode, owner, symlink) */
+  | 'ERR_KEY_PERMISSIONS'
   | 'ERR_CERT_MALFORMED'
   | 'ERR_CERT_EXPIRED'
   | 'ERR_CERT_NOT_YET_VALID'

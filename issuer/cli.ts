@@ -204,7 +204,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     .requiredOption('--token-file <file>', 'service-account token file (re-read before every call)')
     .requiredOption(
       '--out <dir>',
-      'directory for tls.crt (leaf then intermediates), tls.key (0600) and ca.crt',
+      'directory for tls.crt (leaf then intermediates), tls.key (0600) and ca.crt; created 0700 when missing. An existing tls.key is reused only when it is a regular file of this user that group and others cannot read or write (else ERR_KEY_PERMISSIONS)',
     )
     .requiredOption(
       '--trust-anchors <file>',

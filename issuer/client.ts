@@ -1,4 +1,4 @@
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -7,19 +7,15 @@ import {
   CredentialError,
   buildCsr,
   createChainVerifier,
-  createKeyObjectSigner,
   encodePem,
-  generateKey,
   parseCertificate,
   parseCertificatesPem,
-  parsePrivateKeyPem,
   readPemFile,
   writeFileAtomic,
   LanyardError,
   UsageError,
   type CertificateInfo,
   type Clock,
-  type Signer,
 } from '../ca/index.js';
 import {
   loadIdentityService,
@@ -29,6 +25,7 @@ import {
 import { parseTrustBundle } from '../trust-bundles/bundle.js';
 import { getBounded } from '../trust-bundles/fetch.js';
 import { checkServerName, createIssuerChannel } from './client-channel.js';
+import { loadOrCreateKey, warnIfShared } from './client-key.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */
@@ -159,7 +156,9 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     ...(serverName !== undefined ? { serverName } : {}),
   });
   const client = new Client(o.server, channel.credentials, channel.options);
-  await mkdir(o.outDir, { recursive: true });
+  // 0700: the key lives here, and nobody else may put one in its place (an existing directory is kept)
+  await mkdir(o.outDir, { recursive: true, mode: 0o700 });
+  await warnIfShared(o.outDir, o.logger);
   const paths = {
     cert: join(o.outDir, OUT_FILES.cert),
     key: join(o.outDir, OUT_FILES.key),
@@ -304,19 +303,6 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       client.close();
     },
   };
-}
-
-async function loadOrCreateKey(path: string): Promise<Signer> {
-  try {
-    return createKeyObjectSigner(parsePrivateKeyPem(await readFile(path, 'utf8'), path));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const key = await generateKey('p256');
-  await writeFileAtomic(path, encodePem('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' })), {
-    mode: 0o600,
-  });
-  return createKeyObjectSigner(key);
 }
 
 function pemOf(certs: readonly CertificateInfo[]): string {
