@@ -15,7 +15,7 @@ import {
   type LengthField,
   type Outcome,
 } from './harness.js';
-import { countKind, group, newStats, type FuzzSuite } from './suite.js';
+import { countKind, countOracle, group, newStats, type FuzzSuite } from './suite.js';
 
 /** Every code parseCsr documents; anything else (or another class) is a finding. */
 export const CSR_CODES = new Set([
@@ -109,6 +109,7 @@ export async function createCsrSuite(options: CsrSuiteOptions): Promise<FuzzSuit
       true,
       `accepted, but @peculiar/x509 does not verify it: ${what}`,
     );
+    countOracle(stats, '@peculiar/x509 verify');
     assert.ok(
       spki.equals(
         createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' }),
@@ -129,6 +130,7 @@ export async function createCsrSuite(options: CsrSuiteOptions): Promise<FuzzSuit
       opensslRuns++;
       const r = openssl(['req', '-inform', 'DER', '-verify', '-noout'], { input: der });
       assert.ok(r.ok, `accepted, but openssl req -verify fails (${r.stderr}): ${what}`);
+      countOracle(stats, 'openssl req -verify');
     }
   }
 

@@ -34,6 +34,8 @@ interface Finding {
   readonly group: string;
   readonly message: string;
   readonly input: string;
+  /** the whole input (up to 64 KiB), to replay it */
+  readonly inputBase64: string;
 }
 
 export interface FuzzReport {
@@ -59,6 +61,8 @@ export interface FuzzReport {
   stoppedEarly: boolean;
   readonly findings: Finding[];
   outcomes: string;
+  /** what the oracles ran */
+  oracle: string;
 }
 
 export async function fuzz(
@@ -85,10 +89,17 @@ export async function fuzz(
     stoppedEarly: false,
     findings: [],
     outcomes: '',
+    oracle: '',
   };
   const record = (kind: FindingKind, group: string, message: string, input: Uint8Array): void => {
     if (report.findings.length < KEEP_FINDINGS)
-      report.findings.push({ kind, group, message: message.slice(0, 2000), input: describeInput(input) });
+      report.findings.push({
+        kind,
+        group,
+        message: message.slice(0, 2000),
+        input: describeInput(input),
+        inputBase64: Buffer.from(input.subarray(0, 65_536)).toString('base64'),
+      });
   };
   const finish = (): FuzzReport => {
     report.accepted = suite.stats.accepted;
@@ -97,6 +108,7 @@ export async function fuzz(
     report.wallSeconds = Math.round((performance.now() - started) / 100) / 10;
     report.inputsPerSecond = Math.round(report.inputs / Math.max(report.wallSeconds, 0.001));
     report.outcomes = formatKinds(suite.stats);
+    report.oracle = formatKinds(suite.stats, ', ', 'oracle');
     return report;
   };
   let lastProgress = started;
@@ -188,6 +200,7 @@ function printReport(r: FuzzReport): void {
     ...Object.entries(r.wrappedRuntimeErrors).map(([k, n]) => `  (informational) ${n} × ${k}`),
     `  slowest input ${r.slowestMs} ms`,
     `  outcomes: ${r.outcomes}`,
+    `  oracle: ${r.oracle}`,
   ];
   for (const f of r.findings)
     lines.push(`  FINDING ${f.kind} (${f.group}): ${f.message}\n    input: ${f.input}`);

@@ -30,6 +30,8 @@ export interface SuiteStats {
   reverified: number;
   /** how the other inputs ended: rejection code or kind → count */
   readonly kinds: Map<string, number>;
+  /** what the oracles ran: check → count */
+  readonly oracle: Map<string, number>;
 }
 
 export interface FuzzSuite {
@@ -52,15 +54,23 @@ export interface FuzzSuite {
 }
 
 export function newStats(): SuiteStats {
-  return { accepted: 0, reverified: 0, kinds: new Map() };
+  return { accepted: 0, reverified: 0, kinds: new Map(), oracle: new Map() };
 }
 
 export function countKind(stats: SuiteStats, kind: string): void {
   stats.kinds.set(kind, (stats.kinds.get(kind) ?? 0) + 1);
 }
 
-export function formatKinds(stats: SuiteStats, separator = ', '): string {
-  return [...stats.kinds.entries()]
+export function countOracle(stats: SuiteStats, check: string): void {
+  stats.oracle.set(check, (stats.oracle.get(check) ?? 0) + 1);
+}
+
+export function formatKinds(
+  stats: SuiteStats,
+  separator = ', ',
+  which: 'kinds' | 'oracle' = 'kinds',
+): string {
+  return [...stats[which].entries()]
     .sort((a, b) => b[1] - a[1])
     .map(([k, n]) => `${k} ${n}`)
     .join(separator);

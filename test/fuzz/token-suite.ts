@@ -15,7 +15,7 @@ import {
 import { FakeClock } from '../support/clock.js';
 import { tempDir } from '../support/openssl.js';
 import { FuzzRunner, describeInput, mutateText, textMutationArb, type Outcome } from './harness.js';
-import { countKind, group, newStats, type FuzzSuite } from './suite.js';
+import { countKind, countOracle, group, newStats, type FuzzSuite } from './suite.js';
 
 export const NOW = new Date('2026-06-01T00:00:00Z');
 const NOW_S = NOW.getTime() / 1000;
@@ -86,6 +86,7 @@ export async function createTokenSuite(): Promise<TokenSuite> {
     } catch (err) {
       assert.fail(`accepted, but jose does not verify it (${(err as Error).message}): ${what}`);
     }
+    countOracle(stats, 'jose compactVerify + claims');
     const claims = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
     const show = `${JSON.stringify(claims)}: ${what}`;
     assert.equal(claims.iss, DEV_TOKEN_ISSUER, `accepted with iss ${show}`);
