@@ -103,6 +103,10 @@ export function describeCertificate(c: CertificateInfo): string {
     : `serial ${c.serialHex}`;
 }
 
+function malformed(message: string): CredentialError {
+  return new CredentialError('ERR_CERT_MALFORMED', message);
+}
+
 /** Parses one DER certificate. Malformed input → ERR_CERT_MALFORMED. */
 export function parseCertificate(der: Uint8Array): CertificateInfo {
   const buf = Buffer.from(der.buffer, der.byteOffset, der.length);
@@ -189,11 +193,24 @@ function parse(buf: Buffer): CertificateInfo {
       if (critical && !PROCESSED_EXTENSIONS.has(id)) info.unsupportedCriticalExtensions.push(id);
       switch (id) {
         case OID.basicConstraints: {
+          // SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL } and
+          // nothing else: an element skipped here could be a pathLen that would silently not apply
           const bc = children(readRoot(value));
-          info.isCa = bc[0]?.tag === TAG.BOOLEAN && content(bc[0])[0] !== 0;
-          const pl = bc.find((t) => t.tag === TAG.INTEGER);
-          if (pl !== undefined)
-            info.pathLen = readIntegerBytes(pl, 'pathLen').readUIntBE(0, Math.min(content(pl).length, 6));
+          let next = 0;
+          const ca = bc[next];
+          if (ca?.tag === TAG.BOOLEAN) {
+            if (content(ca).length !== 1) throw malformed('basicConstraints: cA is not a BOOLEAN');
+            info.isCa = content(ca)[0] !== 0;
+            next++;
+          }
+          const pl = bc[next];
+          if (pl !== undefined) {
+            const n = readIntegerBytes(pl, 'pathLen');
+            if (((n[0] as number) & 0x80) !== 0) throw malformed('basicConstraints: negative pathLen');
+            info.pathLen = n.readUIntBE(0, Math.min(n.length, 6));
+            next++;
+          }
+          if (next !== bc.length) throw malformed('basicConstraints: unexpected elements');
           break;
         }
         case OID.keyUsage: {
@@ -225,7 +242,9 @@ function parse(buf: Buffer): CertificateInfo {
         case OID.nameConstraints: {
           info.hasNameConstraints = true;
           for (const subtrees of children(readRoot(value))) {
-            if (subtrees.tag !== 0xa0 && subtrees.tag !== 0xa1) continue;
+            // permittedSubtrees [0] or excludedSubtrees [1]: skipping anything else could drop a constraint
+            if (subtrees.tag !== 0xa0 && subtrees.tag !== 0xa1)
+              throw malformed('name constraints: neither permittedSubtrees nor excludedSubtrees');
             const kind = subtrees.tag === 0xa0 ? 'permitted' : 'excluded';
             for (const subtree of children(subtrees)) {
               const [base, ...bounds] = children(subtree);

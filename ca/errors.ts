@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'ERR_KEY_EXISTS'
   | 'ERR_KEY_MISMATCH'
   | 'ERR_KEY_UNSUPPORTED'
+  /** a private key file another user could have written or can read (mode, owner, symlink) */
+  | 'ERR_KEY_PERMISSIONS'
   | 'ERR_CERT_MALFORMED'
   | 'ERR_CERT_EXPIRED'
   | 'ERR_CERT_NOT_YET_VALID'
@@ -51,6 +53,8 @@ export type ErrorCode =
   // the certify client (`lanyard certify`)
   | 'ERR_SERVER_NAME_MISMATCH'
   | 'ERR_RESPONSE_INVALID'
+  // fetching a bundle or status over HTTP (`certify --bundle-url`, `check`, `rotate`)
+  | 'ERR_FETCH_FAILED'
   // operator input
   | 'ERR_USAGE'
   | 'ERR_FILE_NOT_FOUND'

@@ -224,12 +224,15 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     .requiredOption('--token-file <file>', 'service-account token file (re-read before every call)')
     .requiredOption(
       '--out <dir>',
-      'directory for tls.crt (leaf then intermediates), tls.key (0600) and ca.crt',
+      'directory for tls.crt (leaf then intermediates), tls.key (0600) and ca.crt; created 0700 when missing. An existing tls.key is reused only when it is a regular file of this user that group and others cannot read or write (else ERR_KEY_PERMISSIONS)',
     )
-    .requiredOption('--trust-anchors <file>', 'PEM trust anchors the returned chain must verify against')
+    .requiredOption(
+      '--trust-anchors <file>',
+      'PEM trust anchors the returned chain must verify against (re-read before every call; authoritative: a --bundle-url only adds to it)',
+    )
     .option(
       '--bundle-url <url>',
-      "refresh ca.crt from the issuer's bundle (ADMIN/v1/bundle) before each renewal: https (verified with --tls-ca, else the current anchors), or http to a loopback address",
+      "before each renewal, add the anchors of the issuer's bundle (ADMIN/v1/bundle) to --trust-anchors when it shares one with that file (a failed fetch uses the file alone): https (verified with --tls-ca, else --trust-anchors), or http to a loopback address",
     )
     .option(
       '--insecure-bundle-url',
@@ -242,7 +245,12 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
       "with --tls-ca: the DNS name sent as SNI and required as a DNS SAN of the issuer's certificate, as a Linkerd proxy uses LINKERD2_PROXY_IDENTITY_SVC_NAME (default: the host of --server)",
     )
     .option('--once', 'get one certificate and exit (else renew at 70 % of the time to valid_until)', false)
-    .addOption(new Option('--timeout <duration>', 'deadline of each Certify call').default('10s'))
+    .addOption(
+      new Option(
+        '--timeout <duration>',
+        'deadline of each Certify call, and of each --bundle-url fetch as a whole',
+      ).default('10s'),
+    )
     .action(
       async (o: {
         server: string;

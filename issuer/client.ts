@@ -1,7 +1,4 @@
-import { existsSync } from 'node:fs';
-import { readFile, mkdir } from 'node:fs/promises';
-import { get as httpGet, type IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -10,19 +7,15 @@ import {
   CredentialError,
   buildCsr,
   createChainVerifier,
-  createKeyObjectSigner,
   encodePem,
-  generateKey,
   parseCertificate,
   parseCertificatesPem,
-  parsePrivateKeyPem,
   readPemFile,
   writeFileAtomic,
   LanyardError,
   UsageError,
   type CertificateInfo,
   type Clock,
-  type Signer,
 } from '../ca/index.js';
 import {
   loadIdentityService,
@@ -30,7 +23,9 @@ import {
   type CertifyResponseMessage,
 } from './grpc/server.js';
 import { parseTrustBundle } from '../trust-bundles/bundle.js';
+import { getBounded } from '../trust-bundles/fetch.js';
 import { checkServerName, createIssuerChannel } from './client-channel.js';
+import { loadOrCreateKey, warnIfShared } from './client-key.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */
@@ -41,12 +36,12 @@ export interface CertifyClientOptions {
   /** PEM trust anchors the returned chain must verify against; copied to OUT/ca.crt */
   readonly trustAnchorsFile: string;
   /**
-   * The issuer's bundle endpoint (admin /v1/bundle). When set, the trust anchors are refreshed from it
-   * before each call: a fetched set is used only when it is a strict bundle (CA certificates only, no
-   * PEM headers; duplicates folded), shares an anchor with the set trusted so far (continuity) and the
-   * new chain verifies against it; OUT/ca.crt is then replaced with it. Accepted sources: https
-   * (verified with tlsCaFile, else with the anchors trusted so far), plain http to a loopback address,
-   * and plain http elsewhere only with insecureBundleUrl.
+   * The issuer's bundle endpoint (admin /v1/bundle). When set, it is fetched before each call: a
+   * fetched set is used only when it is a strict bundle (CA certificates only, no PEM headers;
+   * duplicates folded) that shares an anchor with trustAnchorsFile as it is now; it then adds its
+   * other anchors to the file's. The file stays authoritative: a failed fetch uses the file alone.
+   * Accepted sources: https (verified with tlsCaFile, else with the file's anchors), plain http to a
+   * loopback address, and plain http elsewhere only with insecureBundleUrl.
    */
   readonly bundleUrl?: string;
   /** allow a plain-http bundleUrl to a non-loopback address (anyone on the path can add anchors) */
@@ -146,41 +141,6 @@ function isLoopbackHost(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
-/** GET url as text; https verified against `ca` (PEM), with a deadline. */
-function fetchText(url: URL, o: { ca: string | Buffer; timeoutMs: number }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const onRes = (res: IncomingMessage): void => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`HTTP ${res.statusCode ?? 0}`));
-        return;
-      }
-      let size = 0;
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => {
-        size += d.length;
-        if (size > MAX_BUNDLE_BYTES) {
-          req.destroy(new Error(`the bundle is larger than ${MAX_BUNDLE_BYTES} bytes`));
-          return;
-        }
-        chunks.push(d);
-      });
-      res.on('end', () => {
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      });
-      res.on('error', reject);
-    };
-    const req =
-      url.protocol === 'https:'
-        ? httpsGet(url, { ca: o.ca, timeout: o.timeoutMs }, onRes)
-        : httpGet(url, { timeout: o.timeoutMs }, onRes);
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
-
-const MAX_BUNDLE_BYTES = 1024 * 1024;
-
 export async function createCertifyClient(o: CertifyClientOptions): Promise<CertifyClient> {
   const serverName =
     o.serverName === undefined ? undefined : checkServerName(o.serverName, o.tlsCaFile !== undefined);
@@ -196,7 +156,9 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     ...(serverName !== undefined ? { serverName } : {}),
   });
   const client = new Client(o.server, channel.credentials, channel.options);
-  await mkdir(o.outDir, { recursive: true });
+  // 0700: the key lives here, and nobody else may put one in its place (an existing directory is kept)
+  await mkdir(o.outDir, { recursive: true, mode: 0o700 });
+  await warnIfShared(o.outDir, o.logger);
   const paths = {
     cert: join(o.outDir, OUT_FILES.cert),
     key: join(o.outDir, OUT_FILES.key),
@@ -269,42 +231,48 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
   }
 
   /**
-   * The anchors to verify against: the trust-anchors file, re-read every time (a mounted ConfigMap
-   * changes under it). With bundleUrl: the fetched bundle, parsed strictly (CA certificates only),
-   * when it shares an anchor with that file or with the OUT/ca.crt accepted before.
+   * The anchors to verify against. The trust-anchors file is authoritative and re-read every time (a
+   * mounted ConfigMap changes under it): an anchor removed from it stops being trusted at the next call,
+   * one added to it is trusted at once. With bundleUrl, the fetched bundle (strict: CA certificates
+   * only) may add anchors beyond the file's, but only when it shares an anchor with the file as it is
+   * now, and an https bundle is verified against the file (or tlsCaFile). OUT/ca.crt is only ever
+   * written, never read back: what was accepted before is no reason to trust it now, and a bundle
+   * that cannot be fetched leaves the file's anchors alone.
    */
   async function currentAnchors(): Promise<{ anchorsPem: string; anchors: CertificateInfo[] }> {
-    const trustedPem = await readPemFile(o.trustAnchorsFile);
-    const trusted = parseCertificatesPem(trustedPem, o.trustAnchorsFile);
-    if (bundleUrl === undefined) return { anchorsPem: trustedPem, anchors: trusted };
-    // What was accepted before (OUT/ca.crt) stays trusted when the bundle cannot be fetched.
-    const heldPem = existsSync(paths.ca) ? await readPemFile(paths.ca) : trustedPem;
-    const held = parseCertificatesPem(heldPem, paths.ca);
-    trusted.push(...held);
+    const filePem = await readPemFile(o.trustAnchorsFile);
+    const fromFile = parseCertificatesPem(filePem, o.trustAnchorsFile);
+    if (bundleUrl === undefined) return { anchorsPem: filePem, anchors: fromFile };
     let fetchedPem: string;
     try {
-      fetchedPem = await fetchText(bundleUrl, {
-        // https: the issuer's serving CA when given, else the anchors this workload already trusts
-        ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : trustedPem + heldPem,
+      // bounded: --timeout for the whole exchange, 1 MiB, redirects only within the URL's origin
+      fetchedPem = await getBounded(bundleUrl, {
+        // https: the issuer's serving CA when given, else the anchors of the trust-anchors file
+        ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : filePem,
         timeoutMs: o.timeoutMs ?? 10_000,
+        accept: 'application/x-pem-file, text/plain',
       });
     } catch (err) {
       o.logger.warn(
-        { event: 'bundle_fetch_failed', url: o.bundleUrl, err: (err as Error).message },
-        'keeping the trust anchors already held',
+        { event: 'bundle_fetch_failed', url: o.bundleUrl, code: errorCode(err), err: describeError(err) },
+        'using the trust-anchors file alone',
       );
-      return { anchorsPem: heldPem, anchors: held };
+      return { anchorsPem: pemOf(fromFile), anchors: fromFile };
     }
     // Strict: only CA certificates, no headers, no other blocks; refused whole otherwise.
     const fetched = parseTrustBundle(fetchedPem, `the bundle from ${bundleUrl.href}`);
-    const known = new Set(trusted.map((a) => a.der.toString('base64')));
-    if (!fetched.anchors.some((a) => known.has(a.certificate.der.toString('base64')))) {
+    const inFile = new Set(fromFile.map((a) => a.der.toString('base64')));
+    if (!fetched.anchors.some((a) => inFile.has(a.certificate.der.toString('base64')))) {
       throw new CredentialError(
         'ERR_CHAIN_UNTRUSTED',
-        `the bundle from ${bundleUrl.href} shares no anchor with the trusted set; refusing it`,
+        `the bundle from ${bundleUrl.href} shares no anchor with ${o.trustAnchorsFile}; refusing it`,
       );
     }
-    return { anchorsPem: fetched.toPem(), anchors: fetched.anchors.map((a) => a.certificate) };
+    const added = fetched.anchors
+      .map((a) => a.certificate)
+      .filter((c) => !inFile.has(c.der.toString('base64')));
+    const anchors = [...fromFile, ...added];
+    return { anchorsPem: pemOf(anchors), anchors };
   }
 
   async function run(signal: AbortSignal): Promise<void> {
@@ -337,17 +305,8 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
   };
 }
 
-async function loadOrCreateKey(path: string): Promise<Signer> {
-  try {
-    return createKeyObjectSigner(parsePrivateKeyPem(await readFile(path, 'utf8'), path));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const key = await generateKey('p256');
-  await writeFileAtomic(path, encodePem('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' })), {
-    mode: 0o600,
-  });
-  return createKeyObjectSigner(key);
+function pemOf(certs: readonly CertificateInfo[]): string {
+  return certs.map((c) => encodePem('CERTIFICATE', c.der)).join('');
 }
 
 export function errorCode(err: unknown): string {

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import {
   CredentialError,
   decodePem,
@@ -102,6 +103,7 @@ export function parseTrustBundle(text: string, what: string): TrustBundle {
     const blocks = decodePem(text);
     if (blocks.length === 0)
       throw new InvalidRequestError('ERR_PEM_MALFORMED', 'no PEM CERTIFICATE block found');
+    const loadable = new Set<string>();
     const certs = blocks.map((b, i) => {
       if (b.label !== 'CERTIFICATE') {
         throw new InvalidRequestError(
@@ -109,7 +111,11 @@ export function parseTrustBundle(text: string, what: string): TrustBundle {
           `block ${i + 1} is "${b.label}"; a bundle holds only CERTIFICATE blocks`,
         );
       }
-      return parseCertificate(b.der);
+      const cert = parseCertificate(b.der);
+      const key = b.der.toString('base64');
+      if (!loadable.has(key)) checkLoadable(b.der, i);
+      loadable.add(key);
+      return cert;
     });
     return createTrustBundle(certs);
   } catch (err) {
@@ -120,6 +126,27 @@ export function parseTrustBundle(text: string, what: string): TrustBundle {
       throw new CredentialError(err.code, `${what}: ${err.message}`, { cause: err });
     throw err;
   }
+}
+
+/**
+ * OpenSSL's full X.509 parser must load the certificate too. Our reader takes the fields it needs and
+ * skips the rest (names, unknown extensions, the inner AlgorithmIdentifier), while a bundle goes to
+ * consumers (OpenSSL, rustls, Go) that parse all of it: one anchor they cannot load would make them
+ * refuse the whole ca.crt. (Found by `npm run fuzz -- --target bundle`.)
+ */
+function checkLoadable(der: Buffer, i: number): void {
+  let loaded: X509Certificate | undefined;
+  try {
+    loaded = new X509Certificate(der);
+  } catch {
+    loaded = undefined;
+  }
+  // the same bytes: X509Certificate falls back to reading PEM text, which DER must not smuggle in
+  if (loaded === undefined || !loaded.raw.equals(der))
+    throw new CredentialError(
+      'ERR_CERT_MALFORMED',
+      `block ${i + 1} is not a certificate OpenSSL can load (malformed X.509 beyond the fields Lanyard reads)`,
+    );
 }
 
 export function normalizeFingerprint(s: string): string {

@@ -7,6 +7,7 @@ import {
   type CertificateInfo,
 } from '../ca/index.js';
 import { parseTrustBundle, type TrustBundle } from './bundle.js';
+import { FetchError, getBounded } from './fetch.js';
 
 /** What each issuer reports of its issuance: per anchor, the latest notAfter of the leaves it signed. */
 export interface AnchorIssuanceRecord {
@@ -63,11 +64,14 @@ export function parseClusterTargets(values: readonly string[] | undefined): Clus
   });
 }
 
+/** ADMIN_URL sources: the deadline of each fetch (/v1/bundle, /v1/status), ms */
+export const ADMIN_FETCH_TIMEOUT_MS = 5000;
+
 export async function loadCluster(
   t: ClusterTarget,
   options: { timeoutMs?: number } = {},
 ): Promise<ClusterSnapshot> {
-  if (/^https?:\/\//i.test(t.target)) return loadFromAdmin(t, options.timeoutMs ?? 5000);
+  if (/^https?:\/\//i.test(t.target)) return loadFromAdmin(t, options.timeoutMs ?? ADMIN_FETCH_TIMEOUT_MS);
   const files = await readIssuerDir(t.target);
   const times = await Promise.all(
     [files.certificatePath, files.keyPath].map(async (p) => {
@@ -104,22 +108,20 @@ interface StatusBody {
 async function loadFromAdmin(t: ClusterTarget, timeoutMs: number): Promise<ClusterSnapshot> {
   const base = t.target.replace(/\/+$/, '');
   const get = async (path: string): Promise<string> => {
-    let res: Response;
+    let url: URL;
     try {
-      res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
-    } catch (err) {
-      throw new CredentialError(
-        'ERR_FILE_NOT_FOUND',
-        `cluster ${t.name}: cannot reach ${base}${path}: ${(err as Error).message}`,
-        { cause: err },
-      );
+      url = new URL(`${base}${path}`);
+    } catch {
+      throw new UsageError(`--cluster ${t.name}=${t.target}: not a URL`);
     }
-    if (!res.ok)
-      throw new CredentialError(
-        'ERR_FILE_INVALID',
-        `cluster ${t.name}: ${base}${path} answered ${res.status}`,
-      );
-    return res.text();
+    try {
+      // bounded: a deadline for the whole exchange, a size limit, no redirect to another origin
+      return await getBounded(url, { timeoutMs });
+    } catch (err) {
+      if (err instanceof FetchError)
+        throw new FetchError(`cluster ${t.name}: ${err.message}`, { reason: err.reason, cause: err });
+      throw err;
+    }
   };
   const [bundleText, statusText] = await Promise.all([get('/v1/bundle'), get('/v1/status')]);
   const bundle = parseTrustBundle(bundleText, `${t.name} /v1/bundle`);

@@ -1,14 +1,16 @@
-// Worker-thread side of the fuzz harness: runs one input at a time through parseCsr or the JWT
-// authenticator and classifies what happened (errors lose their class when posted, so it is read here).
+// Worker-thread side of the fuzz harness: runs one input at a time through parseCsr, the JWT
+// authenticator, decodePem or parseTrustBundle and classifies what happened (errors lose their class
+// when posted, so it is read here).
 import { parentPort, workerData } from 'node:worker_threads';
-import { InvalidRequestError, LanyardError, parseCsr } from '../../ca/index.js';
+import { InvalidRequestError, LanyardError, decodePem, parseCsr } from '../../ca/index.js';
 import { createJwtAuthenticator, type JwtAuthenticator } from '../../issuer/authn/index.js';
 import { statusName, toGrpcError } from '../../issuer/grpc/status.js';
+import { parseTrustBundle } from '../../trust-bundles/bundle.js';
 import { FakeClock } from '../support/clock.js';
 import type { FuzzTarget, FuzzWorkerData, Outcome } from './harness.js';
 
 const data = workerData as FuzzWorkerData;
-/** made on the first token: the CSR fuzz test has no JWKS */
+/** made on the first token: the other fuzz targets have no JWKS */
 let authenticator: Promise<JwtAuthenticator> | undefined;
 function tokenChecker(): Promise<JwtAuthenticator> {
   authenticator ??= (async () => {
@@ -24,6 +26,15 @@ function tokenChecker(): Promise<JwtAuthenticator> {
   return authenticator;
 }
 
+function causeChain(err: unknown): string[] {
+  const out: string[] = [];
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    out.push((e as { constructor?: { name?: string } }).constructor?.name ?? typeof e);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
 function classify(err: unknown, ms: number): Outcome {
   const e = err as { constructor?: { name?: string }; message?: unknown; stack?: unknown };
   return {
@@ -35,6 +46,7 @@ function classify(err: unknown, ms: number): Outcome {
     grpcStatus: statusName(toGrpcError(err).grpcCode),
     message: typeof e?.message === 'string' ? e.message : String(err),
     ...(typeof e?.stack === 'string' ? { stack: e.stack } : {}),
+    causes: causeChain(err),
     ms,
   };
 }
@@ -42,19 +54,39 @@ function classify(err: unknown, ms: number): Outcome {
 async function evaluate(target: FuzzTarget, input: Uint8Array): Promise<Outcome> {
   const started = performance.now();
   try {
-    if (target === 'csr') {
-      const csr = parseCsr(input);
-      const ms = performance.now() - started;
-      return { kind: 'accepted', csr: { der: Buffer.from(csr.der), spki: Buffer.from(csr.spki) }, ms };
+    switch (target) {
+      case 'csr': {
+        const csr = parseCsr(input);
+        const ms = performance.now() - started;
+        return { kind: 'accepted', csr: { der: Buffer.from(csr.der), spki: Buffer.from(csr.spki) }, ms };
+      }
+      case 'pem': {
+        const blocks = decodePem(Buffer.from(input).toString('utf8'));
+        return { kind: 'accepted', pem: blocks, ms: performance.now() - started };
+      }
+      case 'bundle': {
+        const bundle = parseTrustBundle(Buffer.from(input).toString('utf8'), 'the fuzzed bundle');
+        return {
+          kind: 'accepted',
+          bundle: bundle.anchors.map((a) => ({
+            der: a.certificate.der,
+            fingerprint: a.fingerprint,
+            notBeforeMs: a.notBefore.getTime(),
+          })),
+          ms: performance.now() - started,
+        };
+      }
+      case 'token': {
+        const checker = await tokenChecker();
+        const tokenStarted = performance.now();
+        const account = await checker.authenticate(input, { signal: new AbortController().signal });
+        return {
+          kind: 'accepted',
+          account: { namespace: account.namespace, name: account.name },
+          ms: performance.now() - tokenStarted,
+        };
+      }
     }
-    const checker = await tokenChecker();
-    const tokenStarted = performance.now();
-    const account = await checker.authenticate(input, { signal: new AbortController().signal });
-    return {
-      kind: 'accepted',
-      account: { namespace: account.namespace, name: account.name },
-      ms: performance.now() - tokenStarted,
-    };
   } catch (err) {
     return classify(err, performance.now() - started);
   }

@@ -19,10 +19,23 @@ export interface Outcome {
   readonly account?: { readonly namespace: string; readonly name: string };
   /** for accepted CSRs: the request's DER and the SPKI parseCsr returned */
   readonly csr?: { readonly der: Uint8Array; readonly spki: Uint8Array };
+  /** for accepted PEM texts: the blocks decodePem returned */
+  readonly pem?: readonly { readonly label: string; readonly der: Uint8Array }[];
+  /** for accepted bundles: the anchors parseTrustBundle returned, in its order */
+  readonly bundle?: readonly {
+    readonly der: Uint8Array;
+    readonly fingerprint: string;
+    readonly notBeforeMs: number;
+  }[];
+  /**
+   * for rejections: the constructor names along the error's cause chain, outermost first (a TypeError
+   * or RangeError wrapped into a coded error is still a crash)
+   */
+  readonly causes?: readonly string[];
   readonly ms: number;
 }
 
-export type FuzzTarget = 'csr' | 'token';
+export type FuzzTarget = 'csr' | 'token' | 'pem' | 'bundle';
 
 export interface FuzzWorkerData {
   /** JWKS of the token authenticator (token target only) */

@@ -1,303 +1,46 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import fc from 'fast-check';
-import { CompactSign, compactVerify } from 'jose';
-import {
-  DEFAULT_TOKEN_AUDIENCE,
-  DEV_TOKEN_ISSUER,
-  createSigningKeyDir,
-  mintServiceAccountToken,
-  type SigningKey,
-} from '../../issuer/authn/index.js';
-import { FakeClock } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
-import { FuzzRunner, describeInput, mutateText, runs, textMutationArb, type Outcome } from './harness.js';
+import { CompactSign } from 'jose';
+import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
+import { runs } from './harness.js';
+import { NOW, TOKEN_GROUPS, createTokenSuite, type TokenSuite } from './token-suite.js';
+import { assertGroup, formatKinds, runInput } from './suite.js';
 
-const NOW = new Date('2026-06-01T00:00:00Z');
 const NOW_S = NOW.getTime() / 1000;
-/** per-input time bound, ms: a verification takes well under a millisecond */
-const TIME_BOUND_MS = 2000;
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** the authenticator's default exp/nbf tolerance, s */
-const SKEW_S = 20;
 
 describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', () => {
-  let dir: { dir: string; cleanup: () => void };
-  let key: SigningKey;
-  let publicKey: KeyObject;
-  let runner: FuzzRunner;
-  const seeds: Buffer[] = [];
-  const outcomes = new Map<string, number>();
+  let suite: TokenSuite;
 
   before(async () => {
-    dir = tempDir('lanyard-fuzz-');
-    key = await createSigningKeyDir(join(dir.dir, 'sa'), { clock: new FakeClock(NOW) });
-    publicKey = createPublicKey(key.key);
-    runner = new FuzzRunner(
-      { jwksFile: key.jwksPath, tokenIssuer: DEV_TOKEN_ISSUER, nowMs: NOW.getTime() },
-      TIME_BOUND_MS,
-    );
-    for (const [namespace, serviceAccount, podName] of [
-      ['default', 'web', undefined],
-      ['linkerd', 'linkerd-destination', 'dst-0'],
-      ['a', 'b', 'p'],
-    ] as const) {
-      seeds.push(
-        Buffer.from(
-          await mintServiceAccountToken({
-            key: key.key,
-            kid: key.kid,
-            namespace,
-            serviceAccount,
-            ...(podName !== undefined ? { podName } : {}),
-            now: NOW,
-          }),
-          'latin1',
-        ),
-      );
-    }
+    suite = await createTokenSuite();
   });
 
   after(async () => {
-    await runner.close();
-    dir.cleanup();
+    await suite.close();
   });
-
-  /**
-   * An accepted token checked independently of the authenticator: jose verifies the signature with
-   * the cluster's public key, and the claims must be what the authenticator promises (iss, aud, a
-   * sub naming the returned account, exp and nbf valid at the test clock within the skew).
-   */
-  async function checkAccepted(
-    input: Uint8Array,
-    account: { readonly namespace: string; readonly name: string },
-    what: string,
-  ): Promise<void> {
-    let payload: Uint8Array;
-    try {
-      ({ payload } = await compactVerify(Buffer.from(input).toString('latin1'), publicKey, {
-        algorithms: ['ES256'],
-      }));
-    } catch (err) {
-      assert.fail(`accepted, but jose does not verify it (${(err as Error).message}): ${what}`);
-    }
-    const claims = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
-    const show = `${JSON.stringify(claims)}: ${what}`;
-    assert.equal(claims.iss, DEV_TOKEN_ISSUER, `accepted with iss ${show}`);
-    const aud = claims.aud;
-    assert.ok(
-      aud === DEFAULT_TOKEN_AUDIENCE || (Array.isArray(aud) && aud.includes(DEFAULT_TOKEN_AUDIENCE)),
-      `accepted with aud ${show}`,
-    );
-    assert.equal(
-      claims.sub,
-      `system:serviceaccount:${account.namespace}:${account.name}`,
-      `accepted for ${JSON.stringify(account)} with sub ${show}`,
-    );
-    const { exp, nbf } = claims;
-    assert.ok(typeof exp === 'number' && NOW_S < exp + SKEW_S, `accepted with exp ${show}`);
-    assert.ok(
-      nbf === undefined || (typeof nbf === 'number' && NOW_S >= nbf - SKEW_S),
-      `accepted with nbf ${show}`,
-    );
-  }
-
-  /** The one rule: accepted (a genuinely valid token for a DNS-1123 service account), or ERR_TOKEN_INVALID. */
-  async function check(input: Uint8Array, o: Outcome): Promise<void> {
-    const what = `token ${describeInput(input)} (${JSON.stringify(Buffer.from(input).toString('latin1').slice(0, 300))})`;
-    assert.notEqual(o.kind, 'hung', `authenticate did not settle within ${TIME_BOUND_MS} ms for ${what}`);
-    if (o.kind === 'accepted') {
-      assert.ok(
-        o.account !== undefined && LABEL.test(o.account.namespace) && LABEL.test(o.account.name),
-        `accepted with an odd account ${JSON.stringify(o.account)}: ${what}`,
-      );
-      await checkAccepted(input, o.account, what);
-      outcomes.set('accepted', (outcomes.get('accepted') ?? 0) + 1);
-      return;
-    }
-    assert.equal(
-      o.kind,
-      'rejected',
-      `authenticate threw ${o.errorClass ?? '?'} (${o.message ?? ''}), not a LanyardError, for ${what}\n${o.stack ?? ''}`,
-    );
-    assert.equal(o.code, 'ERR_TOKEN_INVALID', `${o.code ?? '?'} (${o.message ?? ''}) for ${what}`);
-    assert.equal(o.grpcStatus, 'UNAUTHENTICATED');
-    // the kind of failure, for the coverage line: the message's words up to the first quoted value
-    const words: string[] = [];
-    for (const w of (o.message ?? '').split(' ')) {
-      if (words.length >= 6 || /["[{(\d]|^(null|true|false|-)$/.test(w)) break;
-      words.push(w);
-    }
-    const kind = words.join(' ');
-    outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
-  }
 
   it('accepts the unmutated tokens', async () => {
-    for (const s of seeds) {
-      const o = await runner.run('token', s);
+    for (const s of suite.seeds) {
+      const o = await runInput(suite, s.input);
       assert.equal(o.kind, 'accepted', `${o.code ?? ''} ${o.message ?? ''}`);
-      assert.ok(o.account !== undefined);
-      await checkAccepted(s, o.account, 'a seed');
     }
   });
 
-  it('character changes, truncations, insertions, deletions and segment swaps of valid tokens', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.nat({ max: 100 }),
-        fc.array(textMutationArb, { minLength: 1, maxLength: 3 }),
-        async (seedIndex, mutations) => {
-          let input = seeds[seedIndex % seeds.length] as Buffer;
-          for (const m of mutations) input = mutateText(input, m);
-          await check(input, await runner.run('token', input));
-        },
-      ),
-      { numRuns: runs(3000) },
-    );
+  it(TOKEN_GROUPS.mutations, async () => {
+    await assertGroup(suite, TOKEN_GROUPS.mutations, runs(3000));
   });
 
-  it('odd headers (alg, kid, crit, b64, …) in front of a real signature', async () => {
-    const header = fc.record(
-      {
-        alg: fc.oneof(
-          fc.constantFrom('ES256', 'ES384', 'RS256', 'PS256', 'EdDSA', 'none', 'HS256', 'es256', ''),
-          fc.jsonValue({ maxDepth: 1 }),
-        ),
-        kid: fc.oneof(fc.constant(key.kid), fc.string({ maxLength: 20 }), fc.jsonValue({ maxDepth: 1 })),
-        typ: fc.constantFrom('JWT', 'at+jwt', 7),
-        crit: fc.oneof(
-          fc.constant(['b64']),
-          fc.constant(['exp']),
-          fc.array(fc.string({ maxLength: 5 }), { maxLength: 2 }),
-          fc.constant('b64'),
-        ),
-        b64: fc.oneof(fc.boolean(), fc.constant('false')),
-        jku: fc.constant('https://127.0.0.1:1/jwks'),
-      },
-      { requiredKeys: [] },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.nat({ max: 100 }), header, async (seedIndex, h) => {
-        const [, payload, sig] = (seeds[seedIndex % seeds.length] as Buffer).toString('latin1').split('.');
-        const input = Buffer.from(
-          `${Buffer.from(JSON.stringify(h)).toString('base64url')}.${payload ?? ''}.${sig ?? ''}`,
-          'latin1',
-        );
-        await check(input, await runner.run('token', input));
-      }),
-      { numRuns: runs(600) },
-    );
+  it(TOKEN_GROUPS.headers, async () => {
+    await assertGroup(suite, TOKEN_GROUPS.headers, runs(600));
   });
 
-  it('correctly signed tokens with odd claims (types, times, audiences, subjects, kubernetes.io)', async () => {
-    const label = fc.stringMatching(/^[a-z0-9](?:[-a-z0-9]{0,8}[a-z0-9])?$/);
-    const odd = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined));
-    const time = fc.oneof(
-      fc.integer({ min: NOW_S - 7200, max: NOW_S + 7200 }),
-      fc.constantFrom(0, -1, 1e308, NOW_S + 0.5, Number.MAX_SAFE_INTEGER),
-      odd,
-    );
-    const oddSub = fc.oneof(
-      fc.constantFrom(
-        'system:serviceaccount:a:b:c',
-        'system:serviceaccount:A:b',
-        'system:serviceaccount::b',
-        'system:serviceaccount:a:',
-        `system:serviceaccount:${'a'.repeat(64)}:b`,
-        'system:node:n1',
-      ),
-      odd,
-    );
-    /** mostly a valid value, so that later checks are reached; sometimes anything, or nothing */
-    const biased = <T>(valid: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
-      fc.oneof({ weight: 5, arbitrary: valid }, { weight: 1, arbitrary: odd });
-    const claims = fc
-      .record({
-        namespace: label,
-        name: label,
-        iss: biased(fc.constantFrom(DEV_TOKEN_ISSUER, DEV_TOKEN_ISSUER, `${DEV_TOKEN_ISSUER}/`)),
-        aud: biased(
-          fc.constantFrom<unknown>(
-            ['identity.l5d.io'],
-            ['identity.l5d.io'],
-            'identity.l5d.io',
-            ['other', 'identity.l5d.io'],
-            [],
-            ['other'],
-          ),
-        ),
-        /** undefined: `system:serviceaccount:<namespace>:<name>` */
-        sub: fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) }, oddSub),
-        exp: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: NOW_S + 60, max: NOW_S + 7200 }) }, time),
-        nbf: fc.oneof(time, fc.constant(undefined)),
-        iat: fc.oneof(time, fc.constant(undefined)),
-        /** 'same': the kubernetes.io claim names the account of `sub` */
-        k8s: fc.oneof(
-          { weight: 4, arbitrary: fc.constant('same' as const) },
-          fc.record(
-            {
-              namespace: biased(label),
-              serviceaccount: biased(
-                fc.record({ name: biased(label), uid: fc.uuid() }, { requiredKeys: ['name'] }),
-              ),
-              pod: odd,
-            },
-            { requiredKeys: [] },
-          ),
-          odd,
-        ),
-      })
-      .map(({ namespace, name, sub, k8s, ...rest }) => ({
-        ...rest,
-        sub: sub ?? `system:serviceaccount:${namespace}:${name}`,
-        'kubernetes.io': k8s === 'same' ? { namespace, serviceaccount: { name, uid: 'u' } } : k8s,
-      }));
-    const payloadBytes = fc.oneof(
-      { weight: 8, arbitrary: claims.map((c) => Buffer.from(JSON.stringify(c))) },
-      { weight: 1, arbitrary: fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? '')) },
-      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)) },
-    );
-    await fc.assert(
-      fc.asyncProperty(payloadBytes, fc.boolean(), async (payload, withKid) => {
-        const jws = await new CompactSign(payload)
-          .setProtectedHeader({ alg: 'ES256', ...(withKid ? { kid: key.kid } : {}) })
-          .sign(key.key);
-        const input = Buffer.from(jws, 'latin1');
-        await check(input, await runner.run('token', input));
-      }),
-      { numRuns: runs(1500) },
-    );
+  it(TOKEN_GROUPS.claims, async () => {
+    await assertGroup(suite, TOKEN_GROUPS.claims, runs(1500));
   });
 
-  it('random strings and bytes', async () => {
-    const jwtShaped = fc
-      .array(fc.string({ unit: fc.constantFrom(...'ABCDEFabcdef0123456789-_'.split('')), maxLength: 60 }), {
-        minLength: 1,
-        maxLength: 5,
-      })
-      .map((parts) => Buffer.from(parts.join('.'), 'latin1'));
-    await fc.assert(
-      fc.asyncProperty(
-        fc.oneof(
-          jwtShaped,
-          fc.string({ maxLength: 200 }).map((s) => Buffer.from(s, 'utf8')),
-          fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
-        ),
-        async (input) => {
-          await check(input, await runner.run('token', input));
-        },
-      ),
-      { numRuns: runs(1200) },
-    );
-    for (const input of [
-      Buffer.alloc(0),
-      Buffer.alloc(16 * 1024 + 1, 0x41),
-      Buffer.from('...'),
-      Buffer.from('a.b.c'),
-    ])
-      await check(input, await runner.run('token', input));
+  it(TOKEN_GROUPS.random, async () => {
+    await assertGroup(suite, TOKEN_GROUPS.random, runs(1200));
+    for (const input of suite.edgeCases) await runInput(suite, input);
   });
 
   it('rejects correctly signed tokens whose exp or nbf is beyond the Date range with ERR_TOKEN_INVALID (a RangeError once)', async () => {
@@ -312,22 +55,23 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
       { ...base, exp: NOW_S + 3600, nbf: 1e300 },
     ]) {
       const jws = await new CompactSign(Buffer.from(JSON.stringify(claims)))
-        .setProtectedHeader({ alg: 'ES256', kid: key.kid })
-        .sign(key.key);
-      const o = await runner.run('token', Buffer.from(jws, 'latin1'));
+        .setProtectedHeader({ alg: 'ES256', kid: suite.key.kid })
+        .sign(suite.key.key);
+      const o = await suite.runner.run('token', Buffer.from(jws, 'latin1'));
       assert.equal(o.kind, 'rejected', `${JSON.stringify(claims)}: ${o.errorClass ?? ''} ${o.message ?? ''}`);
       assert.equal(o.code, 'ERR_TOKEN_INVALID');
     }
   });
 
   it('reached many distinct rejections, each input within the time bound', (t) => {
+    const { runner, stats } = suite;
     t.diagnostic(
-      `${runner.count} inputs, slowest ${runner.slowestMs.toFixed(1)} ms; outcomes: ${[...outcomes.entries()]
-        .sort((a, b) => b[1] - a[1])
-        .map(([c, n]) => `${c} ${n}`)
-        .join('; ')}`,
+      `${runner.count} inputs, ${stats.accepted} accepted (${stats.reverified} re-verified with jose), slowest ${runner.slowestMs.toFixed(1)} ms; outcomes: ${formatKinds(stats, '; ')}`,
     );
-    assert.ok(outcomes.size >= 8, `only ${outcomes.size} kinds of outcome: the inputs stay too shallow`);
-    assert.ok((outcomes.get('accepted') ?? 0) > 0, 'no correctly signed token was accepted');
+    assert.ok(
+      stats.kinds.size >= 8,
+      `only ${stats.kinds.size} kinds of outcome: the inputs stay too shallow`,
+    );
+    assert.ok(stats.accepted > 0, 'no correctly signed token was accepted');
   });
 });

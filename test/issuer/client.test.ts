@@ -22,6 +22,7 @@ import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { createTestCertificate, testPki } from '../support/pki.js';
+import { startHttp, trickle } from '../support/http-server.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
@@ -179,6 +180,133 @@ describe('certify client with --bundle-url', () => {
   });
 });
 
+describe('certify client with --bundle-url: the --trust-anchors file is authoritative', () => {
+  /** The set of anchors in a PEM file, as sorted base64 DER. */
+  const anchorSet = (path: string): string[] =>
+    parseCertificatesPem(readFileSync(path, 'utf8'), path)
+      .map((c) => c.der.toString('base64'))
+      .sort();
+  const setOf = (...pems: string[]): string[] =>
+    pems
+      .flatMap((p) => parseCertificatesPem(p, 'test'))
+      .map((c) => c.der.toString('base64'))
+      .sort();
+  const untrusted = (err: unknown): boolean =>
+    err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED';
+
+  /** An issuer under anchor A, another anchor B, and a bundle endpoint that answers `body`, or 503 when null. */
+  async function setup(): Promise<{
+    a: string;
+    b: string;
+    serve: (body: string | null) => void;
+    client: () => Promise<Awaited<ReturnType<typeof createCertifyClient>>>;
+    anchorsFile: string;
+    caFile: string;
+    close: () => Promise<void>;
+  }> {
+    const now = systemClock.now();
+    const pki = await testPki({ now });
+    const other = await testPki({ now });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const http = await startHttp();
+    let body: string | null = null;
+    http.route('/v1/bundle', (_req, res) => {
+      if (body === null) res.writeHead(503).end();
+      else res.end(body);
+    });
+    const { dir, cleanup } = tempDir('lanyard-client-authoritative-');
+    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+    const clients: { close(): void }[] = [];
+    return {
+      a: pki.anchorsPem,
+      b: other.anchorsPem,
+      serve: (b) => {
+        body = b;
+      },
+      anchorsFile: join(dir, 'anchors.pem'),
+      caFile: join(dir, 'out', 'ca.crt'),
+      client: async () => {
+        const c = await createCertifyClient({
+          server: t.target,
+          identity: ID,
+          tokenFile: join(dir, 'token'),
+          outDir: join(dir, 'out'),
+          trustAnchorsFile: join(dir, 'anchors.pem'),
+          bundleUrl: `${http.origin}/v1/bundle`,
+          clock: systemClock,
+          logger: silent,
+        });
+        clients.push(c);
+        return c;
+      },
+      close: async () => {
+        for (const c of clients) c.close();
+        await http.close();
+        await t.close();
+        cleanup();
+      },
+    };
+  }
+
+  it('an anchor removed from --trust-anchors is no longer trusted when the bundle cannot be fetched (not kept from OUT/ca.crt)', async () => {
+    const s = await setup();
+    try {
+      writeFileSync(s.anchorsFile, s.a + s.b);
+      s.serve(s.a + s.b);
+      const client = await s.client();
+      await client.certifyOnce();
+      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b));
+      // The operator removes A, under which the issuer signs; the bundle endpoint is down.
+      writeFileSync(s.anchorsFile, s.b);
+      s.serve(null);
+      await assert.rejects(client.certifyOnce(), untrusted);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an anchor added to --trust-anchors is trusted at once, whether the bundle is down or does not list it', async () => {
+    const s = await setup();
+    try {
+      writeFileSync(s.anchorsFile, s.a);
+      s.serve(s.a);
+      const client = await s.client();
+      await client.certifyOnce();
+      assert.deepEqual(anchorSet(s.caFile), setOf(s.a));
+      writeFileSync(s.anchorsFile, s.a + s.b);
+      s.serve(null);
+      await client.certifyOnce();
+      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle down');
+      s.serve(s.a);
+      await client.certifyOnce();
+      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle without B');
+      // and the bundle still adds what it has beyond the file
+      writeFileSync(s.anchorsFile, s.a);
+      s.serve(s.a + s.b);
+      await client.certifyOnce();
+      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle with B, file without');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a bundle that shares an anchor only with the old OUT/ca.crt, not with --trust-anchors, is refused', async () => {
+    const s = await setup();
+    try {
+      writeFileSync(s.anchorsFile, s.a);
+      s.serve(s.a);
+      const client = await s.client();
+      await client.certifyOnce();
+      // The operator replaces A by B in the file; the bundle still offers A.
+      writeFileSync(s.anchorsFile, s.b);
+      await assert.rejects(client.certifyOnce(), untrusted);
+      assert.deepEqual(anchorSet(s.caFile), setOf(s.a), 'ca.crt is left as it was');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('directory credential source and the clock', () => {
   it('accepts, at a later poll, files that were rejected only because they were not valid yet', async () => {
     const clock = new FakeClock(systemClock.now());
@@ -261,6 +389,56 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
       client.close();
     } finally {
       await bundle.close();
+      await t.close();
+      cleanup();
+    }
+  });
+
+  it('gives up on a bundle that trickles in past --timeout, or redirects to another host, and certifies with --trust-anchors', async () => {
+    const pki = await testPki({ now: systemClock.now() });
+    const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
+    const web = await startHttp();
+    const rogue = await startHttp();
+    rogue.route('/v1/bundle', (_req, res) => res.end(pki.anchorsPem));
+    web.route('/slow', trickle);
+    web.route('/away', (_req, res) => res.writeHead(302, { location: `${rogue.origin}/v1/bundle` }).end());
+    const { dir, cleanup } = tempDir('lanyard-client-bounded-');
+    try {
+      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      for (const path of ['/slow', '/away']) {
+        const client = await createCertifyClient({
+          server: t.target,
+          identity: ID,
+          tokenFile: join(dir, 'token'),
+          outDir: join(dir, `out${path}`),
+          trustAnchorsFile: join(dir, 'anchors.pem'),
+          bundleUrl: `${web.origin}${path}`,
+          clock: systemClock,
+          logger: silent,
+          timeoutMs: 300,
+        });
+        try {
+          let timer: NodeJS.Timeout | undefined;
+          const files = await Promise.race([
+            client.certifyOnce(),
+            new Promise<never>((_resolve, reject) => {
+              timer = setTimeout(() => {
+                reject(new Error(`${path}: the bundle fetch was not bounded by --timeout`));
+              }, 3000);
+            }),
+          ]).finally(() => {
+            clearTimeout(timer);
+          });
+          assert.equal(readFileSync(files.caPath, 'utf8'), pki.anchorsPem, path);
+        } finally {
+          client.close();
+        }
+      }
+      assert.equal(rogue.hits.size, 0, 'the other host was never asked');
+    } finally {
+      await web.close();
+      await rogue.close();
       await t.close();
       cleanup();
     }

@@ -2,20 +2,36 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { encodePem } from '../../ca/index.js';
+import { X509Certificate } from 'node:crypto';
+import { encodePem, parseCertificate } from '../../ca/index.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { tempDir } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
 import { certPem, cliCode, NOW, nonCaCertificate, withPemHeaders } from './fixtures.js';
 
+/**
+ * A CA certificate whose subjectKeyIdentifier extension has tag 0x00 instead of SEQUENCE: Lanyard's
+ * certificate reader skips over it (it still reads CA:TRUE), OpenSSL's parser refuses the certificate.
+ */
+function withExtensionTagZeroed(der: Buffer): Buffer {
+  const at = der.indexOf(Buffer.from('0603551d0e', 'hex')) - 2;
+  assert.ok(at > 0 && der[at] === 0x30, 'the anchor has a subjectKeyIdentifier extension');
+  const out = Buffer.from(der);
+  out[at] = 0x00;
+  assert.equal(parseCertificate(out).isCa, true, "Lanyard's reader alone accepts it");
+  assert.throws(() => new X509Certificate(out), "OpenSSL's does not");
+  return out;
+}
+
 describe('bundle refusals name the offending file', () => {
-  it('for PEM headers, a certificate that is not a CA, and trailing bytes after the DER', async () => {
+  it('for PEM headers, a certificate that is not a CA, one OpenSSL cannot load, and trailing bytes after the DER', async () => {
     const pki = await testPki({ now: NOW });
     const { dir, cleanup } = tempDir('lanyard-bundle-refusal-');
     try {
       const cases: [string, string, string][] = [
         ['headers.pem', withPemHeaders(pki.anchorsPem), 'ERR_PEM_HEADERS'],
         ['not-ca.pem', certPem(await nonCaCertificate(pki)), 'ERR_NOT_CA'],
+        ['openssl-refuses.pem', certPem(withExtensionTagZeroed(pki.anchor.cert.der)), 'ERR_CERT_MALFORMED'],
         [
           'trailing.pem',
           encodePem('CERTIFICATE', Buffer.concat([pki.anchor.cert.der, Buffer.from([0, 0])])),
