@@ -155,7 +155,6 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     ...(o.tlsCaFile !== undefined ? { tlsCa: await readFile(o.tlsCaFile) } : {}),
     ...(serverName !== undefined ? { serverName } : {}),
   });
-  const client = new Client(o.server, channel.credentials, channel.options);
   // 0700: the key lives here, and nobody else may put one in its place (an existing directory is kept)
   await mkdir(o.outDir, { recursive: true, mode: 0o700 });
   await warnIfShared(o.outDir, o.logger);
@@ -164,7 +163,9 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
     key: join(o.outDir, OUT_FILES.key),
     ca: join(o.outDir, OUT_FILES.ca),
   };
+  // before the gRPC client exists: a refused key (ERR_KEY_PERMISSIONS) leaves nothing to close
   const signer = await loadOrCreateKey(paths.key);
+  const client = new Client(o.server, channel.credentials, channel.options);
 
   async function call(req: CertifyRequestMessage): Promise<CertifyResponseMessage> {
     const deadline = new Date(o.clock.now().getTime() + (o.timeoutMs ?? 10_000));
