@@ -42,15 +42,9 @@ export interface ServingCert {
  * `lanyard leaf issue --namespace linkerd --service-account linkerd-identity` would sign.
  */
 export async function issueServingCert(issuerDir: string, outDir: string, now: Date): Promise<ServingCert> {
-  const issuer = parseCertificatesPem(
-    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
-    'tls.crt',
-  )[0] as CertificateInfo;
-  const issuerKey = createKeyObjectSigner(
-    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
-  );
   const key = createKeyObjectSigner(await generateKey('p256'));
-  const leaf = createLeafTemplate(issuer, issuerKey).sign({
+  const { cert: issuer, template } = loadIssuer(issuerDir);
+  const leaf = template.sign({
     spki: key.publicKeyDer,
     dnsName: IDENTITY_SVC_NAME,
     uri: IDENTITY_SVC_SPIFFE,
@@ -257,4 +251,19 @@ export function servingSerial(statusJson: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The issuer in `issuerDir` (tls.crt, tls.key): its certificate and its fast-path leaf template. */
+export function loadIssuer(issuerDir: string): {
+  cert: CertificateInfo;
+  template: ReturnType<typeof createLeafTemplate>;
+} {
+  const issuer = parseCertificatesPem(
+    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
+    'tls.crt',
+  )[0] as CertificateInfo;
+  const issuerKey = createKeyObjectSigner(
+    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
+  );
+  return { cert: issuer, template: createLeafTemplate(issuer, issuerKey) };
 }

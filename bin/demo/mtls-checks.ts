@@ -4,15 +4,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createKeyObjectSigner,
-  createLeafTemplate,
   encodePem,
   generateKey,
   parseCertificatesPem,
-  parsePrivateKeyPem,
   systemClock,
   type CertificateInfo,
 } from '../../ca/index.js';
-import type { Launcher } from './identity.js';
+import { loadIssuer, type Launcher } from './identity.js';
 import { waitFor } from './process-io.js';
 import type { Host, Topology } from './topology.js';
 
@@ -37,18 +35,12 @@ export async function forgedPodFiles(
   kind: 'valid' | 'expired',
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const issuerCert = parseCertificatesPem(
-    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
-    'tls.crt',
-  )[0] as CertificateInfo;
-  const issuerKey = createKeyObjectSigner(
-    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
-  );
   const key = createKeyObjectSigner(await generateKey('p256'));
   const now = systemClock.now().getTime();
   const [notBefore, notAfter] =
     kind === 'valid' ? [now - 60_000, now + 3_600_000] : [now - 7_200_000, now - 3_600_000];
-  const leaf = createLeafTemplate(issuerCert, issuerKey).sign({
+  const { cert: issuerCert, template } = loadIssuer(issuerDir);
+  const leaf = template.sign({
     spki: key.publicKeyDer,
     dnsName: names.dnsName,
     uri: names.uri,
