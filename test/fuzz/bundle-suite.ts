@@ -15,12 +15,19 @@ import {
   describeInput,
   lengthFields,
   mutateBytes,
-  mutateText,
-  textMutationArb,
   type LengthField,
   type Outcome,
 } from './harness.js';
-import { countKind, countOracle, group, newStats, pemLines, type FuzzSuite } from './suite.js';
+import {
+  assertSettled,
+  countKind,
+  countOracle,
+  group,
+  newStats,
+  pemLines,
+  seedTextMutations,
+  type FuzzSuite,
+} from './suite.js';
 
 /** Every code parseTrustBundle documents. */
 export const BUNDLE_CODES = new Set([
@@ -196,7 +203,7 @@ export async function createBundleSuite(): Promise<FuzzSuite> {
   async function check(input: Uint8Array, o: Outcome): Promise<void> {
     await Promise.resolve();
     const what = `input ${describeInput(input)}`;
-    assert.notEqual(o.kind, 'hung', `parseTrustBundle did not return within ${TIME_BOUND_MS} ms for ${what}`);
+    assertSettled(o, 'parseTrustBundle', what, TIME_BOUND_MS);
     if (o.kind === 'accepted') {
       stats.accepted++;
       checkAccepted(input, o);
@@ -204,11 +211,6 @@ export async function createBundleSuite(): Promise<FuzzSuite> {
       countKind(stats, 'accepted');
       return;
     }
-    assert.equal(
-      o.kind,
-      'rejected',
-      `parseTrustBundle threw ${o.errorClass ?? '?'} (${o.message ?? ''}), not a LanyardError, for ${what}\n${o.stack ?? ''}`,
-    );
     const runtime = (o.causes ?? []).find((c) => RUNTIME_ERRORS.has(c));
     assert.equal(
       runtime,
@@ -239,16 +241,7 @@ export async function createBundleSuite(): Promise<FuzzSuite> {
     timeBoundMs: TIME_BOUND_MS,
     seeds,
     groups: [
-      group(
-        BUNDLE_GROUPS.text,
-        1500,
-        fc.tuple(fc.nat({ max: 1000 }), fc.array(textMutationArb, { minLength: 1, maxLength: 4 })),
-        ([seedIndex, mutations]) => {
-          let input = seedAt(seedIndex);
-          for (const m of mutations) input = mutateText(input, m);
-          return input;
-        },
-      ),
+      seedTextMutations(BUNDLE_GROUPS.text, 1500, seedAt, { maxSeed: 1000, maxMutations: 4 }),
       group(
         BUNDLE_GROUPS.der,
         4000,

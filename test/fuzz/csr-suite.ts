@@ -15,7 +15,7 @@ import {
   type LengthField,
   type Outcome,
 } from './harness.js';
-import { countKind, countOracle, group, newStats, type FuzzSuite } from './suite.js';
+import { assertSettled, countKind, countOracle, group, newStats, type FuzzSuite } from './suite.js';
 
 /** Every code parseCsr documents; anything else (or another class) is a finding. */
 export const CSR_CODES = new Set([
@@ -142,12 +142,7 @@ export async function createCsrSuite(options: CsrSuiteOptions): Promise<FuzzSuit
       return;
     }
     const what = `input ${describeInput(input)}`;
-    assert.notEqual(o.kind, 'hung', `parseCsr did not return within ${TIME_BOUND_MS} ms for ${what}`);
-    assert.equal(
-      o.kind,
-      'rejected',
-      `parseCsr threw ${o.errorClass ?? '?'} (${o.message ?? ''}), not a LanyardError, for ${what}\n${o.stack ?? ''}`,
-    );
+    assertSettled(o, 'parseCsr', what, TIME_BOUND_MS);
     assert.ok(
       o.code !== undefined && CSR_CODES.has(o.code),
       `undocumented code ${o.code ?? '(none)'} for ${what}`,

@@ -6,8 +6,17 @@ import { buildCsr, createKeyObjectSigner, encodePem, generateKey, systemClock } 
 import { x509 } from '../../ca/x509.js';
 import { openssl } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
-import { FuzzRunner, describeInput, mutateText, textMutationArb, type Outcome } from './harness.js';
-import { countKind, countOracle, group, newStats, pemLines, type FuzzSuite } from './suite.js';
+import { FuzzRunner, describeInput, type Outcome } from './harness.js';
+import {
+  assertSettled,
+  countKind,
+  countOracle,
+  group,
+  newStats,
+  pemLines,
+  seedTextMutations,
+  type FuzzSuite,
+} from './suite.js';
 
 /** Every code decodePem documents. */
 export const PEM_CODES = new Set(['ERR_PEM_MALFORMED', 'ERR_PEM_HEADERS']);
@@ -211,7 +220,7 @@ export async function createPemSuite(): Promise<FuzzSuite> {
   async function check(input: Uint8Array, o: Outcome): Promise<void> {
     await Promise.resolve();
     const what = `input ${describeInput(input)}`;
-    assert.notEqual(o.kind, 'hung', `decodePem did not return within ${TIME_BOUND_MS} ms for ${what}`);
+    assertSettled(o, 'decodePem', what, TIME_BOUND_MS);
     if (o.kind === 'accepted') {
       stats.accepted++;
       checkAccepted(input, o);
@@ -219,11 +228,6 @@ export async function createPemSuite(): Promise<FuzzSuite> {
       countKind(stats, 'accepted');
       return;
     }
-    assert.equal(
-      o.kind,
-      'rejected',
-      `decodePem threw ${o.errorClass ?? '?'} (${o.message ?? ''}), not a LanyardError, for ${what}\n${o.stack ?? ''}`,
-    );
     assert.ok(
       o.code !== undefined && PEM_CODES.has(o.code),
       `undocumented code ${o.code ?? '(none)'} for ${what}`,
@@ -259,16 +263,7 @@ export async function createPemSuite(): Promise<FuzzSuite> {
     timeBoundMs: TIME_BOUND_MS,
     seeds,
     groups: [
-      group(
-        PEM_GROUPS.text,
-        3000,
-        fc.tuple(fc.nat({ max: 1000 }), fc.array(textMutationArb, { minLength: 1, maxLength: 4 })),
-        ([seedIndex, mutations]) => {
-          let input = seedAt(seedIndex);
-          for (const m of mutations) input = mutateText(input, m);
-          return input;
-        },
-      ),
+      seedTextMutations(PEM_GROUPS.text, 3000, seedAt, { maxSeed: 1000, maxMutations: 4 }),
       group(
         PEM_GROUPS.lines,
         3000,

@@ -2,7 +2,8 @@
 // same suite runs a few thousand inputs under `npm test` (test/fuzz/*.test.ts) and any number under
 // `npm run fuzz` (test/fuzz/main.ts).
 import fc from 'fast-check';
-import type { FuzzRunner, FuzzTarget, Outcome } from './harness.js';
+import assert from 'node:assert/strict';
+import { mutateText, textMutationArb, type FuzzRunner, type FuzzTarget, type Outcome } from './harness.js';
 
 /** A family of inputs: values drawn by `arb`, turned into input bytes by `build`. */
 export interface InputGroup {
@@ -21,6 +22,42 @@ export function group<V>(
   build: (value: V) => Uint8Array | Promise<Uint8Array>,
 ): InputGroup {
   return { name, weight, arb, build };
+}
+
+/** A group of 1 to `maxMutations` text mutations of seed 0..`maxSeed` (`seedAt` picks a seed by index). */
+export function seedTextMutations(
+  name: string,
+  weight: number,
+  seedAt: (index: number) => Buffer,
+  o: { maxSeed: number; maxMutations: number },
+): InputGroup {
+  return group(
+    name,
+    weight,
+    fc.tuple(
+      fc.nat({ max: o.maxSeed }),
+      fc.array(textMutationArb, { minLength: 1, maxLength: o.maxMutations }),
+    ),
+    ([seedIndex, mutations]) => {
+      let input = seedAt(seedIndex);
+      for (const m of mutations) input = mutateText(input, m);
+      return input;
+    },
+  );
+}
+
+/**
+ * The rule every outcome follows, whatever the target: `fn` returned within `timeBoundMs`, and either
+ * accepted the input or refused it with a LanyardError (not a runtime error).
+ */
+export function assertSettled(o: Outcome, fn: string, what: string, timeBoundMs: number): void {
+  assert.notEqual(o.kind, 'hung', `${fn} did not return within ${timeBoundMs} ms for ${what}`);
+  if (o.kind === 'accepted') return;
+  assert.equal(
+    o.kind,
+    'rejected',
+    `${fn} threw ${o.errorClass ?? '?'} (${o.message ?? ''}), not a LanyardError, for ${what}\n${o.stack ?? ''}`,
+  );
 }
 
 export interface SuiteStats {

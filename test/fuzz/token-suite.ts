@@ -14,8 +14,16 @@ import {
 } from '../../issuer/authn/index.js';
 import { FakeClock } from '../support/clock.js';
 import { tempDir } from '../support/openssl.js';
-import { FuzzRunner, describeInput, mutateText, textMutationArb, type Outcome } from './harness.js';
-import { countKind, countOracle, group, newStats, type FuzzSuite } from './suite.js';
+import { FuzzRunner, describeInput, type Outcome } from './harness.js';
+import {
+  assertSettled,
+  countKind,
+  countOracle,
+  group,
+  newStats,
+  seedTextMutations,
+  type FuzzSuite,
+} from './suite.js';
 
 export const NOW = new Date('2026-06-01T00:00:00Z');
 const NOW_S = NOW.getTime() / 1000;
@@ -111,7 +119,7 @@ export async function createTokenSuite(): Promise<TokenSuite> {
   /** The one rule: accepted (a genuinely valid token for a DNS-1123 service account), or ERR_TOKEN_INVALID. */
   async function check(input: Uint8Array, o: Outcome): Promise<void> {
     const what = `token ${describeInput(input)} (${JSON.stringify(Buffer.from(input).toString('latin1').slice(0, 300))})`;
-    assert.notEqual(o.kind, 'hung', `authenticate did not settle within ${TIME_BOUND_MS} ms for ${what}`);
+    assertSettled(o, 'authenticate', what, TIME_BOUND_MS);
     if (o.kind === 'accepted') {
       stats.accepted++;
       assert.ok(
@@ -123,11 +131,6 @@ export async function createTokenSuite(): Promise<TokenSuite> {
       countKind(stats, 'accepted');
       return;
     }
-    assert.equal(
-      o.kind,
-      'rejected',
-      `authenticate threw ${o.errorClass ?? '?'} (${o.message ?? ''}), not a LanyardError, for ${what}\n${o.stack ?? ''}`,
-    );
     assert.equal(o.code, 'ERR_TOKEN_INVALID', `${o.code ?? '?'} (${o.message ?? ''}) for ${what}`);
     assert.equal(o.grpcStatus, 'UNAUTHENTICATED');
     // the kind of failure, for the coverage line: the message's words up to the first quoted value
@@ -173,16 +176,7 @@ export async function createTokenSuite(): Promise<TokenSuite> {
     key,
     seeds: seeds.map((s, i) => ({ name: `token ${i}`, input: s })),
     groups: [
-      group(
-        TOKEN_GROUPS.mutations,
-        3000,
-        fc.tuple(fc.nat({ max: 100 }), fc.array(textMutationArb, { minLength: 1, maxLength: 3 })),
-        ([seedIndex, mutations]) => {
-          let input = seedAt(seedIndex);
-          for (const m of mutations) input = mutateText(input, m);
-          return input;
-        },
-      ),
+      seedTextMutations(TOKEN_GROUPS.mutations, 3000, seedAt, { maxSeed: 100, maxMutations: 3 }),
       group(TOKEN_GROUPS.headers, 600, fc.tuple(fc.nat({ max: 100 }), header), ([seedIndex, h]) => {
         const [, payload, sig] = seedAt(seedIndex).toString('latin1').split('.');
         return Buffer.from(
