@@ -54,6 +54,8 @@ describe('lanyard dev (what npm start runs)', () => {
       // A second start reuses the state directory.
       const again = startLanyard(['dev', '--state-dir', state, '--base-port', '0', '--admin-base-port', '0']);
       await again.waitFor(/reusing/);
+      // stopped once it serves (a signal during start-up, before its handler is installed, kills it)
+      await again.waitFor(/Press Ctrl-C to stop\./);
       assert.equal(await again.stop('SIGINT'), 0);
       // A state directory with a key but not its certificate is refused before anything is served.
       rmSync(join(state, 'east', 'issuer', 'tls.crt'));
