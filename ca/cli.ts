@@ -4,7 +4,7 @@ import { createAnchorFiles, createIssuerFiles } from './ca-files.js';
 import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
 import { parseCsr } from './csr.js';
-import { CredentialError, UsageError } from './errors.js';
+import { UsageError, FileError } from './errors.js';
 import { writeFileAtomic } from './fs.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
@@ -158,7 +158,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           now,
         });
         const csrBytes = await readFile(o.csr).catch((err: unknown) => {
-          throw new CredentialError('ERR_FILE_NOT_FOUND', `cannot read ${o.csr}: ${(err as Error).message}`);
+          throw new FileError('ERR_FILE_NOT_FOUND', `cannot read ${o.csr}: ${(err as Error).message}`);
         });
         const policy = {
           ...DEFAULT_LEAF_POLICY,
@@ -186,7 +186,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       const results: { file: string; items: ReturnType<typeof inspectBytes> }[] = [];
       for (const file of files) {
         const data = await readFile(file).catch((err: unknown) => {
-          throw new CredentialError('ERR_FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
+          throw new FileError('ERR_FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
         });
         results.push({ file, items: inspectBytes(data, now) });
       }
