@@ -54,10 +54,7 @@ export async function writeFilesAtomic(files: readonly AtomicFile[]): Promise<vo
         await link(tmp, file.path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new CredentialError(
-            'ERR_KEY_EXISTS',
-            `${file.path} already exists; pass --force to replace it`,
-          );
+          throw new CredentialError('ERR_KEY_EXISTS', `${file.path} already exists`);
         }
         throw err;
       }

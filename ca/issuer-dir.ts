@@ -99,7 +99,7 @@ export async function loadAnchorDir(
   if (!isSelfSigned(cert)) {
     throw new CredentialError(
       'ERR_ANCHOR_NOT_SELF_SIGNED',
-      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor (an issuer directory given as --anchor?)`,
+      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor`,
     );
   }
   checkCriticalExtensions(cert);

@@ -50,10 +50,7 @@ export function createMemoryKeyStore(): KeyStore & { readonly size: number } {
     },
     async create(ref, alg, options = {}) {
       if (keys.has(ref) && options.force !== true) {
-        throw new CredentialError(
-          'ERR_KEY_EXISTS',
-          `key "${ref}" already exists; pass --force to replace it`,
-        );
+        throw new CredentialError('ERR_KEY_EXISTS', `key "${ref}" already exists`);
       }
       const key = await generateKey(alg);
       keys.set(ref, key);
