@@ -11,7 +11,7 @@ export type ServiceErrorCode =
   | 'ERR_SERVING_KEY_UNUSABLE'
   | 'ERR_SERVING_CERT_EKU';
 
-export class ServiceError extends LanyardError<ServiceErrorCode> {}
+export class IssuerServiceError extends LanyardError<ServiceErrorCode> {}
 
 /**
  * The certify client's codes (`lanyard certify`): CertifyFailed (issuer/cli.ts), ServerNameMismatchError

@@ -13,7 +13,7 @@ import {
   type IdentityDomain,
   FileError,
 } from '../ca/index.js';
-import { ServiceError } from './errors.js';
+import { IssuerServiceError } from './errors.js';
 import type { Logger } from 'pino';
 import { identityServiceName, type IssuerConfig } from './config.js';
 
@@ -77,14 +77,14 @@ export function checkServingPair(
   }
   const keyType = key.asymmetricKeyType;
   if (keyType === 'rsa' || keyType === 'rsa-pss') {
-    throw new ServiceError(
+    throw new IssuerServiceError(
       'ERR_SERVING_KEY_UNUSABLE',
       `${what.cert} has an RSA key: Linkerd proxies speak TLS 1.3 without RSA-PSS and cannot complete a handshake with it; issue the serving certificate with an ECDSA P-256 key (cert-manager: privateKey.algorithm: ECDSA, size: 256)`,
     );
   }
   const eku = new X509Certificate(cert.der).keyUsage;
   if (eku !== undefined && !eku.includes(SERVER_AUTH)) {
-    throw new ServiceError(
+    throw new IssuerServiceError(
       'ERR_SERVING_CERT_EKU',
       `${what.cert} has an extended key usage without serverAuth: clients refuse it as a TLS server certificate; add serverAuth (cert-manager: usages: [server auth])`,
     );

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { LogFn, Logger } from 'pino';
 import { InvalidRequestError, LanyardError, type Clock, InternalError } from '../../ca/index.js';
-import { ServiceError } from '../errors.js';
+import { IssuerServiceError } from '../errors.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
@@ -186,7 +186,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
     )
       .then((result) => {
         if (ac.signal.aborted)
-          throw new ServiceError(
+          throw new IssuerServiceError(
             'ERR_DEADLINE_EXCEEDED',
             'the call was cancelled or its deadline passed before a certificate was issued',
           );
@@ -208,7 +208,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         // whatever a stage threw once the call ran out of time, the answer is that
         finish(
           timedOut && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED')
-            ? new ServiceError(
+            ? new IssuerServiceError(
                 'ERR_DEADLINE_EXCEEDED',
                 'the call was cancelled or its deadline passed before a certificate was issued',
                 { cause: err },
