@@ -105,6 +105,6 @@ async function refuseExisting(paths: readonly string[], force: boolean): Promise
       () => true,
       () => false,
     );
-    if (found) throw new CredentialError('ERR_KEY_EXISTS', `${p} already exists; pass --force to replace it`);
+    if (found) throw new CredentialError('ERR_KEY_EXISTS', `${p} already exists`);
   }
 }

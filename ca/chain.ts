@@ -7,7 +7,7 @@ import {
   type GeneralNameForm,
 } from './certificate.js';
 import { SIGNATURE_HASH } from './der/oids.js';
-import { CredentialError } from './errors.js';
+import { CredentialError, PolicyError } from './errors.js';
 
 const MAX_DEPTH = 8;
 
@@ -238,7 +238,7 @@ function checkNameConstraints(path: readonly CertificateInfo[]): void {
             : c.dnsNames,
         uris: c.uris,
       });
-      if (violation !== undefined) throw new CredentialError('ERR_NAME_CONSTRAINTS', violation);
+      if (violation !== undefined) throw new PolicyError('ERR_NAME_CONSTRAINTS', violation);
     }
   }
 }

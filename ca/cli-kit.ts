@@ -3,6 +3,11 @@ import type { Clock } from './clock.js';
 import { parseDuration } from './duration.js';
 import { LanyardError, UsageError } from './errors.js';
 
+/** What the command layer adds to an error of a code: how the operator gets past it with a flag. */
+const FLAG_HINTS: Readonly<Partial<Record<string, string>>> = {
+  ERR_KEY_EXISTS: '; pass --force to replace it',
+};
+
 /** What every command gets from the composition root. */
 export interface CliContext {
   readonly clock: Clock;
@@ -43,6 +48,20 @@ export function checkFlags<T>(check: () => T): T {
       throw new UsageError(err.message, { cause: err });
     throw err;
   }
+}
+
+/**
+ * A catch handler naming this command's flag in a UsageError about an option (UsageError.forOption):
+ * `flags` maps the option, as the domain function spells it, to the flag. Other errors pass unchanged.
+ */
+export function nameFlags(flags: Readonly<Partial<Record<string, string>>>): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof UsageError && err.option !== undefined && err.problem !== undefined) {
+      const flag = flags[err.option];
+      if (flag !== undefined) throw new UsageError(`${flag} ${err.problem}`);
+    }
+    throw err;
+  };
 }
 
 /**
@@ -88,7 +107,7 @@ export function reportError(err: unknown, ctx: CliContext): number {
     return EXIT.usage;
   }
   if (err instanceof LanyardError) {
-    ctx.err(`lanyard: ${err.message} (${err.code})`);
+    ctx.err(`lanyard: ${err.message}${FLAG_HINTS[err.code] ?? ''} (${err.code})`);
     return EXIT.failure;
   }
   if (err instanceof Error && (err as NodeJS.ErrnoException).code !== undefined) {

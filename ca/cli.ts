@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { createAnchorFiles, createIssuerFiles } from './ca-files.js';
-import { checkFlags, collect, durationOption, type CliContext } from './cli-kit.js';
+import { checkFlags, collect, durationOption, nameFlags, type CliContext } from './cli-kit.js';
 import { createIssuerCredential, issueForCsr } from './credential.js';
 import { parseCsr } from './csr.js';
-import { CredentialError, UsageError } from './errors.js';
+import { UsageError, FileError, CredentialError, restateError } from './errors.js';
 import { writeFileAtomic } from './fs.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
@@ -81,7 +81,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(o.cluster)) {
           throw new UsageError(`--cluster "${o.cluster}" must be 1-63 letters, digits, '-', '_' or '.'`);
         }
-        const anchor = await loadAnchorDir(o.anchor);
+        const anchor = await loadAnchorDir(o.anchor).catch(hintIssuerAsAnchor);
         // Everything that can fail (names, constraints, validity) fails before a file is touched.
         const { cert } = await createIssuerFiles(o.out, anchor, {
           now: ctx.clock.now(),
@@ -92,7 +92,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           force: o.force,
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
-        });
+        }).catch(nameFlags({ permitDns: '--permit-dns', permitSpiffe: '--permit-spiffe' }));
         if (o.permitSpiffe !== undefined) {
           ctx.err(
             'warning: --permit-spiffe adds a URI name constraint; Linkerd proxies (rustls/webpki) reject leaves under URI constraints they cannot evaluate, so every mTLS handshake in a Linkerd mesh would fail. Use --permit-dns alone there.',
@@ -158,7 +158,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           now,
         });
         const csrBytes = await readFile(o.csr).catch((err: unknown) => {
-          throw new CredentialError('ERR_FILE_NOT_FOUND', `cannot read ${o.csr}: ${(err as Error).message}`);
+          throw new FileError('ERR_FILE_NOT_FOUND', `cannot read ${o.csr}: ${(err as Error).message}`);
         });
         const policy = {
           ...DEFAULT_LEAF_POLICY,
@@ -186,7 +186,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       const results: { file: string; items: ReturnType<typeof inspectBytes> }[] = [];
       for (const file of files) {
         const data = await readFile(file).catch((err: unknown) => {
-          throw new CredentialError('ERR_FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
+          throw new FileError('ERR_FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
         });
         results.push({ file, items: inspectBytes(data, now) });
       }
@@ -196,4 +196,11 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       ctx.out(results.flatMap((r) => r.items.map((i) => formatReport(r.file, i))).join('\n\n'));
     });
+}
+
+/** An issuer directory given as --anchor is the likely mistake behind an anchor that is not self-signed. */
+function hintIssuerAsAnchor(err: unknown): never {
+  if (err instanceof CredentialError && err.code === 'ERR_ANCHOR_NOT_SELF_SIGNED')
+    throw restateError(err, `${err.message} (an issuer directory given as --anchor?)`);
+  throw err;
 }

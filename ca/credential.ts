@@ -6,7 +6,7 @@ import {
   type ChainVerifier,
 } from './chain.js';
 import type { ParsedCsr } from './csr.js';
-import { CredentialError, LanyardError, PolicyError } from './errors.js';
+import { CredentialError, PolicyError, FileError, InternalError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
 import { hashFor, type Signer } from './keys/signer.js';
 import { createLeafTemplate, type LeafTemplate } from './leaf-template.js';
@@ -69,7 +69,7 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
   );
   const certificate = chain[0];
   if (certificate === undefined)
-    throw new CredentialError('ERR_FILE_INVALID', 'the issuer certificate file holds only trust anchors');
+    throw new FileError('ERR_FILE_INVALID', 'the issuer certificate file holds only trust anchors');
   if (!certificate.spki.equals(input.signer.publicKeyDer)) {
     throw new CredentialError('ERR_KEY_MISMATCH', 'the issuer key does not match the issuer certificate');
   }
@@ -151,8 +151,7 @@ export function issueLeaf(
   try {
     cred.verifier.verifyIssued(leaf, cred.certificate, hashFor(cred.signer.algorithm), req.now);
   } catch (err) {
-    throw new LanyardError(
-      'ERR_INTERNAL',
+    throw new InternalError(
       'the newly signed certificate did not verify against the trust anchors; nothing was returned',
       {
         cause: err,

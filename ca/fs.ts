@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, link, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CredentialError } from './errors.js';
+import { CredentialError, FileError } from './errors.js';
 
 export interface AtomicWriteOptions {
   /** file mode of the new file; keys use 0o600 */
@@ -54,10 +54,7 @@ export async function writeFilesAtomic(files: readonly AtomicFile[]): Promise<vo
         await link(tmp, file.path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new CredentialError(
-            'ERR_KEY_EXISTS',
-            `${file.path} already exists; pass --force to replace it`,
-          );
+          throw new CredentialError('ERR_KEY_EXISTS', `${file.path} already exists`);
         }
         throw err;
       }
@@ -103,7 +100,7 @@ async function writeTemp(file: AtomicFile): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new CredentialError(
+      throw new FileError(
         'ERR_FILE_NOT_FOUND',
         `cannot write ${file.path}: directory ${dirname(file.path)} does not exist`,
         { cause: err },

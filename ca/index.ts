@@ -1,17 +1,22 @@
 // The curated public API of the PKI core. issuer/ and trust-bundles/ import only this module.
 export { type Clock, type Scheduler, systemClock, systemScheduler, nowMs } from './clock.js';
 export {
-  type ErrorCode,
+  type CaErrorCode,
+  type EncodingErrorCode,
+  type CsrErrorCode,
+  type InvalidRequestErrorCode,
+  type PolicyErrorCode,
+  type CredentialErrorCode,
+  type FileErrorCode,
   LanyardError,
   InvalidRequestError,
   PolicyError,
   CredentialError,
-  InvalidTokenError,
-  AuthenticatorUnavailableError,
-  type TokenRejection,
-  type UnavailableReason,
+  FileError,
   UsageError,
+  InternalError,
   isLanyardError,
+  restateError,
 } from './errors.js';
 export {
   decodePem,

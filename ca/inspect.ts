@@ -3,7 +3,7 @@ import { parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate
 import { parseCsr } from './csr.js';
 import { formatDuration } from './duration.js';
 import { TAG, children, readRoot } from './der/reader.js';
-import { InvalidRequestError, isLanyardError } from './errors.js';
+import { InvalidRequestError, isLanyardError, FileError } from './errors.js';
 import { keyAlgorithmOf } from './keys/algorithms.js';
 import { decodePem, looksLikePem } from './pem.js';
 import { bytes, x509 } from './x509.js';
@@ -93,7 +93,7 @@ export function inspectBytes(data: Uint8Array, now: Date): InspectReport[] {
     // certificate-shaped one gets the certificate parser's reason.
     if (isLanyardError(csrError) && !GENERIC_CSR_CODES.has(csrError.code)) throw csrError;
     if (certificateShaped(data) && isLanyardError(certError)) throw certError;
-    throw new InvalidRequestError('ERR_FILE_INVALID', 'not a PEM file, a DER certificate or a DER CSR', {
+    throw new FileError('ERR_FILE_INVALID', 'not a PEM file, a DER certificate or a DER CSR', {
       cause: certError,
     });
   }

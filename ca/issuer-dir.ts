@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
 import { checkCriticalExtensions, signatureVerifies } from './chain.js';
-import { CredentialError } from './errors.js';
+import { CredentialError, FileError } from './errors.js';
 import { createKeyObjectSigner, type Signer } from './keys/signer.js';
 import { parsePrivateKeyPem } from './keys/store.js';
 
@@ -39,7 +39,7 @@ export async function readIssuerDir(dir: string, trustAnchorsPath?: string): Pro
       ? 'linkerd.io/tls'
       : undefined;
   if (layout === undefined) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_NOT_FOUND',
       `${dir} holds neither tls.crt/tls.key (kubernetes.io/tls) nor crt.pem/key.pem (linkerd.io/tls)`,
     );
@@ -62,14 +62,14 @@ export async function readPemFile(path: string): Promise<string> {
   try {
     size = (await stat(path)).size;
   } catch (err) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_NOT_FOUND',
       `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
       { cause: err },
     );
   }
   if (size > MAX_PEM_FILE_BYTES)
-    throw new CredentialError('ERR_FILE_INVALID', `${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
+    throw new FileError('ERR_FILE_INVALID', `${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
   return readFile(path, 'utf8');
 }
 
@@ -80,7 +80,7 @@ export async function loadAnchorDir(
   const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
   const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
   if (certs.length !== 1)
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_INVALID',
       `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
     );
@@ -99,7 +99,7 @@ export async function loadAnchorDir(
   if (!isSelfSigned(cert)) {
     throw new CredentialError(
       'ERR_ANCHOR_NOT_SELF_SIGNED',
-      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor (an issuer directory given as --anchor?)`,
+      `${join(dir, ANCHOR_FILES.cert)} is not self-signed, so it is not a trust anchor`,
     );
   }
   checkCriticalExtensions(cert);

@@ -11,7 +11,7 @@ import {
   TRUE,
   unsignedInteger,
 } from './der/writer.js';
-import { CredentialError } from './errors.js';
+import { CredentialError, InternalError } from './errors.js';
 import type { Signer } from './keys/signer.js';
 import { keyIdentifier, randomSerial, truncateToSeconds } from './profiles.js';
 
@@ -114,18 +114,14 @@ function checkSerial(serial: Buffer): Buffer {
     !minimal ||
     serial.every((b) => b === 0)
   ) {
-    throw new CredentialError(
-      'ERR_INTERNAL',
-      'leaf serial must be a positive, minimal DER INTEGER of 1 to 20 octets',
-    );
+    throw new InternalError('leaf serial must be a positive, minimal DER INTEGER of 1 to 20 octets');
   }
   return serial;
 }
 
 /** IA5String content; names reaching the template are already validated, this guards the encoding. */
 function ascii(s: string): Buffer {
-  if (!/^[\x21-\x7e]{1,1024}$/.test(s))
-    throw new CredentialError('ERR_INTERNAL', 'SAN value is not printable ASCII');
+  if (!/^[\x21-\x7e]{1,1024}$/.test(s)) throw new InternalError('SAN value is not printable ASCII');
   return Buffer.from(s, 'latin1');
 }
 

@@ -169,12 +169,12 @@ export function nameConstraintsDer(
   const subtrees: Buffer[] = [];
   for (const d of permitDns) {
     const base = d.replace(/^\./, '');
-    if (!isDns1123Subdomain(base)) throw new UsageError(`--permit-dns "${d}" is not a DNS name`);
+    if (!isDns1123Subdomain(base)) throw UsageError.forOption('permitDns', `"${d}" is not a DNS name`);
     subtrees.push(seq(implicitPrim(2, Buffer.from(base, 'latin1'))));
   }
   if (permitSpiffe !== undefined) {
     if (!isDns1123Subdomain(permitSpiffe))
-      throw new UsageError(`--permit-spiffe "${permitSpiffe}" is not a trust domain name`);
+      throw UsageError.forOption('permitSpiffe', `"${permitSpiffe}" is not a trust domain name`);
     subtrees.push(seq(implicitPrim(6, Buffer.from(permitSpiffe, 'latin1'))));
   }
   if (subtrees.length === 0) return undefined;

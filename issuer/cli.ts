@@ -417,7 +417,7 @@ function port(s: string, flag: string): number {
 }
 
 /** A Certify failure reported with its gRPC status name, e.g. "PERMISSION_DENIED: …". */
-export class CertifyFailed extends LanyardError {
+export class CertifyFailed extends LanyardError<'ERR_CERTIFY_FAILED'> {
   constructor(readonly original: unknown) {
     super('ERR_CERTIFY_FAILED', `${errorCode(original)}: ${describeError(original)}`);
   }

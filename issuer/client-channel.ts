@@ -7,7 +7,7 @@ import { LanyardError, UsageError, isDns1123Subdomain, quoteForMessage } from '.
  * The issuer's TLS certificate does not carry the name the client asked for: the DNS name given as
  * the server name (sent as SNI), else the host of the server address.
  */
-export class ServerNameMismatchError extends LanyardError {
+export class ServerNameMismatchError extends LanyardError<'ERR_SERVER_NAME_MISMATCH'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_SERVER_NAME_MISMATCH', message, options);
   }

@@ -16,6 +16,7 @@ import {
   UsageError,
   type CertificateInfo,
   type Clock,
+  FileError,
 } from '../ca/index.js';
 import {
   loadIdentityService,
@@ -93,7 +94,7 @@ export function validUntilOf(res: CertifyResponseMessage): Date {
 }
 
 /** An answer from the issuer that the client cannot use as it is. */
-export class InvalidResponseError extends LanyardError {
+export class InvalidResponseError extends LanyardError<'ERR_RESPONSE_INVALID'> {
   constructor(message: string) {
     super('ERR_RESPONSE_INVALID', message);
   }
@@ -189,7 +190,7 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
 
   async function certifyOnce(): Promise<CertifiedFiles> {
     const token = await readFile(o.tokenFile).catch((err: unknown) => {
-      throw new CredentialError(
+      throw new FileError(
         'ERR_FILE_NOT_FOUND',
         `cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
       );

@@ -5,7 +5,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { LanyardError, systemClock, type Clock } from '../ca/index.js';
+import { systemClock, type Clock } from '../ca/index.js';
+import { IssuerServiceError } from './errors.js';
 import { createAdminApp } from './admin.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource } from './credentials.js';
@@ -122,7 +123,7 @@ export async function runClusterPrimary(
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
       void credentials.close().finally(() => {
         reject(
-          new LanyardError(
+          new IssuerServiceError(
             'ERR_WORKER_START',
             'a worker failed to start (its error is above); nothing is served',
           ),

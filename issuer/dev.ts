@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   ANCHOR_FILES,
-  CredentialError,
   checkValidity,
   createAnchorFiles,
   createIssuerFiles,
@@ -17,6 +16,8 @@ import {
   type CertificateInfo,
   type Clock,
   type Signer,
+  FileError,
+  restateError,
 } from '../ca/index.js';
 import {
   createSigningKeyDir,
@@ -143,7 +144,7 @@ async function ensureAnchor(
     const issuerDir = join(stateDir, name, 'issuer');
     for (const f of ['tls.crt', 'tls.key']) {
       if (await exists(join(issuerDir, f))) {
-        throw new CredentialError(
+        throw new FileError(
           'ERR_FILE_NOT_FOUND',
           `${join(issuerDir, f)} exists but the anchor it was made under (${certPath}) does not; delete ${stateDir} to start again`,
         );
@@ -211,7 +212,7 @@ async function pairState(stateDir: string, certPath: string, keyPath: string): P
   if (cert && key) return 'present';
   if (!cert && !key) return 'absent';
   const [there, missing] = cert ? [certPath, keyPath] : [keyPath, certPath];
-  throw new CredentialError(
+  throw new FileError(
     'ERR_FILE_NOT_FOUND',
     `${there} exists but ${missing} does not (a run stopped part-way, or a file removed); delete ${stateDir} to start again`,
   );
@@ -221,10 +222,9 @@ async function pairState(stateDir: string, certPath: string, keyPath: string): P
 function unusable(stateDir: string, what: string): (err: unknown) => never {
   return (err) => {
     if (isLanyardError(err)) {
-      throw new CredentialError(
-        err.code,
+      throw restateError(
+        err,
         `${what} in the dev state directory is unusable: ${err.message}; delete ${stateDir} to start again`,
-        { cause: err },
       );
     }
     throw err;

@@ -11,7 +11,9 @@ import {
   type CertificateInfo,
   type Clock,
   type IdentityDomain,
+  FileError,
 } from '../ca/index.js';
+import { IssuerServiceError } from './errors.js';
 import type { Logger } from 'pino';
 import { identityServiceName, type IssuerConfig } from './config.js';
 
@@ -61,7 +63,7 @@ export function checkServingPair(
   try {
     key = createPrivateKey({ key: keyPem, format: 'pem' });
   } catch (err) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_INVALID',
       `${what.key} is not an unencrypted PEM private key (PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY)`,
       { cause: err },
@@ -75,14 +77,14 @@ export function checkServingPair(
   }
   const keyType = key.asymmetricKeyType;
   if (keyType === 'rsa' || keyType === 'rsa-pss') {
-    throw new CredentialError(
+    throw new IssuerServiceError(
       'ERR_SERVING_KEY_UNUSABLE',
       `${what.cert} has an RSA key: Linkerd proxies speak TLS 1.3 without RSA-PSS and cannot complete a handshake with it; issue the serving certificate with an ECDSA P-256 key (cert-manager: privateKey.algorithm: ECDSA, size: 256)`,
     );
   }
   const eku = new X509Certificate(cert.der).keyUsage;
   if (eku !== undefined && !eku.includes(SERVER_AUTH)) {
-    throw new CredentialError(
+    throw new IssuerServiceError(
       'ERR_SERVING_CERT_EKU',
       `${what.cert} has an extended key usage without serverAuth: clients refuse it as a TLS server certificate; add serverAuth (cert-manager: usages: [server auth])`,
     );
@@ -91,7 +93,7 @@ export function checkServingPair(
   try {
     createSecureContext({ cert: certPem, key: keyPem });
   } catch (err) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_INVALID',
       `${what.cert} and ${what.key} are refused by Node's TLS: ${(err as Error).message}`,
       { cause: err },

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  CredentialError,
   ExitStatus,
   UsageError,
   collect,
@@ -13,6 +12,7 @@ import {
   writeFileAtomic,
   type CertificateInfo,
   type CliContext,
+  FileError,
 } from '../ca/index.js';
 import { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.js';
 import { CHECK_DEFAULTS, checkMesh } from './check.js';
@@ -77,7 +77,7 @@ export function registerBundleCommands(program: Command, ctx: CliContext): void 
       const fp = await fingerprintArgument(which);
       const next = b.remove(fp);
       if (next.anchors.length === 0) {
-        throw new CredentialError(
+        throw new FileError(
           'ERR_FILE_INVALID',
           `removing ${which} would leave ${file} empty; nothing changed`,
         );
@@ -196,10 +196,7 @@ async function fingerprintArgument(which: string): Promise<string> {
   if (asFile === undefined) return which;
   const certs = parseCertificatesPem(asFile, which);
   if (certs.length !== 1)
-    throw new CredentialError(
-      'ERR_FILE_INVALID',
-      `${which} must hold exactly one certificate to name an anchor`,
-    );
+    throw new FileError('ERR_FILE_INVALID', `${which} must hold exactly one certificate to name an anchor`);
   return createTrustBundle(certs).anchors[0]?.fingerprint ?? which;
 }
 
@@ -208,7 +205,7 @@ async function writeBundle(file: string, b: TrustBundle, overwrite: boolean): Pr
     await writeFileAtomic(file, b.toPem(), { overwrite });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_KEY_EXISTS') {
-      throw new CredentialError(
+      throw new FileError(
         'ERR_FILE_INVALID',
         `${file} already exists; use "lanyard bundle add" or pass --force`,
       );
@@ -312,8 +309,7 @@ export function registerTrustCommands(program: Command, ctx: CliContext): void {
       const clusters = await Promise.all(targets.map((t) => loadCluster(t)));
       const newAnchorPath = join(o.newAnchor, 'anchor.crt');
       const anchor = parseTrustBundle(await readPemFile(newAnchorPath), newAnchorPath).anchors[0];
-      if (anchor === undefined)
-        throw new CredentialError('ERR_FILE_INVALID', `${newAnchorPath} holds no anchor`);
+      if (anchor === undefined) throw new FileError('ERR_FILE_INVALID', `${newAnchorPath} holds no anchor`);
       for (const line of rotationPlan(clusters, {
         newAnchorDir: o.newAnchor,
         newAnchor: anchor,

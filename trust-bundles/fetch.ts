@@ -1,18 +1,8 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { LanyardError } from '../ca/index.js';
+import { FetchError } from './errors.js';
 
-/** Why a bounded GET failed (the code stays ERR_FETCH_FAILED). */
-export type FetchFailure = 'unreachable' | 'status' | 'timeout' | 'too-large' | 'redirect' | 'cancelled';
-
-/** A bundle or status document that could not be fetched within the limits. */
-export class FetchError extends LanyardError {
-  readonly reason: FetchFailure;
-  constructor(message: string, options: { reason: FetchFailure; cause?: unknown }) {
-    super('ERR_FETCH_FAILED', message, options.cause !== undefined ? { cause: options.cause } : undefined);
-    this.reason = options.reason;
-  }
-}
+export { FetchError, type FetchFailure } from './errors.js';
 
 export const FETCH_LIMITS = {
   /** largest body accepted: a bundle of thousands of anchors, or a status document, fits easily */

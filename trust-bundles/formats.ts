@@ -6,6 +6,7 @@ import {
   isDns1123Subdomain,
   parseCertificate,
   type CertificateInfo,
+  FileError,
 } from '../ca/index.js';
 import { createTrustBundle, type TrustBundle } from './bundle.js';
 
@@ -75,17 +76,16 @@ export function parseSpiffeBundle(text: string, what: string): TrustBundle {
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: not JSON`);
+    throw new FileError('ERR_FILE_INVALID', `${what}: not JSON`);
   }
   const keys = isObject(doc) ? doc.keys : undefined;
-  if (!Array.isArray(keys)) throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: no "keys" array`);
+  if (!Array.isArray(keys)) throw new FileError('ERR_FILE_INVALID', `${what}: no "keys" array`);
   const certs: CertificateInfo[] = [];
   for (const k of keys as unknown[]) {
-    if (!isObject(k))
-      throw new InvalidRequestError('ERR_FILE_INVALID', `${what}: a key is not a JSON object`);
+    if (!isObject(k)) throw new FileError('ERR_FILE_INVALID', `${what}: a key is not a JSON object`);
     if (k.use !== 'x509-svid') continue;
     if (!Array.isArray(k.x5c) || k.x5c.length !== 1 || typeof k.x5c[0] !== 'string') {
-      throw new InvalidRequestError(
+      throw new FileError(
         'ERR_FILE_INVALID',
         `${what}: an x509-svid key must have exactly one x5c certificate`,
       );

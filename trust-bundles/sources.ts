@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import {
-  CredentialError,
   UsageError,
   parseCertificatesPem,
   readIssuerDir,
   type CertificateInfo,
+  FileError,
 } from '../ca/index.js';
 import { parseTrustBundle, type TrustBundle } from './bundle.js';
 import { FetchError, getBounded } from './fetch.js';
@@ -129,7 +129,7 @@ async function loadFromAdmin(t: ClusterTarget, timeoutMs: number): Promise<Clust
   try {
     status = JSON.parse(statusText) as StatusBody;
   } catch {
-    throw new CredentialError('ERR_FILE_INVALID', `cluster ${t.name}: /v1/status is not JSON`);
+    throw new FileError('ERR_FILE_INVALID', `cluster ${t.name}: /v1/status is not JSON`);
   }
   const chainPem = status.issuer?.chainPem;
   const issuerChain =

@@ -7,12 +7,11 @@ import { parseArgs } from 'node:util';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
-  InvalidTokenError,
   LanyardError,
   systemClock,
   type IssuerCredential,
 } from '../../ca/index.js';
-import type { Authenticator } from '../../issuer/authn/index.js';
+import { InvalidTokenError, type Authenticator } from '../../issuer/authn/index.js';
 import { createCertifier, type Certify } from '../../issuer/certify.js';
 import { createStaticCredentialSource } from '../../issuer/credentials.js';
 import { createIssuanceLedger } from '../../issuer/ledger.js';

@@ -1,4 +1,4 @@
-import { InvalidRequestError, type ErrorCode } from '../errors.js';
+import { InvalidRequestError, type EncodingErrorCode } from '../errors.js';
 
 /** One DER TLV inside a buffer. Offsets are absolute in `buf`. */
 export interface Tlv {
@@ -30,8 +30,14 @@ export const TAG = {
 
 /** Malformed DER: codes ERR_DER_MALFORMED, ERR_DER_TRUNCATED, ERR_DER_TRAILING_DATA. */
 export class DerError extends InvalidRequestError {
-  declare readonly code: Extract<ErrorCode, `ERR_DER_${string}`>;
+  declare readonly code: DerErrorCode;
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- it narrows the codes accepted
+  constructor(code: DerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
 }
+
+type DerErrorCode = Extract<EncodingErrorCode, `ERR_DER_${string}`>;
 
 /** Reads the TLV at `offset`, which must end at or before `limit`. Strict DER: definite, minimal lengths. */
 export function readTlv(buf: Buffer, offset: number, limit: number = buf.length): Tlv {

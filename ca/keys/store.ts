@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { CredentialError } from '../errors.js';
+import { CredentialError, FileError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { decodeOnePem, decodePem, encodePem } from '../pem.js';
 import { generateKey, keyAlgorithmOf, type KeyAlgorithm } from './algorithms.js';
@@ -20,11 +20,9 @@ export function createFileKeyStore(): KeyStore {
       try {
         text = await readFile(path, 'utf8');
       } catch (err) {
-        throw new CredentialError(
-          'ERR_FILE_NOT_FOUND',
-          `cannot read key ${path}: ${(err as Error).message}`,
-          { cause: err },
-        );
+        throw new FileError('ERR_FILE_NOT_FOUND', `cannot read key ${path}: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       return createKeyObjectSigner(parsePrivateKeyPem(text, path));
     },
@@ -47,15 +45,12 @@ export function createMemoryKeyStore(): KeyStore & { readonly size: number } {
     load(ref) {
       const key = keys.get(ref);
       if (key === undefined)
-        return Promise.reject(new CredentialError('ERR_FILE_NOT_FOUND', `no key "${ref}" in memory`));
+        return Promise.reject(new FileError('ERR_FILE_NOT_FOUND', `no key "${ref}" in memory`));
       return Promise.resolve(createKeyObjectSigner(key));
     },
     async create(ref, alg, options = {}) {
       if (keys.has(ref) && options.force !== true) {
-        throw new CredentialError(
-          'ERR_KEY_EXISTS',
-          `key "${ref}" already exists; pass --force to replace it`,
-        );
+        throw new CredentialError('ERR_KEY_EXISTS', `key "${ref}" already exists`);
       }
       const key = await generateKey(alg);
       keys.set(ref, key);
@@ -75,7 +70,7 @@ export function parsePrivateKeyPem(text: string, what: string): KeyObject {
   try {
     key = createPrivateKey({ key: der, format: 'der', type: sec1 !== undefined ? 'sec1' : 'pkcs8' });
   } catch (err) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_INVALID',
       `${what}: not a valid ${sec1 !== undefined ? 'SEC1 EC' : 'PKCS#8'} private key`,
       { cause: err },

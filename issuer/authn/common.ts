@@ -1,10 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  AuthenticatorUnavailableError,
-  InvalidTokenError,
-  isDns1123Label,
-  type ServiceAccountRef,
-} from '../../ca/index.js';
+import { isDns1123Label, type ServiceAccountRef } from '../../ca/index.js';
+import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 
 /** The audience Linkerd proxies request for their identity tokens. */
 export const DEFAULT_TOKEN_AUDIENCE = 'identity.l5d.io';

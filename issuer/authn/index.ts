@@ -1,5 +1,12 @@
 // The public API of the authentication seam. issuer/ code imports only this module.
 export type { Authenticator, AuthenticateOptions } from './authenticator.js';
+export {
+  type AuthnErrorCode,
+  AuthenticatorUnavailableError,
+  InvalidTokenError,
+  type TokenRejection,
+  type UnavailableReason,
+} from './errors.js';
 export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES } from './common.js';
 export {
   DEFAULT_JWKS_MAX_AGE_MS,

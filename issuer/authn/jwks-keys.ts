@@ -1,12 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import {
-  AuthenticatorUnavailableError,
-  UsageError,
-  formatDuration,
-  type Clock,
-  type Scheduler,
-} from '../../ca/index.js';
+import { UsageError, formatDuration, type Clock, type Scheduler } from '../../ca/index.js';
+import { AuthenticatorUnavailableError } from './errors.js';
 import { raceSignal } from './common.js';
 import {
   JWKS_RETRY_MS,

@@ -1,5 +1,5 @@
 import { constants, verify, type KeyObject } from 'node:crypto';
-import { InvalidTokenError } from '../../ca/index.js';
+import { InvalidTokenError } from './errors.js';
 
 /**
  * Compact JWS (RFC 7515) verification with node:crypto and a KeyObject made once: ≈ 70 µs for ES256,

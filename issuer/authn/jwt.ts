@@ -1,13 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  InvalidTokenError,
   UsageError,
   systemScheduler,
   type Clock,
   type Scheduler,
   type ServiceAccountRef,
 } from '../../ca/index.js';
+import { InvalidTokenError } from './errors.js';
 import { LruCache } from '../lru.js';
 import type { AuthenticateOptions, Authenticator } from './authenticator.js';
 import { parseCompactJws, verifyJwsSignature } from './jws.js';

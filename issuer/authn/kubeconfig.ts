@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CredentialError, UsageError } from '../../ca/index.js';
+import { UsageError, FileError } from '../../ca/index.js';
 
 /** Where the kubelet mounts a pod's service-account token and the cluster CA. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -57,8 +57,8 @@ export async function loadKubeConfig(
   options: { readonly context?: string } = {},
 ): Promise<KubeConnection> {
   const text = await readText(path, 'the kubeconfig');
-  const invalid = (what: string): CredentialError =>
-    new CredentialError('ERR_FILE_INVALID', `kubeconfig ${path}: ${what}`);
+  const invalid = (what: string): FileError =>
+    new FileError('ERR_FILE_INVALID', `kubeconfig ${path}: ${what}`);
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -168,7 +168,7 @@ async function dataOrFile(
   m: Rec,
   field: string,
   file: (p: string) => string,
-  invalid: (what: string) => CredentialError,
+  invalid: (what: string) => FileError,
 ): Promise<string | undefined> {
   const data = str(m[`${field}-data`]);
   if (data !== undefined && data !== '') {
@@ -185,7 +185,7 @@ async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_NOT_FOUND',
       `cannot read ${what} at ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
     );

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { AuthenticatorUnavailableError, type Clock } from '../../ca/index.js';
+import { type Clock } from '../../ca/index.js';
+import { AuthenticatorUnavailableError } from './errors.js';
 import { LruCache } from '../lru.js';
 
 /** Bounds concurrent work and the queue in front of it; a full queue is refused, never grown. */

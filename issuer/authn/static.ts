@@ -1,4 +1,5 @@
-import { InvalidTokenError, UsageError, isDns1123Label, type ServiceAccountRef } from '../../ca/index.js';
+import { UsageError, isDns1123Label, type ServiceAccountRef } from '../../ca/index.js';
+import { InvalidTokenError } from './errors.js';
 import type { Authenticator } from './authenticator.js';
 import { checkTokenSize, tokenCacheKey } from './common.js';
 

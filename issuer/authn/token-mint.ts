@@ -8,7 +8,14 @@ import {
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, type JWK } from 'jose';
-import { CredentialError, UsageError, isDns1123Label, writeFileAtomic, type Clock } from '../../ca/index.js';
+import {
+  CredentialError,
+  UsageError,
+  isDns1123Label,
+  writeFileAtomic,
+  type Clock,
+  FileError,
+} from '../../ca/index.js';
 import { DEFAULT_TOKEN_AUDIENCE } from './common.js';
 
 /** The `iss` of tokens minted for development, as a default cluster's API server writes it. */
@@ -63,7 +70,7 @@ export async function loadSigningKeyDir(dir: string): Promise<SigningKey> {
   try {
     pem = await readFile(keyPath, 'utf8');
   } catch (err) {
-    throw new CredentialError(
+    throw new FileError(
       'ERR_FILE_NOT_FOUND',
       `cannot read ${keyPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; create it with \`lanyard token keygen\``,
     );
@@ -72,7 +79,7 @@ export async function loadSigningKeyDir(dir: string): Promise<SigningKey> {
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch {
-    throw new CredentialError('ERR_FILE_INVALID', `${keyPath} is not a PEM private key`);
+    throw new FileError('ERR_FILE_INVALID', `${keyPath} is not a PEM private key`);
   }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new CredentialError('ERR_KEY_UNSUPPORTED', `${keyPath} is not a P-256 (ES256) key`);

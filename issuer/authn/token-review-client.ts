@@ -1,13 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import type { Logger } from 'pino';
-import {
-  AuthenticatorUnavailableError,
-  InvalidTokenError,
-  UsageError,
-  type Clock,
-  type ServiceAccountRef,
-} from '../../ca/index.js';
+import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 import { parseServiceAccountUsername, quote, redactToken } from './common.js';
 import type { KubeConnection } from './kubeconfig.js';
 

@@ -1,12 +1,6 @@
 import type { Logger } from 'pino';
-import {
-  AuthenticatorUnavailableError,
-  InvalidTokenError,
-  UsageError,
-  type Clock,
-  type ServiceAccountRef,
-  type TokenRejection,
-} from '../../ca/index.js';
+import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { AuthenticatorUnavailableError, InvalidTokenError, type TokenRejection } from './errors.js';
 import { LruCache } from '../lru.js';
 import type { AuthenticateOptions, Authenticator } from './authenticator.js';
 import {

@@ -1,4 +1,4 @@
-import { InvalidTokenError } from '../../ca/index.js';
+import { InvalidTokenError } from './errors.js';
 import { quote } from './common.js';
 
 const B64URL = /^[A-Za-z0-9_-]+$/;

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type ErrorCode } from '../../ca/index.js';
+import { systemClock, type Clock } from '../../ca/index.js';
+import type { ErrorCode } from '../errors.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { CERTIFY_METHOD, nextReqId } from './server.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Clock, ErrorCode } from '../../ca/index.js';
+import type { Clock } from '../../ca/index.js';
+import type { ErrorCode } from '../errors.js';
 
 export const REJECTION_LOG_DEFAULTS = Object.freeze({
   /** lines of one code written at once after a quiet spell */

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { LogFn, Logger } from 'pino';
-import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
+import { InvalidRequestError, LanyardError, type Clock, InternalError } from '../../ca/index.js';
+import { IssuerServiceError } from '../errors.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
@@ -36,7 +37,7 @@ export function identityProtoPath(): string {
   ];
   const found = candidates.find((p) => existsSync(p));
   if (found === undefined)
-    throw new LanyardError('ERR_INTERNAL', `identity.proto not found (looked in ${candidates.join(', ')})`);
+    throw new InternalError(`identity.proto not found (looked in ${candidates.join(', ')})`);
   return found;
 }
 
@@ -185,7 +186,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
     )
       .then((result) => {
         if (ac.signal.aborted)
-          throw new LanyardError(
+          throw new IssuerServiceError(
             'ERR_DEADLINE_EXCEEDED',
             'the call was cancelled or its deadline passed before a certificate was issued',
           );
@@ -207,7 +208,7 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
         // whatever a stage threw once the call ran out of time, the answer is that
         finish(
           timedOut && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED')
-            ? new LanyardError(
+            ? new IssuerServiceError(
                 'ERR_DEADLINE_EXCEEDED',
                 'the call was cancelled or its deadline passed before a certificate was issued',
                 { cause: err },

@@ -1,13 +1,14 @@
 import { status } from '@grpc/grpc-js';
-import { isLanyardError, type ErrorCode } from '../../ca/index.js';
+import { isLanyardError } from '../../ca/index.js';
+import type { ErrorCode } from '../errors.js';
 
 /**
- * The one table from error codes to gRPC status codes (docs/api.md mirrors it). Codes not listed
- * are INTERNAL, and their message is replaced by a generic one (as are those in GENERIC).
+ * The one table from error codes to gRPC status codes (docs/api.md mirrors it). It names every code
+ * (ErrorCode, issuer/errors.ts), so a new code without a status fails typecheck. INTERNAL codes (and
+ * codes outside ErrorCode) have their message replaced by a generic one (as do those in GENERIC).
  */
-const TABLE: Partial<Record<ErrorCode, status>> = {
-  ERR_ISSUER_UNAVAILABLE: status.UNAVAILABLE,
-  ERR_AUTHENTICATOR_UNAVAILABLE: status.UNAVAILABLE,
+const TABLE: Readonly<Record<ErrorCode, status>> = {
+  // the request: fields and encodings
   ERR_INVALID_REQUEST: status.INVALID_ARGUMENT,
   ERR_PEM_MALFORMED: status.INVALID_ARGUMENT,
   ERR_PEM_HEADERS: status.INVALID_ARGUMENT,
@@ -19,6 +20,7 @@ const TABLE: Partial<Record<ErrorCode, status>> = {
   ERR_CSR_SIGNATURE: status.INVALID_ARGUMENT,
   ERR_CSR_TOO_LARGE: status.INVALID_ARGUMENT,
   ERR_CSR_UNSUPPORTED_SIGNATURE: status.INVALID_ARGUMENT,
+  // the request: what policy refuses
   ERR_CSR_WEAK_KEY: status.PERMISSION_DENIED,
   ERR_CSR_UNSUPPORTED_KEY: status.PERMISSION_DENIED,
   ERR_CSR_NAMES: status.PERMISSION_DENIED,
@@ -26,10 +28,42 @@ const TABLE: Partial<Record<ErrorCode, status>> = {
   ERR_IDENTITY_MISMATCH: status.PERMISSION_DENIED,
   ERR_KEY_NOT_ALLOWED: status.PERMISSION_DENIED,
   ERR_NAME_CONSTRAINTS: status.PERMISSION_DENIED,
+  // authentication
   ERR_TOKEN_INVALID: status.UNAUTHENTICATED,
+  ERR_AUTHENTICATOR_UNAVAILABLE: status.UNAVAILABLE,
+  // the service
+  ERR_ISSUER_UNAVAILABLE: status.UNAVAILABLE,
   ERR_OVERLOADED: status.RESOURCE_EXHAUSTED,
   ERR_DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
+  // the issuer's own material and everything else: not the caller's doing
+  ERR_KEY_EXISTS: status.INTERNAL,
+  ERR_KEY_MISMATCH: status.INTERNAL,
+  ERR_KEY_UNSUPPORTED: status.INTERNAL,
+  ERR_KEY_PERMISSIONS: status.INTERNAL,
+  ERR_CERT_MALFORMED: status.INTERNAL,
+  ERR_CERT_EXPIRED: status.INTERNAL,
+  ERR_CERT_NOT_YET_VALID: status.INTERNAL,
+  ERR_CERT_UNSUPPORTED_CRITICAL_EXTENSION: status.INTERNAL,
+  ERR_ANCHOR_NOT_SELF_SIGNED: status.INTERNAL,
+  ERR_NOT_CA: status.INTERNAL,
+  ERR_NAME_CONSTRAINTS_UNSUPPORTED: status.INTERNAL,
+  ERR_CHAIN_UNTRUSTED: status.INTERNAL,
+  ERR_FILE_NOT_FOUND: status.INTERNAL,
+  ERR_FILE_INVALID: status.INTERNAL,
+  ERR_USAGE: status.INTERNAL,
+  ERR_INTERNAL: status.INTERNAL,
+  ERR_FETCH_FAILED: status.INTERNAL,
+  ERR_WORKER_START: status.INTERNAL,
+  ERR_SERVING_KEY_UNUSABLE: status.INTERNAL,
+  ERR_SERVING_CERT_EKU: status.INTERNAL,
+  ERR_CERTIFY_FAILED: status.INTERNAL,
+  ERR_SERVER_NAME_MISMATCH: status.INTERNAL,
+  ERR_RESPONSE_INVALID: status.INTERNAL,
 };
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(TABLE, code);
+}
 
 /**
  * Codes whose messages describe the issuer rather than the request: file paths, URLs, addresses,
@@ -43,7 +77,7 @@ const GENERIC: Partial<Record<ErrorCode, string>> = {
   ERR_ISSUER_UNAVAILABLE: 'the issuer cannot sign at the moment; try again later',
 };
 
-/** Token-check reasons (ca/errors.ts) a caller may see: fixed words, never what the backend said. */
+/** Token-check reasons (issuer/authn/errors.ts) a caller may see: fixed words, never what the backend said. */
 const REASON = /^[a-z]+(?:-[a-z]+)*$/;
 
 export interface MappedError {
@@ -59,9 +93,17 @@ const INTERNAL_MESSAGE = 'internal error; see the issuer log';
 
 export function toGrpcError(err: unknown): MappedError {
   if (isLanyardError(err)) {
+    // a code outside ErrorCode: only a LanyardError built with a code no class owns
+    if (!isErrorCode(err.code))
+      return {
+        grpcCode: status.INTERNAL,
+        code: 'ERR_INTERNAL',
+        message: INTERNAL_MESSAGE,
+        detail: `${err.code}: ${err.message}`,
+      };
     const grpcCode = TABLE[err.code];
-    if (grpcCode === undefined)
-      return { grpcCode: status.INTERNAL, code: err.code, message: INTERNAL_MESSAGE, detail: err.message };
+    if (grpcCode === status.INTERNAL)
+      return { grpcCode, code: err.code, message: INTERNAL_MESSAGE, detail: err.message };
     const generic = GENERIC[err.code];
     if (generic === undefined) return { grpcCode, code: err.code, message: err.message };
     const reason = (err as { reason?: unknown }).reason;

@@ -1,5 +1,9 @@
-import { AuthenticatorUnavailableError, InvalidTokenError, type ServiceAccountRef } from '../../ca/index.js';
-import type { Authenticator } from '../../issuer/authn/index.js';
+import { type ServiceAccountRef } from '../../ca/index.js';
+import {
+  AuthenticatorUnavailableError,
+  InvalidTokenError,
+  type Authenticator,
+} from '../../issuer/authn/index.js';
 
 /**
  * A test authenticator: tokens "sa:<ns>:<name>" authenticate as that account, "down" means the

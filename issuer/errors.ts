@@ -1,0 +1,25 @@
+import { LanyardError, type CaErrorCode } from '../ca/index.js';
+import type { TrustBundlesErrorCode } from '../trust-bundles/errors.js';
+import type { AuthnErrorCode } from './authn/index.js';
+
+/** The service's own failures (admission, deadlines, worker processes, its serving TLS material). */
+export type ServiceErrorCode =
+  /** shed by admission control (RESOURCE_EXHAUSTED); a log and trailer code, never thrown */
+  | 'ERR_OVERLOADED'
+  | 'ERR_DEADLINE_EXCEEDED'
+  | 'ERR_WORKER_START'
+  | 'ERR_SERVING_KEY_UNUSABLE'
+  | 'ERR_SERVING_CERT_EKU';
+
+export class IssuerServiceError extends LanyardError<ServiceErrorCode> {}
+
+/**
+ * The certify client's codes (`lanyard certify`): CertifyFailed (issuer/cli.ts), ServerNameMismatchError
+ * (issuer/client-channel.ts) and InvalidResponseError (issuer/client.ts) each throw one of them.
+ */
+export type CertifyClientErrorCode =
+  'ERR_CERTIFY_FAILED' | 'ERR_SERVER_NAME_MISMATCH' | 'ERR_RESPONSE_INVALID';
+
+/** Every code Lanyard raises, whichever layer owns it: the gRPC status table is typed over it. */
+export type ErrorCode =
+  CaErrorCode | TrustBundlesErrorCode | AuthnErrorCode | ServiceErrorCode | CertifyClientErrorCode;
