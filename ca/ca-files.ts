@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { CertificateInfo } from './certificate.js';
 import { CredentialError } from './errors.js';
 import { writeFilesAtomic, type AtomicFile } from './fs.js';
-import { ANCHOR_FILES, ISSUER_FILES } from './issuer-dir.js';
+import { ANCHOR_FILES, ISSUER_FILES, loadAnchorDir } from './issuer-dir.js';
 import { generateKey, type KeyAlgorithm } from './keys/algorithms.js';
 import { createKeyObjectSigner, type Signer } from './keys/signer.js';
 import { encodePem } from './pem.js';
@@ -81,6 +81,15 @@ export async function createIssuerFiles(
     { path: caPath, data: anchor.certPem, mode: 0o644, overwrite: true },
   ]);
   return { signer, cert, certPem, certPath, keyPath, caPath };
+}
+
+/** `issuer create`: createIssuerFiles under the anchor read from `anchorDir` (loadAnchorDir). */
+export async function createIssuerFilesFromAnchorDir(
+  anchorDir: string,
+  dir: string,
+  o: Parameters<typeof createIssuerFiles>[2],
+): Promise<CreatedCa & { readonly caPath: string }> {
+  return createIssuerFiles(dir, await loadAnchorDir(anchorDir), o);
 }
 
 /** The key (0600) and its certificate as one change (writeFilesAtomic), with any further files. */

@@ -1,19 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { createAnchorFiles, createIssuerFiles } from './ca-files.js';
+import { createAnchorFiles, createIssuerFilesFromAnchorDir } from './ca-files.js';
 import { checkFlags, collect, durationOption, nameFlags, type CliContext } from './cli-kit.js';
-import { createIssuerCredential, issueForCsr } from './credential.js';
-import { parseCsr } from './csr.js';
-import { UsageError, FileError, CredentialError, restateError } from './errors.js';
-import { writeFileAtomic } from './fs.js';
+import { CredentialError, UsageError, restateError } from './errors.js';
 import { validateIdentityDomain, workloadIdentity } from './identity.js';
-import { formatReport, inspectBytes } from './inspect.js';
-import { ANCHOR_FILES, loadAnchorDir, readIssuerDir } from './issuer-dir.js';
+import { inspectFiles } from './inspect-files.js';
+import { formatReport } from './inspect-text.js';
+import { ANCHOR_FILES } from './issuer-dir.js';
 import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
-import { createKeyObjectSigner } from './keys/signer.js';
-import { parsePrivateKeyPem } from './keys/store.js';
-import { encodePem } from './pem.js';
-import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
+import { issueLeafFile } from './leaf-files.js';
+import type { LeafKeyType } from './policy.js';
 import { DEFAULTS } from './profiles.js';
 
 /** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
@@ -81,9 +76,8 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(o.cluster)) {
           throw new UsageError(`--cluster "${o.cluster}" must be 1-63 letters, digits, '-', '_' or '.'`);
         }
-        const anchor = await loadAnchorDir(o.anchor).catch(hintIssuerAsAnchor);
         // Everything that can fail (names, constraints, validity) fails before a file is touched.
-        const { cert } = await createIssuerFiles(o.out, anchor, {
+        const { cert } = await createIssuerFilesFromAnchorDir(o.anchor, o.out, {
           now: ctx.clock.now(),
           keyType: parseKeyAlgorithm(o.keyType, EC_ALGORITHMS),
           cluster: o.cluster,
@@ -92,7 +86,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           force: o.force,
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
-        }).catch(nameFlags({ permitDns: '--permit-dns', permitSpiffe: '--permit-spiffe' }));
+        })
+          .catch(nameFlags({ permitDns: '--permit-dns', permitSpiffe: '--permit-spiffe' }))
+          .catch(hintIssuerAsAnchor);
         if (o.permitSpiffe !== undefined) {
           ctx.err(
             'warning: --permit-spiffe adds a URI name constraint; Linkerd proxies (rustls/webpki) reject leaves under URI constraints they cannot evaluate, so every mTLS handshake in a Linkerd mesh would fail. Use --permit-dns alone there.',
@@ -148,26 +144,15 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             { namespace: o.namespace, name: o.serviceAccount },
           ),
         );
-        const now = ctx.clock.now();
-        const files = await readIssuerDir(o.issuer);
-        const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
-        const cred = createIssuerCredential({
-          certificatePem: files.certificatePem,
-          signer,
-          anchorsPem: files.anchorsPem,
-          now,
-        });
-        const csrBytes = await readFile(o.csr).catch((err: unknown) => {
-          throw new FileError('ERR_FILE_NOT_FOUND', `cannot read ${o.csr}: ${(err as Error).message}`);
-        });
-        const policy = {
-          ...DEFAULT_LEAF_POLICY,
+        const issued = await issueLeafFile({
+          issuerDir: o.issuer,
+          csrPath: o.csr,
+          identity,
           lifetimeMs: o.lifetime,
-          allowedKeyTypes: [...new Set<LeafKeyType>(['p256', ...(o.allowKeyType ?? [])])],
-        };
-        const issued = issueForCsr(cred, { csr: parseCsr(csrBytes), identity, policy, now });
-        const pem = [issued.der, ...issued.intermediates].map((d) => encodePem('CERTIFICATE', d)).join('');
-        await writeFileAtomic(o.out, pem, { overwrite: true });
+          ...(o.allowKeyType !== undefined ? { alsoAllowKeyTypes: o.allowKeyType } : {}),
+          outPath: o.out,
+          now: ctx.clock.now(),
+        });
         ctx.out(
           `issued ${identity.dns} (serial ${issued.serialHex}, valid until ${issued.notAfter.toISOString()}) → ${o.out}`,
         );
@@ -182,14 +167,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .argument('<file...>', 'PEM or DER files')
     .option('--json', 'print JSON', false)
     .action(async (files: string[], o: { json: boolean }) => {
-      const now = ctx.clock.now();
-      const results: { file: string; items: ReturnType<typeof inspectBytes> }[] = [];
-      for (const file of files) {
-        const data = await readFile(file).catch((err: unknown) => {
-          throw new FileError('ERR_FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
-        });
-        results.push({ file, items: inspectBytes(data, now) });
-      }
+      const results = await inspectFiles(files, ctx.clock.now());
       if (o.json) {
         ctx.out(JSON.stringify(results, null, 2));
         return;

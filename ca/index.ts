@@ -103,6 +103,8 @@ export {
   ISSUER_FILES,
   ANCHOR_FILES,
   loadAnchorDir,
+  loadIssuerCredential,
+  issuerCredentialFromPem,
   MAX_PEM_FILE_BYTES,
   type IssuerDirFiles,
 } from './issuer-dir.js';
@@ -110,11 +112,11 @@ export {
   fingerprint,
   inspectBytes,
   certificateReport,
-  formatReport,
   type InspectReport,
   type CertificateReport,
   type ExpiryState,
 } from './inspect.js';
+export { formatReport } from './inspect-text.js';
 export {
   runCli,
   reportError,

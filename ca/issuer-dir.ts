@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
 import { checkCriticalExtensions, signatureVerifies } from './chain.js';
+import { createIssuerCredential, type IssuerCredential } from './credential.js';
 import { CredentialError, FileError } from './errors.js';
 import { createKeyObjectSigner, type Signer } from './keys/signer.js';
 import { parsePrivateKeyPem } from './keys/store.js';
@@ -54,6 +55,31 @@ export async function readIssuerDir(dir: string, trustAnchorsPath?: string): Pro
     readPemFile(anchorsPath),
   ]);
   return { layout, certificatePath, keyPath, anchorsPath, certificatePem, keyPem, anchorsPem };
+}
+
+/**
+ * The one place an issuer credential is assembled from its material: the key (PKCS#8 or SEC1 PEM)
+ * becomes the signer, and createIssuerCredential validates certificate, key and anchors together at
+ * `now`. `keyPath` only names the key in errors.
+ */
+export function issuerCredentialFromPem(
+  pem: Pick<IssuerDirFiles, 'certificatePem' | 'keyPem' | 'keyPath' | 'anchorsPem'>,
+  now: Date,
+): IssuerCredential {
+  return createIssuerCredential({
+    certificatePem: pem.certificatePem,
+    signer: createKeyObjectSigner(parsePrivateKeyPem(pem.keyPem, pem.keyPath)),
+    anchorsPem: pem.anchorsPem,
+    now,
+  });
+}
+
+/** The credential of the issuer directory `dir` (readIssuerDir, then issuerCredentialFromPem), valid at `now`. */
+export async function loadIssuerCredential(
+  dir: string,
+  options: { readonly now: Date; readonly trustAnchorsPath?: string },
+): Promise<IssuerCredential> {
+  return issuerCredentialFromPem(await readIssuerDir(dir, options.trustAnchorsPath), options.now);
 }
 
 /** Reads a PEM file of bounded size; missing or oversized files get ERR_FILE_NOT_FOUND / ERR_FILE_INVALID. */

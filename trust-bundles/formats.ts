@@ -127,3 +127,30 @@ export function toConfigMap(
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** What `serializeBundle` needs beyond the bundle; each format reads only its own fields. */
+export interface BundleFormatOptions {
+  /** configmap: metadata.name, metadata.namespace, data key (CONFIGMAP_DEFAULTS when absent) */
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly key?: string;
+  /** spiffe: spiffe_sequence (default 1) and spiffe_refresh_hint in seconds (default 300) */
+  readonly sequence?: number;
+  readonly refreshHintSeconds?: number;
+}
+
+/** The bundle as a file's text in `format`: PEM, a SPIFFE bundle (JSON + newline) or a ConfigMap (YAML). */
+export function serializeBundle(b: TrustBundle, format: BundleFormat, o: BundleFormatOptions = {}): string {
+  switch (format) {
+    case 'pem':
+      return toPemBundle(b);
+    case 'spiffe':
+      return `${JSON.stringify(toSpiffeBundle(b, { sequence: o.sequence ?? 1, refreshHintSeconds: o.refreshHintSeconds ?? 300 }), null, 2)}\n`;
+    case 'configmap':
+      return toConfigMap(b, {
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+        ...(o.key !== undefined ? { key: o.key } : {}),
+      });
+  }
+}
