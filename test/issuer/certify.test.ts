@@ -13,7 +13,7 @@ import {
 import { createCertifier } from '../../issuer/certify.js';
 import { createStaticCredentialSource } from '../../issuer/credentials.js';
 import { toGrpcError, statusName } from '../../issuer/grpc/status.js';
-import { createIssuanceLedger } from '../../issuer/ledger.js';
+import { createIssuanceLedger, issuanceObserver } from '../../issuer/ledger.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { hostileCsr, signedCsr, withBadSignature } from '../support/hostile-csr.js';
 import { FakeClock, HOUR } from '../support/clock.js';
@@ -39,7 +39,7 @@ async function setup(
     authenticator,
     policy: options.policy ?? DEFAULT_LEAF_POLICY,
     domain: DEFAULT_IDENTITY_DOMAIN,
-    ledger,
+    onIssued: issuanceObserver(ledger),
     onCsrParsed: (c) => parsed.push(c),
   });
   const csr = (await makeCsr({ dns: [ID] })).der;
