@@ -9,8 +9,15 @@ import type { ParsedCsr } from './csr.js';
 import { CredentialError, PolicyError, FileError, InternalError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
 import { hashFor, type Signer } from './keys/signer.js';
-import { createLeafTemplate, type LeafTemplate } from './leaf-template.js';
-import { checkCsrNames, checkKeyAllowed, leafValidity, type LeafPolicy } from './policy.js';
+import { createLeafTemplate, type LeafTemplate, type SignedLeaf } from './leaf-template.js';
+import {
+  authorizeLeaf,
+  judgeCsrKey,
+  leafValidity,
+  requestLeaf,
+  type AuthorizedLeafRequest,
+  type LeafPolicy,
+} from './policy.js';
 
 /** One issuer generation: certificate chain, key and trust anchors, validated together, immutable. */
 export interface IssuerCredential {
@@ -117,51 +124,90 @@ export interface IssuedLeaf {
   readonly anchor: CertificateInfo;
 }
 
+/** Held by this module alone: an IssuerSnapshot is built here and nowhere else. */
+const SNAPSHOT_STAGE: unique symbol = Symbol('ca/credential snapshot');
+
 /**
- * Signs a leaf for `identity` with the CSR's public key and nothing else from the CSR, then verifies
- * it against the credential's anchors before returning it. The caller has checked the CSR's names
- * and key type (see issueForCsr). Throws ERR_ISSUER_UNAVAILABLE once the chain has expired,
- * ERR_NAME_CONSTRAINTS when the issuer may not mint this identity, ERR_INTERNAL when the self-check fails.
+ * One credential generation and one instant, for a whole issuance: its chain was checked unexpired at
+ * `now`, once. Built only by snapshotIssuer.
  */
-export function issueLeaf(
-  cred: IssuerCredential,
-  req: {
-    /** only the CA's canonical SPKI of the verified key is taken from the request */
-    readonly csr: Pick<ParsedCsr, 'spki'>;
-    readonly identity: WorkloadIdentity;
-    readonly policy: LeafPolicy;
-    readonly now: Date;
-  },
-): IssuedLeaf {
-  if (req.now.getTime() >= cred.chainNotAfter.getTime()) {
+export class IssuerSnapshot {
+  declare private readonly brand: 'IssuerSnapshot';
+  /** use snapshotIssuer */
+  constructor(
+    stage: typeof SNAPSHOT_STAGE,
+    readonly credential: IssuerCredential,
+    readonly now: Date,
+  ) {
+    if (stage !== SNAPSHOT_STAGE) throw new TypeError('built outside snapshotIssuer');
+  }
+}
+
+/**
+ * The snapshot stage: ERR_ISSUER_UNAVAILABLE when no credential is loaded or its chain has expired at
+ * `now`; the only place a Certify call checks the chain's expiry.
+ */
+export function snapshotIssuer(credential: IssuerCredential | undefined, now: Date): IssuerSnapshot {
+  if (credential === undefined)
+    throw new CredentialError('ERR_ISSUER_UNAVAILABLE', 'no valid issuer credential is loaded');
+  if (now.getTime() >= credential.chainNotAfter.getTime()) {
     throw new CredentialError(
       'ERR_ISSUER_UNAVAILABLE',
-      `the issuer chain expired at ${cred.chainNotAfter.toISOString()}`,
+      `the issuer chain expired at ${credential.chainNotAfter.toISOString()}`,
     );
   }
-  checkIssuerConstraints(cred, req.identity);
-  const { notBefore, notAfter } = leafValidity(req.now, req.policy, cred.chainNotAfter);
-  const leaf = cred.template.sign({
-    spki: req.csr.spki,
-    dnsName: req.identity.dns,
-    uri: req.identity.spiffeId,
+  return new IssuerSnapshot(SNAPSHOT_STAGE, credential, now);
+}
+
+/**
+ * The one issuing function: the leaf an authorized request asks for, from the issuer's template and
+ * the policy (nothing from the CSR but its key), signed, then verified against the trust anchors
+ * before it is returned. ERR_NAME_CONSTRAINTS when the issuer may not mint this identity,
+ * ERR_INTERNAL when the self-check fails (nothing is returned then).
+ */
+export function issueLeaf(snapshot: IssuerSnapshot, request: AuthorizedLeafRequest): IssuedLeaf {
+  return verifyLeaf(snapshot, signLeaf(snapshot, request));
+}
+
+/** Issue: within the issuer's name constraints, validity from the policy clamped to the chain, signed. */
+function signLeaf(snapshot: IssuerSnapshot, request: AuthorizedLeafRequest): SignedLeaf {
+  const cred = snapshot.credential;
+  checkIssuerConstraints(cred, request.identity);
+  const { notBefore, notAfter } = leafValidity(snapshot.now, request.policy, cred.chainNotAfter);
+  return cred.template.sign({
+    spki: request.spki,
+    dnsName: request.identity.dns,
+    uri: request.identity.spiffeId,
     notBefore,
     notAfter,
   });
+}
+
+/** Verify: the new leaf against the issuer's key and its path to the trust anchors, at the snapshot's instant. */
+function verifyLeaf(snapshot: IssuerSnapshot, leaf: SignedLeaf): IssuedLeaf {
+  const cred = snapshot.credential;
   try {
-    cred.verifier.verifyIssued(leaf, cred.certificate, hashFor(cred.signer.algorithm), req.now);
+    cred.verifier.verifyIssued(leaf, cred.certificate, hashFor(cred.signer.algorithm), snapshot.now);
   } catch (err) {
     throw new InternalError(
       'the newly signed certificate did not verify against the trust anchors; nothing was returned',
-      {
-        cause: err,
-      },
+      { cause: err },
     );
   }
-  return { ...leaf, intermediates: cred.chainDer, anchor: cred.anchor };
+  return {
+    der: leaf.der,
+    serialHex: leaf.serialHex,
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
+    intermediates: cred.chainDer,
+    anchor: cred.anchor,
+  };
 }
 
-/** The whole offline policy in one call: CSR names, key type, then issueLeaf. */
+/**
+ * The whole offline policy in one call, for a CSR parsed strictly (parseCsr): CSR names, key type,
+ * the chain unexpired at `now`, then issueLeaf.
+ */
 export function issueForCsr(
   cred: IssuerCredential,
   req: {
@@ -171,9 +217,9 @@ export function issueForCsr(
     readonly now: Date;
   },
 ): IssuedLeaf {
-  checkCsrNames(req.csr, req.identity.dns);
-  checkKeyAllowed(req.csr.keyType, req.policy);
-  return issueLeaf(cred, req);
+  const names = requestLeaf(judgeCsrKey(req.csr, req.policy), req.identity.dns);
+  const authorized = authorizeLeaf(names, req.identity, req.policy);
+  return issueLeaf(snapshotIssuer(cred, req.now), authorized);
 }
 
 /** Only permitted/excluded subtrees are left to check: the rest was refused at load. */

@@ -65,7 +65,9 @@ export interface RefusedKeyCsr extends CsrNames {
   readonly keyError: InvalidRequestError | PolicyError;
 }
 
-export type LenientCsr = ParsedCsr | RefusedKeyCsr;
+/** What parseCsrLenient returns: a verified request whose key type the policy lists (K), or a refused key. */
+export type LenientCsr<K extends CsrKeyType = CsrKeyType> =
+  (ParsedCsr & { readonly keyType: K }) | RefusedKeyCsr;
 
 /**
  * Parses a PKCS#10 request (DER, or PEM without headers) and verifies its self-signature (proof of
@@ -88,11 +90,12 @@ export function parseCsr(input: Uint8Array): ParsedCsr {
  * DER reading. Every other problem throws as in parseCsr, and an allowed key's self-signature is
  * verified as in parseCsr: the only signature verification a request can cause here.
  */
-export function parseCsrLenient(
+export function parseCsrLenient<K extends CsrKeyType>(
   input: Uint8Array,
-  policy: { readonly allowedKeyTypes: readonly CsrKeyType[] },
-): LenientCsr {
-  return readCsr(input, policy);
+  policy: { readonly allowedKeyTypes: readonly K[] },
+): LenientCsr<K> {
+  // the key's judgement is made once, here: an accepted key's type is one `policy` lists
+  return readCsr(input, policy) as LenientCsr<K>;
 }
 
 function readCsr(

@@ -86,11 +86,19 @@ export {
   checkCsrNames,
   checkKeyAllowed,
   leafValidity,
+  judgeCsrKey,
+  requestLeaf,
+  authorizeLeaf,
+  type LeafRequestNames,
+  type AuthorizedLeafRequest,
+  type JudgedCsrKey,
 } from './policy.js';
 export { createLeafTemplate, type LeafTemplate, type LeafRequest, type SignedLeaf } from './leaf-template.js';
 export { createChainVerifier, verifyChain, checkValidity, type ChainVerifier } from './chain.js';
 export {
   createIssuerCredential,
+  snapshotIssuer,
+  type IssuerSnapshot,
   issueLeaf,
   issueForCsr,
   type IssuerCredential,

@@ -1,5 +1,7 @@
 import type { CsrKeyType, CsrNames } from './csr.js';
+import type { InvalidRequestError } from './errors.js';
 import { PolicyError } from './errors.js';
+import type { WorkloadIdentity } from './identity.js';
 import { quoteForMessage, quoteListForMessage } from './quote.js';
 import { DEFAULTS } from './profiles.js';
 
@@ -72,4 +74,102 @@ export function leafValidity(
   const notAfter =
     Math.floor(Math.min(t + policy.lifetimeMs + policy.clockSkewMs, chainNotAfter.getTime()) / 1000) * 1000;
   return { notBefore: new Date(notBefore), notAfter: new Date(notAfter) };
+}
+
+/**
+ * A CSR's key as judged once, when the CSR was read (parseCsrLenient with the policy, or judgeCsrKey):
+ * either a key type the policy allows, with the CA's canonical SPKI of the verified key, or the
+ * refusal to report once the caller has authenticated.
+ */
+export type JudgedCsrKey =
+  | { readonly keyType: LeafKeyType; readonly spki: Buffer }
+  | { readonly keyType: 'unsupported'; readonly keyError: InvalidRequestError | PolicyError };
+
+/** The judgement parseCsrLenient makes while parsing, for a CSR that was read without a policy. */
+export function judgeCsrKey(
+  csr: CsrNames & { readonly keyType: CsrKeyType; readonly spki: Buffer },
+  policy: LeafPolicy,
+): CsrNames & JudgedCsrKey {
+  const keyError = keyTypeRefusal(csr.keyType, policy.allowedKeyTypes);
+  return keyError === undefined
+    ? (csr as CsrNames & { readonly keyType: LeafKeyType; readonly spki: Buffer })
+    : { ...csr, keyType: 'unsupported', keyError };
+}
+
+/** Held by this module alone: the hand-offs below are built here and nowhere else. */
+const POLICY_STAGE: unique symbol = Symbol('ca/policy');
+
+function mintedHere(stage: typeof POLICY_STAGE): void {
+  if (stage !== POLICY_STAGE) throw new TypeError('built outside the policy stage');
+}
+
+/**
+ * What a caller asks for, before anyone knows who the caller is: an identity and a CSR that asks for
+ * exactly that identity, its key judged. Built only by requestLeaf: the first half of authorization,
+ * cheap enough to run before the token is checked.
+ */
+export class LeafRequestNames {
+  declare private readonly brand: 'LeafRequestNames';
+  /** use requestLeaf */
+  constructor(
+    stage: typeof POLICY_STAGE,
+    /** the identity the caller asked for, as it asked (not validated beyond the CSR's names) */
+    readonly requested: string,
+    readonly key: JudgedCsrKey,
+  ) {
+    mintedHere(stage);
+  }
+}
+
+/**
+ * A leaf the policy has authorized: the only input the issuing function (issueLeaf) accepts. Built
+ * only by authorizeLeaf, from a request whose names were checked (LeafRequestNames), the identity the
+ * caller proved, and the policy; so no leaf is signed for names or a key nobody checked. Of the CSR,
+ * only the key is kept.
+ */
+export class AuthorizedLeafRequest {
+  declare private readonly brand: 'AuthorizedLeafRequest';
+  /** use authorizeLeaf */
+  constructor(
+    stage: typeof POLICY_STAGE,
+    /** the CA's canonical SubjectPublicKeyInfo of the verified key: all a leaf takes from a CSR */
+    readonly spki: Buffer,
+    readonly keyType: LeafKeyType,
+    /** the identity the leaf names (DNS SAN, then the SPIFFE URI) */
+    readonly identity: WorkloadIdentity,
+    /** lifetime and clock skew of the leaf */
+    readonly policy: LeafPolicy,
+  ) {
+    mintedHere(stage);
+  }
+}
+
+/**
+ * Authorization, first half, before the token: the CSR asks for exactly the `requested` identity
+ * (checkCsrNames: ERR_CSR_NAMES otherwise).
+ */
+export function requestLeaf(csr: CsrNames & JudgedCsrKey, requested: string): LeafRequestNames {
+  checkCsrNames(csr, requested);
+  return new LeafRequestNames(POLICY_STAGE, requested, csr);
+}
+
+/**
+ * Authorization, second half, once the caller's identity is known: it must be the identity the
+ * request named (ERR_IDENTITY_MISMATCH); then the key, as judged when the CSR was read, must be one
+ * the policy allows (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY or ERR_KEY_NOT_ALLOWED otherwise).
+ */
+export function authorizeLeaf(
+  request: LeafRequestNames,
+  identity: WorkloadIdentity,
+  policy: LeafPolicy,
+): AuthorizedLeafRequest {
+  if (identity.dns !== request.requested) {
+    throw new PolicyError(
+      'ERR_IDENTITY_MISMATCH',
+      `the token is for service account ${identity.namespace}/${identity.name} (${identity.dns}), not for the requested identity ${quoteForMessage(request.requested)}`,
+    );
+  }
+  const key = request.key;
+  if (key.keyType === 'unsupported') throw key.keyError;
+  return new AuthorizedLeafRequest(POLICY_STAGE, key.spki, key.keyType, identity, policy);
 }

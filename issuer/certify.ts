@@ -1,25 +1,26 @@
 import { createHash } from 'node:crypto';
 import {
-  CredentialError,
   InvalidRequestError,
-  PolicyError,
-  checkCsrNames,
-  checkKeyAllowed,
+  authorizeLeaf,
   issueLeaf,
   parseCsrLenient,
-  quoteForMessage,
+  requestLeaf,
+  snapshotIssuer,
   workloadIdentity,
+  type AuthorizedLeafRequest,
   type Clock,
   type IdentityDomain,
   type IssuedLeaf,
+  type LeafKeyType,
   type LeafPolicy,
+  type LeafRequestNames,
   type LenientCsr,
   type ParsedCsr,
+  type ServiceAccountRef,
   type WorkloadIdentity,
 } from '../ca/index.js';
 import type { Authenticator } from './authn/index.js';
 import type { CredentialSource } from './credentials.js';
-import type { IssuanceLedger } from './ledger.js';
 import { LruCache } from './lru.js';
 
 export interface CertifyInput {
@@ -40,7 +41,11 @@ export interface CertifierOptions {
   readonly authenticator: Authenticator;
   readonly policy: LeafPolicy;
   readonly domain: IdentityDomain;
-  readonly ledger: IssuanceLedger;
+  /**
+   * observes each certificate issued, before it is returned (the composition root wires the issuance
+   * record here); must not throw
+   */
+  readonly onIssued?: (result: CertifyResult) => void;
   /**
    * parsed, verified CSRs kept for renewals (proxies resend the same CSR); entries. Only CSRs of
    * authenticated callers whose identity and key passed are kept.
@@ -50,8 +55,12 @@ export interface CertifierOptions {
   readonly onCsrParsed?: (csr: LenientCsr) => void;
 }
 
-/** A verified CSR as the renewal cache keeps it. */
-type CachedCsr = Omit<ParsedCsr, 'publicKey'>;
+/**
+ * A verified CSR as the renewal cache keeps it: what a renewal needs (names, the key type the policy
+ * allowed when it was parsed, SPKI), not the CSR's KeyObject (≈ 3 KB of native memory each, which
+ * 10,000 entries would turn into ≈ 34 MB).
+ */
+type CachedCsr = Omit<ParsedCsr, 'publicKey' | 'keyType'> & { readonly keyType: LeafKeyType };
 
 export type Certify = (
   input: CertifyInput,
@@ -59,60 +68,74 @@ export type Certify = (
   opts: { signal: AbortSignal; peer?: string },
 ) => Promise<CertifyResult>;
 
+/** The parse stage's hand-off: the request's names checked, and where its CSR came from. */
+interface ParsedRequest {
+  readonly names: LeafRequestNames;
+  /** the renewal cache's key for this CSR */
+  readonly cacheKey: string;
+  /** the CSR when it was parsed by this call rather than found in the cache */
+  readonly parsed: LenientCsr<LeafKeyType> | undefined;
+}
+
 /**
- * The Certify use case, as a fixed sequence: credential snapshot → request fields → CSR (parse and,
- * for a key the CA accepts, proof of possession) → CSR names → token → identity match → key type →
- * sign → verify. Each failure is a LanyardError whose code the transport maps to a status. A key the
- * CA refuses is reported only after the token and the identity passed.
+ * The Certify use case, as named stages with typed hand-offs (docs/api.md, "Checks, in order"):
+ *
+ * 1. snapshot: one credential generation and one `now` for the whole call (IssuerSnapshot), the chain
+ *    checked unexpired once;
+ * 2. parse: fields present; the CSR read by the DER reader, its key judged once (a refused key is
+ *    refused without verifying anything, otherwise proof of possession); the CSR's names against the
+ *    requested identity (LeafRequestNames), all before the token: an unauthenticated caller costs at
+ *    most about one signature verification;
+ * 3. authorize: token → service account → identity, which must be the requested one; then the key's
+ *    verdict (AuthorizedLeafRequest, which only this stage can build);
+ * 4–5. issue and verify (issueLeaf): name constraints, the leaf from the template and the policy,
+ *    signed, verified against the trust anchors.
+ *
+ * Each failure is a LanyardError whose code the transport maps to a status.
  */
 export function createCertifier(o: CertifierOptions): Certify {
-  // Entries keep what a renewal needs (names, key type, SPKI), not the CSR's KeyObject: ≈ 3 KB of
-  // native memory each, which 10,000 entries would turn into ≈ 34 MB.
+  const { clock, credentials, authenticator, policy, domain, onIssued, onCsrParsed } = o;
+  // Renewals resend the same CSR. It enters the cache only once its caller has been authorized, so
+  // unauthenticated calls cannot fill it.
   const csrCache = new LruCache<string, CachedCsr>(o.csrCacheSize ?? 10_000);
 
-  return async function certify(input, { signal, peer }) {
-    // One snapshot for the whole call: a reload meanwhile cannot mix generations.
-    const cred = o.credentials.current();
-    const now = o.clock.now();
-    if (cred === undefined || now.getTime() >= cred.chainNotAfter.getTime()) {
-      throw new CredentialError(
-        'ERR_ISSUER_UNAVAILABLE',
-        cred === undefined ? 'no valid issuer credential is loaded' : 'the issuer credential has expired',
-      );
-    }
+  function parse(input: CertifyInput): ParsedRequest {
     if (input.identity.length === 0)
       throw new InvalidRequestError('ERR_INVALID_REQUEST', 'identity is missing');
     if (input.token.length === 0) throw new InvalidRequestError('ERR_INVALID_REQUEST', 'token is missing');
     if (input.csr.length === 0)
       throw new InvalidRequestError('ERR_INVALID_REQUEST', 'certificate_signing_request is missing');
-    // Renewals resend the same CSR. It enters the cache only once its caller has authenticated, so
-    // unauthenticated calls cannot fill it.
-    const csrKey = createHash('sha256').update(input.csr).digest('base64');
-    const cached = csrCache.get(csrKey);
-    const csr: LenientCsr | CachedCsr = cached ?? parseCsrLenient(input.csr, o.policy);
-    if (cached === undefined) o.onCsrParsed?.(csr as LenientCsr);
-    checkCsrNames(csr, input.identity);
-    const account = await o.authenticator.authenticate(input.token, {
-      signal,
-      ...(peer !== undefined ? { peer } : {}),
-    });
-    const identity = workloadIdentity(o.domain, account);
-    if (identity.dns !== input.identity) {
-      throw new PolicyError(
-        'ERR_IDENTITY_MISMATCH',
-        `the token is for service account ${account.namespace}/${account.name} (${identity.dns}), not for the requested identity ${quoteForMessage(input.identity)}`,
-      );
-    }
-    // a key refused while parsing (ERR_CSR_UNSUPPORTED_KEY, ERR_CSR_WEAK_KEY), judged only now
-    if (csr.keyType === 'unsupported') throw csr.keyError;
-    checkKeyAllowed(csr.keyType, o.policy);
-    if (cached === undefined) {
+    const cacheKey = createHash('sha256').update(input.csr).digest('base64');
+    const cached = csrCache.get(cacheKey);
+    if (cached !== undefined)
+      return { names: requestLeaf(cached, input.identity), cacheKey, parsed: undefined };
+    const parsed = parseCsrLenient(input.csr, policy);
+    onCsrParsed?.(parsed);
+    return { names: requestLeaf(parsed, input.identity), cacheKey, parsed };
+  }
+
+  function authorize(request: ParsedRequest, account: ServiceAccountRef): AuthorizedLeafRequest {
+    const authorized = authorizeLeaf(request.names, workloadIdentity(domain, account), policy);
+    const parsed = request.parsed;
+    if (parsed !== undefined && parsed.keyType !== 'unsupported') {
       // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the key object is left out on purpose
-      const { publicKey: _verified, ...entry } = csr as ParsedCsr;
-      csrCache.set(csrKey, entry);
+      const { publicKey: _verified, ...entry } = parsed;
+      csrCache.set(request.cacheKey, entry);
     }
-    const leaf = issueLeaf(cred, { csr, identity, policy: o.policy, now: o.clock.now() });
-    o.ledger.record(leaf.anchor, leaf.notAfter);
-    return { leaf, identity, issuerSkid: cred.issuerKeyIdHex };
+    return authorized;
+  }
+
+  return async function certify(input, opts) {
+    const snapshot = snapshotIssuer(credentials.current(), clock.now());
+    const request = parse(input);
+    const account = await authenticator.authenticate(input.token, opts);
+    const authorized = authorize(request, account);
+    const result: CertifyResult = {
+      leaf: issueLeaf(snapshot, authorized),
+      identity: authorized.identity,
+      issuerSkid: snapshot.credential.issuerKeyIdHex,
+    };
+    onIssued?.(result);
+    return result;
   };
 }

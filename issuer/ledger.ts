@@ -1,4 +1,4 @@
-import type { CertificateInfo } from '../ca/index.js';
+import type { CertificateInfo, IssuedLeaf } from '../ca/index.js';
 import { fingerprint } from '../ca/index.js';
 
 /** Per trust anchor: how many leaves were issued under it and the latest notAfter among them. */
@@ -16,6 +16,18 @@ export interface IssuanceLedger {
   record(anchor: CertificateInfo, notAfter: Date): void;
   readonly total: number;
   snapshot(): AnchorIssuance[];
+}
+
+/**
+ * The issuance record as an observer of Certify: the composition root (main.ts) passes this as the
+ * certifier's onIssued, so the use case itself knows nothing of the ledger.
+ */
+export function issuanceObserver(
+  ledger: IssuanceLedger,
+): (issued: { readonly leaf: Pick<IssuedLeaf, 'anchor' | 'notAfter'> }) => void {
+  return ({ leaf }) => {
+    ledger.record(leaf.anchor, leaf.notAfter);
+  };
 }
 
 export function createIssuanceLedger(initial: readonly AnchorIssuance[] = []): IssuanceLedger {

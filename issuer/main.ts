@@ -12,7 +12,7 @@ import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from
 import { createAdmissionControl } from './grpc/admission.js';
 import { createRejectionLog } from './grpc/rejection-log.js';
 import { createTlsListener, type TlsListener } from './grpc/tls-listener.js';
-import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
+import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
 import { openServingTlsOf } from './serving-tls.js';
 import { createStatusReporter, type StatusReporter } from './status.js';
@@ -115,7 +115,7 @@ export async function startIssuer(
       allowedKeyTypes: config.leafKeyTypes,
     },
     domain: config.domain,
-    ledger,
+    onIssued: issuanceObserver(ledger),
   });
 
   // one rate for the lines of every rejected call, whichever of the two ended it

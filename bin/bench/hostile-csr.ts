@@ -14,7 +14,6 @@ import {
 import { InvalidTokenError, type Authenticator } from '../../issuer/authn/index.js';
 import { createCertifier, type Certify } from '../../issuer/certify.js';
 import { createStaticCredentialSource } from '../../issuer/credentials.js';
-import { createIssuanceLedger } from '../../issuer/ledger.js';
 import {
   HOSTILE_CSR_DESCRIPTIONS,
   HOSTILE_CSR_KINDS,
@@ -85,7 +84,6 @@ async function main(): Promise<void> {
       authenticator,
       policy: DEFAULT_LEAF_POLICY,
       domain: DEFAULT_IDENTITY_DOMAIN,
-      ledger: createIssuanceLedger(),
     });
   // the answers come from one certifier, the CPU from another whose renewal cache an accepted CSR
   // never entered (an unauthenticated caller has no way to put one there)

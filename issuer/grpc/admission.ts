@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../ca/index.js';
 import type { ErrorCode } from '../errors.js';
 import type { IssuerMetrics } from '../metrics.js';
+import { createCallLog } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
-import { CERTIFY_METHOD, nextReqId } from './server.js';
+import { CERTIFY_METHOD } from './server.js';
 import { statusName } from './status.js';
 
 /**
@@ -54,8 +55,8 @@ export interface AdmissionControl {
  * grpc-timeout or compression), and a client may reset the stream. Every ending reaches the
  * listener's onCancel (grpc-js calls it once the stream is done, whatever ended it).
  *
- * Calls the handler never sees are logged and counted here, one line and one requests_total sample
- * each (the handler does both for the calls it handles). Must be the first (innermost) interceptor:
+ * Calls the handler never sees are accounted for here, through the call log (call-log.ts: one line
+ * and one requests_total sample each); the handler accounts for the calls it handles, through the same. Must be the first (innermost) interceptor:
  * it watches the statuses grpc-js sends on the transport call by wrapping that call's sendStatus.
  */
 export function createAdmissionControl(o: {
@@ -72,8 +73,11 @@ export function createAdmissionControl(o: {
 }): AdmissionControl {
   const perPeerMax = o.maxInFlightPerPeer ?? Math.max(1, Math.floor(o.maxInFlight / 2));
   const messageTimeoutMs = o.messageTimeoutMs ?? ADMISSION_DEFAULTS.messageTimeoutMs;
-  const rejections =
-    o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock ?? systemClock });
+  const calls = createCallLog({
+    logger: o.logger,
+    metrics: o.metrics,
+    rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock ?? systemClock }),
+  });
   let admitted = 0;
   const byPeer = new Map<string, number>();
   // how to end each admitted call still in progress
@@ -97,25 +101,15 @@ export function createAdmissionControl(o: {
   );
   sweep.unref();
 
-  function warnShed(
-    code: ErrorCode,
-    grpcCode: string,
-    message: string,
-    fields: Record<string, unknown>,
-  ): void {
-    o.metrics.requests.labels('Certify', grpcCode).inc();
-    if (!rejections.admit(code)) return;
-    o.logger.warn({ reqId: nextReqId(), rpc: 'Certify', code, grpcCode, ...fields }, message);
-  }
-
   const interceptor: grpc.ServerInterceptor = (method, call) => {
     if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
     const started = process.hrtime.bigint();
     const peer = call.getConnectionInfo().remoteAddress ?? call.getPeer();
     let counted = false;
-    // the handler was invoked: it writes the call's log line and metric sample itself
-    let handled = false;
-    let accounted = false;
+    // One state for who accounts for the call (its one log line and metric sample, call-log.ts):
+    // 'pending' until this interceptor does (when the call is shed or ends before the handler), then
+    // 'done'; 'handler' once the handler has it (the handler does it then).
+    let accounting: 'pending' | 'done' | 'handler' = 'pending';
     let messages = 0;
     // the first status sent on the transport, whoever sent it (what the client receives)
     let sent: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0] | undefined;
@@ -146,8 +140,8 @@ export function createAdmissionControl(o: {
       gauge.set(admitted);
     };
     const account = (): void => {
-      if (handled || accounted) return;
-      accounted = true;
+      if (accounting !== 'pending') return;
+      accounting = 'done';
       const deadline = call.getDeadline();
       const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
       const code =
@@ -155,21 +149,13 @@ export function createAdmissionControl(o: {
         ((o.wallClock ?? systemClock).now().getTime() >= deadlineMs
           ? grpc.status.DEADLINE_EXCEEDED
           : grpc.status.CANCELLED);
-      const grpcCode = statusName(code);
-      o.metrics.requests.labels('Certify', grpcCode).inc();
-      const errorCode = ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST';
-      if (!rejections.admit(errorCode)) return;
-      o.logger.warn(
-        {
-          reqId: nextReqId(),
-          rpc: 'Certify',
-          code: errorCode,
-          grpcCode,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-        },
+      calls.endedBeforeHandler(
+        ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
+        code,
         sent === undefined
           ? 'the client ended the call before it was answered'
-          : `the call ended before the handler: ${sent.details ?? grpcCode}`,
+          : `the call ended before the handler: ${sent.details ?? statusName(code)}`,
+        { durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
       );
     };
     /** takes a slot for a complete request, or answers RESOURCE_EXHAUSTED; whether it was admitted */
@@ -183,12 +169,15 @@ export function createAdmissionControl(o: {
         gauge.set(admitted);
         return true;
       }
-      accounted = true;
+      accounting = 'done';
       const perPeer = admitted < o.maxInFlight;
       const message = perPeer
         ? `this client is at its limit of ${perPeerMax} calls in flight; retry with backoff`
         : `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`;
-      warnShed('ERR_OVERLOADED', 'RESOURCE_EXHAUSTED', message, { inFlight: admitted, perPeer });
+      calls.endedBeforeHandler('ERR_OVERLOADED', grpc.status.RESOURCE_EXHAUSTED, message, {
+        inFlight: admitted,
+        perPeer,
+      });
       call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: message });
       return false;
     };
@@ -208,7 +197,7 @@ export function createAdmissionControl(o: {
         // when the call is complete and takes a slot
         if (messages === 1) {
           if (!admit()) return;
-          handled = true;
+          accounting = 'handler';
         }
         next();
       })

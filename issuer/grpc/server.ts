@@ -1,16 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { LogFn, Logger } from 'pino';
-import { InvalidRequestError, LanyardError, type Clock, InternalError } from '../../ca/index.js';
+import type { Logger } from 'pino';
+import { InternalError, InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
 import { IssuerServiceError } from '../errors.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
+import { createCallLog, nextReqId, type HandledCall } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
-import { ERROR_CODE_TRAILER, statusName, toGrpcError } from './status.js';
+import { ERROR_CODE_TRAILER } from './status.js';
 
 /** Largest request accepted, bytes (a CSR and a token are a few KiB). */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -87,153 +87,123 @@ export interface IdentityServiceOptions {
   readonly rejectionLog?: RejectionLog;
 }
 
-/** Where the line of a rejected call goes when its code is over its rate (rejection-log.ts). */
-const UNLOGGED: Record<'warn' | 'error', LogFn> = { warn: () => undefined, error: () => undefined };
-
 /** The longest a Certify call may run, whatever deadline its client set. */
 export const MAX_CALL_MS = 30_000;
 
-// Request ids: unique per process (random prefix) and cheap (a counter), for correlating log lines.
-const REQ_PREFIX = `${randomBytes(3).toString('hex')}-`;
-let reqCounter = 0;
-export function nextReqId(): string {
-  return `${REQ_PREFIX}${(++reqCounter).toString(36)}`;
-}
+/** The abort reason of a call whose time ran out (rather than one its client cancelled). */
+const TIMED_OUT = Symbol('the call ran out of time');
 
-/** The Certify handler: decode, call the use case, encode, one log line, one metric sample. */
+/**
+ * The Certify handler: decode, call the use case, encode; the call's one log line and one metric
+ * sample go through the call log (call-log.ts), its error through the one error→status table.
+ */
 export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
-  const latency = o.metrics.latency.labels('Certify');
   const maxCallMs = o.maxCallMs ?? MAX_CALL_MS;
-  const rejections = o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock });
+  const calls = createCallLog({
+    logger: o.logger,
+    metrics: o.metrics,
+    rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock }),
+  });
 
-  function certify(
-    call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
+  function refuse(
+    call: HandledCall,
+    err: unknown,
     callback: grpc.sendUnaryData<CertifyResponseMessage>,
   ): void {
-    const started = process.hrtime.bigint();
-    const reqId = nextReqId();
-    const identity = typeof call.request.identity === 'string' ? call.request.identity.slice(0, 256) : '';
-    const finish = (err: unknown, fields: Record<string, unknown>): void => {
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      latency.observe(durationMs / 1000);
-      if (err === undefined) {
-        o.metrics.requests.labels('Certify', 'OK').inc();
-        o.logger.info({ reqId, rpc: 'Certify', identity, ...fields, durationMs }, 'certified');
-        return;
-      }
-      const mapped = toGrpcError(err);
-      const grpcCode = statusName(mapped.grpcCode);
-      o.metrics.requests.labels('Certify', grpcCode).inc();
-      const level = mapped.grpcCode === grpc.status.INTERNAL ? 'error' : 'warn';
-      // at a bounded rate per code; the metric above counts every call
-      const log = rejections.admit(mapped.code) ? o.logger : UNLOGGED;
-      log[level](
-        {
-          reqId,
-          rpc: 'Certify',
-          identity,
-          code: mapped.code,
-          // which token check failed, or why the authenticator could not answer
-          ...(typeof (err as { reason?: unknown }).reason === 'string'
-            ? { reason: (err as { reason: string }).reason }
-            : {}),
-          grpcCode,
-          durationMs,
-          // what the caller was not told (paths, URLs, addresses, what a backend said)
-          ...(level === 'error' ? { err: describeInternal(err) } : { detail: mapped.detail }),
-        },
-        mapped.message,
-      );
-      const trailers = new grpc.Metadata();
-      trailers.set(ERROR_CODE_TRAILER, mapped.code);
-      callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
-    };
+    const mapped = calls.refused(call, err);
+    const trailers = new grpc.Metadata();
+    trailers.set(ERROR_CODE_TRAILER, mapped.code);
+    callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
+  }
 
-    if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
-      finish(
-        new InvalidRequestError('ERR_INVALID_REQUEST', 'the request is not a CertifyRequest message'),
-        {},
-      );
-      return;
-    }
+  /** The call's time limit: the client's deadline, but never more than maxCallMs from now. */
+  function timeLimitMs(call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>): number {
+    // (a call without a deadline would otherwise hold its slot for as long as, say, a token review hangs)
+    const deadline = call.getDeadline();
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    const nowMs = o.wallClock.now().getTime();
+    const endMs = Math.min(Number.isFinite(deadlineMs) ? deadlineMs : Infinity, nowMs + maxCallMs);
+    return Math.max(0, endMs - nowMs);
+  }
+
+  async function handle(
+    call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
+    callback: grpc.sendUnaryData<CertifyResponseMessage>,
+    handled: HandledCall,
+  ): Promise<void> {
     const ac = new AbortController();
     const onCancel = (): void => {
       ac.abort();
     };
     call.on('cancelled', onCancel);
-    // the client's deadline, but never more than maxCallMs from now (a call without a deadline
-    // would otherwise hold its slot for as long as, say, a token review hangs)
-    const deadline = call.getDeadline();
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    const nowMs = o.wallClock.now().getTime();
-    const endMs = Math.min(Number.isFinite(deadlineMs) ? deadlineMs : Infinity, nowMs + maxCallMs);
-    let timedOut = false;
-    const deadlineTimer = setTimeout(
-      () => {
-        timedOut = true;
-        ac.abort();
-      },
-      Math.max(0, endMs - nowMs),
-    );
+    const deadlineTimer = setTimeout(() => {
+      ac.abort(TIMED_OUT);
+    }, timeLimitMs(call));
     const req = call.request;
-    o.certify(
-      {
-        identity: typeof req.identity === 'string' ? req.identity : '',
-        token: req.token ?? Buffer.alloc(0),
-        csr: req.certificate_signing_request ?? Buffer.alloc(0),
-      },
-      { signal: ac.signal, peer: call.getPeer() },
-    )
-      .then((result) => {
-        if (ac.signal.aborted)
-          throw new IssuerServiceError(
-            'ERR_DEADLINE_EXCEEDED',
-            'the call was cancelled or its deadline passed before a certificate was issued',
-          );
-        const notAfterMs = result.leaf.notAfter.getTime();
-        callback(null, {
-          leaf_certificate: result.leaf.der,
-          // the credential's chain, computed once; grpc-js only reads it
-          intermediate_certificates: result.leaf.intermediates as Buffer[],
-          valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
-        });
-        finish(undefined, {
-          authn: result.identity.spiffeId,
-          serial: result.leaf.serialHex,
-          notAfter: result.leaf.notAfter.toISOString(),
-          issuerSkid: result.issuerSkid,
-        });
-      })
-      .catch((err: unknown) => {
-        // whatever a stage threw once the call ran out of time, the answer is that
-        finish(
-          timedOut && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED')
-            ? new IssuerServiceError(
-                'ERR_DEADLINE_EXCEEDED',
-                'the call was cancelled or its deadline passed before a certificate was issued',
-                { cause: err },
-              )
-            : err,
-          {},
-        );
-      })
-      .finally(() => {
-        clearTimeout(deadlineTimer);
-        call.removeListener('cancelled', onCancel);
+    try {
+      const result = await o.certify(
+        {
+          identity: typeof req.identity === 'string' ? req.identity : '',
+          token: req.token ?? Buffer.alloc(0),
+          csr: req.certificate_signing_request ?? Buffer.alloc(0),
+        },
+        { signal: ac.signal, peer: call.getPeer() },
+      );
+      if (ac.signal.aborted) throw deadlineExceeded(undefined);
+      const notAfterMs = result.leaf.notAfter.getTime();
+      callback(null, {
+        leaf_certificate: result.leaf.der,
+        // the credential's chain, computed once; grpc-js only reads it
+        intermediate_certificates: result.leaf.intermediates as Buffer[],
+        valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
       });
+      calls.certified(handled, {
+        authn: result.identity.spiffeId,
+        serial: result.leaf.serialHex,
+        notAfter: result.leaf.notAfter.toISOString(),
+        issuerSkid: result.issuerSkid,
+      });
+    } catch (err) {
+      // whatever a stage threw once the call ran out of time, the answer is that
+      const late =
+        ac.signal.reason === TIMED_OUT &&
+        !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
+      refuse(handled, late ? deadlineExceeded(err) : err, callback);
+    } finally {
+      clearTimeout(deadlineTimer);
+      call.removeListener('cancelled', onCancel);
+    }
+  }
+
+  function certify(
+    call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
+    callback: grpc.sendUnaryData<CertifyResponseMessage>,
+  ): void {
+    const handled: HandledCall = {
+      started: process.hrtime.bigint(),
+      reqId: nextReqId(),
+      identity: typeof call.request.identity === 'string' ? call.request.identity.slice(0, 256) : '',
+    };
+    if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
+      refuse(
+        handled,
+        new InvalidRequestError('ERR_INVALID_REQUEST', 'the request is not a CertifyRequest message'),
+        callback,
+      );
+      return;
+    }
+    void handle(call, callback, handled);
   }
 
   return { Certify: certify as grpc.handleUnaryCall<unknown, unknown> };
 }
 
-function describeInternal(err: unknown): { message: string; code?: string; cause?: string } {
-  if (!(err instanceof Error)) return { message: String(err) };
-  const cause = err.cause instanceof Error ? err.cause.message : undefined;
-  return {
-    message: err.message,
-    ...(err instanceof LanyardError ? { code: err.code } : {}),
-    ...(cause !== undefined ? { cause } : {}),
-  };
+function deadlineExceeded(cause: unknown): LanyardError {
+  return new IssuerServiceError(
+    'ERR_DEADLINE_EXCEEDED',
+    'the call was cancelled or its deadline passed before a certificate was issued',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {

@@ -9,11 +9,16 @@ import {
   createLeafTemplate,
   encodePem,
   generateKey,
+  authorizeLeaf,
   issueForCsr,
   issueLeaf,
+  judgeCsrKey,
   parseCertificate,
   parseCsr,
+  requestLeaf,
+  snapshotIssuer,
   workloadIdentity,
+  type AuthorizedLeafRequest,
   type IssuerCredential,
   type LeafPolicy,
   type ParsedCsr,
@@ -218,6 +223,13 @@ describe('issueForCsr', () => {
     credential: IssuerCredential = cred,
   ): ReturnType<typeof issueForCsr> =>
     issueForCsr(credential, { csr, identity: WEB, policy: DEFAULT_LEAF_POLICY, now: NOW, ...overrides });
+  /** the authorize stage for an identity the CSR names, under the default policy */
+  const authorized = (parsed: ParsedCsr, identity: typeof WEB): AuthorizedLeafRequest =>
+    authorizeLeaf(
+      requestLeaf(judgeCsrKey(parsed, DEFAULT_LEAF_POLICY), identity.dns),
+      identity,
+      DEFAULT_LEAF_POLICY,
+    );
 
   it('issues a leaf for the identity that openssl verifies as server and client', () => {
     const leaf = issue();
@@ -312,12 +324,9 @@ describe('issueForCsr', () => {
     clock.advance(1000);
     assert.throws(() => issue({ now: clock.now() }, shortCred), { code: 'ERR_ISSUER_UNAVAILABLE' });
     clock.advance(DAY);
-    assert.throws(
-      () => issueLeaf(shortCred, { csr, identity: WEB, policy: DEFAULT_LEAF_POLICY, now: clock.now() }),
-      {
-        code: 'ERR_ISSUER_UNAVAILABLE',
-      },
-    );
+    assert.throws(() => issueLeaf(snapshotIssuer(shortCred, clock.now()), authorized(csr, WEB)), {
+      code: 'ERR_ISSUER_UNAVAILABLE',
+    });
   });
 
   it('rejects an identity outside the issuer name constraints with ERR_NAME_CONSTRAINTS', async () => {
@@ -331,12 +340,9 @@ describe('issueForCsr', () => {
     const evil = workloadIdentity({ trustDomain: 'evil.example', controlNamespace: 'linkerd' }, WEB);
     const evilCsr = { ...csr, dnsNames: [evil.dns] };
     assert.throws(() => issue({ csr: evilCsr, identity: evil }, c), { code: 'ERR_NAME_CONSTRAINTS' });
-    assert.throws(
-      () => issueLeaf(c, { csr: evilCsr, identity: evil, policy: DEFAULT_LEAF_POLICY, now: NOW }),
-      {
-        code: 'ERR_NAME_CONSTRAINTS',
-      },
-    );
+    assert.throws(() => issueLeaf(snapshotIssuer(c, NOW), authorized(evilCsr, evil)), {
+      code: 'ERR_NAME_CONSTRAINTS',
+    });
   });
 
   it('rejects a SPIFFE ID outside the URI subtree even when the DNS name is inside', async () => {

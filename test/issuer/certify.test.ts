@@ -10,10 +10,10 @@ import {
   type LeafPolicy,
   type LenientCsr,
 } from '../../ca/index.js';
-import { createCertifier } from '../../issuer/certify.js';
+import { createCertifier, type CertifyResult } from '../../issuer/certify.js';
 import { createStaticCredentialSource } from '../../issuer/credentials.js';
 import { toGrpcError, statusName } from '../../issuer/grpc/status.js';
-import { createIssuanceLedger } from '../../issuer/ledger.js';
+import { createIssuanceLedger, issuanceObserver } from '../../issuer/ledger.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { hostileCsr, signedCsr, withBadSignature } from '../support/hostile-csr.js';
 import { FakeClock, HOUR } from '../support/clock.js';
@@ -39,7 +39,7 @@ async function setup(
     authenticator,
     policy: options.policy ?? DEFAULT_LEAF_POLICY,
     domain: DEFAULT_IDENTITY_DOMAIN,
-    ledger,
+    onIssued: issuanceObserver(ledger),
     onCsrParsed: (c) => parsed.push(c),
   });
   const csr = (await makeCsr({ dns: [ID] })).der;
@@ -277,5 +277,85 @@ describe('certify (use case)', () => {
     );
     assert.equal(mismatch.code, 'ERR_IDENTITY_MISMATCH');
     assert.ok(mismatch.message.length < 1024, `a message of ${mismatch.message.length} characters`);
+  });
+});
+
+describe('certify (the stages of one call)', () => {
+  async function counted() {
+    const s = await setup();
+    let clockReads = 0;
+    let credentialReads = 0;
+    const issued: CertifyResult[] = [];
+    const cred = s.pki.issuers.east?.credential as IssuerCredential;
+    const certify = createCertifier({
+      clock: {
+        now: () => {
+          clockReads++;
+          return s.clock.now();
+        },
+      },
+      credentials: {
+        ...createStaticCredentialSource(cred),
+        current: () => {
+          credentialReads++;
+          return cred;
+        },
+      },
+      authenticator: s.authenticator,
+      policy: DEFAULT_LEAF_POLICY,
+      domain: DEFAULT_IDENTITY_DOMAIN,
+      onIssued: (r) => issued.push(r),
+    });
+    return {
+      ...s,
+      certify,
+      issued,
+      reads: () => ({ clock: clockReads, credential: credentialReads }),
+    };
+  }
+
+  it('reads the clock and the credential once per call, issued or refused', async () => {
+    const { certify, csr, reads } = await counted();
+    await certify({ identity: ID, token: Buffer.from('sa:default:web'), csr }, { signal });
+    assert.deepEqual(reads(), { clock: 1, credential: 1 });
+    await errorOf(certify({ identity: ID, token: Buffer.from('junk'), csr }, { signal }));
+    assert.deepEqual(reads(), { clock: 2, credential: 2 });
+  });
+
+  it('tells the onIssued observer of each leaf it returns, and of nothing it refused', async () => {
+    const { certify, csr, issued } = await counted();
+    const r = await certify({ identity: ID, token: Buffer.from('sa:default:web'), csr }, { signal });
+    await errorOf(certify({ identity: ID, token: Buffer.from('sa:default:db'), csr }, { signal }));
+    await errorOf(certify({ identity: ID, token: Buffer.from('junk'), csr }, { signal }));
+    assert.equal(issued.length, 1);
+    assert.equal(issued[0], r);
+  });
+
+  it('answers ERR_ISSUER_UNAVAILABLE before anything else when no credential is loaded', async () => {
+    const { authenticator, csr } = await setup();
+    const certify = createCertifier({
+      clock: new FakeClock(),
+      credentials: createStaticCredentialSource(undefined),
+      authenticator,
+      policy: DEFAULT_LEAF_POLICY,
+      domain: DEFAULT_IDENTITY_DOMAIN,
+    });
+    const err = await errorOf(certify({ identity: '', token: Buffer.alloc(0), csr }, { signal }));
+    assert.equal(err.code, 'ERR_ISSUER_UNAVAILABLE');
+    assert.equal(authenticator.calls, 0);
+  });
+
+  it('checks the fields before reading the CSR, and the CSR before the token', async () => {
+    const { certify, authenticator, csr, parsed } = await setup();
+    const missing = await errorOf(certify({ identity: ID, token: Buffer.alloc(0), csr }, { signal }));
+    assert.equal(missing.code, 'ERR_INVALID_REQUEST');
+    assert.equal(parsed.length, 0);
+    const flipped = Buffer.from(csr);
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1;
+    const bad = await errorOf(
+      certify({ identity: ID, token: Buffer.from('sa:default:web'), csr: flipped }, { signal }),
+    );
+    assert.equal(bad.code, 'ERR_CSR_SIGNATURE');
+    assert.equal(authenticator.calls, 0);
   });
 });
