@@ -41,6 +41,8 @@ export async function startIssuer(
     readonly admin?: boolean;
     /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
     readonly ledger?: IssuanceLedger;
+    /** the credential (a cluster worker passes the one its primary hands over); default: read from config.issuerDir */
+    readonly credentials?: CredentialSource;
     /** how long a TLS connection may take to send the HTTP/2 preface (default 10 s) */
     readonly tlsPrefaceTimeoutMs?: number;
     /** how long a call may take to send its whole request (default ADMISSION_DEFAULTS) */
@@ -72,13 +74,16 @@ export async function startIssuer(
     health.setStatus(HEALTH_SERVICE, serving ? 'SERVING' : 'NOT_SERVING');
     metrics.ready.set(serving ? 1 : 0);
   }
-  const credentials = await createIssuerCredentialSource({
-    config,
-    clock,
-    logger,
-    reloads: metrics.reloads,
-    onReload: updateHealth,
-  });
+  const credentials =
+    deps.credentials ??
+    (await createIssuerCredentialSource({
+      config,
+      clock,
+      logger,
+      reloads: metrics.reloads,
+      onReload: updateHealth,
+    }));
+  if (deps.credentials !== undefined) deps.credentials.onChange(updateHealth);
 
   const ledger = deps.ledger ?? createIssuanceLedger();
   const reporter = createStatusReporter({
