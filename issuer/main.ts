@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../ca/index.js';
+import { systemClock, type Clock, type Scheduler } from '../ca/index.js';
 import { createAdminApp } from './admin.js';
 import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
@@ -36,6 +36,8 @@ export async function startIssuer(
   deps: {
     readonly logger: Logger;
     readonly clock?: Clock;
+    /** runs the re-reads of the credential and serving files (default: Node's timers, unref'd) */
+    readonly scheduler?: Scheduler;
     readonly authenticator?: Authenticator;
     /** false in a cluster worker: the primary serves the admin endpoints */
     readonly admin?: boolean;
@@ -58,8 +60,10 @@ export async function startIssuer(
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
   const metrics = createIssuerMetrics();
+  const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
     clock,
+    ...scheduler,
     logger,
     expiry: metrics.servingExpiry,
     onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
@@ -79,6 +83,7 @@ export async function startIssuer(
     (await createIssuerCredentialSource({
       config,
       clock,
+      ...scheduler,
       logger,
       reloads: metrics.reloads,
       onReload: updateHealth,

@@ -132,7 +132,7 @@ export function watchServingTls(o: {
   readonly scheduler: Scheduler;
   readonly onPair: (pair: ServingPair) => void;
   readonly onRefused: (err: unknown) => void;
-}): { close(): void } {
+}): { check(): Promise<void>; close(): void } {
   let settling = '';
   let lastReported = '';
   const watch = createFileWatch({
@@ -164,6 +164,9 @@ export function watchServingTls(o: {
     pollIntervalMs: o.intervalMs,
   });
   return {
+    async check() {
+      await watch.check();
+    },
     close() {
       void watch.close();
     },
@@ -218,6 +221,8 @@ export interface ServingTls {
   /** the pair in use (the last one that passed checkServingPair) */
   pair(): ServingPair;
   status(): ServingTlsStatus;
+  /** looks at the files now (joins a look in progress) */
+  reload(): Promise<void>;
   close(): void;
 }
 
@@ -270,6 +275,7 @@ export async function openServingTls(o: {
   return {
     pair: () => current,
     status: () => servingTlsStatus(current, serverName),
+    reload: () => watch.check(),
     close: () => {
       watch.close();
     },
