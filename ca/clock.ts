@@ -19,6 +19,8 @@ export function nowMs(clock: Clock): number {
 export interface Scheduler {
   /** calls `fn` once after `ms` milliseconds; the returned function cancels it */
   after(ms: number, fn: () => void): () => void;
+  /** calls `fn` every `ms` milliseconds (the first time `ms` from now); the returned function stops it */
+  every(ms: number, fn: () => void): () => void;
 }
 
 /** Longest delay setTimeout takes; longer ones would fire at once. */
@@ -31,6 +33,13 @@ export const systemScheduler: Scheduler = Object.freeze({
     t.unref();
     return () => {
       clearTimeout(t);
+    };
+  },
+  every(ms: number, fn: () => void): () => void {
+    const t = setInterval(fn, Math.min(Math.max(1, ms), MAX_TIMER_MS));
+    t.unref();
+    return () => {
+      clearInterval(t);
     };
   },
 });

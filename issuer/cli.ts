@@ -19,8 +19,7 @@ import { startDevEnvironment } from './dev.js';
 import { createCertifyClient, describeError, errorCode } from './client.js';
 import { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from './config.js';
 import { createIssuerLogger, createLogger } from './logger.js';
-import { startIssuer } from './main.js';
-import { isClusterWorker, runClusterPrimary, runClusterWorker } from './cluster.js';
+import { runIssuer } from './cluster.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
 
@@ -189,26 +188,14 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     )
     .action(async (flags: ServeFlags) => {
       const config = buildIssuerConfig(flags);
-      const logger = createIssuerLogger(config);
-      if (isClusterWorker()) {
-        await runClusterWorker(config, { logger, clock: ctx.clock });
-        return;
-      }
-      if (config.workers > 1) {
-        const c = await runClusterPrimary(config, { logger, clock: ctx.clock, workers: config.workers });
-        ctx.out(
-          `lanyard serve: cluster ${config.cluster}, gRPC on ${c.grpcAddress.host}:${c.grpcAddress.port} (${c.workers} workers), admin on http://${c.adminAddress.host}:${c.adminAddress.port}`,
-        );
-        await waitForSignal();
-        await c.shutdown();
-        return;
-      }
-      const issuer = await startIssuer(config, { logger, clock: ctx.clock });
+      const run = await runIssuer(config, { logger: createIssuerLogger(config), clock: ctx.clock });
+      if (run.role === 'worker') return;
+      const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
       ctx.out(
-        `lanyard serve: cluster ${config.cluster}, gRPC on ${issuer.grpcAddress.host}:${issuer.grpcAddress.port}, admin on http://${issuer.adminAddress.host}:${issuer.adminAddress.port}`,
+        `lanyard serve: cluster ${config.cluster}, gRPC on ${run.grpcAddress.host}:${run.grpcAddress.port}${workers}, admin on http://${run.adminAddress.host}:${run.adminAddress.port}`,
       );
       await waitForSignal();
-      await issuer.shutdown();
+      await run.shutdown();
     });
 
   program

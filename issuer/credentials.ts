@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -9,9 +7,13 @@ import {
   isLanyardError,
   parsePrivateKeyPem,
   readIssuerDir,
+  systemScheduler,
   type Clock,
   type IssuerCredential,
+  type IssuerDirFiles,
+  type Scheduler,
 } from '../ca/index.js';
+import { contentFingerprint, createFileWatch, type FileLook, type WatchVerdict } from './file-watch.js';
 
 /** The issuer credential currently in force; swapped whole, never mutated. */
 export interface CredentialSource {
@@ -35,23 +37,58 @@ export type ReloadOutcome =
   | { readonly result: 'unchanged' }
   | { readonly result: 'rejected'; readonly code: string; readonly message: string };
 
+/**
+ * The PEM material of a credential that validated, with the time it was validated at and the
+ * anchors' spiffe_sequence: what a cluster primary hands to its workers (credential-handoff.ts).
+ */
+export interface CredentialMaterial {
+  readonly certificatePem: string;
+  readonly keyPem: string;
+  readonly anchorsPem: string;
+  /** the `now` it validated at (ISO 8601) */
+  readonly validatedAt: string;
+  /** when the source loaded it (ISO 8601) */
+  readonly loadedAt: string;
+  readonly anchorsSequence: number | undefined;
+}
+
 export interface DirectoryCredentialOptions {
   /** directory with tls.crt/tls.key[/ca.crt] or crt.pem/key.pem */
   readonly dir: string;
   /** trust anchors file; defaults to DIR/ca.crt */
   readonly trustAnchorsPath?: string;
   readonly clock: Clock;
+  /** runs the polls and the fs.watch debounce (default: Node's timers, unref'd) */
+  readonly scheduler?: Scheduler;
   readonly logger: Logger;
   /** how often the files are re-read; 0 disables polling (changes are still seen through fs.watch) */
   readonly pollIntervalMs?: number;
   readonly onReload?: (outcome: ReloadOutcome) => void;
+  /** called with the material of each credential that validated, before the onChange listeners */
+  readonly onMaterial?: (material: CredentialMaterial) => void;
+}
+
+/** One look at the issuer directory: its files (content fingerprint) and the anchors file's mtime. */
+async function lookAtIssuerDir(
+  dir: string,
+  trustAnchorsPath: string | undefined,
+): Promise<FileLook<{ files: IssuerDirFiles; anchorsMtimeMs: number }>> {
+  try {
+    const files = await readIssuerDir(dir, trustAnchorsPath);
+    const anchorsMtimeMs = (await stat(files.anchorsPath)).mtimeMs;
+    const fingerprint = contentFingerprint(files.certificatePem, files.keyPem, files.anchorsPem);
+    return { ok: true, fingerprint, value: { files, anchorsMtimeMs } };
+  } catch (error) {
+    return { ok: false, error };
+  }
 }
 
 /**
- * Loads the issuer credential from a directory and keeps it current: polls every few seconds and
- * watches the directory (Kubernetes swaps a mounted Secret by re-pointing its `..data` symlink).
- * A new credential is used only when it validates completely (parses, key matches, CA, chains to
- * an anchor, not expired); otherwise the old one keeps serving.
+ * Loads the issuer credential from a directory and keeps it current on the file watch
+ * (file-watch.ts): polls every few seconds and watches the directory (Kubernetes swaps a mounted
+ * Secret by re-pointing its `..data` symlink). A new credential is used only when it validates
+ * completely (parses, key matches, CA, chains to an anchor, not expired); otherwise the old one
+ * keeps serving. Files that cannot be read count as a rejected reload, at every look.
  */
 export async function createDirectoryCredentialSource(
   options: DirectoryCredentialOptions,
@@ -59,104 +96,102 @@ export async function createDirectoryCredentialSource(
   const { clock, logger } = options;
   let credential: IssuerCredential | undefined;
   let loadedAt: Date | undefined;
-  let lastDigest: string | undefined;
   let anchorsDigest: string | undefined;
   let anchorsSequence: number | undefined;
-  let inProgress: Promise<ReloadOutcome> | undefined;
+  let outcome: ReloadOutcome = { result: 'unchanged' };
   const listeners = new Set<(cred: IssuerCredential) => void>();
 
-  async function load(): Promise<ReloadOutcome> {
-    let outcome: ReloadOutcome;
-    try {
-      const files = await readIssuerDir(options.dir, options.trustAnchorsPath);
-      const anchorsMtimeMs = (await stat(files.anchorsPath)).mtimeMs;
-      const digest = createHash('sha256')
-        .update(files.certificatePem)
-        .update('\0')
-        .update(files.keyPem)
-        .update('\0')
-        .update(files.anchorsPem)
-        .digest('hex');
-      if (digest === lastDigest) return { result: 'unchanged' };
-      lastDigest = digest;
-      const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
-      const next = createIssuerCredential({
-        certificatePem: files.certificatePem,
-        signer,
-        anchorsPem: files.anchorsPem,
-        now: clock.now(),
-      });
-      credential = next;
-      loadedAt = clock.now();
-      const nextAnchorsDigest = createHash('sha256').update(files.anchorsPem).digest('hex');
-      if (nextAnchorsDigest !== anchorsDigest) {
-        anchorsDigest = nextAnchorsDigest;
-        const fromFile = Math.floor(anchorsMtimeMs / 1000);
-        anchorsSequence = anchorsSequence === undefined ? fromFile : Math.max(fromFile, anchorsSequence + 1);
-      }
-      outcome = { result: 'loaded', credential: next };
-      logger.info(
-        {
-          event: 'credential_loaded',
-          issuerSerial: next.certificate.serialHex,
-          issuerSkid: next.certificate.subjectKeyId?.toString('hex'),
-          notAfter: next.certificate.notAfter.toISOString(),
-          anchors: next.anchors.length,
-        },
-        'issuer credential loaded',
-      );
-      for (const fn of listeners) fn(next);
-    } catch (err) {
-      const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
-      const message = err instanceof Error ? err.message : String(err);
-      outcome = { result: 'rejected', code, message };
-      // A certificate that is merely not valid yet (a clock a little behind its issuer's) may become
-      // valid without the files changing: look at the same files again at the next poll.
-      if (code === 'ERR_CERT_NOT_YET_VALID') lastDigest = undefined;
-      logger.warn(
-        { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
-        `issuer credential in ${options.dir} rejected: ${message}${credential ? '; the previous credential keeps serving' : ''}`,
-      );
+  function accept(files: IssuerDirFiles, anchorsMtimeMs: number): IssuerCredential {
+    const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
+    const validatedAt = clock.now();
+    const next = createIssuerCredential({
+      certificatePem: files.certificatePem,
+      signer,
+      anchorsPem: files.anchorsPem,
+      now: validatedAt,
+    });
+    credential = next;
+    loadedAt = clock.now();
+    const nextAnchorsDigest = contentFingerprint(files.anchorsPem);
+    if (nextAnchorsDigest !== anchorsDigest) {
+      anchorsDigest = nextAnchorsDigest;
+      const fromFile = Math.floor(anchorsMtimeMs / 1000);
+      anchorsSequence = anchorsSequence === undefined ? fromFile : Math.max(fromFile, anchorsSequence + 1);
     }
-    options.onReload?.(outcome);
-    return outcome;
+    options.onMaterial?.({
+      certificatePem: files.certificatePem,
+      keyPem: files.keyPem,
+      anchorsPem: files.anchorsPem,
+      validatedAt: validatedAt.toISOString(),
+      loadedAt: loadedAt.toISOString(),
+      anchorsSequence,
+    });
+    return next;
   }
 
-  function reload(): Promise<ReloadOutcome> {
-    inProgress ??= load().finally(() => {
-      inProgress = undefined;
-    });
-    return inProgress;
+  function loaded(next: IssuerCredential): void {
+    outcome = { result: 'loaded', credential: next };
+    logger.info(
+      {
+        event: 'credential_loaded',
+        issuerSerial: next.certificate.serialHex,
+        issuerSkid: next.certificate.subjectKeyId?.toString('hex'),
+        notAfter: next.certificate.notAfter.toISOString(),
+        anchors: next.anchors.length,
+      },
+      'issuer credential loaded',
+    );
+    for (const fn of listeners) fn(next);
+    options.onReload?.(outcome);
+  }
+
+  /** A reload that failed (files unreadable or invalid): logged and counted; the old credential stays. */
+  function rejected(err: unknown): WatchVerdict {
+    const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    outcome = { result: 'rejected', code, message };
+    logger.warn(
+      { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
+      `issuer credential in ${options.dir} rejected: ${message}${credential ? '; the previous credential keeps serving' : ''}`,
+    );
+    options.onReload?.(outcome);
+    // A certificate that is merely not valid yet (a clock a little behind its issuer's) may become
+    // valid without the files changing: look at the same files again at the next poll.
+    return code === 'ERR_CERT_NOT_YET_VALID' ? 'retry' : 'refused';
+  }
+
+  const watch = createFileWatch({
+    look: () => lookAtIssuerDir(options.dir, options.trustAnchorsPath),
+    onChange({ files, anchorsMtimeMs }): WatchVerdict {
+      let next: IssuerCredential;
+      try {
+        next = accept(files, anchorsMtimeMs);
+      } catch (err) {
+        return rejected(err);
+      }
+      loaded(next);
+      return 'accepted';
+    },
+    onUnreadable: (err) => {
+      rejected(err);
+    },
+    // one version remembered, whatever became of it: files put back as they were are loaded again
+    policy: 'latest',
+    clock,
+    scheduler: options.scheduler ?? systemScheduler,
+    pollIntervalMs: options.pollIntervalMs ?? 2000,
+    watchDirs: [
+      options.dir,
+      ...(options.trustAnchorsPath !== undefined ? [dirname(options.trustAnchorsPath)] : []),
+    ],
+  });
+
+  async function reload(): Promise<ReloadOutcome> {
+    const decision = await watch.check();
+    return decision === 'unchanged' ? { result: 'unchanged' } : outcome;
   }
 
   await reload();
-
-  const timers: NodeJS.Timeout[] = [];
-  const pollMs = options.pollIntervalMs ?? 2000;
-  if (pollMs > 0) {
-    const t = setInterval(() => void reload(), pollMs);
-    t.unref();
-    timers.push(t);
-  }
-  const watchers: FSWatcher[] = [];
-  let debounce: NodeJS.Timeout | undefined;
-  const onFsEvent = (): void => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => void reload(), 100);
-    debounce.unref();
-  };
-  for (const d of new Set([
-    options.dir,
-    ...(options.trustAnchorsPath !== undefined ? [dirname(options.trustAnchorsPath)] : []),
-  ])) {
-    try {
-      const w = watch(d, { persistent: false }, onFsEvent);
-      w.on('error', () => undefined);
-      watchers.push(w);
-    } catch {
-      // fs.watch is an optimisation; polling still sees every change
-    }
-  }
 
   return {
     current: () => credential,
@@ -167,12 +202,7 @@ export async function createDirectoryCredentialSource(
       return () => listeners.delete(fn);
     },
     reload,
-    async close() {
-      for (const t of timers) clearInterval(t);
-      clearTimeout(debounce);
-      for (const w of watchers) w.close();
-      await inProgress;
-    },
+    close: () => watch.close(),
   };
 }
 
@@ -201,14 +231,18 @@ export function createIssuerCredentialSource(o: {
     readonly pollIntervalMs: number;
   };
   readonly clock: Clock;
+  readonly scheduler?: Scheduler;
   readonly logger: Logger;
   readonly reloads: { labels(result: string): { inc(): void } };
   readonly onReload?: () => void;
+  readonly onMaterial?: (material: CredentialMaterial) => void;
 }): Promise<CredentialSource> {
   return createDirectoryCredentialSource({
     dir: o.config.issuerDir,
     ...(o.config.trustAnchorsPath !== undefined ? { trustAnchorsPath: o.config.trustAnchorsPath } : {}),
     clock: o.clock,
+    ...(o.scheduler !== undefined ? { scheduler: o.scheduler } : {}),
+    ...(o.onMaterial !== undefined ? { onMaterial: o.onMaterial } : {}),
     logger: o.logger.child({ component: 'credentials' }),
     pollIntervalMs: o.config.pollIntervalMs,
     onReload: (outcome) => {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../ca/index.js';
+import { systemClock, type Clock, type Scheduler } from '../ca/index.js';
 import { createAdminApp } from './admin.js';
 import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
@@ -36,11 +36,15 @@ export async function startIssuer(
   deps: {
     readonly logger: Logger;
     readonly clock?: Clock;
+    /** runs the re-reads of the credential and serving files (default: Node's timers, unref'd) */
+    readonly scheduler?: Scheduler;
     readonly authenticator?: Authenticator;
     /** false in a cluster worker: the primary serves the admin endpoints */
     readonly admin?: boolean;
     /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
     readonly ledger?: IssuanceLedger;
+    /** the credential (a cluster worker passes the one its primary hands over); default: read from config.issuerDir */
+    readonly credentials?: CredentialSource;
     /** how long a TLS connection may take to send the HTTP/2 preface (default 10 s) */
     readonly tlsPrefaceTimeoutMs?: number;
     /** how long a call may take to send its whole request (default ADMISSION_DEFAULTS) */
@@ -56,8 +60,10 @@ export async function startIssuer(
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
   const metrics = createIssuerMetrics();
+  const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
     clock,
+    ...scheduler,
     logger,
     expiry: metrics.servingExpiry,
     onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
@@ -72,13 +78,17 @@ export async function startIssuer(
     health.setStatus(HEALTH_SERVICE, serving ? 'SERVING' : 'NOT_SERVING');
     metrics.ready.set(serving ? 1 : 0);
   }
-  const credentials = await createIssuerCredentialSource({
-    config,
-    clock,
-    logger,
-    reloads: metrics.reloads,
-    onReload: updateHealth,
-  });
+  const credentials =
+    deps.credentials ??
+    (await createIssuerCredentialSource({
+      config,
+      clock,
+      ...scheduler,
+      logger,
+      reloads: metrics.reloads,
+      onReload: updateHealth,
+    }));
+  if (deps.credentials !== undefined) deps.credentials.onChange(updateHealth);
 
   const ledger = deps.ledger ?? createIssuanceLedger();
   const reporter = createStatusReporter({

@@ -1,21 +1,23 @@
 // The serving certificate of `lanyard serve --tls-cert/--tls-key`: what is checked before binding
 // (and again on every reload), and the name a Linkerd proxy will ask for.
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import {
   CredentialError,
   checkValidity,
   parseCertificatesPem,
   readPemFile,
+  systemScheduler,
   type CertificateInfo,
   type Clock,
   type IdentityDomain,
   FileError,
+  type Scheduler,
 } from '../ca/index.js';
 import { IssuerServiceError } from './errors.js';
 import type { Logger } from 'pino';
 import { identityServiceName, type IssuerConfig } from './config.js';
+import { contentFingerprint, createFileWatch, lookAtContents, type WatchVerdict } from './file-watch.js';
 
 export interface ServingTlsFiles {
   readonly certPath: string;
@@ -118,61 +120,57 @@ function flagNames(tls: ServingTlsFiles): { cert: string; key: string } {
 }
 
 /**
- * Re-reads the serving files every `intervalMs`; a changed pair that passes checkServingPair is
- * handed to `onPair`, one that does not to `onRefused` (the previous pair keeps serving). Files
- * caught between the key and the certificate of a swap simply fail to match and are read again at
- * the next tick.
+ * Re-reads the serving files every `intervalMs` on the file watch (file-watch.ts); a changed pair
+ * that passes checkServingPair is handed to `onPair`, one that does not to `onRefused` (the previous
+ * pair keeps serving). Files caught between the key and the certificate of a swap simply fail to
+ * match and are read again at the next tick; files missing for a moment (a Secret being swapped)
+ * are read again at the next tick too.
  */
 export function watchServingTls(o: {
   readonly files: ServingTlsFiles;
   readonly current: ServingPair;
   readonly intervalMs: number;
-  readonly now: () => Date;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
   readonly onPair: (pair: ServingPair) => void;
   readonly onRefused: (err: unknown) => void;
-}): { close(): void } {
-  let last = `${o.current.certPem}\0${o.current.keyPem}`;
-  let lastRefused = '';
+}): { check(): Promise<void>; close(): void } {
   let settling = '';
   let lastReported = '';
-  let busy = false;
-  const tick = async (): Promise<void> => {
-    if (busy) return;
-    busy = true;
-    try {
-      const [certPem, keyPem] = await Promise.all([
-        readFile(o.files.certPath, 'utf8'),
-        readFile(o.files.keyPath, 'utf8'),
-      ]);
-      const seen = `${certPem}\0${keyPem}`;
-      if (seen === last || seen === lastRefused) return;
+  const watch = createFileWatch({
+    look: () => lookAtContents([o.files.certPath, o.files.keyPath]),
+    onChange([certPem = '', keyPem = ''], seen): WatchVerdict {
       try {
-        const pair = checkServingPair(certPem, keyPem, o.now(), flagNames(o.files));
-        last = seen;
+        const pair = checkServingPair(certPem, keyPem, o.clock.now(), flagNames(o.files));
         o.onPair(pair);
+        return 'accepted';
       } catch (err) {
+        const code = (err as { code?: string }).code;
         // a mismatch is usually a swap in progress: only report it once the pair has settled
-        if ((err as { code?: string }).code === 'ERR_KEY_MISMATCH' && settling !== seen) {
+        if (code === 'ERR_KEY_MISMATCH' && settling !== seen) {
           settling = seen;
-          return;
+          return 'retry';
         }
         if (lastReported !== seen) o.onRefused(err);
         lastReported = seen;
         // a certificate not valid yet (this node's clock a little behind the issuer's) may become
         // valid without the files changing: it is checked again at every tick, reported once
-        if ((err as { code?: string }).code !== 'ERR_CERT_NOT_YET_VALID') lastRefused = seen;
+        return code === 'ERR_CERT_NOT_YET_VALID' ? 'retry' : 'refused';
       }
-    } catch {
-      // a file missing for a moment (a Secret being swapped): read again at the next tick
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), o.intervalMs);
-  timer.unref();
+    },
+    // the pair in use and the last pair refused are both left alone until the files change
+    policy: 'both',
+    initial: contentFingerprint(o.current.certPem, o.current.keyPem),
+    clock: o.clock,
+    scheduler: o.scheduler,
+    pollIntervalMs: o.intervalMs,
+  });
   return {
+    async check() {
+      await watch.check();
+    },
     close() {
-      clearInterval(timer);
+      void watch.close();
     },
   };
 }
@@ -225,6 +223,8 @@ export interface ServingTls {
   /** the pair in use (the last one that passed checkServingPair) */
   pair(): ServingPair;
   status(): ServingTlsStatus;
+  /** looks at the files now (joins a look in progress) */
+  reload(): Promise<void>;
   close(): void;
 }
 
@@ -238,6 +238,8 @@ export async function openServingTls(o: {
   readonly domain: IdentityDomain;
   readonly intervalMs: number;
   readonly clock: Clock;
+  /** runs the re-reads (default: Node's timers, unref'd) */
+  readonly scheduler?: Scheduler;
   readonly logger: Logger;
   readonly onPair?: (pair: ServingPair) => void;
   /** set to the serving certificate's notAfter (unix seconds) at load and on every reload */
@@ -253,7 +255,8 @@ export async function openServingTls(o: {
     files: o.files,
     current,
     intervalMs: o.intervalMs,
-    now: () => o.clock.now(),
+    clock: o.clock,
+    scheduler: o.scheduler ?? systemScheduler,
     onPair(pair) {
       current = pair;
       recordExpiry(pair);
@@ -274,6 +277,7 @@ export async function openServingTls(o: {
   return {
     pair: () => current,
     status: () => servingTlsStatus(current, serverName),
+    reload: () => watch.check(),
     close: () => {
       watch.close();
     },
@@ -285,6 +289,7 @@ export function openServingTlsOf(
   config: IssuerConfig,
   o: {
     readonly clock: Clock;
+    readonly scheduler?: Scheduler;
     readonly logger: Logger;
     readonly expiry: { set(value: number): void };
     readonly onPair?: (pair: ServingPair) => void;
@@ -296,6 +301,7 @@ export function openServingTlsOf(
     domain: config.domain,
     intervalMs: Math.max(config.pollIntervalMs, 1000),
     clock: o.clock,
+    ...(o.scheduler !== undefined ? { scheduler: o.scheduler } : {}),
     logger: o.logger,
     expiry: o.expiry,
     ...(o.onPair !== undefined ? { onPair: o.onPair } : {}),

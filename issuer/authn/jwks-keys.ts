@@ -1,17 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { UsageError, formatDuration, type Clock, type Scheduler } from '../../ca/index.js';
+import { createFileVersionTracker, lookAtStats } from '../file-watch.js';
 import { AuthenticatorUnavailableError } from './errors.js';
 import { raceSignal } from './common.js';
 import {
   JWKS_RETRY_MS,
   fetchJwks,
-  fileVersion,
   jwksRefreshDelayMs,
   parseJwks,
   readJwksFile,
-  sameVersion,
-  type FileVersion,
   type KeySet,
 } from './jwks.js';
 
@@ -100,10 +98,10 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
   const closing = new AbortController();
 
   let keySet: KeySet | undefined;
-  let version: FileVersion | undefined;
+  // file source: its version (mtime, size, inode) on the one file-watching mechanism, looked at on use
+  const fileTracker = createFileVersionTracker({ clock, intervalMs: options.fileCheckIntervalMs });
   let loading: Promise<void> | undefined;
   let lastFailure: { atMs: number; message: string } | undefined;
-  let lastFileCheckMs = -Infinity;
   let lastKidRefetchMs = -Infinity;
   // URL source: when the key set in use was fetched; the next scheduled fetch, cancellable
   let loadedAtMs = -Infinity;
@@ -114,16 +112,19 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
   /** Reads the source, parses it and swaps the key set; onKeysLost when a key went away. */
   async function load(reason: string): Promise<void> {
     let text: string;
-    let newVersion: FileVersion | undefined;
+    let newVersion: string | undefined;
     let maxAgeMs: number | undefined;
     const startedMs = clock.now().getTime();
     try {
       if ('file' in source) {
-        newVersion = await fileVersion(source.file).catch((err: unknown) => {
+        const look = await lookAtStats([source.file]);
+        if (!look.ok) {
+          const err = look.error;
           throw new Error(
             `cannot read JWKS file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
           );
-        });
+        }
+        newVersion = look.fingerprint;
         text = await readJwksFile(source.file);
       } else {
         const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
@@ -141,9 +142,11 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
       const next = parseJwks(text, options.algorithms);
       if (keySet !== undefined && lostKeys(keySet, next)) options.onKeysLost();
       keySet = next;
-      version = newVersion;
       loadedAtMs = startedMs;
-      if (newVersion !== undefined) lastFileCheckMs = clock.now().getTime();
+      if (newVersion !== undefined) {
+        fileTracker.settle(newVersion, 'accepted');
+        fileTracker.looked();
+      }
       lastFailure = undefined;
       stats.jwksLoads++;
       const nextInMs = jwksRefreshDelayMs(maxAgeMs, options.refreshIntervalMs);
@@ -165,7 +168,7 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
       lastFailure = { atMs: clock.now().getTime(), message };
       stats.jwksLoadFailures++;
       // a file that failed to parse is not retried until it changes again
-      if (newVersion !== undefined) version = newVersion;
+      if (newVersion !== undefined) fileTracker.settle(newVersion, 'refused');
       scheduleRefresh(Math.min(JWKS_RETRY_MS, options.refreshIntervalMs));
       logger?.warn(
         {
@@ -232,18 +235,16 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
   }
 
   /** File source: re-reads the file when it changed; a changed file that does not parse keeps the keys. */
-  async function checkFile(file: string, nowMs: number, signal: AbortSignal): Promise<void> {
-    lastFileCheckMs = nowMs;
-    let current: FileVersion | undefined;
-    try {
-      current = await fileVersion(file);
-    } catch (err) {
+  async function checkFile(file: string, signal: AbortSignal): Promise<void> {
+    fileTracker.looked();
+    const look = await lookAtStats([file]);
+    if (!look.ok) {
       logger?.warn(
-        { event: 'jwks_stat_failed', source: sourceName, err: (err as Error).message },
+        { event: 'jwks_stat_failed', source: sourceName, err: (look.error as Error).message },
         'cannot stat the JWKS file; keeping the keys loaded before',
       );
     }
-    if (current !== undefined && !sameVersion(version, current)) {
+    if (fileTracker.decide(look) === 'changed') {
       await raceSignal(reload('file changed'), signal).catch((err: unknown) => {
         if (!(err instanceof AuthenticatorUnavailableError) || signal.aborted) throw err;
       });
@@ -263,8 +264,8 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
           });
         }
         await raceSignal(reload('first use'), signal);
-      } else if ('file' in source && nowMs - lastFileCheckMs >= options.fileCheckIntervalMs) {
-        await checkFile(source.file, nowMs, signal);
+      } else if ('file' in source && fileTracker.due()) {
+        await checkFile(source.file, signal);
       }
       if (keySet === undefined)
         throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });

@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 
 /** Every JWS algorithm the JWT authenticator can be configured for; never "none", never HS*. */
@@ -153,22 +153,6 @@ export function keyFitsAlgorithm(key: KeyObject, alg: string): boolean {
   if (curve !== undefined) return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === curve;
   if (alg === 'EdDSA' || alg === 'Ed25519') return type === 'ed25519';
   return false;
-}
-
-/** What identifies a file's version without reading it. */
-export interface FileVersion {
-  readonly mtimeMs: number;
-  readonly size: number;
-  readonly ino: number;
-}
-
-export async function fileVersion(path: string): Promise<FileVersion> {
-  const s = await stat(path);
-  return { mtimeMs: s.mtimeMs, size: s.size, ino: s.ino };
-}
-
-export function sameVersion(a: FileVersion | undefined, b: FileVersion): boolean {
-  return a !== undefined && a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino;
 }
 
 /** Reads a JWKS file of bounded size; throws a plain Error with the reason. */

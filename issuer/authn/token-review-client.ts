@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import type { Logger } from 'pino';
 import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { createFileVersionTracker, lookAtContents } from '../file-watch.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 import { parseServiceAccountUsername, quote, redactToken } from './common.js';
 import type { KubeConnection } from './kubeconfig.js';
@@ -55,19 +55,25 @@ export function createTokenReviewClient(o: {
     ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
     ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
   });
-  let bearer: { token: string | undefined; readAtMs: number } = { token: conn.token, readAtMs: -Infinity };
+  let bearer: string | undefined = conn.token;
+  // the token file on the one file-watching mechanism, looked at on use
+  const tokenFile = createFileVersionTracker({ clock, intervalMs: tokenFileRefreshMs });
   let requests = 0;
 
   /** The bearer token for the API server; a token file is re-read at most every tokenFileRefreshMs. */
   async function callerToken(): Promise<string | undefined> {
     if (conn.tokenFile === undefined) return conn.token;
-    const nowMs = clock.now().getTime();
-    if (nowMs - bearer.readAtMs >= tokenFileRefreshMs) {
-      try {
-        const t = (await readFile(conn.tokenFile, 'utf8')).trim();
-        bearer = { token: t, readAtMs: nowMs };
-      } catch (err) {
-        if (bearer.token === undefined) {
+    if (tokenFile.due()) {
+      const look = await lookAtContents([conn.tokenFile]);
+      if (look.ok) {
+        if (tokenFile.decide(look) === 'changed') {
+          bearer = (look.value[0] ?? '').trim();
+          tokenFile.settle(look.fingerprint, 'accepted');
+        }
+        tokenFile.looked();
+      } else {
+        const err = look.error;
+        if (bearer === undefined) {
           throw new AuthenticatorUnavailableError(
             `cannot read the API server token file ${conn.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
             { reason: 'credentials' },
@@ -77,10 +83,10 @@ export function createTokenReviewClient(o: {
           { event: 'token_file_unreadable', file: conn.tokenFile, err: (err as Error).message },
           'keeping the API server token read before',
         );
-        bearer = { token: bearer.token, readAtMs: nowMs };
+        tokenFile.looked();
       }
     }
-    return bearer.token;
+    return bearer;
   }
 
   async function review(token: string, signal: AbortSignal): Promise<unknown> {

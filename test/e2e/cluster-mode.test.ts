@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { buildCsr, createKeyObjectSigner, generateKey } from '../../ca/index.js';
-import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
+import {
+  buildCsr,
+  createKeyObjectSigner,
+  generateKey,
+  parseCertificate,
+  parseCertificatesPem,
+} from '../../ca/index.js';
+import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient } from '../support/issuer.js';
 import { tempDir } from '../support/openssl.js';
 
@@ -67,6 +73,57 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
         .map((l) => (JSON.parse(l) as { worker?: number }).worker),
     );
     assert.deepEqual([...workers].sort(), [1, 2], 'both workers served calls');
+  });
+
+  it('reloads a renewed issuer in the primary alone and hands it to both workers', async () => {
+    const created = lanyard([
+      'issuer',
+      'create',
+      '--anchor',
+      join(dir, 'anchor'),
+      '--cluster',
+      'east',
+      '--out',
+      join(dir, 'renewed'),
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    for (const name of readdirSync(join(dir, 'renewed')))
+      copyFileSync(join(dir, 'renewed', name), join(dir, 'east', name));
+    const renewed = parseCertificatesPem(readFileSync(join(dir, 'renewed', 'tls.crt'), 'utf8'), 'renewed')[0]
+      ?.serialHex;
+    let serial: string | undefined;
+    for (let i = 0; i < 150 && serial !== renewed; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      serial = ((await (await fetch(`${admin}/v1/status`)).json()) as { issuer: { serial: string } | null })
+        .issuer?.serial;
+    }
+    assert.equal(serial, renewed, 'the primary loaded the renewed issuer');
+    const token = Buffer.from(readFileSync(join(dir, 'web.token'), 'utf8'));
+    const csr = buildCsr(createKeyObjectSigner(await generateKey('p256')), { dnsNames: [ID] });
+    const clients = [11, 12, 13, 14, 15, 16].map((i) =>
+      createIdentityClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+        'lanyard.test-connection': i,
+      }),
+    );
+    const served = await Promise.all(
+      clients.map(async (c) => {
+        const res = await c.certify({ identity: ID, token, certificate_signing_request: csr });
+        c.close();
+        return parseCertificate(res.intermediate_certificates[0] as Buffer).serialHex;
+      }),
+    );
+    assert.deepEqual(new Set(served), new Set([renewed]), 'every worker signs with the renewed issuer');
+    const credentialLines = serve
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"event":"credential_'))
+      .map((l) => JSON.parse(l) as { worker?: number });
+    assert.ok(credentialLines.length >= 2);
+    assert.deepEqual(
+      credentialLines.filter((l) => l.worker !== undefined),
+      [],
+      'workers read no credential files',
+    );
   });
 
   it('replaces a worker that dies after start and keeps serving with two workers', async () => {

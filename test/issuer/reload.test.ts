@@ -9,7 +9,7 @@ import {
   type CertificateInfo,
 } from '../../ca/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
-import { HOUR } from '../support/clock.js';
+import { FakeClock, HOUR } from '../support/clock.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
@@ -24,13 +24,7 @@ function secretFiles(pki: TestPki, cluster = 'east'): Record<string, string> {
   return { 'tls.crt': i.certPem, 'tls.key': i.keyPem, 'ca.crt': pki.anchorsPem };
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const start = performance.now();
-  while (!(await cond())) {
-    if (performance.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const POLL_MS = 100;
 
 describe('issuer credential reload', () => {
   let dir: string;
@@ -38,14 +32,28 @@ describe('issuer credential reload', () => {
   let pki: TestPki;
   let t: TestIssuer;
   let csr: Buffer;
+  // the issuer's clock and scheduler: its polls run when the test moves time, never on their own
+  const clock = new FakeClock(systemClock.now());
 
   before(async () => {
     ({ dir, cleanup } = tempDir('lanyard-reload-'));
-    pki = await testPki({ now: systemClock.now(), clusters: ['east', 'next'] });
+    pki = await testPki({ now: clock.now(), clusters: ['east', 'next'] });
     writeAtomicVolume(dir, secretFiles(pki, 'east'));
-    t = await startTestIssuer({ dir, authenticator: scriptedAuthenticator(), pollIntervalMs: 100 });
+    t = await startTestIssuer({
+      dir,
+      authenticator: scriptedAuthenticator(),
+      pollIntervalMs: POLL_MS,
+      clock,
+      scheduler: clock,
+    });
     csr = (await makeCsr({ dns: [ID] })).der;
   });
+
+  /** moves time one poll interval on and waits for the look at the files that this starts */
+  const poll = async (): Promise<void> => {
+    clock.advance(POLL_MS);
+    await t.issuer.credentials.reload();
+  };
   after(async () => {
     await t.close();
     cleanup();
@@ -62,6 +70,12 @@ describe('issuer credential reload', () => {
     assert.equal(await serving(), east);
     let stop = false;
     const results: { code: string; issuer?: string }[] = [];
+    let waiting: { n: number; resolve: () => void } | undefined;
+    /** resolves once `n` calls have returned */
+    const calls = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        waiting = { n, resolve };
+      });
     const loop = (async () => {
       while (!stop) {
         try {
@@ -69,13 +83,14 @@ describe('issuer credential reload', () => {
         } catch (err) {
           results.push({ code: String((err as { code?: number }).code) });
         }
+        if (waiting !== undefined && results.length >= waiting.n) waiting.resolve();
       }
     })();
-    await waitFor(() => results.length >= 20, 'traffic before the swap');
+    await calls(20);
     writeAtomicVolume(dir, secretFiles(pki, 'next'));
-    await waitFor(() => results.at(-1)?.issuer === next, 'calls signed by the new issuer');
+    await poll();
     const afterSwap = results.length;
-    await waitFor(() => results.length >= afterSwap + 20, 'traffic after the swap');
+    await calls(afterSwap + 20);
     stop = true;
     await loop;
     assert.deepEqual(
@@ -112,10 +127,8 @@ describe('issuer credential reload', () => {
       const before = await serving();
       const rejectedBefore = await rejectedReloads(t);
       writeAtomicVolume(dir, files());
-      await waitFor(
-        async () => (await rejectedReloads(t)) > rejectedBefore,
-        'the replacement to be rejected',
-      );
+      await poll();
+      assert.ok((await rejectedReloads(t)) > rejectedBefore, 'the replacement is rejected');
       assert.equal(await serving(), before);
       assert.equal((await fetch(`${t.adminUrl}/ready`)).status, 200);
     });
@@ -129,15 +142,15 @@ describe('issuer credential reload', () => {
       ...secretFiles(pki, 'east'),
       'ca.crt': pki.anchorsPem + encodePem('CERTIFICATE', (await notCa(pki)).der),
     });
-    // a reload already under way may first reject the previous test's files: wait for this one's code
     const rejectedNotCa = (): boolean =>
       t.logLines.some((l) => {
         const e = JSON.parse(l) as { event?: string; code?: string };
         return e.event === 'credential_rejected' && e.code === 'ERR_NOT_CA';
       });
-    await waitFor(
-      async () => (await rejectedReloads(t)) > rejectedBefore && rejectedNotCa(),
-      'the non-CA anchor set to be rejected',
+    await poll();
+    assert.ok(
+      (await rejectedReloads(t)) > rejectedBefore && rejectedNotCa(),
+      'the non-CA anchor set is rejected',
     );
     assert.equal(await serving(), before);
     for (const path of ['/v1/bundle', '/v1/bundle.spiffe'])
@@ -157,10 +170,8 @@ describe('issuer credential reload', () => {
       'tls.key': expired.issuers.east?.keyPem as string,
       'ca.crt': expired.anchorsPem,
     });
-    await waitFor(
-      async () => (await rejectedReloads(t)) > rejectedBefore,
-      'the expired replacement to be rejected',
-    );
+    await poll();
+    assert.ok((await rejectedReloads(t)) > rejectedBefore, 'the expired replacement is rejected');
     assert.equal(await serving(), before);
     assert.equal(
       await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),

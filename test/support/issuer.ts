@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, type Clock, type LeafKeyType } from '../../ca/index.js';
+import { systemClock, type Clock, type LeafKeyType, type Scheduler } from '../../ca/index.js';
 import type { Authenticator } from '../../issuer/authn/index.js';
 import { buildIssuerConfig, type IssuerConfig } from '../../issuer/config.js';
 import {
@@ -74,6 +74,8 @@ export async function startTestIssuer(options: {
   cluster?: string;
   authenticator: Authenticator;
   clock?: Clock;
+  /** runs the issuer's file re-reads (a FakeClock: they run as the test moves time) */
+  scheduler?: Scheduler;
   maxInFlight?: number;
   maxInFlightPerPeer?: number;
   /** the server's cap on any call's duration */
@@ -112,6 +114,7 @@ export async function startTestIssuer(options: {
   const issuer = await startIssuer(config, {
     logger,
     clock: options.clock ?? systemClock,
+    ...(options.scheduler !== undefined ? { scheduler: options.scheduler } : {}),
     authenticator: options.authenticator,
     ...(options.maxCallMs !== undefined ? { maxCallMs: options.maxCallMs } : {}),
   });

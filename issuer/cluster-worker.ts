@@ -1,0 +1,83 @@
+// A node:cluster worker of `lanyard serve --workers N`: the Certify service on the shared gRPC port,
+// with the credential its primary hands over (it reads no credential file); reports its issuance to
+// the primary and drains when told to.
+import cluster from 'node:cluster';
+import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
+import type { Clock } from '../ca/index.js';
+import type { FromWorker, ToWorker } from './cluster-messages.js';
+import type { IssuerConfig } from './config.js';
+import { receiveCredentialFromPrimary } from './credential-handoff.js';
+import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
+import { startIssuer } from './main.js';
+
+/** A worker: the Certify service on the shared port; drains when the primary says so. */
+export async function runClusterWorker(
+  config: IssuerConfig,
+  deps: { logger: Logger; clock?: Clock },
+): Promise<void> {
+  const local = createIssuanceLedger();
+  let pending: NodeJS.Timeout | undefined;
+  const report = (): void => {
+    pending = undefined;
+    process.send?.({ type: 'ledger', snapshot: local.snapshot() } satisfies FromWorker);
+  };
+  // Reports at most every 100 ms, at once when a leaf is signed under an anchor not reported yet.
+  const known = new Set<string>();
+  const ledger: IssuanceLedger = {
+    record(anchor, notAfter) {
+      local.record(anchor, notAfter);
+      const fresh = local.snapshot().length !== known.size;
+      if (fresh) {
+        for (const a of local.snapshot()) known.add(a.anchorFingerprint);
+        clearTimeout(pending);
+        report();
+      } else {
+        pending ??= setTimeout(report, 100);
+      }
+    },
+    get total() {
+      return local.total;
+    },
+    snapshot: () => local.snapshot(),
+  };
+  const worker = cluster.worker;
+  // --max-in-flight and --max-in-flight-per-peer bound the whole issuer: each worker admits its share
+  // (connections are spread over the workers, so a peer's share of one worker is its share of all)
+  const perWorker = (n: number): number => Math.max(1, Math.ceil(n / Math.max(1, config.workers)));
+  const share = {
+    ...config,
+    maxInFlight: perWorker(config.maxInFlight),
+    maxInFlightPerPeer: perWorker(config.maxInFlightPerPeer),
+  };
+  const logger = deps.logger.child({ worker: worker?.id });
+  const issuer = await startIssuer(share, {
+    logger,
+    ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
+    admin: false,
+    ledger,
+    credentials: await receiveCredentialFromPrimary({ logger }),
+  }).catch((err: unknown) => {
+    // the IPC channel would keep this process alive after the CLI reported the error
+    worker?.disconnect();
+    throw err;
+  });
+  // Constructing one installs prom-client's listener that answers the primary's metrics requests.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([issuer.metrics.requestRegistry]);
+  // Signals go to the primary, which drains the workers in order; a worker ignores them itself.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'drain') return;
+    void issuer.shutdown(m.graceMs).then(() => {
+      clearTimeout(pending);
+      report();
+      process.exit(0);
+    });
+  });
+  process.on('disconnect', () => {
+    void issuer.shutdown(1000).then(() => process.exit(0));
+  });
+  process.send?.({ type: 'listening', port: issuer.grpcAddress.port } satisfies FromWorker);
+}
