@@ -94,6 +94,22 @@ export function agentOnce(
   };
 }
 
+/** TLS 1.3 with a pod's key, certificate (and chain) and trust bundle, from its directory. */
+const podTlsArgs = (dir: string): string[] => [
+  '-tls1_3',
+  '-cert',
+  join(dir, 'tls.crt'),
+  '-key',
+  join(dir, 'tls.key'),
+  '-cert_chain',
+  join(dir, 'tls.crt'),
+  '-CAfile',
+  join(dir, 'ca.crt'),
+];
+
+/** Refuse the handshake unless the peer's certificate verifies and names `expect`. */
+const verifyArgs = (expect: string): string[] => ['-verify_return_error', '-verify_hostname', expect];
+
 /**
  * openssl s_server (on `server.host`, requiring and verifying a client certificate for `server.expect`)
  * and openssl s_client (on `client.host`, verifying the server is `client.expect`), TLS 1.3.
@@ -122,20 +138,10 @@ export async function opensslHandshake(
       `${server.host.address}:${port}`,
       '-naccept',
       '1',
-      '-tls1_3',
-      '-cert',
-      join(server.dir, 'tls.crt'),
-      '-key',
-      join(server.dir, 'tls.key'),
-      '-cert_chain',
-      join(server.dir, 'tls.crt'),
-      '-CAfile',
-      join(server.dir, 'ca.crt'),
+      ...podTlsArgs(server.dir),
       '-Verify',
       '1',
-      '-verify_return_error',
-      '-verify_hostname',
-      server.expect,
+      ...verifyArgs(server.expect),
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   ); // s_server quits when its standard input closes: keep it open
@@ -150,18 +156,8 @@ export async function opensslHandshake(
       's_client',
       '-connect',
       `${server.host.address}:${port}`,
-      '-tls1_3',
-      '-cert',
-      join(client.dir, 'tls.crt'),
-      '-key',
-      join(client.dir, 'tls.key'),
-      '-cert_chain',
-      join(client.dir, 'tls.crt'),
-      '-CAfile',
-      join(client.dir, 'ca.crt'),
-      '-verify_return_error',
-      '-verify_hostname',
-      client.expect,
+      ...podTlsArgs(client.dir),
+      ...verifyArgs(client.expect),
     ],
     { input: 'lanyard-ping\n', timeoutMs: 15_000 },
   );

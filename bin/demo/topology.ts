@@ -188,6 +188,51 @@ function ip(args: readonly string[]): void {
 }
 
 /**
+ * netns mode: the run's marker, a switch namespace with a bridge, and per host a namespace joined to
+ * the bridge by a veth pair. Every namespace made is pushed to `namespaces` at once, so that a failure
+ * half-way still removes it.
+ */
+function buildNetns(o: {
+  runId: string;
+  subnet: number;
+  names: readonly string[];
+  namespaces: string[];
+  hosts: Record<string, Host>;
+}): void {
+  const { runId, subnet, names, namespaces, hosts } = o;
+  mkdirSync(MARKER_DIR, { recursive: true });
+  writeFileSync(join(MARKER_DIR, runId), processStartTime(process.pid) ?? '');
+  const sw = `${NETNS_PREFIX}-${runId}-sw`;
+  ip(['netns', 'add', sw]);
+  namespaces.push(sw);
+  ip(['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+  ip(['-n', sw, 'link', 'set', 'br0', 'up']);
+  ip(['-n', sw, 'link', 'set', 'lo', 'up']);
+  names.forEach((name, i) => {
+    const ns = `${NETNS_PREFIX}-${runId}-${i}`;
+    ip(['netns', 'add', ns]);
+    namespaces.push(ns);
+    const address = `10.213.${subnet}.${i + 1}`;
+    // Create the pair inside the switch namespace, then move one end into the host's namespace.
+    ip(['-n', sw, 'link', 'add', `h${i}`, 'type', 'veth', 'peer', 'name', 'eth0']);
+    ip(['-n', sw, 'link', 'set', 'eth0', 'netns', ns]);
+    ip(['-n', sw, 'link', 'set', `h${i}`, 'master', 'br0']);
+    ip(['-n', sw, 'link', 'set', `h${i}`, 'up']);
+    ip(['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+    ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+    ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    hosts[name] = Object.freeze({ name, address, netns: ns });
+  });
+}
+
+/** The command and arguments that run `command args` on `host` (inside its namespace in netns mode). */
+function onHost(host: Host, command: string, args: readonly string[]): [string, string[]] {
+  return host.netns !== undefined
+    ? ['ip', ['netns', 'exec', host.netns, command, ...args]]
+    : [command, [...args]];
+}
+
+/**
  * Everything it makes is removed by `destroy()`, and by registerCleanup's handlers when this process is
  * interrupted or orphaned. Builds hosts `names` on one L2 segment. netns mode: namespace `lyd-<pid>-<hex>-<i>` per host, a bridge in
  * its own namespace, a veth pair per host, addresses 10.213.<k>.<i+1>/24 (private, inside the
@@ -225,31 +270,8 @@ export function createTopology(names: readonly string[], options: { mode?: Topol
   const unregister = registerCleanup(destroy);
 
   try {
-    if (mode === 'netns') {
-      mkdirSync(MARKER_DIR, { recursive: true });
-      writeFileSync(join(MARKER_DIR, runId), processStartTime(process.pid) ?? '');
-      const sw = `${NETNS_PREFIX}-${runId}-sw`;
-      ip(['netns', 'add', sw]);
-      namespaces.push(sw);
-      ip(['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
-      ip(['-n', sw, 'link', 'set', 'br0', 'up']);
-      ip(['-n', sw, 'link', 'set', 'lo', 'up']);
-      names.forEach((name, i) => {
-        const ns = `${NETNS_PREFIX}-${runId}-${i}`;
-        ip(['netns', 'add', ns]);
-        namespaces.push(ns);
-        const address = `10.213.${subnet}.${i + 1}`;
-        // Create the pair inside the switch namespace, then move one end into the host's namespace.
-        ip(['-n', sw, 'link', 'add', `h${i}`, 'type', 'veth', 'peer', 'name', 'eth0']);
-        ip(['-n', sw, 'link', 'set', 'eth0', 'netns', ns]);
-        ip(['-n', sw, 'link', 'set', `h${i}`, 'master', 'br0']);
-        ip(['-n', sw, 'link', 'set', `h${i}`, 'up']);
-        ip(['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
-        ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
-        ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-        hosts[name] = Object.freeze({ name, address, netns: ns });
-      });
-    } else {
+    if (mode === 'netns') buildNetns({ runId, subnet, names, namespaces, hosts });
+    else {
       names.forEach((name, i) => {
         hosts[name] = Object.freeze({ name, address: `127.0.${subnet}.${i + 1}` });
       });
@@ -264,20 +286,14 @@ export function createTopology(names: readonly string[], options: { mode?: Topol
     runId,
     hosts,
     spawnOn(host, command, args, spawnOptions = {}) {
-      const [cmd, argv] =
-        host.netns !== undefined
-          ? ['ip', ['netns', 'exec', host.netns, command, ...args]]
-          : [command, [...args]];
+      const [cmd, argv] = onHost(host, command, args);
       const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
       children.add(child);
       child.once('exit', () => children.delete(child));
       return child;
     },
     runOn(host, command, args, o = {}) {
-      const [cmd, argv] =
-        host.netns !== undefined
-          ? ['ip', ['netns', 'exec', host.netns, command, ...args]]
-          : [command, [...args]];
+      const [cmd, argv] = onHost(host, command, args);
       const r = spawnSync(cmd, argv, {
         encoding: 'utf8',
         input: o.input ?? '',

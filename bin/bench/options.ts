@@ -1,0 +1,112 @@
+// `npm run bench` options: the usage text and the parsed, validated settings.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const SCENARIOS = ['cold', 'renew', 'storm'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export const USAGE = `usage: npm run bench -- [options]
+
+Starts a throw-away anchor, issuer and token-signing key, runs \`lanyard serve\` (JWT authentication),
+and drives Certify from this process over several HTTP/2 connections.
+
+  --scenario LIST          cold, renew, storm (comma-separated) or all (default); renew without cold first
+                           certifies the workloads once, untimed
+  --workloads N            workloads of the cold and renew scenarios (default 2000)
+  --storm N                distinct workloads of the storm scenario (default 10000)
+  --concurrency N          calls in flight in cold and renew (default 256)
+  --connections N          HTTP/2 connections (grpc-js channels) (default 4)
+  --server-max-in-flight N the server's --max-in-flight (default 4096)
+  --storm-concurrency N    calls in flight in storm (default: the server's --max-in-flight)
+  --warmup N               untimed Certify calls with other workloads before the first scenario (default 4000)
+  --time-limit S           no call starts after S seconds of a scenario (default 60)
+  --deadline S             gRPC deadline of each call, seconds (default 30)
+  --log-level L            the server's --log-level (default info, as deployed)
+  --openssl-seconds S      openssl speed -seconds S ecdsap256; 0 skips it (default 2)
+  --lanyard FILE           the lanyard entry to serve (default: the build next to this bench), e.g. another
+                           checkout's dist/bin/lanyard.js, to compare two builds under the same load
+  --serve-arg ARG          one more argument for \`lanyard serve\` (repeatable), e.g. --serve-arg=--workers=1
+  --cpu-prof DIR           run the server under node --cpu-prof and summarise the profile per scenario
+  --out FILE               JSON results (default bench-results.json)
+  --keep                   keep the temporary directory (keys, server log)
+  --help`;
+
+export interface BenchOptions {
+  scenarios: Scenario[];
+  workloads: number;
+  storm: number;
+  concurrency: number;
+  connections: number;
+  serverMaxInFlight: number;
+  stormConcurrency: number;
+  warmup: number;
+  timeLimitS: number;
+  deadlineS: number;
+  logLevel: string;
+  opensslSeconds: number;
+  cpuProfDir: string | undefined;
+  lanyard: string | undefined;
+  serveArgs: string[];
+  out: string;
+  keep: boolean;
+}
+
+/** The settings, or undefined for --help; throws on a flag it refuses. */
+export function parseOptions(argv: string[]): BenchOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', default: 'all' },
+      workloads: { type: 'string', default: '2000' },
+      storm: { type: 'string', default: '10000' },
+      concurrency: { type: 'string', default: '256' },
+      connections: { type: 'string', default: '4' },
+      'server-max-in-flight': { type: 'string', default: '4096' },
+      'storm-concurrency': { type: 'string' },
+      warmup: { type: 'string', default: '4000' },
+      'time-limit': { type: 'string', default: '60' },
+      deadline: { type: 'string', default: '30' },
+      'log-level': { type: 'string', default: 'info' },
+      'openssl-seconds': { type: 'string', default: '2' },
+      'cpu-prof': { type: 'string' },
+      lanyard: { type: 'string' },
+      'serve-arg': { type: 'string', multiple: true, default: [] },
+      out: { type: 'string', default: 'bench-results.json' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  const int = (name: string, s: string, min: number): number => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+  const scenarios =
+    values.scenario === 'all' ? [...SCENARIOS] : values.scenario.split(',').map((x) => x.trim());
+  for (const x of scenarios)
+    if (!SCENARIOS.includes(x as Scenario))
+      throw new Error(`--scenario takes ${SCENARIOS.join(', ')} (comma-separated) or all, not ${x}`);
+  const serverMaxInFlight = int('server-max-in-flight', values['server-max-in-flight'], 1);
+  return {
+    // always in the order cold, renew, storm: renew resends what cold certified
+    scenarios: SCENARIOS.filter((x) => scenarios.includes(x)),
+    workloads: int('workloads', values.workloads, 1),
+    storm: int('storm', values.storm, 1),
+    concurrency: int('concurrency', values.concurrency, 1),
+    connections: int('connections', values.connections, 1),
+    serverMaxInFlight,
+    stormConcurrency: int('storm-concurrency', values['storm-concurrency'] ?? String(serverMaxInFlight), 1),
+    warmup: int('warmup', values.warmup, 0),
+    timeLimitS: int('time-limit', values['time-limit'], 1),
+    deadlineS: int('deadline', values.deadline, 1),
+    logLevel: values['log-level'],
+    opensslSeconds: int('openssl-seconds', values['openssl-seconds'], 0),
+    cpuProfDir: values['cpu-prof'] !== undefined ? resolve(values['cpu-prof']) : undefined,
+    lanyard: values.lanyard !== undefined ? resolve(values.lanyard) : undefined,
+    serveArgs: values['serve-arg'],
+    out: resolve(values.out),
+    keep: values.keep,
+  };
+}
