@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import type { Logger } from 'pino';
 import {
   AuthenticatorUnavailableError,
@@ -8,6 +8,7 @@ import {
   type Clock,
   type ServiceAccountRef,
 } from '../../ca/index.js';
+import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/fetch.js';
 import { parseServiceAccountUsername, quote, redactToken } from './common.js';
 import type { KubeConnection } from './kubeconfig.js';
 
@@ -96,22 +97,26 @@ export function createTokenReviewClient(o: {
       spec: { token, audiences: [audience] },
     });
     requests++;
-    let res: { status: number; body: Buffer };
+    let res: BoundedResponse;
     try {
-      res = await post(
-        url,
+      res = await requestBounded(url, {
+        method: 'POST',
         body,
-        {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          ...(auth !== undefined && auth !== '' ? { authorization: `Bearer ${auth}` } : {}),
-        },
-        { agent, timeoutMs, signal },
-      );
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        bearerToken: auth !== '' ? auth : undefined,
+        agent,
+        timeoutMs,
+        maxBytes: MAX_TOKEN_REVIEW_RESPONSE_BYTES,
+        acceptStatus: () => true,
+        signal,
+      });
     } catch (err) {
-      const message = redactToken((err as Error).message, token);
-      throw new AuthenticatorUnavailableError(message, {
-        reason: signal.aborted ? 'cancelled' : /timed out/.test(message) ? 'timeout' : 'unreachable',
+      throw new AuthenticatorUnavailableError(redactToken((err as Error).message, token), {
+        reason: signal.aborted
+          ? 'cancelled'
+          : err instanceof FetchError && err.reason === 'timeout'
+            ? 'timeout'
+            : 'unreachable',
       });
     }
     if (res.status === 401) {
@@ -216,63 +221,4 @@ function statusMessage(body: Buffer, token: string): string {
   } catch {
     return '';
   }
-}
-
-/**
- * POSTs `body` and collects the answer (at most MAX_TOKEN_REVIEW_RESPONSE_BYTES). Rejects with a
- * plain Error on a network error, after `timeoutMs` (ms), or when `signal` aborts.
- */
-function post(
-  url: URL,
-  body: string,
-  headers: Record<string, string>,
-  o: { readonly agent: Agent; readonly timeoutMs: number; readonly signal: AbortSignal },
-): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (err: Error | undefined, value?: { status: number; body: Buffer }): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      o.signal.removeEventListener('abort', onAbort);
-      if (err !== undefined) {
-        req.destroy();
-        reject(err);
-      } else resolve(value as { status: number; body: Buffer });
-    };
-    const onAbort = (): void => {
-      finish(new Error('the TokenReview request was cancelled by the caller'));
-    };
-    const req = request(
-      url,
-      { method: 'POST', agent: o.agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_TOKEN_REVIEW_RESPONSE_BYTES) {
-            finish(
-              new Error(`the TokenReview answer is larger than ${MAX_TOKEN_REVIEW_RESPONSE_BYTES} bytes`),
-            );
-          } else chunks.push(c);
-        });
-        res.on('error', (err) => {
-          finish(new Error(`reading the TokenReview answer failed: ${err.message}`));
-        });
-        res.on('end', () => {
-          finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      finish(new Error(`the TokenReview request to ${url.host} timed out after ${o.timeoutMs} ms`));
-    }, o.timeoutMs);
-    req.on('error', (err) => {
-      finish(new Error(`the TokenReview request to ${url.host} failed: ${err.message}`));
-    });
-    if (o.signal.aborted) onAbort();
-    else o.signal.addEventListener('abort', onAbort, { once: true });
-    req.end(body);
-  });
 }
