@@ -1,5 +1,11 @@
 // The public API of the authentication seam. issuer/ code imports only this module.
 export type { Authenticator, AuthenticateOptions } from './authenticator.js';
+export {
+  createCachingAuthenticator,
+  type CachingAuthenticator,
+  type CachingAuthenticatorOptions,
+  type CachingAuthenticatorStats,
+} from './caching-authenticator.js';
 export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES } from './common.js';
 export {
   DEFAULT_JWKS_MAX_AGE_MS,
