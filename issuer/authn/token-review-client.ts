@@ -39,28 +39,9 @@ export function createTokenReviewClient(o: {
   readonly logger?: Logger | undefined;
 }): TokenReviewClient {
   const conn = o.connection;
-  let url: URL;
-  try {
-    url = new URL(`${conn.server.replace(/\/+$/, '')}${TOKEN_REVIEW_PATH}`);
-  } catch {
-    throw new UsageError(`API server ${JSON.stringify(conn.server)} is not a URL`);
-  }
-  if (url.protocol !== 'https:') throw new UsageError(`API server ${conn.server} is not https`);
-  if ((conn.clientCertPem === undefined) !== (conn.clientKeyPem === undefined)) {
-    throw new UsageError('a client certificate and its key go together');
-  }
-  if (conn.token === undefined && conn.tokenFile === undefined && conn.clientCertPem === undefined) {
-    throw new UsageError('the API server connection has neither a bearer token nor a client certificate');
-  }
+  const url = tokenReviewUrl(conn);
   const { clock, audience, timeoutMs, tokenFileRefreshMs, logger } = o;
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: o.maxSockets,
-    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
-    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
-    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
-    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
-  });
+  const agent = apiServerAgent(conn, o.maxSockets);
   let bearer: { token: string | undefined; readAtMs: number } = { token: conn.token, readAtMs: -Infinity };
   let requests = 0;
 
@@ -111,40 +92,9 @@ export function createTokenReviewClient(o: {
         signal,
       });
     } catch (err) {
-      throw new AuthenticatorUnavailableError(redactToken((err as Error).message, token), {
-        reason: signal.aborted
-          ? 'cancelled'
-          : err instanceof FetchError && err.reason === 'timeout'
-            ? 'timeout'
-            : 'unreachable',
-      });
+      throw requestFailed(err, token, signal);
     }
-    if (res.status === 401) {
-      throw new AuthenticatorUnavailableError(
-        "the API server rejected Lanyard's own credentials (HTTP 401); check the service-account token or the kubeconfig user",
-        { reason: 'refused' },
-      );
-    }
-    if (res.status === 403) {
-      throw new AuthenticatorUnavailableError(
-        'Lanyard may not create tokenreviews (HTTP 403); bind its service account to the system:auth-delegator ClusterRole',
-        { reason: 'refused' },
-      );
-    }
-    if (res.status < 200 || res.status > 299) {
-      throw new AuthenticatorUnavailableError(
-        `the API server answered the TokenReview with HTTP ${res.status}${statusMessage(res.body, token)}`,
-        { reason: 'bad-response' },
-      );
-    }
-    try {
-      return JSON.parse(res.body.toString('utf8')) as unknown;
-    } catch {
-      throw new AuthenticatorUnavailableError(
-        'the API server answered the TokenReview with something that is not JSON',
-        { reason: 'bad-response' },
-      );
-    }
+    return answerOf(res, token);
   }
 
   return {
@@ -156,6 +106,77 @@ export function createTokenReviewClient(o: {
       agent.destroy();
     },
   };
+}
+
+/** The TokenReview URL below the API server's; a server that is not an https URL is refused. */
+function tokenReviewUrl(conn: KubeConnection): URL {
+  let url: URL;
+  try {
+    url = new URL(`${conn.server.replace(/\/+$/, '')}${TOKEN_REVIEW_PATH}`);
+  } catch {
+    throw new UsageError(`API server ${JSON.stringify(conn.server)} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`API server ${conn.server} is not https`);
+  if ((conn.clientCertPem === undefined) !== (conn.clientKeyPem === undefined)) {
+    throw new UsageError('a client certificate and its key go together');
+  }
+  if (conn.token === undefined && conn.tokenFile === undefined && conn.clientCertPem === undefined) {
+    throw new UsageError('the API server connection has neither a bearer token nor a client certificate');
+  }
+  return url;
+}
+
+/** A keep-alive agent holding the connection's TLS settings (CA, client certificate, server name). */
+function apiServerAgent(conn: KubeConnection, maxSockets: number): Agent {
+  return new Agent({
+    keepAlive: true,
+    maxSockets,
+    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
+    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
+    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
+    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+  });
+}
+
+/** A request that got no answer: cancelled, timed out or unreachable (the message for the log only). */
+function requestFailed(err: unknown, token: string, signal: AbortSignal): AuthenticatorUnavailableError {
+  return new AuthenticatorUnavailableError(redactToken((err as Error).message, token), {
+    reason: signal.aborted
+      ? 'cancelled'
+      : err instanceof FetchError && err.reason === 'timeout'
+        ? 'timeout'
+        : 'unreachable',
+  });
+}
+
+/** The parsed body of a 2xx answer; other statuses and bodies that are not JSON are unavailability. */
+function answerOf(res: BoundedResponse, token: string): unknown {
+  if (res.status === 401) {
+    throw new AuthenticatorUnavailableError(
+      "the API server rejected Lanyard's own credentials (HTTP 401); check the service-account token or the kubeconfig user",
+      { reason: 'refused' },
+    );
+  }
+  if (res.status === 403) {
+    throw new AuthenticatorUnavailableError(
+      'Lanyard may not create tokenreviews (HTTP 403); bind its service account to the system:auth-delegator ClusterRole',
+      { reason: 'refused' },
+    );
+  }
+  if (res.status < 200 || res.status > 299) {
+    throw new AuthenticatorUnavailableError(
+      `the API server answered the TokenReview with HTTP ${res.status}${statusMessage(res.body, token)}`,
+      { reason: 'bad-response' },
+    );
+  }
+  try {
+    return JSON.parse(res.body.toString('utf8')) as unknown;
+  } catch {
+    throw new AuthenticatorUnavailableError(
+      'the API server answered the TokenReview with something that is not JSON',
+      { reason: 'bad-response' },
+    );
+  }
 }
 
 /**
