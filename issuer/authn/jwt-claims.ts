@@ -57,27 +57,27 @@ function checkTimes(payload: Record<string, unknown>, skewMs: number, now: Date)
       `the token expired at ${isoOf(exp)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
       { reason: 'expired' },
     );
-  const nbf = payload.nbf;
-  if (nbf !== undefined) {
-    if (typeof nbf !== 'number' || !Number.isFinite(nbf))
-      throw new InvalidTokenError('the token\'s "nbf" claim is not a number', { reason: 'claims' });
-    if (nowS < nbf - tol)
-      throw new InvalidTokenError(
-        `the token is not valid before ${isoOf(nbf)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
-        { reason: 'not-yet-valid' },
-      );
-  }
-  const iat = payload.iat;
-  if (iat !== undefined) {
-    if (typeof iat !== 'number' || !Number.isFinite(iat))
-      throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
-    if (nowS < iat - tol)
-      throw new InvalidTokenError(
-        `the token was issued at ${isoOf(iat)}, in the future (now ${now.toISOString()}, allowed clock skew ${s} s)`,
-        { reason: 'not-yet-valid' },
-      );
-  }
+  const times = { nowS, tol, now };
+  notAhead(payload.nbf, 'nbf', times, (at) => `the token is not valid before ${at}`);
+  notAhead(payload.iat, 'iat', times, (at) => `the token was issued at ${at}, in the future`);
   return exp;
+}
+
+/** A time claim that, when present, must be a number not ahead of now by more than the skew. */
+function notAhead(
+  value: unknown,
+  claim: 'nbf' | 'iat',
+  t: { readonly nowS: number; readonly tol: number; readonly now: Date },
+  what: (at: string) => string,
+): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new InvalidTokenError(`the token's "${claim}" claim is not a number`, { reason: 'claims' });
+  if (t.nowS < value - t.tol)
+    throw new InvalidTokenError(
+      `${what(isoOf(value))} (now ${t.now.toISOString()}, allowed clock skew ${t.tol.toString()} s)`,
+      { reason: 'not-yet-valid' },
+    );
 }
 
 /** A claim time for a message; times outside the Date range (±8.64e15 ms) are quoted, never thrown on. */

@@ -13,7 +13,7 @@ import {
 } from '../../../issuer/authn/index.js';
 import { FakeClock } from '../../support/clock.js';
 import { jwtShapedToken } from '../../support/token-review-stand-in.js';
-import { authenticatorContract, bytes, signal } from './contract.js';
+import { authenticatorContract, bytes, contractTokenTable, signal } from './contract.js';
 
 /** An inner authenticator whose answer per token the test sets; it counts the calls it gets. */
 function scripted(): Authenticator & {
@@ -55,31 +55,13 @@ function setup(extra: Partial<CachingAuthenticatorOptions> = {}) {
 }
 
 authenticatorContract('caching decorator around static', () => {
-  const table: Record<string, ServiceAccountRef> = {};
-  const byAccount = new Map<string, string>();
-  for (const [namespace, name] of [
-    ['emojivoto', 'web'],
-    ['emojivoto', 'voting'],
-    ['booksapp', 'authors'],
-    ['a', 'one'],
-    ['a', 'two'],
-    ['b', 'one'],
-    ['linkerd', 'proxy'],
-  ] as const) {
-    const token = `static-${namespace}-${name}-0123456789abcdef`;
-    table[token] = { namespace, name };
-    byAccount.set(`${namespace}/${name}`, token);
-  }
+  const { table, validToken } = contractTokenTable();
   const authenticator = createCachingAuthenticator({
     inner: createStaticAuthenticator(table),
     clock: new FakeClock(),
     ttlMs: 60_000,
   });
-  return Promise.resolve({
-    authenticator,
-    validToken: (a: ServiceAccountRef) => Promise.resolve(byAccount.get(`${a.namespace}/${a.name}`) ?? ''),
-    cleanup: () => authenticator.close(),
-  });
+  return Promise.resolve({ authenticator, validToken, cleanup: () => authenticator.close() });
 });
 
 describe('createCachingAuthenticator', () => {
