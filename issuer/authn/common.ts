@@ -116,12 +116,6 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise
   });
 }
 
-/** A positive authentication kept until `expiresAtMs` (epoch ms, exclusive). */
-export interface CachedAccount {
-  readonly account: ServiceAccountRef;
-  readonly expiresAtMs: number;
-}
-
 /** Reads the unverified `exp` (seconds) of a compact JWT, or undefined when it is not a JWT. */
 export function unverifiedJwtExpMs(token: string): number | undefined {
   const parts = token.split('.');

@@ -7,6 +7,12 @@ export {
   type TokenRejection,
   type UnavailableReason,
 } from './errors.js';
+export {
+  createCachingAuthenticator,
+  type CachingAuthenticator,
+  type CachingAuthenticatorOptions,
+  type CachingAuthenticatorStats,
+} from './caching-authenticator.js';
 export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES } from './common.js';
 export {
   DEFAULT_JWKS_MAX_AGE_MS,

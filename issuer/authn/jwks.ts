@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { requestBounded } from '../../trust-bundles/fetch.js';
 
 /** Every JWS algorithm the JWT authenticator can be configured for; never "none", never HS*. */
 export const SUPPORTED_JWT_ALGORITHMS = [
@@ -215,11 +215,13 @@ export interface FetchedJwks {
 }
 
 /**
- * GETs a JWKS over HTTPS (never plain HTTP) trusting `caPem` (system roots when absent). Rejects
- * with a plain Error on a network error, a status other than 200, a body over MAX_JWKS_BYTES, or
- * after `timeoutMs` (ms). `signal` aborts the request.
+ * GETs a JWKS over HTTPS (never plain HTTP; createJwksKeyStore refuses other URLs) trusting `caPem`
+ * (system roots when absent), through the one bounded request helper. Rejects with a FetchError
+ * (ERR_FETCH_FAILED; its message names the URL, for the log only) on a network error, a status other
+ * than 200 (redirects are not followed), a body over MAX_JWKS_BYTES, or after `timeoutMs` (ms).
+ * `signal` aborts the request.
  */
-export function fetchJwks(
+export async function fetchJwks(
   url: URL,
   options: {
     readonly caPem?: string;
@@ -228,58 +230,16 @@ export function fetchJwks(
     readonly signal?: AbortSignal;
   },
 ): Promise<FetchedJwks> {
-  return new Promise<FetchedJwks>((resolve, reject) => {
-    let settled = false;
-    const fail = (message: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.destroy();
-      reject(new Error(message));
-    };
-    const req = request(
-      url,
-      {
-        method: 'GET',
-        headers: {
-          accept: 'application/json, application/jwk-set+json',
-          ...(options.bearerToken !== undefined ? { authorization: `Bearer ${options.bearerToken}` } : {}),
-        },
-        ...(options.caPem !== undefined ? { ca: options.caPem } : {}),
-        ...(options.signal !== undefined ? { signal: options.signal } : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_JWKS_BYTES) fail(`the JWKS at ${url.href} is larger than ${MAX_JWKS_BYTES} bytes`);
-          else chunks.push(c);
-        });
-        res.on('error', (err) => {
-          fail(`reading the JWKS from ${url.href} failed: ${err.message}`);
-        });
-        res.on('end', () => {
-          if (settled) return;
-          if (res.statusCode !== 200) {
-            fail(`GET ${url.href} answered HTTP ${res.statusCode ?? '?'}`);
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          resolve({
-            text: Buffer.concat(chunks).toString('utf8'),
-            maxAgeMs: cacheControlMaxAgeMs(res.headers['cache-control']),
-          });
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      fail(`GET ${url.href} timed out after ${options.timeoutMs} ms`);
-    }, options.timeoutMs);
-    req.on('error', (err) => {
-      fail(`GET ${url.href} failed: ${err.message}`);
-    });
-    req.end();
+  const res = await requestBounded(url, {
+    headers: { accept: 'application/json, application/jwk-set+json' },
+    bearerToken: options.bearerToken,
+    timeoutMs: options.timeoutMs,
+    maxBytes: MAX_JWKS_BYTES,
+    ...(options.caPem !== undefined ? { tls: { ca: options.caPem } } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
+  return {
+    text: res.body.toString('utf8'),
+    maxAgeMs: cacheControlMaxAgeMs(res.headers['cache-control']),
+  };
 }

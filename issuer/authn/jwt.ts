@@ -1,35 +1,21 @@
-import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import {
-  UsageError,
-  systemScheduler,
-  type Clock,
-  type Scheduler,
-  type ServiceAccountRef,
-} from '../../ca/index.js';
-import { InvalidTokenError } from './errors.js';
-import { LruCache } from '../lru.js';
-import type { AuthenticateOptions, Authenticator } from './authenticator.js';
-import { parseCompactJws, verifyJwsSignature } from './jws.js';
-import {
-  DEFAULT_TOKEN_AUDIENCE,
-  checkTokenSize,
-  parseServiceAccountUsername,
-  quote,
-  raceSignal,
-  throwIfAborted,
-  tokenCacheKey,
-  tokenText,
-  type CachedAccount,
-} from './common.js';
+import { UsageError, systemScheduler, type Clock, type Scheduler } from '../../ca/index.js';
+import type { Authenticator } from './authenticator.js';
+import { createCachingAuthenticator } from './caching-authenticator.js';
+import { DEFAULT_TOKEN_AUDIENCE, raceSignal, throwIfAborted, tokenText } from './common.js';
 import {
   DEFAULT_JWKS_MAX_AGE_MS,
   DEFAULT_JWKS_REFRESH_MS,
   DEFAULT_JWT_ALGORITHMS,
   SUPPORTED_JWT_ALGORITHMS,
-  keysForToken,
 } from './jwks.js';
-import { createJwksKeyStore, type JwksKeyStoreStats, type JwksSource } from './jwks-keys.js';
+import {
+  createJwksKeyStore,
+  type JwksKeyStoreOptions,
+  type JwksKeyStoreStats,
+  type JwksSource,
+} from './jwks-keys.js';
+import { createJwtVerifier } from './jwt-verifier.js';
 
 export type { JwksSource } from './jwks-keys.js';
 
@@ -114,6 +100,63 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   if (audience === '') throw new UsageError('the JWT authenticator needs a non-empty audience');
   const clock = options.clock;
   const skewMs = nonNegative(options.clockSkewMs ?? 20_000, 'clockSkewMs');
+  const store = createJwksKeyStore({
+    ...keyStoreTimes(options),
+    source: options.jwks,
+    algorithms,
+    clock,
+    scheduler: options.scheduler ?? systemScheduler,
+    logger: options.logger,
+    // a verified token vouches for nothing once its key is gone or changed
+    onKeysLost: () => {
+      cached.clear();
+    },
+  });
+  const verifier = createJwtVerifier({ store, algorithms, issuer: options.issuer, audience, skewMs, clock });
+  const cached = createCachingAuthenticator({
+    inner: {
+      name: 'jwt',
+      async authenticate(token, opts) {
+        throwIfAborted(opts.signal);
+        return verifier.verify(tokenText(token), opts.signal);
+      },
+    },
+    clock,
+    // positive results only, kept until the token's exp
+    ...(options.cache !== undefined ? { maxEntries: options.cache.maxEntries } : {}),
+    // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
+    trustCached: () => !store.tooOld(),
+  });
+
+  return {
+    name: 'jwt',
+    authenticate: (token, opts) => cached.authenticate(token, opts),
+    async refresh(opts = {}) {
+      const p = store.reload('refresh');
+      await (opts.signal !== undefined ? raceSignal(p, opts.signal) : p);
+    },
+    stats: () => ({ cacheHits: cached.stats().hits, ...verifier.stats(), ...store.stats() }),
+    close() {
+      store.close();
+      cached.clear();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The timing options of the key store, validated, with their defaults. */
+function keyStoreTimes(
+  options: JwtAuthenticatorOptions,
+): Pick<
+  JwksKeyStoreOptions,
+  | 'refetchIntervalMs'
+  | 'fileCheckIntervalMs'
+  | 'fetchTimeoutMs'
+  | 'retryBackoffMs'
+  | 'refreshIntervalMs'
+  | 'maxKeyAgeMs'
+> {
+  // validated in the order the options are documented
   const refetchIntervalMs = nonNegative(options.refetchIntervalMs ?? 30_000, 'refetchIntervalMs');
   const fileCheckIntervalMs = nonNegative(options.fileCheckIntervalMs ?? 1_000, 'fileCheckIntervalMs');
   const fetchTimeoutMs = nonNegative(options.fetchTimeoutMs ?? 5_000, 'fetchTimeoutMs');
@@ -126,189 +169,13 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   const maxKeyAgeMs = atLeast(options.maxKeyAgeMs ?? DEFAULT_JWKS_MAX_AGE_MS, 1_000, 'maxKeyAgeMs');
   if (maxKeyAgeMs <= refreshIntervalMs)
     throw new UsageError('maxKeyAgeMs must be longer than refreshIntervalMs');
-  const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
-  // bumped when a key disappears or changes; a verification that straddles it is not cached
-  let keyGeneration = 0;
-  const store = createJwksKeyStore({
-    source: options.jwks,
-    algorithms,
-    clock,
-    scheduler: options.scheduler ?? systemScheduler,
+  return {
     refetchIntervalMs,
     fileCheckIntervalMs,
     fetchTimeoutMs,
     retryBackoffMs,
     refreshIntervalMs,
     maxKeyAgeMs,
-    logger: options.logger,
-    onKeysLost: () => {
-      cache.clear();
-      keyGeneration++;
-    },
-  });
-  const stats = { cacheHits: 0, verifications: 0, keyResolutions: 0 };
-
-  /** The keys the token's signature is checked against (jwks.ts keysForToken), re-reading for an unknown kid. */
-  async function resolveKeys(
-    header: { alg?: unknown; kid?: unknown },
-    signal: AbortSignal,
-  ): Promise<readonly KeyObject[]> {
-    stats.keyResolutions++;
-    const alg = header.alg as string; // verify() checked it against `algorithms` before calling
-    if (header.kid !== undefined && typeof header.kid !== 'string') {
-      throw new InvalidTokenError('the token header "kid" is not a string', { reason: 'key' });
-    }
-    const kid = header.kid;
-    const loadsBefore = store.stats().jwksLoads;
-    let found = keysForToken(await store.keys(signal), kid, alg);
-    // a key set loaded during this very call is as fresh as a re-read would make it
-    const fresh = store.stats().jwksLoads > loadsBefore;
-    if (found === 'no-kid-match' && kid !== undefined && !fresh) {
-      const reread = await store.refetchForUnknownKid(signal);
-      if (reread !== undefined) found = keysForToken(reread, kid, alg);
-    }
-    switch (found) {
-      case 'no-kid-match':
-        throw new InvalidTokenError(
-          kid !== undefined
-            ? `the token's key id (kid) ${quote(kid)} is not in the JWKS (${store.sourceName})`
-            : 'the token has no key id (kid) and the JWKS has no key',
-          { reason: 'key' },
-        );
-      case 'no-fit':
-        throw new InvalidTokenError(
-          `the JWKS key ${kid !== undefined ? `with kid ${quote(kid)} ` : ''}cannot verify the token's algorithm ${quote(alg)}`,
-          { reason: 'key' },
-        );
-      case 'ambiguous':
-        throw new InvalidTokenError('the token has no key id (kid) and several JWKS keys fit its algorithm', {
-          reason: 'key',
-        });
-      default:
-        return found.map((k) => k.key);
-    }
-  }
-
-  /**
-   * Header (alg allowed, no `crit`), key by kid, signature, then claims: iss, aud, exp (required),
-   * nbf, with `skewMs` tolerance; then the service account from `sub` and `kubernetes.io`.
-   */
-  async function verify(
-    text: string,
-    signal: AbortSignal,
-  ): Promise<{ account: ServiceAccountRef; expMs: number }> {
-    stats.verifications++;
-    const jws = parseCompactJws(text);
-    const { header, payload } = jws;
-    const alg = header.alg;
-    if (typeof alg !== 'string' || !algorithms.includes(alg)) {
-      throw new InvalidTokenError(
-        `the token's signing algorithm (alg) ${quote(alg)} is not allowed; allowed: ${algorithms.join(', ')}`,
-        { reason: 'algorithm' },
-      );
-    }
-    if (header.crit !== undefined)
-      throw new InvalidTokenError(
-        'the token has critical header parameters ("crit"), which are not supported',
-        { reason: 'algorithm' },
-      );
-    if (header.b64 !== undefined)
-      throw new InvalidTokenError(
-        'the token uses the unencoded payload option ("b64"), which is not supported',
-        { reason: 'algorithm' },
-      );
-    const keys = await resolveKeys(header, signal);
-    if (!keys.some((key) => verifyJwsSignature(alg, key, jws.signingInput, jws.signature))) {
-      throw new InvalidTokenError(
-        `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
-        { reason: 'signature' },
-      );
-    }
-    const now = clock.now();
-    const nowS = now.getTime() / 1000;
-    const tol = skewMs / 1000;
-    const s = tol.toString();
-    if (payload.iss !== options.issuer) {
-      throw new InvalidTokenError(
-        payload.iss === undefined
-          ? 'the token has no "iss" claim'
-          : `the token's issuer ${quote(payload.iss)} is not the expected ${quote(options.issuer)}`,
-        { reason: 'issuer' },
-      );
-    }
-    const aud = payload.aud;
-    if (aud === undefined)
-      throw new InvalidTokenError('the token has no "aud" claim', { reason: 'audience' });
-    if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) {
-      throw new InvalidTokenError(`the token's audience ${quote(aud)} does not include ${quote(audience)}`, {
-        reason: 'audience',
-      });
-    }
-    const exp = payload.exp;
-    if (exp === undefined) throw new InvalidTokenError('the token has no "exp" claim', { reason: 'claims' });
-    if (typeof exp !== 'number' || !Number.isFinite(exp))
-      throw new InvalidTokenError('the token\'s "exp" claim is not a number', { reason: 'claims' });
-    if (nowS >= exp + tol)
-      throw new InvalidTokenError(
-        `the token expired at ${isoOf(exp)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
-        { reason: 'expired' },
-      );
-    const nbf = payload.nbf;
-    if (nbf !== undefined) {
-      if (typeof nbf !== 'number' || !Number.isFinite(nbf))
-        throw new InvalidTokenError('the token\'s "nbf" claim is not a number', { reason: 'claims' });
-      if (nowS < nbf - tol)
-        throw new InvalidTokenError(
-          `the token is not valid before ${isoOf(nbf)} (now ${now.toISOString()}, allowed clock skew ${s} s)`,
-          { reason: 'not-yet-valid' },
-        );
-    }
-    const iat = payload.iat;
-    if (iat !== undefined) {
-      if (typeof iat !== 'number' || !Number.isFinite(iat))
-        throw new InvalidTokenError('the token\'s "iat" claim is not a number', { reason: 'claims' });
-      if (nowS < iat - tol)
-        throw new InvalidTokenError(
-          `the token was issued at ${isoOf(iat)}, in the future (now ${now.toISOString()}, allowed clock skew ${s} s)`,
-          { reason: 'not-yet-valid' },
-        );
-    }
-    if (payload.sub === undefined)
-      throw new InvalidTokenError('the token has no "sub" claim', { reason: 'subject' });
-    return { account: accountOf(payload), expMs: exp * 1000 };
-  }
-
-  return {
-    name: 'jwt',
-    async authenticate(token: Uint8Array, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
-      checkTokenSize(token);
-      const key = tokenCacheKey(token);
-      const hit = cache.get(key);
-      // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
-      if (hit !== undefined && !store.tooOld()) {
-        if (clock.now().getTime() < hit.expiresAtMs) {
-          stats.cacheHits++;
-          return hit.account;
-        }
-        cache.delete(key);
-      }
-      throwIfAborted(opts.signal);
-      const text = tokenText(token);
-      const generation = keyGeneration;
-      const { account, expMs } = await verify(text, opts.signal);
-      if (generation === keyGeneration) cache.set(key, { account, expiresAtMs: expMs });
-      return account;
-    },
-    async refresh(opts = {}) {
-      const p = store.reload('refresh');
-      await (opts.signal !== undefined ? raceSignal(p, opts.signal) : p);
-    },
-    stats: () => ({ ...stats, ...store.stats() }),
-    close() {
-      store.close();
-      cache.clear();
-      return Promise.resolve();
-    },
   };
 }
 
@@ -336,47 +203,4 @@ function nonNegative(v: number, name: string): number {
   if (!Number.isFinite(v) || v < 0)
     throw new UsageError(`${name} must be a non-negative number of milliseconds`);
   return v;
-}
-
-/** A claim time for a message; times outside the Date range (±8.64e15 ms) are quoted, never thrown on. */
-function isoOf(seconds: unknown): string {
-  return typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds * 1000) <= 8.64e15
-    ? new Date(seconds * 1000).toISOString()
-    : quote(seconds);
-}
-
-/** The service account of verified claims: `sub` shape and the `kubernetes.io` claim must agree. */
-function accountOf(payload: Record<string, unknown>): ServiceAccountRef {
-  const sub = payload.sub;
-  const account = typeof sub === 'string' ? parseServiceAccountUsername(sub) : undefined;
-  if (account === undefined) {
-    throw new InvalidTokenError(
-      `the token's subject (sub) ${quote(sub)} is not system:serviceaccount:<namespace>:<name> with DNS-1123 labels`,
-      { reason: 'subject' },
-    );
-  }
-  const k8s = payload['kubernetes.io'];
-  if (k8s !== undefined) {
-    if (typeof k8s !== 'object' || k8s === null) {
-      throw new InvalidTokenError('the token\'s "kubernetes.io" claim is not an object', {
-        reason: 'subject',
-      });
-    }
-    const ns = (k8s as { namespace?: unknown }).namespace;
-    const sa = (k8s as { serviceaccount?: { name?: unknown } }).serviceaccount;
-    const saName = typeof sa === 'object' && sa !== null ? sa.name : undefined;
-    if (ns !== account.namespace) {
-      throw new InvalidTokenError(
-        `the token's "kubernetes.io" namespace ${quote(ns)} disagrees with its subject's namespace ${quote(account.namespace)}`,
-        { reason: 'subject' },
-      );
-    }
-    if (saName !== account.name) {
-      throw new InvalidTokenError(
-        `the token's "kubernetes.io" service account ${quote(saName)} disagrees with its subject's name ${quote(account.name)}`,
-        { reason: 'subject' },
-      );
-    }
-  }
-  return account;
 }

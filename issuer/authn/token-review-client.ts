@@ -1,8 +1,9 @@
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import type { Logger } from 'pino';
 import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
 import { createFileVersionTracker, lookAtContents } from '../file-watch.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
+import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/fetch.js';
 import { parseServiceAccountUsername, quote, redactToken } from './common.js';
 import type { KubeConnection } from './kubeconfig.js';
 
@@ -33,28 +34,9 @@ export function createTokenReviewClient(o: {
   readonly logger?: Logger | undefined;
 }): TokenReviewClient {
   const conn = o.connection;
-  let url: URL;
-  try {
-    url = new URL(`${conn.server.replace(/\/+$/, '')}${TOKEN_REVIEW_PATH}`);
-  } catch {
-    throw new UsageError(`API server ${JSON.stringify(conn.server)} is not a URL`);
-  }
-  if (url.protocol !== 'https:') throw new UsageError(`API server ${conn.server} is not https`);
-  if ((conn.clientCertPem === undefined) !== (conn.clientKeyPem === undefined)) {
-    throw new UsageError('a client certificate and its key go together');
-  }
-  if (conn.token === undefined && conn.tokenFile === undefined && conn.clientCertPem === undefined) {
-    throw new UsageError('the API server connection has neither a bearer token nor a client certificate');
-  }
+  const url = tokenReviewUrl(conn);
   const { clock, audience, timeoutMs, tokenFileRefreshMs, logger } = o;
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: o.maxSockets,
-    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
-    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
-    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
-    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
-  });
+  const agent = apiServerAgent(conn, o.maxSockets);
   let bearer: string | undefined = conn.token;
   // the token file on the one file-watching mechanism, looked at on use
   const tokenFile = createFileVersionTracker({ clock, intervalMs: tokenFileRefreshMs });
@@ -97,50 +79,23 @@ export function createTokenReviewClient(o: {
       spec: { token, audiences: [audience] },
     });
     requests++;
-    let res: { status: number; body: Buffer };
+    let res: BoundedResponse;
     try {
-      res = await post(
-        url,
+      res = await requestBounded(url, {
+        method: 'POST',
         body,
-        {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          ...(auth !== undefined && auth !== '' ? { authorization: `Bearer ${auth}` } : {}),
-        },
-        { agent, timeoutMs, signal },
-      );
-    } catch (err) {
-      const message = redactToken((err as Error).message, token);
-      throw new AuthenticatorUnavailableError(message, {
-        reason: signal.aborted ? 'cancelled' : /timed out/.test(message) ? 'timeout' : 'unreachable',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        bearerToken: auth !== '' ? auth : undefined,
+        agent,
+        timeoutMs,
+        maxBytes: MAX_TOKEN_REVIEW_RESPONSE_BYTES,
+        acceptStatus: () => true,
+        signal,
       });
+    } catch (err) {
+      throw requestFailed(err, token, signal);
     }
-    if (res.status === 401) {
-      throw new AuthenticatorUnavailableError(
-        "the API server rejected Lanyard's own credentials (HTTP 401); check the service-account token or the kubeconfig user",
-        { reason: 'refused' },
-      );
-    }
-    if (res.status === 403) {
-      throw new AuthenticatorUnavailableError(
-        'Lanyard may not create tokenreviews (HTTP 403); bind its service account to the system:auth-delegator ClusterRole',
-        { reason: 'refused' },
-      );
-    }
-    if (res.status < 200 || res.status > 299) {
-      throw new AuthenticatorUnavailableError(
-        `the API server answered the TokenReview with HTTP ${res.status}${statusMessage(res.body, token)}`,
-        { reason: 'bad-response' },
-      );
-    }
-    try {
-      return JSON.parse(res.body.toString('utf8')) as unknown;
-    } catch {
-      throw new AuthenticatorUnavailableError(
-        'the API server answered the TokenReview with something that is not JSON',
-        { reason: 'bad-response' },
-      );
-    }
+    return answerOf(res, token);
   }
 
   return {
@@ -152,6 +107,77 @@ export function createTokenReviewClient(o: {
       agent.destroy();
     },
   };
+}
+
+/** The TokenReview URL below the API server's; a server that is not an https URL is refused. */
+function tokenReviewUrl(conn: KubeConnection): URL {
+  let url: URL;
+  try {
+    url = new URL(`${conn.server.replace(/\/+$/, '')}${TOKEN_REVIEW_PATH}`);
+  } catch {
+    throw new UsageError(`API server ${JSON.stringify(conn.server)} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`API server ${conn.server} is not https`);
+  if ((conn.clientCertPem === undefined) !== (conn.clientKeyPem === undefined)) {
+    throw new UsageError('a client certificate and its key go together');
+  }
+  if (conn.token === undefined && conn.tokenFile === undefined && conn.clientCertPem === undefined) {
+    throw new UsageError('the API server connection has neither a bearer token nor a client certificate');
+  }
+  return url;
+}
+
+/** A keep-alive agent holding the connection's TLS settings (CA, client certificate, server name). */
+function apiServerAgent(conn: KubeConnection, maxSockets: number): Agent {
+  return new Agent({
+    keepAlive: true,
+    maxSockets,
+    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
+    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
+    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
+    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+  });
+}
+
+/** A request that got no answer: cancelled, timed out or unreachable (the message for the log only). */
+function requestFailed(err: unknown, token: string, signal: AbortSignal): AuthenticatorUnavailableError {
+  return new AuthenticatorUnavailableError(redactToken((err as Error).message, token), {
+    reason: signal.aborted
+      ? 'cancelled'
+      : err instanceof FetchError && err.reason === 'timeout'
+        ? 'timeout'
+        : 'unreachable',
+  });
+}
+
+/** The parsed body of a 2xx answer; other statuses and bodies that are not JSON are unavailability. */
+function answerOf(res: BoundedResponse, token: string): unknown {
+  if (res.status === 401) {
+    throw new AuthenticatorUnavailableError(
+      "the API server rejected Lanyard's own credentials (HTTP 401); check the service-account token or the kubeconfig user",
+      { reason: 'refused' },
+    );
+  }
+  if (res.status === 403) {
+    throw new AuthenticatorUnavailableError(
+      'Lanyard may not create tokenreviews (HTTP 403); bind its service account to the system:auth-delegator ClusterRole',
+      { reason: 'refused' },
+    );
+  }
+  if (res.status < 200 || res.status > 299) {
+    throw new AuthenticatorUnavailableError(
+      `the API server answered the TokenReview with HTTP ${res.status}${statusMessage(res.body, token)}`,
+      { reason: 'bad-response' },
+    );
+  }
+  try {
+    return JSON.parse(res.body.toString('utf8')) as unknown;
+  } catch {
+    throw new AuthenticatorUnavailableError(
+      'the API server answered the TokenReview with something that is not JSON',
+      { reason: 'bad-response' },
+    );
+  }
 }
 
 /**
@@ -217,63 +243,4 @@ function statusMessage(body: Buffer, token: string): string {
   } catch {
     return '';
   }
-}
-
-/**
- * POSTs `body` and collects the answer (at most MAX_TOKEN_REVIEW_RESPONSE_BYTES). Rejects with a
- * plain Error on a network error, after `timeoutMs` (ms), or when `signal` aborts.
- */
-function post(
-  url: URL,
-  body: string,
-  headers: Record<string, string>,
-  o: { readonly agent: Agent; readonly timeoutMs: number; readonly signal: AbortSignal },
-): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (err: Error | undefined, value?: { status: number; body: Buffer }): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      o.signal.removeEventListener('abort', onAbort);
-      if (err !== undefined) {
-        req.destroy();
-        reject(err);
-      } else resolve(value as { status: number; body: Buffer });
-    };
-    const onAbort = (): void => {
-      finish(new Error('the TokenReview request was cancelled by the caller'));
-    };
-    const req = request(
-      url,
-      { method: 'POST', agent: o.agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_TOKEN_REVIEW_RESPONSE_BYTES) {
-            finish(
-              new Error(`the TokenReview answer is larger than ${MAX_TOKEN_REVIEW_RESPONSE_BYTES} bytes`),
-            );
-          } else chunks.push(c);
-        });
-        res.on('error', (err) => {
-          finish(new Error(`reading the TokenReview answer failed: ${err.message}`));
-        });
-        res.on('end', () => {
-          finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      finish(new Error(`the TokenReview request to ${url.host} timed out after ${o.timeoutMs} ms`));
-    }, o.timeoutMs);
-    req.on('error', (err) => {
-      finish(new Error(`the TokenReview request to ${url.host} failed: ${err.message}`));
-    });
-    if (o.signal.aborted) onAbort();
-    else o.signal.addEventListener('abort', onAbort, { once: true });
-    req.end(body);
-  });
 }

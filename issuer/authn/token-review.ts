@@ -1,21 +1,21 @@
 import type { Logger } from 'pino';
-import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
-import { AuthenticatorUnavailableError, InvalidTokenError, type TokenRejection } from './errors.js';
-import { LruCache } from '../lru.js';
-import type { AuthenticateOptions, Authenticator } from './authenticator.js';
-import {
-  DEFAULT_TOKEN_AUDIENCE,
-  checkTokenSize,
-  throwIfAborted,
-  tokenCacheKey,
-  tokenText,
-  type CachedAccount,
-} from './common.js';
+import { UsageError, type Clock } from '../../ca/index.js';
+import { InvalidTokenError } from './errors.js';
+import type { Authenticator } from './authenticator.js';
+import { createCachingAuthenticator } from './caching-authenticator.js';
+import { DEFAULT_TOKEN_AUDIENCE, checkTokenSize, tokenText } from './common.js';
 import type { KubeConnection } from './kubeconfig.js';
-import { createConcurrencyLimiter, createRateBudget, peerAddress, type RateLimit } from './limiter.js';
-import { createTokenReviewClient, interpretTokenReview } from './token-review-client.js';
+import type { RateLimit } from './limiter.js';
+import {
+  createBudgetedTokenReviewer,
+  type TokenReviewObserver,
+  type TokenReviewResult,
+  type TokenReviewSkip,
+} from './token-review-budget.js';
+import { createTokenReviewClient } from './token-review-client.js';
 import { checkTokenShape } from './token-shape.js';
 
+export type { TokenReviewObserver, TokenReviewResult, TokenReviewSkip };
 export { TOKEN_REVIEW_PATH } from './token-review-client.js';
 /** How long a successful review is reused by default, ms (`serve --token-review-cache`). */
 export const DEFAULT_TOKEN_REVIEW_CACHE_MS = 5_000;
@@ -31,24 +31,6 @@ export const DEFAULT_TOKEN_REVIEW_RATE: { readonly perPeer: RateLimit; readonly 
     perPeer: Object.freeze({ burst: 10, perSecond: 1 }),
     total: Object.freeze({ burst: 100, perSecond: 50 }),
   });
-
-/** How a TokenReview request ended. */
-export type TokenReviewResult = 'authenticated' | 'rejected' | 'unavailable';
-/** Why a token was answered without a TokenReview request. */
-export type TokenReviewSkip =
-  | 'cache_hit'
-  | 'cached_failure'
-  | 'malformed'
-  | 'audience'
-  | 'expired'
-  | 'peer_rate_limit'
-  | 'total_rate_limit';
-
-/** Told about every request sent and every token answered without one (for metrics). */
-export interface TokenReviewObserver {
-  reviewed(result: TokenReviewResult): void;
-  skipped(reason: TokenReviewSkip): void;
-}
 
 export interface TokenReviewAuthenticatorOptions {
   readonly connection: KubeConnection;
@@ -122,22 +104,13 @@ export function createTokenReviewAuthenticator(
 ): TokenReviewAuthenticator {
   const audience = options.audience ?? DEFAULT_TOKEN_AUDIENCE;
   if (audience === '') throw new UsageError('the TokenReview authenticator needs a non-empty audience');
-  const clock = options.clock;
+  const { clock, observer } = options;
   const maxConcurrent = options.maxConcurrent ?? 16;
-  const cacheTtlMs = nonNegative(options.cacheTtlMs ?? DEFAULT_TOKEN_REVIEW_CACHE_MS, 'cacheTtlMs');
-  const failureCacheTtlMs = nonNegative(
-    options.failureCacheTtlMs ?? DEFAULT_TOKEN_REVIEW_FAILURE_CACHE_MS,
-    'failureCacheTtlMs',
-  );
-  const skewMs = nonNegative(options.clockSkewMs ?? 20_000, 'clockSkewMs');
-  const perPeer = createRateBudget({
-    limit: options.rate?.perPeer ?? DEFAULT_TOKEN_REVIEW_RATE.perPeer,
-    clock,
-  });
-  const total = createRateBudget({ limit: options.rate?.total ?? DEFAULT_TOKEN_REVIEW_RATE.total, clock });
-  const observer = options.observer;
-  const timeoutMs = positive(options.timeoutMs ?? 5_000, 'timeoutMs');
-  const tokenFileRefreshMs = positive(options.tokenFileRefreshMs ?? 60_000, 'tokenFileRefreshMs');
+  const { cacheTtlMs, failureCacheTtlMs, skewMs, timeoutMs, tokenFileRefreshMs } = timings(options);
+  const rate = {
+    perPeer: options.rate?.perPeer ?? DEFAULT_TOKEN_REVIEW_RATE.perPeer,
+    total: options.rate?.total ?? DEFAULT_TOKEN_REVIEW_RATE.total,
+  };
   const client = createTokenReviewClient({
     connection: options.connection,
     clock,
@@ -147,147 +120,82 @@ export function createTokenReviewAuthenticator(
     tokenFileRefreshMs,
     logger: options.logger,
   });
-  const limiter = createConcurrencyLimiter({
+  const reviewer = createBudgetedTokenReviewer({
+    client,
+    audience,
+    clock,
     maxConcurrent,
     maxQueue: options.maxQueue ?? 1000,
-    what: 'TokenReview requests',
+    rate,
+    observer,
   });
-  const cache = new LruCache<string, CachedAccount>(options.cache?.maxEntries ?? 10_000);
-  // apart from the successes, so that a flood of bad tokens cannot push them out
-  const failures = new LruCache<string, CachedFailure>(options.cache?.maxEntries ?? 10_000);
-  const stats = { cacheHits: 0, failureCacheHits: 0, refusedUnsent: 0, rateLimited: 0 };
-  let closed = false;
+  let refusedUnsent = 0;
 
   /** a check that refuses a token without a request, counted */
-  function precheck<T>(check: () => T): T {
+  function unsent<T>(check: () => T): T {
     try {
       return check();
     } catch (err) {
-      stats.refusedUnsent++;
+      refusedUnsent++;
       const reason = (err as InvalidTokenError).reason;
       observer?.skipped(reason === 'audience' || reason === 'expired' ? reason : 'malformed');
       throw err;
     }
   }
 
-  function rateLimited(scope: 'peer' | 'total'): AuthenticatorUnavailableError {
-    stats.rateLimited++;
-    observer?.skipped(scope === 'peer' ? 'peer_rate_limit' : 'total_rate_limit');
-    return new AuthenticatorUnavailableError(
-      scope === 'peer'
-        ? 'too many tokens from this address failed their TokenReview lately; try again later'
-        : 'too many tokens failed their TokenReview lately; try again later',
-      { reason: 'rate-limited' },
-    );
-  }
-
-  /**
-   * One TokenReview, if the caller's address and everyone together are within their budgets of
-   * reviews that did not authenticate (a review that authenticates gives its token back, as does a
-   * call that never sent one). A refusal is remembered for failureCacheTtlMs.
-   */
-  async function reviewWithinBudget(
-    text: string,
-    key: string,
-    opts: AuthenticateOptions,
-  ): Promise<ServiceAccountRef> {
-    const peer = opts.peer !== undefined ? peerAddress(opts.peer) : undefined;
-    if (peer !== undefined && !perPeer.take(peer)) throw rateLimited('peer');
-    let sent = false;
-    let result: TokenReviewResult = 'unavailable';
-    try {
-      const release = await limiter.acquire(opts.signal);
-      let answer: unknown;
-      try {
-        // taken only now: callers waiting for a slot hold nothing of the total budget
-        if (!total.take(ALL)) throw rateLimited('total');
-        sent = true;
-        answer = await client.review(text, opts.signal);
-      } finally {
-        release();
-      }
-      const account = interpretTokenReview(answer, text, audience);
-      result = 'authenticated';
-      return account;
-    } catch (err) {
-      if (sent && err instanceof InvalidTokenError) {
-        result = 'rejected';
-        if (failureCacheTtlMs > 0) {
-          const expiresAtMs = clock.now().getTime() + failureCacheTtlMs;
-          failures.set(key, { reason: err.reason, message: err.message, expiresAtMs });
-        }
-      }
-      throw err;
-    } finally {
-      if (sent) observer?.reviewed(result);
-      if (peer !== undefined && (!sent || result === 'authenticated')) perPeer.refund(peer);
-      if (sent && result === 'authenticated') total.refund(ALL);
-    }
-  }
+  const cached = createCachingAuthenticator({
+    inner: reviewer,
+    clock,
+    // never past the token's own (unverified) exp, which the shape check below read
+    ttlMs: cacheTtlMs,
+    failureTtlMs: failureCacheTtlMs,
+    ...(options.cache !== undefined ? { maxEntries: options.cache.maxEntries } : {}),
+    admit: (token) => {
+      unsent(() => {
+        checkTokenSize(token);
+      });
+    },
+    precheck: (token, nowMs) => {
+      const text = unsent(() => tokenText(token));
+      unsent(() => checkTokenShape(text, { audience, nowMs, skewMs }));
+    },
+    onHit: (kind) => observer?.skipped(kind === 'success' ? 'cache_hit' : 'cached_failure'),
+  });
 
   return {
     name: 'token-review',
-    async authenticate(token: Uint8Array, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
-      precheck(() => {
-        checkTokenSize(token);
-      });
-      const key = tokenCacheKey(token);
-      const nowMs = clock.now().getTime();
-      const hit = cache.get(key);
-      if (hit !== undefined) {
-        if (nowMs < hit.expiresAtMs) {
-          stats.cacheHits++;
-          observer?.skipped('cache_hit');
-          return hit.account;
-        }
-        cache.delete(key);
-      }
-      const text = precheck(() => tokenText(token));
-      const shape = precheck(() => checkTokenShape(text, { audience, nowMs, skewMs }));
-      const failed = failures.get(key);
-      if (failed !== undefined) {
-        if (nowMs < failed.expiresAtMs) {
-          stats.failureCacheHits++;
-          observer?.skipped('cached_failure');
-          throw new InvalidTokenError(failed.message, { reason: failed.reason });
-        }
-        failures.delete(key);
-      }
-      if (closed)
-        throw new AuthenticatorUnavailableError('the TokenReview authenticator is closed', {
-          reason: 'closed',
-        });
-      throwIfAborted(opts.signal);
-      const account = await reviewWithinBudget(text, key, opts);
-      const doneMs = clock.now().getTime();
-      const expiresAtMs = Math.min(doneMs + cacheTtlMs, shape.expMs ?? Infinity);
-      if (cacheTtlMs > 0 && expiresAtMs > doneMs) cache.set(key, { account, expiresAtMs });
-      return account;
-    },
+    authenticate: (token, opts) => cached.authenticate(token, opts),
     stats: () => ({
-      ...stats,
+      cacheHits: cached.stats().hits,
+      failureCacheHits: cached.stats().failureHits,
+      refusedUnsent,
+      rateLimited: reviewer.rateLimited,
       requests: client.requests,
-      inFlight: limiter.inFlight,
-      queued: limiter.queued,
+      inFlight: reviewer.inFlight,
+      queued: reviewer.queued,
     }),
-    close() {
-      closed = true;
-      cache.clear();
-      failures.clear();
-      client.close();
-      return Promise.resolve();
-    },
+    close: () => cached.close(),
   };
 }
 
-/** The one key of the total budget. */
-const ALL = '';
-
-/** A refusal from the API server, kept for a short while (epoch ms, exclusive). */
-interface CachedFailure {
-  readonly reason: TokenRejection;
-  readonly message: string;
-  readonly expiresAtMs: number;
+/** The times of the options, validated, with their defaults (ms). */
+function timings(options: TokenReviewAuthenticatorOptions): {
+  cacheTtlMs: number;
+  failureCacheTtlMs: number;
+  skewMs: number;
+  timeoutMs: number;
+  tokenFileRefreshMs: number;
+} {
+  return {
+    cacheTtlMs: nonNegative(options.cacheTtlMs ?? DEFAULT_TOKEN_REVIEW_CACHE_MS, 'cacheTtlMs'),
+    failureCacheTtlMs: nonNegative(
+      options.failureCacheTtlMs ?? DEFAULT_TOKEN_REVIEW_FAILURE_CACHE_MS,
+      'failureCacheTtlMs',
+    ),
+    skewMs: nonNegative(options.clockSkewMs ?? 20_000, 'clockSkewMs'),
+    timeoutMs: positive(options.timeoutMs ?? 5_000, 'timeoutMs'),
+    tokenFileRefreshMs: positive(options.tokenFileRefreshMs ?? 60_000, 'tokenFileRefreshMs'),
+  };
 }
 
 function nonNegative(v: number, name: string): number {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { MAX_TOKEN_BYTES, type Authenticator } from '../../../issuer/authn/index.js';
 import type { ServiceAccountRef } from '../../../ca/index.js';
@@ -9,6 +10,40 @@ export interface ContractSubject {
   /** a token the authenticator accepts as `account` (and as nothing else) */
   validToken(account: ServiceAccountRef): Promise<string>;
   cleanup(): Promise<void>;
+}
+
+/**
+ * A random token for every account the contract asks about, for authenticators whose table is fixed
+ * at construction (the static one, and decorators around it).
+ */
+export function contractTokenTable(): {
+  readonly table: Record<string, ServiceAccountRef>;
+  readonly validToken: (account: ServiceAccountRef) => Promise<string>;
+} {
+  const accounts = [
+    ['emojivoto', 'web'],
+    ['emojivoto', 'voting'],
+    ['booksapp', 'authors'],
+    ['a', 'one'],
+    ['a', 'two'],
+    ['b', 'one'],
+    ['linkerd', 'proxy'],
+  ] as const;
+  const table: Record<string, ServiceAccountRef> = {};
+  const byAccount = new Map<string, string>();
+  for (const [namespace, name] of accounts) {
+    const token = `static-${randomBytes(24).toString('base64url')}`;
+    table[token] = { namespace, name };
+    byAccount.set(`${namespace}/${name}`, token);
+  }
+  return {
+    table,
+    validToken: (a) => {
+      const t = byAccount.get(`${a.namespace}/${a.name}`);
+      if (t === undefined) throw new Error(`no static token prepared for ${a.namespace}/${a.name}`);
+      return Promise.resolve(t);
+    },
+  };
 }
 
 export const signal = (): AbortSignal => new AbortController().signal;

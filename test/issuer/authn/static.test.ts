@@ -1,36 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { ServiceAccountRef } from '../../../ca/index.js';
 import { createStaticAuthenticator } from '../../../issuer/authn/index.js';
-import { authenticatorContract } from './contract.js';
+import { authenticatorContract, contractTokenTable } from './contract.js';
 
 authenticatorContract('static', () => {
-  const table: Record<string, ServiceAccountRef> = {};
   // the table is fixed at construction, so every account the contract asks for is prepared up front
-  const accounts = [
-    ['emojivoto', 'web'],
-    ['emojivoto', 'voting'],
-    ['booksapp', 'authors'],
-    ['a', 'one'],
-    ['a', 'two'],
-    ['b', 'one'],
-    ['linkerd', 'proxy'],
-  ] as const;
-  const byAccount = new Map<string, string>();
-  for (const [namespace, name] of accounts) {
-    const token = `static-${randomBytes(24).toString('base64url')}`;
-    table[token] = { namespace, name };
-    byAccount.set(`${namespace}/${name}`, token);
-  }
-  const authenticator = createStaticAuthenticator(table);
+  const { table, validToken } = contractTokenTable();
   return Promise.resolve({
-    authenticator,
-    validToken: (a: ServiceAccountRef) => {
-      const t = byAccount.get(`${a.namespace}/${a.name}`);
-      if (t === undefined) throw new Error(`no static token prepared for ${a.namespace}/${a.name}`);
-      return Promise.resolve(t);
-    },
+    authenticator: createStaticAuthenticator(table),
+    validToken,
     cleanup: () => Promise.resolve(),
   });
 });

@@ -1,0 +1,160 @@
+import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { InvalidTokenError, type TokenRejection } from './errors.js';
+import { LruCache } from '../lru.js';
+import type { AuthenticateOptions, Authenticator } from './authenticator.js';
+import { checkTokenSize, tokenCacheKey, tokenText, unverifiedJwtExpMs } from './common.js';
+
+export interface CachingAuthenticatorOptions {
+  /** asked on a miss; its successes (and, with failureTtlMs, its InvalidTokenErrors) are kept */
+  readonly inner: Authenticator;
+  readonly clock: Clock;
+  /** how long a success is kept, ms, never past the token's own expiry; 0: never; default Infinity */
+  readonly ttlMs?: number;
+  /** entries kept at most, least recently used forgotten first; each for successes and refusals; default 10 000 */
+  readonly maxEntries?: number;
+  /** how long an InvalidTokenError of `inner` is thrown again without asking, ms; 0 (default): never */
+  readonly failureTtlMs?: number;
+  /**
+   * When the token stops being valid, epoch ms, bounding how long a success is kept; undefined: no
+   * bound. Default: the (unverified) `exp` claim of a JWT.
+   */
+  readonly tokenExpiresAtMs?: (token: Uint8Array) => number | undefined;
+  /** runs first, before the token is hashed; throws to refuse it. Default: checkTokenSize */
+  readonly admit?: (token: Uint8Array) => void;
+  /** runs after a miss, before the kept refusals are looked at, with the call's `now`; throws to refuse */
+  readonly precheck?: (token: Uint8Array, nowMs: number) => void;
+  /** whether kept successes may answer now; when false, `inner` decides and the entry stays */
+  readonly trustCached?: () => boolean;
+  /** told about every call answered from the cache */
+  readonly onHit?: (kind: 'success' | 'failure') => void;
+}
+
+/** Counters since creation. */
+export interface CachingAuthenticatorStats {
+  /** calls answered with a kept success */
+  readonly hits: number;
+  /** calls refused with a kept refusal */
+  readonly failureHits: number;
+}
+
+export interface CachingAuthenticator extends Authenticator {
+  stats(): CachingAuthenticatorStats;
+  /** forgets everything kept; a call in progress when this happens keeps nothing */
+  clear(): void;
+  /** forgets everything kept and closes `inner` */
+  close(): Promise<void>;
+}
+
+interface KeptSuccess {
+  readonly account: ServiceAccountRef;
+  /** epoch ms, exclusive */
+  readonly expiresAtMs: number;
+}
+
+interface KeptFailure {
+  readonly reason: TokenRejection;
+  readonly message: string;
+  /** epoch ms, exclusive */
+  readonly expiresAtMs: number;
+}
+
+/**
+ * Wraps any Authenticator with a cache keyed by the token's SHA-256 (the token itself is never kept).
+ * A call: `admit` → a kept success, unless expired or `trustCached()` says no → `precheck` → a kept
+ * refusal → `inner`. A success is kept until `ttlMs` after it was answered or the token's own expiry,
+ * whichever comes first; a refusal (InvalidTokenError only, never unavailability) for
+ * `failureTtlMs`, apart from the successes so that a flood of bad tokens cannot push those out.
+ */
+export function createCachingAuthenticator(o: CachingAuthenticatorOptions): CachingAuthenticator {
+  const { inner, clock } = o;
+  const ttlMs = nonNegative(o.ttlMs ?? Infinity, 'ttlMs');
+  const failureTtlMs = nonNegative(o.failureTtlMs ?? 0, 'failureTtlMs');
+  const maxEntries = o.maxEntries ?? 10_000;
+  const successes = new LruCache<string, KeptSuccess>(maxEntries);
+  const failures = new LruCache<string, KeptFailure>(maxEntries);
+  const admit = o.admit ?? checkTokenSize;
+  const expiresAtOf = o.tokenExpiresAtMs ?? jwtExpiresAtMs;
+  const stats = { hits: 0, failureHits: 0 };
+  // bumped by clear(); an answer that straddles it is not kept
+  let generation = 0;
+
+  async function ask(token: Uint8Array, key: string, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
+    const started = generation;
+    let account: ServiceAccountRef;
+    try {
+      account = await inner.authenticate(token, opts);
+    } catch (err) {
+      if (failureTtlMs > 0 && err instanceof InvalidTokenError && started === generation) {
+        const expiresAtMs = clock.now().getTime() + failureTtlMs;
+        failures.set(key, { reason: err.reason, message: err.message, expiresAtMs });
+      }
+      throw err;
+    }
+    const doneMs = clock.now().getTime();
+    const expiresAtMs = Math.min(doneMs + ttlMs, expiresAtOf(token) ?? Infinity);
+    if (ttlMs > 0 && expiresAtMs > doneMs && started === generation)
+      successes.set(key, { account, expiresAtMs });
+    return account;
+  }
+
+  function clear(): void {
+    generation++;
+    successes.clear();
+    failures.clear();
+  }
+
+  return {
+    name: inner.name,
+    async authenticate(token, opts) {
+      admit(token);
+      const key = tokenCacheKey(token);
+      const nowMs = clock.now().getTime();
+      const hit = (o.trustCached?.() ?? true) ? live(successes, key, nowMs) : undefined;
+      if (hit !== undefined) {
+        stats.hits++;
+        o.onHit?.('success');
+        return hit.account;
+      }
+      o.precheck?.(token, nowMs);
+      const failed = live(failures, key, nowMs);
+      if (failed !== undefined) {
+        stats.failureHits++;
+        o.onHit?.('failure');
+        throw new InvalidTokenError(failed.message, { reason: failed.reason });
+      }
+      return ask(token, key, opts);
+    },
+    stats: () => ({ ...stats }),
+    clear,
+    async close() {
+      clear();
+      await inner.close?.();
+    },
+  };
+}
+
+/** The entry kept under `key` while it has not expired at `nowMs`; an expired one is dropped. */
+function live<T extends { readonly expiresAtMs: number }>(
+  cache: LruCache<string, T>,
+  key: string,
+  nowMs: number,
+): T | undefined {
+  const kept = cache.get(key);
+  if (kept === undefined || nowMs < kept.expiresAtMs) return kept;
+  cache.delete(key);
+  return undefined;
+}
+
+/** The `exp` of a token that is a JWT, in epoch ms (its signature is the inner authenticator's business). */
+function jwtExpiresAtMs(token: Uint8Array): number | undefined {
+  try {
+    return unverifiedJwtExpMs(tokenText(token));
+  } catch {
+    return undefined;
+  }
+}
+
+function nonNegative(v: number, name: string): number {
+  if (Number.isNaN(v) || v < 0) throw new UsageError(`${name} must be a non-negative number of milliseconds`);
+  return v;
+}
