@@ -10,8 +10,7 @@ import { validateIdentityDomain, workloadIdentity } from './identity.js';
 import { formatReport, inspectBytes } from './inspect.js';
 import { ANCHOR_FILES, loadAnchorDir, readIssuerDir } from './issuer-dir.js';
 import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
-import { createKeyObjectSigner } from './keys/signer.js';
-import { parsePrivateKeyPem } from './keys/store.js';
+import { createFileKeyStore } from './keys/store.js';
 import { encodePem } from './pem.js';
 import { DEFAULT_LEAF_POLICY, type LeafKeyType } from './policy.js';
 import { DEFAULTS } from './profiles.js';
@@ -150,7 +149,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         );
         const now = ctx.clock.now();
         const files = await readIssuerDir(o.issuer);
-        const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
+        const signer = createFileKeyStore().fromPem(files.keyPem, files.keyPath);
         const cred = createIssuerCredential({
           certificatePem: files.certificatePem,
           signer,

@@ -4,10 +4,9 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import {
+  createFileKeyStore,
   createIssuerCredential,
-  createKeyObjectSigner,
   isLanyardError,
-  parsePrivateKeyPem,
   readIssuerDir,
   type Clock,
   type IssuerCredential,
@@ -79,7 +78,7 @@ export async function createDirectoryCredentialSource(
         .digest('hex');
       if (digest === lastDigest) return { result: 'unchanged' };
       lastDigest = digest;
-      const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
+      const signer = createFileKeyStore().fromPem(files.keyPem, files.keyPath);
       const next = createIssuerCredential({
         certificatePem: files.certificatePem,
         signer,

@@ -6,12 +6,11 @@ import {
   CredentialError,
   checkValidity,
   createAnchorFiles,
+  createFileKeyStore,
   createIssuerFiles,
   createIssuerCredential,
-  createKeyObjectSigner,
   isLanyardError,
   loadAnchorDir,
-  parsePrivateKeyPem,
   readPemFile,
   writeFileAtomic,
   type CertificateInfo,
@@ -169,7 +168,7 @@ async function ensureIssuer(
     try {
       createIssuerCredential({
         certificatePem: await readPemFile(certPath),
-        signer: createKeyObjectSigner(parsePrivateKeyPem(await readPemFile(keyPath), keyPath)),
+        signer: await createFileKeyStore().load(keyPath),
         // the anchor of this state directory, whatever ca.crt says
         anchorsPem: anchor.certPem,
         now: clock.now(),

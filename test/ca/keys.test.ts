@@ -6,9 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import {
   EC_ALGORITHMS,
   KEY_ALGORITHMS,
+  buildCsr,
+  createAnchorCertificate,
+  createIssuerCertificate,
+  createLeafTemplate,
   createFileKeyStore,
   createKeyObjectSigner,
   createMemoryKeyStore,
+  describeSigner,
   encodePem,
   generateKey,
   keyAlgorithmOf,
@@ -17,9 +22,13 @@ import {
   writeFileAtomic,
   type KeyAlgorithm,
   type KeyStore,
+  type Signer,
 } from '../../ca/index.js';
-import { openssl, tempDir } from '../support/openssl.js';
-import { csrKey } from '../support/pki.js';
+import { openssl, opensslVerify, tempDir } from '../support/openssl.js';
+import { csrKey, spkiOf } from '../support/pki.js';
+import { remoteSigner } from '../support/signers.js';
+
+const NOW = new Date('2026-01-01T00:00:00Z');
 
 /** An RSA public key of `bits` bits without generating primes (keyAlgorithmOf only reads the size). */
 function rsaPublicKeyOfSize(bits: number): KeyObject {
@@ -75,16 +84,18 @@ describe('createKeyObjectSigner', () => {
     },
   ];
   for (const { alg, algorithm, hash, sigAlgHex } of cases) {
-    it(`signs with ${algorithm} for a ${alg} key and exposes its public key and PKCS#8`, async () => {
+    it(`signs with ${algorithm} for a ${alg} key and shows its public key, never its private key`, async () => {
       const key = await generateKey(alg);
       const signer = createKeyObjectSigner(key);
-      assert.equal(signer.keyAlgorithm, alg);
+      const described = describeSigner(signer);
+      assert.equal(described.keyAlgorithm, alg);
       assert.equal(signer.algorithm, algorithm);
-      assert.equal(signer.signatureAlgorithmDer.toString('hex'), sigAlgHex);
+      assert.equal(described.hash, hash);
+      assert.equal(described.signatureAlgorithmDer.toString('hex'), sigAlgHex);
       assert.ok(signer.publicKeyDer.equals(createPublicKey(key).export({ type: 'spki', format: 'der' })));
       const tbs = Buffer.from('to be signed');
-      assert.ok(verify(hash, tbs, signer.publicKey, signer.sign(tbs)));
-      assert.ok(signer.exportPkcs8().equals(key.export({ type: 'pkcs8', format: 'der' })));
+      assert.ok(verify(hash, tbs, described.publicKey, signer.sign(tbs)));
+      assert.deepEqual(Object.keys(signer).sort(), ['algorithm', 'publicKeyDer', 'sign']);
       assert.ok(Object.isFrozen(signer));
     });
   }
@@ -150,6 +161,88 @@ describe('parsePrivateKeyPem', () => {
   });
 });
 
+/**
+ * The Signer contract, for every implementation: only `algorithm`, `publicKeyDer` and `sign` are
+ * visible; the algorithm fits the key; signatures (awaited when asynchronous) verify with the public
+ * key; an anchor and an issuer signed by it pass openssl verify.
+ */
+async function assertSignerContract(signer: Signer): Promise<void> {
+  const keys = Object.keys(signer).sort();
+  assert.deepEqual(keys, ['algorithm', 'publicKeyDer', 'sign']);
+  const described = describeSigner(signer);
+  const [a, b] = [Buffer.from('one'), Buffer.from('two')];
+  const sigA = Buffer.from(await signer.sign(a));
+  assert.ok(verify(described.hash, a, described.publicKey, sigA));
+  assert.ok(!verify(described.hash, b, described.publicKey, sigA));
+  assert.ok(verify(described.hash, b, described.publicKey, await signer.sign(b)));
+  const anchor = await createAnchorCertificate({ signer, now: NOW });
+  assert.ok(anchor.spki.equals(signer.publicKeyDer));
+  const issuerKey = createKeyObjectSigner(await generateKey('p256'));
+  const issuer = await createIssuerCertificate({
+    anchor,
+    anchorSigner: signer,
+    issuerPublicKeyDer: issuerKey.publicKeyDer,
+    now: NOW,
+    cluster: 'east',
+  });
+  const leaf = createLeafTemplate(issuer, issuerKey).sign(LEAF_REQUEST);
+  const v = opensslVerify({
+    leaf: leaf.der,
+    intermediates: [issuer.der],
+    anchors: [anchor.der],
+    purpose: 'sslserver',
+    atSeconds: NOW.getTime() / 1000 + 60,
+  });
+  assert.ok(v.ok, v.stderr);
+}
+
+const LEAF_REQUEST = {
+  spki: spkiOf(),
+  dnsName: 'web.default.serviceaccount.identity.linkerd.cluster.local',
+  uri: 'spiffe://cluster.local/ns/default/sa/web',
+  notBefore: NOW,
+  notAfter: new Date(NOW.getTime() + 3_600_000),
+};
+
+describe('Signer contract', () => {
+  for (const alg of ['p256', 'p384', 'rsa2048'] as const) {
+    it(`holds for the node:crypto signer (${alg})`, async () => {
+      await assertSignerContract(createKeyObjectSigner(await generateKey(alg)));
+    });
+  }
+
+  it('holds for a signer that answers asynchronously, as an HSM would', async () => {
+    await assertSignerContract(remoteSigner(createKeyObjectSigner(await generateKey('p256'))));
+  });
+
+  it('describeSigner refuses a signer whose algorithm does not fit its key (ERR_KEY_MISMATCH)', async () => {
+    const p256 = createKeyObjectSigner(await generateKey('p256'));
+    const lying: Signer = { ...p256, algorithm: 'ecdsa-p384-sha384' };
+    assert.throws(() => describeSigner(lying), { code: 'ERR_KEY_MISMATCH' });
+    await assert.rejects(createAnchorCertificate({ signer: lying, now: NOW }), { code: 'ERR_KEY_MISMATCH' });
+  });
+
+  it('refuses to build an anchor from a signature that does not verify (ERR_KEY_MISMATCH)', async () => {
+    const p256 = createKeyObjectSigner(await generateKey('p256'));
+    const other = createKeyObjectSigner(await generateKey('p256'));
+    const wrong: Signer = {
+      algorithm: p256.algorithm,
+      publicKeyDer: p256.publicKeyDer,
+      sign: (tbs) => other.sign(tbs),
+    };
+    await assert.rejects(createAnchorCertificate({ signer: wrong, now: NOW }), { code: 'ERR_KEY_MISMATCH' });
+  });
+
+  it('the leaf and CSR fast paths refuse an asynchronous signer with ERR_KEY_UNSUPPORTED', async () => {
+    const inner = createKeyObjectSigner(await generateKey('p256'));
+    const remote = remoteSigner(inner);
+    const anchor = await createAnchorCertificate({ signer: inner, now: NOW });
+    const template = createLeafTemplate(anchor, remote);
+    assert.throws(() => template.sign(LEAF_REQUEST), { code: 'ERR_KEY_UNSUPPORTED' });
+    assert.throws(() => buildCsr(remote, { dnsNames: ['a.example'] }), { code: 'ERR_KEY_UNSUPPORTED' });
+  });
+});
+
 /** The KeyStore contract, run against every implementation. */
 function keyStoreContract(name: string, setup: () => { store: KeyStore; ref: (n: string) => string }): void {
   describe(`${name} key store contract`, () => {
@@ -157,16 +250,16 @@ function keyStoreContract(name: string, setup: () => { store: KeyStore; ref: (n:
       const { store, ref } = setup();
       const created = await store.create(ref('a'), 'p256');
       const loaded = await store.load(ref('a'));
-      assert.equal(loaded.keyAlgorithm, 'p256');
+      assert.equal(describeSigner(loaded).keyAlgorithm, 'p256');
       assert.ok(loaded.publicKeyDer.equals(created.publicKeyDer));
       const tbs = Buffer.from('x');
-      assert.ok(verify('sha256', tbs, created.publicKey, loaded.sign(tbs)));
+      assert.ok(verify('sha256', tbs, describeSigner(created).publicKey, await loaded.sign(tbs)));
     });
 
     it('creates P-384 keys', async () => {
       const { store, ref } = setup();
-      assert.equal((await store.create(ref('p384'), 'p384')).keyAlgorithm, 'p384');
-      assert.equal((await store.load(ref('p384'))).keyAlgorithm, 'p384');
+      assert.equal(describeSigner(await store.create(ref('p384'), 'p384')).keyAlgorithm, 'p384');
+      assert.equal(describeSigner(await store.load(ref('p384'))).keyAlgorithm, 'p384');
     });
 
     it('refuses to replace a key without force with ERR_KEY_EXISTS, and keeps the old key', async () => {
@@ -189,6 +282,28 @@ function keyStoreContract(name: string, setup: () => { store: KeyStore; ref: (n:
     it('fails to load a key that does not exist with ERR_FILE_NOT_FOUND', async () => {
       const { store, ref } = setup();
       await assert.rejects(store.load(ref('missing')), { code: 'ERR_FILE_NOT_FOUND' });
+    });
+
+    it('lets exactly one of two concurrent creates win (ERR_KEY_EXISTS for the other)', async () => {
+      const { store, ref } = setup();
+      const results = await Promise.allSettled([
+        store.create(ref('r'), 'p256'),
+        store.create(ref('r'), 'p256'),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r) => r.status === 'rejected');
+      assert.equal(won.length, 1);
+      assert.equal(((lost[0] as PromiseRejectedResult).reason as { code?: unknown }).code, 'ERR_KEY_EXISTS');
+      const winner = (won[0] as PromiseFulfilledResult<Signer>).value;
+      assert.ok((await store.load(ref('r'))).publicKeyDer.equals(winner.publicKeyDer));
+    });
+
+    it('hands out Signers that keep to the Signer contract', async () => {
+      const { store, ref } = setup();
+      await store.create(ref('s'), 'p256');
+      for (const signer of [await store.create(ref('t'), 'p384'), await store.load(ref('s'))]) {
+        await assertSignerContract(signer);
+      }
     });
   });
 }
@@ -262,11 +377,43 @@ describe('key stores', () => {
       assert.deepEqual(readdirSync(sub), ['k.pem']);
     });
 
+    it('stage writes nothing until commit, then the key (0600) and the files alongside as one change', async () => {
+      const sub = join(dir, 'stage');
+      tempDirIn(sub);
+      const path = join(sub, 'tls.key');
+      const staged = await createFileKeyStore().stage(path, 'p256');
+      assert.deepEqual(readdirSync(sub), []);
+      await staged.commit([{ path: join(sub, 'tls.crt'), data: 'cert', mode: 0o644 }]);
+      assert.deepEqual(readdirSync(sub).sort(), ['tls.crt', 'tls.key']);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.ok((await createFileKeyStore().load(path)).publicKeyDer.equals(staged.signer.publicKeyDer));
+    });
+
+    it('stage without force commits nothing when one of the files exists (ERR_KEY_EXISTS)', async () => {
+      const sub = join(dir, 'stage-exists');
+      tempDirIn(sub);
+      writeFileSync(join(sub, 'tls.crt'), 'old');
+      const staged = await createFileKeyStore().stage(join(sub, 'tls.key'), 'p256');
+      await assert.rejects(staged.commit([{ path: join(sub, 'tls.crt'), data: 'new' }]), {
+        code: 'ERR_KEY_EXISTS',
+      });
+      assert.deepEqual(readdirSync(sub), ['tls.crt']);
+      assert.equal(readFileSync(join(sub, 'tls.crt'), 'utf8'), 'old');
+    });
+
+    it('fromPem reads the key text a caller already read, as load would', async () => {
+      const path = join(dir, 'from-pem.pem');
+      const created = await createFileKeyStore().create(path, 'p384');
+      const signer = createFileKeyStore().fromPem(readFileSync(path, 'utf8'), path);
+      assert.ok(signer.publicKeyDer.equals(created.publicKeyDer));
+      assert.throws(() => createFileKeyStore().fromPem('', path), { code: 'ERR_PEM_MALFORMED' });
+    });
+
     it('loads a PKCS#8 key written by openssl', async () => {
       const path = join(dir, 'openssl.pem');
       const r = openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', path]);
       assert.ok(r.ok, r.stderr);
-      assert.equal((await createFileKeyStore().load(path)).keyAlgorithm, 'p384');
+      assert.equal(describeSigner(await createFileKeyStore().load(path)).keyAlgorithm, 'p384');
     });
 
     it('refuses to load an encrypted, header-carrying or malformed key file', async () => {
