@@ -4,6 +4,8 @@
 //  - the TLS serving key (issuer/serving-tls.ts), given to node:tls, which needs the key material;
 //  - the JWT signing key of token minting (issuer/authn/token-mint.ts), given to jose;
 //  - the demo pod agent's TLS key (bin/demo/pod-agent.ts), given to node:tls.
+// Simulated proxies (bin/bench/workloads.ts, bin/demo/pod-identity.ts) make throw-away workload keys
+// of their own with node:crypto: they stand for workloads, not for Lanyard.
 // An HSM-held key for those would be an OpenSSL provider or engine matter, not a Signer.
 import type { KeyObject } from 'node:crypto';
 import { writeFilesAtomic, type AtomicFile } from '../fs.js';

@@ -6,12 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   EC_ALGORITHMS,
   KEY_ALGORITHMS,
-  buildCsr,
-  createAnchorCertificate,
-  createIssuerCertificate,
-  createLeafTemplate,
   createFileKeyStore,
-  createKeyObjectSigner,
   createMemoryKeyStore,
   describeSigner,
   encodePem,
@@ -20,15 +15,12 @@ import {
   parseKeyAlgorithm,
   parsePrivateKeyPem,
   writeFileAtomic,
-  type KeyAlgorithm,
   type KeyStore,
   type Signer,
 } from '../../ca/index.js';
-import { openssl, opensslVerify, tempDir } from '../support/openssl.js';
-import { csrKey, spkiOf } from '../support/pki.js';
-import { remoteSigner } from '../support/signers.js';
-
-const NOW = new Date('2026-01-01T00:00:00Z');
+import { openssl, tempDir } from '../support/openssl.js';
+import { csrKey } from '../support/pki.js';
+import { assertSignerContract } from '../support/signers.js';
 
 /** An RSA public key of `bits` bits without generating primes (keyAlgorithmOf only reads the size). */
 function rsaPublicKeyOfSize(bits: number): KeyObject {
@@ -69,39 +61,6 @@ describe('key algorithms', () => {
     for (const key of [csrKey('p521'), csrKey('ed25519'), csrKey('rsa1024'), rsaPublicKeyOfSize(2560)]) {
       assert.throws(() => keyAlgorithmOf(key), { code: 'ERR_KEY_UNSUPPORTED' });
     }
-  });
-});
-
-describe('createKeyObjectSigner', () => {
-  const cases: { alg: KeyAlgorithm; algorithm: string; hash: string; sigAlgHex: string }[] = [
-    { alg: 'p256', algorithm: 'ecdsa-p256-sha256', hash: 'sha256', sigAlgHex: '300a06082a8648ce3d040302' },
-    { alg: 'p384', algorithm: 'ecdsa-p384-sha384', hash: 'sha384', sigAlgHex: '300a06082a8648ce3d040303' },
-    {
-      alg: 'rsa2048',
-      algorithm: 'rsa-pkcs1-sha256',
-      hash: 'sha256',
-      sigAlgHex: '300d06092a864886f70d01010b0500',
-    },
-  ];
-  for (const { alg, algorithm, hash, sigAlgHex } of cases) {
-    it(`signs with ${algorithm} for a ${alg} key and shows its public key, never its private key`, async () => {
-      const key = await generateKey(alg);
-      const signer = createKeyObjectSigner(key);
-      const described = describeSigner(signer);
-      assert.equal(described.keyAlgorithm, alg);
-      assert.equal(signer.algorithm, algorithm);
-      assert.equal(described.hash, hash);
-      assert.equal(described.signatureAlgorithmDer.toString('hex'), sigAlgHex);
-      assert.ok(signer.publicKeyDer.equals(createPublicKey(key).export({ type: 'spki', format: 'der' })));
-      const tbs = Buffer.from('to be signed');
-      assert.ok(verify(hash, tbs, described.publicKey, signer.sign(tbs)));
-      assert.deepEqual(Object.keys(signer).sort(), ['algorithm', 'publicKeyDer', 'sign']);
-      assert.ok(Object.isFrozen(signer));
-    });
-  }
-
-  it('refuses an unsupported key with ERR_KEY_UNSUPPORTED', () => {
-    assert.throws(() => createKeyObjectSigner(csrKey('ed25519')), { code: 'ERR_KEY_UNSUPPORTED' });
   });
 });
 
@@ -158,88 +117,6 @@ describe('parsePrivateKeyPem', () => {
     const one = ec.export({ type: 'pkcs8', format: 'pem' }).toString();
     assert.throws(() => parsePrivateKeyPem('', 'key'), { code: 'ERR_PEM_MALFORMED' });
     assert.throws(() => parsePrivateKeyPem(one + one, 'key'), { code: 'ERR_PEM_MALFORMED' });
-  });
-});
-
-/**
- * The Signer contract, for every implementation: only `algorithm`, `publicKeyDer` and `sign` are
- * visible; the algorithm fits the key; signatures (awaited when asynchronous) verify with the public
- * key; an anchor and an issuer signed by it pass openssl verify.
- */
-async function assertSignerContract(signer: Signer): Promise<void> {
-  const keys = Object.keys(signer).sort();
-  assert.deepEqual(keys, ['algorithm', 'publicKeyDer', 'sign']);
-  const described = describeSigner(signer);
-  const [a, b] = [Buffer.from('one'), Buffer.from('two')];
-  const sigA = Buffer.from(await signer.sign(a));
-  assert.ok(verify(described.hash, a, described.publicKey, sigA));
-  assert.ok(!verify(described.hash, b, described.publicKey, sigA));
-  assert.ok(verify(described.hash, b, described.publicKey, await signer.sign(b)));
-  const anchor = await createAnchorCertificate({ signer, now: NOW });
-  assert.ok(anchor.spki.equals(signer.publicKeyDer));
-  const issuerKey = createKeyObjectSigner(await generateKey('p256'));
-  const issuer = await createIssuerCertificate({
-    anchor,
-    anchorSigner: signer,
-    issuerPublicKeyDer: issuerKey.publicKeyDer,
-    now: NOW,
-    cluster: 'east',
-  });
-  const leaf = createLeafTemplate(issuer, issuerKey).sign(LEAF_REQUEST);
-  const v = opensslVerify({
-    leaf: leaf.der,
-    intermediates: [issuer.der],
-    anchors: [anchor.der],
-    purpose: 'sslserver',
-    atSeconds: NOW.getTime() / 1000 + 60,
-  });
-  assert.ok(v.ok, v.stderr);
-}
-
-const LEAF_REQUEST = {
-  spki: spkiOf(),
-  dnsName: 'web.default.serviceaccount.identity.linkerd.cluster.local',
-  uri: 'spiffe://cluster.local/ns/default/sa/web',
-  notBefore: NOW,
-  notAfter: new Date(NOW.getTime() + 3_600_000),
-};
-
-describe('Signer contract', () => {
-  for (const alg of ['p256', 'p384', 'rsa2048'] as const) {
-    it(`holds for the node:crypto signer (${alg})`, async () => {
-      await assertSignerContract(createKeyObjectSigner(await generateKey(alg)));
-    });
-  }
-
-  it('holds for a signer that answers asynchronously, as an HSM would', async () => {
-    await assertSignerContract(remoteSigner(createKeyObjectSigner(await generateKey('p256'))));
-  });
-
-  it('describeSigner refuses a signer whose algorithm does not fit its key (ERR_KEY_MISMATCH)', async () => {
-    const p256 = createKeyObjectSigner(await generateKey('p256'));
-    const lying: Signer = { ...p256, algorithm: 'ecdsa-p384-sha384' };
-    assert.throws(() => describeSigner(lying), { code: 'ERR_KEY_MISMATCH' });
-    await assert.rejects(createAnchorCertificate({ signer: lying, now: NOW }), { code: 'ERR_KEY_MISMATCH' });
-  });
-
-  it('refuses to build an anchor from a signature that does not verify (ERR_KEY_MISMATCH)', async () => {
-    const p256 = createKeyObjectSigner(await generateKey('p256'));
-    const other = createKeyObjectSigner(await generateKey('p256'));
-    const wrong: Signer = {
-      algorithm: p256.algorithm,
-      publicKeyDer: p256.publicKeyDer,
-      sign: (tbs) => other.sign(tbs),
-    };
-    await assert.rejects(createAnchorCertificate({ signer: wrong, now: NOW }), { code: 'ERR_KEY_MISMATCH' });
-  });
-
-  it('the leaf and CSR fast paths refuse an asynchronous signer with ERR_KEY_UNSUPPORTED', async () => {
-    const inner = createKeyObjectSigner(await generateKey('p256'));
-    const remote = remoteSigner(inner);
-    const anchor = await createAnchorCertificate({ signer: inner, now: NOW });
-    const template = createLeafTemplate(anchor, remote);
-    assert.throws(() => template.sign(LEAF_REQUEST), { code: 'ERR_KEY_UNSUPPORTED' });
-    assert.throws(() => buildCsr(remote, { dnsNames: ['a.example'] }), { code: 'ERR_KEY_UNSUPPORTED' });
   });
 });
 
