@@ -2,10 +2,10 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateInfo } from './certificate.js';
 import { CredentialError } from './errors.js';
-import { writeFilesAtomic, type AtomicFile } from './fs.js';
 import { ANCHOR_FILES, ISSUER_FILES, loadAnchorDir } from './issuer-dir.js';
-import { generateKey, type KeyAlgorithm } from './keys/algorithms.js';
-import { createKeyObjectSigner, type Signer } from './keys/signer.js';
+import type { KeyAlgorithm } from './keys/algorithms.js';
+import type { Signer } from './keys/signer.js';
+import { createFileKeyStore, type FileKeyStore } from './keys/store.js';
 import { encodePem } from './pem.js';
 import {
   createAnchorCertificate,
@@ -20,6 +20,8 @@ export interface CaFilesOptions {
   readonly force?: boolean;
   /** mode of the directory when it is created */
   readonly dirMode?: number;
+  /** where the new key is made and written (the file key store by default) */
+  readonly keys?: FileKeyStore;
 }
 
 /** A key and its certificate, as written. */
@@ -42,12 +44,12 @@ export async function createAnchorFiles(
   const certPath = join(dir, ANCHOR_FILES.cert);
   const keyPath = join(dir, ANCHOR_FILES.key);
   await refuseExisting([certPath, keyPath], o.force === true);
-  const signer = createKeyObjectSigner(await generateKey(o.keyType ?? 'p256'));
-  const cert = await createAnchorCertificate({ ...o, signer });
+  const key = await stageKey(keyPath, o);
+  const cert = await createAnchorCertificate({ ...o, signer: key.signer });
   const certPem = encodePem('CERTIFICATE', cert.der);
   await mkdir(dir, { recursive: true, ...(o.dirMode !== undefined ? { mode: o.dirMode } : {}) });
-  await writeKeyAndCertificate(signer, { keyPath, certPath, certPem }, o.force === true);
-  return { signer, cert, certPem, certPath, keyPath };
+  await key.commit([{ path: certPath, data: certPem, mode: 0o644, overwrite: o.force === true }]);
+  return { signer: key.signer, cert, certPem, certPath, keyPath };
 }
 
 /**
@@ -68,19 +70,20 @@ export async function createIssuerFiles(
   const keyPath = join(dir, names.key);
   const caPath = join(dir, names.ca);
   await refuseExisting([certPath, keyPath], o.force === true);
-  const signer = createKeyObjectSigner(await generateKey(o.keyType ?? 'p256'));
+  const key = await stageKey(keyPath, o);
   const cert = await createIssuerCertificate({
     ...o,
     anchor: anchor.cert,
     anchorSigner: anchor.signer,
-    issuerPublicKeyDer: signer.publicKeyDer,
+    issuerPublicKeyDer: key.signer.publicKeyDer,
   });
   const certPem = encodePem('CERTIFICATE', cert.der);
   await mkdir(dir, { recursive: true, ...(o.dirMode !== undefined ? { mode: o.dirMode } : {}) });
-  await writeKeyAndCertificate(signer, { keyPath, certPath, certPem }, o.force === true, [
+  await key.commit([
+    { path: certPath, data: certPem, mode: 0o644, overwrite: o.force === true },
     { path: caPath, data: anchor.certPem, mode: 0o644, overwrite: true },
   ]);
-  return { signer, cert, certPem, certPath, keyPath, caPath };
+  return { signer: key.signer, cert, certPem, certPath, keyPath, caPath };
 }
 
 /** `issuer create`: createIssuerFiles under the anchor read from `anchorDir` (loadAnchorDir). */
@@ -92,18 +95,12 @@ export async function createIssuerFilesFromAnchorDir(
   return createIssuerFiles(dir, await loadAnchorDir(anchorDir), o);
 }
 
-/** The key (0600) and its certificate as one change (writeFilesAtomic), with any further files. */
-async function writeKeyAndCertificate(
-  signer: Signer,
-  p: { keyPath: string; certPath: string; certPem: string },
-  force: boolean,
-  more: readonly AtomicFile[] = [],
-): Promise<void> {
-  await writeFilesAtomic([
-    { path: p.keyPath, data: encodePem('PRIVATE KEY', signer.exportPkcs8()), mode: 0o600, overwrite: force },
-    { path: p.certPath, data: p.certPem, mode: 0o644, overwrite: force },
-    ...more,
-  ]);
+/** A new key in memory, written (0600) only with its certificate, as one change (writeFilesAtomic). */
+function stageKey(
+  keyPath: string,
+  o: CaFilesOptions & { readonly keyType?: KeyAlgorithm },
+): ReturnType<FileKeyStore['stage']> {
+  return (o.keys ?? createFileKeyStore()).stage(keyPath, o.keyType ?? 'p256', { force: o.force === true });
 }
 
 /** ERR_KEY_EXISTS before any work when one of `paths` exists and `force` is not set. */

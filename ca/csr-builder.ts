@@ -1,6 +1,6 @@
 import { OID } from './der/oids.js';
 import { bitString, implicitPrim, octetString, oid, seq, smallInteger, tlv } from './der/writer.js';
-import type { Signer } from './keys/signer.js';
+import { signatureAlgorithmDer, signNow, type Signer } from './keys/signer.js';
 
 /**
  * A PKCS#10 request with an empty subject and one subjectAltName extension request holding
@@ -11,5 +11,5 @@ export function buildCsr(signer: Signer, options: { dnsNames: readonly string[] 
   const extensions = seq(seq(oid(OID.subjectAltName), octetString(san)));
   const attributes = tlv(0xa0, seq(oid(OID.extensionRequest), tlv(0x31, extensions)));
   const info = seq(smallInteger(0), seq(), signer.publicKeyDer, attributes);
-  return seq(info, signer.signatureAlgorithmDer, bitString(signer.sign(info)));
+  return seq(info, signatureAlgorithmDer(signer.algorithm), bitString(signNow(signer, info)));
 }

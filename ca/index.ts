@@ -39,8 +39,16 @@ export {
   generateKey,
   keyAlgorithmOf,
 } from './keys/algorithms.js';
-export { type Signer, createKeyObjectSigner } from './keys/signer.js';
-export { type KeyStore, createFileKeyStore, createMemoryKeyStore, parsePrivateKeyPem } from './keys/store.js';
+export { type Signer, type SyncSigner, createKeyObjectSigner } from './keys/signer.js';
+export { type SignerDescription, describeSigner } from './keys/describe.js';
+export {
+  type KeyStore,
+  type FileKeyStore,
+  type StagedKey,
+  createFileKeyStore,
+  createMemoryKeyStore,
+  parsePrivateKeyPem,
+} from './keys/store.js';
 export {
   parseCertificate,
   parseCertificatesPem,

@@ -1,11 +1,14 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
 import { checkCriticalExtensions, signatureVerifies } from './chain.js';
 import { createIssuerCredential, type IssuerCredential } from './credential.js';
 import { CredentialError, FileError } from './errors.js';
-import { createKeyObjectSigner, type Signer } from './keys/signer.js';
-import { parsePrivateKeyPem } from './keys/store.js';
+import type { Signer } from './keys/signer.js';
+import { createFileKeyStore, type KeyStore } from './keys/store.js';
+import { readPemFile } from './pem-file.js';
+
+export { MAX_PEM_FILE_BYTES, readPemFile } from './pem-file.js';
 
 /** The files of an issuer directory, as read (not yet validated). */
 export interface IssuerDirFiles {
@@ -25,9 +28,6 @@ export const ISSUER_FILES = {
 
 /** The files of an anchor directory (`lanyard anchor create`). */
 export const ANCHOR_FILES = { cert: 'anchor.crt', key: 'anchor.key' } as const;
-
-/** Largest certificate, key or bundle file read, in bytes. */
-export const MAX_PEM_FILE_BYTES = 1024 * 1024;
 
 /**
  * Reads `tls.crt`/`tls.key`/`ca.crt` (the kubernetes.io/tls Secret layout, as cert-manager writes it)
@@ -68,7 +68,7 @@ export function issuerCredentialFromPem(
 ): IssuerCredential {
   return createIssuerCredential({
     certificatePem: pem.certificatePem,
-    signer: createKeyObjectSigner(parsePrivateKeyPem(pem.keyPem, pem.keyPath)),
+    signer: createFileKeyStore().fromPem(pem.keyPem, pem.keyPath),
     anchorsPem: pem.anchorsPem,
     now,
   });
@@ -82,26 +82,10 @@ export async function loadIssuerCredential(
   return issuerCredentialFromPem(await readIssuerDir(dir, options.trustAnchorsPath), options.now);
 }
 
-/** Reads a PEM file of bounded size; missing or oversized files get ERR_FILE_NOT_FOUND / ERR_FILE_INVALID. */
-export async function readPemFile(path: string): Promise<string> {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (err) {
-    throw new FileError(
-      'ERR_FILE_NOT_FOUND',
-      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      { cause: err },
-    );
-  }
-  if (size > MAX_PEM_FILE_BYTES)
-    throw new FileError('ERR_FILE_INVALID', `${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
-  return readFile(path, 'utf8');
-}
-
-/** Reads DIR/anchor.crt and DIR/anchor.key and checks they belong together. */
+/** Reads DIR/anchor.crt, loads DIR/anchor.key from `keys` and checks they belong together. */
 export async function loadAnchorDir(
   dir: string,
+  keys: KeyStore = createFileKeyStore(),
 ): Promise<{ signer: Signer; cert: CertificateInfo; certPem: string }> {
   const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
   const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
@@ -111,9 +95,7 @@ export async function loadAnchorDir(
       `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
     );
   const cert = certs[0] as CertificateInfo;
-  const signer = createKeyObjectSigner(
-    parsePrivateKeyPem(await readPemFile(join(dir, ANCHOR_FILES.key)), join(dir, ANCHOR_FILES.key)),
-  );
+  const signer = await keys.load(join(dir, ANCHOR_FILES.key));
   if (!cert.spki.equals(signer.publicKeyDer)) {
     throw new CredentialError(
       'ERR_KEY_MISMATCH',

@@ -12,7 +12,8 @@ import {
   unsignedInteger,
 } from './der/writer.js';
 import { CredentialError, InternalError } from './errors.js';
-import type { Signer } from './keys/signer.js';
+import { describeSigner } from './keys/describe.js';
+import { signNow, type Signer } from './keys/signer.js';
 import { keyIdentifier, randomSerial, truncateToSeconds } from './profiles.js';
 
 export interface LeafRequest {
@@ -41,7 +42,11 @@ export interface SignedLeaf {
   readonly signature: Buffer;
 }
 
-/** Builds workload leaves for one issuer from precomputed DER pieces; one signature per leaf. */
+/**
+ * Builds workload leaves for one issuer from precomputed DER pieces; one synchronous signature per
+ * leaf: Certify never awaits a signature, so the issuer key must be one this process holds (a
+ * SyncSigner, as the key stores return); a signer that answers with a Promise is ERR_KEY_UNSUPPORTED.
+ */
 export interface LeafTemplate {
   sign(req: LeafRequest): SignedLeaf;
 }
@@ -65,7 +70,7 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
     throw new CredentialError('ERR_KEY_MISMATCH', 'issuer key does not match the issuer certificate');
   }
   const aki = issuer.subjectKeyId ?? keyIdentifier(issuer.spki);
-  const sigAlg = signer.signatureAlgorithmDer;
+  const sigAlg = describeSigner(signer).signatureAlgorithmDer;
   const afterSerial = Buffer.concat([sigAlg, issuer.subjectDer]);
   const fixedExtensions = Buffer.concat([
     BASIC_CONSTRAINTS_END_ENTITY,
@@ -93,7 +98,7 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
         req.spki,
         explicit(3, seq(fixedExtensions, ski, san)),
       );
-      const signature = signer.sign(tbs);
+      const signature = signNow(signer, tbs);
       const der = seq(tbs, sigAlg, bitString(signature));
       return { der, serialHex: serial.toString('hex'), notBefore, notAfter, tbs, signature };
     },

@@ -2,11 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { parseCertificate, type CertificateInfo } from './certificate.js';
 import { OID } from './der/oids.js';
 import { TAG, children, expectTag, readBitStringBytes, readRoot } from './der/reader.js';
-import { implicitPrim, seq, tlv } from './der/writer.js';
+import { implicitPrim, octetString, seq, smallInteger, tlv, TRUE } from './der/writer.js';
 import { CredentialError, UsageError } from './errors.js';
+import { extension, nameDer, signCertificate } from './certificate-builder.js';
 import { isDns1123Subdomain } from './identity.js';
 import type { Signer } from './keys/signer.js';
-import { bytes, toCryptoKeyPair, webcrypto, webcryptoSigningAlgorithm, x509 } from './x509.js';
 
 const HOUR = 3_600_000;
 
@@ -61,21 +61,18 @@ export async function createAnchorCertificate(p: AnchorProfile): Promise<Certifi
   checkCommonName(cn);
   const lifetimeMs = checkLifetime(p.now, p.lifetimeMs ?? DEFAULTS.anchorLifetimeMs, 'anchor lifetime');
   const notBefore = new Date(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs));
-  const keys = await toCryptoKeyPair(p.signer);
   const ski = keyIdentifier(p.signer.publicKeyDer);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: randomSerial().toString('hex'),
-      name: [{ CN: [cn] }],
-      notBefore: truncateToSeconds(notBefore),
-      notAfter: truncateToSeconds(new Date(p.now.getTime() + lifetimeMs)),
-      signingAlgorithm: webcryptoSigningAlgorithm(p.signer.keyAlgorithm),
-      keys,
-      extensions: caExtensions(ski, ski, undefined),
-    },
-    webcrypto,
-  );
-  return parseCertificate(new Uint8Array(cert.rawData));
+  const name = nameDer([['CN', cn]]);
+  const der = await signCertificate(p.signer, {
+    serial: randomSerial(),
+    issuer: name,
+    subject: name,
+    notBefore: truncateToSeconds(notBefore),
+    notAfter: truncateToSeconds(new Date(p.now.getTime() + lifetimeMs)),
+    spki: p.signer.publicKeyDer,
+    extensions: caExtensions(ski, ski, undefined),
+  });
+  return parseCertificate(der);
 }
 
 export interface IssuerProfile {
@@ -124,40 +121,39 @@ export async function createIssuerCertificate(p: IssuerProfile): Promise<Certifi
     Math.max(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs), p.anchor.notBefore.getTime()),
   );
   const constraints = nameConstraintsDer(p.permitDns ?? [], p.permitSpiffe);
-  const anchorKey = (await toCryptoKeyPair(p.anchorSigner)).privateKey;
-  const anchorX509 = new x509.X509Certificate(bytes(p.anchor.der));
   const anchorSki = p.anchor.subjectKeyId ?? keyIdentifier(p.anchor.spki);
-  const subject: x509.JsonName = [{ CN: [cn] }, { OU: [p.cluster] }];
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: randomSerial().toString('hex'),
-      subject,
-      issuer: anchorX509.subjectName,
-      notBefore: truncateToSeconds(notBefore),
-      notAfter: truncateToSeconds(notAfter),
-      signingAlgorithm: webcryptoSigningAlgorithm(p.anchorSigner.keyAlgorithm),
-      publicKey: bytes(p.issuerPublicKeyDer),
-      signingKey: anchorKey,
-      extensions: caExtensions(keyIdentifier(p.issuerPublicKeyDer), anchorSki, 0, constraints),
-    },
-    webcrypto,
-  );
-  return parseCertificate(new Uint8Array(cert.rawData));
+  const der = await signCertificate(p.anchorSigner, {
+    serial: randomSerial(),
+    // the anchor's subject exactly as it is encoded, so the issuer name matches it byte for byte
+    issuer: p.anchor.subjectDer,
+    subject: nameDer([
+      ['CN', cn],
+      ['OU', p.cluster],
+    ]),
+    notBefore: truncateToSeconds(notBefore),
+    notAfter: truncateToSeconds(notAfter),
+    spki: p.issuerPublicKeyDer,
+    extensions: caExtensions(keyIdentifier(p.issuerPublicKeyDer), anchorSki, 0, constraints),
+  });
+  return parseCertificate(der);
 }
 
-function caExtensions(
-  ski: Buffer,
-  aki: Buffer,
-  pathLen: number | undefined,
-  constraints?: Buffer,
-): x509.Extension[] {
-  const exts: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(true, pathLen, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    new x509.SubjectKeyIdentifierExtension(ski.toString('hex')),
-    new x509.Extension(OID.authorityKeyIdentifier, false, bytes(seq(implicitPrim(0, aki)))),
+/** keyCertSign + cRLSign: bits 5 and 6 of the KeyUsage BIT STRING (one unused bit) */
+const KEY_USAGE_CA = Buffer.from([0x03, 0x02, 0x01, 0x06]);
+
+/**
+ * BasicConstraints critical CA:TRUE (pathLen when given), KeyUsage critical keyCertSign + cRLSign,
+ * SKI, AKI (keyIdentifier only), then NameConstraints (critical) when given.
+ */
+function caExtensions(ski: Buffer, aki: Buffer, pathLen: number | undefined, constraints?: Buffer): Buffer[] {
+  const basic = pathLen === undefined ? seq(TRUE) : seq(TRUE, smallInteger(pathLen));
+  const exts = [
+    extension(OID.basicConstraints, true, basic),
+    extension(OID.keyUsage, true, KEY_USAGE_CA),
+    extension(OID.subjectKeyIdentifier, false, octetString(ski)),
+    extension(OID.authorityKeyIdentifier, false, seq(implicitPrim(0, aki))),
   ];
-  if (constraints !== undefined) exts.push(new x509.Extension(OID.nameConstraints, true, bytes(constraints)));
+  if (constraints !== undefined) exts.push(extension(OID.nameConstraints, true, constraints));
   return exts;
 }
 

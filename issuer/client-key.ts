@@ -3,26 +3,15 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import {
-  CredentialError,
-  createKeyObjectSigner,
-  encodePem,
-  generateKey,
-  parsePrivateKeyPem,
-  writeFileAtomic,
-  type Signer,
-} from '../ca/index.js';
+import { CredentialError, createFileKeyStore, type Signer } from '../ca/index.js';
 
 /** The workload key: OUT/tls.key when there is one this user alone owns and can read, else a new one. */
 export async function loadOrCreateKey(path: string): Promise<Signer> {
   const pem = await readOwnKeyFile(path);
-  if (pem !== undefined) return createKeyObjectSigner(parsePrivateKeyPem(pem, path));
-  const key = await generateKey('p256');
-  // 'wx' and link: a file that appeared meanwhile is never replaced (ERR_KEY_EXISTS)
-  await writeFileAtomic(path, encodePem('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' })), {
-    mode: 0o600,
-  });
-  return createKeyObjectSigner(key);
+  const keys = createFileKeyStore();
+  if (pem !== undefined) return keys.fromPem(pem, path);
+  // 0600, 'wx' and link: a file that appeared meanwhile is never replaced (ERR_KEY_EXISTS)
+  return keys.create(path, 'p256');
 }
 
 /**

@@ -2,10 +2,8 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  createIssuerCredential,
-  createKeyObjectSigner,
+  issuerCredentialFromPem,
   isLanyardError,
-  parsePrivateKeyPem,
   readIssuerDir,
   systemScheduler,
   type Clock,
@@ -102,14 +100,8 @@ export async function createDirectoryCredentialSource(
   const listeners = new Set<(cred: IssuerCredential) => void>();
 
   function accept(files: IssuerDirFiles, anchorsMtimeMs: number): IssuerCredential {
-    const signer = createKeyObjectSigner(parsePrivateKeyPem(files.keyPem, files.keyPath));
     const validatedAt = clock.now();
-    const next = createIssuerCredential({
-      certificatePem: files.certificatePem,
-      signer,
-      anchorsPem: files.anchorsPem,
-      now: validatedAt,
-    });
+    const next = issuerCredentialFromPem(files, validatedAt);
     credential = next;
     loadedAt = clock.now();
     const nextAnchorsDigest = contentFingerprint(files.anchorsPem);

@@ -5,12 +5,11 @@ import {
   ANCHOR_FILES,
   checkValidity,
   createAnchorFiles,
+  createFileKeyStore,
   createIssuerFiles,
   createIssuerCredential,
-  createKeyObjectSigner,
   isLanyardError,
   loadAnchorDir,
-  parsePrivateKeyPem,
   readPemFile,
   writeFileAtomic,
   type CertificateInfo,
@@ -170,7 +169,7 @@ async function ensureIssuer(
     try {
       createIssuerCredential({
         certificatePem: await readPemFile(certPath),
-        signer: createKeyObjectSigner(parsePrivateKeyPem(await readPemFile(keyPath), keyPath)),
+        signer: await createFileKeyStore().load(keyPath),
         // the anchor of this state directory, whatever ca.crt says
         anchorsPem: anchor.certPem,
         now: clock.now(),

@@ -7,13 +7,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  createKeyObjectSigner,
+  createFileKeyStore,
   createLeafTemplate,
   encodePem,
-  generateKey,
   parseCertificatesPem,
-  parsePrivateKeyPem,
-  writeFilesAtomic,
   type CertificateInfo,
 } from '../../ca/index.js';
 import { exited, onJsonLines, waitFor } from './process-io.js';
@@ -42,20 +39,20 @@ export interface ServingCert {
  * `lanyard leaf issue --namespace linkerd --service-account linkerd-identity` would sign.
  */
 export async function issueServingCert(issuerDir: string, outDir: string, now: Date): Promise<ServingCert> {
-  const key = createKeyObjectSigner(await generateKey('p256'));
-  const { cert: issuer, template } = loadIssuer(issuerDir);
+  const certPath = join(outDir, 'tls.crt');
+  const keyPath = join(outDir, 'tls.key');
+  const key = await createFileKeyStore().stage(keyPath, 'p256', { force: true });
+  const { cert: issuer, template } = await loadIssuer(issuerDir);
   const leaf = template.sign({
-    spki: key.publicKeyDer,
+    spki: key.signer.publicKeyDer,
     dnsName: IDENTITY_SVC_NAME,
     uri: IDENTITY_SVC_SPIFFE,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(Math.min(now.getTime() + SERVING_LIFETIME_MS, issuer.notAfter.getTime())),
   });
   mkdirSync(outDir, { recursive: true });
-  const certPath = join(outDir, 'tls.crt');
-  const keyPath = join(outDir, 'tls.key');
-  await writeFilesAtomic([
-    { path: keyPath, data: encodePem('PRIVATE KEY', key.exportPkcs8()), mode: 0o600, overwrite: true },
+  // the key (0600) and its chain as one change
+  await key.commit([
     {
       path: certPath,
       data: encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', issuer.der),
@@ -254,16 +251,14 @@ export function servingSerial(statusJson: string): string | undefined {
 }
 
 /** The issuer in `issuerDir` (tls.crt, tls.key): its certificate and its fast-path leaf template. */
-export function loadIssuer(issuerDir: string): {
+export async function loadIssuer(issuerDir: string): Promise<{
   cert: CertificateInfo;
   template: ReturnType<typeof createLeafTemplate>;
-} {
+}> {
   const issuer = parseCertificatesPem(
     readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
     'tls.crt',
   )[0] as CertificateInfo;
-  const issuerKey = createKeyObjectSigner(
-    parsePrivateKeyPem(readFileSync(join(issuerDir, 'tls.key'), 'utf8'), 'tls.key'),
-  );
+  const issuerKey = await createFileKeyStore().load(join(issuerDir, 'tls.key'));
   return { cert: issuer, template: createLeafTemplate(issuer, issuerKey) };
 }

@@ -3,9 +3,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  createKeyObjectSigner,
+  createFileKeyStore,
   encodePem,
-  generateKey,
   parseCertificatesPem,
   systemClock,
   type CertificateInfo,
@@ -35,13 +34,13 @@ export async function forgedPodFiles(
   kind: 'valid' | 'expired',
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const key = createKeyObjectSigner(await generateKey('p256'));
+  const key = await createFileKeyStore().stage(join(dir, 'tls.key'), 'p256', { force: true });
   const now = systemClock.now().getTime();
   const [notBefore, notAfter] =
     kind === 'valid' ? [now - 60_000, now + 3_600_000] : [now - 7_200_000, now - 3_600_000];
-  const { cert: issuerCert, template } = loadIssuer(issuerDir);
+  const { cert: issuerCert, template } = await loadIssuer(issuerDir);
   const leaf = template.sign({
-    spki: key.publicKeyDer,
+    spki: key.signer.publicKeyDer,
     dnsName: names.dnsName,
     uri: names.uri,
     notBefore: new Date(notBefore),
@@ -51,7 +50,7 @@ export async function forgedPodFiles(
     join(dir, 'tls.crt'),
     encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', issuerCert.der),
   );
-  writeFileSync(join(dir, 'tls.key'), encodePem('PRIVATE KEY', key.exportPkcs8()), { mode: 0o600 });
+  await key.commit();
   writeFileSync(join(dir, 'ca.crt'), readFileSync(caFrom));
 }
 

@@ -1,81 +1,88 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { CredentialError, FileError } from '../errors.js';
-import { writeFileAtomic } from '../fs.js';
-import { decodeOnePem, decodePem, encodePem } from '../pem.js';
-import { generateKey, keyAlgorithmOf, type KeyAlgorithm } from './algorithms.js';
-import { createKeyObjectSigner, type Signer } from './signer.js';
+// Every private key Lanyard signs with is reached through a KeyStore, as a Signer that never exports
+// it. The only private keys read outside this folder are keys that are not used to sign through
+// Lanyard at all, and must be handed whole to another library:
+//  - the TLS serving key (issuer/serving-tls.ts), given to node:tls, which needs the key material;
+//  - the JWT signing key of token minting (issuer/authn/token-mint.ts), given to jose;
+//  - the demo pod agent's TLS key (bin/demo/pod-agent.ts), given to node:tls.
+// Simulated proxies (bin/bench/workloads.ts, bin/demo/pod-identity.ts) make throw-away workload keys
+// of their own with node:crypto: they stand for workloads, not for Lanyard.
+// An HSM-held key for those would be an OpenSSL provider or engine matter, not a Signer.
+import type { KeyObject } from 'node:crypto';
+import { writeFilesAtomic, type AtomicFile } from '../fs.js';
+import { readPemFile } from '../pem-file.js';
+import { generateKey, type KeyAlgorithm } from './algorithms.js';
+import { parsePrivateKeyPem, privateKeyPem } from './private-key-pem.js';
+import { createKeyObjectSigner, type Signer, type SyncSigner } from './signer.js';
 
-/** Where CA keys live. `ref` is store-specific (a file path for the file store). */
-export interface KeyStore {
-  load(ref: string): Promise<Signer>;
-  create(ref: string, alg: KeyAlgorithm, options?: { force?: boolean }): Promise<Signer>;
+export { createMemoryKeyStore } from './memory-store.js';
+export { parsePrivateKeyPem } from './private-key-pem.js';
+
+export interface CreateKeyOptions {
+  /** replace an existing key; without it an existing key is ERR_KEY_EXISTS and is kept */
+  readonly force?: boolean;
 }
 
-/** PKCS#8 PEM files, mode 0600, written atomically; an existing key is never replaced without `force`. */
-export function createFileKeyStore(): KeyStore {
+/**
+ * Where CA keys live. `ref` is store-specific (a file path for the file store). `create` makes a new
+ * key and keeps it; an existing key is never replaced without `force` (ERR_KEY_EXISTS). A missing
+ * key is ERR_FILE_NOT_FOUND.
+ */
+export interface KeyStore<S extends Signer = Signer> {
+  load(ref: string): Promise<S>;
+  create(ref: string, alg: KeyAlgorithm, options?: CreateKeyOptions): Promise<S>;
+}
+
+/** A new key not yet written: its signer, and `commit` writing it together with other files. */
+export interface StagedKey {
+  readonly signer: SyncSigner;
+  /**
+   * Writes the key (0600) and `alongside` as one change (writeFilesAtomic): a certificate is written
+   * with the key it belongs to or not at all.
+   */
+  commit(alongside?: readonly AtomicFile[]): Promise<void>;
+}
+
+/** PKCS#8 PEM files, mode 0600, written atomically (temp file, fsync, rename or link). */
+export interface FileKeyStore extends KeyStore<SyncSigner> {
+  /** a new key in memory, written only by `commit` (a certificate that fails to build leaves no key) */
+  stage(path: string, alg: KeyAlgorithm, options?: CreateKeyOptions): Promise<StagedKey>;
+  /**
+   * The key in the PEM text of the file at `path`, already read by the caller as part of one snapshot
+   * (an issuer directory read with its certificate and anchors).
+   */
+  fromPem(text: string, path: string): SyncSigner;
+}
+
+/**
+ * The file key store: reads PKCS#8 or SEC1 PEM (bounded size), writes PKCS#8 PEM. The directory is
+ * the caller's (made 0700 where Lanyard creates it); a missing one is ERR_FILE_NOT_FOUND.
+ */
+export function createFileKeyStore(): FileKeyStore {
+  const stage = async (
+    path: string,
+    alg: KeyAlgorithm,
+    options: CreateKeyOptions = {},
+  ): Promise<StagedKey> => {
+    const key = await generateKey(alg);
+    return {
+      signer: createKeyObjectSigner(key),
+      commit: (alongside = []) => writeFilesAtomic([keyFile(path, key, options), ...alongside]),
+    };
+  };
   return {
     async load(path) {
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (err) {
-        throw new FileError('ERR_FILE_NOT_FOUND', `cannot read key ${path}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      return createKeyObjectSigner(parsePrivateKeyPem(text, path));
+      return createKeyObjectSigner(parsePrivateKeyPem(await readPemFile(path), path));
     },
-    async create(path, alg, options = {}) {
-      const key = await generateKey(alg);
-      const pem = encodePem('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' }));
-      await writeFileAtomic(path, pem, { mode: 0o600, overwrite: options.force === true });
-      return createKeyObjectSigner(key);
+    async create(path, alg, options) {
+      const staged = await stage(path, alg, options);
+      await staged.commit();
+      return staged.signer;
     },
+    stage,
+    fromPem: (text, path) => createKeyObjectSigner(parsePrivateKeyPem(text, path)),
   };
 }
 
-/** Keys held in memory only (tests, `lanyard dev`). */
-export function createMemoryKeyStore(): KeyStore & { readonly size: number } {
-  const keys = new Map<string, KeyObject>();
-  return {
-    get size() {
-      return keys.size;
-    },
-    load(ref) {
-      const key = keys.get(ref);
-      if (key === undefined)
-        return Promise.reject(new FileError('ERR_FILE_NOT_FOUND', `no key "${ref}" in memory`));
-      return Promise.resolve(createKeyObjectSigner(key));
-    },
-    async create(ref, alg, options = {}) {
-      if (keys.has(ref) && options.force !== true) {
-        throw new CredentialError('ERR_KEY_EXISTS', `key "${ref}" already exists`);
-      }
-      const key = await generateKey(alg);
-      keys.set(ref, key);
-      return createKeyObjectSigner(key);
-    },
-  };
-}
-
-/** A strict PKCS#8 "PRIVATE KEY" PEM; anything else (encrypted, SEC1, headers) is refused. */
-export function parsePrivateKeyPem(text: string, what: string): KeyObject {
-  // PKCS#8 ("PRIVATE KEY"), or SEC1 ("EC PRIVATE KEY"): what cert-manager writes for an ECDSA key by
-  // default, and what `step certificate create` (Linkerd's documented way to make an issuer) writes
-  const blocks = decodePem(text);
-  const sec1 = blocks.length === 1 && blocks[0]?.label === 'EC PRIVATE KEY' ? blocks[0].der : undefined;
-  const der = sec1 ?? decodeOnePem(text, 'PRIVATE KEY', what);
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: der, format: 'der', type: sec1 !== undefined ? 'sec1' : 'pkcs8' });
-  } catch (err) {
-    throw new FileError(
-      'ERR_FILE_INVALID',
-      `${what}: not a valid ${sec1 !== undefined ? 'SEC1 EC' : 'PKCS#8'} private key`,
-      { cause: err },
-    );
-  }
-  keyAlgorithmOf(key);
-  return key;
+function keyFile(path: string, key: KeyObject, options: CreateKeyOptions): AtomicFile {
+  return { path, data: privateKeyPem(key), mode: 0o600, overwrite: options.force === true };
 }

@@ -7,19 +7,20 @@ import {
   EC_ALGORITHMS,
   KEY_ALGORITHMS,
   createFileKeyStore,
-  createKeyObjectSigner,
   createMemoryKeyStore,
+  describeSigner,
   encodePem,
   generateKey,
   keyAlgorithmOf,
   parseKeyAlgorithm,
   parsePrivateKeyPem,
   writeFileAtomic,
-  type KeyAlgorithm,
   type KeyStore,
+  type Signer,
 } from '../../ca/index.js';
 import { openssl, tempDir } from '../support/openssl.js';
 import { csrKey } from '../support/pki.js';
+import { assertSignerContract } from '../support/signers.js';
 
 /** An RSA public key of `bits` bits without generating primes (keyAlgorithmOf only reads the size). */
 function rsaPublicKeyOfSize(bits: number): KeyObject {
@@ -60,37 +61,6 @@ describe('key algorithms', () => {
     for (const key of [csrKey('p521'), csrKey('ed25519'), csrKey('rsa1024'), rsaPublicKeyOfSize(2560)]) {
       assert.throws(() => keyAlgorithmOf(key), { code: 'ERR_KEY_UNSUPPORTED' });
     }
-  });
-});
-
-describe('createKeyObjectSigner', () => {
-  const cases: { alg: KeyAlgorithm; algorithm: string; hash: string; sigAlgHex: string }[] = [
-    { alg: 'p256', algorithm: 'ecdsa-p256-sha256', hash: 'sha256', sigAlgHex: '300a06082a8648ce3d040302' },
-    { alg: 'p384', algorithm: 'ecdsa-p384-sha384', hash: 'sha384', sigAlgHex: '300a06082a8648ce3d040303' },
-    {
-      alg: 'rsa2048',
-      algorithm: 'rsa-pkcs1-sha256',
-      hash: 'sha256',
-      sigAlgHex: '300d06092a864886f70d01010b0500',
-    },
-  ];
-  for (const { alg, algorithm, hash, sigAlgHex } of cases) {
-    it(`signs with ${algorithm} for a ${alg} key and exposes its public key and PKCS#8`, async () => {
-      const key = await generateKey(alg);
-      const signer = createKeyObjectSigner(key);
-      assert.equal(signer.keyAlgorithm, alg);
-      assert.equal(signer.algorithm, algorithm);
-      assert.equal(signer.signatureAlgorithmDer.toString('hex'), sigAlgHex);
-      assert.ok(signer.publicKeyDer.equals(createPublicKey(key).export({ type: 'spki', format: 'der' })));
-      const tbs = Buffer.from('to be signed');
-      assert.ok(verify(hash, tbs, signer.publicKey, signer.sign(tbs)));
-      assert.ok(signer.exportPkcs8().equals(key.export({ type: 'pkcs8', format: 'der' })));
-      assert.ok(Object.isFrozen(signer));
-    });
-  }
-
-  it('refuses an unsupported key with ERR_KEY_UNSUPPORTED', () => {
-    assert.throws(() => createKeyObjectSigner(csrKey('ed25519')), { code: 'ERR_KEY_UNSUPPORTED' });
   });
 });
 
@@ -157,16 +127,16 @@ function keyStoreContract(name: string, setup: () => { store: KeyStore; ref: (n:
       const { store, ref } = setup();
       const created = await store.create(ref('a'), 'p256');
       const loaded = await store.load(ref('a'));
-      assert.equal(loaded.keyAlgorithm, 'p256');
+      assert.equal(describeSigner(loaded).keyAlgorithm, 'p256');
       assert.ok(loaded.publicKeyDer.equals(created.publicKeyDer));
       const tbs = Buffer.from('x');
-      assert.ok(verify('sha256', tbs, created.publicKey, loaded.sign(tbs)));
+      assert.ok(verify('sha256', tbs, describeSigner(created).publicKey, await loaded.sign(tbs)));
     });
 
     it('creates P-384 keys', async () => {
       const { store, ref } = setup();
-      assert.equal((await store.create(ref('p384'), 'p384')).keyAlgorithm, 'p384');
-      assert.equal((await store.load(ref('p384'))).keyAlgorithm, 'p384');
+      assert.equal(describeSigner(await store.create(ref('p384'), 'p384')).keyAlgorithm, 'p384');
+      assert.equal(describeSigner(await store.load(ref('p384'))).keyAlgorithm, 'p384');
     });
 
     it('refuses to replace a key without force with ERR_KEY_EXISTS, and keeps the old key', async () => {
@@ -189,6 +159,28 @@ function keyStoreContract(name: string, setup: () => { store: KeyStore; ref: (n:
     it('fails to load a key that does not exist with ERR_FILE_NOT_FOUND', async () => {
       const { store, ref } = setup();
       await assert.rejects(store.load(ref('missing')), { code: 'ERR_FILE_NOT_FOUND' });
+    });
+
+    it('lets exactly one of two concurrent creates win (ERR_KEY_EXISTS for the other)', async () => {
+      const { store, ref } = setup();
+      const results = await Promise.allSettled([
+        store.create(ref('r'), 'p256'),
+        store.create(ref('r'), 'p256'),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r) => r.status === 'rejected');
+      assert.equal(won.length, 1);
+      assert.equal(((lost[0] as PromiseRejectedResult).reason as { code?: unknown }).code, 'ERR_KEY_EXISTS');
+      const winner = (won[0] as PromiseFulfilledResult<Signer>).value;
+      assert.ok((await store.load(ref('r'))).publicKeyDer.equals(winner.publicKeyDer));
+    });
+
+    it('hands out Signers that keep to the Signer contract', async () => {
+      const { store, ref } = setup();
+      await store.create(ref('s'), 'p256');
+      for (const signer of [await store.create(ref('t'), 'p384'), await store.load(ref('s'))]) {
+        await assertSignerContract(signer);
+      }
     });
   });
 }
@@ -262,11 +254,43 @@ describe('key stores', () => {
       assert.deepEqual(readdirSync(sub), ['k.pem']);
     });
 
+    it('stage writes nothing until commit, then the key (0600) and the files alongside as one change', async () => {
+      const sub = join(dir, 'stage');
+      tempDirIn(sub);
+      const path = join(sub, 'tls.key');
+      const staged = await createFileKeyStore().stage(path, 'p256');
+      assert.deepEqual(readdirSync(sub), []);
+      await staged.commit([{ path: join(sub, 'tls.crt'), data: 'cert', mode: 0o644 }]);
+      assert.deepEqual(readdirSync(sub).sort(), ['tls.crt', 'tls.key']);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.ok((await createFileKeyStore().load(path)).publicKeyDer.equals(staged.signer.publicKeyDer));
+    });
+
+    it('stage without force commits nothing when one of the files exists (ERR_KEY_EXISTS)', async () => {
+      const sub = join(dir, 'stage-exists');
+      tempDirIn(sub);
+      writeFileSync(join(sub, 'tls.crt'), 'old');
+      const staged = await createFileKeyStore().stage(join(sub, 'tls.key'), 'p256');
+      await assert.rejects(staged.commit([{ path: join(sub, 'tls.crt'), data: 'new' }]), {
+        code: 'ERR_KEY_EXISTS',
+      });
+      assert.deepEqual(readdirSync(sub), ['tls.crt']);
+      assert.equal(readFileSync(join(sub, 'tls.crt'), 'utf8'), 'old');
+    });
+
+    it('fromPem reads the key text a caller already read, as load would', async () => {
+      const path = join(dir, 'from-pem.pem');
+      const created = await createFileKeyStore().create(path, 'p384');
+      const signer = createFileKeyStore().fromPem(readFileSync(path, 'utf8'), path);
+      assert.ok(signer.publicKeyDer.equals(created.publicKeyDer));
+      assert.throws(() => createFileKeyStore().fromPem('', path), { code: 'ERR_PEM_MALFORMED' });
+    });
+
     it('loads a PKCS#8 key written by openssl', async () => {
       const path = join(dir, 'openssl.pem');
       const r = openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', path]);
       assert.ok(r.ok, r.stderr);
-      assert.equal((await createFileKeyStore().load(path)).keyAlgorithm, 'p384');
+      assert.equal(describeSigner(await createFileKeyStore().load(path)).keyAlgorithm, 'p384');
     });
 
     it('refuses to load an encrypted, header-carrying or malformed key file', async () => {

@@ -16,7 +16,7 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { IClusterIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer';
 import type { IBundle } from '@kubernetes-models/cert-manager/trust.cert-manager.io/v1alpha1/Bundle';
-import { decodePemOf, encodePem, systemClock } from '../../ca/index.js';
+import { decodePemOf, systemClock } from '../../ca/index.js';
 import { createSigningKeyDir, mintServiceAccountToken } from '../../issuer/authn/index.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
@@ -105,7 +105,7 @@ for (const o of OVERLAYS.filter((x) => x.dropIn)) {
       work = tempDir('lanyard-linkerd-overlay-');
       // the anchor, as `lanyard anchor create` makes it, is the ClusterIssuer's Secret lanyard-anchor
       const pki = await testPki({ now: systemClock.now(), clusters: [] });
-      anchor = { certPem: pki.anchorsPem, keyPem: encodePem('PRIVATE KEY', pki.anchor.signer.exportPkcs8()) };
+      anchor = { certPem: pki.anchorsPem, keyPem: pki.anchor.keyPem };
       install = { ...LINKERD, trustAnchorsPem: anchor.certPem };
       issuerCertificate = loadOne(`cert-manager/issuer-${o.cluster}.yaml`) as ICertificate;
       servingSecret = issueCertificate(r.serving, anchor, work.dir);
@@ -296,7 +296,7 @@ describe('overlays/linkerd-east: a serving Certificate a proxy cannot use is cau
     r = rendered('overlays/linkerd-east');
     work = tempDir('lanyard-linkerd-overlay-bad-');
     const pki = await testPki({ now: systemClock.now(), clusters: [] });
-    anchor = { certPem: pki.anchorsPem, keyPem: encodePem('PRIVATE KEY', pki.anchor.signer.exportPkcs8()) };
+    anchor = { certPem: pki.anchorsPem, keyPem: pki.anchor.keyPem };
     issuerSecret = issueCertificate(
       loadOne('cert-manager/issuer-east.yaml') as ICertificate,
       anchor,

@@ -18,8 +18,8 @@ import {
   type ProxyClientOptions,
 } from '../support/proxy-client.js';
 import { generateKeyPairSync } from 'node:crypto';
-import { createKeyObjectSigner, decodePemOf, encodePem, generateKey, systemClock } from '../../ca/index.js';
-import { createTestCertificate, testPki } from '../support/pki.js';
+import { decodePemOf, encodePem, systemClock } from '../../ca/index.js';
+import { createTestCertificate, testKey, testPki } from '../support/pki.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(s)?.[1];
@@ -36,7 +36,7 @@ function verifiedBothPurposes(leaf: Buffer, intermediates: readonly Buffer[], an
 async function expiredClientCert(): Promise<{ certPem: string; keyPem: string }> {
   const now = systemClock.now().getTime();
   const pki = await testPki({ now: new Date(now - 3 * 86_400_000) });
-  const signer = createKeyObjectSigner(await generateKey('p256'));
+  const { signer, keyPem } = await testKey('p256');
   const cert = await createTestCertificate({
     issuer: pki.anchor,
     subjectSigner: signer,
@@ -47,7 +47,7 @@ async function expiredClientCert(): Promise<{ certPem: string; keyPem: string }>
   });
   return {
     certPem: encodePem('CERTIFICATE', cert.der),
-    keyPem: encodePem('PRIVATE KEY', signer.exportPkcs8()),
+    keyPem,
   };
 }
 

@@ -3,17 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  createKeyObjectSigner,
   createLeafTemplate,
   decodeOnePem,
-  encodePem,
-  generateKey,
   parseCertificate,
   type CertificateInfo,
   type Signer,
 } from '../../ca/index.js';
 import { openssl } from './openssl.js';
-import { spkiOf, type TestPki } from './pki.js';
+import { spkiOf, testKey, type TestPki } from './pki.js';
 
 export interface OpensslIssuer {
   readonly cert: CertificateInfo;
@@ -30,13 +27,13 @@ export function opensslIssuerFactory(
   dir: string,
 ): (extra: readonly string[], pathLen?: number | null) => Promise<OpensslIssuer> {
   writeFileSync(join(dir, 'anchor.crt'), pki.anchorsPem);
-  writeFileSync(join(dir, 'anchor.key'), encodePem('PRIVATE KEY', pki.anchor.signer.exportPkcs8()));
+  writeFileSync(join(dir, 'anchor.key'), pki.anchor.keyPem);
   let n = 0;
   return async (extra, pathLen = 0) => {
     const id = `i${++n}`;
-    const signer = createKeyObjectSigner(await generateKey('p256'));
+    const { signer, keyPem } = await testKey('p256');
     const key = join(dir, `${id}.key`);
-    writeFileSync(key, encodePem('PRIVATE KEY', signer.exportPkcs8()));
+    writeFileSync(key, keyPem);
     const csr = openssl([
       'req',
       '-new',

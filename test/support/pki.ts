@@ -13,16 +13,29 @@ import {
   type IssuerCredential,
   type KeyAlgorithm,
   type Signer,
+  type SyncSigner,
 } from '../../ca/index.js';
-import { bytes, toCryptoKeyPair, webcrypto, webcryptoSigningAlgorithm, x509 } from '../../ca/x509.js';
+import { bytes, webcrypto, x509, x509SigningWith } from '../../ca/x509.js';
 
 export interface TestCa {
   readonly signer: Signer;
   readonly cert: CertificateInfo;
 }
 
+/**
+ * A new key as a Signer and as PKCS#8 PEM, for tests that write key files (a Signer never exports
+ * its private key; the test keeps the PEM it made).
+ */
+export async function testKey(alg: KeyAlgorithm = 'p256'): Promise<{ signer: SyncSigner; keyPem: string }> {
+  const key = await generateKey(alg);
+  return {
+    signer: createKeyObjectSigner(key),
+    keyPem: encodePem('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' })),
+  };
+}
+
 export interface TestPki {
-  readonly anchor: TestCa;
+  readonly anchor: TestCa & { readonly keyPem: string };
   readonly anchorsPem: string;
   readonly issuers: Record<
     string,
@@ -41,7 +54,7 @@ export async function testPki(options: {
   permitDns?: readonly string[];
   permitSpiffe?: string;
 }): Promise<TestPki> {
-  const anchorSigner = createKeyObjectSigner(await generateKey(options.anchorKey ?? 'p256'));
+  const { signer: anchorSigner, keyPem: anchorKeyPem } = await testKey(options.anchorKey ?? 'p256');
   const anchorCert = await createAnchorCertificate({
     signer: anchorSigner,
     now: options.now,
@@ -50,7 +63,7 @@ export async function testPki(options: {
   const anchorsPem = encodePem('CERTIFICATE', anchorCert.der);
   const issuers: TestPki['issuers'] = {};
   for (const cluster of options.clusters ?? ['east']) {
-    const signer = createKeyObjectSigner(await generateKey(options.issuerKey ?? 'p256'));
+    const { signer, keyPem } = await testKey(options.issuerKey ?? 'p256');
     const cert = await createIssuerCertificate({
       anchor: anchorCert,
       anchorSigner,
@@ -73,10 +86,10 @@ export async function testPki(options: {
       cert,
       credential,
       certPem,
-      keyPem: encodePem('PRIVATE KEY', signer.exportPkcs8()),
+      keyPem,
     };
   }
-  return { anchor: { signer: anchorSigner, cert: anchorCert }, anchorsPem, issuers };
+  return { anchor: { signer: anchorSigner, cert: anchorCert, keyPem: anchorKeyPem }, anchorsPem, issuers };
 }
 
 export type CsrKeySpec = 'p256' | 'p384' | 'p521' | 'rsa1024' | 'rsa2048' | 'ed25519';
@@ -145,8 +158,6 @@ export async function makeCsr(options: {
   return { der: Buffer.from(csr.rawData), key };
 }
 
-export { toCryptoKeyPair };
-
 /** SubjectPublicKeyInfo DER of a fresh key, for leaves built directly with a LeafTemplate. */
 export function spkiOf(key: KeyObject = csrKey('p256')): Buffer {
   return createPublicKey(key).export({ type: 'spki', format: 'der' });
@@ -167,7 +178,7 @@ export async function createTestCertificate(options: {
   /** keyCertSign + cRLSign for a CA, digitalSignature otherwise */
   keyUsage?: x509.KeyUsageFlags;
 }): Promise<CertificateInfo> {
-  const signingKey = (await toCryptoKeyPair(options.issuer.signer)).privateKey;
+  const { crypto, signingKey, signingAlgorithm } = x509SigningWith(options.issuer.signer);
   const issuerSki = options.issuer.cert.subjectKeyId ?? keyIdentifier(options.issuer.cert.spki);
   const cert = await x509.X509CertificateGenerator.create(
     {
@@ -176,7 +187,7 @@ export async function createTestCertificate(options: {
       issuer: new x509.X509Certificate(bytes(options.issuer.cert.der)).subjectName,
       notBefore: options.notBefore,
       notAfter: options.notAfter,
-      signingAlgorithm: webcryptoSigningAlgorithm(options.issuer.signer.keyAlgorithm),
+      signingAlgorithm,
       publicKey: bytes(options.subjectSigner.publicKeyDer),
       signingKey,
       extensions: [
@@ -192,7 +203,7 @@ export async function createTestCertificate(options: {
         new x509.AuthorityKeyIdentifierExtension(issuerSki.toString('hex')),
       ],
     },
-    webcrypto,
+    crypto,
   );
   return parseCertificate(new Uint8Array(cert.rawData));
 }

@@ -24,6 +24,7 @@ import { FakeClock, HOUR } from '../support/clock.js';
 import { createIdentityClient, type IdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { opensslVerify, tempDir, type OpensslResult } from '../support/openssl.js';
+import { testKey } from '../support/pki.js';
 import { opensslMutualTls, type HandshakeResult } from '../support/tls.js';
 
 const silent = pino({ level: 'silent' });
@@ -54,7 +55,7 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
   let oldAnchor: Anchor;
   let newAnchor: Anchor;
   const clusters: Record<'east' | 'west', Cluster> = {} as Record<'east' | 'west', Cluster>;
-  const workloadKey = {} as Record<'east' | 'west', Signer>;
+  const workloadKey = {} as Record<'east' | 'west', { signer: Signer; keyPem: string }>;
   const workload = { east: 'web', west: 'db' } as const;
 
   async function makeAnchor(cn: string): Promise<Anchor> {
@@ -63,7 +64,7 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
   }
 
   async function issuerFiles(anchor: Anchor, cluster: string): Promise<Record<string, string>> {
-    const signer = createKeyObjectSigner(await generateKey('p256'));
+    const { signer, keyPem } = await testKey('p256');
     const cert = await createIssuerCertificate({
       anchor: anchor.cert,
       anchorSigner: anchor.signer,
@@ -73,7 +74,7 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
     });
     return {
       'tls.crt': encodePem('CERTIFICATE', cert.der),
-      'tls.key': encodePem('PRIVATE KEY', signer.exportPkcs8()),
+      'tls.key': keyPem,
     };
   }
 
@@ -127,13 +128,13 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
     const res = await c.client.certify({
       identity: id(sa),
       token: Buffer.from(`sa:default:${sa}`),
-      certificate_signing_request: buildCsr(workloadKey[name], { dnsNames: [id(sa)] }),
+      certificate_signing_request: buildCsr(workloadKey[name].signer, { dnsNames: [id(sa)] }),
     });
     const dir = join(root, 'workloads', `${name}-${tag}`);
     mkdirSync(dir, { recursive: true });
     const chain = [res.leaf_certificate, ...res.intermediate_certificates];
     writeFileSync(join(dir, 'tls.crt'), chain.map((d) => encodePem('CERTIFICATE', d)).join(''));
-    writeFileSync(join(dir, 'tls.key'), encodePem('PRIVATE KEY', workloadKey[name].exportPkcs8()), {
+    writeFileSync(join(dir, 'tls.key'), workloadKey[name].keyPem, {
       mode: 0o600,
     });
     return { chain, dir };
@@ -215,8 +216,8 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
   before(async () => {
     ({ dir: root, cleanup } = tempDir('lanyard-rotation-'));
     oldAnchor = await makeAnchor('root-2026.linkerd.cluster.local');
-    workloadKey.east = createKeyObjectSigner(await generateKey('p256'));
-    workloadKey.west = createKeyObjectSigner(await generateKey('p256'));
+    workloadKey.east = await testKey('p256');
+    workloadKey.west = await testKey('p256');
     for (const name of ['east', 'west'] as const) {
       const issuerDir = join(root, name, 'issuer');
       const bundleDir = join(root, name, 'trust-roots');
