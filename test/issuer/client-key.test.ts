@@ -11,7 +11,6 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 import { encodePem, generateKey, LanyardError, systemClock } from '../../ca/index.js';
 import { createCertifyClient, type CertifyClient } from '../../issuer/client.js';
 import { scriptedAuthenticator } from '../support/authn.js';
@@ -20,9 +19,8 @@ import { startTestIssuer } from '../support/issuer.js';
 import { testPki } from '../support/pki.js';
 import { defer } from '../support/cleanup.js';
 import { testDir } from '../support/temp-dir.js';
+import { certifyArgs, clientOptions, writeClientFiles } from '../support/certify-client.js';
 
-const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
-const silent = pino({ level: 'silent' });
 const isRoot = process.getuid?.() === 0;
 
 const refusedKey = (err: unknown): boolean =>
@@ -35,16 +33,10 @@ async function keyPem(): Promise<string> {
 
 /** A certify client for OUT that talks to nothing (the key is settled before any call). */
 function clientFor(dir: string, out: string): Promise<CertifyClient> {
-  writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-  writeFileSync(join(dir, 'anchors.pem'), '');
+  writeClientFiles(dir, '');
   return createCertifyClient({
-    server: '127.0.0.1:1',
-    identity: ID,
-    tokenFile: join(dir, 'token'),
+    ...clientOptions(dir, '127.0.0.1:1'),
     outDir: out,
-    trustAnchorsFile: join(dir, 'anchors.pem'),
-    clock: systemClock,
-    logger: silent,
   });
 }
 
@@ -109,16 +101,10 @@ describe('certify client: OUT/ and its key', () => {
     for (const mode of [0o600, 0o400]) {
       const dir = testDir(ctx, 'lanyard-client-key-');
       const { out, pem } = await plantKey(dir, mode);
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+      writeClientFiles(dir, pki.anchorsPem);
       const client = await createCertifyClient({
-        server: t.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
+        ...clientOptions(dir, t.target),
         outDir: out,
-        trustAnchorsFile: join(dir, 'anchors.pem'),
-        clock: systemClock,
-        logger: silent,
       });
       try {
         await client.certifyOnce();
@@ -132,22 +118,8 @@ describe('certify client: OUT/ and its key', () => {
   it('lanyard certify --once exits 1 with ERR_KEY_PERMISSIONS for a loose tls.key and writes nothing', async (ctx) => {
     const dir = testDir(ctx, 'lanyard-client-key-');
     const { out } = await plantKey(dir, 0o644);
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'anchors.pem'), '');
-    const r = await runLanyard([
-      'certify',
-      '--server',
-      '127.0.0.1:1',
-      '--identity',
-      ID,
-      '--token-file',
-      join(dir, 'token'),
-      '--trust-anchors',
-      join(dir, 'anchors.pem'),
-      '--out',
-      out,
-      '--once',
-    ]);
+    writeClientFiles(dir, '');
+    const r = await runLanyard([...certifyArgs(dir, '127.0.0.1:1', out), '--once']);
     assert.equal(r.code, 1, r.err);
     assert.match(r.err, /\(ERR_KEY_PERMISSIONS\)$/);
     assert.equal(existsSync(join(out, 'tls.crt')), false);

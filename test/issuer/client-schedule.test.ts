@@ -1,7 +1,7 @@
 // What `lanyard certify` schedules its renewals from: the answer's valid_until, as a Linkerd proxy
 // does (linkerd/proxy/identity-client/src/certify.rs), never the leaf's notAfter.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -19,6 +19,7 @@ import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { testPki } from '../support/pki.js';
 import { defer } from '../support/cleanup.js';
 import { testDir } from '../support/temp-dir.js';
+import { clientOptions, writeClientFiles } from '../support/certify-client.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
@@ -87,8 +88,7 @@ describe('certify client: renewals are scheduled from valid_until, never from th
     const dir = testDir(ctx, 'lanyard-client-schedule-');
     defer(ctx, () => upstream.close());
     defer(ctx, () => stub.close());
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+    writeClientFiles(dir, pki.anchorsPem);
     const ac = new AbortController();
     const waits: { ms: number; notAfter: Date }[] = [];
     const client = await createCertifyClient({
@@ -134,16 +134,10 @@ describe('certify client: renewals are scheduled from valid_until, never from th
     const dir = testDir(ctx, 'lanyard-client-schedule-');
     defer(ctx, () => upstream.close());
     defer(ctx, () => stub.close());
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+    writeClientFiles(dir, pki.anchorsPem);
     const client = await createCertifyClient({
-      server: stub.target,
-      identity: ID,
-      tokenFile: join(dir, 'token'),
-      outDir: join(dir, 'out'),
-      trustAnchorsFile: join(dir, 'anchors.pem'),
+      ...clientOptions(dir, stub.target),
       clock,
-      logger: silent,
     });
     try {
       await assert.rejects(

@@ -26,8 +26,8 @@ import { startHttp, trickle } from '../support/http-server.js';
 import { waitFor } from '../support/wait.js';
 import { defer } from '../support/cleanup.js';
 import { testDir } from '../support/temp-dir.js';
+import { certifyArgs, clientOptions, writeClientFiles } from '../support/certify-client.js';
 
-const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
 
 describe('certify client', () => {
@@ -45,17 +45,8 @@ describe('certify client', () => {
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
     const dir = testDir(ctx, 'lanyard-client-');
     defer(ctx, () => t.close());
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'wrong-anchors.pem'), stranger.anchorsPem);
-    const client = await createCertifyClient({
-      server: t.target,
-      identity: ID,
-      tokenFile: join(dir, 'token'),
-      outDir: join(dir, 'out'),
-      trustAnchorsFile: join(dir, 'wrong-anchors.pem'),
-      clock: systemClock,
-      logger: silent,
-    });
+    writeClientFiles(dir, stranger.anchorsPem);
+    const client = await createCertifyClient(clientOptions(dir, t.target));
     await assert.rejects(
       client.certifyOnce(),
       (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
@@ -69,17 +60,8 @@ describe('certify client', () => {
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
     const dir = testDir(ctx, 'lanyard-client-');
     defer(ctx, () => t.close());
-    writeFileSync(join(dir, 'token'), 'forged\n');
-    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-    const client = await createCertifyClient({
-      server: t.target,
-      identity: ID,
-      tokenFile: join(dir, 'token'),
-      outDir: join(dir, 'out'),
-      trustAnchorsFile: join(dir, 'anchors.pem'),
-      clock: systemClock,
-      logger: silent,
-    });
+    writeClientFiles(dir, pki.anchorsPem, 'forged\n');
+    const client = await createCertifyClient(clientOptions(dir, t.target));
     const ac = new AbortController();
     const running = client.run(ac.signal);
     await new Promise((r) => setTimeout(r, 200));
@@ -133,17 +115,10 @@ describe('certify client with --bundle-url', () => {
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
     const dir = testDir(ctx, 'lanyard-client-bundle-');
     defer(ctx, () => t.close());
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+    writeClientFiles(dir, pki.anchorsPem);
     const client = await createCertifyClient({
-      server: t.target,
-      identity: ID,
-      tokenFile: join(dir, 'token'),
-      outDir: join(dir, 'out'),
-      trustAnchorsFile: join(dir, 'anchors.pem'),
+      ...clientOptions(dir, t.target),
       bundleUrl: `${t.adminUrl}/v1/bundle`,
-      clock: systemClock,
-      logger: silent,
     });
     await client.certifyOnce();
     assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), pki.anchorsPem);
@@ -211,14 +186,8 @@ describe('certify client with --bundle-url: the --trust-anchors file is authorit
       caFile: join(dir, 'out', 'ca.crt'),
       client: async () => {
         const c = await createCertifyClient({
-          server: t.target,
-          identity: ID,
-          tokenFile: join(dir, 'token'),
-          outDir: join(dir, 'out'),
-          trustAnchorsFile: join(dir, 'anchors.pem'),
+          ...clientOptions(dir, t.target),
           bundleUrl: `${http.origin}/v1/bundle`,
-          clock: systemClock,
-          logger: silent,
         });
         clients.push(c);
         return c;
@@ -338,17 +307,10 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     const dir = testDir(ctx, 'lanyard-client-strict-');
     defer(ctx, () => t.close());
     defer(ctx, () => bundle.close());
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+    writeClientFiles(dir, pki.anchorsPem);
     const client = await createCertifyClient({
-      server: t.target,
-      identity: ID,
-      tokenFile: join(dir, 'token'),
-      outDir: join(dir, 'out'),
-      trustAnchorsFile: join(dir, 'anchors.pem'),
+      ...clientOptions(dir, t.target),
       bundleUrl: bundle.url,
-      clock: systemClock,
-      logger: silent,
     });
     await client.certifyOnce();
     const before = readFileSync(join(dir, 'out', 'ca.crt'), 'utf8');
@@ -373,18 +335,12 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     defer(ctx, () => t.close());
     defer(ctx, () => rogue.close());
     defer(ctx, () => web.close());
-    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+    writeClientFiles(dir, pki.anchorsPem);
     for (const path of ['/slow', '/away']) {
       const client = await createCertifyClient({
-        server: t.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
+        ...clientOptions(dir, t.target),
         outDir: join(dir, `out${path}`),
-        trustAnchorsFile: join(dir, 'anchors.pem'),
         bundleUrl: `${web.origin}${path}`,
-        clock: systemClock,
-        logger: silent,
         timeoutMs: 300,
       });
       try {
@@ -433,17 +389,7 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     const pki = await testPki({ now: systemClock.now() });
     writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
     const args = [
-      'certify',
-      '--server',
-      '127.0.0.1:1',
-      '--identity',
-      ID,
-      '--token-file',
-      join(dir, 'token'),
-      '--trust-anchors',
-      join(dir, 'anchors.pem'),
-      '--out',
-      join(dir, 'out'),
+      ...certifyArgs(dir, '127.0.0.1:1'),
       '--bundle-url',
       'http://192.0.2.1:9990/v1/bundle',
       '--once',
