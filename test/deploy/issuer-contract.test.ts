@@ -31,6 +31,7 @@ import { createIdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { tempDir } from '../support/openssl.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
+import { waitFor } from '../support/wait.js';
 import {
   SERVICE_ACCOUNT_DIR,
   automountedPaths,
@@ -64,6 +65,7 @@ import {
   type K8sObject,
   type ServeInvocation,
 } from './support.js';
+import { defer } from '../support/cleanup.js';
 
 const load = (...rel: string[]): K8sObject[] =>
   rel.flatMap((r) => readDocs(join(DEPLOY_DIR, r)).map((d) => d.value as K8sObject));
@@ -413,10 +415,14 @@ describe('a pod of this Deployment, on the files Kubernetes would mount', () => 
       'ca-bundle.crt': pki.anchorsPem + next.anchorsPem,
     });
     let count = 0;
-    for (let i = 0; i < 50 && count !== 2; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      count = parseCertificatesPem(await (await fetch(`${admin}/v1/bundle`)).text(), 'bundle').length;
-    }
+    await waitFor(
+      async () => {
+        count = parseCertificatesPem(await (await fetch(`${admin}/v1/bundle`)).text(), 'bundle').length;
+        return count === 2;
+      },
+      'the bundle to hold both anchors',
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     assert.equal(count, 2);
   });
 
@@ -428,31 +434,30 @@ describe('a pod of this Deployment, on the files Kubernetes would mount', () => 
     }
   });
 
-  it('reads an issuer Secret in the linkerd.io/tls layout (crt.pem/key.pem) from the same mount', async () => {
+  it('reads an issuer Secret in the linkerd.io/tls layout (crt.pem/key.pem) from the same mount', async (t) => {
     const dir = tempDir('lanyard-pod-');
-    try {
-      const east = pki.issuers.east;
-      assert.ok(east !== undefined);
-      const secret: Record<string, string> = {};
-      secret[ISSUER_FILES['linkerd.io/tls'].cert] = east.certPem;
-      secret[ISSUER_FILES['linkerd.io/tls'].key] = east.keyPem;
-      mountVolumes(dir.dir, deployment, container, {
-        secrets: { 'linkerd-identity-issuer': secret },
-        configMaps: { 'linkerd-identity-trust-roots': { 'ca-bundle.crt': pki.anchorsPem } },
-      });
-      const config = configInPod(dir.dir, parseServe(container).config);
-      const source = await createDirectoryCredentialSource({
-        dir: config.issuerDir,
-        ...(config.trustAnchorsPath !== undefined ? { trustAnchorsPath: config.trustAnchorsPath } : {}),
-        clock: systemClock,
-        logger: createLogger({ level: 'silent' }),
-        pollIntervalMs: 0,
-      });
-      assert.equal(source.current()?.certificate.serialHex, east.cert.serialHex);
-      await source.close();
-    } finally {
+    defer(t, () => {
       dir.cleanup();
-    }
+    });
+    const east = pki.issuers.east;
+    assert.ok(east !== undefined);
+    const secret: Record<string, string> = {};
+    secret[ISSUER_FILES['linkerd.io/tls'].cert] = east.certPem;
+    secret[ISSUER_FILES['linkerd.io/tls'].key] = east.keyPem;
+    mountVolumes(dir.dir, deployment, container, {
+      secrets: { 'linkerd-identity-issuer': secret },
+      configMaps: { 'linkerd-identity-trust-roots': { 'ca-bundle.crt': pki.anchorsPem } },
+    });
+    const config = configInPod(dir.dir, parseServe(container).config);
+    const source = await createDirectoryCredentialSource({
+      dir: config.issuerDir,
+      ...(config.trustAnchorsPath !== undefined ? { trustAnchorsPath: config.trustAnchorsPath } : {}),
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+      pollIntervalMs: 0,
+    });
+    assert.equal(source.current()?.certificate.serialHex, east.cert.serialHex);
+    await source.close();
   });
 
   describe('Prometheus', () => {

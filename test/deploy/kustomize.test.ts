@@ -52,6 +52,7 @@ import {
   volumeOf,
   type K8sObject,
 } from './support.js';
+import { defer } from '../support/cleanup.js';
 
 const renderer = findRenderer();
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ClusterIssuer', 'Bundle']);
@@ -156,7 +157,7 @@ describe('kustomize overlays, rendered', () => {
         });
       }
 
-      it('starts the real issuer on the files its volumes mount, ready and certifying', async () => {
+      it('starts the real issuer on the files its volumes mount, ready and certifying', async (t) => {
         const container = lanyardContainer(deployment);
         const { config } = parseServe(container);
         const issuer = pki.issuers[o.cluster];
@@ -175,41 +176,39 @@ describe('kustomize overlays, rendered', () => {
           configMaps: { 'linkerd-identity-trust-roots': { 'ca-bundle.crt': pki.anchorsPem } },
         };
         const root = tempDir('lanyard-pod-');
-        try {
-          mountVolumes(root.dir, deployment, container, data);
-          for (const p of pathsRead(config))
-            assert.ok(providedPath(deployment, container, p) || p === config.issuerDir, p);
-          const inPod = configInPod(root.dir, config);
-          const running = await startIssuer(inPod, {
-            logger: createIssuerLogger(inPod, sink()),
-            authenticator: scriptedAuthenticator(),
-          });
-          // the drop-in serves TLS with the mounted serving certificate (here a throw-away one for 127.0.0.1)
-          const client = createIdentityClient(
-            `127.0.0.1:${running.grpcAddress.port}`,
-            o.dropIn
-              ? grpc.credentials.createSsl(Buffer.from(serving.certPem))
-              : grpc.credentials.createInsecure(),
-          );
-          try {
-            const status = (await (
-              await fetch(`http://127.0.0.1:${running.adminAddress.port}/v1/status`)
-            ).json()) as { ready: boolean; cluster: string };
-            assert.deepEqual([status.ready, status.cluster], [true, o.cluster]);
-            const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
-            const res = await client.certify({
-              identity: id,
-              token: Buffer.from('sa:default:web'),
-              certificate_signing_request: (await makeCsr({ dns: [id] })).der,
-            });
-            assert.equal(res.intermediate_certificates.length, 1);
-          } finally {
-            client.close();
-            await running.shutdown(200);
-          }
-        } finally {
+        defer(t, () => {
           root.cleanup();
-        }
+        });
+        mountVolumes(root.dir, deployment, container, data);
+        for (const p of pathsRead(config))
+          assert.ok(providedPath(deployment, container, p) || p === config.issuerDir, p);
+        const inPod = configInPod(root.dir, config);
+        const running = await startIssuer(inPod, {
+          logger: createIssuerLogger(inPod, sink()),
+          authenticator: scriptedAuthenticator(),
+        });
+        // the drop-in serves TLS with the mounted serving certificate (here a throw-away one for 127.0.0.1)
+        const client = createIdentityClient(
+          `127.0.0.1:${running.grpcAddress.port}`,
+          o.dropIn
+            ? grpc.credentials.createSsl(Buffer.from(serving.certPem))
+            : grpc.credentials.createInsecure(),
+        );
+        defer(t, () => running.shutdown(200));
+        defer(t, () => {
+          client.close();
+        });
+        const status = (await (
+          await fetch(`http://127.0.0.1:${running.adminAddress.port}/v1/status`)
+        ).json()) as { ready: boolean; cluster: string };
+        assert.deepEqual([status.ready, status.cluster], [true, o.cluster]);
+        const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+        const res = await client.certify({
+          identity: id,
+          token: Buffer.from('sa:default:web'),
+          certificate_signing_request: (await makeCsr({ dns: [id] })).der,
+        });
+        assert.equal(res.intermediate_certificates.length, 1);
       });
     });
   }
@@ -315,7 +314,7 @@ describe('kustomize overlays, rendered', () => {
       assert.deepEqual(missing, [`${SERVICE_ACCOUNT_DIR}/ca.crt`, `${SERVICE_ACCOUNT_DIR}/token`]);
     });
 
-    it('jwt-auth: verifies tokens against the JWKS fetched live, and a rotated signing key needs no manual step', async () => {
+    it('jwt-auth: verifies tokens against the JWKS fetched live, and a rotated signing key needs no manual step', async (t) => {
       const deployment = byKind<IDeployment>(objs, 'Deployment', 'lanyard');
       const container = lanyardContainer(deployment);
       const { config } = parseServe(container);
@@ -368,23 +367,22 @@ describe('kustomize overlays, rendered', () => {
         });
         assert.ok(res.leaf_certificate.length > 0);
       };
-      try {
-        await certify(first);
-        // the API server's keys rotate, and the kubelet has meanwhile rotated the pod's token
-        jwks = readFileSync(second.jwksPath, 'utf8');
-        podToken = 'pod-token-2';
-        writeAtomicVolume(join(root, SERVICE_ACCOUNT_DIR), { ...serviceAccount, token: podToken });
-        await certify(second);
-        assert.ok(seen.length >= 2, 'fetched at start and again for the new kid');
-        assert.deepEqual(
-          seen.filter((x) => !x.authorized || x.path !== '/openid/v1/jwks'),
-          [],
-        );
-      } finally {
+      defer(t, () => new Promise((resolve) => api.close(resolve)));
+      defer(t, () => running.shutdown(200));
+      defer(t, () => {
         client.close();
-        await running.shutdown(200);
-        await new Promise((resolve) => api.close(resolve));
-      }
+      });
+      await certify(first);
+      // the API server's keys rotate, and the kubelet has meanwhile rotated the pod's token
+      jwks = readFileSync(second.jwksPath, 'utf8');
+      podToken = 'pod-token-2';
+      writeAtomicVolume(join(root, SERVICE_ACCOUNT_DIR), { ...serviceAccount, token: podToken });
+      await certify(second);
+      assert.ok(seen.length >= 2, 'fetched at start and again for the new kid');
+      assert.deepEqual(
+        seen.filter((x) => !x.authorized || x.path !== '/openid/v1/jwks'),
+        [],
+      );
     });
 
     it('jwt-auth-static-jwks: reads the JWKS from the lanyard-jwks ConfigMap it mounts, and fetches nothing', () => {
@@ -409,7 +407,7 @@ describe('kustomize overlays, rendered', () => {
         assert.ok(providedPath(deployment, container, p) || p === config.issuerDir, p);
     });
 
-    it('jwt-auth-static-jwks: verifies real projected-style tokens against the JWKS mounted from the ConfigMap', async () => {
+    it('jwt-auth-static-jwks: verifies real projected-style tokens against the JWKS mounted from the ConfigMap', async (t) => {
       const deployment = byKind<IDeployment>(staticObjs, 'Deployment', 'lanyard');
       const container = lanyardContainer(deployment);
       const { config } = parseServe(container);
@@ -430,27 +428,26 @@ describe('kustomize overlays, rendered', () => {
       const inPod = configInPod(root, config);
       const running = await startIssuer(inPod, { logger: createIssuerLogger(inPod, sink()) });
       const client = createIdentityClient(`127.0.0.1:${running.grpcAddress.port}`);
-      try {
-        const token = await mintServiceAccountToken({
-          key: key.key,
-          kid: key.kid,
-          issuer: config.auth.issuer,
-          audience: config.auth.audience,
-          namespace: 'default',
-          serviceAccount: 'web',
-          now: systemClock.now(),
-        });
-        const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
-        const res = await client.certify({
-          identity: id,
-          token: Buffer.from(token),
-          certificate_signing_request: (await makeCsr({ dns: [id] })).der,
-        });
-        assert.ok(res.leaf_certificate.length > 0);
-      } finally {
+      defer(t, () => running.shutdown(200));
+      defer(t, () => {
         client.close();
-        await running.shutdown(200);
-      }
+      });
+      const token = await mintServiceAccountToken({
+        key: key.key,
+        kid: key.kid,
+        issuer: config.auth.issuer,
+        audience: config.auth.audience,
+        namespace: 'default',
+        serviceAccount: 'web',
+        now: systemClock.now(),
+      });
+      const id = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+      const res = await client.certify({
+        identity: id,
+        token: Buffer.from(token),
+        certificate_signing_request: (await makeCsr({ dns: [id] })).der,
+      });
+      assert.ok(res.leaf_certificate.length > 0);
     });
 
     it('jwt-auth and jwt-auth-static-jwks together are refused by lanyard serve (one JWKS source only)', () => {

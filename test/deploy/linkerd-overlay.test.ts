@@ -21,7 +21,7 @@ import { createSigningKeyDir, mintServiceAccountToken } from '../../issuer/authn
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
-import { waitFor } from '../support/tls-cert.js';
+import { waitFor } from '../support/wait.js';
 import { proxyCertify, ProxyCertifyError, type ProxyCertificate } from '../support/proxy-client.js';
 import { startTokenReviewStandIn, type TokenReviewStandIn } from '../support/token-review-stand-in.js';
 import { issueCertificate, type CaSecret, type IssuedSecret } from './cert-manager.js';

@@ -13,6 +13,8 @@ import {
 import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient } from '../support/issuer.js';
 import { tempDir } from '../support/openssl.js';
+import { waitFor } from '../support/wait.js';
+import { testDir } from '../support/temp-dir.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
@@ -131,12 +133,14 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
     assert.ok(victim !== undefined);
     process.kill(victim, 'SIGKILL');
     let pids: number[] = [];
-    for (let i = 0; i < 150; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      pids = childPids(serve.child.pid ?? -1);
-      if (pids.length === 2 && !pids.includes(victim) && /"event":"worker_exited"/.test(serve.stderr()))
-        break;
-    }
+    await waitFor(
+      () => {
+        pids = childPids(serve.child.pid ?? -1);
+        return pids.length === 2 && !pids.includes(victim) && /"event":"worker_exited"/.test(serve.stderr());
+      },
+      'a replacement worker',
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
     assert.equal(pids.length, 2, 'two workers again');
     assert.ok(!pids.includes(victim));
     assert.equal(serve.child.exitCode, null, 'the primary still runs');
@@ -151,29 +155,25 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
 });
 
 describe('lanyard serve --workers 2 when a worker cannot start', () => {
-  it('exits 1 with ERR_WORKER_START instead of forking failing workers forever', async () => {
-    const { dir, cleanup } = tempDir('lanyard-cluster-fail-');
-    try {
-      prepareIssuerFiles(dir, []);
-      // the primary loads the issuer; each worker's authenticator finds no JWKS file
-      const serve = startServe(dir, ['--workers', '2', '--jwks-file', join(dir, 'missing.json')]);
-      const code = await Promise.race([
-        new Promise<number | null>((resolve) => {
-          serve.child.once('exit', resolve);
-        }),
-        new Promise<'hung'>((resolve) =>
-          setTimeout(() => {
-            resolve('hung');
-          }, 30_000).unref(),
-        ),
-      ]);
-      if (code === 'hung') await serve.stop('SIGKILL');
-      assert.equal(code, 1);
-      assert.match(serve.stderr(), /\(ERR_AUTHENTICATOR_UNAVAILABLE\)/);
-      assert.match(serve.stderr(), /\(ERR_WORKER_START\)/);
-    } finally {
-      cleanup();
-    }
+  it('exits 1 with ERR_WORKER_START instead of forking failing workers forever', async (t) => {
+    const dir = testDir(t, 'lanyard-cluster-fail-');
+    prepareIssuerFiles(dir, []);
+    // the primary loads the issuer; each worker's authenticator finds no JWKS file
+    const serve = startServe(dir, ['--workers', '2', '--jwks-file', join(dir, 'missing.json')]);
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => {
+        serve.child.once('exit', resolve);
+      }),
+      new Promise<'hung'>((resolve) =>
+        setTimeout(() => {
+          resolve('hung');
+        }, 30_000).unref(),
+      ),
+    ]);
+    if (code === 'hung') await serve.stop('SIGKILL');
+    assert.equal(code, 1);
+    assert.match(serve.stderr(), /\(ERR_AUTHENTICATOR_UNAVAILABLE\)/);
+    assert.match(serve.stderr(), /\(ERR_WORKER_START\)/);
   });
 });
 

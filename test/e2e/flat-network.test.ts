@@ -13,6 +13,8 @@ import {
   removeStaleNamespaces,
 } from '../../bin/demo/topology.js';
 import { REPO_ROOT } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
+import { defer } from '../support/cleanup.js';
 
 const mode = canUseNetns() ? 'netns' : 'loopback';
 // From here on SIGINT, SIGTERM or SIGHUP (or the test runner going away) runs every registered
@@ -36,14 +38,6 @@ function leftoverProcesses(workDir: string): string[] {
   return r.stdout.split('\n').filter((l) => l.includes(workDir) && !l.includes('ps -eo'));
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const start = performance.now();
-  while (!cond()) {
-    assert.ok(performance.now() - start < timeoutMs, `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Starts `npm run demo`'s program and waits until its output matches `ready`. */
 interface Demo {
   readonly child: ChildProcess;
@@ -64,13 +58,13 @@ async function startDemo(ready: RegExp): Promise<Demo> {
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await until(
+  await waitFor(
     () => {
       assert.ok(child.exitCode === null, `the demo exited early: ${out}`);
       return ready.test(out);
     },
     `the demo to print ${String(ready)}`,
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 100 },
   );
   const demoPid = child.pid as number;
   const workDir = /(\/\S*lanyard-flatnet-[^/\s]+)\//.exec(out)?.[1];
@@ -167,24 +161,26 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
     await notInterrupted();
     // once the issuers, pods and their processes are all up
     const demo = await startDemo(/pod holds/);
-    try {
-      const own = listOwnNamespaces(String(demo.demoPid));
-      if (mode === 'netns') assert.equal(own.length, 5, 'a switch and four hosts while the demo runs');
-      assert.ok(leftoverProcesses(demo.workDir).length > 0, 'the demo has processes running');
-      const started = performance.now();
-      const exited = new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
-      demo.child.kill('SIGINT');
-      assert.equal(await exited, 130);
-      t.diagnostic(
-        `hygiene (${mode} mode): SIGINT, cleaned up in ${Math.round(performance.now() - started)} ms`,
-      );
-      // The bridge and every veth end live inside the run's namespaces, so none can outlive them.
-      assert.deepEqual(listOwnNamespaces(String(demo.demoPid)), [], 'no namespace left');
-      assert.equal(existsSync(demo.workDir), false, 'no work directory left');
-      await until(() => leftoverProcesses(demo.workDir).length === 0, 'its processes to be gone', 2_000);
-    } finally {
+    defer(t, () => {
       demo.child.kill('SIGKILL');
-    }
+    });
+    const own = listOwnNamespaces(String(demo.demoPid));
+    if (mode === 'netns') assert.equal(own.length, 5, 'a switch and four hosts while the demo runs');
+    assert.ok(leftoverProcesses(demo.workDir).length > 0, 'the demo has processes running');
+    const started = performance.now();
+    const exited = new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
+    demo.child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    t.diagnostic(
+      `hygiene (${mode} mode): SIGINT, cleaned up in ${Math.round(performance.now() - started)} ms`,
+    );
+    // The bridge and every veth end live inside the run's namespaces, so none can outlive them.
+    assert.deepEqual(listOwnNamespaces(String(demo.demoPid)), [], 'no namespace left');
+    assert.equal(existsSync(demo.workDir), false, 'no work directory left');
+    await waitFor(() => leftoverProcesses(demo.workDir).length === 0, 'its processes to be gone', {
+      timeoutMs: 2_000,
+      intervalMs: 100,
+    });
   });
 
   it('removes a topology and its processes when the process that made it is orphaned (its parent died)', async (t) => {
@@ -218,37 +214,41 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
     let out = '';
     sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
     sh.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    try {
-      await until(() => /run \S+/.test(out), 'the topology owner to start', 30_000);
-      const runId = /run (\S+)/.exec(out)?.[1] ?? '';
-      const owner = Number(/owner-pid (\d+)/.exec(out)?.[1]);
-      const kids = (): string[] =>
-        spawnSync('ps', ['-o', 'pid=', '--ppid', String(owner)], { encoding: 'utf8' })
-          .stdout.trim()
-          .split(/\s+/)
-          .filter(Boolean);
-      if (mode === 'netns') assert.equal(listOwnNamespaces(runId).length, 3, 'a switch and two hosts');
-      const children = kids();
-      assert.equal(children.length, 2, 'a process on each host');
-      const started = performance.now();
-      sh.kill('SIGKILL');
-      await until(() => !existsSync(`/proc/${owner}`), 'the orphaned owner to exit', 10_000);
-      t.diagnostic(
-        `hygiene (${mode} mode): parent exit, cleaned up in ${Math.round(performance.now() - started)} ms`,
-      );
-      assert.deepEqual(listOwnNamespaces(runId), [], 'no namespace left');
-      await until(
-        () => children.every((pid) => !existsSync(`/proc/${pid}`)),
-        'its processes to be gone',
-        2_000,
-      );
-    } finally {
+    defer(t, () => {
       stopShell();
       sh.kill('SIGKILL');
       const owner = Number(/owner-pid (\d+)/.exec(out)?.[1]);
       // a failed run must not leave the owner holding this file's output open
       if (owner > 0 && existsSync(`/proc/${owner}`)) process.kill(owner, 'SIGTERM');
-    }
+    });
+    await waitFor(() => /run \S+/.test(out), 'the topology owner to start', {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+    const runId = /run (\S+)/.exec(out)?.[1] ?? '';
+    const owner = Number(/owner-pid (\d+)/.exec(out)?.[1]);
+    const kids = (): string[] =>
+      spawnSync('ps', ['-o', 'pid=', '--ppid', String(owner)], { encoding: 'utf8' })
+        .stdout.trim()
+        .split(/\s+/)
+        .filter(Boolean);
+    if (mode === 'netns') assert.equal(listOwnNamespaces(runId).length, 3, 'a switch and two hosts');
+    const children = kids();
+    assert.equal(children.length, 2, 'a process on each host');
+    const started = performance.now();
+    sh.kill('SIGKILL');
+    await waitFor(() => !existsSync(`/proc/${owner}`), 'the orphaned owner to exit', {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    t.diagnostic(
+      `hygiene (${mode} mode): parent exit, cleaned up in ${Math.round(performance.now() - started)} ms`,
+    );
+    assert.deepEqual(listOwnNamespaces(runId), [], 'no namespace left');
+    await waitFor(() => children.every((pid) => !existsSync(`/proc/${pid}`)), 'its processes to be gone', {
+      timeoutMs: 2_000,
+      intervalMs: 100,
+    });
   });
 
   it('removes only the namespaces whose owning process is dead, never those of a live concurrent run', async (t) => {
@@ -269,15 +269,14 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
     writeFileSync(`/run/lanyard-flatnet/${process.pid}-aa0001`, start);
     writeFileSync(`/run/lanyard-flatnet/${process.pid}-aa0003`, '1'); // same pid, another start time
     for (const ns of Object.values(names)) spawnSync('ip', ['netns', 'add', ns]);
-    try {
-      const removed = removeStaleNamespaces();
-      assert.ok(removed.includes(names.dead) && removed.includes(names.reused), removed.join(' '));
-      assert.ok(!removed.includes(names.live));
-      assert.deepEqual(listOwnNamespaces(`${process.pid}-aa0001`), [names.live]);
-    } finally {
+    defer(t, () => {
       for (const ns of Object.values(names)) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
       rmSync(`/run/lanyard-flatnet/${process.pid}-aa0001`, { force: true });
       rmSync(`/run/lanyard-flatnet/${process.pid}-aa0003`, { force: true });
-    }
+    });
+    const removed = removeStaleNamespaces();
+    assert.ok(removed.includes(names.dead) && removed.includes(names.reused), removed.join(' '));
+    assert.ok(!removed.includes(names.live));
+    assert.deepEqual(listOwnNamespaces(`${process.pid}-aa0001`), [names.live]);
   });
 });

@@ -12,6 +12,7 @@ import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli
 import { createIdentityClient } from '../support/issuer.js';
 import { tempDir } from '../support/openssl.js';
 import { buildCsr } from '../support/proxy-client.js';
+import { waitFor } from '../support/wait.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const MAX_IN_FLIGHT = 16;
@@ -72,8 +73,10 @@ for (const workers of [1, 2]) {
             await (await fetch(`${adminUrl}/metrics`)).text(),
           )?.[1] ?? 0,
         );
-      for (let i = 0; i < 200 && (await awaitingNow()) < 512; i++)
-        await new Promise((r) => setTimeout(r, 25));
+      await waitFor(async () => (await awaitingNow()) >= 512, 'the held streams to reach the server', {
+        timeoutMs: 10_000,
+        intervalMs: 25,
+      });
       assert.ok((await awaitingNow()) >= 512, 'the held streams reached the server');
       const client = createIdentityClient(`127.0.0.1:${port}`);
       try {
@@ -102,16 +105,18 @@ for (const workers of [1, 2]) {
 
     it('ends the held streams once their request has not arrived in time', async () => {
       // the server's limit is 5 s from the headers; the streams were opened before this test
-      for (let i = 0; i < 100; i++) {
-        const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
-        const timedOut = Number(
-          /^lanyard_requests_total\{api="Certify",result="DEADLINE_EXCEEDED"\} (\d+)/m.exec(metrics)?.[1] ??
-            0,
-        );
-        if (timedOut >= 512) return;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      assert.fail('the held streams were not ended');
+      await waitFor(
+        async () => {
+          const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
+          const timedOut = Number(
+            /^lanyard_requests_total\{api="Certify",result="DEADLINE_EXCEEDED"\} (\d+)/m.exec(metrics)?.[1] ??
+              0,
+          );
+          return timedOut >= 512;
+        },
+        'the held streams to be ended',
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
     });
   });
 }

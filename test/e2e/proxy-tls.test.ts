@@ -20,6 +20,7 @@ import {
 import { generateKeyPairSync } from 'node:crypto';
 import { decodePemOf, encodePem, systemClock } from '../../ca/index.js';
 import { createTestCertificate, testKey, testPki } from '../support/pki.js';
+import { defer } from '../support/cleanup.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(s)?.[1];
@@ -103,23 +104,22 @@ for (const workers of [1, 2]) {
       verifiedBothPurposes(got.leafDer, got.intermediatesDer, anchorsPem);
     });
 
-    it('issues a leaf to a client offering h2 (grpc-js)', async () => {
+    it('issues a leaf to a client offering h2 (grpc-js)', async (t) => {
       const client = createIdentityClient(
         `127.0.0.1:${port}`,
         grpc.credentials.createSsl(Buffer.from(anchorsPem)),
         { 'grpc.ssl_target_name_override': IDENTITY_SVC_NAME, 'grpc.default_authority': IDENTITY_SVC_NAME },
       );
-      try {
-        const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-        const res = await client.certify({
-          identity: ID,
-          token: readFileSync(join(dir, 'web.token')),
-          certificate_signing_request: buildCsr(key, ID),
-        });
-        verifiedBothPurposes(res.leaf_certificate, res.intermediate_certificates, anchorsPem);
-      } finally {
+      defer(t, () => {
         client.close();
-      }
+      });
+      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      const res = await client.certify({
+        identity: ID,
+        token: readFileSync(join(dir, 'web.token')),
+        certificate_signing_request: buildCsr(key, ID),
+      });
+      verifiedBothPurposes(res.leaf_certificate, res.intermediate_certificates, anchorsPem);
     });
 
     it('issues a leaf to a client that holds an expired client certificate (none is asked for)', async () => {

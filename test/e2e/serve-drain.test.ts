@@ -7,7 +7,7 @@ import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli
 import { createIdentityClient } from '../support/issuer.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { makeCsr } from '../support/pki.js';
-import { waitFor } from '../support/tls-cert.js';
+import { waitFor } from '../support/wait.js';
 import * as grpc from '@grpc/grpc-js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
 import { ProxyCertifyError, proxyCertify } from '../support/proxy-client.js';

@@ -1,46 +1,28 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CompactSign } from 'jose';
 import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
 import { runs } from './harness.js';
-import { NOW, TOKEN_GROUPS, createTokenSuite, type TokenSuite } from './token-suite.js';
+import { NOW, TOKEN_GROUPS, createTokenSuite } from './token-suite.js';
 import { assertGroup, formatKinds, runInput } from './suite.js';
+import { itAcceptsSeeds, itRunsGroups, useSuite } from './suite-tests.js';
 
 const NOW_S = NOW.getTime() / 1000;
 
 describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', () => {
-  let suite: TokenSuite;
+  const suite = useSuite(createTokenSuite);
 
-  before(async () => {
-    suite = await createTokenSuite();
-  });
+  itAcceptsSeeds('accepts the unmutated tokens', suite);
 
-  after(async () => {
-    await suite.close();
-  });
-
-  it('accepts the unmutated tokens', async () => {
-    for (const s of suite.seeds) {
-      const o = await runInput(suite, s.input);
-      assert.equal(o.kind, 'accepted', `${o.code ?? ''} ${o.message ?? ''}`);
-    }
-  });
-
-  it(TOKEN_GROUPS.mutations, async () => {
-    await assertGroup(suite, TOKEN_GROUPS.mutations, runs(3000));
-  });
-
-  it(TOKEN_GROUPS.headers, async () => {
-    await assertGroup(suite, TOKEN_GROUPS.headers, runs(600));
-  });
-
-  it(TOKEN_GROUPS.claims, async () => {
-    await assertGroup(suite, TOKEN_GROUPS.claims, runs(1500));
-  });
+  itRunsGroups(suite, [
+    [TOKEN_GROUPS.mutations, 3000],
+    [TOKEN_GROUPS.headers, 600],
+    [TOKEN_GROUPS.claims, 1500],
+  ]);
 
   it(TOKEN_GROUPS.random, async () => {
-    await assertGroup(suite, TOKEN_GROUPS.random, runs(1200));
-    for (const input of suite.edgeCases) await runInput(suite, input);
+    await assertGroup(suite(), TOKEN_GROUPS.random, runs(1200));
+    for (const input of suite().edgeCases) await runInput(suite(), input);
   });
 
   it('rejects correctly signed tokens whose exp or nbf is beyond the Date range with ERR_TOKEN_INVALID (a RangeError once)', async () => {
@@ -55,16 +37,16 @@ describe('fuzz: the JWT check rejects every bad token with ERR_TOKEN_INVALID', (
       { ...base, exp: NOW_S + 3600, nbf: 1e300 },
     ]) {
       const jws = await new CompactSign(Buffer.from(JSON.stringify(claims)))
-        .setProtectedHeader({ alg: 'ES256', kid: suite.key.kid })
-        .sign(suite.key.key);
-      const o = await suite.runner.run('token', Buffer.from(jws, 'latin1'));
+        .setProtectedHeader({ alg: 'ES256', kid: suite().key.kid })
+        .sign(suite().key.key);
+      const o = await suite().runner.run('token', Buffer.from(jws, 'latin1'));
       assert.equal(o.kind, 'rejected', `${JSON.stringify(claims)}: ${o.errorClass ?? ''} ${o.message ?? ''}`);
       assert.equal(o.code, 'ERR_TOKEN_INVALID');
     }
   });
 
   it('reached many distinct rejections, each input within the time bound', (t) => {
-    const { runner, stats } = suite;
+    const { runner, stats } = suite();
     t.diagnostic(
       `${runner.count} inputs, ${stats.accepted} accepted (${stats.reverified} re-verified with jose), slowest ${runner.slowestMs.toFixed(1)} ms; outcomes: ${formatKinds(stats, '; ')}`,
     );

@@ -10,6 +10,7 @@ import { HEALTH_SERVICE } from '../../issuer/main.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
+import { defer } from '../support/cleanup.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
@@ -116,12 +117,9 @@ describe('admin HTTP and gRPC health', () => {
 });
 
 describe('gRPC health without a credential', () => {
-  it('reports NOT_SERVING', async () => {
+  it('reports NOT_SERVING', async (ctx) => {
     const t = await startTestIssuer({ authenticator: scriptedAuthenticator(), emptyDir: true });
-    try {
-      assert.equal(await healthCheck(t.target, ''), 'NOT_SERVING');
-    } finally {
-      await t.close();
-    }
+    defer(ctx, () => t.close());
+    assert.equal(await healthCheck(t.target, ''), 'NOT_SERVING');
   });
 });

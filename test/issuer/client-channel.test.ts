@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { LanyardError, systemClock } from '../../ca/index.js';
 import { checkServerName, createIssuerChannel } from '../../issuer/client-channel.js';
 import { testCert } from '../support/tls-cert.js';
+import { defer } from '../support/cleanup.js';
 
 const usage = (err: unknown): boolean => err instanceof LanyardError && err.code === 'ERR_USAGE';
 
@@ -92,28 +93,26 @@ describe('certify client channel: --server-name', () => {
       assert.throws(() => checkServerName(bad, true), usage, JSON.stringify(bad));
   });
 
-  it('is sent as SNI and as :authority when connecting to an address, and checked in the certificate', async () => {
+  it('is sent as SNI and as :authority when connecting to an address, and checked in the certificate', async (t) => {
     const s = await recordingServer();
-    try {
-      // the certificate names localhost: the call reaches the server (which answers UNAVAILABLE)
-      assert.equal(await oneCall(`127.0.0.1:${s.port}`, 'localhost'), 'UNAVAILABLE');
-      assert.deepEqual(s.seen, [{ sni: 'localhost', authority: 'localhost' }]);
-      // a name it does not carry: refused in the handshake, no call reaches the server
-      assert.equal(await oneCall(`127.0.0.1:${s.port}`, 'identity.example.org'), 'ERR_SERVER_NAME_MISMATCH');
-      assert.equal(s.seen.length, 1);
-      assert.ok(s.handshakes().includes('identity.example.org'), 'the wrong name was the SNI');
-    } finally {
+    defer(t, () => {
       s.server.close();
-    }
+    });
+    // the certificate names localhost: the call reaches the server (which answers UNAVAILABLE)
+    assert.equal(await oneCall(`127.0.0.1:${s.port}`, 'localhost'), 'UNAVAILABLE');
+    assert.deepEqual(s.seen, [{ sni: 'localhost', authority: 'localhost' }]);
+    // a name it does not carry: refused in the handshake, no call reaches the server
+    assert.equal(await oneCall(`127.0.0.1:${s.port}`, 'identity.example.org'), 'ERR_SERVER_NAME_MISMATCH');
+    assert.equal(s.seen.length, 1);
+    assert.ok(s.handshakes().includes('identity.example.org'), 'the wrong name was the SNI');
   });
 
-  it('defaults to the host of the server address', async () => {
+  it('defaults to the host of the server address', async (t) => {
     const s = await recordingServer();
-    try {
-      assert.equal(await oneCall(`localhost:${s.port}`), 'UNAVAILABLE');
-      assert.deepEqual(s.seen, [{ sni: 'localhost', authority: `localhost:${s.port}` }]);
-    } finally {
+    defer(t, () => {
       s.server.close();
-    }
+    });
+    assert.equal(await oneCall(`localhost:${s.port}`), 'UNAVAILABLE');
+    assert.deepEqual(s.seen, [{ sni: 'localhost', authority: `localhost:${s.port}` }]);
   });
 });

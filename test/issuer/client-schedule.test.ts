@@ -1,7 +1,7 @@
 // What `lanyard certify` schedules its renewals from: the answer's valid_until, as a Linkerd proxy
 // does (linkerd/proxy/identity-client/src/certify.rs), never the leaf's notAfter.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -16,8 +16,10 @@ import {
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
-import { tempDir } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
+import { defer } from '../support/cleanup.js';
+import { testDir } from '../support/temp-dir.js';
+import { clientOptions, writeClientFiles } from '../support/certify-client.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
@@ -74,7 +76,7 @@ async function rewritingIssuer(
 }
 
 describe('certify client: renewals are scheduled from valid_until, never from the leaf', () => {
-  it("waits 70 % of (valid_until − now) by the client's clock, though the leaf's notAfter is hours later", async () => {
+  it("waits 70 % of (valid_until − now) by the client's clock, though the leaf's notAfter is hours later", async (ctx) => {
     const clock = new FakeClock(systemClock.now());
     const t0 = clock.now().getTime();
     const pki = await testPki({ now: clock.now() });
@@ -83,83 +85,68 @@ describe('certify client: renewals are scheduled from valid_until, never from th
     const answers = [new Date(t0 + 10 * HOUR), new Date(t0 + 8 * HOUR)];
     let answered = 0;
     const stub = await rewritingIssuer(upstream, () => answers[answered++] ?? null);
-    const { dir, cleanup } = tempDir('lanyard-client-schedule-');
+    const dir = testDir(ctx, 'lanyard-client-schedule-');
+    defer(ctx, () => upstream.close());
+    defer(ctx, () => stub.close());
+    writeClientFiles(dir, pki.anchorsPem);
+    const ac = new AbortController();
+    const waits: { ms: number; notAfter: Date }[] = [];
+    const client = await createCertifyClient({
+      server: stub.target,
+      identity: ID,
+      tokenFile: join(dir, 'token'),
+      outDir: join(dir, 'out'),
+      trustAnchorsFile: join(dir, 'anchors.pem'),
+      clock,
+      logger: silent,
+      wait: (ms) => {
+        const [leaf] = parseCertificatesPem(readFileSync(join(dir, 'out', 'tls.crt'), 'utf8'), 'tls.crt');
+        waits.push({ ms, notAfter: leaf?.notAfter as Date });
+        clock.advance(ms); // the time passes on the fake clock only
+        if (waits.length === 2) ac.abort();
+        return Promise.resolve();
+      },
+    });
     try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      const ac = new AbortController();
-      const waits: { ms: number; notAfter: Date }[] = [];
-      const client = await createCertifyClient({
-        server: stub.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
-        outDir: join(dir, 'out'),
-        trustAnchorsFile: join(dir, 'anchors.pem'),
-        clock,
-        logger: silent,
-        wait: (ms) => {
-          const [leaf] = parseCertificatesPem(readFileSync(join(dir, 'out', 'tls.crt'), 'utf8'), 'tls.crt');
-          waits.push({ ms, notAfter: leaf?.notAfter as Date });
-          clock.advance(ms); // the time passes on the fake clock only
-          if (waits.length === 2) ac.abort();
-          return Promise.resolve();
-        },
-      });
-      try {
-        await client.run(ac.signal);
-      } finally {
-        client.close();
-      }
-      assert.equal(waits.length, 2, 'one wait after each of the two certificates');
-      const [first, second] = waits as [(typeof waits)[0], (typeof waits)[0]];
-      assert.ok(Math.abs(first.ms - 7 * HOUR) < 1, `first wait ${first.ms} ms`);
-      assert.ok(Math.abs(second.ms - 0.7 * HOUR) < 1, `second wait ${second.ms} ms`);
-      // What reading notAfter would have given instead: far from what was waited.
-      for (const [w, now] of [
-        [first, t0],
-        [second, t0 + 7 * HOUR],
-      ] as const) {
-        assert.ok(w.notAfter.getTime() - now > 20 * HOUR, 'the leaf outlives valid_until by hours');
-        assert.ok(renewalDelayMs(new Date(now), w.notAfter) > w.ms + 9 * HOUR);
-      }
+      await client.run(ac.signal);
     } finally {
-      await stub.close();
-      await upstream.close();
-      cleanup();
+      client.close();
+    }
+    assert.equal(waits.length, 2, 'one wait after each of the two certificates');
+    const [first, second] = waits as [(typeof waits)[0], (typeof waits)[0]];
+    assert.ok(Math.abs(first.ms - 7 * HOUR) < 1, `first wait ${first.ms} ms`);
+    assert.ok(Math.abs(second.ms - 0.7 * HOUR) < 1, `second wait ${second.ms} ms`);
+    // What reading notAfter would have given instead: far from what was waited.
+    for (const [w, now] of [
+      [first, t0],
+      [second, t0 + 7 * HOUR],
+    ] as const) {
+      assert.ok(w.notAfter.getTime() - now > 20 * HOUR, 'the leaf outlives valid_until by hours');
+      assert.ok(renewalDelayMs(new Date(now), w.notAfter) > w.ms + 9 * HOUR);
     }
   });
 
-  it('refuses an answer without valid_until (ERR_RESPONSE_INVALID) and writes no certificate', async () => {
+  it('refuses an answer without valid_until (ERR_RESPONSE_INVALID) and writes no certificate', async (ctx) => {
     const clock = new FakeClock(systemClock.now());
     const pki = await testPki({ now: clock.now() });
     const upstream = await startTestIssuer({ pki, authenticator: scriptedAuthenticator(), clock });
     const stub = await rewritingIssuer(upstream, () => null);
-    const { dir, cleanup } = tempDir('lanyard-client-schedule-');
+    const dir = testDir(ctx, 'lanyard-client-schedule-');
+    defer(ctx, () => upstream.close());
+    defer(ctx, () => stub.close());
+    writeClientFiles(dir, pki.anchorsPem);
+    const client = await createCertifyClient({
+      ...clientOptions(dir, stub.target),
+      clock,
+    });
     try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      const client = await createCertifyClient({
-        server: stub.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
-        outDir: join(dir, 'out'),
-        trustAnchorsFile: join(dir, 'anchors.pem'),
-        clock,
-        logger: silent,
-      });
-      try {
-        await assert.rejects(
-          client.certifyOnce(),
-          (err: unknown) => err instanceof LanyardError && err.code === 'ERR_RESPONSE_INVALID',
-        );
-      } finally {
-        client.close();
-      }
-      assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false);
+      await assert.rejects(
+        client.certifyOnce(),
+        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_RESPONSE_INVALID',
+      );
     } finally {
-      await stub.close();
-      await upstream.close();
-      cleanup();
+      client.close();
     }
+    assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false);
   });
 });

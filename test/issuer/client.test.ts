@@ -23,8 +23,11 @@ import { tempDir } from '../support/openssl.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { createTestCertificate, testPki } from '../support/pki.js';
 import { startHttp, trickle } from '../support/http-server.js';
+import { waitFor } from '../support/wait.js';
+import { defer } from '../support/cleanup.js';
+import { testDir } from '../support/temp-dir.js';
+import { certifyArgs, clientOptions, writeClientFiles } from '../support/certify-client.js';
 
-const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });
 
 describe('certify client', () => {
@@ -35,78 +38,50 @@ describe('certify client', () => {
     assert.equal(renewalDelayMs(now, new Date(100 * HOUR)), 24 * HOUR);
   });
 
-  it('refuses a chain that does not verify against its trust anchors and writes no certificate', async () => {
+  it('refuses a chain that does not verify against its trust anchors and writes no certificate', async (ctx) => {
     const now = systemClock.now();
     const pki = await testPki({ now });
     const stranger = await testPki({ now });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
-    const { dir, cleanup } = tempDir('lanyard-client-');
-    try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'wrong-anchors.pem'), stranger.anchorsPem);
-      const client = await createCertifyClient({
-        server: t.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
-        outDir: join(dir, 'out'),
-        trustAnchorsFile: join(dir, 'wrong-anchors.pem'),
-        clock: systemClock,
-        logger: silent,
-      });
-      await assert.rejects(
-        client.certifyOnce(),
-        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
-      );
-      assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false);
-      client.close();
-    } finally {
-      await t.close();
-      cleanup();
-    }
+    const dir = testDir(ctx, 'lanyard-client-');
+    defer(ctx, () => t.close());
+    writeClientFiles(dir, stranger.anchorsPem);
+    const client = await createCertifyClient(clientOptions(dir, t.target));
+    await assert.rejects(
+      client.certifyOnce(),
+      (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
+    );
+    assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false);
+    client.close();
   });
 
-  it('keeps running until aborted, retrying with backoff while the issuer refuses', async () => {
+  it('keeps running until aborted, retrying with backoff while the issuer refuses', async (ctx) => {
     const pki = await testPki({ now: systemClock.now() });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
-    const { dir, cleanup } = tempDir('lanyard-client-');
-    try {
-      writeFileSync(join(dir, 'token'), 'forged\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      const client = await createCertifyClient({
-        server: t.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
-        outDir: join(dir, 'out'),
-        trustAnchorsFile: join(dir, 'anchors.pem'),
-        clock: systemClock,
-        logger: silent,
-      });
-      const ac = new AbortController();
-      const running = client.run(ac.signal);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false, 'nothing written while refused');
-      // The token file is re-read before each call: fixing it lets the next retry succeed.
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      const start = performance.now();
-      while (!existsSync(join(dir, 'out', 'tls.crt'))) {
-        assert.ok(performance.now() - start < 5000, 'no certificate after the token was fixed');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      ac.abort();
-      await running;
-      client.close();
-    } finally {
-      await t.close();
-      cleanup();
-    }
+    const dir = testDir(ctx, 'lanyard-client-');
+    defer(ctx, () => t.close());
+    writeClientFiles(dir, pki.anchorsPem, 'forged\n');
+    const client = await createCertifyClient(clientOptions(dir, t.target));
+    const ac = new AbortController();
+    const running = client.run(ac.signal);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(existsSync(join(dir, 'out', 'tls.crt')), false, 'nothing written while refused');
+    // The token file is re-read before each call: fixing it lets the next retry succeed.
+    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+    await waitFor(() => existsSync(join(dir, 'out', 'tls.crt')), 'a certificate after the token was fixed', {
+      intervalMs: 50,
+    });
+    ac.abort();
+    await running;
+    client.close();
   });
 });
 
 describe('directory credential source', () => {
-  it('sees a Kubernetes ..data symlink swap through the directory watch, without polling', async () => {
+  it('sees a Kubernetes ..data symlink swap through the directory watch, without polling', async (ctx) => {
     const clock = new FakeClock(systemClock.now());
     const pki = await testPki({ now: clock.now(), clusters: ['a', 'b'] });
-    const { dir, cleanup } = tempDir('lanyard-watch-');
+    const dir = testDir(ctx, 'lanyard-watch-');
     const files = (c: string): Record<string, string> => ({
       'tls.crt': pki.issuers[c]?.certPem as string,
       'tls.key': pki.issuers[c]?.keyPem as string,
@@ -114,69 +89,53 @@ describe('directory credential source', () => {
     });
     writeAtomicVolume(dir, files('a'));
     const source = await createDirectoryCredentialSource({ dir, clock, logger: silent, pollIntervalMs: 0 });
-    try {
-      assert.equal(source.current()?.certificate.serialHex, pki.issuers.a?.cert.serialHex);
-      const changed = new Promise<string>((resolve) =>
-        source.onChange((c) => {
-          resolve(c.certificate.serialHex);
-        }),
-      );
-      // The source's watch and timers do not hold the process open (a server's sockets do); this test must.
-      const keepAlive = setInterval(() => undefined, 1000);
-      writeAtomicVolume(dir, files('b'));
-      try {
-        assert.equal(await changed, pki.issuers.b?.cert.serialHex);
-      } finally {
-        clearInterval(keepAlive);
-      }
-    } finally {
-      await source.close();
-      cleanup();
-    }
+    defer(ctx, () => source.close());
+    assert.equal(source.current()?.certificate.serialHex, pki.issuers.a?.cert.serialHex);
+    const changed = new Promise<string>((resolve) =>
+      source.onChange((c) => {
+        resolve(c.certificate.serialHex);
+      }),
+    );
+    // The source's watch and timers do not hold the process open (a server's sockets do); this test must.
+    const keepAlive = setInterval(() => undefined, 1000);
+    writeAtomicVolume(dir, files('b'));
+    defer(ctx, () => {
+      clearInterval(keepAlive);
+    });
+    assert.equal(await changed, pki.issuers.b?.cert.serialHex);
   });
 });
 
 describe('certify client with --bundle-url', () => {
-  it("refreshes ca.crt from the issuer's bundle on each renewal, and refuses a bundle with no anchor in common", async () => {
+  it("refreshes ca.crt from the issuer's bundle on each renewal, and refuses a bundle with no anchor in common", async (ctx) => {
     const now = systemClock.now();
     const pki = await testPki({ now });
     const next = await testPki({ now });
     const stranger = await testPki({ now });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
-    const { dir, cleanup } = tempDir('lanyard-client-bundle-');
-    try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      const client = await createCertifyClient({
-        server: t.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
-        outDir: join(dir, 'out'),
-        trustAnchorsFile: join(dir, 'anchors.pem'),
-        bundleUrl: `${t.adminUrl}/v1/bundle`,
-        clock: systemClock,
-        logger: silent,
-      });
-      await client.certifyOnce();
-      assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), pki.anchorsPem);
-      // The operator adds an anchor to the issuer's bundle: the next renewal picks it up.
-      writeFileSync(join(t.dir, 'ca.crt'), pki.anchorsPem + next.anchorsPem);
-      await t.issuer.credentials.reload();
-      await client.certifyOnce();
-      const anchors = parseCertificatesPem(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), 'ca.crt');
-      assert.equal(anchors.length, 2);
-      // A bundle sharing nothing with what the workload trusts is refused.
-      writeFileSync(join(dir, 'anchors.pem'), stranger.anchorsPem);
-      rmSync(join(dir, 'out', 'ca.crt'));
-      await assert.rejects(
-        client.certifyOnce(),
-        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
-      );
-      client.close();
-    } finally {
-      await t.close();
-      cleanup();
-    }
+    const dir = testDir(ctx, 'lanyard-client-bundle-');
+    defer(ctx, () => t.close());
+    writeClientFiles(dir, pki.anchorsPem);
+    const client = await createCertifyClient({
+      ...clientOptions(dir, t.target),
+      bundleUrl: `${t.adminUrl}/v1/bundle`,
+    });
+    await client.certifyOnce();
+    assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), pki.anchorsPem);
+    // The operator adds an anchor to the issuer's bundle: the next renewal picks it up.
+    writeFileSync(join(t.dir, 'ca.crt'), pki.anchorsPem + next.anchorsPem);
+    await t.issuer.credentials.reload();
+    await client.certifyOnce();
+    const anchors = parseCertificatesPem(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), 'ca.crt');
+    assert.equal(anchors.length, 2);
+    // A bundle sharing nothing with what the workload trusts is refused.
+    writeFileSync(join(dir, 'anchors.pem'), stranger.anchorsPem);
+    rmSync(join(dir, 'out', 'ca.crt'));
+    await assert.rejects(
+      client.certifyOnce(),
+      (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CHAIN_UNTRUSTED',
+    );
+    client.close();
   });
 });
 
@@ -227,14 +186,8 @@ describe('certify client with --bundle-url: the --trust-anchors file is authorit
       caFile: join(dir, 'out', 'ca.crt'),
       client: async () => {
         const c = await createCertifyClient({
-          server: t.target,
-          identity: ID,
-          tokenFile: join(dir, 'token'),
-          outDir: join(dir, 'out'),
-          trustAnchorsFile: join(dir, 'anchors.pem'),
+          ...clientOptions(dir, t.target),
           bundleUrl: `${http.origin}/v1/bundle`,
-          clock: systemClock,
-          logger: silent,
         });
         clients.push(c);
         return c;
@@ -248,86 +201,73 @@ describe('certify client with --bundle-url: the --trust-anchors file is authorit
     };
   }
 
-  it('an anchor removed from --trust-anchors is no longer trusted when the bundle cannot be fetched (not kept from OUT/ca.crt)', async () => {
+  it('an anchor removed from --trust-anchors is no longer trusted when the bundle cannot be fetched (not kept from OUT/ca.crt)', async (ctx) => {
     const s = await setup();
-    try {
-      writeFileSync(s.anchorsFile, s.a + s.b);
-      s.serve(s.a + s.b);
-      const client = await s.client();
-      await client.certifyOnce();
-      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b));
-      // The operator removes A, under which the issuer signs; the bundle endpoint is down.
-      writeFileSync(s.anchorsFile, s.b);
-      s.serve(null);
-      await assert.rejects(client.certifyOnce(), untrusted);
-    } finally {
-      await s.close();
-    }
+    defer(ctx, () => s.close());
+    writeFileSync(s.anchorsFile, s.a + s.b);
+    s.serve(s.a + s.b);
+    const client = await s.client();
+    await client.certifyOnce();
+    assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b));
+    // The operator removes A, under which the issuer signs; the bundle endpoint is down.
+    writeFileSync(s.anchorsFile, s.b);
+    s.serve(null);
+    await assert.rejects(client.certifyOnce(), untrusted);
   });
 
-  it('an anchor added to --trust-anchors is trusted at once, whether the bundle is down or does not list it', async () => {
+  it('an anchor added to --trust-anchors is trusted at once, whether the bundle is down or does not list it', async (ctx) => {
     const s = await setup();
-    try {
-      writeFileSync(s.anchorsFile, s.a);
-      s.serve(s.a);
-      const client = await s.client();
-      await client.certifyOnce();
-      assert.deepEqual(anchorSet(s.caFile), setOf(s.a));
-      writeFileSync(s.anchorsFile, s.a + s.b);
-      s.serve(null);
-      await client.certifyOnce();
-      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle down');
-      s.serve(s.a);
-      await client.certifyOnce();
-      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle without B');
-      // and the bundle still adds what it has beyond the file
-      writeFileSync(s.anchorsFile, s.a);
-      s.serve(s.a + s.b);
-      await client.certifyOnce();
-      assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle with B, file without');
-    } finally {
-      await s.close();
-    }
+    defer(ctx, () => s.close());
+    writeFileSync(s.anchorsFile, s.a);
+    s.serve(s.a);
+    const client = await s.client();
+    await client.certifyOnce();
+    assert.deepEqual(anchorSet(s.caFile), setOf(s.a));
+    writeFileSync(s.anchorsFile, s.a + s.b);
+    s.serve(null);
+    await client.certifyOnce();
+    assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle down');
+    s.serve(s.a);
+    await client.certifyOnce();
+    assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle without B');
+    // and the bundle still adds what it has beyond the file
+    writeFileSync(s.anchorsFile, s.a);
+    s.serve(s.a + s.b);
+    await client.certifyOnce();
+    assert.deepEqual(anchorSet(s.caFile), setOf(s.a, s.b), 'bundle with B, file without');
   });
 
-  it('a bundle that shares an anchor only with the old OUT/ca.crt, not with --trust-anchors, is refused', async () => {
+  it('a bundle that shares an anchor only with the old OUT/ca.crt, not with --trust-anchors, is refused', async (ctx) => {
     const s = await setup();
-    try {
-      writeFileSync(s.anchorsFile, s.a);
-      s.serve(s.a);
-      const client = await s.client();
-      await client.certifyOnce();
-      // The operator replaces A by B in the file; the bundle still offers A.
-      writeFileSync(s.anchorsFile, s.b);
-      await assert.rejects(client.certifyOnce(), untrusted);
-      assert.deepEqual(anchorSet(s.caFile), setOf(s.a), 'ca.crt is left as it was');
-    } finally {
-      await s.close();
-    }
+    defer(ctx, () => s.close());
+    writeFileSync(s.anchorsFile, s.a);
+    s.serve(s.a);
+    const client = await s.client();
+    await client.certifyOnce();
+    // The operator replaces A by B in the file; the bundle still offers A.
+    writeFileSync(s.anchorsFile, s.b);
+    await assert.rejects(client.certifyOnce(), untrusted);
+    assert.deepEqual(anchorSet(s.caFile), setOf(s.a), 'ca.crt is left as it was');
   });
 });
 
 describe('directory credential source and the clock', () => {
-  it('accepts, at a later poll, files that were rejected only because they were not valid yet', async () => {
+  it('accepts, at a later poll, files that were rejected only because they were not valid yet', async (ctx) => {
     const clock = new FakeClock(systemClock.now());
     const pki = await testPki({ now: new Date(clock.now().getTime() + HOUR) });
-    const { dir, cleanup } = tempDir('lanyard-future-');
+    const dir = testDir(ctx, 'lanyard-future-');
     writeAtomicVolume(dir, {
       'tls.crt': pki.issuers.east?.certPem as string,
       'tls.key': pki.issuers.east?.keyPem as string,
       'ca.crt': pki.anchorsPem,
     });
     const source = await createDirectoryCredentialSource({ dir, clock, logger: silent, pollIntervalMs: 0 });
-    try {
-      assert.equal(source.current(), undefined, 'not valid yet: rejected');
-      clock.advance(2 * HOUR);
-      const outcome = await source.reload();
-      assert.equal(outcome.result, 'loaded');
-      assert.equal(source.current()?.certificate.serialHex, pki.issuers.east?.cert.serialHex);
-    } finally {
-      await source.close();
-      cleanup();
-    }
+    defer(ctx, () => source.close());
+    assert.equal(source.current(), undefined, 'not valid yet: rejected');
+    clock.advance(2 * HOUR);
+    const outcome = await source.reload();
+    assert.equal(outcome.result, 'loaded');
+    assert.equal(source.current()?.certificate.serialHex, pki.issuers.east?.cert.serialHex);
   });
 });
 
@@ -350,7 +290,7 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     };
   }
 
-  it('refuses a fetched bundle holding a certificate that is not a CA, and keeps ca.crt as it was', async () => {
+  it('refuses a fetched bundle holding a certificate that is not a CA, and keeps ca.crt as it was', async (ctx) => {
     const now = systemClock.now();
     const pki = await testPki({ now });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
@@ -364,37 +304,26 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     });
     let body = pki.anchorsPem;
     const bundle = await serveText(() => body);
-    const { dir, cleanup } = tempDir('lanyard-client-strict-');
-    try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      const client = await createCertifyClient({
-        server: t.target,
-        identity: ID,
-        tokenFile: join(dir, 'token'),
-        outDir: join(dir, 'out'),
-        trustAnchorsFile: join(dir, 'anchors.pem'),
-        bundleUrl: bundle.url,
-        clock: systemClock,
-        logger: silent,
-      });
-      await client.certifyOnce();
-      const before = readFileSync(join(dir, 'out', 'ca.crt'), 'utf8');
-      body = pki.anchorsPem + encodePem('CERTIFICATE', notCa.der);
-      await assert.rejects(
-        client.certifyOnce(),
-        (err: unknown) => err instanceof LanyardError && err.code === 'ERR_NOT_CA',
-      );
-      assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), before);
-      client.close();
-    } finally {
-      await bundle.close();
-      await t.close();
-      cleanup();
-    }
+    const dir = testDir(ctx, 'lanyard-client-strict-');
+    defer(ctx, () => t.close());
+    defer(ctx, () => bundle.close());
+    writeClientFiles(dir, pki.anchorsPem);
+    const client = await createCertifyClient({
+      ...clientOptions(dir, t.target),
+      bundleUrl: bundle.url,
+    });
+    await client.certifyOnce();
+    const before = readFileSync(join(dir, 'out', 'ca.crt'), 'utf8');
+    body = pki.anchorsPem + encodePem('CERTIFICATE', notCa.der);
+    await assert.rejects(
+      client.certifyOnce(),
+      (err: unknown) => err instanceof LanyardError && err.code === 'ERR_NOT_CA',
+    );
+    assert.equal(readFileSync(join(dir, 'out', 'ca.crt'), 'utf8'), before);
+    client.close();
   });
 
-  it('gives up on a bundle that trickles in past --timeout, or redirects to another host, and certifies with --trust-anchors', async () => {
+  it('gives up on a bundle that trickles in past --timeout, or redirects to another host, and certifies with --trust-anchors', async (ctx) => {
     const pki = await testPki({ now: systemClock.now() });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator() });
     const web = await startHttp();
@@ -402,46 +331,36 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     rogue.route('/v1/bundle', (_req, res) => res.end(pki.anchorsPem));
     web.route('/slow', trickle);
     web.route('/away', (_req, res) => res.writeHead(302, { location: `${rogue.origin}/v1/bundle` }).end());
-    const { dir, cleanup } = tempDir('lanyard-client-bounded-');
-    try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      for (const path of ['/slow', '/away']) {
-        const client = await createCertifyClient({
-          server: t.target,
-          identity: ID,
-          tokenFile: join(dir, 'token'),
-          outDir: join(dir, `out${path}`),
-          trustAnchorsFile: join(dir, 'anchors.pem'),
-          bundleUrl: `${web.origin}${path}`,
-          clock: systemClock,
-          logger: silent,
-          timeoutMs: 300,
+    const dir = testDir(ctx, 'lanyard-client-bounded-');
+    defer(ctx, () => t.close());
+    defer(ctx, () => rogue.close());
+    defer(ctx, () => web.close());
+    writeClientFiles(dir, pki.anchorsPem);
+    for (const path of ['/slow', '/away']) {
+      const client = await createCertifyClient({
+        ...clientOptions(dir, t.target),
+        outDir: join(dir, `out${path}`),
+        bundleUrl: `${web.origin}${path}`,
+        timeoutMs: 300,
+      });
+      try {
+        let timer: NodeJS.Timeout | undefined;
+        const files = await Promise.race([
+          client.certifyOnce(),
+          new Promise<never>((_resolve, reject) => {
+            timer = setTimeout(() => {
+              reject(new Error(`${path}: the bundle fetch was not bounded by --timeout`));
+            }, 3000);
+          }),
+        ]).finally(() => {
+          clearTimeout(timer);
         });
-        try {
-          let timer: NodeJS.Timeout | undefined;
-          const files = await Promise.race([
-            client.certifyOnce(),
-            new Promise<never>((_resolve, reject) => {
-              timer = setTimeout(() => {
-                reject(new Error(`${path}: the bundle fetch was not bounded by --timeout`));
-              }, 3000);
-            }),
-          ]).finally(() => {
-            clearTimeout(timer);
-          });
-          assert.equal(readFileSync(files.caPath, 'utf8'), pki.anchorsPem, path);
-        } finally {
-          client.close();
-        }
+        assert.equal(readFileSync(files.caPath, 'utf8'), pki.anchorsPem, path);
+      } finally {
+        client.close();
       }
-      assert.equal(rogue.hits.size, 0, 'the other host was never asked');
-    } finally {
-      await web.close();
-      await rogue.close();
-      await t.close();
-      cleanup();
     }
+    assert.equal(rogue.hits.size, 0, 'the other host was never asked');
   });
 
   it('accepts http only to a loopback address unless opted in, and never a scheme other than http(s)', () => {
@@ -464,34 +383,20 @@ describe('certify client: where a --bundle-url may come from, and what it may ho
     assert.throws(() => checkBundleUrl('ftp://10.0.0.1/b', true), hasUsageCode);
   });
 
-  it('lanyard certify refuses a plain-http non-loopback --bundle-url at startup with a usage error (exit 2)', async () => {
-    const { dir, cleanup } = tempDir('lanyard-client-usage-');
-    try {
-      writeFileSync(join(dir, 'token'), 'sa:default:web\n');
-      const pki = await testPki({ now: systemClock.now() });
-      writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
-      const args = [
-        'certify',
-        '--server',
-        '127.0.0.1:1',
-        '--identity',
-        ID,
-        '--token-file',
-        join(dir, 'token'),
-        '--trust-anchors',
-        join(dir, 'anchors.pem'),
-        '--out',
-        join(dir, 'out'),
-        '--bundle-url',
-        'http://192.0.2.1:9990/v1/bundle',
-        '--once',
-      ];
-      const r = await runLanyard(args);
-      assert.equal(r.code, 2, r.err);
-      assert.equal(existsSync(join(dir, 'out', 'tls.key')), false, 'refused before anything was made');
-    } finally {
-      cleanup();
-    }
+  it('lanyard certify refuses a plain-http non-loopback --bundle-url at startup with a usage error (exit 2)', async (ctx) => {
+    const dir = testDir(ctx, 'lanyard-client-usage-');
+    writeFileSync(join(dir, 'token'), 'sa:default:web\n');
+    const pki = await testPki({ now: systemClock.now() });
+    writeFileSync(join(dir, 'anchors.pem'), pki.anchorsPem);
+    const args = [
+      ...certifyArgs(dir, '127.0.0.1:1'),
+      '--bundle-url',
+      'http://192.0.2.1:9990/v1/bundle',
+      '--once',
+    ];
+    const r = await runLanyard(args);
+    assert.equal(r.code, 2, r.err);
+    assert.equal(existsSync(join(dir, 'out', 'tls.key')), false, 'refused before anything was made');
   });
 });
 

@@ -8,6 +8,8 @@ import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock } from '../support/clock.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { makeCsr, testPki } from '../support/pki.js';
+import { waitFor } from '../support/wait.js';
+import { defer } from '../support/cleanup.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const TOKEN = Buffer.from('sa:default:web');
@@ -125,77 +127,77 @@ describe('Certify under a flood of rejected calls', () => {
   const certifyLines = (t: TestIssuer): Line[] =>
     t.logLines.map((l) => JSON.parse(l) as Line).filter((l) => l.rpc === 'Certify');
 
-  it('logs a bounded number of lines per code, counts every call in lanyard_requests_total, and logs every success', async () => {
+  it('logs a bounded number of lines per code, counts every call in lanyard_requests_total, and logs every success', async (ctx) => {
     const clock = new FakeClock();
     const pki = await testPki({ now: clock.now() });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator(), clock });
-    try {
-      const csr = (await makeCsr({ dns: [ID] })).der;
-      const FLOOD = 150;
-      for (let i = 0; i < FLOOD; i += 50) {
-        const codes = await Promise.all(
-          Array.from({ length: 50 }, () =>
-            grpcCodeOf(
-              t.certify({ identity: ID, token: Buffer.from('forged'), certificate_signing_request: csr }),
-            ),
-          ),
-        );
-        assert.deepEqual(new Set(codes), new Set(['UNAUTHENTICATED']));
-      }
-      // oversized messages are ended by the transport, before the handler: the admission
-      // interceptor's lines are limited the same way
-      const oversized = await Promise.all(
-        Array.from({ length: 40 }, () =>
+    defer(ctx, () => t.close());
+    const csr = (await makeCsr({ dns: [ID] })).der;
+    const FLOOD = 150;
+    for (let i = 0; i < FLOOD; i += 50) {
+      const codes = await Promise.all(
+        Array.from({ length: 50 }, () =>
           grpcCodeOf(
-            t.certify({
-              identity: ID,
-              token: Buffer.alloc(70 * 1024, 0x61),
-              certificate_signing_request: csr,
-            }),
+            t.certify({ identity: ID, token: Buffer.from('forged'), certificate_signing_request: csr }),
           ),
         ),
       );
-      assert.deepEqual(new Set(oversized), new Set(['RESOURCE_EXHAUSTED']));
-      for (let i = 0; i < 3; i++) {
-        assert.equal(
-          await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
-          'OK',
-        );
-      }
-      // an oversized call is counted when the transport ends it, which may come after its answer
-      for (let i = 0; i < 200 && (await requestsTotal(t, 'RESOURCE_EXHAUSTED')) < 40; i++)
-        await new Promise((r) => setTimeout(r, 10));
-
-      assert.equal(await requestsTotal(t, 'UNAUTHENTICATED'), FLOOD, 'every rejected call is counted');
-      assert.equal(await requestsTotal(t, 'RESOURCE_EXHAUSTED'), 40);
-      assert.equal(await requestsTotal(t, 'OK'), 3);
-      const lines = certifyLines(t);
-      const byGrpc = (name: string): number => lines.filter((l) => l.grpcCode === name).length;
-      assert.equal(byGrpc('UNAUTHENTICATED'), burst, `${FLOOD} bad tokens, ${burst} lines`);
-      assert.equal(byGrpc('RESOURCE_EXHAUSTED'), burst);
-      assert.equal(lines.filter((l) => l.msg === 'certified').length, 3, 'one line per successful call');
-      assert.equal(t.logLines.filter((l) => l.includes('"event":"log_suppressed"')).length, 0, 'not due yet');
-
-      // a minute later: the next rejected call brings the summary of what was left out, and its own line
-      clock.advance(summaryEveryMs);
-      assert.equal(
-        await grpcCodeOf(
-          t.certify({ identity: ID, token: Buffer.from('forged'), certificate_signing_request: csr }),
-        ),
-        'UNAUTHENTICATED',
-      );
-      await new Promise((r) => setTimeout(r, 50));
-      const summaries = t.logLines
-        .map((l) => JSON.parse(l) as Line)
-        .filter((l) => l.event === 'log_suppressed');
-      assert.equal(summaries.length, 1);
-      assert.deepEqual(summaries[0]?.suppressed, {
-        ERR_TOKEN_INVALID: FLOOD - burst,
-        ERR_INVALID_REQUEST: 40 - burst,
-      });
-      assert.equal(certifyLines(t).filter((l) => l.grpcCode === 'UNAUTHENTICATED').length, burst + 1);
-    } finally {
-      await t.close();
+      assert.deepEqual(new Set(codes), new Set(['UNAUTHENTICATED']));
     }
+    // oversized messages are ended by the transport, before the handler: the admission
+    // interceptor's lines are limited the same way
+    const oversized = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        grpcCodeOf(
+          t.certify({
+            identity: ID,
+            token: Buffer.alloc(70 * 1024, 0x61),
+            certificate_signing_request: csr,
+          }),
+        ),
+      ),
+    );
+    assert.deepEqual(new Set(oversized), new Set(['RESOURCE_EXHAUSTED']));
+    for (let i = 0; i < 3; i++) {
+      assert.equal(
+        await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+        'OK',
+      );
+    }
+    // an oversized call is counted when the transport ends it, which may come after its answer
+    await waitFor(
+      async () => (await requestsTotal(t, 'RESOURCE_EXHAUSTED')) >= 40,
+      'the oversized calls to be counted',
+      { intervalMs: 10 },
+    );
+
+    assert.equal(await requestsTotal(t, 'UNAUTHENTICATED'), FLOOD, 'every rejected call is counted');
+    assert.equal(await requestsTotal(t, 'RESOURCE_EXHAUSTED'), 40);
+    assert.equal(await requestsTotal(t, 'OK'), 3);
+    const lines = certifyLines(t);
+    const byGrpc = (name: string): number => lines.filter((l) => l.grpcCode === name).length;
+    assert.equal(byGrpc('UNAUTHENTICATED'), burst, `${FLOOD} bad tokens, ${burst} lines`);
+    assert.equal(byGrpc('RESOURCE_EXHAUSTED'), burst);
+    assert.equal(lines.filter((l) => l.msg === 'certified').length, 3, 'one line per successful call');
+    assert.equal(t.logLines.filter((l) => l.includes('"event":"log_suppressed"')).length, 0, 'not due yet');
+
+    // a minute later: the next rejected call brings the summary of what was left out, and its own line
+    clock.advance(summaryEveryMs);
+    assert.equal(
+      await grpcCodeOf(
+        t.certify({ identity: ID, token: Buffer.from('forged'), certificate_signing_request: csr }),
+      ),
+      'UNAUTHENTICATED',
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const summaries = t.logLines
+      .map((l) => JSON.parse(l) as Line)
+      .filter((l) => l.event === 'log_suppressed');
+    assert.equal(summaries.length, 1);
+    assert.deepEqual(summaries[0]?.suppressed, {
+      ERR_TOKEN_INVALID: FLOOD - burst,
+      ERR_INVALID_REQUEST: 40 - burst,
+    });
+    assert.equal(certifyLines(t).filter((l) => l.grpcCode === 'UNAUTHENTICATED').length, burst + 1);
   });
 });

@@ -7,8 +7,9 @@ import { CERTIFY_METHOD } from '../../issuer/grpc/server.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { startTestIssuer, grpcCodeOf, type TestIssuer } from '../support/issuer.js';
 import { makeCsr, testPki } from '../support/pki.js';
-import { waitFor } from '../support/tls-cert.js';
+import { waitFor } from '../support/wait.js';
 import * as grpc from '@grpc/grpc-js';
+import { defer } from '../support/cleanup.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const TOKEN = Buffer.from('sa:default:web');
@@ -93,16 +94,9 @@ describe('Certify calls the transport ends before the handler answers', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.rpc === 'Certify');
   }
-  async function until(predicate: () => Promise<boolean>, what: string): Promise<void> {
-    for (let i = 0; i < 400; i++) {
-      if (await predicate()) return;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    assert.fail(`timed out waiting: ${what}`);
-  }
   /** After the calls of a test: the slots are free again and a valid call is served. */
   async function assertSlotsReleased(): Promise<void> {
-    await until(async () => (await inFlight()) === 0, 'lanyard_requests_in_flight returned to 0');
+    await waitFor(async () => (await inFlight()) === 0, 'lanyard_requests_in_flight returned to 0');
     for (let i = 0; i < MAX_IN_FLIGHT + 1; i++) {
       assert.equal(
         await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
@@ -180,11 +174,11 @@ describe('Certify calls the transport ends before the handler answers', () => {
         const own = how === 'closes the connection' ? connect(`http://${t.target}`) : session;
         let reset: () => void = () => undefined;
         const ended = rawCall(own, { end: false, onOpen: (c) => (reset = c) });
-        await until(async () => (await awaitingRequest()) === 1, 'the call is waiting for its request');
+        await waitFor(async () => (await awaitingRequest()) === 1, 'the call is waiting for its request');
         if (own === session) reset();
         else own.destroy();
         assert.equal(await ended, 'NO_STATUS');
-        await until(async () => (await awaitingRequest()) === 0, 'the call was let go');
+        await waitFor(async () => (await awaitingRequest()) === 0, 'the call was let go');
       }
       // grpc-js reads the end of the stream as a half-close without a message: its result code
       // is UNIMPLEMENTED (nothing reaches the client); what matters is one line and one sample
@@ -197,36 +191,33 @@ describe('Certify calls the transport ends before the handler answers', () => {
     });
   }
 
-  it('frees the slots of calls whose deadline passes while the handler waits, with one log line and sample each', async () => {
+  it('frees the slots of calls whose deadline passes while the handler waits, with one log line and sample each', async (ctx) => {
     const authn = scriptedAuthenticator();
     const h = await startTestIssuer({ pki, authenticator: authn, maxInFlight: MAX_IN_FLIGHT });
-    try {
-      authn.hold();
-      const from = h.logLines.length;
-      const codes = await Promise.all(
-        Array.from({ length: MAX_IN_FLIGHT }, () =>
-          grpcCodeOf(
-            h.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 200 }),
-          ),
+    defer(ctx, () => h.close());
+    authn.hold();
+    const from = h.logLines.length;
+    const codes = await Promise.all(
+      Array.from({ length: MAX_IN_FLIGHT }, () =>
+        grpcCodeOf(
+          h.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 200 }),
         ),
-      );
-      assert.deepEqual(codes, Array<string>(MAX_IN_FLIGHT).fill('DEADLINE_EXCEEDED'));
-      authn.release();
-      await waitFor(
-        () => h.logLines.slice(from).filter((l) => l.includes('"rpc":"Certify"')).length >= 2,
-        'lines',
-      );
-      await new Promise((r) => setTimeout(r, 50));
-      const lines = h.logLines.slice(from).filter((l) => l.includes('"rpc":"Certify"'));
-      assert.equal(lines.length, MAX_IN_FLIGHT, 'one log line per call');
-      const m = (await h.issuer.metrics.inFlight.get()).values[0]?.value;
-      assert.equal(m, 0);
-      assert.equal(
-        await grpcCodeOf(h.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
-        'OK',
-      );
-    } finally {
-      await h.close();
-    }
+      ),
+    );
+    assert.deepEqual(codes, Array<string>(MAX_IN_FLIGHT).fill('DEADLINE_EXCEEDED'));
+    authn.release();
+    await waitFor(
+      () => h.logLines.slice(from).filter((l) => l.includes('"rpc":"Certify"')).length >= 2,
+      'lines',
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const lines = h.logLines.slice(from).filter((l) => l.includes('"rpc":"Certify"'));
+    assert.equal(lines.length, MAX_IN_FLIGHT, 'one log line per call');
+    const m = (await h.issuer.metrics.inFlight.get()).values[0]?.value;
+    assert.equal(m, 0);
+    assert.equal(
+      await grpcCodeOf(h.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+      'OK',
+    );
   });
 });

@@ -5,8 +5,9 @@ import { parseCertificate } from '../../ca/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { opensslVerify } from '../support/openssl.js';
-import { waitFor } from '../support/tls-cert.js';
+import { waitFor } from '../support/wait.js';
 import { csrKey, makeCsr, testPki, type TestPki } from '../support/pki.js';
+import { defer } from '../support/cleanup.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const TOKEN = Buffer.from('sa:default:web');
@@ -194,89 +195,77 @@ describe('Certify over gRPC', () => {
 });
 
 describe('Certify without a valid issuer credential', () => {
-  it('answers UNAVAILABLE and reports not ready', async () => {
+  it('answers UNAVAILABLE and reports not ready', async (ctx) => {
     const t = await startTestIssuer({ authenticator: scriptedAuthenticator(), emptyDir: true });
-    try {
-      const csr = (await makeCsr({ dns: [ID] })).der;
-      assert.equal(
-        await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
-        'UNAVAILABLE',
-      );
-      const ready = await fetch(`${t.adminUrl}/ready`);
-      assert.equal(ready.status, 503);
-    } finally {
-      await t.close();
-    }
+    defer(ctx, () => t.close());
+    const csr = (await makeCsr({ dns: [ID] })).der;
+    assert.equal(
+      await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+      'UNAVAILABLE',
+    );
+    const ready = await fetch(`${t.adminUrl}/ready`);
+    assert.equal(ready.status, 503);
   });
 });
 
 describe('Certify under load', () => {
-  it('answers RESOURCE_EXHAUSTED at once beyond the in-flight bound', async () => {
+  it('answers RESOURCE_EXHAUSTED at once beyond the in-flight bound', async (ctx) => {
     const pki = await testPki({ now: systemClock.now() });
     const authn = scriptedAuthenticator();
     const t = await startTestIssuer({ pki, authenticator: authn, maxInFlight: 2 });
-    try {
-      const csr = (await makeCsr({ dns: [ID] })).der;
-      authn.hold();
-      const held = [1, 2].map(() =>
-        t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }),
-      );
-      while (authn.waiting < 2) await new Promise((r) => setTimeout(r, 5));
-      assert.equal(
-        await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
-        'RESOURCE_EXHAUSTED',
-      );
-      authn.release();
-      for (const p of held) assert.equal(await grpcCodeOf(p), 'OK');
-    } finally {
-      await t.close();
-    }
+    defer(ctx, () => t.close());
+    const csr = (await makeCsr({ dns: [ID] })).der;
+    authn.hold();
+    const held = [1, 2].map(() =>
+      t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }),
+    );
+    await waitFor(() => authn.waiting >= 2, 'two calls held by the authenticator');
+    assert.equal(
+      await grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+      'RESOURCE_EXHAUSTED',
+    );
+    authn.release();
+    for (const p of held) assert.equal(await grpcCodeOf(p), 'OK');
   });
 
-  it('sheds a burst beyond the bound at arrival even when each call is handled without yielding', async () => {
+  it('sheds a burst beyond the bound at arrival even when each call is handled without yielding', async (ctx) => {
     const pki = await testPki({ now: systemClock.now() });
     const t = await startTestIssuer({ pki, authenticator: scriptedAuthenticator(), maxInFlight: 8 });
-    try {
-      const csr = (await makeCsr({ dns: [ID] })).der;
-      const codes = await Promise.all(
-        Array.from({ length: 300 }, () =>
-          grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
-        ),
-      );
-      const ok = codes.filter((c) => c === 'OK').length;
-      const shed = codes.filter((c) => c === 'RESOURCE_EXHAUSTED').length;
-      assert.equal(ok + shed, 300, `unexpected codes: ${[...new Set(codes)].join(', ')}`);
-      assert.ok(shed > 0, 'a burst of 300 over one connection against a bound of 8 sheds some calls');
-      assert.ok(ok >= 8);
-      const metrics = await (await fetch(`${t.adminUrl}/metrics`)).text();
-      assert.match(
-        metrics,
-        /lanyard_requests_in_flight\{api="Certify"\} 0\b/,
-        'every admitted call was released',
-      );
-    } finally {
-      await t.close();
-    }
+    defer(ctx, () => t.close());
+    const csr = (await makeCsr({ dns: [ID] })).der;
+    const codes = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        grpcCodeOf(t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr })),
+      ),
+    );
+    const ok = codes.filter((c) => c === 'OK').length;
+    const shed = codes.filter((c) => c === 'RESOURCE_EXHAUSTED').length;
+    assert.equal(ok + shed, 300, `unexpected codes: ${[...new Set(codes)].join(', ')}`);
+    assert.ok(shed > 0, 'a burst of 300 over one connection against a bound of 8 sheds some calls');
+    assert.ok(ok >= 8);
+    const metrics = await (await fetch(`${t.adminUrl}/metrics`)).text();
+    assert.match(
+      metrics,
+      /lanyard_requests_in_flight\{api="Certify"\} 0\b/,
+      'every admitted call was released',
+    );
   });
 
-  it("honours the client's deadline: the authenticator is aborted and the caller gets DEADLINE_EXCEEDED", async () => {
+  it("honours the client's deadline: the authenticator is aborted and the caller gets DEADLINE_EXCEEDED", async (ctx) => {
     const pki = await testPki({ now: systemClock.now() });
     const authn = scriptedAuthenticator();
     const t = await startTestIssuer({ pki, authenticator: authn });
-    try {
-      const csr = (await makeCsr({ dns: [ID] })).der;
-      authn.hold();
-      assert.equal(
-        await grpcCodeOf(
-          t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 200 }),
-        ),
-        'DEADLINE_EXCEEDED',
-      );
-      while (authn.aborted < 1) await new Promise((r) => setTimeout(r, 5));
-      authn.release();
-    } finally {
-      await t.close();
-    }
+    defer(ctx, () => t.close());
+    const csr = (await makeCsr({ dns: [ID] })).der;
+    authn.hold();
+    assert.equal(
+      await grpcCodeOf(
+        t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 200 }),
+      ),
+      'DEADLINE_EXCEEDED',
+    );
+    await waitFor(() => authn.aborted >= 1, 'the authenticator call to be aborted');
+    authn.release();
   });
 
   it('drains in-flight calls on shutdown and refuses new ones', async () => {
@@ -286,7 +275,7 @@ describe('Certify under load', () => {
     const csr = (await makeCsr({ dns: [ID] })).der;
     authn.hold();
     const inFlight = t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr });
-    while (authn.waiting < 1) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => authn.waiting >= 1, 'a call held by the authenticator');
     const stopping = t.issuer.shutdown(5000);
     await new Promise((r) => setTimeout(r, 50));
     const ready = await fetch(`${t.adminUrl}/ready`).then(
@@ -306,34 +295,33 @@ describe('Certify under load', () => {
     await t.close();
   });
 
-  it('ends the calls still in flight when the shutdown grace period runs out', async () => {
+  it('ends the calls still in flight when the shutdown grace period runs out', async (ctx) => {
     const pki = await testPki({ now: systemClock.now() });
     const authn = scriptedAuthenticator();
     const t = await startTestIssuer({ pki, authenticator: authn });
-    try {
-      const csr = (await makeCsr({ dns: [ID] })).der;
-      authn.hold();
-      const stuck = grpcCodeOf(
-        t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 10_000 }),
-      );
-      while (authn.waiting < 1) await new Promise((r) => setTimeout(r, 5));
-      const started = performance.now();
-      await t.issuer.shutdown(200);
-      assert.equal(await stuck, 'UNAVAILABLE', 'the caller learns at once that it must retry elsewhere');
-      assert.ok(performance.now() - started < 2000, 'shutdown did not wait for the stuck call');
-      assert.ok(t.logLines.some((l) => l.includes('"event":"grace_expired"')));
-      await waitFor(() => authn.aborted === 1, 'the authenticator call to be aborted');
-      const lines = t.logLines
-        .map((l) => JSON.parse(l) as { rpc?: string; code?: string; grpcCode?: string })
-        .filter((l) => l.rpc === 'Certify');
-      assert.deepEqual(
-        lines.map((l) => [l.grpcCode, l.code]),
-        [['UNAVAILABLE', 'ERR_AUTHENTICATOR_UNAVAILABLE']],
-        'one line for the call: its token check was cut short',
-      );
-    } finally {
+    defer(ctx, () => t.close());
+    defer(ctx, () => {
       authn.release();
-      await t.close();
-    }
+    });
+    const csr = (await makeCsr({ dns: [ID] })).der;
+    authn.hold();
+    const stuck = grpcCodeOf(
+      t.certify({ identity: ID, token: TOKEN, certificate_signing_request: csr }, { deadlineMs: 10_000 }),
+    );
+    await waitFor(() => authn.waiting >= 1, 'a call held by the authenticator');
+    const started = performance.now();
+    await t.issuer.shutdown(200);
+    assert.equal(await stuck, 'UNAVAILABLE', 'the caller learns at once that it must retry elsewhere');
+    assert.ok(performance.now() - started < 2000, 'shutdown did not wait for the stuck call');
+    assert.ok(t.logLines.some((l) => l.includes('"event":"grace_expired"')));
+    await waitFor(() => authn.aborted === 1, 'the authenticator call to be aborted');
+    const lines = t.logLines
+      .map((l) => JSON.parse(l) as { rpc?: string; code?: string; grpcCode?: string })
+      .filter((l) => l.rpc === 'Certify');
+    assert.deepEqual(
+      lines.map((l) => [l.grpcCode, l.code]),
+      [['UNAVAILABLE', 'ERR_AUTHENTICATOR_UNAVAILABLE']],
+      'one line for the call: its token check was cut short',
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from './wait.js';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const ENTRY = ['--import', 'tsx', join(REPO_ROOT, 'bin', 'lanyard.ts')];
@@ -65,16 +66,18 @@ export function startLanyard(
     stdout: () => out,
     stderr: () => err,
     async waitFor(re, timeoutMs = 30_000) {
-      const start = performance.now();
-      for (;;) {
-        const m = re.exec(out);
-        if (m !== null) return m;
-        if (child.exitCode !== null)
-          throw new Error(`lanyard exited (${child.exitCode}) before printing ${re}: ${err}`);
-        if (performance.now() - start > timeoutMs)
-          throw new Error(`timed out waiting for ${re}; stderr: ${err}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const seen: { match: RegExpExecArray | null } = { match: null };
+      await waitFor(
+        () => {
+          seen.match = re.exec(out);
+          if (seen.match === null && child.exitCode !== null)
+            throw new Error(`lanyard exited (${child.exitCode}) before printing ${re}: ${err}`);
+          return seen.match !== null;
+        },
+        () => `${re}; stderr: ${err}`,
+        { timeoutMs, intervalMs: 25 },
+      );
+      return seen.match as RegExpExecArray;
     },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);

@@ -1,9 +1,9 @@
 import { execFile, execFileSync, type ExecFileSyncOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { encodePem } from '../../ca/index.js';
+import { tempDir } from './temp-dir.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -34,16 +34,8 @@ export async function opensslAsync(args: readonly string[]): Promise<OpensslResu
   }
 }
 
-/** A temporary directory removed by the returned cleanup. */
-export function tempDir(prefix = 'lanyard-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return {
-    dir,
-    cleanup: () => {
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+// The temp-dir helper lives in temp-dir.ts; re-exported for the tests that import it from here.
+export { tempDir } from './temp-dir.js';
 
 function pemOf(certs: readonly Uint8Array[]): string {
   return certs.map((c) => encodePem('CERTIFICATE', c)).join('');

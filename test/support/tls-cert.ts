@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openssl, tempDir } from './openssl.js';
+import { openssl } from './openssl.js';
+import { tempDir } from './temp-dir.js';
 
 export interface TestCert {
   readonly certPem: string;
@@ -53,11 +54,5 @@ export function testCert(kind: 'server' | 'client' = 'server', cn = 'localhost')
   }
 }
 
-/** Polls `predicate` every few milliseconds until it holds; throws after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+// The one polling helper lives in wait.ts; re-exported for the tests that import it from here.
+export { waitFor } from './wait.js';

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { IDENTITY_SVC_NAME } from './openssl-ca.js';
+import { waitFor } from './wait.js';
 
 export interface TlsParty {
   /** PEM file: leaf then intermediates (tls.crt) */
@@ -76,13 +77,20 @@ export async function opensslMutualTls(
   srv.stdout.on('data', (d: Buffer) => (srvOut += d.toString()));
   srv.stderr.on('data', (d: Buffer) => (srvOut += d.toString()));
   const srvExit = new Promise<number | null>((resolve) => srv.once('exit', resolve));
-  const start = performance.now();
-  while (!srvOut.includes('ACCEPT')) {
-    if (srv.exitCode !== null || performance.now() - start > 10_000) {
-      srv.kill();
-      return { ok: false, client: '', server: srvOut };
-    }
-    await new Promise((r) => setTimeout(r, 10));
+  const accepting = await waitFor(
+    () => {
+      if (srv.exitCode !== null) throw new Error('openssl s_server exited');
+      return srvOut.includes('ACCEPT');
+    },
+    'openssl s_server to accept',
+    { timeoutMs: 10_000, intervalMs: 10 },
+  ).then(
+    () => true,
+    () => false,
+  );
+  if (!accepting) {
+    srv.kill();
+    return { ok: false, client: '', server: srvOut };
   }
   const cli = spawn(
     'openssl',

@@ -11,6 +11,7 @@ import { DAY, FakeClock, HOUR } from '../support/clock.js';
 import { tempDir } from '../support/openssl.js';
 import { testPki, type TestPki } from '../support/pki.js';
 import { writeIssuerDir } from '../support/issuer.js';
+import { testDir } from '../support/temp-dir.js';
 
 describe('lanyard check', () => {
   const clock = new FakeClock('2026-06-01T00:00:00Z');
@@ -118,46 +119,42 @@ describe('lanyard check', () => {
 });
 
 describe('lanyard rotate plan', () => {
-  it('prints the three phases with commands for these clusters, every one a real command with real flags', async () => {
-    const { dir, cleanup } = tempDir('lanyard-plan-');
-    try {
-      const clock = new FakeClock('2026-06-01T00:00:00Z');
-      const pki = await testPki({ now: clock.now(), clusters: ['east', 'west'] });
-      for (const c of ['east', 'west']) {
-        mkdirSync(join(dir, c), { recursive: true });
-        writeIssuerDir(join(dir, c), pki, c);
-      }
-      assert.equal((await runLanyard(['anchor', 'create', '--out', join(dir, 'next')], { clock })).code, 0);
-      const r = await runLanyard(
-        [
-          'rotate',
-          'plan',
-          '--cluster',
-          `east=${join(dir, 'east')}`,
-          '--cluster',
-          `west=${join(dir, 'west')}`,
-          '--new-anchor',
-          join(dir, 'next'),
-        ],
-        { clock },
-      );
-      assert.equal(r.code, 0, r.err);
-      for (const phase of ['Phase 1', 'Phase 2', 'Phase 3'])
-        assert.ok(r.out.includes(phase), `${phase} missing`);
-      const program = buildProgram({ clock, env: {}, out: () => undefined, err: () => undefined });
-      const invocations = r.out
-        .split('\n')
-        .map((l) => /^\s*lanyard (.+)$/.exec(l)?.[1])
-        .filter((x): x is string => x !== undefined);
-      assert.ok(invocations.length >= 7, r.out);
-      assert.deepEqual(
-        invocations.map((inv) => checkInvocation(program, inv)).filter((p) => p !== undefined),
-        [],
-      );
-      // Phase 2 never copies ca.crt over the bundle: the old anchor must stay until phase 3.
-      assert.ok(!/cp .*ca\.crt/.test(r.out));
-    } finally {
-      cleanup();
+  it('prints the three phases with commands for these clusters, every one a real command with real flags', async (t) => {
+    const dir = testDir(t, 'lanyard-plan-');
+    const clock = new FakeClock('2026-06-01T00:00:00Z');
+    const pki = await testPki({ now: clock.now(), clusters: ['east', 'west'] });
+    for (const c of ['east', 'west']) {
+      mkdirSync(join(dir, c), { recursive: true });
+      writeIssuerDir(join(dir, c), pki, c);
     }
+    assert.equal((await runLanyard(['anchor', 'create', '--out', join(dir, 'next')], { clock })).code, 0);
+    const r = await runLanyard(
+      [
+        'rotate',
+        'plan',
+        '--cluster',
+        `east=${join(dir, 'east')}`,
+        '--cluster',
+        `west=${join(dir, 'west')}`,
+        '--new-anchor',
+        join(dir, 'next'),
+      ],
+      { clock },
+    );
+    assert.equal(r.code, 0, r.err);
+    for (const phase of ['Phase 1', 'Phase 2', 'Phase 3'])
+      assert.ok(r.out.includes(phase), `${phase} missing`);
+    const program = buildProgram({ clock, env: {}, out: () => undefined, err: () => undefined });
+    const invocations = r.out
+      .split('\n')
+      .map((l) => /^\s*lanyard (.+)$/.exec(l)?.[1])
+      .filter((x): x is string => x !== undefined);
+    assert.ok(invocations.length >= 7, r.out);
+    assert.deepEqual(
+      invocations.map((inv) => checkInvocation(program, inv)).filter((p) => p !== undefined),
+      [],
+    );
+    // Phase 2 never copies ca.crt over the bundle: the old anchor must stay until phase 3.
+    assert.ok(!/cp .*ca\.crt/.test(r.out));
   });
 });

@@ -26,6 +26,7 @@ import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { opensslVerify, tempDir, type OpensslResult } from '../support/openssl.js';
 import { testKey } from '../support/pki.js';
 import { opensslMutualTls, type HandshakeResult } from '../support/tls.js';
+import { waitFor } from '../support/wait.js';
 
 const silent = pino({ level: 'silent' });
 const id = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
@@ -78,14 +79,6 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
     };
   }
 
-  async function waitFor(what: string, cond: () => Promise<boolean>): Promise<void> {
-    const start = performance.now();
-    while (!(await cond())) {
-      assert.ok(performance.now() - start < 10_000, `timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
   /** Replaces a cluster's bundle (as a ConfigMap update) and waits until its issuer serves it. */
   async function setBundle(c: Cluster, anchors: CertificateInfo[]): Promise<void> {
     c.bundle = anchors;
@@ -96,29 +89,37 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
       .map((a) => fingerprint(a.der))
       .sort()
       .join(',');
-    await waitFor(`${c.name} to serve the new bundle`, async () => {
-      const s = (await (await fetch(`${c.admin}/v1/status`)).json()) as {
-        anchors: { fingerprint: string }[];
-      };
-      return (
-        s.anchors
-          .map((a) => a.fingerprint)
-          .sort()
-          .join(',') === want
-      );
-    });
+    await waitFor(
+      async () => {
+        const s = (await (await fetch(`${c.admin}/v1/status`)).json()) as {
+          anchors: { fingerprint: string }[];
+        };
+        return (
+          s.anchors
+            .map((a) => a.fingerprint)
+            .sort()
+            .join(',') === want
+        );
+      },
+      `${c.name} to serve the new bundle`,
+      { timeoutMs: 10_000, intervalMs: 25 },
+    );
   }
 
   /** Replaces a cluster's issuer Secret with one under `anchor` and waits for the hot reload. */
   async function reissue(c: Cluster, anchor: Anchor): Promise<void> {
     writeAtomicVolume(c.issuerDir, await issuerFiles(anchor, c.name));
     const fp = fingerprint(anchor.cert.der);
-    await waitFor(`${c.name} to load its new issuer`, async () => {
-      const s = (await (await fetch(`${c.admin}/v1/status`)).json()) as {
-        issuer: { anchorFingerprint: string } | null;
-      };
-      return s.issuer?.anchorFingerprint === fp;
-    });
+    await waitFor(
+      async () => {
+        const s = (await (await fetch(`${c.admin}/v1/status`)).json()) as {
+          issuer: { anchorFingerprint: string } | null;
+        };
+        return s.issuer?.anchorFingerprint === fp;
+      },
+      `${c.name} to load its new issuer`,
+      { timeoutMs: 10_000, intervalMs: 25 },
+    );
   }
 
   /** A workload of cluster `name` gets a leaf from its own cluster's issuer; files for openssl. */

@@ -17,6 +17,7 @@ import { FakeClock } from '../../support/clock.js';
 import { closedPort, startJwksServer, type JwksServer } from '../../support/jwks-server.js';
 import { tempDir } from '../../support/openssl.js';
 import { assertRejects, authenticatorContract, bytes, signal } from './contract.js';
+import { defer } from '../../support/cleanup.js';
 
 const SKEW_MS = 20_000;
 const AUD = 'identity.l5d.io';
@@ -322,48 +323,44 @@ describe('JWT authenticator: tokens', () => {
     await check(await sign(privateKey, claims(nowS(f)), { alg: 'ES384', kid: f.signing.kid }), 'key');
   });
 
-  it('rejects a token whose algorithm is outside the configured list', async () => {
+  it('rejects a token whose algorithm is outside the configured list', async (ctx) => {
     const rsOnly = authFor(f, { algorithms: ['RS256'] });
-    try {
-      const token = await mint(f);
-      await assertRejects(
-        rsOnly.authenticate(bytes(token), { signal: signal() }),
-        'ERR_TOKEN_INVALID',
-        token,
-        'algorithm',
-      );
-    } finally {
-      await rsOnly.close();
-    }
+    defer(ctx, () => rsOnly.close());
+    const token = await mint(f);
+    await assertRejects(
+      rsOnly.authenticate(bytes(token), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      token,
+      'algorithm',
+    );
   });
 });
 
 describe('JWT authenticator: keys', () => {
-  it('verifies RS256 and ES256 tokens against a JWKS holding both, choosing the key by kid', async () => {
+  it('verifies RS256 and ES256 tokens against a JWKS holding both, choosing the key by kid', async (ctx) => {
     const f = await fixture();
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const rsaJwk: JWK = { ...(await exportJWK(publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' };
     writeFileSync(f.jwksPath, JSON.stringify({ keys: [rsaJwk, f.signing.publicJwk] }));
     const auth = authFor(f);
-    try {
-      const rs = await sign(privateKey, claims(nowS(f)), { alg: 'RS256', kid: 'rsa-1' });
-      const es = await mint(f);
-      assert.equal((await auth.authenticate(bytes(rs), { signal: signal() })).name, 'web');
-      assert.equal((await auth.authenticate(bytes(es), { signal: signal() })).name, 'web');
-      // the RSA key signed, but the header claims the EC key's kid
-      const crossed = await sign(privateKey, claims(nowS(f)), { alg: 'RS256', kid: f.signing.kid });
-      await assertRejects(
-        auth.authenticate(bytes(crossed), { signal: signal() }),
-        'ERR_TOKEN_INVALID',
-        crossed,
-      );
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const rs = await sign(privateKey, claims(nowS(f)), { alg: 'RS256', kid: 'rsa-1' });
+    const es = await mint(f);
+    assert.equal((await auth.authenticate(bytes(rs), { signal: signal() })).name, 'web');
+    assert.equal((await auth.authenticate(bytes(es), { signal: signal() })).name, 'web');
+    // the RSA key signed, but the header claims the EC key's kid
+    const crossed = await sign(privateKey, claims(nowS(f)), { alg: 'RS256', kid: f.signing.kid });
+    await assertRejects(
+      auth.authenticate(bytes(crossed), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      crossed,
+    );
   });
 
-  it("tries every key that shares the token's kid (a JWKS with duplicate kids), and no other", async () => {
+  it("tries every key that shares the token's kid (a JWKS with duplicate kids), and no other", async (ctx) => {
     const f = await fixture();
     const { privateKey: otherKey, publicKey: otherPub } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const { privateKey: rsaKey, publicKey: rsaPub } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -381,31 +378,30 @@ describe('JWT authenticator: keys', () => {
       }),
     );
     const auth = authFor(f);
-    try {
-      // the first, second and third key under the kid each verify their own tokens
-      for (const [key, alg] of [
-        [otherKey, 'ES256'],
-        [rsaKey, 'RS256'],
-        [f.signing.key, 'ES256'],
-      ] as const) {
-        const t = await sign(key, claims(nowS(f)), { alg, kid });
-        assert.equal((await auth.authenticate(bytes(t), { signal: signal() })).name, 'web', alg);
-      }
-      // a key published under another kid is not tried
-      const stray = await sign(strayKey, claims(nowS(f)), { alg: 'ES256', kid });
-      await assertRejects(
-        auth.authenticate(bytes(stray), { signal: signal() }),
-        'ERR_TOKEN_INVALID',
-        stray,
-        'signature',
-      );
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
+    });
+    defer(ctx, () => auth.close());
+    // the first, second and third key under the kid each verify their own tokens
+    for (const [key, alg] of [
+      [otherKey, 'ES256'],
+      [rsaKey, 'RS256'],
+      [f.signing.key, 'ES256'],
+    ] as const) {
+      const t = await sign(key, claims(nowS(f)), { alg, kid });
+      assert.equal((await auth.authenticate(bytes(t), { signal: signal() })).name, 'web', alg);
     }
+    // a key published under another kid is not tried
+    const stray = await sign(strayKey, claims(nowS(f)), { alg: 'ES256', kid });
+    await assertRejects(
+      auth.authenticate(bytes(stray), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      stray,
+      'signature',
+    );
   });
 
-  it('never uses symmetric ("oct") or private JWKs from the JWKS', async () => {
+  it('never uses symmetric ("oct") or private JWKs from the JWKS', async (ctx) => {
     const f = await fixture();
     const secret = Buffer.from('a shared secret that must never verify anything');
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -417,249 +413,226 @@ describe('JWT authenticator: keys', () => {
       }),
     );
     const auth = authFor(f);
-    try {
-      const hs = await sign(secret, claims(nowS(f)), { alg: 'HS256', kid: 'oct-1' });
-      await assertRejects(auth.authenticate(bytes(hs), { signal: signal() }), 'ERR_TOKEN_INVALID', hs);
-      const es = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'priv' });
-      await assertRejects(auth.authenticate(bytes(es), { signal: signal() }), 'ERR_TOKEN_INVALID', es, 'key');
-      assert.equal((await auth.authenticate(bytes(await mint(f)), { signal: signal() })).name, 'web');
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const hs = await sign(secret, claims(nowS(f)), { alg: 'HS256', kid: 'oct-1' });
+    await assertRejects(auth.authenticate(bytes(hs), { signal: signal() }), 'ERR_TOKEN_INVALID', hs);
+    const es = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'priv' });
+    await assertRejects(auth.authenticate(bytes(es), { signal: signal() }), 'ERR_TOKEN_INVALID', es, 'key');
+    assert.equal((await auth.authenticate(bytes(await mint(f)), { signal: signal() })).name, 'web');
   });
 
-  it('re-reads the JWKS only once for repeated unknown kids within the refetch interval', async () => {
+  it('re-reads the JWKS only once for repeated unknown kids within the refetch interval', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f, { refetchIntervalMs: 30_000 });
-    try {
-      await auth.authenticate(bytes(await mint(f)), { signal: signal() });
-      assert.equal(auth.stats().jwksLoads, 1);
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      for (const kid of ['unknown-1', 'unknown-2', 'unknown-1', 'unknown-3']) {
-        const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid });
-        await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
-        f.clock.advance(1_000);
-      }
-      assert.equal(auth.stats().unknownKidRefetches, 1);
-      assert.equal(auth.stats().jwksLoads, 2);
-      f.clock.advance(30_000);
-      const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'unknown-4' });
-      await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t);
-      assert.equal(auth.stats().unknownKidRefetches, 2);
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
-  });
-
-  it('does not re-read a JWKS it loaded during the same call for an unknown kid', async () => {
-    const f = await fixture();
-    const auth = authFor(f);
-    try {
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'unknown' });
+    });
+    defer(ctx, () => auth.close());
+    await auth.authenticate(bytes(await mint(f)), { signal: signal() });
+    assert.equal(auth.stats().jwksLoads, 1);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const kid of ['unknown-1', 'unknown-2', 'unknown-1', 'unknown-3']) {
+      const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid });
       await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
-      assert.equal(auth.stats().jwksLoads, 1);
-      assert.equal(auth.stats().unknownKidRefetches, 0);
-    } finally {
-      await auth.close();
-      f.cleanup();
+      f.clock.advance(1_000);
     }
+    assert.equal(auth.stats().unknownKidRefetches, 1);
+    assert.equal(auth.stats().jwksLoads, 2);
+    f.clock.advance(30_000);
+    const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'unknown-4' });
+    await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t);
+    assert.equal(auth.stats().unknownKidRefetches, 2);
   });
 
-  it('shares one re-read among concurrent calls with unknown kids', async () => {
+  it('does not re-read a JWKS it loaded during the same call for an unknown kid', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f);
-    try {
-      await auth.refresh();
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const tokens = await Promise.all(
-        Array.from({ length: 8 }, (_, i) =>
-          sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: `k-${i}` }),
-        ),
-      );
-      const results = await Promise.allSettled(
-        tokens.map((t) => auth.authenticate(bytes(t), { signal: signal() })),
-      );
-      assert.ok(results.every((r) => r.status === 'rejected'));
-      assert.equal(auth.stats().jwksLoads, 2);
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'unknown' });
+    await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
+    assert.equal(auth.stats().jwksLoads, 1);
+    assert.equal(auth.stats().unknownKidRefetches, 0);
   });
 
-  it('accepts a token from a key added to the JWKS file (rotation) on its first unknown kid', async () => {
+  it('shares one re-read among concurrent calls with unknown kids', async (ctx) => {
+    const f = await fixture();
+    const auth = authFor(f);
+    defer(ctx, () => {
+      f.cleanup();
+    });
+    defer(ctx, () => auth.close());
+    await auth.refresh();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: `k-${i}` })),
+    );
+    const results = await Promise.allSettled(
+      tokens.map((t) => auth.authenticate(bytes(t), { signal: signal() })),
+    );
+    assert.ok(results.every((r) => r.status === 'rejected'));
+    assert.equal(auth.stats().jwksLoads, 2);
+  });
+
+  it('accepts a token from a key added to the JWKS file (rotation) on its first unknown kid', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f, { fileCheckIntervalMs: 3_600_000 });
-    try {
-      await auth.refresh();
-      const next = await createSigningKeyDir(join(f.dir, 'next'), { clock: f.clock });
-      replaceFile(f.jwksPath, JSON.stringify({ keys: [f.signing.publicJwk, next.publicJwk] }));
-      const token = await mintServiceAccountToken({
-        key: next.key,
-        kid: next.kid,
-        namespace: 'emojivoto',
-        serviceAccount: 'web',
-        now: f.clock.now(),
-      });
-      assert.equal((await auth.authenticate(bytes(token), { signal: signal() })).name, 'web');
-      assert.equal(auth.stats().unknownKidRefetches, 1);
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    await auth.refresh();
+    const next = await createSigningKeyDir(join(f.dir, 'next'), { clock: f.clock });
+    replaceFile(f.jwksPath, JSON.stringify({ keys: [f.signing.publicJwk, next.publicJwk] }));
+    const token = await mintServiceAccountToken({
+      key: next.key,
+      kid: next.kid,
+      namespace: 'emojivoto',
+      serviceAccount: 'web',
+      now: f.clock.now(),
+    });
+    assert.equal((await auth.authenticate(bytes(token), { signal: signal() })).name, 'web');
+    assert.equal(auth.stats().unknownKidRefetches, 1);
   });
 
-  it('re-reads the JWKS file when it changes, and stops accepting cached tokens of a removed key', async () => {
+  it('re-reads the JWKS file when it changes, and stops accepting cached tokens of a removed key', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f, { fileCheckIntervalMs: 1_000 });
-    try {
-      const old = await mint(f);
-      assert.equal((await auth.authenticate(bytes(old), { signal: signal() })).name, 'web');
-      const next = await createSigningKeyDir(join(f.dir, 'next'), { clock: f.clock });
-      replaceFile(f.jwksPath, JSON.stringify(next.jwks));
-      f.clock.advance(1_000);
-      const fresh = await mintServiceAccountToken({
-        key: next.key,
-        kid: next.kid,
-        namespace: 'emojivoto',
-        serviceAccount: 'web',
-        now: f.clock.now(),
-      });
-      assert.equal((await auth.authenticate(bytes(fresh), { signal: signal() })).name, 'web');
-      assert.equal(
-        auth.stats().unknownKidRefetches,
-        0,
-        'the change was found by mtime, not by an unknown kid',
-      );
-      await assertRejects(
-        auth.authenticate(bytes(old), { signal: signal() }),
-        'ERR_TOKEN_INVALID',
-        old,
-        'key',
-      );
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const old = await mint(f);
+    assert.equal((await auth.authenticate(bytes(old), { signal: signal() })).name, 'web');
+    const next = await createSigningKeyDir(join(f.dir, 'next'), { clock: f.clock });
+    replaceFile(f.jwksPath, JSON.stringify(next.jwks));
+    f.clock.advance(1_000);
+    const fresh = await mintServiceAccountToken({
+      key: next.key,
+      kid: next.kid,
+      namespace: 'emojivoto',
+      serviceAccount: 'web',
+      now: f.clock.now(),
+    });
+    assert.equal((await auth.authenticate(bytes(fresh), { signal: signal() })).name, 'web');
+    assert.equal(auth.stats().unknownKidRefetches, 0, 'the change was found by mtime, not by an unknown kid');
+    await assertRejects(auth.authenticate(bytes(old), { signal: signal() }), 'ERR_TOKEN_INVALID', old, 'key');
   });
 
-  it('keeps the previous keys when the changed JWKS file does not parse', async () => {
+  it('keeps the previous keys when the changed JWKS file does not parse', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f, { fileCheckIntervalMs: 0 });
-    try {
-      await auth.refresh();
-      replaceFile(f.jwksPath, '{"keys": [');
-      const token = await mint(f);
-      assert.equal((await auth.authenticate(bytes(token), { signal: signal() })).name, 'web');
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    await auth.refresh();
+    replaceFile(f.jwksPath, '{"keys": [');
+    const token = await mint(f);
+    assert.equal((await auth.authenticate(bytes(token), { signal: signal() })).name, 'web');
   });
 
-  it('reports a missing JWKS file as ERR_AUTHENTICATOR_UNAVAILABLE', async () => {
+  it('reports a missing JWKS file as ERR_AUTHENTICATOR_UNAVAILABLE', async (ctx) => {
     const f = await fixture();
     const auth = createJwtAuthenticator({
       jwks: { file: join(f.dir, 'missing.json') },
       issuer: DEV_TOKEN_ISSUER,
       clock: f.clock,
     });
-    try {
-      const token = await mint(f);
-      await assertRejects(
-        auth.authenticate(bytes(token), { signal: signal() }),
-        'ERR_AUTHENTICATOR_UNAVAILABLE',
-        token,
-      );
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const token = await mint(f);
+    await assertRejects(
+      auth.authenticate(bytes(token), { signal: signal() }),
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      token,
+    );
   });
 });
 
 describe('JWT authenticator: cache', () => {
-  it('answers a repeated token from the cache without resolving a key or verifying again', async () => {
+  it('answers a repeated token from the cache without resolving a key or verifying again', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f);
-    try {
-      const token = await mint(f);
-      await auth.authenticate(bytes(token), { signal: signal() });
-      const before = auth.stats();
-      for (let i = 0; i < 5; i++) await auth.authenticate(bytes(token), { signal: signal() });
-      const after = auth.stats();
-      assert.equal(after.keyResolutions, before.keyResolutions);
-      assert.equal(after.verifications, before.verifications);
-      assert.equal(after.cacheHits, before.cacheHits + 5);
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const token = await mint(f);
+    await auth.authenticate(bytes(token), { signal: signal() });
+    const before = auth.stats();
+    for (let i = 0; i < 5; i++) await auth.authenticate(bytes(token), { signal: signal() });
+    const after = auth.stats();
+    assert.equal(after.keyResolutions, before.keyResolutions);
+    assert.equal(after.verifications, before.verifications);
+    assert.equal(after.cacheHits, before.cacheHits + 5);
   });
 
-  it('rejects a cached token once the clock passes its exp (beyond the skew)', async () => {
+  it('rejects a cached token once the clock passes its exp (beyond the skew)', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f);
-    try {
-      const token = await mint(f, 'emojivoto', 'web', 600_000);
-      await auth.authenticate(bytes(token), { signal: signal() });
-      f.clock.advance(600_000 - 1_000);
-      await auth.authenticate(bytes(token), { signal: signal() });
-      assert.equal(auth.stats().cacheHits, 1);
-      // past exp the cache no longer answers; full verification still allows the skew
-      f.clock.advance(2_000);
-      await auth.authenticate(bytes(token), { signal: signal() });
-      assert.equal(auth.stats().cacheHits, 1);
-      assert.equal(auth.stats().verifications, 2);
-      f.clock.advance(SKEW_MS);
-      await assertRejects(
-        auth.authenticate(bytes(token), { signal: signal() }),
-        'ERR_TOKEN_INVALID',
-        token,
-        'expired',
-      );
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const token = await mint(f, 'emojivoto', 'web', 600_000);
+    await auth.authenticate(bytes(token), { signal: signal() });
+    f.clock.advance(600_000 - 1_000);
+    await auth.authenticate(bytes(token), { signal: signal() });
+    assert.equal(auth.stats().cacheHits, 1);
+    // past exp the cache no longer answers; full verification still allows the skew
+    f.clock.advance(2_000);
+    await auth.authenticate(bytes(token), { signal: signal() });
+    assert.equal(auth.stats().cacheHits, 1);
+    assert.equal(auth.stats().verifications, 2);
+    f.clock.advance(SKEW_MS);
+    await assertRejects(
+      auth.authenticate(bytes(token), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      token,
+      'expired',
+    );
   });
 
-  it('keeps at most cache.maxEntries tokens, forgetting the least recently used', async () => {
+  it('keeps at most cache.maxEntries tokens, forgetting the least recently used', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f, { cache: { maxEntries: 2 } });
-    try {
-      const [a, b, c] = await Promise.all([mint(f, 'n', 'a'), mint(f, 'n', 'b'), mint(f, 'n', 'c')]);
-      for (const t of [a, b, c]) await auth.authenticate(bytes(t), { signal: signal() });
-      const v = auth.stats().verifications;
-      await auth.authenticate(bytes(c), { signal: signal() });
-      assert.equal(auth.stats().verifications, v);
-      await auth.authenticate(bytes(a), { signal: signal() });
-      assert.equal(auth.stats().verifications, v + 1);
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const [a, b, c] = await Promise.all([mint(f, 'n', 'a'), mint(f, 'n', 'b'), mint(f, 'n', 'c')]);
+    for (const t of [a, b, c]) await auth.authenticate(bytes(t), { signal: signal() });
+    const v = auth.stats().verifications;
+    await auth.authenticate(bytes(c), { signal: signal() });
+    assert.equal(auth.stats().verifications, v);
+    await auth.authenticate(bytes(a), { signal: signal() });
+    assert.equal(auth.stats().verifications, v + 1);
   });
 
-  it('does not cache rejections', async () => {
+  it('does not cache rejections', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f);
-    try {
-      const t = nowS(f);
-      const early = await sign(f.signing.key, claims(t, { nbf: t + 120 }), {
-        alg: 'ES256',
-        kid: f.signing.kid,
-      });
-      await assertRejects(auth.authenticate(bytes(early), { signal: signal() }), 'ERR_TOKEN_INVALID', early);
-      f.clock.advance(120_000);
-      assert.equal((await auth.authenticate(bytes(early), { signal: signal() })).name, 'web');
-    } finally {
-      await auth.close();
+    defer(ctx, () => {
       f.cleanup();
-    }
+    });
+    defer(ctx, () => auth.close());
+    const t = nowS(f);
+    const early = await sign(f.signing.key, claims(t, { nbf: t + 120 }), {
+      alg: 'ES256',
+      kid: f.signing.kid,
+    });
+    await assertRejects(auth.authenticate(bytes(early), { signal: signal() }), 'ERR_TOKEN_INVALID', early);
+    f.clock.advance(120_000);
+    assert.equal((await auth.authenticate(bytes(early), { signal: signal() })).name, 'web');
   });
 });
 
@@ -685,79 +658,69 @@ describe('JWT authenticator: JWKS URL', () => {
       ...extra,
     });
 
-  it('fetches the JWKS over HTTPS trusting the given CA and accepts a valid token', async () => {
+  it('fetches the JWKS over HTTPS trusting the given CA and accepts a valid token', async (ctx) => {
     server.serve(f.signing.jwks);
     const auth = urlAuth();
-    try {
-      const token = await mint(f);
-      assert.equal((await auth.authenticate(bytes(token), { signal: signal() })).name, 'web');
-    } finally {
-      await auth.close();
-    }
+    defer(ctx, () => auth.close());
+    const token = await mint(f);
+    assert.equal((await auth.authenticate(bytes(token), { signal: signal() })).name, 'web');
   });
 
-  it('sends the bearer token from tokenFile, re-read on every fetch', async () => {
+  it('sends the bearer token from tokenFile, re-read on every fetch', async (ctx) => {
     server.serve(f.signing.jwks);
     const tokenFile = join(f.dir, 'jwks-reader.token');
     writeFileSync(tokenFile, 'reader-token-1\n');
     server.requireBearer('reader-token-1');
     const withToken = urlAuth({ jwks: { url: server.url, caFile, tokenFile } });
     const without = urlAuth();
-    try {
-      await withToken.refresh();
-      assert.equal(server.lastAuthorization, 'Bearer reader-token-1');
-      await assert.rejects(without.refresh(), { code: 'ERR_AUTHENTICATOR_UNAVAILABLE' });
-      writeFileSync(tokenFile, 'reader-token-2\n');
-      server.requireBearer('reader-token-2');
-      await withToken.refresh();
-      assert.equal(server.lastAuthorization, 'Bearer reader-token-2');
-    } finally {
+    defer(ctx, () => without.close());
+    defer(ctx, () => withToken.close());
+    defer(ctx, () => {
       server.requireBearer(undefined);
-      await withToken.close();
-      await without.close();
-    }
+    });
+    await withToken.refresh();
+    assert.equal(server.lastAuthorization, 'Bearer reader-token-1');
+    await assert.rejects(without.refresh(), { code: 'ERR_AUTHENTICATOR_UNAVAILABLE' });
+    writeFileSync(tokenFile, 'reader-token-2\n');
+    server.requireBearer('reader-token-2');
+    await withToken.refresh();
+    assert.equal(server.lastAuthorization, 'Bearer reader-token-2');
   });
 
-  it('re-fetches once for repeated unknown kids within the interval', async () => {
+  it('re-fetches once for repeated unknown kids within the interval', async (ctx) => {
     server.serve(f.signing.jwks);
     const auth = urlAuth();
-    try {
-      await auth.refresh();
-      const hits = server.hits;
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      for (let i = 0; i < 3; i++) {
-        const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'not-published' });
-        await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
-      }
-      assert.equal(server.hits, hits + 1);
-    } finally {
-      await auth.close();
+    defer(ctx, () => auth.close());
+    await auth.refresh();
+    const hits = server.hits;
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (let i = 0; i < 3; i++) {
+      const t = await sign(privateKey, claims(nowS(f)), { alg: 'ES256', kid: 'not-published' });
+      await assertRejects(auth.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t, 'key');
     }
+    assert.equal(server.hits, hits + 1);
   });
 
-  it('is unavailable when the JWKS URL does not answer (connection refused)', async () => {
+  it('is unavailable when the JWKS URL does not answer (connection refused)', async (ctx) => {
     const port = await closedPort();
     const auth = createJwtAuthenticator({
       jwks: { url: `https://127.0.0.1:${port}/openid/v1/jwks`, caFile },
       issuer: DEV_TOKEN_ISSUER,
       clock: f.clock,
     });
-    try {
-      const token = await mint(f);
-      await assertRejects(
-        auth.authenticate(bytes(token), { signal: signal() }),
-        'ERR_AUTHENTICATOR_UNAVAILABLE',
-        token,
-      );
-      // within the retry backoff it fails fast without a new attempt; after it, it tries again
-      await assertRejects(
-        auth.authenticate(bytes(token), { signal: signal() }),
-        'ERR_AUTHENTICATOR_UNAVAILABLE',
-        token,
-      );
-    } finally {
-      await auth.close();
-    }
+    defer(ctx, () => auth.close());
+    const token = await mint(f);
+    await assertRejects(
+      auth.authenticate(bytes(token), { signal: signal() }),
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      token,
+    );
+    // within the retry backoff it fails fast without a new attempt; after it, it tries again
+    await assertRejects(
+      auth.authenticate(bytes(token), { signal: signal() }),
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      token,
+    );
   });
 
   it('is unavailable when the JWKS URL answers an error status or garbage', async () => {
@@ -783,48 +746,44 @@ describe('JWT authenticator: JWKS URL', () => {
     server.serve(f.signing.jwks);
   });
 
-  it('is unavailable when the server certificate is not trusted (no CA given)', async () => {
+  it('is unavailable when the server certificate is not trusted (no CA given)', async (ctx) => {
     server.serve(f.signing.jwks);
     const auth = createJwtAuthenticator({
       jwks: { url: server.url },
       issuer: DEV_TOKEN_ISSUER,
       clock: f.clock,
     });
-    try {
-      const token = await mint(f);
-      await assertRejects(
-        auth.authenticate(bytes(token), { signal: signal() }),
-        'ERR_AUTHENTICATOR_UNAVAILABLE',
-        token,
-      );
-    } finally {
-      await auth.close();
-    }
+    defer(ctx, () => auth.close());
+    const token = await mint(f);
+    await assertRejects(
+      auth.authenticate(bytes(token), { signal: signal() }),
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      token,
+    );
   });
 
-  it('stops waiting when the caller aborts, and times out a JWKS fetch that hangs', async () => {
+  it('stops waiting when the caller aborts, and times out a JWKS fetch that hangs', async (ctx) => {
     server.serve(f.signing.jwks);
     server.hold();
     const auth = urlAuth({ fetchTimeoutMs: 200, retryBackoffMs: 0 });
-    try {
-      const token = await mint(f);
-      const ac = new AbortController();
-      const p = auth.authenticate(bytes(token), { signal: ac.signal });
-      setTimeout(() => {
-        ac.abort();
-      }, 20);
-      const t0 = performance.now();
-      await assertRejects(p, 'ERR_AUTHENTICATOR_UNAVAILABLE', token, 'cancelled');
-      assert.ok(performance.now() - t0 < 150);
-      await assertRejects(
-        auth.authenticate(bytes(token), { signal: signal() }),
-        'ERR_AUTHENTICATOR_UNAVAILABLE',
-        token,
-      );
-    } finally {
+    defer(ctx, () => auth.close());
+    defer(ctx, () => {
       server.release();
-      await auth.close();
-    }
+    });
+    const token = await mint(f);
+    const ac = new AbortController();
+    const p = auth.authenticate(bytes(token), { signal: ac.signal });
+    setTimeout(() => {
+      ac.abort();
+    }, 20);
+    const t0 = performance.now();
+    await assertRejects(p, 'ERR_AUTHENTICATOR_UNAVAILABLE', token, 'cancelled');
+    assert.ok(performance.now() - t0 < 150);
+    await assertRejects(
+      auth.authenticate(bytes(token), { signal: signal() }),
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      token,
+    );
   });
 });
 
