@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { OID } from './der/oids.js';
 import {
   TAG,
@@ -304,4 +304,9 @@ function commonNameOf(name: Tlv): string | undefined {
     }
   }
   return undefined;
+}
+
+/** SHA-256 of the DER, upper-case hex pairs joined by ':' (how bundles and reports name a certificate). */
+export function fingerprint(der: Uint8Array): string {
+  return (createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g) ?? []).join(':');
 }

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
+import { fingerprint, parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
 import { parseCsr } from './csr.js';
 import { formatDuration } from './duration.js';
 import { TAG, children, readRoot } from './der/reader.js';
@@ -7,6 +6,8 @@ import { InvalidRequestError, isLanyardError, FileError } from './errors.js';
 import { keyAlgorithmOf } from './keys/algorithms.js';
 import { decodePem, looksLikePem } from './pem.js';
 import { bytes, x509 } from './x509.js';
+
+export { fingerprint } from './certificate.js';
 
 export type ExpiryState = 'valid' | 'expiring-soon' | 'expired' | 'not-yet-valid';
 
@@ -182,9 +183,6 @@ function csrReport(der: Buffer): CsrReport {
 }
 
 /** SHA-256 of the DER, upper-case hex pairs joined by ':' (as `openssl x509 -fingerprint -sha256`). */
-export function fingerprint(der: Uint8Array): string {
-  return (createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g) ?? []).join(':');
-}
 
 function describeKey(c: CertificateInfo): string {
   try {
