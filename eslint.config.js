@@ -1,6 +1,38 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+
+// Layers, outermost first: a folder may import only folders to its right (docs/architecture.md).
+const LAYERS = ['bin', 'issuer', 'trust-bundles', 'ca'];
+const SOURCE = LAYERS.map((l) => `${l}/**/*.ts`);
+const boundaries = {
+  files: SOURCE,
+  plugins: { 'import-x': importX },
+  settings: {
+    'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+  },
+  rules: {
+    // Another folder is entered only through its index.ts; a file may import files of its own
+    // folder and of the folders that enclose it (`../metrics.js` from issuer/grpc/).
+    'import-x/no-internal-modules': ['error', { allow: ['**/index.js', '**/test/support/*.js'] }],
+    // Imports run one way: bin → issuer → trust-bundles → ca; of the source folders only bin/ (demo,
+    // bench) may use test/support (the proxy-faithful client, throw-away PKIs).
+    'import-x/no-restricted-paths': [
+      'error',
+      {
+        zones: LAYERS.slice(1).map((layer, i) => ({
+          target: `./${layer}`,
+          from: [...LAYERS.slice(0, i + 1).map((outer) => `./${outer}`), './test'],
+          message: `imports run bin → issuer → trust-bundles → ca; ${layer}/ may not import this`,
+        })),
+      },
+    ],
+    'import-x/no-cycle': ['error', { ignoreExternal: true }],
+  },
+};
 
 const wallClock = [
   {
@@ -46,6 +78,7 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', ...wallClock],
     },
   },
+  boundaries,
   { files: ['ca/clock.ts'], rules: { 'no-restricted-syntax': 'off' } },
   {
     files: ['**/*.mjs'],

@@ -1,9 +1,9 @@
 // Renders docs/cli.md from the command tree, so the reference is exactly what `--help` prints.
 // `npm run docs:cli` rewrites the file; a test fails when it is out of date.
 import { writeFileSync } from 'node:fs';
-import type { CliContext } from '../ca/cli-kit.js';
-import { systemClock } from '../ca/clock.js';
-import { allCommands, buildProgram, commandPath } from './program.js';
+import type { CliContext } from './cli/index.js';
+import { systemClock } from '../ca/index.js';
+import { allCommands, buildProgram, commandPath } from './cli/index.js';
 
 const INTRO = `# CLI reference
 

@@ -1,6 +1,6 @@
 // `npm run demo`: the flat-network story for a person, step by step.
-import { runFlatNetworkStory, type Outcome } from './demo/story.js';
-import { guardProcess } from './demo/topology.js';
+import { runFlatNetworkStory, type Outcome } from './demo/index.js';
+import { guardProcess } from './demo/index.js';
 
 // The story removes its namespaces, processes and files itself on SIGINT, SIGTERM and SIGHUP (then
 // exits 128 + the signal number), when this process's parent goes away, and at exit (topology.ts

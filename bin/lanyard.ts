@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The one CLI entry: parses argv and dispatches to the folders' cli modules.
-import { runCli, type CliContext } from '../ca/cli-kit.js';
-import { systemClock } from '../ca/clock.js';
-import { buildProgram } from './program.js';
+import { runCli, type CliContext } from './cli/index.js';
+import { systemClock } from '../ca/index.js';
+import { buildProgram } from './cli/index.js';
 
 const ctx: CliContext = {
   clock: systemClock,

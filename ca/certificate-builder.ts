@@ -1,19 +1,9 @@
 // DER pieces of the CA certificates (anchors, issuers), encoded as @peculiar/x509 encoded them before
 // (so certificates stay the same), and their signing through the Signer seam alone.
-import { OID } from './der/oids.js';
-import {
-  bitString,
-  explicit,
-  octetString,
-  oid,
-  seq,
-  time,
-  tlv,
-  TRUE,
-  unsignedInteger,
-} from './der/writer.js';
-import { describeSigner, signChecked } from './keys/describe.js';
-import type { Signer } from './keys/signer.js';
+import { OID } from './der/index.js';
+import { bitString, explicit, octetString, oid, seq, time, tlv, TRUE, unsignedInteger } from './der/index.js';
+import { describeSigner, signChecked } from './keys/index.js';
+import type { Signer } from './keys/index.js';
 
 /** An Extension: extnID, critical (only when true: DER omits the default), extnValue. */
 export const extension = (id: string, critical: boolean, value: Buffer): Buffer =>

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { OID } from './der/oids.js';
+import { OID } from './der/index.js';
 import {
   TAG,
   children,
@@ -12,7 +12,7 @@ import {
   readTime,
   whole,
   type Tlv,
-} from './der/reader.js';
+} from './der/index.js';
 import { CredentialError, LanyardError } from './errors.js';
 import { decodePemOf } from './pem.js';
 

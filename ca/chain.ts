@@ -6,7 +6,7 @@ import {
   type CertificateInfo,
   type GeneralNameForm,
 } from './certificate.js';
-import { SIGNATURE_HASH } from './der/oids.js';
+import { SIGNATURE_HASH } from './der/index.js';
 import { CredentialError, PolicyError } from './errors.js';
 
 const MAX_DEPTH = 8;

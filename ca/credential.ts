@@ -8,7 +8,7 @@ import {
 import type { ParsedCsr } from './csr.js';
 import { CredentialError, PolicyError, FileError, InternalError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
-import { hashFor, type Signer } from './keys/signer.js';
+import { hashFor, type Signer } from './keys/index.js';
 import { createLeafTemplate, type LeafTemplate, type SignedLeaf } from './leaf-template.js';
 import {
   authorizeLeaf,

@@ -1,6 +1,6 @@
-import { OID } from './der/oids.js';
-import { bitString, implicitPrim, octetString, oid, seq, smallInteger, tlv } from './der/writer.js';
-import { signatureAlgorithmDer, signNow, type Signer } from './keys/signer.js';
+import { OID } from './der/index.js';
+import { bitString, implicitPrim, octetString, oid, seq, smallInteger, tlv } from './der/index.js';
+import { signatureAlgorithmDer, signNow, type Signer } from './keys/index.js';
 
 /**
  * A PKCS#10 request with an empty subject and one subjectAltName extension request holding

@@ -1,6 +1,6 @@
 // The public key of a PKCS#10 request, judged from its DER before anything is verified with it.
 import type { KeyObject } from 'node:crypto';
-import { OID } from './der/oids.js';
+import { OID } from './der/index.js';
 import {
   TAG,
   children,
@@ -11,10 +11,10 @@ import {
   readRoot,
   whole,
   type Tlv,
-} from './der/reader.js';
-import { bitString, oid, seq } from './der/writer.js';
+} from './der/index.js';
+import { bitString, oid, seq } from './der/index.js';
 import { InvalidRequestError, type PolicyError } from './errors.js';
-import { EC_COORDINATE_BYTES, publicKeyFromEcPoint, publicKeyFromSpki } from './keys/public-key.js';
+import { EC_COORDINATE_BYTES, publicKeyFromEcPoint, publicKeyFromSpki } from './keys/index.js';
 import { keyTypeRefusal } from './policy.js';
 
 export const MIN_RSA_BITS = 2048;

@@ -1,6 +1,6 @@
 import { verify, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import { OID, SIGNATURE_HASH } from './der/oids.js';
+import { OID, SIGNATURE_HASH } from './der/index.js';
 import {
   TAG,
   children,
@@ -12,7 +12,7 @@ import {
   readSmallInteger,
   whole,
   type Tlv,
-} from './der/reader.js';
+} from './der/index.js';
 import { InvalidRequestError, type PolicyError } from './errors.js';
 import { importKey, judgeKey, malformed, readPublicKey, type CsrKeyType } from './csr-key.js';
 import { decodeOnePem, looksLikePem } from './pem.js';

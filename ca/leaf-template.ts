@@ -1,5 +1,5 @@
 import type { CertificateInfo } from './certificate.js';
-import { OID } from './der/oids.js';
+import { OID } from './der/index.js';
 import {
   bitString,
   explicit,
@@ -10,10 +10,10 @@ import {
   time,
   TRUE,
   unsignedInteger,
-} from './der/writer.js';
+} from './der/index.js';
 import { CredentialError, InternalError } from './errors.js';
-import { describeSigner } from './keys/describe.js';
-import { signNow, type Signer } from './keys/signer.js';
+import { describeSigner } from './keys/index.js';
+import { signNow, type Signer } from './keys/index.js';
 import { keyIdentifier, randomSerial, truncateToSeconds } from './profiles.js';
 
 export interface LeafRequest {

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseCertificate, type CertificateInfo } from './certificate.js';
-import { OID } from './der/oids.js';
-import { TAG, children, expectTag, readBitStringBytes, readRoot } from './der/reader.js';
-import { implicitPrim, octetString, seq, smallInteger, tlv, TRUE } from './der/writer.js';
+import { OID } from './der/index.js';
+import { TAG, children, expectTag, readBitStringBytes, readRoot } from './der/index.js';
+import { implicitPrim, octetString, seq, smallInteger, tlv, TRUE } from './der/index.js';
 import { CredentialError, UsageError } from './errors.js';
 import { extension, nameDer, signCertificate } from './certificate-builder.js';
 import { isDns1123Subdomain } from './identity.js';
-import type { Signer } from './keys/signer.js';
+import type { Signer } from './keys/index.js';
 
 const HOUR = 3_600_000;
 

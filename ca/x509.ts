@@ -4,10 +4,10 @@ import 'reflect-metadata';
 import { Crypto } from '@peculiar/webcrypto';
 import * as x509 from '@peculiar/x509';
 import type { webcrypto as wc } from 'node:crypto';
-import { children, readIntegerBytes, readRoot } from './der/reader.js';
-import type { KeyAlgorithm } from './keys/algorithms.js';
-import { describeSigner } from './keys/describe.js';
-import type { Signer } from './keys/signer.js';
+import { children, readIntegerBytes, readRoot } from './der/index.js';
+import type { KeyAlgorithm } from './keys/index.js';
+import { describeSigner } from './keys/index.js';
+import type { Signer } from './keys/index.js';
 
 export { x509 };
 

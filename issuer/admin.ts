@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createTrustBundle } from '../trust-bundles/bundle.js';
-import { toSpiffeBundle } from '../trust-bundles/formats.js';
+import { createTrustBundle } from '../trust-bundles/index.js';
+import { toSpiffeBundle } from '../trust-bundles/index.js';
 import type { CredentialSource } from './credentials.js';
 import { metricsText, type IssuerMetrics } from './metrics.js';
 import type { StatusReporter } from './status.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../ca/index.js';
+import { type Clock } from '../ca/index.js';
 import {
   createJwtAuthenticator,
   createTokenReviewAuthenticator,

@@ -4,7 +4,7 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import type { Clock } from '../ca/index.js';
+import { type Clock } from '../ca/index.js';
 import type { FromWorker, ToWorker } from './cluster-messages.js';
 import type { IssuerConfig } from './config.js';
 import { receiveCredentialFromPrimary } from './credential-handoff.js';

@@ -2,13 +2,8 @@
 // start and at each reload), and handed to the workers over the cluster IPC channel; workers read
 // no credential files and poll nothing.
 import type { Logger } from 'pino';
-import {
-  createIssuerCredential,
-  createKeyObjectSigner,
-  isLanyardError,
-  parsePrivateKeyPem,
-  type IssuerCredential,
-} from '../ca/index.js';
+import { createIssuerCredential, isLanyardError, type IssuerCredential } from '../ca/index.js';
+import { createKeyObjectSigner, parsePrivateKeyPem } from '../ca/keys/index.js';
 import type { CredentialMaterial, CredentialSource } from './credentials.js';
 
 /** primary → worker: the credential in force (undefined: none validated yet) */

@@ -1,14 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { issuerCredentialFromPem, readIssuerDir, type IssuerDirFiles } from '../ca/store/index.js';
 import {
-  issuerCredentialFromPem,
   isLanyardError,
-  readIssuerDir,
   systemScheduler,
   type Clock,
   type IssuerCredential,
-  type IssuerDirFiles,
   type Scheduler,
 } from '../ca/index.js';
 import { contentFingerprint, createFileWatch, type FileLook, type WatchVerdict } from './file-watch.js';

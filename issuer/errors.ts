@@ -1,5 +1,5 @@
 import { LanyardError, type CaErrorCode } from '../ca/index.js';
-import type { TrustBundlesErrorCode } from '../trust-bundles/errors.js';
+import type { TrustBundlesErrorCode } from '../trust-bundles/index.js';
 import type { AuthnErrorCode } from './authn/index.js';
 
 /** The service's own failures (admission, deadlines, worker processes, its serving TLS material). */

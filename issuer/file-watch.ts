@@ -9,7 +9,7 @@
 // file) use the tracker alone; files served from (credential, serving pair) use the watch.
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import type { Clock, Scheduler } from '../ca/index.js';
+import { type Clock, type Scheduler } from '../ca/index.js';
 import {
   contentFingerprint,
   decideFileChange,

@@ -1,4 +1,4 @@
-import type { CertificateInfo, IssuedLeaf } from '../ca/index.js';
+import { type CertificateInfo, type IssuedLeaf } from '../ca/index.js';
 import { fingerprint } from '../ca/index.js';
 
 /** Per trust anchor: how many leaves were issued under it and the latest notAfter among them. */

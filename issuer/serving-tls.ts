@@ -6,7 +6,6 @@ import {
   CredentialError,
   checkValidity,
   parseCertificatesPem,
-  readPemFile,
   systemScheduler,
   type CertificateInfo,
   type Clock,
@@ -14,6 +13,7 @@ import {
   FileError,
   type Scheduler,
 } from '../ca/index.js';
+import { readPemFile } from '../ca/store/index.js';
 import { IssuerServiceError } from './errors.js';
 import type { Logger } from 'pino';
 import { identityServiceName, type IssuerConfig } from './config.js';

@@ -1,5 +1,5 @@
+import { certificateReport } from '../ca/inspect/index.js';
 import {
-  certificateReport,
   encodePem,
   fingerprint,
   type CertificateInfo,

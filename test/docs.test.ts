@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { Command } from 'commander';
 import { systemClock } from '../ca/index.js';
 import { renderCliDocs } from '../bin/cli-docs.js';
-import { buildProgram } from '../bin/program.js';
+import { buildProgram } from '../bin/cli/program.js';
 import { REPO_ROOT } from './support/cli.js';
 import { checkInvocation } from './support/cli-check.js';
 

@@ -1,11 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import {
-  FileError,
-  parseCertificatesPem,
-  readPemFile,
-  writeFileAtomic,
-  type CertificateInfo,
-} from '../ca/index.js';
+import { FileError, parseCertificatesPem, type CertificateInfo } from '../ca/index.js';
+import { readPemFile, writeFileAtomic } from '../ca/store/index.js';
 import { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.js';
 
 /** A bundle file before and after a change (`before` undefined: the file is new). */

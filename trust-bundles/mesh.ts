@@ -2,7 +2,8 @@
 // pure functions: the trust check, the rotation status and the rotation plan. One function per command.
 // `now` is read once, after the clusters are read (a fetch may take seconds), as the report's time.
 import { join } from 'node:path';
-import { ANCHOR_FILES, FileError, readPemFile, type Clock } from '../ca/index.js';
+import { ANCHOR_FILES, readPemFile } from '../ca/store/index.js';
+import { FileError, type Clock } from '../ca/index.js';
 import { parseTrustBundle, type BundleAnchor } from './bundle.js';
 import { CHECK_DEFAULTS, checkMesh, type CheckReport } from './check.js';
 import { planRotation, type RotationPlan } from './rotation-plan.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ANCHOR_FILES } from '../ca/index.js';
+import { ANCHOR_FILES } from '../ca/store/index.js';
 import { OFFLINE_DEFAULTS, offlineWindowMs, type OfflineAssumptions } from './rotation.js';
 import type { ClusterSnapshot } from './sources.js';
 

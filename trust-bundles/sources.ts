@@ -1,11 +1,6 @@
 import { stat } from 'node:fs/promises';
-import {
-  UsageError,
-  parseCertificatesPem,
-  readIssuerDir,
-  type CertificateInfo,
-  FileError,
-} from '../ca/index.js';
+import { UsageError, parseCertificatesPem, type CertificateInfo, FileError } from '../ca/index.js';
+import { readIssuerDir } from '../ca/store/index.js';
 import { parseTrustBundle, type TrustBundle } from './bundle.js';
 import { FetchError, getBounded } from './fetch.js';
 

@@ -12,15 +12,15 @@ import {
   type IssuerCredential,
 } from '../../ca/index.js';
 import { InvalidTokenError, type Authenticator } from '../../issuer/authn/index.js';
-import { createCertifier, type Certify } from '../../issuer/certify.js';
-import { createStaticCredentialSource } from '../../issuer/credentials.js';
+import { createCertifier, type Certify } from '../../issuer/index.js';
+import { createStaticCredentialSource } from '../../issuer/index.js';
 import {
   HOSTILE_CSR_DESCRIPTIONS,
   HOSTILE_CSR_KINDS,
   hostileCsr,
   type HostileCsrKind,
-} from '../../test/support/hostile-csr.js';
-import { testPki } from '../../test/support/pki.js';
+} from '../../test/support/index.js';
+import { testPki } from '../../test/support/index.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const signal = new AbortController().signal;

@@ -7,7 +7,7 @@ import {
   loadIdentityService,
   type CertifyRequestMessage,
   type CertifyResponseMessage,
-} from '../../issuer/grpc/server.js';
+} from '../../issuer/grpc/index.js';
 import type { Workload } from './workloads.js';
 
 export interface CertifyChannel {

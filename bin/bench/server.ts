@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../ca/index.js';
-import { createSigningKeyDir, DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
+import { createSigningKeyDir, DEV_TOKEN_ISSUER } from '../token/index.js';
 import type { BenchOptions } from './options.js';
 
 /**

@@ -1,7 +1,7 @@
 // The stages of a bench run against one server: the workloads made up front, an untimed warm-up, the
 // untimed first certification renew needs when cold does not run, then each timed scenario in turn.
 import { join } from 'node:path';
-import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
+import { DEV_TOKEN_ISSUER } from '../token/index.js';
 import { log, round } from './format.js';
 import { runLoad, type CertifyChannel, type LoadResult } from './load.js';
 import type { BenchOptions } from './options.js';

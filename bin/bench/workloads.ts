@@ -4,14 +4,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import {
-  DEFAULT_IDENTITY_DOMAIN,
-  buildCsr,
-  createKeyObjectSigner,
-  systemClock,
-  workloadIdentity,
-} from '../../ca/index.js';
-import { loadSigningKeyDir, mintServiceAccountToken } from '../../issuer/authn/index.js';
+import { DEFAULT_IDENTITY_DOMAIN, buildCsr, systemClock, workloadIdentity } from '../../ca/index.js';
+import { createKeyObjectSigner } from '../../ca/keys/index.js';
+import { loadSigningKeyDir, mintServiceAccountToken } from '../token/index.js';
 
 /** What one proxy sends to Certify. */
 export interface Workload {

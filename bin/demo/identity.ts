@@ -6,13 +6,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createFileKeyStore,
-  createLeafTemplate,
-  encodePem,
-  parseCertificatesPem,
-  type CertificateInfo,
-} from '../../ca/index.js';
+import { createFileKeyStore } from '../../ca/keys/index.js';
+import { createLeafTemplate, encodePem, parseCertificatesPem, type CertificateInfo } from '../../ca/index.js';
 import { exited, onJsonLines, waitFor } from './process-io.js';
 import type { Host, Topology } from './topology.js';
 

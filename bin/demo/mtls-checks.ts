@@ -2,13 +2,8 @@
 // openssl s_server/s_client pair, and pod files that a peer must refuse.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createFileKeyStore,
-  encodePem,
-  parseCertificatesPem,
-  systemClock,
-  type CertificateInfo,
-} from '../../ca/index.js';
+import { createFileKeyStore } from '../../ca/keys/index.js';
+import { encodePem, parseCertificatesPem, systemClock, type CertificateInfo } from '../../ca/index.js';
 import { loadIssuer, type Launcher } from './identity.js';
 import { waitFor } from './process-io.js';
 import type { Host, Topology } from './topology.js';

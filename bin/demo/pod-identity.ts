@@ -19,8 +19,9 @@ import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypt
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { encodePem, systemClock, writeFilesAtomic } from '../../ca/index.js';
-import { ProxyCertifyError, proxyCertify, type ProxyCertificate } from '../../test/support/proxy-client.js';
+import { encodePem, systemClock } from '../../ca/index.js';
+import { writeFilesAtomic } from '../../ca/store/index.js';
+import { ProxyCertifyError, proxyCertify, type ProxyCertificate } from '../../test/support/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -4,7 +4,8 @@
 // old anchor is now refused); 3. once rotate status calls it safe, the old anchor leaves the bundles and
 // the proxies restart to trust the new anchor only.
 import { readFileSync } from 'node:fs';
-import { parseCertificatesPem, systemClock, writeFileAtomic, type CertificateInfo } from '../../ca/index.js';
+import { parseCertificatesPem, systemClock, type CertificateInfo } from '../../ca/index.js';
+import { writeFileAtomic } from '../../ca/store/index.js';
 import { adminGet, issueServingCert, proxyOnce, servingSerial, type PodProxy } from './identity.js';
 import { waitFor } from './process-io.js';
 import { createRotationStatus, type RotationStatus } from './story-rotate-status.js';

@@ -1,7 +1,7 @@
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { oid, seq } from '../der/writer.js';
+import { oid, seq } from '../der/index.js';
 import { CredentialError } from '../errors.js';
-import { OID } from '../der/oids.js';
+import { OID } from '../der/index.js';
 import { keyAlgorithmOf, signatureAlgorithmFor, type SignatureAlgorithm } from './algorithms.js';
 
 /**

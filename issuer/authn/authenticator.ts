@@ -1,4 +1,4 @@
-import type { ServiceAccountRef } from '../../ca/index.js';
+import { type ServiceAccountRef } from '../../ca/index.js';
 
 /** Options of one authentication. */
 export interface AuthenticateOptions {

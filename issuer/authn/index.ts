@@ -49,12 +49,3 @@ export {
 } from './kubeconfig.js';
 export { createStaticAuthenticator } from './static.js';
 export type { RateLimit } from './limiter.js';
-export {
-  createSigningKeyDir,
-  loadSigningKeyDir,
-  mintServiceAccountToken,
-  DEV_TOKEN_ISSUER,
-  SIGNING_KEY_FILES,
-  type MintOptions,
-  type SigningKey,
-} from './token-mint.js';

@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { requestBounded } from '../../trust-bundles/fetch.js';
+import { requestBounded } from '../../trust-bundles/index.js';
 
 /** Every JWS algorithm the JWT authenticator can be configured for; never "none", never HS*. */
 export const SUPPORTED_JWT_ALGORITHMS = [

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
 import { createFileVersionTracker, lookAtContents } from '../file-watch.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
-import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/fetch.js';
+import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/index.js';
 import { parseServiceAccountUsername, quote, redactToken } from './common.js';
 import type { KubeConnection } from './kubeconfig.js';
 

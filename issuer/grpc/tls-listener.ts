@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Clock } from '../../ca/index.js';
+import { type Clock } from '../../ca/index.js';
 import type { IssuerMetrics } from '../metrics.js';
 
 /** The first bytes of every HTTP/2 connection (RFC 9113 §3.4). */

@@ -3,16 +3,9 @@
 // same fields (serial, validity, names, key, extensions), byte for byte in the TBSCertificate.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  createAnchorCertificate,
-  createIssuerCertificate,
-  createKeyObjectSigner,
-  generateKey,
-  keyIdentifier,
-  parseCertificate,
-  type CertificateInfo,
-  type KeyAlgorithm,
-} from '../../ca/index.js';
+import { createAnchorCertificate, createIssuerCertificate, keyIdentifier } from '../../ca/profiles.js';
+import { createKeyObjectSigner, generateKey, type KeyAlgorithm } from '../../ca/keys/index.js';
+import { parseCertificate, type CertificateInfo } from '../../ca/index.js';
 import { OID } from '../../ca/der/oids.js';
 import { nameConstraintsDer } from '../../ca/profiles.js';
 import { implicitPrim, seq } from '../../ca/der/writer.js';

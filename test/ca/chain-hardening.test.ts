@@ -8,16 +8,14 @@ import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
   createIssuerCredential,
-  createKeyObjectSigner,
   encodePem,
-  generateKey,
-  issueForCsr,
-  parseCsr,
   workloadIdentity,
   systemClock,
   type CertificateInfo,
-  type Signer,
 } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey, type Signer } from '../../ca/keys/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { parseCsr } from '../../ca/csr.js';
 import { opensslIssuerFactory, templateLeaf } from '../support/openssl-ca.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { createTestCertificate, makeCsr, testPki, type TestPki } from '../support/pki.js';

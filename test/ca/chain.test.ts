@@ -5,17 +5,15 @@ import {
   DEFAULT_LEAF_POLICY,
   checkValidity,
   createChainVerifier,
-  createKeyObjectSigner,
   createLeafTemplate,
-  generateKey,
-  issueForCsr,
   parseCertificate,
-  parseCsr,
-  verifyChain,
   workloadIdentity,
   type CertificateInfo,
-  type Signer,
 } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey, type Signer } from '../../ca/keys/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { parseCsr } from '../../ca/csr.js';
+import { verifyChain } from '../../ca/chain.js';
 import { dnsWithin, uriHostWithin } from '../../ca/chain.js';
 import { x509 } from '../../ca/x509.js';
 import { DAY, FakeClock, HOUR } from '../support/clock.js';
@@ -442,12 +440,8 @@ describe('name constraint matching', () => {
 
 describe('post-sign check of a freshly built leaf (verifyIssued)', () => {
   it('accepts the leaf the template signed and refuses one whose signature or window is wrong', async () => {
-    const {
-      systemClock: clock,
-      createLeafTemplate: template,
-      createKeyObjectSigner: signerOf,
-      generateKey: gen,
-    } = await import('../../ca/index.js');
+    const { systemClock: clock, createLeafTemplate: template } = await import('../../ca/index.js');
+    const { createKeyObjectSigner: signerOf, generateKey: gen } = await import('../../ca/keys/index.js');
     const { testPki: mk } = await import('../support/pki.js');
     const now = clock.now();
     const pki = await mk({ now });

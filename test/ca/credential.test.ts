@@ -5,16 +5,11 @@ import {
   DEFAULT_LEAF_POLICY,
   createChainVerifier,
   createIssuerCredential,
-  createKeyObjectSigner,
   createLeafTemplate,
   encodePem,
-  generateKey,
   authorizeLeaf,
-  issueForCsr,
   issueLeaf,
-  judgeCsrKey,
   parseCertificate,
-  parseCsr,
   requestLeaf,
   snapshotIssuer,
   workloadIdentity,
@@ -23,6 +18,10 @@ import {
   type LeafPolicy,
   type ParsedCsr,
 } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { judgeCsrKey } from '../../ca/policy.js';
+import { parseCsr } from '../../ca/csr.js';
 import { x509 } from '../../ca/x509.js';
 import { DAY, FakeClock, HOUR } from '../support/clock.js';
 import { opensslCsr, opensslVerify } from '../support/openssl.js';

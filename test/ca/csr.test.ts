@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import {
-  DEFAULT_LEAF_POLICY,
-  MAX_CSR_BYTES,
-  MAX_RSA_BITS,
-  MAX_RSA_EXPONENT_BITS,
-  encodePem,
-  inspectBytes,
-  parseCsr,
-  parseCsrLenient,
-} from '../../ca/index.js';
+import { DEFAULT_LEAF_POLICY, encodePem, parseCsrLenient } from '../../ca/index.js';
+import { MAX_CSR_BYTES, parseCsr } from '../../ca/csr.js';
+import { MAX_RSA_BITS, MAX_RSA_EXPONENT_BITS } from '../../ca/csr-key.js';
+import { inspectBytes } from '../../ca/inspect/index.js';
 import { OID } from '../../ca/der/oids.js';
 import {
   bitString,

@@ -4,11 +4,11 @@ import fc from 'fast-check';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
-  issueForCsr,
   parseCertificate,
-  parseCsr,
   workloadIdentity,
 } from '../../ca/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { parseCsr } from '../../ca/csr.js';
 import { OID } from '../../ca/der/oids.js';
 import {
   TAG,

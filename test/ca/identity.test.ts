@@ -5,11 +5,11 @@ import {
   DEFAULT_IDENTITY_DOMAIN,
   isDns1123Label,
   isDns1123Subdomain,
-  parseIdentity,
   validateIdentityDomain,
   workloadIdentity,
   type IdentityDomain,
 } from '../../ca/index.js';
+import { parseIdentity } from '../../ca/identity.js';
 
 const label = fc.stringMatching(/^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/);
 const shortLabel = fc.stringMatching(/^[a-z0-9](?:[-a-z0-9]{0,14}[a-z0-9])?$/);

@@ -11,8 +11,8 @@ import {
   systemClock,
   workloadIdentity,
   type CertificateInfo,
-  type Signer,
 } from '../../ca/index.js';
+import { type Signer } from '../../ca/keys/index.js';
 import { opensslIssuerFactory, templateLeaf, type OpensslIssuer } from '../support/openssl-ca.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { testPki, type TestPki } from '../support/pki.js';

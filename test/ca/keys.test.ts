@@ -9,15 +9,15 @@ import {
   createFileKeyStore,
   createMemoryKeyStore,
   describeSigner,
-  encodePem,
   generateKey,
   keyAlgorithmOf,
   parseKeyAlgorithm,
   parsePrivateKeyPem,
-  writeFileAtomic,
   type KeyStore,
   type Signer,
-} from '../../ca/index.js';
+} from '../../ca/keys/index.js';
+import { encodePem } from '../../ca/index.js';
+import { writeFileAtomic } from '../../ca/store/index.js';
 import { openssl, tempDir } from '../support/openssl.js';
 import { csrKey } from '../support/pki.js';
 import { assertSignerContract } from '../support/signers.js';

@@ -5,9 +5,7 @@ import {
   DEFAULT_LEAF_POLICY,
   authorizeLeaf,
   issueLeaf,
-  judgeCsrKey,
   parseCertificate,
-  parseCsr,
   parseCsrLenient,
   requestLeaf,
   snapshotIssuer,
@@ -17,6 +15,8 @@ import {
   type LeafPolicy,
   type ParsedCsr,
 } from '../../ca/index.js';
+import { judgeCsrKey } from '../../ca/policy.js';
+import { parseCsr } from '../../ca/csr.js';
 import { AuthorizedLeafRequest as AuthorizedLeafRequestClass, LeafRequestNames } from '../../ca/policy.js';
 import { IssuerSnapshot } from '../../ca/credential.js';
 import { HOUR } from '../support/clock.js';

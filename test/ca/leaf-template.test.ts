@@ -5,9 +5,8 @@ import {
   createLeafTemplate,
   parseCertificate,
   workloadIdentity,
-  type LeafRequest,
-  type LeafTemplate,
 } from '../../ca/index.js';
+import { type LeafRequest, type LeafTemplate } from '../../ca/leaf-template.js';
 import { HOUR } from '../support/clock.js';
 import { spkiOf, testPki, type TestPki } from '../support/pki.js';
 

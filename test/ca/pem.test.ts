@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  decodeOnePem,
-  decodePem,
-  decodePemOf,
-  encodePem,
-  looksLikePem,
-  type PemLabel,
-} from '../../ca/index.js';
+import { decodeOnePem, decodePemOf, looksLikePem, type PemLabel } from '../../ca/pem.js';
+import { decodePem, encodePem } from '../../ca/index.js';
 import { openssl } from '../support/openssl.js';
 
 const DER = Buffer.from('3003020105', 'hex');

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import {
-  DEFAULT_LEAF_POLICY,
-  DEFAULTS,
-  checkCsrNames,
-  checkKeyAllowed,
-  leafValidity,
-  parseCsr,
-  type LeafPolicy,
-  type ParsedCsr,
-} from '../../ca/index.js';
+import { DEFAULT_LEAF_POLICY, DEFAULTS, type LeafPolicy, type ParsedCsr } from '../../ca/index.js';
+import { checkCsrNames, checkKeyAllowed, leafValidity } from '../../ca/policy.js';
+import { parseCsr } from '../../ca/csr.js';
 import { HOUR } from '../support/clock.js';
 import { opensslCsr } from '../support/openssl.js';
 import { makeCsr } from '../support/pki.js';

@@ -5,24 +5,19 @@ import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
   DEFAULTS,
-  createAnchorCertificate,
-  createIssuerCertificate,
   createIssuerCredential,
-  createKeyObjectSigner,
   createLeafTemplate,
   encodePem,
-  generateKey,
-  issueForCsr,
-  keyIdentifier,
   parseCertificate,
-  parseCsr,
   workloadIdentity,
   type CertificateInfo,
   type IssuedLeaf,
   type IssuerCredential,
-  type KeyAlgorithm,
-  type Signer,
 } from '../../ca/index.js';
+import { createAnchorCertificate, createIssuerCertificate, keyIdentifier } from '../../ca/profiles.js';
+import { createKeyObjectSigner, generateKey, type KeyAlgorithm, type Signer } from '../../ca/keys/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { parseCsr } from '../../ca/csr.js';
 import { TAG, children, content, readRoot, type Tlv } from '../../ca/der/reader.js';
 import { HOUR } from '../support/clock.js';
 import {

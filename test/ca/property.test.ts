@@ -7,17 +7,17 @@ import {
   DEFAULTS,
   createLeafTemplate,
   encodePem,
-  issueForCsr,
-  keyIdentifier,
-  leafValidity,
   parseCertificate,
-  parseCsr,
   workloadIdentity,
   type IdentityDomain,
-  type KeyAlgorithm,
   type LeafPolicy,
   type ServiceAccountRef,
 } from '../../ca/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { keyIdentifier } from '../../ca/profiles.js';
+import { leafValidity } from '../../ca/policy.js';
+import { parseCsr } from '../../ca/csr.js';
+import { type KeyAlgorithm } from '../../ca/keys/index.js';
 import { OID } from '../../ca/der/oids.js';
 import { webcrypto, x509 } from '../../ca/x509.js';
 import { DAY, HOUR } from '../support/clock.js';

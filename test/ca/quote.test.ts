@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_QUOTED_CHARS, quoteForMessage, quoteListForMessage } from '../../ca/index.js';
+import { MAX_QUOTED_CHARS, quoteListForMessage } from '../../ca/quote.js';
+import { quoteForMessage } from '../../ca/index.js';
 
 describe('quoteForMessage', () => {
   it('quotes a short printable string as JSON does', () => {

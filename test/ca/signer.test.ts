@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { buildCsr, createLeafTemplate } from '../../ca/index.js';
+import { createAnchorCertificate } from '../../ca/profiles.js';
 import {
-  buildCsr,
-  createAnchorCertificate,
   createKeyObjectSigner,
-  createLeafTemplate,
   describeSigner,
   generateKey,
   type KeyAlgorithm,
   type Signer,
-} from '../../ca/index.js';
+} from '../../ca/keys/index.js';
 import { csrKey } from '../support/pki.js';
 import { LEAF_REQUEST, NOW, assertSignerContract, remoteSigner } from '../support/signers.js';
 

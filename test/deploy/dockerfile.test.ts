@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
-import { buildProgram } from '../../bin/program.js';
+import { buildProgram } from '../../bin/cli/program.js';
 import { systemClock } from '../../ca/index.js';
 import {
   DEPLOY_DIR,

@@ -19,7 +19,7 @@ import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.
 import type { IClusterIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer';
 import type { IPrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { ISSUER_FILES } from '../../ca/issuer-dir.js';
+import { ISSUER_FILES } from '../../ca/store/issuer-dir.js';
 import { parseCertificatesPem, systemClock, workloadIdentity } from '../../ca/index.js';
 import { SERVE_DEFAULTS } from '../../issuer/config.js';
 import { createDirectoryCredentialSource } from '../../issuer/credentials.js';

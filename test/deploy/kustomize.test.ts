@@ -19,7 +19,7 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { systemClock } from '../../ca/index.js';
-import { createSigningKeyDir, mintServiceAccountToken } from '../../issuer/authn/index.js';
+import { createSigningKeyDir, mintServiceAccountToken } from '../../bin/token/index.js';
 import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer } from '../../issuer/main.js';
 import { scriptedAuthenticator } from '../support/authn.js';

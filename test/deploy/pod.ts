@@ -8,7 +8,7 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import type { Logger } from 'pino';
-import type { Clock } from '../../ca/index.js';
+import { type Clock } from '../../ca/index.js';
 import {
   createTokenReviewAuthenticator,
   resolveKubeConnection,

@@ -10,7 +10,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import { UsageError, systemClock } from '../../ca/index.js';
-import { allCommands, buildProgram } from '../../bin/program.js';
+import { allCommands, buildProgram } from '../../bin/cli/program.js';
 import { buildIssuerConfig, type IssuerConfig, type ServeFlags } from '../../issuer/config.js';
 import { REPO_ROOT } from '../support/cli.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decodePemOf } from '../../ca/index.js';
+import { decodePemOf } from '../../ca/pem.js';
 import { lanyard, prepareIssuerFiles, startServe, type CliResult, type LongRunning } from '../support/cli.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
 import { opensslVerify, tempDir } from '../support/openssl.js';

@@ -3,13 +3,8 @@ import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import {
-  buildCsr,
-  createKeyObjectSigner,
-  generateKey,
-  parseCertificate,
-  parseCertificatesPem,
-} from '../../ca/index.js';
+import { buildCsr, parseCertificate, parseCertificatesPem } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
 import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient } from '../support/issuer.js';
 import { tempDir } from '../support/openssl.js';

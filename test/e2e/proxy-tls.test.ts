@@ -18,7 +18,8 @@ import {
   type ProxyClientOptions,
 } from '../support/proxy-client.js';
 import { generateKeyPairSync } from 'node:crypto';
-import { decodePemOf, encodePem, systemClock } from '../../ca/index.js';
+import { decodePemOf } from '../../ca/pem.js';
+import { encodePem, systemClock } from '../../ca/index.js';
 import { createTestCertificate, testKey, testPki } from '../support/pki.js';
 import { defer } from '../support/cleanup.js';
 

@@ -5,7 +5,7 @@ import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../su
 import { opensslVerify, tempDir } from '../support/openssl.js';
 import { opensslMutualTls } from '../support/tls.js';
 import { readFileSync } from 'node:fs';
-import { decodePemOf } from '../../ca/index.js';
+import { decodePemOf } from '../../ca/pem.js';
 
 const id = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
 

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
 import fc from 'fast-check';
-import { buildCsr, createKeyObjectSigner, encodePem, generateKey, looksLikePem } from '../../ca/index.js';
+import { buildCsr, encodePem } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
+import { looksLikePem } from '../../ca/pem.js';
 import { webcrypto, x509 } from '../../ca/x509.js';
 import { openssl, opensslCsr } from '../support/openssl.js';
 import { makeCsr } from '../support/pki.js';

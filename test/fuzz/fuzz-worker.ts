@@ -2,7 +2,8 @@
 // authenticator, decodePem or parseTrustBundle and classifies what happened (errors lose their class
 // when posted, so it is read here).
 import { parentPort, workerData } from 'node:worker_threads';
-import { InvalidRequestError, LanyardError, decodePem, parseCsr } from '../../ca/index.js';
+import { InvalidRequestError, LanyardError, decodePem } from '../../ca/index.js';
+import { parseCsr } from '../../ca/csr.js';
 import { createJwtAuthenticator, type JwtAuthenticator } from '../../issuer/authn/index.js';
 import { statusName, toGrpcError } from '../../issuer/grpc/status.js';
 import { parseTrustBundle } from '../../trust-bundles/bundle.js';

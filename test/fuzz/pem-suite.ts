@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { buildCsr, createKeyObjectSigner, encodePem, generateKey, systemClock } from '../../ca/index.js';
+import { buildCsr, encodePem, systemClock } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
 import { x509 } from '../../ca/x509.js';
 import { openssl } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';

@@ -5,13 +5,13 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { CompactSign, compactVerify } from 'jose';
+import { DEFAULT_TOKEN_AUDIENCE } from '../../issuer/authn/index.js';
 import {
-  DEFAULT_TOKEN_AUDIENCE,
   DEV_TOKEN_ISSUER,
   createSigningKeyDir,
   mintServiceAccountToken,
   type SigningKey,
-} from '../../issuer/authn/index.js';
+} from '../../bin/token/index.js';
 import { FakeClock } from '../support/clock.js';
 import { tempDir } from '../support/openssl.js';
 import { FuzzRunner, describeInput, type Outcome } from './harness.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CompactSign } from 'jose';
-import { DEV_TOKEN_ISSUER } from '../../issuer/authn/index.js';
+import { DEV_TOKEN_ISSUER } from '../../bin/token/index.js';
 import { runs } from './harness.js';
 import { NOW, TOKEN_GROUPS, createTokenSuite } from './token-suite.js';
 import { assertGroup, formatKinds, runInput } from './suite.js';

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { LanyardError, systemClock } from '../../ca/index.js';
-import { checkServerName, createIssuerChannel } from '../../issuer/client-channel.js';
+import { checkServerName, createIssuerChannel } from '../../bin/agent/channel.js';
 import { testCert } from '../support/tls-cert.js';
 import { defer } from '../support/cleanup.js';
 

@@ -11,8 +11,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { encodePem, generateKey, LanyardError, systemClock } from '../../ca/index.js';
-import { createCertifyClient, type CertifyClient } from '../../issuer/client.js';
+import { encodePem, LanyardError, systemClock } from '../../ca/index.js';
+import { generateKey } from '../../ca/keys/index.js';
+import { createCertifyClient, type CertifyClient } from '../../bin/agent/agent.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { startTestIssuer } from '../support/issuer.js';

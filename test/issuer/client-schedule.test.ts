@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { LanyardError, parseCertificatesPem, systemClock } from '../../ca/index.js';
-import { createCertifyClient, renewalDelayMs } from '../../issuer/client.js';
+import { createCertifyClient, renewalDelayMs } from '../../bin/agent/agent.js';
 import {
   loadIdentityService,
   type CertifyRequestMessage,

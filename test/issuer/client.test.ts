@@ -5,15 +5,9 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  createKeyObjectSigner,
-  encodePem,
-  generateKey,
-  parseCertificatesPem,
-  systemClock,
-  LanyardError,
-} from '../../ca/index.js';
-import { checkBundleUrl, createCertifyClient, renewalDelayMs } from '../../issuer/client.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
+import { encodePem, parseCertificatesPem, systemClock, LanyardError } from '../../ca/index.js';
+import { checkBundleUrl, createCertifyClient, renewalDelayMs } from '../../bin/agent/agent.js';
 import { createDirectoryCredentialSource } from '../../issuer/credentials.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock, HOUR } from '../support/clock.js';

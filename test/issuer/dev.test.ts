@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isLanyardError, systemClock, type Clock } from '../../ca/index.js';
 import { createLogger } from '../../issuer/logger.js';
-import { startDevEnvironment } from '../../issuer/dev.js';
+import { startDevEnvironment } from '../../bin/dev/dev.js';
 import { openssl } from '../support/openssl.js';
 import { testPki } from '../support/pki.js';
 import { DAY } from '../support/clock.js';

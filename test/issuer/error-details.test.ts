@@ -9,12 +9,10 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { systemClock } from '../../ca/index.js';
 import {
   createJwtAuthenticator,
-  createSigningKeyDir,
   createTokenReviewAuthenticator,
-  mintServiceAccountToken,
   type Authenticator,
-  type SigningKey,
 } from '../../issuer/authn/index.js';
+import { createSigningKeyDir, mintServiceAccountToken, type SigningKey } from '../../bin/token/index.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { closedPort, startJwksServer, type JwksServer } from '../support/jwks-server.js';
 import { tempDir } from '../support/openssl.js';

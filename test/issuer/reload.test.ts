@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { systemClock } from '../../ca/index.js';
 import { after, before, describe, it } from 'node:test';
-import {
-  createKeyObjectSigner,
-  encodePem,
-  generateKey,
-  parseCertificate,
-  type CertificateInfo,
-} from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
+import { encodePem, parseCertificate, type CertificateInfo } from '../../ca/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';

@@ -6,7 +6,7 @@ import { connect } from 'node:tls';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { systemClock } from '../../ca/index.js';
-import { createSigningKeyDir } from '../../issuer/authn/index.js';
+import { createSigningKeyDir } from '../../bin/token/index.js';
 import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer } from '../../issuer/main.js';
 import { scriptedAuthenticator } from '../support/authn.js';

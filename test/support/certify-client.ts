@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { systemClock } from '../../ca/index.js';
-import type { CertifyClientOptions } from '../../issuer/client.js';
+import type { CertifyClientOptions } from '../../bin/agent/agent.js';
 
 /** The identity of the workload `web` in namespace `default`, as a Linkerd proxy names it. */
 export const WEB_IDENTITY = 'web.default.serviceaccount.identity.linkerd.cluster.local';

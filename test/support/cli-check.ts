@@ -1,5 +1,5 @@
 import { CommanderError, type Command } from 'commander';
-import { allCommands } from '../../bin/program.js';
+import { allCommands } from '../../bin/cli/program.js';
 
 export interface InvocationProblem {
   /** commander's error code: commander.unknownCommand, commander.unknownOption, commander.missingMandatoryOptionValue, commander.invalidArgument, commander.help (a command group given no subcommand), … */

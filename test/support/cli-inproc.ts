@@ -1,5 +1,6 @@
-import { runCli, systemClock, type Clock } from '../../ca/index.js';
-import { buildProgram } from '../../bin/program.js';
+import { runCli } from '../../bin/cli/index.js';
+import { systemClock, type Clock } from '../../ca/index.js';
+import { buildProgram } from '../../bin/cli/program.js';
 
 export interface InProcResult {
   readonly code: number;

@@ -1,4 +1,4 @@
-import type { Clock, Scheduler } from '../../ca/index.js';
+import { type Clock, type Scheduler } from '../../ca/index.js';
 
 interface Timer {
   readonly atMs: number;

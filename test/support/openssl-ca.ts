@@ -2,13 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createLeafTemplate,
-  decodeOnePem,
-  parseCertificate,
-  type CertificateInfo,
-  type Signer,
-} from '../../ca/index.js';
+import { createLeafTemplate, parseCertificate, type CertificateInfo } from '../../ca/index.js';
+import { decodeOnePem } from '../../ca/pem.js';
+import { type Signer } from '../../ca/keys/index.js';
 import { openssl } from './openssl.js';
 import { spkiOf, testKey, type TestPki } from './pki.js';
 

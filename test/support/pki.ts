@@ -2,19 +2,23 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import {
   createAnchorCertificate,
   createIssuerCertificate,
-  createIssuerCredential,
-  createKeyObjectSigner,
-  encodePem,
-  generateKey,
   keyIdentifier,
-  parseCertificate,
   randomSerial,
+} from '../../ca/profiles.js';
+import {
+  createIssuerCredential,
+  encodePem,
+  parseCertificate,
   type CertificateInfo,
   type IssuerCredential,
+} from '../../ca/index.js';
+import {
+  createKeyObjectSigner,
+  generateKey,
   type KeyAlgorithm,
   type Signer,
   type SyncSigner,
-} from '../../ca/index.js';
+} from '../../ca/keys/index.js';
 import { bytes, webcrypto, x509, x509SigningWith } from '../../ca/x509.js';
 
 export interface TestCa {

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
-import {
-  createAnchorCertificate,
-  createIssuerCertificate,
-  createKeyObjectSigner,
-  createLeafTemplate,
-  describeSigner,
-  generateKey,
-  type Signer,
-} from '../../ca/index.js';
+import { createAnchorCertificate, createIssuerCertificate } from '../../ca/profiles.js';
+import { createKeyObjectSigner, describeSigner, generateKey, type Signer } from '../../ca/keys/index.js';
+import { createLeafTemplate } from '../../ca/index.js';
 import { opensslVerify } from './openssl.js';
 import { spkiOf } from './pki.js';
 

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import {
-  createAnchorCertificate,
-  createKeyObjectSigner,
-  fingerprint,
-  generateKey,
-  parseCertificate,
-  type CertificateInfo,
-} from '../../ca/index.js';
+import { createAnchorCertificate } from '../../ca/profiles.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
+import { fingerprint, parseCertificate, type CertificateInfo } from '../../ca/index.js';
 import { createTrustBundle, normalizeFingerprint, parseTrustBundle } from '../../trust-bundles/bundle.js';
 import { openssl } from '../support/openssl.js';
 import { testPki, type TestPki } from '../support/pki.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodePem } from '../../ca/index.js';
 import type { CheckReport } from '../../trust-bundles/check.js';
-import { buildProgram } from '../../bin/program.js';
+import { buildProgram } from '../../bin/cli/program.js';
 import { checkInvocation } from '../support/cli-check.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { DAY, FakeClock, HOUR } from '../support/clock.js';

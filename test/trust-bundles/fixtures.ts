@@ -4,14 +4,13 @@ import assert from 'node:assert/strict';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
-  createKeyObjectSigner,
   encodePem,
-  generateKey,
-  issueForCsr,
-  parseCsr,
   workloadIdentity,
   type CertificateInfo,
 } from '../../ca/index.js';
+import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
+import { issueForCsr } from '../../ca/credential.js';
+import { parseCsr } from '../../ca/csr.js';
 import { createTestCertificate, makeCsr, testPki, type TestPki } from '../support/pki.js';
 
 export const NOW = new Date('2026-06-01T00:00:00Z');

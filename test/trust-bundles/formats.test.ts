@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import type { CertificateInfo } from '../../ca/index.js';
+import { type CertificateInfo } from '../../ca/index.js';
 import { createTrustBundle, type TrustBundle } from '../../trust-bundles/bundle.js';
 import {
   CONFIGMAP_DEFAULTS,

@@ -3,18 +3,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import {
-  buildCsr,
-  createAnchorCertificate,
-  createIssuerCertificate,
-  createKeyObjectSigner,
-  encodePem,
-  fingerprint,
-  generateKey,
-  systemClock,
-  type CertificateInfo,
-  type Signer,
-} from '../../ca/index.js';
+import { buildCsr, encodePem, fingerprint, systemClock, type CertificateInfo } from '../../ca/index.js';
+import { createAnchorCertificate, createIssuerCertificate } from '../../ca/profiles.js';
+import { createKeyObjectSigner, generateKey, type Signer } from '../../ca/keys/index.js';
 import { buildIssuerConfig } from '../../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../../issuer/main.js';
 import type { RotationStatus } from '../../trust-bundles/rotation.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import type { CertificateInfo } from '../../ca/index.js';
+import { type CertificateInfo } from '../../ca/index.js';
 import { createTrustBundle, type BundleAnchor } from '../../trust-bundles/bundle.js';
 import { planRotation, type PlanPhase, type RotationPlan } from '../../trust-bundles/rotation-plan.js';
 import { OFFLINE_DEFAULTS, offlineWindowMs } from '../../trust-bundles/rotation.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { MAX_TOKEN_BYTES, type Authenticator } from '../../../issuer/authn/index.js';
-import type { ServiceAccountRef } from '../../../ca/index.js';
+import { type ServiceAccountRef } from '../../../ca/index.js';
 
 /** What the contract suite needs from one Authenticator implementation. */
 export interface ContractSubject {

@@ -6,14 +6,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
-  DEV_TOKEN_ISSUER,
   createJwtAuthenticator,
-  createSigningKeyDir,
-  mintServiceAccountToken,
   type JwtAuthenticator,
   type JwtAuthenticatorOptions,
-  type SigningKey,
 } from '../../../issuer/authn/index.js';
+import {
+  DEV_TOKEN_ISSUER,
+  createSigningKeyDir,
+  mintServiceAccountToken,
+  type SigningKey,
+} from '../../../bin/token/index.js';
 import { FakeClock } from '../../support/clock.js';
 import { startJwksServer, type JwksServer } from '../../support/jwks-server.js';
 import { tempDir } from '../../support/openssl.js';

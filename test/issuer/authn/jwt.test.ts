@@ -5,14 +5,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, base64url, exportJWK, type JWK } from 'jose';
 import {
-  DEV_TOKEN_ISSUER,
   createJwtAuthenticator,
-  createSigningKeyDir,
-  mintServiceAccountToken,
   type JwtAuthenticator,
   type JwtAuthenticatorOptions,
-  type SigningKey,
 } from '../../../issuer/authn/index.js';
+import {
+  DEV_TOKEN_ISSUER,
+  createSigningKeyDir,
+  mintServiceAccountToken,
+  type SigningKey,
+} from '../../../bin/token/index.js';
 import { FakeClock } from '../../support/clock.js';
 import { closedPort, startJwksServer, type JwksServer } from '../../support/jwks-server.js';
 import { tempDir } from '../../support/openssl.js';

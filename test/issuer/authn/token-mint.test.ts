@@ -9,7 +9,7 @@ import {
   createSigningKeyDir,
   loadSigningKeyDir,
   mintServiceAccountToken,
-} from '../../../issuer/authn/index.js';
+} from '../../../bin/token/index.js';
 import { FakeClock } from '../../support/clock.js';
 import { testDir } from '../../support/temp-dir.js';
 

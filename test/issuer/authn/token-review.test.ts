@@ -6,15 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import {
   DEFAULT_TOKEN_REVIEW_CACHE_MS,
   TOKEN_REVIEW_PATH,
-  createSigningKeyDir,
   createTokenReviewAuthenticator,
   inClusterConfig,
   loadKubeConfig,
-  mintServiceAccountToken,
   type KubeConnection,
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,
 } from '../../../issuer/authn/index.js';
+import { createSigningKeyDir, mintServiceAccountToken } from '../../../bin/token/index.js';
 import type { IssuerConfig } from '../../../issuer/config.js';
 import { parseServe } from '../../deploy/support.js';
 import { FakeClock } from '../../support/clock.js';

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { LanyardError, UsageError, isDns1123Subdomain, quoteForMessage } from '../ca/index.js';
+import { LanyardError, UsageError, isDns1123Subdomain, quoteForMessage } from '../../ca/index.js';
 
 /**
  * The issuer's TLS certificate does not carry the name the client asked for: the DNS name given as

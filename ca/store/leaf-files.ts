@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { issueForCsr, type IssuedLeaf } from './credential.js';
-import { parseCsr } from './csr.js';
-import { FileError } from './errors.js';
-import { writeFileAtomic } from './fs.js';
-import type { WorkloadIdentity } from './identity.js';
+import { issueForCsr, type IssuedLeaf } from '../credential.js';
+import { parseCsr } from '../csr.js';
+import { FileError } from '../errors.js';
+import { writeFileAtomic } from '../fs.js';
+import type { WorkloadIdentity } from '../identity.js';
 import { loadIssuerCredential } from './issuer-dir.js';
-import { encodePem } from './pem.js';
-import { DEFAULT_LEAF_POLICY, type LeafKeyType, type LeafPolicy } from './policy.js';
+import { encodePem } from '../pem.js';
+import { DEFAULT_LEAF_POLICY, type LeafKeyType, type LeafPolicy } from '../policy.js';
 
 /** One offline leaf: which issuer signs which CSR for whom, and where the chain goes. */
 export interface LeafFileRequest {

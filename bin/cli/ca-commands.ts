@@ -1,15 +1,15 @@
 import { Command, Option } from 'commander';
-import { createAnchorFiles, createIssuerFilesFromAnchorDir } from './ca-files.js';
-import { checkFlags, collect, durationOption, nameFlags, type CliContext } from './cli-kit.js';
-import { CredentialError, UsageError, restateError } from './errors.js';
-import { validateIdentityDomain, workloadIdentity } from './identity.js';
-import { inspectFiles } from './inspect-files.js';
-import { formatReport } from './inspect-text.js';
-import { ANCHOR_FILES } from './issuer-dir.js';
-import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from './keys/algorithms.js';
-import { issueLeafFile } from './leaf-files.js';
-import type { LeafKeyType } from './policy.js';
-import { DEFAULTS } from './profiles.js';
+import { createAnchorFiles, createIssuerFilesFromAnchorDir } from '../../ca/store/index.js';
+import { checkFlags, collect, durationOption, nameFlags, type CliContext } from './kit.js';
+import { CredentialError, UsageError, restateError } from '../../ca/index.js';
+import { validateIdentityDomain, workloadIdentity } from '../../ca/index.js';
+import { inspectFiles } from '../../ca/inspect/index.js';
+import { formatReport } from '../../ca/inspect/index.js';
+import { ANCHOR_FILES } from '../../ca/store/index.js';
+import { EC_ALGORITHMS, KEY_ALGORITHMS, parseKeyAlgorithm } from '../../ca/keys/index.js';
+import { issueLeafFile } from '../../ca/store/index.js';
+import { type LeafKeyType } from '../../ca/index.js';
+import { DEFAULTS } from '../../ca/index.js';
 
 /** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
 export function registerCaCommands(program: Command, ctx: CliContext): void {

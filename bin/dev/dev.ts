@@ -3,29 +3,30 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   ANCHOR_FILES,
-  checkValidity,
   createAnchorFiles,
-  createFileKeyStore,
   createIssuerFiles,
-  createIssuerCredential,
-  isLanyardError,
   loadAnchorDir,
   readPemFile,
   writeFileAtomic,
+} from '../../ca/store/index.js';
+import {
+  checkValidity,
+  createIssuerCredential,
+  isLanyardError,
   type CertificateInfo,
   type Clock,
-  type Signer,
   FileError,
   restateError,
-} from '../ca/index.js';
+} from '../../ca/index.js';
+import { createFileKeyStore, type Signer } from '../../ca/keys/index.js';
 import {
   createSigningKeyDir,
   DEV_TOKEN_ISSUER,
   loadSigningKeyDir,
   SIGNING_KEY_FILES,
-} from './authn/index.js';
-import { buildIssuerConfig } from './config.js';
-import { startIssuer, type RunningIssuer } from './main.js';
+} from '../token/index.js';
+import { buildIssuerConfig } from '../../issuer/index.js';
+import { startIssuer, type RunningIssuer } from '../../issuer/index.js';
 
 export const DEV_CLUSTERS = ['east', 'west'] as const;
 

@@ -1,25 +1,19 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
-import {
-  LanyardError,
-  UsageError,
-  durationOption,
-  isDns1123Label,
-  parseDuration,
-  type CliContext,
-} from '../ca/index.js';
+import { LanyardError, UsageError, isDns1123Label, parseDuration } from '../../ca/index.js';
+import { durationOption, type CliContext } from './kit.js';
 import {
   createSigningKeyDir,
   DEV_TOKEN_ISSUER,
   loadSigningKeyDir,
   mintServiceAccountToken,
   type SigningKey,
-} from './authn/index.js';
-import { startDevEnvironment } from './dev.js';
-import { createCertifyClient, describeError, errorCode } from './client.js';
-import { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from './config.js';
-import { createIssuerLogger, createLogger } from './logger.js';
-import { runIssuer } from './cluster.js';
+} from '../token/index.js';
+import { startDevEnvironment } from '../dev/index.js';
+import { createCertifyClient, describeError, errorCode } from '../agent/index.js';
+import { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from '../../issuer/index.js';
+import { createIssuerLogger, createLogger } from '../../issuer/index.js';
+import { runIssuer } from '../../issuer/index.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
 

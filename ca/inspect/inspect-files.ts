@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { FileError } from './errors.js';
+import { FileError } from '../errors.js';
 import { inspectBytes, type InspectReport } from './inspect.js';
 
 /** What one file holds: a report per certificate or CSR in it. */

@@ -8,15 +8,9 @@ import {
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, type JWK } from 'jose';
-import {
-  CredentialError,
-  UsageError,
-  isDns1123Label,
-  writeFileAtomic,
-  type Clock,
-  FileError,
-} from '../../ca/index.js';
-import { DEFAULT_TOKEN_AUDIENCE } from './common.js';
+import { CredentialError, UsageError, isDns1123Label, type Clock, FileError } from '../../ca/index.js';
+import { writeFileAtomic } from '../../ca/store/index.js';
+import { DEFAULT_TOKEN_AUDIENCE } from '../../issuer/authn/index.js';
 
 /** The `iss` of tokens minted for development, as a default cluster's API server writes it. */
 export const DEV_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';

@@ -10,23 +10,22 @@ import {
   encodePem,
   parseCertificate,
   parseCertificatesPem,
-  readPemFile,
-  writeFileAtomic,
   LanyardError,
   UsageError,
   type CertificateInfo,
   type Clock,
   FileError,
-} from '../ca/index.js';
+} from '../../ca/index.js';
+import { readPemFile, writeFileAtomic } from '../../ca/store/index.js';
 import {
   loadIdentityService,
   type CertifyRequestMessage,
   type CertifyResponseMessage,
-} from './grpc/server.js';
-import { parseTrustBundle } from '../trust-bundles/bundle.js';
-import { getBounded } from '../trust-bundles/fetch.js';
-import { checkServerName, createIssuerChannel } from './client-channel.js';
-import { loadOrCreateKey, warnIfShared } from './client-key.js';
+} from '../../issuer/grpc/index.js';
+import { parseTrustBundle } from '../../trust-bundles/index.js';
+import { getBounded } from '../../trust-bundles/index.js';
+import { checkServerName, createIssuerChannel } from './channel.js';
+import { loadOrCreateKey, warnIfShared } from './key.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */

@@ -1,9 +1,9 @@
 // The command tree, built from each folder's cli module (no side effects: tests and the docs generator use it).
 import { Command } from 'commander';
-import { registerCaCommands } from '../ca/cli.js';
-import type { CliContext } from '../ca/cli-kit.js';
-import { registerDevCommands, registerIssuerCommands } from '../issuer/cli.js';
-import { registerBundleCommands, registerTrustCommands } from '../trust-bundles/cli.js';
+import { registerCaCommands } from './ca-commands.js';
+import type { CliContext } from './kit.js';
+import { registerDevCommands, registerIssuerCommands } from './issuer-commands.js';
+import { registerBundleCommands, registerTrustCommands } from './bundle.js';
 
 export const VERSION = '0.1.0';
 

@@ -1,13 +1,14 @@
 import { Command, Option } from 'commander';
-import { ExitStatus, collect, durationOption, formatDuration, type CliContext } from '../ca/index.js';
-import { clusterRotationPlan, clusterRotationStatus } from './mesh.js';
-import type { PlanPhase, RotationPlan } from './rotation-plan.js';
+import { ExitStatus, collect, durationOption, type CliContext } from './kit.js';
+import { formatDuration } from '../../ca/index.js';
+import { clusterRotationPlan, clusterRotationStatus } from '../../trust-bundles/index.js';
+import type { PlanPhase, RotationPlan } from '../../trust-bundles/index.js';
 import {
   OFFLINE_DEFAULTS,
   type OfflineAssumptions,
   type OldLeafBasis,
   type RotationStatus,
-} from './rotation.js';
+} from '../../trust-bundles/index.js';
 
 /** `lanyard rotate status|plan` */
 export function registerRotateCommands(program: Command, ctx: CliContext): void {

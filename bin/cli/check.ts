@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { ExitStatus, collect, durationOption, type CliContext } from '../ca/index.js';
-import type { CheckReport } from './check.js';
-import { checkClusters } from './mesh.js';
+import { ExitStatus, collect, durationOption, type CliContext } from './kit.js';
+import type { CheckReport } from '../../trust-bundles/index.js';
+import { checkClusters } from '../../trust-bundles/index.js';
 
 /** `lanyard check` */
 export function registerCheckCommand(program: Command, ctx: CliContext): void {

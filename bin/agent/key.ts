@@ -3,7 +3,8 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { CredentialError, createFileKeyStore, type Signer } from '../ca/index.js';
+import { CredentialError } from '../../ca/index.js';
+import { createFileKeyStore, type Signer } from '../../ca/keys/index.js';
 
 /** The workload key: OUT/tls.key when there is one this user alone owns and can read, else a new one. */
 export async function loadOrCreateKey(path: string): Promise<Signer> {

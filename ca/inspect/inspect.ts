@@ -1,13 +1,13 @@
-import { fingerprint, parseCertificate, KEY_USAGE, type CertificateInfo } from './certificate.js';
-import { parseCsr } from './csr.js';
-import { formatDuration } from './duration.js';
-import { TAG, children, readRoot } from './der/reader.js';
-import { InvalidRequestError, isLanyardError, FileError } from './errors.js';
-import { keyAlgorithmOf } from './keys/algorithms.js';
-import { decodePem, looksLikePem } from './pem.js';
-import { bytes, x509 } from './x509.js';
+import { fingerprint, parseCertificate, KEY_USAGE, type CertificateInfo } from '../certificate.js';
+import { parseCsr } from '../csr.js';
+import { formatDuration } from '../duration.js';
+import { TAG, children, readRoot } from '../der/index.js';
+import { InvalidRequestError, isLanyardError, FileError } from '../errors.js';
+import { keyAlgorithmOf } from '../keys/index.js';
+import { decodePem, looksLikePem } from '../pem.js';
+import { bytes, x509 } from '../x509.js';
 
-export { fingerprint } from './certificate.js';
+export { fingerprint } from '../certificate.js';
 
 export type ExpiryState = 'valid' | 'expiring-soon' | 'expired' | 'not-yet-valid';
 

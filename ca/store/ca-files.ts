@@ -1,18 +1,18 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CertificateInfo } from './certificate.js';
-import { CredentialError } from './errors.js';
+import type { CertificateInfo } from '../certificate.js';
+import { CredentialError } from '../errors.js';
 import { ANCHOR_FILES, ISSUER_FILES, loadAnchorDir } from './issuer-dir.js';
-import type { KeyAlgorithm } from './keys/algorithms.js';
-import type { Signer } from './keys/signer.js';
-import { createFileKeyStore, type FileKeyStore } from './keys/store.js';
-import { encodePem } from './pem.js';
+import type { KeyAlgorithm } from '../keys/index.js';
+import type { Signer } from '../keys/index.js';
+import { createFileKeyStore, type FileKeyStore } from '../keys/index.js';
+import { encodePem } from '../pem.js';
 import {
   createAnchorCertificate,
   createIssuerCertificate,
   type AnchorProfile,
   type IssuerProfile,
-} from './profiles.js';
+} from '../profiles.js';
 
 /** How the files of a new anchor or issuer are written. */
 export interface CaFilesOptions {

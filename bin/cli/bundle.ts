@@ -1,16 +1,23 @@
 import { Command, Option } from 'commander';
-import { UsageError, writeFileAtomic, type CliContext } from '../ca/index.js';
-import type { TrustBundle } from './bundle.js';
+import { UsageError } from '../../ca/index.js';
+import { writeFileAtomic } from '../../ca/store/index.js';
+import { type CliContext } from './kit.js';
+import type { TrustBundle } from '../../trust-bundles/index.js';
 import {
   addToBundleFile,
   createBundleFile,
   readBundleFile,
   removeFromBundleFile,
   type BundleChange,
-} from './bundle-files.js';
-import { registerCheckCommand } from './check-cli.js';
-import { BUNDLE_FORMATS, CONFIGMAP_DEFAULTS, serializeBundle, type BundleFormat } from './formats.js';
-import { registerRotateCommands } from './rotate-cli.js';
+} from '../../trust-bundles/index.js';
+import { registerCheckCommand } from './check.js';
+import {
+  BUNDLE_FORMATS,
+  CONFIGMAP_DEFAULTS,
+  serializeBundle,
+  type BundleFormat,
+} from '../../trust-bundles/index.js';
+import { registerRotateCommands } from './rotate.js';
 
 /** `lanyard bundle create|add|remove|show|export` */
 export function registerBundleCommands(program: Command, ctx: CliContext): void {

@@ -1,14 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseCertificatesPem, type CertificateInfo } from './certificate.js';
-import { checkCriticalExtensions, signatureVerifies } from './chain.js';
-import { createIssuerCredential, type IssuerCredential } from './credential.js';
-import { CredentialError, FileError } from './errors.js';
-import type { Signer } from './keys/signer.js';
-import { createFileKeyStore, type KeyStore } from './keys/store.js';
-import { readPemFile } from './pem-file.js';
+import { parseCertificatesPem, type CertificateInfo } from '../certificate.js';
+import { checkCriticalExtensions, signatureVerifies } from '../chain.js';
+import { createIssuerCredential, type IssuerCredential } from '../credential.js';
+import { CredentialError, FileError } from '../errors.js';
+import type { Signer } from '../keys/index.js';
+import { createFileKeyStore, type KeyStore } from '../keys/index.js';
+import { readPemFile } from '../pem-file.js';
 
-export { MAX_PEM_FILE_BYTES, readPemFile } from './pem-file.js';
+export { MAX_PEM_FILE_BYTES, readPemFile } from '../pem-file.js';
 
 /** The files of an issuer directory, as read (not yet validated). */
 export interface IssuerDirFiles {

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
-import type { Clock } from './clock.js';
-import { parseDuration } from './duration.js';
-import { LanyardError, UsageError } from './errors.js';
+import { type Clock } from '../../ca/index.js';
+import { parseDuration } from '../../ca/index.js';
+import { LanyardError, UsageError } from '../../ca/index.js';
 
 /** What the command layer adds to an error of a code: how the operator gets past it with a flag. */
 const FLAG_HINTS: Readonly<Partial<Record<string, string>>> = {

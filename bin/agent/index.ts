@@ -1,0 +1,1 @@
+export { createCertifyClient, describeError, errorCode } from './agent.js';

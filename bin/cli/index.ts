@@ -1,0 +1,2 @@
+export { runCli, reportError, collect, durationOption, EXIT, ExitStatus, type CliContext } from './kit.js';
+export { allCommands, buildProgram, commandPath } from './program.js';

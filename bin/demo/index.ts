@@ -1,0 +1,2 @@
+export { runFlatNetworkStory, type Outcome } from './story.js';
+export { guardProcess } from './topology.js';

@@ -1,0 +1,1 @@
+export { startDevEnvironment } from './dev.js';

@@ -1,0 +1,9 @@
+export {
+  createSigningKeyDir,
+  loadSigningKeyDir,
+  mintServiceAccountToken,
+  DEV_TOKEN_ISSUER,
+  SIGNING_KEY_FILES,
+  type MintOptions,
+  type SigningKey,
+} from './token-mint.js';

@@ -1,0 +1,11 @@
+export {
+  GRPC_SERVER_OPTIONS,
+  createIdentityHandlers,
+  loadIdentityService,
+  type CertifyRequestMessage,
+  type CertifyResponseMessage,
+  CERTIFY_METHOD,
+} from './server.js';
+export { createAdmissionControl } from './admission.js';
+export { createRejectionLog } from './rejection-log.js';
+export { createTlsListener, type TlsListener } from './tls-listener.js';

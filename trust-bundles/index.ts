@@ -1,0 +1,26 @@
+export { createTrustBundle, parseTrustBundle, type TrustBundle } from './bundle.js';
+export {
+  toSpiffeBundle,
+  BUNDLE_FORMATS,
+  CONFIGMAP_DEFAULTS,
+  serializeBundle,
+  type BundleFormat,
+} from './formats.js';
+export { requestBounded, FetchError, type BoundedResponse, getBounded } from './fetch.js';
+export { type TrustBundlesErrorCode } from './errors.js';
+export {
+  addToBundleFile,
+  createBundleFile,
+  readBundleFile,
+  removeFromBundleFile,
+  type BundleChange,
+} from './bundle-files.js';
+export { type CheckReport } from './check.js';
+export { checkClusters, clusterRotationPlan, clusterRotationStatus } from './mesh.js';
+export { type PlanPhase, type RotationPlan } from './rotation-plan.js';
+export {
+  OFFLINE_DEFAULTS,
+  type OfflineAssumptions,
+  type OldLeafBasis,
+  type RotationStatus,
+} from './rotation.js';
