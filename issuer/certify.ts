@@ -126,11 +126,15 @@ export function createCertifier(o: CertifierOptions): Certify {
   }
 
   return async function certify(input, opts) {
+    // 1. snapshot: the only clock and credential reads of the call
     const snapshot = snapshotIssuer(credentials.current(), clock.now());
+    // 2. parse
     const request = parse(input);
+    // 3. authorize: the token, then the identity it proves and the key
     const account = await authenticator.authenticate(input.token, opts);
     const authorized = authorize(request, account);
     const result: CertifyResult = {
+      // 4–5. issue, verify
       leaf: issueLeaf(snapshot, authorized),
       identity: authorized.identity,
       issuerSkid: snapshot.credential.issuerKeyIdHex,
