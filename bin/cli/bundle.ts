@@ -57,6 +57,11 @@ export function registerBundleCommands(program: Command, ctx: CliContext): void 
       printChange(ctx, await removeFromBundleFile(file, which));
     });
 
+  registerBundleOutputCommands(bundle, ctx);
+}
+
+/** `lanyard bundle show|export` */
+function registerBundleOutputCommands(bundle: Command, ctx: CliContext): void {
   bundle
     .command('show')
     .description('list the anchors of a bundle: fingerprint, subject, validity')

@@ -13,6 +13,13 @@ import { DEFAULTS } from '../../ca/index.js';
 
 /** `lanyard anchor …`, `lanyard issuer …`, `lanyard leaf …`, `lanyard inspect …` */
 export function registerCaCommands(program: Command, ctx: CliContext): void {
+  registerAnchorCommands(program, ctx);
+  registerIssuerCreateCommand(program, ctx);
+  registerLeafCommands(program, ctx);
+  registerInspectCommand(program, ctx);
+}
+
+function registerAnchorCommands(program: Command, ctx: CliContext): void {
   const anchor = program
     .command('anchor')
     .description('manage the trust anchor (root CA) shared by every cluster');
@@ -41,7 +48,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         ctx.out(`key: ${keyPath} (keep it offline; it signs every cluster's issuer)`);
       },
     );
+}
 
+function registerIssuerCreateCommand(program: Command, ctx: CliContext): void {
   const issuer = program
     .command('issuer')
     .description("manage a cluster's issuer (intermediate CA signed by the anchor)");
@@ -99,7 +108,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         );
       },
     );
+}
 
+function registerLeafCommands(program: Command, ctx: CliContext): void {
   const leaf = program
     .command('leaf')
     .description('offline workload certificates (break-glass, non-meshed workloads)');
@@ -158,7 +169,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         );
       },
     );
+}
 
+function registerInspectCommand(program: Command, ctx: CliContext): void {
   program
     .command('inspect')
     .description(
