@@ -11,16 +11,16 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { encodePem, LanyardError, systemClock } from '../../ca/index.js';
-import { generateKey } from '../../ca/keys/index.js';
-import { createCertifyClient, type CertifyClient } from '../../bin/agent/agent.js';
-import { scriptedAuthenticator } from '../support/authn.js';
-import { runLanyard } from '../support/cli-inproc.js';
-import { startTestIssuer } from '../support/issuer.js';
-import { testPki } from '../support/pki.js';
-import { defer } from '../support/cleanup.js';
-import { testDir } from '../support/temp-dir.js';
-import { certifyArgs, clientOptions, writeClientFiles } from '../support/certify-client.js';
+import { encodePem, LanyardError, systemClock } from '../../../ca/index.js';
+import { generateKey } from '../../../ca/keys/index.js';
+import { createCertifyClient, type CertifyClient } from '../../../bin/agent/agent.js';
+import { scriptedAuthenticator } from '../../support/authn.js';
+import { runLanyard } from '../../support/cli-inproc.js';
+import { startTestIssuer } from '../../support/issuer.js';
+import { testPki } from '../../support/pki.js';
+import { defer } from '../../support/cleanup.js';
+import { testDir } from '../../support/temp-dir.js';
+import { certifyArgs, clientOptions, writeClientFiles } from '../../support/certify-client.js';
 
 const isRoot = process.getuid?.() === 0;
 

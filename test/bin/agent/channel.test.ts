@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { LanyardError, systemClock } from '../../ca/index.js';
-import { checkServerName, createIssuerChannel } from '../../bin/agent/channel.js';
-import { testCert } from '../support/tls-cert.js';
-import { defer } from '../support/cleanup.js';
+import { LanyardError, systemClock } from '../../../ca/index.js';
+import { checkServerName, createIssuerChannel } from '../../../bin/agent/channel.js';
+import { testCert } from '../../support/tls-cert.js';
+import { defer } from '../../support/cleanup.js';
 
 const usage = (err: unknown): boolean => err instanceof LanyardError && err.code === 'ERR_USAGE';
 

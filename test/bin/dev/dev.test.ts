@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isLanyardError, systemClock, type Clock } from '../../ca/index.js';
-import { createLogger } from '../../issuer/logger.js';
-import { startDevEnvironment } from '../../bin/dev/dev.js';
-import { openssl } from '../support/openssl.js';
-import { testPki } from '../support/pki.js';
-import { DAY } from '../support/clock.js';
-import { testDir } from '../support/temp-dir.js';
+import { isLanyardError, systemClock, type Clock } from '../../../ca/index.js';
+import { createLogger } from '../../../issuer/logger.js';
+import { startDevEnvironment } from '../../../bin/dev/dev.js';
+import { openssl } from '../../support/openssl.js';
+import { testPki } from '../../support/pki.js';
+import { DAY } from '../../support/clock.js';
+import { testDir } from '../../support/temp-dir.js';
 
 const silent = createLogger({ level: 'silent' });
 

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { writeFilesAtomic } from '../../ca/fs.js';
-import { runLanyard } from '../support/cli-inproc.js';
-import { openssl, opensslCsr, tempDir } from '../support/openssl.js';
+import { writeFilesAtomic } from '../../../ca/fs.js';
+import { runLanyard } from '../../support/cli-inproc.js';
+import { openssl, opensslCsr, tempDir } from '../../support/openssl.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(s)?.[1];

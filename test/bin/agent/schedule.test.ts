@@ -6,20 +6,20 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { LanyardError, parseCertificatesPem, systemClock } from '../../ca/index.js';
-import { createCertifyClient, renewalDelayMs } from '../../bin/agent/agent.js';
+import { LanyardError, parseCertificatesPem, systemClock } from '../../../ca/index.js';
+import { createCertifyClient, renewalDelayMs } from '../../../bin/agent/agent.js';
 import {
   loadIdentityService,
   type CertifyRequestMessage,
   type CertifyResponseMessage,
-} from '../../issuer/grpc/server.js';
-import { scriptedAuthenticator } from '../support/authn.js';
-import { FakeClock, HOUR } from '../support/clock.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
-import { testPki } from '../support/pki.js';
-import { defer } from '../support/cleanup.js';
-import { testDir } from '../support/temp-dir.js';
-import { clientOptions, writeClientFiles } from '../support/certify-client.js';
+} from '../../../issuer/grpc/server.js';
+import { scriptedAuthenticator } from '../../support/authn.js';
+import { FakeClock, HOUR } from '../../support/clock.js';
+import { startTestIssuer, type TestIssuer } from '../../support/issuer.js';
+import { testPki } from '../../support/pki.js';
+import { defer } from '../../support/cleanup.js';
+import { testDir } from '../../support/temp-dir.js';
+import { clientOptions, writeClientFiles } from '../../support/certify-client.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const silent = pino({ level: 'silent' });

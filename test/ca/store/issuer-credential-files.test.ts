@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_IDENTITY_DOMAIN, parseCertificatesPem, workloadIdentity } from '../../ca/index.js';
-import { issuerCredentialFromPem, loadIssuerCredential } from '../../ca/store/index.js';
-import { inspectFiles } from '../../ca/inspect/inspect-files.js';
-import { issueLeafFile, offlineLeafPolicy } from '../../ca/store/leaf-files.js';
-import { HOUR } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
-import { makeCsr, testPki, type TestPki } from '../support/pki.js';
+import { DEFAULT_IDENTITY_DOMAIN, parseCertificatesPem, workloadIdentity } from '../../../ca/index.js';
+import { issuerCredentialFromPem, loadIssuerCredential } from '../../../ca/store/index.js';
+import { inspectFiles } from '../../../ca/inspect/inspect-files.js';
+import { issueLeafFile, offlineLeafPolicy } from '../../../ca/store/leaf-files.js';
+import { HOUR } from '../../support/clock.js';
+import { tempDir } from '../../support/openssl.js';
+import { makeCsr, testPki, type TestPki } from '../../support/pki.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 
