@@ -1,12 +1,9 @@
+import type { AnchorIssuance } from '../trust-bundles/index.js';
 import { type CertificateInfo, type IssuedLeaf } from '../ca/index.js';
 import { fingerprint } from '../ca/index.js';
 
 /** Per trust anchor: how many leaves were issued under it and the latest notAfter among them. */
-export interface AnchorIssuance {
-  readonly anchorFingerprint: string;
-  readonly issued: number;
-  readonly latestNotAfter: string;
-}
+export type { AnchorIssuance } from '../trust-bundles/index.js';
 
 /**
  * What this issuer has handed out, per anchor. Rotation uses `latestNotAfter`: an old anchor may

@@ -16,6 +16,7 @@ import {
 import { readPemFile } from '../ca/store/index.js';
 import { IssuerServiceError } from './errors.js';
 import type { Logger } from 'pino';
+import type { ServingTlsStatus } from '../trust-bundles/index.js';
 import { identityServiceName, type IssuerConfig } from './config.js';
 import { contentFingerprint, createFileWatch, lookAtContents, type WatchVerdict } from './file-watch.js';
 
@@ -176,15 +177,7 @@ export function watchServingTls(o: {
 }
 
 /** The serving certificate as /v1/status shows it. */
-export interface ServingTlsStatus {
-  /** the DNS name clients use as SNI and check (LINKERD2_PROXY_IDENTITY_SVC_NAME) */
-  readonly serverName: string;
-  /** false: proxies will refuse this certificate (it does not carry serverName as a DNS SAN) */
-  readonly namesServer: boolean;
-  readonly dnsNames: readonly string[];
-  readonly serial: string;
-  readonly notAfter: string;
-}
+export type { ServingTlsStatus } from '../trust-bundles/index.js';
 
 export function servingTlsStatus(pair: ServingPair, serverName: string): ServingTlsStatus {
   return {

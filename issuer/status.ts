@@ -7,45 +7,10 @@ import {
   type IdentityDomain,
 } from '../ca/index.js';
 import type { CredentialSource } from './credentials.js';
-import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
-import type { ServingTlsStatus } from './serving-tls.js';
+import type { IssuerStatus, ServingTlsStatus } from '../trust-bundles/index.js';
+import type { IssuanceLedger } from './ledger.js';
 
-export interface AnchorStatus {
-  readonly fingerprint: string;
-  readonly subject: string;
-  readonly notBefore: string;
-  readonly notAfter: string;
-}
-
-/** The JSON of GET /v1/status. */
-export interface IssuerStatus {
-  readonly cluster: string;
-  readonly trustDomain: string;
-  readonly controlNamespace: string;
-  readonly ready: boolean;
-  readonly now: string;
-  readonly issuer: {
-    readonly subject: string;
-    readonly serial: string;
-    readonly notBefore: string;
-    readonly notAfter: string;
-    readonly subjectKeyId: string | null;
-    readonly anchorFingerprint: string;
-    /** the issuer certificate and any further intermediates, PEM (what Certify returns, never the anchor) */
-    readonly chainPem: string;
-  } | null;
-  readonly anchors: readonly AnchorStatus[];
-  /** when this process loaded the current issuer credential */
-  readonly credentialLoadedAt: string | null;
-  /** the leaf policy: no leaf outlives issuance by more than leafLifetimeMs + clockSkewMs */
-  readonly leafLifetimeMs: number;
-  readonly clockSkewMs: number;
-  readonly certificatesIssued: number;
-  /** per anchor: the latest notAfter of any leaf this issuer signed under it */
-  readonly issuedByAnchor: readonly AnchorIssuance[];
-  /** the gRPC listener's serving certificate (null: plaintext) */
-  readonly servingTls: ServingTlsStatus | null;
-}
+export type { AnchorStatus, IssuerStatus } from '../trust-bundles/index.js';
 
 export interface StatusReporter {
   ready(): boolean;

@@ -24,3 +24,10 @@ export {
   type OldLeafBasis,
   type RotationStatus,
 } from './rotation.js';
+export type {
+  AnchorIssuance,
+  AnchorStatus,
+  IssuerStatus,
+  ServingTlsStatus,
+  UntrustedStatus,
+} from './status-contract.js';

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { UsageError, parseCertificatesPem, type CertificateInfo, FileError } from '../ca/index.js';
 import { readIssuerDir } from '../ca/store/index.js';
 import { parseTrustBundle, type TrustBundle } from './bundle.js';
+import type { UntrustedStatus } from './status-contract.js';
 import { FetchError, getBounded } from './fetch.js';
 
 /** What each issuer reports of its issuance: per anchor, the latest notAfter of the leaves it signed. */
@@ -92,14 +93,6 @@ export async function loadCluster(
   };
 }
 
-interface StatusBody {
-  issuer?: { chainPem?: unknown } | null;
-  issuedByAnchor?: unknown;
-  credentialLoadedAt?: unknown;
-  leafLifetimeMs?: unknown;
-  clockSkewMs?: unknown;
-}
-
 async function loadFromAdmin(t: ClusterTarget, timeoutMs: number): Promise<ClusterSnapshot> {
   const base = t.target.replace(/\/+$/, '');
   const get = async (path: string): Promise<string> => {
@@ -120,9 +113,9 @@ async function loadFromAdmin(t: ClusterTarget, timeoutMs: number): Promise<Clust
   };
   const [bundleText, statusText] = await Promise.all([get('/v1/bundle'), get('/v1/status')]);
   const bundle = parseTrustBundle(bundleText, `${t.name} /v1/bundle`);
-  let status: StatusBody;
+  let status: UntrustedStatus;
   try {
-    status = JSON.parse(statusText) as StatusBody;
+    status = JSON.parse(statusText) as UntrustedStatus;
   } catch {
     throw new FileError('ERR_FILE_INVALID', `cluster ${t.name}: /v1/status is not JSON`);
   }

@@ -1,0 +1,62 @@
+// The JSON of an issuer's GET /v1/status, defined once: the issuer (issuer/status.ts) writes it and
+// `check`, `rotate` and the cluster sources (sources.ts) read it. Readers never trust a field's type.
+
+/** Per anchor: leaves this issuer signed under it and the latest notAfter among them. */
+export interface AnchorIssuance {
+  readonly anchorFingerprint: string;
+  readonly issued: number;
+  readonly latestNotAfter: string;
+}
+
+export interface AnchorStatus {
+  readonly fingerprint: string;
+  readonly subject: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+}
+
+/** The gRPC listener's serving certificate, as /v1/status shows it. */
+export interface ServingTlsStatus {
+  /** the DNS name clients use as SNI and check (LINKERD2_PROXY_IDENTITY_SVC_NAME) */
+  readonly serverName: string;
+  /** false: proxies will refuse this certificate (it does not carry serverName as a DNS SAN) */
+  readonly namesServer: boolean;
+  readonly dnsNames: readonly string[];
+  readonly serial: string;
+  readonly notAfter: string;
+}
+
+/** The JSON of GET /v1/status. */
+export interface IssuerStatus {
+  readonly cluster: string;
+  readonly trustDomain: string;
+  readonly controlNamespace: string;
+  readonly ready: boolean;
+  readonly now: string;
+  readonly issuer: {
+    readonly subject: string;
+    readonly serial: string;
+    readonly notBefore: string;
+    readonly notAfter: string;
+    readonly subjectKeyId: string | null;
+    readonly anchorFingerprint: string;
+    /** the issuer certificate and any further intermediates, PEM (what Certify returns, never the anchor) */
+    readonly chainPem: string;
+  } | null;
+  readonly anchors: readonly AnchorStatus[];
+  /** when this process loaded the current issuer credential */
+  readonly credentialLoadedAt: string | null;
+  /** the leaf policy: no leaf outlives issuance by more than leafLifetimeMs + clockSkewMs */
+  readonly leafLifetimeMs: number;
+  readonly clockSkewMs: number;
+  readonly certificatesIssued: number;
+  /** per anchor: the latest notAfter of any leaf this issuer signed under it */
+  readonly issuedByAnchor: readonly AnchorIssuance[];
+  /** the gRPC listener's serving certificate (null: plaintext) */
+  readonly servingTls: ServingTlsStatus | null;
+}
+
+/** A /v1/status body as parsed JSON from another process: any field may be missing or of another type. */
+export type UntrustedStatus = { readonly [K in keyof IssuerStatus]?: unknown } & {
+  readonly issuer?: { readonly [K in keyof NonNullable<IssuerStatus['issuer']>]?: unknown } | null;
+};
