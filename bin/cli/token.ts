@@ -1,12 +1,6 @@
 import { Command } from 'commander';
 import { isDns1123Label, UsageError } from '../../ca/index.js';
-import {
-  createSigningKeyDir,
-  DEV_TOKEN_ISSUER,
-  loadSigningKeyDir,
-  mintServiceAccountToken,
-  type SigningKey,
-} from '../token/index.js';
+import { DEV_TOKEN_ISSUER, loadOrCreateSigningKeyDir, mintServiceAccountToken } from '../token/index.js';
 import { durationOption, type CliContext } from './kit.js';
 
 /** `lanyard token`: a dev service-account token (bin/token), signed with a local key. */
@@ -39,14 +33,9 @@ export function registerTokenCommand(program: Command, ctx: CliContext): void {
             '--namespace and --service-account must be DNS-1123 labels (lower-case letters, digits and -)',
           );
         }
-        let key: SigningKey;
-        try {
-          key = await loadSigningKeyDir(o.signingKeyDir);
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'ERR_FILE_NOT_FOUND') throw err;
-          key = await createSigningKeyDir(o.signingKeyDir, { clock: ctx.clock });
+        const { key, created } = await loadOrCreateSigningKeyDir(o.signingKeyDir, { clock: ctx.clock });
+        if (created)
           ctx.err(`created a new signing key in ${o.signingKeyDir}; its public JWKS is ${key.jwksPath}`);
-        }
         const token = await mintServiceAccountToken({
           key: key.key,
           kid: key.kid,
