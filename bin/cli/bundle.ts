@@ -10,14 +10,12 @@ import {
   removeFromBundleFile,
   type BundleChange,
 } from '../../trust-bundles/index.js';
-import { registerCheckCommand } from './check.js';
 import {
   BUNDLE_FORMATS,
   CONFIGMAP_DEFAULTS,
   serializeBundle,
   type BundleFormat,
 } from '../../trust-bundles/index.js';
-import { registerRotateCommands } from './rotate.js';
 
 /** `lanyard bundle create|add|remove|show|export` */
 export function registerBundleCommands(program: Command, ctx: CliContext): void {
@@ -150,10 +148,4 @@ function nonNegativeInt(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer`);
   return n;
-}
-
-/** `lanyard check`, `lanyard rotate plan|status` */
-export function registerTrustCommands(program: Command, ctx: CliContext): void {
-  registerCheckCommand(program, ctx);
-  registerRotateCommands(program, ctx);
 }

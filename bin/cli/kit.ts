@@ -118,6 +118,19 @@ export function reportError(err: unknown, ctx: CliContext): number {
   return EXIT.failure;
 }
 
+/** Resolves on the first SIGINT or SIGTERM (how `serve`, `certify` and `dev` are stopped). */
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
 function allCommands(c: Command): Command[] {
   return [c, ...c.commands.flatMap((s) => allCommands(s))];
 }

@@ -1,11 +1,34 @@
-// The command tree, built from each folder's cli module (no side effects: tests and the docs generator use it).
+// The command tree, one module per command group (no side effects: tests and the docs generator use it).
 import { Command } from 'commander';
-import { registerCaCommands } from './ca-commands.js';
+import { registerAnchorCommands } from './anchor.js';
+import { registerBundleCommands } from './bundle.js';
+import { registerCertifyCommand } from './certify.js';
+import { registerCheckCommand } from './check.js';
+import { registerDevCommand } from './dev.js';
+import { registerInspectCommand } from './inspect.js';
+import { registerIssuerCommands } from './issuer.js';
 import type { CliContext } from './kit.js';
-import { registerDevCommands, registerIssuerCommands } from './issuer-commands.js';
-import { registerBundleCommands, registerTrustCommands } from './bundle.js';
+import { registerLeafCommands } from './leaf.js';
+import { registerRotateCommands } from './rotate.js';
+import { registerServeCommand } from './serve.js';
+import { registerTokenCommand } from './token.js';
 
 export const VERSION = '0.1.0';
+
+/** The command groups in the order `lanyard --help` lists them. */
+const COMMAND_GROUPS: readonly ((program: Command, ctx: CliContext) => void)[] = [
+  registerAnchorCommands,
+  registerIssuerCommands,
+  registerLeafCommands,
+  registerInspectCommand,
+  registerServeCommand,
+  registerCertifyCommand,
+  registerBundleCommands,
+  registerCheckCommand,
+  registerRotateCommands,
+  registerTokenCommand,
+  registerDevCommand,
+];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('lanyard')
@@ -13,11 +36,7 @@ export function buildProgram(ctx: CliContext): Command {
     .version(VERSION)
     .showSuggestionAfterError(true)
     .configureHelp({ helpWidth: 110 });
-  registerCaCommands(program, ctx);
-  registerIssuerCommands(program, ctx);
-  registerBundleCommands(program, ctx);
-  registerTrustCommands(program, ctx);
-  registerDevCommands(program, ctx);
+  for (const register of COMMAND_GROUPS) register(program, ctx);
   for (const c of allCommands(program)) c.configureHelp({ helpWidth: 110 });
   return program;
 }

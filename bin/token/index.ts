@@ -1,6 +1,7 @@
 export {
   createSigningKeyDir,
   loadSigningKeyDir,
+  loadOrCreateSigningKeyDir,
   mintServiceAccountToken,
   DEV_TOKEN_ISSUER,
   SIGNING_KEY_FILES,

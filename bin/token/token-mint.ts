@@ -103,6 +103,22 @@ export async function loadSigningKeyDir(dir: string): Promise<SigningKey> {
   return signing;
 }
 
+/**
+ * The key of DIR, or a new one made there when DIR has no signing.key (ERR_FILE_NOT_FOUND); any other
+ * problem with an existing key is thrown, never papered over with a new key.
+ */
+export async function loadOrCreateSigningKeyDir(
+  dir: string,
+  options: { readonly clock: Clock },
+): Promise<{ readonly key: SigningKey; readonly created: boolean }> {
+  try {
+    return { key: await loadSigningKeyDir(dir), created: false };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_FILE_NOT_FOUND') throw err;
+    return { key: await createSigningKeyDir(dir, { clock: options.clock }), created: true };
+  }
+}
+
 async function describeKey(dir: string, privateKey: KeyObject): Promise<SigningKey> {
   const pub = createPublicKey(privateKey).export({ format: 'jwk' });
   const base: JWK = { kty: 'EC', crv: pub.crv as string, x: pub.x as string, y: pub.y as string };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { LanyardError } from '../../../ca/index.js';
-import { CertifyFailed } from '../../../bin/cli/issuer-commands.js';
+import { CertifyFailed } from '../../../bin/cli/index.js';
 
 describe('the error `lanyard certify` reports', () => {
   it('names a gRPC status once, then its details', () => {

@@ -7,6 +7,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import {
   DEV_TOKEN_ISSUER,
   createSigningKeyDir,
+  loadOrCreateSigningKeyDir,
   loadSigningKeyDir,
   mintServiceAccountToken,
 } from '../../../bin/token/index.js';
@@ -46,6 +47,20 @@ describe('token signing key directory', () => {
     assert.notEqual(second.kid, first.kid);
     assert.equal((await loadSigningKeyDir(dir)).kid, second.kid);
     assert.equal(statSync(second.keyPath).mode & 0o777, 0o600);
+  });
+
+  it('makes a key only where there is none, and reuses it after; a broken key is not replaced', async (t) => {
+    const dir = testDir(t);
+    const clock = new FakeClock();
+    const first = await loadOrCreateSigningKeyDir(join(dir, 'keys'), { clock });
+    assert.equal(first.created, true);
+    const again = await loadOrCreateSigningKeyDir(join(dir, 'keys'), { clock });
+    assert.equal(again.created, false);
+    assert.equal(again.key.kid, first.key.kid);
+    writeFileSync(first.key.jwksPath, JSON.stringify({ keys: [] }));
+    await assert.rejects(loadOrCreateSigningKeyDir(join(dir, 'keys'), { clock }), {
+      code: 'ERR_KEY_MISMATCH',
+    });
   });
 
   it('loads the key it wrote, and notices a jwks.json that does not publish it', async (t) => {
