@@ -48,97 +48,125 @@ export function createChainVerifier(options: {
   const anchors = options.anchors.map(toInfo);
   const intermediates = (options.intermediates ?? []).map(toInfo);
   if (anchors.length === 0) throw new CredentialError('ERR_CHAIN_UNTRUSTED', 'no trust anchors given');
-  const anchorSet = new Set(anchors);
   const bySubject = new Map<string, CertificateInfo[]>();
   for (const c of [...intermediates, ...anchors]) {
     const key = c.subjectDer.toString('latin1');
     bySubject.set(key, [...(bySubject.get(key) ?? []), c]);
   }
-  const linkMemo = new WeakMap<CertificateInfo, WeakMap<CertificateInfo, boolean>>();
-  const issuerPaths = new WeakMap<CertificateInfo, CertificateInfo[]>();
+  const state: ChainState = {
+    anchorSet: new Set(anchors),
+    bySubject,
+    linkMemo: new WeakMap(),
+    issuerPaths: new WeakMap(),
+  };
+  return Object.freeze({
+    anchors,
+    intermediates,
+    verify: (input: CertInput, at: Date) => verifyPath(state, input, at),
+    verifyIssued: (leaf: IssuedLeaf, issuer: CertificateInfo, hash: 'sha256' | 'sha384', at: Date) => {
+      verifyIssued(state, leaf, issuer, hash, at);
+    },
+  });
+}
 
-  function signedBy(child: CertificateInfo, parent: CertificateInfo, memoize: boolean): boolean {
-    if (memoize) {
-      const known = linkMemo.get(child)?.get(parent);
-      if (known !== undefined) return known;
-    }
-    const ok = signatureVerifies(child, parent);
-    if (memoize) {
-      let m = linkMemo.get(child);
-      if (m === undefined) linkMemo.set(child, (m = new WeakMap()));
-      m.set(parent, ok);
-    }
-    return ok;
+/** What a verifier holds: its certificates indexed, and what it has verified so far. */
+interface ChainState {
+  readonly anchorSet: ReadonlySet<CertificateInfo>;
+  /** intermediates and anchors by subject Name DER (latin1) */
+  readonly bySubject: ReadonlyMap<string, readonly CertificateInfo[]>;
+  /** child → parent → whether child's signature verifies with parent's key */
+  readonly linkMemo: WeakMap<CertificateInfo, WeakMap<CertificateInfo, boolean>>;
+  /** issuer → its verified path, for verifyIssued */
+  readonly issuerPaths: WeakMap<CertificateInfo, CertificateInfo[]>;
+}
+
+type IssuedLeaf = Parameters<ChainVerifier['verifyIssued']>[0];
+
+function signedBy(
+  state: ChainState,
+  child: CertificateInfo,
+  parent: CertificateInfo,
+  memoize: boolean,
+): boolean {
+  if (memoize) {
+    const known = state.linkMemo.get(child)?.get(parent);
+    if (known !== undefined) return known;
   }
-
-  function verifyPath(input: CertInput, at: Date): CertificateInfo[] {
-    const leaf = toInfo(input);
-    checkValidity(leaf, at, 'certificate');
-    checkCriticalExtensions(leaf);
-    const path: CertificateInfo[] = [leaf];
-    // pathLen counts the non-self-issued CA certificates below a CA, not the end-entity. A path that
-    // starts at a CA (an issuer checked before it signs leaves) counts that CA: its leaves come below it.
-    let casBelow = leaf.isCa && !isSelfIssued(leaf) ? 1 : 0;
-    let current = leaf;
-    let lastProblem: CredentialError | undefined;
-    for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const candidates = bySubject.get(current.issuerDer.toString('latin1')) ?? [];
-      let next: CertificateInfo | undefined;
-      for (const cand of candidates) {
-        if (cand === current) continue;
-        if (current.authorityKeyId && cand.subjectKeyId && !current.authorityKeyId.equals(cand.subjectKeyId))
-          continue;
-        if (!signedBy(current, cand, current !== leaf)) continue;
-        try {
-          checkIssuerCert(cand, at, casBelow);
-        } catch (err) {
-          lastProblem = err as CredentialError;
-          continue;
-        }
-        next = cand;
-        break;
-      }
-      if (next === undefined) {
-        if (lastProblem) throw lastProblem;
-        throw new CredentialError(
-          'ERR_CHAIN_UNTRUSTED',
-          `certificate ${describeCertificate(current)} does not chain to a trust anchor`,
-        );
-      }
-      path.push(next);
-      if (anchorSet.has(next)) {
-        checkNameConstraints(path);
-        return path;
-      }
-      if (!isSelfIssued(next)) casBelow++;
-      current = next;
-    }
-    throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
+  const ok = signatureVerifies(child, parent);
+  if (memoize) {
+    let m = state.linkMemo.get(child);
+    if (m === undefined) state.linkMemo.set(child, (m = new WeakMap()));
+    m.set(parent, ok);
   }
+  return ok;
+}
 
-  function verifyIssued(
-    leaf: { tbs: Buffer; signature: Buffer; notBefore: Date; notAfter: Date },
-    issuer: CertificateInfo,
-    hash: 'sha256' | 'sha384',
-    at: Date,
-  ): void {
-    let ok = false;
-    try {
-      ok = verify(hash, leaf.tbs, issuer.publicKey, leaf.signature);
-    } catch {
-      ok = false;
+function verifyPath(state: ChainState, input: CertInput, at: Date): CertificateInfo[] {
+  const leaf = toInfo(input);
+  checkValidity(leaf, at, 'certificate');
+  checkCriticalExtensions(leaf);
+  const path: CertificateInfo[] = [leaf];
+  // pathLen counts the non-self-issued CA certificates below a CA, not the end-entity. A path that
+  // starts at a CA (an issuer checked before it signs leaves) counts that CA: its leaves come below it.
+  let casBelow = leaf.isCa && !isSelfIssued(leaf) ? 1 : 0;
+  let current = leaf;
+  let lastProblem: CredentialError | undefined;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    const candidates = state.bySubject.get(current.issuerDer.toString('latin1')) ?? [];
+    let next: CertificateInfo | undefined;
+    for (const cand of candidates) {
+      if (cand === current) continue;
+      if (current.authorityKeyId && cand.subjectKeyId && !current.authorityKeyId.equals(cand.subjectKeyId))
+        continue;
+      if (!signedBy(state, current, cand, current !== leaf)) continue;
+      try {
+        checkIssuerCert(cand, at, casBelow);
+      } catch (err) {
+        lastProblem = err as CredentialError;
+        continue;
+      }
+      next = cand;
+      break;
     }
-    if (!ok)
-      throw new CredentialError('ERR_CHAIN_UNTRUSTED', 'the new leaf does not verify with the issuer key');
-    if (at.getTime() < leaf.notBefore.getTime() || at.getTime() > leaf.notAfter.getTime()) {
-      throw new CredentialError('ERR_CERT_NOT_YET_VALID', 'the new leaf is not valid now');
+    if (next === undefined) {
+      if (lastProblem) throw lastProblem;
+      throw new CredentialError(
+        'ERR_CHAIN_UNTRUSTED',
+        `certificate ${describeCertificate(current)} does not chain to a trust anchor`,
+      );
     }
-    const path = issuerPaths.get(issuer) ?? verifyPath(issuer, at);
-    issuerPaths.set(issuer, path);
-    for (const c of path) checkValidity(c, at, 'chain certificate');
+    path.push(next);
+    if (state.anchorSet.has(next)) {
+      checkNameConstraints(path);
+      return path;
+    }
+    if (!isSelfIssued(next)) casBelow++;
+    current = next;
   }
+  throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
+}
 
-  return Object.freeze({ anchors, intermediates, verify: verifyPath, verifyIssued });
+function verifyIssued(
+  state: ChainState,
+  leaf: IssuedLeaf,
+  issuer: CertificateInfo,
+  hash: 'sha256' | 'sha384',
+  at: Date,
+): void {
+  let ok = false;
+  try {
+    ok = verify(hash, leaf.tbs, issuer.publicKey, leaf.signature);
+  } catch {
+    ok = false;
+  }
+  if (!ok)
+    throw new CredentialError('ERR_CHAIN_UNTRUSTED', 'the new leaf does not verify with the issuer key');
+  if (at.getTime() < leaf.notBefore.getTime() || at.getTime() > leaf.notAfter.getTime()) {
+    throw new CredentialError('ERR_CERT_NOT_YET_VALID', 'the new leaf is not valid now');
+  }
+  const path = state.issuerPaths.get(issuer) ?? verifyPath(state, issuer, at);
+  state.issuerPaths.set(issuer, path);
+  for (const c of path) checkValidity(c, at, 'chain certificate');
 }
 
 /** `child`'s signature verifies with `parent`'s key (false for an unknown signature algorithm). */

@@ -1,6 +1,6 @@
-import { verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import { OID, SIGNATURE_HASH } from './der/index.js';
+import { OID } from './der/index.js';
 import {
   TAG,
   children,
@@ -15,6 +15,7 @@ import {
 } from './der/index.js';
 import { InvalidRequestError, type PolicyError } from './errors.js';
 import { importKey, judgeKey, malformed, readPublicKey, type CsrKeyType } from './csr-key.js';
+import { csrSignatureHash, verifyCsrSignature } from './csr-signature.js';
 import { decodeOnePem, looksLikePem } from './pem.js';
 
 export { MIN_RSA_BITS, MAX_RSA_BITS, MAX_RSA_EXPONENT_BITS, type CsrKeyType } from './csr-key.js';
@@ -102,20 +103,7 @@ function readCsr(
   input: Uint8Array,
   policy: { readonly allowedKeyTypes: readonly CsrKeyType[] } | undefined,
 ): LenientCsr {
-  if (input.length > MAX_CSR_BYTES * 2) {
-    throw new InvalidRequestError(
-      'ERR_CSR_TOO_LARGE',
-      `CSR of ${input.length} bytes exceeds ${MAX_CSR_BYTES}`,
-    );
-  }
-  // a view into the caller's bytes while parsing; what is kept is copied at the end
-  const der = looksLikePem(input)
-    ? decodeOnePem(Buffer.from(input).toString('latin1'), 'CERTIFICATE REQUEST', 'CSR')
-    : Buffer.from(input.buffer, input.byteOffset, input.length);
-  if (der.length > MAX_CSR_BYTES) {
-    throw new InvalidRequestError('ERR_CSR_TOO_LARGE', `CSR of ${der.length} bytes exceeds ${MAX_CSR_BYTES}`);
-  }
-  if (der.length === 0) throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR is empty');
+  const der = csrDer(input);
 
   const root = readRoot(der);
   const [info, sigAlg, sigBits, ...extra] = children(root);
@@ -147,47 +135,10 @@ function readCsr(
     });
   }
   const key = judged.accepted;
-  const hash = SIGNATURE_HASH[algOid];
-  if (hash === undefined) {
-    throw new InvalidRequestError(
-      'ERR_CSR_UNSUPPORTED_SIGNATURE',
-      `unsupported CSR signature algorithm ${algOid}`,
-    );
-  }
-  const isEcSig = algOid.startsWith('1.2.840.10045.4.');
-  // RFC 5758 §3.2: ECDSA signature algorithms have no parameters; RFC 4055 §5: RSA PKCS#1 v1.5
-  // ones have NULL (absent is tolerated, as by OpenSSL). Anything else is not a well-formed request.
-  const sigParams = algSeq.slice(1);
-  if (
-    sigParams.length > 1 ||
-    (sigParams[0] !== undefined &&
-      (isEcSig || sigParams[0].tag !== TAG.NULL || sigParams[0].end !== sigParams[0].contentStart))
-  ) {
-    malformed(
-      isEcSig
-        ? 'ECDSA signatureAlgorithm must have no parameters'
-        : 'RSA signatureAlgorithm parameters must be NULL or absent',
-    );
-  }
-  if (isEcSig !== (key.kind === 'ec')) {
-    throw new InvalidRequestError(
-      'ERR_CSR_UNSUPPORTED_SIGNATURE',
-      'CSR signature algorithm does not match its key type',
-    );
-  }
+  const hash = csrSignatureHash(algSeq, algOid, key);
   const signature = readBitStringBytes(expectTag(sigBits, TAG.BIT_STRING, 'signature'), 'signature');
   const { publicKey, spkiHead, spkiBody } = importKey(key);
-  let ok = false;
-  try {
-    ok = verify(hash, whole(infoTlv), publicKey, signature);
-  } catch {
-    ok = false;
-  }
-  if (!ok)
-    throw new InvalidRequestError(
-      'ERR_CSR_SIGNATURE',
-      'CSR self-signature does not verify (no proof of possession of the key)',
-    );
+  verifyCsrSignature(hash, whole(infoTlv), publicKey, signature);
 
   // One exact-size allocation of its own for the request and the canonical SPKI, so that nothing
   // kept refers to the caller's (possibly much larger) buffer or to a shared pool slab.
@@ -204,6 +155,27 @@ function readCsr(
     otherSubjectAttributes,
     ...names,
   });
+}
+
+/**
+ * The request's DER: `input` itself (a view into the caller's bytes while parsing) or its one PEM
+ * block. ERR_CSR_TOO_LARGE, ERR_PEM_*, or ERR_CSR_MALFORMED for an empty request.
+ */
+function csrDer(input: Uint8Array): Buffer {
+  if (input.length > MAX_CSR_BYTES * 2) {
+    throw new InvalidRequestError(
+      'ERR_CSR_TOO_LARGE',
+      `CSR of ${input.length} bytes exceeds ${MAX_CSR_BYTES}`,
+    );
+  }
+  const der = looksLikePem(input)
+    ? decodeOnePem(Buffer.from(input).toString('latin1'), 'CERTIFICATE REQUEST', 'CSR')
+    : Buffer.from(input.buffer, input.byteOffset, input.length);
+  if (der.length > MAX_CSR_BYTES) {
+    throw new InvalidRequestError('ERR_CSR_TOO_LARGE', `CSR of ${der.length} bytes exceeds ${MAX_CSR_BYTES}`);
+  }
+  if (der.length === 0) throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR is empty');
+  return der;
 }
 
 function readSubject(name: Tlv): { commonName: string | undefined; otherSubjectAttributes: number } {

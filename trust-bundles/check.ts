@@ -40,109 +40,20 @@ export function checkMesh(
   const anchorWarnMs = options.anchorWarnMs ?? CHECK_DEFAULTS.anchorWarnMs;
   const issuerWarnMs = options.issuerWarnMs ?? CHECK_DEFAULTS.issuerWarnMs;
   const findings: Finding[] = [];
-  const add = (severity: Severity, cluster: string | null, check: string, message: string): void => {
-    findings.push({ severity, cluster, check, message });
-  };
-
   for (const c of clusters) {
-    for (const a of c.bundle.anchors) {
-      const left = a.notAfter.getTime() - now.getTime();
-      if (left <= 0)
-        add(
-          'error',
-          c.name,
-          'anchor-expired',
-          `anchor ${a.subject} (${short(a.fingerprint)}) expired ${formatDuration(-left)} ago`,
-        );
-      else if (now.getTime() < a.notBefore.getTime())
-        add(
-          'error',
-          c.name,
-          'anchor-not-yet-valid',
-          `anchor ${a.subject} (${short(a.fingerprint)}) is not valid yet`,
-        );
-      else if (left < anchorWarnMs)
-        add(
-          'warning',
-          c.name,
-          'anchor-expiring',
-          `anchor ${a.subject} (${short(a.fingerprint)}) expires in ${formatDuration(left)}`,
-        );
-      else
-        add(
-          'ok',
-          c.name,
-          'anchor-valid',
-          `anchor ${a.subject} (${short(a.fingerprint)}) valid for ${formatDuration(left)}`,
-        );
-    }
+    for (const a of c.bundle.anchors) findings.push(anchorValidity(c.name, a, now, anchorWarnMs));
     const issuer = c.issuerChain[0];
     if (issuer === undefined) {
-      add('error', c.name, 'issuer-missing', 'no issuer certificate found');
+      findings.push(finding('error', c.name, 'issuer-missing', 'no issuer certificate found'));
       continue;
     }
-    const left = issuer.notAfter.getTime() - now.getTime();
-    if (left <= 0)
-      add(
-        'error',
-        c.name,
-        'issuer-expired',
-        `issuer (serial ${issuer.serialHex}) expired ${formatDuration(-left)} ago`,
-      );
-    else if (left < issuerWarnMs)
-      add(
-        'warning',
-        c.name,
-        'issuer-expiring',
-        `issuer (serial ${issuer.serialHex}) expires in ${formatDuration(left)}`,
-      );
-    else
-      add(
-        'ok',
-        c.name,
-        'issuer-valid',
-        `issuer (serial ${issuer.serialHex}) valid for ${formatDuration(left)}`,
-      );
+    findings.push(issuerValidity(c.name, issuer, now, issuerWarnMs));
   }
-
   for (const c of clusters) {
     if (c.issuerChain[0] === undefined) continue;
-    for (const peer of clusters) {
-      const path = trustPath(c.issuerChain, peer.bundle, now);
-      const problem = 'problem' in path ? path.problem : undefined;
-      const own = peer === c;
-      if (problem === undefined) {
-        add(
-          'ok',
-          c.name,
-          own ? 'issuer-trusted' : 'issuer-trusted-by-peer',
-          own ? 'issuer chains to its own bundle' : `issuer is trusted by ${peer.name}'s bundle`,
-        );
-      } else {
-        add(
-          'error',
-          c.name,
-          own ? 'issuer-untrusted' : 'issuer-untrusted-by-peer',
-          own
-            ? `issuer does not chain to its own bundle: ${problem}`
-            : `issuer is not trusted by ${peer.name}'s bundle: pods in ${peer.name} will refuse ${c.name}'s workloads (${problem})`,
-        );
-      }
-    }
+    for (const peer of clusters) findings.push(issuerTrust(c, peer, now));
   }
-
-  const all = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
-  for (const a of all.anchors) {
-    const missing = clusters.filter((c) => !c.bundle.has(a.fingerprint)).map((c) => c.name);
-    if (missing.length > 0) {
-      add(
-        'error',
-        null,
-        'anchor-missing',
-        `anchor ${a.subject} (${short(a.fingerprint)}) is missing from the bundle of ${missing.join(', ')}`,
-      );
-    }
-  }
+  findings.push(...missingAnchors(clusters));
 
   const exitCode = findings.some((f) => f.severity === 'error')
     ? 1
@@ -150,6 +61,77 @@ export function checkMesh(
       ? 3
       : 0;
   return { now: now.toISOString(), findings, exitCode };
+}
+
+function finding(severity: Severity, cluster: string | null, check: string, message: string): Finding {
+  return { severity, cluster, check, message };
+}
+
+/** anchor-expired, anchor-not-yet-valid, anchor-expiring or anchor-valid. */
+function anchorValidity(cluster: string, a: BundleAnchor, now: Date, anchorWarnMs: number): Finding {
+  const left = a.notAfter.getTime() - now.getTime();
+  const anchor = `anchor ${a.subject} (${short(a.fingerprint)})`;
+  if (left <= 0)
+    return finding('error', cluster, 'anchor-expired', `${anchor} expired ${formatDuration(-left)} ago`);
+  if (now.getTime() < a.notBefore.getTime())
+    return finding('error', cluster, 'anchor-not-yet-valid', `${anchor} is not valid yet`);
+  if (left < anchorWarnMs)
+    return finding('warning', cluster, 'anchor-expiring', `${anchor} expires in ${formatDuration(left)}`);
+  return finding('ok', cluster, 'anchor-valid', `${anchor} valid for ${formatDuration(left)}`);
+}
+
+/** issuer-expired, issuer-expiring or issuer-valid. */
+function issuerValidity(cluster: string, issuer: CertificateInfo, now: Date, issuerWarnMs: number): Finding {
+  const left = issuer.notAfter.getTime() - now.getTime();
+  const what = `issuer (serial ${issuer.serialHex})`;
+  if (left <= 0)
+    return finding('error', cluster, 'issuer-expired', `${what} expired ${formatDuration(-left)} ago`);
+  if (left < issuerWarnMs)
+    return finding('warning', cluster, 'issuer-expiring', `${what} expires in ${formatDuration(left)}`);
+  return finding('ok', cluster, 'issuer-valid', `${what} valid for ${formatDuration(left)}`);
+}
+
+/** Whether `c`'s issuer chains to `peer`'s bundle: issuer-trusted(-by-peer) or issuer-untrusted(-by-peer). */
+function issuerTrust(c: ClusterTrust, peer: ClusterTrust, now: Date): Finding {
+  const path = trustPath(c.issuerChain, peer.bundle, now);
+  const problem = 'problem' in path ? path.problem : undefined;
+  const own = peer === c;
+  if (problem === undefined) {
+    return finding(
+      'ok',
+      c.name,
+      own ? 'issuer-trusted' : 'issuer-trusted-by-peer',
+      own ? 'issuer chains to its own bundle' : `issuer is trusted by ${peer.name}'s bundle`,
+    );
+  }
+  return finding(
+    'error',
+    c.name,
+    own ? 'issuer-untrusted' : 'issuer-untrusted-by-peer',
+    own
+      ? `issuer does not chain to its own bundle: ${problem}`
+      : `issuer is not trusted by ${peer.name}'s bundle: pods in ${peer.name} will refuse ${c.name}'s workloads (${problem})`,
+  );
+}
+
+/** anchor-missing for every anchor of some bundle that another bundle lacks. */
+function missingAnchors(clusters: readonly ClusterTrust[]): Finding[] {
+  const findings: Finding[] = [];
+  const all = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
+  for (const a of all.anchors) {
+    const missing = clusters.filter((c) => !c.bundle.has(a.fingerprint)).map((c) => c.name);
+    if (missing.length > 0) {
+      findings.push(
+        finding(
+          'error',
+          null,
+          'anchor-missing',
+          `anchor ${a.subject} (${short(a.fingerprint)}) is missing from the bundle of ${missing.join(', ')}`,
+        ),
+      );
+    }
+  }
+  return findings;
 }
 
 /**

@@ -1,7 +1,22 @@
-import { DEFAULTS, formatDuration } from '../ca/index.js';
-import { createTrustBundle, normalizeFingerprint, type BundleAnchor } from './bundle.js';
+import { formatDuration } from '../ca/index.js';
+import { createTrustBundle, normalizeFingerprint, type BundleAnchor, type TrustBundle } from './bundle.js';
 import { short, trustPath } from './check.js';
+import {
+  OFFLINE_DEFAULTS,
+  combineBounds,
+  oldLeafBound,
+  recordBound,
+  type OfflineAssumptions,
+  type OldLeafBasis,
+} from './rotation-bounds.js';
 import type { ClusterSnapshot } from './sources.js';
+
+export {
+  OFFLINE_DEFAULTS,
+  offlineWindowMs,
+  type OfflineAssumptions,
+  type OldLeafBasis,
+} from './rotation-bounds.js';
 
 /**
  * Where a trust-anchor rotation stands:
@@ -15,9 +30,6 @@ export type RotationPhase = 'steady' | 0 | 1 | 2 | 3;
 
 export type StepAction =
   'none' | 'add-new-anchor' | 'reissue-issuers' | 'wait' | 'remove-old-anchors' | 'repair';
-
-/** How a cluster's bound on its old leaves was obtained (see `oldLeafBound`). */
-export type OldLeafBasis = 'issuance-record' | 'credential-loaded' | 'issuer-files-changed';
 
 export interface ClusterRotationState {
   readonly name: string;
@@ -77,24 +89,6 @@ export interface RotationStatus {
   }[];
 }
 
-/**
- * What `rotate status` assumes of issuers read from a directory (they keep no issuance record): they
- * re-read their files every `pollIntervalMs`, sign leaves of at most `maxLeafLifetimeMs`, and
- * verifiers' clocks are within `clockSkewMs`. The defaults are `lanyard serve`'s.
- */
-export interface OfflineAssumptions {
-  readonly pollIntervalMs: number;
-  readonly maxLeafLifetimeMs: number;
-  readonly clockSkewMs: number;
-}
-
-export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
-  /** `lanyard serve --poll-interval`'s default (issuer/config.ts SERVE_DEFAULTS) */
-  pollIntervalMs: 2000,
-  maxLeafLifetimeMs: DEFAULTS.leafLifetimeMs,
-  clockSkewMs: DEFAULTS.clockSkewMs,
-});
-
 /** Pure: (clusters' bundles, issuers, issuance records, file times, now) → phase and the next step. */
 export function rotationStatus(
   clusters: readonly ClusterSnapshot[],
@@ -105,7 +99,6 @@ export function rotationStatus(
   const union = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
   const newAnchor = pickNewAnchor(union.anchors, options.newAnchor);
   const oldAnchors = union.anchors.filter((a) => a !== newAnchor);
-  const problems: string[] = [];
   const t = now.getTime();
 
   const paths = clusters.map((c) => {
@@ -113,20 +106,7 @@ export function rotationStatus(
     return 'anchor' in path ? path.anchor.fingerprint : null;
   });
   const bounds = clusters.map((c, i) => oldLeafBound(c, paths[i] ?? null, offline));
-  // Anchors no bundle holds any more but that an issuer's record shows leaves under, still valid.
-  const removedAnchors = [
-    ...new Set(
-      clusters.flatMap((c) =>
-        (c.issuedByAnchor ?? [])
-          .filter(
-            (r) =>
-              !union.has(r.anchorFingerprint) &&
-              Date.parse(r.latestNotAfter) + (c.issuance?.clockSkewMs ?? offline.clockSkewMs) >= t,
-          )
-          .map((r) => r.anchorFingerprint),
-      ),
-    ),
-  ];
+  const removedAnchors = removedAnchorsWithValidLeaves(clusters, union, t, offline);
   // Something old to bound: an old anchor in some bundle, or a removed one with leaves still valid.
   const anyOld = oldAnchors.length > 0 || removedAnchors.length > 0;
 
@@ -145,47 +125,19 @@ export function rotationStatus(
     };
   });
 
-  // Trust must hold now: every issuer's anchor in every bundle.
-  for (const s of states) {
-    if (s.issuerAnchor === null) {
-      problems.push(`${s.name}: the issuer chains to no anchor of any bundle`);
-      continue;
-    }
-    const lacking = clusters.filter((c) => !c.bundle.has(s.issuerAnchor as string)).map((c) => c.name);
-    if (lacking.length > 0) {
-      problems.push(
-        `${s.name}'s issuer signs under anchor ${short(s.issuerAnchor)}, which the bundle of ${lacking.join(', ')} lacks: those clusters refuse ${s.name}'s new leaves`,
-      );
-    }
-  }
+  const problems = trustProblems(states, clusters);
   // When the last leaf under any anchor other than an issuer's current one expires, mesh-wide: each
   // issuer's bound, whatever its current anchor (null, unknown, when any issuer's bound is unknown).
   const meshBound = combineBounds(bounds.map((b) => b?.until ?? null));
   const meshUntil = anyOld && states.every((s) => s.issuerUnderNew) ? meshBound : null;
-
-  // Removing an anchor while leaves under it can still be valid breaks those handshakes. This holds
-  // for an old anchor some bundle still holds and for one that every bundle has dropped: an issuer's
-  // record names it (a restarted issuer's record is empty, so every issuer's bound counts).
-  const earlyRemovals: EarlyRemoval[] = [];
-  const removedEarly: string[] = [];
-  if (meshBound === null || meshBound >= t)
-    removedEarly.push(
-      ...oldAnchors
-        .filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)))
-        .map((a) => a.fingerprint),
-    );
-  removedEarly.push(...removedAnchors);
-  for (const fp of removedEarly) {
-    // Issuers still signing under it are reported above; their bound is unknown (null).
-    const safeAfter =
-      meshBound === null || paths.some((p) => p === fp) ? null : new Date(meshBound).toISOString();
-    const where = clusters.filter((c) => !c.bundle.has(fp)).map((c) => c.name);
-    earlyRemovals.push({ anchorFingerprint: fp, clusters: where, safeAfter });
-    problems.push(
-      `anchor ${short(fp)} was removed from the bundle of ${where.join(', ')} while leaves signed under it may be valid until ${safeAfter ?? 'an unknown time'}: those clusters refuse them (put it back with "lanyard bundle add" until then)`,
-    );
-  }
-
+  const earlyRemovals = findEarlyRemovals(problems, {
+    clusters,
+    oldAnchors,
+    removedAnchors,
+    paths,
+    meshBound,
+    t,
+  });
   const recordGaps = clusters.flatMap((c) => {
     const r = recordBound(c, offline);
     return r !== undefined && r.until >= t
@@ -204,78 +156,183 @@ export function rotationStatus(
     earlyRemovals,
     recordGaps,
   };
+  if (oldAnchors.length === 0)
+    return { ...base, phase: 'steady', next: steadyNext(problems, earlyRemovals, recordGaps) };
+  const step = rotationStep(states, meshUntil, t);
+  const next: RotationStatus['next'] =
+    problems.length > 0
+      ? { ...step.next, action: 'repair', safe: false, reason: `fix first: ${problems.join('; ')}` }
+      : step.next;
+  return { ...base, phase: step.phase, next };
+}
+
+/** Anchors no bundle holds any more but that an issuer's record shows leaves under, still valid. */
+function removedAnchorsWithValidLeaves(
+  clusters: readonly ClusterSnapshot[],
+  union: TrustBundle,
+  t: number,
+  offline: OfflineAssumptions,
+): string[] {
+  return [
+    ...new Set(
+      clusters.flatMap((c) =>
+        (c.issuedByAnchor ?? [])
+          .filter(
+            (r) =>
+              !union.has(r.anchorFingerprint) &&
+              Date.parse(r.latestNotAfter) + (c.issuance?.clockSkewMs ?? offline.clockSkewMs) >= t,
+          )
+          .map((r) => r.anchorFingerprint),
+      ),
+    ),
+  ];
+}
+
+/** Trust must hold now: every issuer's anchor in every bundle. What breaks it, per cluster. */
+function trustProblems(
+  states: readonly ClusterRotationState[],
+  clusters: readonly ClusterSnapshot[],
+): string[] {
+  const problems: string[] = [];
+  for (const s of states) {
+    if (s.issuerAnchor === null) {
+      problems.push(`${s.name}: the issuer chains to no anchor of any bundle`);
+      continue;
+    }
+    const lacking = clusters.filter((c) => !c.bundle.has(s.issuerAnchor as string)).map((c) => c.name);
+    if (lacking.length > 0) {
+      problems.push(
+        `${s.name}'s issuer signs under anchor ${short(s.issuerAnchor)}, which the bundle of ${lacking.join(', ')} lacks: those clusters refuse ${s.name}'s new leaves`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Removing an anchor while leaves under it can still be valid breaks those handshakes. This holds
+ * for an old anchor some bundle still holds and for one that every bundle has dropped: an issuer's
+ * record names it (a restarted issuer's record is empty, so every issuer's bound counts). Each such
+ * removal is also added to `problems`.
+ */
+function findEarlyRemovals(
+  problems: string[],
+  m: {
+    readonly clusters: readonly ClusterSnapshot[];
+    readonly oldAnchors: readonly BundleAnchor[];
+    readonly removedAnchors: readonly string[];
+    /** each cluster's issuer anchor (null: none) */
+    readonly paths: readonly (string | null)[];
+    readonly meshBound: number | null;
+    readonly t: number;
+  },
+): EarlyRemoval[] {
+  const { clusters, meshBound } = m;
+  const earlyRemovals: EarlyRemoval[] = [];
+  const removedEarly: string[] = [];
+  if (meshBound === null || meshBound >= m.t)
+    removedEarly.push(
+      ...m.oldAnchors
+        .filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)))
+        .map((a) => a.fingerprint),
+    );
+  removedEarly.push(...m.removedAnchors);
+  for (const fp of removedEarly) {
+    // Issuers still signing under it are reported above; their bound is unknown (null).
+    const safeAfter =
+      meshBound === null || m.paths.some((p) => p === fp) ? null : new Date(meshBound).toISOString();
+    const where = clusters.filter((c) => !c.bundle.has(fp)).map((c) => c.name);
+    earlyRemovals.push({ anchorFingerprint: fp, clusters: where, safeAfter });
+    problems.push(
+      `anchor ${short(fp)} was removed from the bundle of ${where.join(', ')} while leaves signed under it may be valid until ${safeAfter ?? 'an unknown time'}: those clusters refuse them (put it back with "lanyard bundle add" until then)`,
+    );
+  }
+  return earlyRemovals;
+}
+
+/** The next step with one anchor only: none, or repair what breaks trust. */
+function steadyNext(
+  problems: readonly string[],
+  earlyRemovals: readonly EarlyRemoval[],
+  recordGaps: RotationStatus['recordGaps'],
+): RotationStatus['next'] {
+  return {
+    action: problems.length > 0 ? 'repair' : 'none',
+    clusters: problems.length > 0 ? [...new Set(earlyRemovals.flatMap((r) => r.clusters))] : [],
+    safe: problems.length === 0,
+    reason:
+      problems.length > 0
+        ? `fix first: ${problems.join('; ')}`
+        : recordGaps.length === 0
+          ? 'one anchor, trusted everywhere: no rotation in progress'
+          : `one anchor, trusted everywhere: no rotation in progress as far as the issuers' records go; ${recordGaps
+              .map((g) => `${g.cluster}'s record starts at ${g.since}`)
+              .join(
+                ', ',
+              )}, so if an anchor left the bundles recently, leaves signed under it before then may be valid until ${recordGaps
+              .map((g) => g.until)
+              .reduce((a, b) => (a > b ? a : b))} without showing here`,
+  };
+}
+
+/** Phase 0 to 3 of a rotation in progress and its next step (before any repair comes first). */
+function rotationStep(
+  states: readonly ClusterRotationState[],
+  meshUntil: number | null,
+  t: number,
+): { phase: RotationPhase; next: RotationStatus['next'] } {
   const names = (pred: (s: ClusterRotationState) => boolean): string[] =>
     states.filter(pred).map((s) => s.name);
-
-  if (oldAnchors.length === 0) {
-    return {
-      ...base,
-      phase: 'steady',
-      next: {
-        action: problems.length > 0 ? 'repair' : 'none',
-        clusters: problems.length > 0 ? [...new Set(earlyRemovals.flatMap((r) => r.clusters))] : [],
-        safe: problems.length === 0,
-        reason:
-          problems.length > 0
-            ? `fix first: ${problems.join('; ')}`
-            : recordGaps.length === 0
-              ? 'one anchor, trusted everywhere: no rotation in progress'
-              : `one anchor, trusted everywhere: no rotation in progress as far as the issuers' records go; ${recordGaps
-                  .map((g) => `${g.cluster}'s record starts at ${g.since}`)
-                  .join(
-                    ', ',
-                  )}, so if an anchor left the bundles recently, leaves signed under it before then may be valid until ${recordGaps
-                  .map((g) => g.until)
-                  .reduce((a, b) => (a > b ? a : b))} without showing here`,
-      },
-    };
-  }
   const missingNew = names((s) => !s.bundleHasNew);
   const underOld = names((s) => !s.issuerUnderNew);
   const holdingOld = names((s) => s.oldAnchorsInBundle.length > 0);
-  let phase: RotationPhase;
-  let next: RotationStatus['next'];
   if (missingNew.length > 0) {
-    phase = 0;
-    next = {
-      action: 'add-new-anchor',
-      clusters: missingNew,
-      safe: true,
-      reason:
-        'adding an anchor never breaks a handshake; every bundle must hold the new anchor before any issuer signs under it',
+    return {
+      phase: 0,
+      next: {
+        action: 'add-new-anchor',
+        clusters: missingNew,
+        safe: true,
+        reason:
+          'adding an anchor never breaks a handshake; every bundle must hold the new anchor before any issuer signs under it',
+      },
     };
-  } else if (underOld.length > 0) {
-    phase = 1;
-    next = {
-      action: 'reissue-issuers',
-      clusters: underOld,
-      safe: true,
-      reason: 'every bundle holds the new anchor, so leaves from re-issued issuers are trusted everywhere',
+  }
+  if (underOld.length > 0) {
+    return {
+      phase: 1,
+      next: {
+        action: 'reissue-issuers',
+        clusters: underOld,
+        safe: true,
+        reason: 'every bundle holds the new anchor, so leaves from re-issued issuers are trusted everywhere',
+      },
     };
-  } else if (meshUntil === null || meshUntil >= t) {
-    phase = 2;
-    next = {
-      action: 'wait',
-      clusters: holdingOld,
-      safe: false,
-      reason:
-        meshUntil === null
-          ? `removing the old anchor is not safe: when the last leaf under it expires is unknown for ${names((s) => s.oldLeavesValidUntil === null).join(', ')}`
-          : `removing the old anchor is not safe before ${iso(meshUntil)} (in ${formatDuration(meshUntil - t)}): leaves signed under it may still be valid`,
-      ...(meshUntil !== null ? { waitUntil: iso(meshUntil) } : {}),
+  }
+  if (meshUntil === null || meshUntil >= t) {
+    return {
+      phase: 2,
+      next: {
+        action: 'wait',
+        clusters: holdingOld,
+        safe: false,
+        reason:
+          meshUntil === null
+            ? `removing the old anchor is not safe: when the last leaf under it expires is unknown for ${names((s) => s.oldLeavesValidUntil === null).join(', ')}`
+            : `removing the old anchor is not safe before ${iso(meshUntil)} (in ${formatDuration(meshUntil - t)}): leaves signed under it may still be valid`,
+        ...(meshUntil !== null ? { waitUntil: iso(meshUntil) } : {}),
+      },
     };
-  } else {
-    phase = 3;
-    next = {
+  }
+  return {
+    phase: 3,
+    next: {
       action: 'remove-old-anchors',
       clusters: holdingOld,
       safe: true,
       reason: `no leaf signed under the old anchor is valid any more (the last expired by ${iso(meshUntil)})`,
-    };
-  }
-  if (problems.length > 0)
-    next = { ...next, action: 'repair', safe: false, reason: `fix first: ${problems.join('; ')}` };
-  return { ...base, phase, next };
+    },
+  };
 }
 
 function pickNewAnchor(
@@ -291,70 +348,6 @@ function pickNewAnchor(
     (best, a) => (best === undefined || a.notBefore.getTime() > best.notBefore.getTime() ? a : best),
     undefined,
   );
-}
-
-/**
- * When the last leaf this cluster's issuer signed under any anchor other than `issuerAnchor` (its
- * current one) stops being valid, skew included; null = unknown.
- * - online, with a record of such leaves: the latest of them. Leaves of an earlier process were issued
- *   earlier with the same lifetime, so they expire earlier.
- * - online, with none recorded: the process signed no such leaf, and earlier processes stopped before it
- *   loaded its current credential, so none outlives loadedAt + lifetime + 2 × skew. A restart therefore
- *   resets the bound to a later time, never an earlier one.
- * - directory: the issuer picked up its current files at most one poll interval after they were last
- *   written (the later of the certificate's and the key's mtime and ctime), so no leaf under another
- *   anchor outlives that + poll + the longest leaf lifetime + 2 × skew. This assumes the running issuer
- *   accepted those files (its log and lanyard_credential_reloads_total{result="rejected"} say so).
- */
-function oldLeafBound(
-  c: ClusterSnapshot,
-  issuerAnchor: string | null,
-  offline: OfflineAssumptions,
-): { until: number; basis: OldLeafBasis } | null {
-  if (issuerAnchor === null) return null;
-  if (c.kind === 'admin' && c.issuance !== undefined) {
-    const recorded = (c.issuedByAnchor ?? [])
-      .filter((r) => r.anchorFingerprint !== issuerAnchor)
-      .map((r) => Date.parse(r.latestNotAfter));
-    if (recorded.length > 0)
-      return { until: Math.max(...recorded) + c.issuance.clockSkewMs, basis: 'issuance-record' };
-  }
-  const r = recordBound(c, offline);
-  return r === undefined ? null : { until: r.until, basis: r.basis };
-}
-
-/**
- * Where what a cluster's issuer can tell of its leaves starts, and how long a leaf signed just before
- * then can be valid: from when the issuer loaded its current credential (+ leaf lifetime + 2 × skew),
- * or for a directory from when its files last changed (+ poll + the longest leaf lifetime + 2 × skew).
- * undefined when neither time is known.
- */
-function recordBound(
-  c: ClusterSnapshot,
-  offline: OfflineAssumptions,
-): { since: number; until: number; basis: 'credential-loaded' | 'issuer-files-changed' } | undefined {
-  if (c.kind === 'dir') {
-    if (c.issuerFilesChangedAt === undefined) return undefined;
-    const since = c.issuerFilesChangedAt.getTime();
-    return { since, until: since + offlineWindowMs(offline), basis: 'issuer-files-changed' };
-  }
-  if (c.issuance === undefined) return undefined;
-  const since = c.issuance.credentialLoadedAt.getTime();
-  return {
-    since,
-    until: since + c.issuance.leafLifetimeMs + 2 * c.issuance.clockSkewMs,
-    basis: 'credential-loaded',
-  };
-}
-
-/** How long after a directory issuer's files change a leaf it signed before then can be valid. */
-export function offlineWindowMs(offline: OfflineAssumptions): number {
-  return offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs;
-}
-
-function combineBounds(bounds: readonly (number | null)[]): number | null {
-  if (bounds.length === 0 || bounds.some((b) => b === null)) return null;
-  return Math.max(...(bounds as number[]));
 }
 
 function iso(ms: number): string {

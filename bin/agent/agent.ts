@@ -1,7 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   CredentialError,
@@ -9,23 +8,21 @@ import {
   createChainVerifier,
   encodePem,
   parseCertificate,
-  parseCertificatesPem,
   LanyardError,
   UsageError,
-  type CertificateInfo,
   type Clock,
   FileError,
 } from '../../ca/index.js';
-import { readPemFile, writeFileAtomic } from '../../ca/store/index.js';
-import {
-  loadIdentityService,
-  type CertifyRequestMessage,
-  type CertifyResponseMessage,
-} from '../../issuer/grpc/index.js';
-import { parseTrustBundle } from '../../trust-bundles/index.js';
-import { getBounded } from '../../trust-bundles/index.js';
+import { writeFileAtomic } from '../../ca/store/index.js';
+import { loadIdentityService, type CertifyResponseMessage } from '../../issuer/grpc/index.js';
+import { currentAnchors } from './anchors.js';
+import { createCertifyCall, type CertifyCall } from './certify-call.js';
 import { checkServerName, createIssuerChannel } from './channel.js';
 import { loadOrCreateKey, warnIfShared } from './key.js';
+import { runRenewals } from './renewal.js';
+
+export { describeError, errorCode } from './error-report.js';
+export { renewalDelayMs } from './renewal.js';
 
 export interface CertifyClientOptions {
   /** HOST:PORT of the issuer's gRPC listener */
@@ -73,15 +70,6 @@ export interface CertifiedFiles {
 }
 
 export const OUT_FILES = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' } as const;
-
-/**
- * Renew at 70 % of (valid_until − now), never sooner than 10 s nor later than 24 h: what a Linkerd
- * proxy does with the answer's valid_until (it never reads the leaf's notAfter for this).
- */
-export function renewalDelayMs(now: Date, validUntil: Date): number {
-  const remaining = validUntil.getTime() - now.getTime();
-  return Math.min(Math.max(remaining * 0.7, 10_000), 86_400_000);
-}
 
 /** The answer's valid_until (a protobuf Timestamp; seconds arrive as a string). */
 export function validUntilOf(res: CertifyResponseMessage): Date {
@@ -149,8 +137,6 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
       ? undefined
       : checkBundleUrl(o.bundleUrl, o.insecureBundleUrl === true, o.logger);
   const service = loadIdentityService();
-  const method = service.Certify as grpc.MethodDefinition<CertifyRequestMessage, CertifyResponseMessage>;
-  const Client = grpc.makeGenericClientConstructor(service, 'Identity');
   const channel = createIssuerChannel({
     ...(o.tlsCaFile !== undefined ? { tlsCa: await readFile(o.tlsCaFile) } : {}),
     ...(serverName !== undefined ? { serverName } : {}),
@@ -165,177 +151,78 @@ export async function createCertifyClient(o: CertifyClientOptions): Promise<Cert
   };
   // before the gRPC client exists: a refused key (ERR_KEY_PERMISSIONS) leaves nothing to close
   const signer = await loadOrCreateKey(paths.key);
-  const client = new Client(o.server, channel.credentials, channel.options);
-
-  async function call(req: CertifyRequestMessage): Promise<CertifyResponseMessage> {
-    const deadline = new Date(o.clock.now().getTime() + (o.timeoutMs ?? 10_000));
-    return channel.guard(
-      () =>
-        new Promise((resolve, reject) => {
-          client.makeUnaryRequest(
-            method.path,
-            method.requestSerialize,
-            method.responseDeserialize,
-            req,
-            { deadline },
-            (err: grpc.ServiceError | null, res?: CertifyResponseMessage) => {
-              if (err !== null || res === undefined) reject(err ?? new Error('empty response'));
-              else resolve(res);
-            },
-          );
-        }),
-    );
-  }
-
-  async function certifyOnce(): Promise<CertifiedFiles> {
-    const token = await readFile(o.tokenFile).catch((err: unknown) => {
-      throw new FileError(
-        'ERR_FILE_NOT_FOUND',
-        `cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      );
-    });
-    const tokenBytes = Buffer.from(token.toString('utf8').trim(), 'utf8');
-    const { anchorsPem, anchors } = await currentAnchors();
-    const csr = buildCsr(signer, { dnsNames: [o.identity] });
-    const res = await call({ identity: o.identity, token: tokenBytes, certificate_signing_request: csr });
-    const validUntil = validUntilOf(res);
-    const leaf = parseCertificate(res.leaf_certificate);
-    const intermediates = res.intermediate_certificates.map((d) => parseCertificate(d));
-    if (!leaf.spki.equals(signer.publicKeyDer))
-      throw new CredentialError('ERR_KEY_MISMATCH', 'the issuer returned a certificate for another key');
-    if (!leaf.dnsNames.includes(o.identity))
-      throw new CredentialError('ERR_CHAIN_UNTRUSTED', `the returned certificate is not for ${o.identity}`);
-    createChainVerifier({ anchors, intermediates }).verify(leaf, o.clock.now());
-    const chainPem = [leaf, ...intermediates].map((c) => encodePem('CERTIFICATE', c.der)).join('');
-    // Key first (it never changes after the first write), then the chain, then the anchors.
-    await writeFileAtomic(paths.cert, chainPem, { overwrite: true });
-    await writeFileAtomic(paths.ca, anchorsPem, { overwrite: true });
-    o.logger.info(
-      {
-        event: 'certified',
-        identity: o.identity,
-        serial: leaf.serialHex,
-        notAfter: leaf.notAfter.toISOString(),
-        validUntil: validUntil.toISOString(),
-      },
-      'certificate written',
-    );
-    return {
-      certPath: paths.cert,
-      keyPath: paths.key,
-      caPath: paths.ca,
-      serial: leaf.serialHex,
-      notBefore: leaf.notBefore,
-      notAfter: leaf.notAfter,
-      validUntil,
-    };
-  }
-
-  /**
-   * The anchors to verify against. The trust-anchors file is authoritative and re-read every time (a
-   * mounted ConfigMap changes under it): an anchor removed from it stops being trusted at the next call,
-   * one added to it is trusted at once. With bundleUrl, the fetched bundle (strict: CA certificates
-   * only) may add anchors beyond the file's, but only when it shares an anchor with the file as it is
-   * now, and an https bundle is verified against the file (or tlsCaFile). OUT/ca.crt is only ever
-   * written, never read back: what was accepted before is no reason to trust it now, and a bundle
-   * that cannot be fetched leaves the file's anchors alone.
-   */
-  async function currentAnchors(): Promise<{ anchorsPem: string; anchors: CertificateInfo[] }> {
-    const filePem = await readPemFile(o.trustAnchorsFile);
-    const fromFile = parseCertificatesPem(filePem, o.trustAnchorsFile);
-    if (bundleUrl === undefined) return { anchorsPem: filePem, anchors: fromFile };
-    let fetchedPem: string;
-    try {
-      // bounded: --timeout for the whole exchange, 1 MiB, redirects only within the URL's origin
-      fetchedPem = await getBounded(bundleUrl, {
-        // https: the issuer's serving CA when given, else the anchors of the trust-anchors file
-        ca: o.tlsCaFile !== undefined ? await readFile(o.tlsCaFile) : filePem,
-        timeoutMs: o.timeoutMs ?? 10_000,
-        accept: 'application/x-pem-file, text/plain',
-      });
-    } catch (err) {
-      o.logger.warn(
-        { event: 'bundle_fetch_failed', url: o.bundleUrl, code: errorCode(err), err: describeError(err) },
-        'using the trust-anchors file alone',
-      );
-      return { anchorsPem: pemOf(fromFile), anchors: fromFile };
-    }
-    // Strict: only CA certificates, no headers, no other blocks; refused whole otherwise.
-    const fetched = parseTrustBundle(fetchedPem, `the bundle from ${bundleUrl.href}`);
-    const inFile = new Set(fromFile.map((a) => a.der.toString('base64')));
-    if (!fetched.anchors.some((a) => inFile.has(a.certificate.der.toString('base64')))) {
-      throw new CredentialError(
-        'ERR_CHAIN_UNTRUSTED',
-        `the bundle from ${bundleUrl.href} shares no anchor with ${o.trustAnchorsFile}; refusing it`,
-      );
-    }
-    const added = fetched.anchors
-      .map((a) => a.certificate)
-      .filter((c) => !inFile.has(c.der.toString('base64')));
-    const anchors = [...fromFile, ...added];
-    return { anchorsPem: pemOf(anchors), anchors };
-  }
-
-  async function run(signal: AbortSignal): Promise<void> {
-    let backoffMs = 1000;
-    while (!signal.aborted) {
-      let delay: number;
-      try {
-        const files = await certifyOnce();
-        backoffMs = 1000;
-        delay = renewalDelayMs(o.clock.now(), files.validUntil);
-        o.logger.info({ event: 'renewal_scheduled', inMs: Math.round(delay) }, 'next renewal scheduled');
-      } catch (err) {
-        delay = backoffMs * (0.8 + Math.random() * 0.4);
-        backoffMs = Math.min(backoffMs * 2, 60_000);
-        o.logger.warn(
-          { event: 'certify_failed', code: errorCode(err), retryInMs: Math.round(delay) },
-          describeError(err),
-        );
-      }
-      await (o.wait ?? sleep)(delay, signal);
-    }
-  }
-
+  const call = createCertifyCall({
+    service,
+    server: o.server,
+    channel,
+    clock: o.clock,
+    timeoutMs: o.timeoutMs ?? 10_000,
+  });
+  const session: Session = { o, bundleUrl, paths, signer, call };
+  const certifyOnce = (): Promise<CertifiedFiles> => certifyAndWrite(session);
   return {
     certifyOnce,
-    run,
+    run: (signal) => runRenewals(certifyOnce, o, signal),
     close: () => {
-      client.close();
+      call.close();
     },
   };
 }
 
-function pemOf(certs: readonly CertificateInfo[]): string {
-  return certs.map((c) => encodePem('CERTIFICATE', c.der)).join('');
+/** What one client keeps between calls. */
+interface Session {
+  readonly o: CertifyClientOptions;
+  readonly bundleUrl: URL | undefined;
+  readonly paths: { readonly cert: string; readonly key: string; readonly ca: string };
+  readonly signer: Awaited<ReturnType<typeof loadOrCreateKey>>;
+  readonly call: CertifyCall;
 }
 
-export function errorCode(err: unknown): string {
-  if (err instanceof LanyardError) return err.code;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? (grpc.status[code] ?? String(code)) : 'ERR_INTERNAL';
-}
-
-/** What went wrong, without the code (errorCode() gives that; callers print the two side by side). */
-export function describeError(err: unknown): string {
-  if (err instanceof LanyardError) return err.message;
-  const e = err as { code?: unknown; details?: unknown; message?: unknown };
-  if (typeof e.code === 'number' && typeof e.details === 'string') return e.details;
-  return typeof e.message === 'string' ? e.message : String(err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
+/** One certification: token, anchors, CSR, Certify, checks of the answer, files written. */
+async function certifyAndWrite({ o, bundleUrl, paths, signer, call }: Session): Promise<CertifiedFiles> {
+  const token = await readFile(o.tokenFile).catch((err: unknown) => {
+    throw new FileError(
+      'ERR_FILE_NOT_FOUND',
+      `cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   });
+  const tokenBytes = Buffer.from(token.toString('utf8').trim(), 'utf8');
+  const { anchorsPem, anchors } = await currentAnchors(o, bundleUrl);
+  const csr = buildCsr(signer, { dnsNames: [o.identity] });
+  const res = await call.certify({
+    identity: o.identity,
+    token: tokenBytes,
+    certificate_signing_request: csr,
+  });
+  const validUntil = validUntilOf(res);
+  const leaf = parseCertificate(res.leaf_certificate);
+  const intermediates = res.intermediate_certificates.map((d) => parseCertificate(d));
+  if (!leaf.spki.equals(signer.publicKeyDer))
+    throw new CredentialError('ERR_KEY_MISMATCH', 'the issuer returned a certificate for another key');
+  if (!leaf.dnsNames.includes(o.identity))
+    throw new CredentialError('ERR_CHAIN_UNTRUSTED', `the returned certificate is not for ${o.identity}`);
+  createChainVerifier({ anchors, intermediates }).verify(leaf, o.clock.now());
+  const chainPem = [leaf, ...intermediates].map((c) => encodePem('CERTIFICATE', c.der)).join('');
+  // Key first (it never changes after the first write), then the chain, then the anchors.
+  await writeFileAtomic(paths.cert, chainPem, { overwrite: true });
+  await writeFileAtomic(paths.ca, anchorsPem, { overwrite: true });
+  o.logger.info(
+    {
+      event: 'certified',
+      identity: o.identity,
+      serial: leaf.serialHex,
+      notAfter: leaf.notAfter.toISOString(),
+      validUntil: validUntil.toISOString(),
+    },
+    'certificate written',
+  );
+  return {
+    certPath: paths.cert,
+    keyPath: paths.key,
+    caPath: paths.ca,
+    serial: leaf.serialHex,
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
+    validUntil,
+  };
 }

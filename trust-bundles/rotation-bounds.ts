@@ -1,0 +1,89 @@
+// How long leaves signed under an anchor other than an issuer's current one can stay valid: from an
+// issuer's issuance record, from when it loaded its credential, or from when its files last changed.
+import { DEFAULTS } from '../ca/index.js';
+import type { ClusterSnapshot } from './sources.js';
+
+/** How a cluster's bound on its old leaves was obtained (see `oldLeafBound`). */
+export type OldLeafBasis = 'issuance-record' | 'credential-loaded' | 'issuer-files-changed';
+
+/**
+ * What `rotate status` assumes of issuers read from a directory (they keep no issuance record): they
+ * re-read their files every `pollIntervalMs`, sign leaves of at most `maxLeafLifetimeMs`, and
+ * verifiers' clocks are within `clockSkewMs`. The defaults are `lanyard serve`'s.
+ */
+export interface OfflineAssumptions {
+  readonly pollIntervalMs: number;
+  readonly maxLeafLifetimeMs: number;
+  readonly clockSkewMs: number;
+}
+
+export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
+  /** `lanyard serve --poll-interval`'s default (issuer/config.ts SERVE_DEFAULTS) */
+  pollIntervalMs: 2000,
+  maxLeafLifetimeMs: DEFAULTS.leafLifetimeMs,
+  clockSkewMs: DEFAULTS.clockSkewMs,
+});
+
+/**
+ * When the last leaf this cluster's issuer signed under any anchor other than `issuerAnchor` (its
+ * current one) stops being valid, skew included; null = unknown.
+ * - online, with a record of such leaves: the latest of them. Leaves of an earlier process were issued
+ *   earlier with the same lifetime, so they expire earlier.
+ * - online, with none recorded: the process signed no such leaf, and earlier processes stopped before it
+ *   loaded its current credential, so none outlives loadedAt + lifetime + 2 × skew. A restart therefore
+ *   resets the bound to a later time, never an earlier one.
+ * - directory: the issuer picked up its current files at most one poll interval after they were last
+ *   written (the later of the certificate's and the key's mtime and ctime), so no leaf under another
+ *   anchor outlives that + poll + the longest leaf lifetime + 2 × skew. This assumes the running issuer
+ *   accepted those files (its log and lanyard_credential_reloads_total{result="rejected"} say so).
+ */
+export function oldLeafBound(
+  c: ClusterSnapshot,
+  issuerAnchor: string | null,
+  offline: OfflineAssumptions,
+): { until: number; basis: OldLeafBasis } | null {
+  if (issuerAnchor === null) return null;
+  if (c.kind === 'admin' && c.issuance !== undefined) {
+    const recorded = (c.issuedByAnchor ?? [])
+      .filter((r) => r.anchorFingerprint !== issuerAnchor)
+      .map((r) => Date.parse(r.latestNotAfter));
+    if (recorded.length > 0)
+      return { until: Math.max(...recorded) + c.issuance.clockSkewMs, basis: 'issuance-record' };
+  }
+  const r = recordBound(c, offline);
+  return r === undefined ? null : { until: r.until, basis: r.basis };
+}
+
+/**
+ * Where what a cluster's issuer can tell of its leaves starts, and how long a leaf signed just before
+ * then can be valid: from when the issuer loaded its current credential (+ leaf lifetime + 2 × skew),
+ * or for a directory from when its files last changed (+ poll + the longest leaf lifetime + 2 × skew).
+ * undefined when neither time is known.
+ */
+export function recordBound(
+  c: ClusterSnapshot,
+  offline: OfflineAssumptions,
+): { since: number; until: number; basis: 'credential-loaded' | 'issuer-files-changed' } | undefined {
+  if (c.kind === 'dir') {
+    if (c.issuerFilesChangedAt === undefined) return undefined;
+    const since = c.issuerFilesChangedAt.getTime();
+    return { since, until: since + offlineWindowMs(offline), basis: 'issuer-files-changed' };
+  }
+  if (c.issuance === undefined) return undefined;
+  const since = c.issuance.credentialLoadedAt.getTime();
+  return {
+    since,
+    until: since + c.issuance.leafLifetimeMs + 2 * c.issuance.clockSkewMs,
+    basis: 'credential-loaded',
+  };
+}
+
+/** How long after a directory issuer's files change a leaf it signed before then can be valid. */
+export function offlineWindowMs(offline: OfflineAssumptions): number {
+  return offline.pollIntervalMs + offline.maxLeafLifetimeMs + 2 * offline.clockSkewMs;
+}
+
+export function combineBounds(bounds: readonly (number | null)[]): number | null {
+  if (bounds.length === 0 || bounds.some((b) => b === null)) return null;
+  return Math.max(...(bounds as number[]));
+}
