@@ -16,6 +16,16 @@ export interface WorkerPool {
   drain(graceMs: number): Promise<void>;
 }
 
+/** What the pool knows of its workers; fork() and started() update it. */
+interface PoolState {
+  draining: boolean;
+  // Until every worker listens, a worker that exits is a start-up failure (a bad JWKS file, a port
+  // taken …), reported once; it is not replaced, or the primary would fork failing workers forever.
+  up: boolean;
+  grpcPort: number;
+  readonly listening: Set<number>;
+}
+
 export function createWorkerPool(o: {
   readonly count: number;
   readonly port: number;
@@ -23,28 +33,21 @@ export function createWorkerPool(o: {
   /** a worker's message other than 'listening' */
   readonly onMessage: (w: Worker, m: FromWorker) => void;
 }): WorkerPool {
-  let draining = false;
-  // Until every worker listens, a worker that exits is a start-up failure (a bad JWKS file, a port
-  // taken …), reported once; it is not replaced, or the primary would fork failing workers forever.
-  let up = false;
-  let grpcPort = o.port;
-  const listening = new Set<number>();
-  const all = (): Worker[] =>
-    Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  const state: PoolState = { draining: false, up: false, grpcPort: o.port, listening: new Set() };
 
   const fork = (): Worker => {
     const w = cluster.fork();
     w.on('message', (m: FromWorker) => {
       if (m.type === 'listening') {
-        grpcPort = m.port;
-        listening.add(w.id);
+        state.grpcPort = m.port;
+        state.listening.add(w.id);
       } else {
         o.onMessage(w, m);
       }
     });
     w.on('exit', (code, signal) => {
-      listening.delete(w.id);
-      if (up && !draining) {
+      state.listening.delete(w.id);
+      if (state.up && !state.draining) {
         o.logger.error(
           { event: 'worker_exited', worker: w.id, code, signal },
           'a worker exited; starting another',
@@ -56,66 +59,72 @@ export function createWorkerPool(o: {
   };
   for (let i = 0; i < o.count; i++) fork();
 
-  function started(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      // a worker exiting before all listen is a start-up failure; afterwards, fork()'s handler replaces it
-      const onStartExit = (): void => {
-        clearInterval(t);
-        draining = true;
-        for (const w of all()) w.process.kill('SIGKILL');
-        reject(
-          new IssuerServiceError(
-            'ERR_WORKER_START',
-            'a worker failed to start (its error is above); nothing is served',
-          ),
-        );
-      };
-      const t = setInterval(() => {
-        if (listening.size >= o.count) {
-          clearInterval(t);
-          cluster.off('exit', onStartExit);
-          up = true;
-          resolve();
-        }
-      }, 20);
-      cluster.once('exit', onStartExit);
-    });
-  }
-
-  function drainOne(w: Worker, graceMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (w.isDead()) {
-        resolve();
-        return;
-      }
-      if (!listening.has(w.id)) {
-        // still starting (a replacement): it holds no calls, and would not hear the drain message yet
-        w.once('exit', () => {
-          resolve();
-        });
-        w.process.kill('SIGKILL');
-        return;
-      }
-      const kill = setTimeout(() => {
-        w.process.kill('SIGKILL');
-      }, graceMs + 2000);
-      w.once('exit', () => {
-        clearTimeout(kill);
-        resolve();
-      });
-      w.send({ type: 'drain', graceMs } satisfies ToWorker);
-    });
-  }
-
   return {
-    started,
-    grpcPort: () => grpcPort,
+    started: () => whenAllListen(state, o.count),
+    grpcPort: () => state.grpcPort,
     broadcast(m) {
-      for (const w of all()) if (w.isConnected()) w.send(m);
+      for (const w of allWorkers()) if (w.isConnected()) w.send(m);
     },
     async drain(graceMs) {
-      draining = true;
-      await Promise.all(all().map((w) => drainOne(w, graceMs)));
+      state.draining = true;
+      await Promise.all(allWorkers().map((w) => drainWorker(w, graceMs, state.listening)));
     },
   };
+}
+
+function allWorkers(): Worker[] {
+  return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+}
+
+/** Resolves once `count` workers listen; a worker exiting before that kills them all and rejects. */
+function whenAllListen(state: PoolState, count: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // a worker exiting before all listen is a start-up failure; afterwards, fork()'s handler replaces it
+    const onStartExit = (): void => {
+      clearInterval(t);
+      state.draining = true;
+      for (const w of allWorkers()) w.process.kill('SIGKILL');
+      reject(
+        new IssuerServiceError(
+          'ERR_WORKER_START',
+          'a worker failed to start (its error is above); nothing is served',
+        ),
+      );
+    };
+    const t = setInterval(() => {
+      if (state.listening.size >= count) {
+        clearInterval(t);
+        cluster.off('exit', onStartExit);
+        state.up = true;
+        resolve();
+      }
+    }, 20);
+    cluster.once('exit', onStartExit);
+  });
+}
+
+/** Tells one worker to drain and resolves when it exits (SIGKILL after graceMs + 2 s). */
+function drainWorker(w: Worker, graceMs: number, listening: ReadonlySet<number>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (w.isDead()) {
+      resolve();
+      return;
+    }
+    if (!listening.has(w.id)) {
+      // still starting (a replacement): it holds no calls, and would not hear the drain message yet
+      w.once('exit', () => {
+        resolve();
+      });
+      w.process.kill('SIGKILL');
+      return;
+    }
+    const kill = setTimeout(() => {
+      w.process.kill('SIGKILL');
+    }, graceMs + 2000);
+    w.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    w.send({ type: 'drain', graceMs } satisfies ToWorker);
+  });
 }

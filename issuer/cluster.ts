@@ -5,6 +5,7 @@
 // service, so a restart storm uses every core. Workers report their issuance to the primary; metrics
 // are summed with prom-client's AggregatorRegistry.
 import cluster from 'node:cluster';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../ca/index.js';
@@ -13,12 +14,16 @@ import type { HostPort, IssuerConfig } from './config.js';
 import type { ToWorker } from './cluster-messages.js';
 import { createWorkerPool, type WorkerPool } from './cluster-pool.js';
 import { runClusterWorker } from './cluster-worker.js';
-import { createIssuerCredentialSource, type CredentialMaterial } from './credentials.js';
+import {
+  createIssuerCredentialSource,
+  type CredentialMaterial,
+  type CredentialSource,
+} from './credentials.js';
 import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
 import { startIssuer } from './main.js';
-import { openServingTlsOf } from './serving-tls.js';
-import { createStatusReporter } from './status.js';
+import { openServingTlsOf, type ServingTls } from './serving-tls.js';
+import { createIssuerStatusReporter } from './status.js';
 
 export interface RunningCluster {
   readonly grpcAddress: HostPort;
@@ -89,16 +94,7 @@ export async function runClusterPrimary(
     },
   });
   const ledger = createAggregatedLedger();
-  const status = createStatusReporter({
-    cluster: config.cluster,
-    domain: config.domain,
-    clock,
-    credentials,
-    ledger,
-    leafLifetimeMs: config.leafLifetimeMs,
-    clockSkewMs: config.clockSkewMs,
-    ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
-  });
+  const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
   const workers = (forked.pool = createWorkerPool({
     count: deps.workers,
     port: config.listen.port,
@@ -135,25 +131,38 @@ export async function runClusterPrimary(
   );
 
   let stopping: Promise<void> | undefined;
-  async function shutdown(graceMs = config.shutdownGraceMs): Promise<void> {
-    draining = true;
-    logger.info({ event: 'draining', graceMs }, 'draining: workers finish their calls in flight');
-    await workers.drain(graceMs);
-    await admin.close();
-    servingTls?.close();
-    await credentials.close();
-    logger.info({ event: 'stopped' }, 'issuer stopped');
-  }
-
   return {
     grpcAddress: { host: config.listen.host, port: grpcPort },
     adminAddress: { host: config.adminListen.host, port: adminPort },
     workers: deps.workers,
-    shutdown(graceMs) {
-      stopping ??= shutdown(graceMs);
+    shutdown(graceMs = config.shutdownGraceMs) {
+      if (stopping === undefined) {
+        draining = true;
+        stopping = stopClusterPrimary({ logger, workers, admin, servingTls, credentials }, graceMs);
+      }
       return stopping;
     },
   };
+}
+
+/** Drains the workers, then closes the admin server, the serving TLS watch and the credential source. */
+async function stopClusterPrimary(
+  parts: {
+    readonly logger: Logger;
+    readonly workers: WorkerPool;
+    readonly admin: FastifyInstance;
+    readonly servingTls: ServingTls | undefined;
+    readonly credentials: CredentialSource;
+  },
+  graceMs: number,
+): Promise<void> {
+  const { logger } = parts;
+  logger.info({ event: 'draining', graceMs }, 'draining: workers finish their calls in flight');
+  await parts.workers.drain(graceMs);
+  await parts.admin.close();
+  parts.servingTls?.close();
+  await parts.credentials.close();
+  logger.info({ event: 'stopped' }, 'issuer stopped');
 }
 
 export const isClusterWorker = (): boolean => cluster.isWorker;

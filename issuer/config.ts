@@ -121,66 +121,10 @@ export function parseHostPort(s: string, flag: string): HostPort {
 
 export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   const domain = validateIdentityDomain({ trustDomain: f.trustDomain, controlNamespace: f.controlNamespace });
-  let auth: AuthConfig;
-  if (f.auth === 'jwt') {
-    if ((f.jwksFile === undefined) === (f.jwksUrl === undefined)) {
-      throw new UsageError('--auth jwt needs exactly one of --jwks-file FILE or --jwks-url URL');
-    }
-    const jwksRefreshMs = f.jwksRefresh ?? SERVE_DEFAULTS.jwksRefreshMs;
-    const jwksMaxAgeMs = f.jwksMaxAge ?? SERVE_DEFAULTS.jwksMaxAgeMs;
-    if (f.jwksUrl === undefined && (f.jwksRefresh !== undefined || f.jwksMaxAge !== undefined))
-      throw new UsageError(
-        '--jwks-refresh and --jwks-max-age go with --jwks-url (a --jwks-file is re-read when it changes)',
-      );
-    if (jwksRefreshMs < 1_000) throw new UsageError('--jwks-refresh must be at least 1s');
-    if (jwksMaxAgeMs <= jwksRefreshMs)
-      throw new UsageError(
-        '--jwks-max-age must be longer than --jwks-refresh (several times, to ride out failed fetches)',
-      );
-    if (f.tokenIssuer === undefined || f.tokenIssuer === '') {
-      throw new UsageError(
-        '--auth jwt needs --token-issuer (the "iss" of your cluster\'s service-account tokens)',
-      );
-    }
-    auth = {
-      kind: 'jwt',
-      issuer: f.tokenIssuer,
-      audience: f.tokenAudience,
-      ...(f.jwksFile !== undefined ? { jwksFile: f.jwksFile } : {}),
-      ...(f.jwksUrl !== undefined ? { jwksUrl: f.jwksUrl, jwksRefreshMs, jwksMaxAgeMs } : {}),
-      ...(f.jwksCaFile !== undefined ? { jwksCaFile: f.jwksCaFile } : {}),
-      ...(f.jwksTokenFile !== undefined ? { jwksTokenFile: f.jwksTokenFile } : {}),
-    };
-  } else if (f.auth === 'token-review') {
-    if (f.jwksRefresh !== undefined || f.jwksMaxAge !== undefined)
-      throw new UsageError('--jwks-refresh and --jwks-max-age go with --auth jwt and --jwks-url');
-    auth = {
-      kind: 'token-review',
-      audience: f.tokenAudience,
-      cacheTtlMs: parseTokenReviewCache(f.tokenReviewCache ?? SERVE_DEFAULTS.tokenReviewCache),
-      ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
-    };
-  } else {
-    throw new UsageError(`--auth "${f.auth}" is not one of jwt, token-review`);
-  }
-  const leafKeyTypes = f.leafKeyTypes.split(',').map((k) => k.trim());
-  for (const k of leafKeyTypes)
-    if (k !== 'p256' && k !== 'p384') throw new UsageError(`--leaf-key-types: "${k}" is not p256 or p384`);
-  const maxInFlight = Number(f.maxInFlight);
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
-    throw new UsageError('--max-in-flight must be a positive integer');
-  const maxInFlightPerPeer =
-    f.maxInFlightPerPeer === undefined
-      ? Math.max(1, Math.floor(maxInFlight / 2))
-      : Number(f.maxInFlightPerPeer);
-  if (!Number.isInteger(maxInFlightPerPeer) || maxInFlightPerPeer < 1)
-    throw new UsageError('--max-in-flight-per-peer must be a positive integer');
-  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
-    throw new UsageError('--tls-cert and --tls-key go together');
-  if (f.tlsServerName !== undefined && f.tlsCert === undefined)
-    throw new UsageError('--tls-server-name goes with --tls-cert and --tls-key');
-  if (f.tlsServerName !== undefined && !isDns1123Subdomain(f.tlsServerName))
-    throw new UsageError(`--tls-server-name "${f.tlsServerName}" is not a DNS name`);
+  const auth = buildAuthConfig(f);
+  const leafKeyTypes = parseLeafKeyTypes(f.leafKeyTypes);
+  const { maxInFlight, maxInFlightPerPeer } = parseInFlightLimits(f);
+  const tls = buildTlsConfig(f);
   return Object.freeze({
     issuerDir: f.issuerDir,
     ...(f.trustAnchors !== undefined ? { trustAnchorsPath: f.trustAnchors } : {}),
@@ -191,23 +135,101 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     auth,
     leafLifetimeMs: f.leafLifetime ?? DEFAULTS.leafLifetimeMs,
     clockSkewMs: f.clockSkew ?? DEFAULTS.clockSkewMs,
-    leafKeyTypes: leafKeyTypes as LeafKeyType[],
+    leafKeyTypes,
     maxInFlight,
     maxInFlightPerPeer,
     shutdownGraceMs: f.shutdownGrace ?? SERVE_DEFAULTS.shutdownGraceMs,
     pollIntervalMs: f.pollInterval ?? SERVE_DEFAULTS.pollIntervalMs,
-    ...(f.tlsCert !== undefined && f.tlsKey !== undefined
-      ? {
-          tls: {
-            certPath: f.tlsCert,
-            keyPath: f.tlsKey,
-            ...(f.tlsServerName !== undefined ? { serverName: f.tlsServerName } : {}),
-          },
-        }
-      : {}),
+    ...(tls !== undefined ? { tls } : {}),
     logLevel: f.logLevel,
     workers: parseWorkers(f.workers ?? '1'),
   });
+}
+
+/** --auth and the flags that go with it. */
+function buildAuthConfig(f: ServeFlags): AuthConfig {
+  if (f.auth === 'jwt') return buildJwtAuthConfig(f);
+  if (f.auth === 'token-review') {
+    if (f.jwksRefresh !== undefined || f.jwksMaxAge !== undefined)
+      throw new UsageError('--jwks-refresh and --jwks-max-age go with --auth jwt and --jwks-url');
+    return {
+      kind: 'token-review',
+      audience: f.tokenAudience,
+      cacheTtlMs: parseTokenReviewCache(f.tokenReviewCache ?? SERVE_DEFAULTS.tokenReviewCache),
+      ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
+    };
+  }
+  throw new UsageError(`--auth "${f.auth}" is not one of jwt, token-review`);
+}
+
+/** --auth jwt: one JWKS source, its refresh and maximum age (URL only), and the token issuer. */
+function buildJwtAuthConfig(f: ServeFlags): AuthConfig {
+  if ((f.jwksFile === undefined) === (f.jwksUrl === undefined)) {
+    throw new UsageError('--auth jwt needs exactly one of --jwks-file FILE or --jwks-url URL');
+  }
+  const jwksRefreshMs = f.jwksRefresh ?? SERVE_DEFAULTS.jwksRefreshMs;
+  const jwksMaxAgeMs = f.jwksMaxAge ?? SERVE_DEFAULTS.jwksMaxAgeMs;
+  if (f.jwksUrl === undefined && (f.jwksRefresh !== undefined || f.jwksMaxAge !== undefined))
+    throw new UsageError(
+      '--jwks-refresh and --jwks-max-age go with --jwks-url (a --jwks-file is re-read when it changes)',
+    );
+  if (jwksRefreshMs < 1_000) throw new UsageError('--jwks-refresh must be at least 1s');
+  if (jwksMaxAgeMs <= jwksRefreshMs)
+    throw new UsageError(
+      '--jwks-max-age must be longer than --jwks-refresh (several times, to ride out failed fetches)',
+    );
+  if (f.tokenIssuer === undefined || f.tokenIssuer === '') {
+    throw new UsageError(
+      '--auth jwt needs --token-issuer (the "iss" of your cluster\'s service-account tokens)',
+    );
+  }
+  return {
+    kind: 'jwt',
+    issuer: f.tokenIssuer,
+    audience: f.tokenAudience,
+    ...(f.jwksFile !== undefined ? { jwksFile: f.jwksFile } : {}),
+    ...(f.jwksUrl !== undefined ? { jwksUrl: f.jwksUrl, jwksRefreshMs, jwksMaxAgeMs } : {}),
+    ...(f.jwksCaFile !== undefined ? { jwksCaFile: f.jwksCaFile } : {}),
+    ...(f.jwksTokenFile !== undefined ? { jwksTokenFile: f.jwksTokenFile } : {}),
+  };
+}
+
+/** --leaf-key-types: a comma-separated list of p256, p384. */
+function parseLeafKeyTypes(s: string): LeafKeyType[] {
+  const leafKeyTypes = s.split(',').map((k) => k.trim());
+  for (const k of leafKeyTypes)
+    if (k !== 'p256' && k !== 'p384') throw new UsageError(`--leaf-key-types: "${k}" is not p256 or p384`);
+  return leafKeyTypes as LeafKeyType[];
+}
+
+/** --max-in-flight, and --max-in-flight-per-peer (default: half of it, at least 1). */
+function parseInFlightLimits(f: ServeFlags): { maxInFlight: number; maxInFlightPerPeer: number } {
+  const maxInFlight = Number(f.maxInFlight);
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+    throw new UsageError('--max-in-flight must be a positive integer');
+  const maxInFlightPerPeer =
+    f.maxInFlightPerPeer === undefined
+      ? Math.max(1, Math.floor(maxInFlight / 2))
+      : Number(f.maxInFlightPerPeer);
+  if (!Number.isInteger(maxInFlightPerPeer) || maxInFlightPerPeer < 1)
+    throw new UsageError('--max-in-flight-per-peer must be a positive integer');
+  return { maxInFlight, maxInFlightPerPeer };
+}
+
+/** --tls-cert, --tls-key (together) and --tls-server-name; undefined: plaintext. */
+function buildTlsConfig(f: ServeFlags): IssuerConfig['tls'] {
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  if (f.tlsServerName !== undefined && f.tlsCert === undefined)
+    throw new UsageError('--tls-server-name goes with --tls-cert and --tls-key');
+  if (f.tlsServerName !== undefined && !isDns1123Subdomain(f.tlsServerName))
+    throw new UsageError(`--tls-server-name "${f.tlsServerName}" is not a DNS name`);
+  if (f.tlsCert === undefined || f.tlsKey === undefined) return undefined;
+  return {
+    certPath: f.tlsCert,
+    keyPath: f.tlsKey,
+    ...(f.tlsServerName !== undefined ? { serverName: f.tlsServerName } : {}),
+  };
 }
 
 /** The longest --token-review-cache: a deleted pod's token is accepted for at most this long. */

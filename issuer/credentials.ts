@@ -79,6 +79,16 @@ async function lookAtIssuerDir(
   }
 }
 
+/** What a directory credential source holds between two looks at the directory. */
+interface DirectoryState {
+  credential: IssuerCredential | undefined;
+  loadedAt: Date | undefined;
+  anchorsDigest: string | undefined;
+  anchorsSequence: number | undefined;
+  outcome: ReloadOutcome;
+  readonly listeners: Set<(cred: IssuerCredential) => void>;
+}
+
 /**
  * Loads the issuer credential from a directory and keeps it current on the file watch
  * (file-watch.ts): polls every few seconds and watches the directory (Kubernetes swaps a mounted
@@ -89,85 +99,33 @@ async function lookAtIssuerDir(
 export async function createDirectoryCredentialSource(
   options: DirectoryCredentialOptions,
 ): Promise<CredentialSource> {
-  const { clock, logger } = options;
-  let credential: IssuerCredential | undefined;
-  let loadedAt: Date | undefined;
-  let anchorsDigest: string | undefined;
-  let anchorsSequence: number | undefined;
-  let outcome: ReloadOutcome = { result: 'unchanged' };
-  const listeners = new Set<(cred: IssuerCredential) => void>();
-
-  function accept(files: IssuerDirFiles, anchorsMtimeMs: number): IssuerCredential {
-    const validatedAt = clock.now();
-    const next = issuerCredentialFromPem(files, validatedAt);
-    credential = next;
-    loadedAt = clock.now();
-    const nextAnchorsDigest = contentFingerprint(files.anchorsPem);
-    if (nextAnchorsDigest !== anchorsDigest) {
-      anchorsDigest = nextAnchorsDigest;
-      const fromFile = Math.floor(anchorsMtimeMs / 1000);
-      anchorsSequence = anchorsSequence === undefined ? fromFile : Math.max(fromFile, anchorsSequence + 1);
-    }
-    options.onMaterial?.({
-      certificatePem: files.certificatePem,
-      keyPem: files.keyPem,
-      anchorsPem: files.anchorsPem,
-      validatedAt: validatedAt.toISOString(),
-      loadedAt: loadedAt.toISOString(),
-      anchorsSequence,
-    });
-    return next;
-  }
-
-  function loaded(next: IssuerCredential): void {
-    outcome = { result: 'loaded', credential: next };
-    logger.info(
-      {
-        event: 'credential_loaded',
-        issuerSerial: next.certificate.serialHex,
-        issuerSkid: next.certificate.subjectKeyId?.toString('hex'),
-        notAfter: next.certificate.notAfter.toISOString(),
-        anchors: next.anchors.length,
-      },
-      'issuer credential loaded',
-    );
-    for (const fn of listeners) fn(next);
-    options.onReload?.(outcome);
-  }
-
-  /** A reload that failed (files unreadable or invalid): logged and counted; the old credential stays. */
-  function rejected(err: unknown): WatchVerdict {
-    const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
-    const message = err instanceof Error ? err.message : String(err);
-    outcome = { result: 'rejected', code, message };
-    logger.warn(
-      { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
-      `issuer credential in ${options.dir} rejected: ${message}${credential ? '; the previous credential keeps serving' : ''}`,
-    );
-    options.onReload?.(outcome);
-    // A certificate that is merely not valid yet (a clock a little behind its issuer's) may become
-    // valid without the files changing: look at the same files again at the next poll.
-    return code === 'ERR_CERT_NOT_YET_VALID' ? 'retry' : 'refused';
-  }
+  const state: DirectoryState = {
+    credential: undefined,
+    loadedAt: undefined,
+    anchorsDigest: undefined,
+    anchorsSequence: undefined,
+    outcome: { result: 'unchanged' },
+    listeners: new Set(),
+  };
 
   const watch = createFileWatch({
     look: () => lookAtIssuerDir(options.dir, options.trustAnchorsPath),
     onChange({ files, anchorsMtimeMs }): WatchVerdict {
       let next: IssuerCredential;
       try {
-        next = accept(files, anchorsMtimeMs);
+        next = acceptCredential(state, options, files, anchorsMtimeMs);
       } catch (err) {
-        return rejected(err);
+        return rejectReload(state, options, err);
       }
-      loaded(next);
+      announceLoaded(state, options, next);
       return 'accepted';
     },
     onUnreadable: (err) => {
-      rejected(err);
+      rejectReload(state, options, err);
     },
     // one version remembered, whatever became of it: files put back as they were are loaded again
     policy: 'latest',
-    clock,
+    clock: options.clock,
     scheduler: options.scheduler ?? systemScheduler,
     pollIntervalMs: options.pollIntervalMs ?? 2000,
     watchDirs: [
@@ -178,22 +136,93 @@ export async function createDirectoryCredentialSource(
 
   async function reload(): Promise<ReloadOutcome> {
     const decision = await watch.check();
-    return decision === 'unchanged' ? { result: 'unchanged' } : outcome;
+    return decision === 'unchanged' ? { result: 'unchanged' } : state.outcome;
   }
 
   await reload();
 
   return {
-    current: () => credential,
-    loadedAt: () => loadedAt,
-    anchorsSequence: () => anchorsSequence,
+    current: () => state.credential,
+    loadedAt: () => state.loadedAt,
+    anchorsSequence: () => state.anchorsSequence,
     onChange(fn) {
-      listeners.add(fn);
-      return () => listeners.delete(fn);
+      state.listeners.add(fn);
+      return () => state.listeners.delete(fn);
     },
     reload,
     close: () => watch.close(),
   };
+}
+
+/** Validates the files into a credential and makes it current (throws when they do not validate). */
+function acceptCredential(
+  state: DirectoryState,
+  options: DirectoryCredentialOptions,
+  files: IssuerDirFiles,
+  anchorsMtimeMs: number,
+): IssuerCredential {
+  const { clock } = options;
+  const validatedAt = clock.now();
+  const next = issuerCredentialFromPem(files, validatedAt);
+  state.credential = next;
+  const loadedAt = (state.loadedAt = clock.now());
+  const nextAnchorsDigest = contentFingerprint(files.anchorsPem);
+  if (nextAnchorsDigest !== state.anchorsDigest) {
+    state.anchorsDigest = nextAnchorsDigest;
+    const fromFile = Math.floor(anchorsMtimeMs / 1000);
+    state.anchorsSequence =
+      state.anchorsSequence === undefined ? fromFile : Math.max(fromFile, state.anchorsSequence + 1);
+  }
+  options.onMaterial?.({
+    certificatePem: files.certificatePem,
+    keyPem: files.keyPem,
+    anchorsPem: files.anchorsPem,
+    validatedAt: validatedAt.toISOString(),
+    loadedAt: loadedAt.toISOString(),
+    anchorsSequence: state.anchorsSequence,
+  });
+  return next;
+}
+
+/** A credential was loaded: logged, then the onChange listeners and onReload hear of it. */
+function announceLoaded(
+  state: DirectoryState,
+  options: DirectoryCredentialOptions,
+  next: IssuerCredential,
+): void {
+  state.outcome = { result: 'loaded', credential: next };
+  options.logger.info(
+    {
+      event: 'credential_loaded',
+      issuerSerial: next.certificate.serialHex,
+      issuerSkid: next.certificate.subjectKeyId?.toString('hex'),
+      notAfter: next.certificate.notAfter.toISOString(),
+      anchors: next.anchors.length,
+    },
+    'issuer credential loaded',
+  );
+  for (const fn of state.listeners) fn(next);
+  options.onReload?.(state.outcome);
+}
+
+/** A reload that failed (files unreadable or invalid): logged and counted; the old credential stays. */
+function rejectReload(
+  state: DirectoryState,
+  options: DirectoryCredentialOptions,
+  err: unknown,
+): WatchVerdict {
+  const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  state.outcome = { result: 'rejected', code, message };
+  const { credential } = state;
+  options.logger.warn(
+    { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
+    `issuer credential in ${options.dir} rejected: ${message}${credential ? '; the previous credential keeps serving' : ''}`,
+  );
+  options.onReload?.(state.outcome);
+  // A certificate that is merely not valid yet (a clock a little behind its issuer's) may become
+  // valid without the files changing: look at the same files again at the next poll.
+  return code === 'ERR_CERT_NOT_YET_VALID' ? 'retry' : 'refused';
 }
 
 /** A fixed credential (tests, embedded use). */

@@ -1,21 +1,22 @@
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Scheduler } from '../ca/index.js';
 import { createAdminApp } from './admin.js';
 import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
-import { createCertifier } from './certify.js';
+import { createCertifier, type Certify } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource, type CredentialSource } from './credentials.js';
 import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/index.js';
-import { createAdmissionControl } from './grpc/index.js';
-import { createRejectionLog } from './grpc/index.js';
+import { createAdmissionControl, type AdmissionControl } from './grpc/index.js';
+import { createRejectionLog, type RejectionLog } from './grpc/index.js';
 import { createTlsListener, type TlsListener } from './grpc/index.js';
+import { createIssuerHealth, type IssuerHealth } from './health.js';
 import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
-import { openServingTlsOf } from './serving-tls.js';
-import { createStatusReporter, type StatusReporter } from './status.js';
+import { openServingTlsOf, type ServingTls } from './serving-tls.js';
+import { createIssuerStatusReporter, type StatusReporter } from './status.js';
 
 export interface RunningIssuer {
   /** actual addresses (port 0 in the config picks a free port) */
@@ -28,31 +29,42 @@ export interface RunningIssuer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export const HEALTH_SERVICE = 'io.linkerd.proxy.identity.Identity';
+export { HEALTH_SERVICE } from './health.js';
+
+export interface StartIssuerDeps {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** runs the re-reads of the credential and serving files (default: Node's timers, unref'd) */
+  readonly scheduler?: Scheduler;
+  readonly authenticator?: Authenticator;
+  /** false in a cluster worker: the primary serves the admin endpoints */
+  readonly admin?: boolean;
+  /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
+  readonly ledger?: IssuanceLedger;
+  /** the credential (a cluster worker passes the one its primary hands over); default: read from config.issuerDir */
+  readonly credentials?: CredentialSource;
+  /** how long a TLS connection may take to send the HTTP/2 preface (default 10 s) */
+  readonly tlsPrefaceTimeoutMs?: number;
+  /** how long a call may take to send its whole request (default ADMISSION_DEFAULTS) */
+  readonly messageTimeoutMs?: number;
+  /** the longest a call may run whatever its deadline (default MAX_CALL_MS) */
+  readonly maxCallMs?: number;
+}
+
+/** What a running issuer closes on shutdown (or when its start fails half-way). */
+interface IssuerParts {
+  readonly logger: Logger;
+  readonly health: IssuerHealth;
+  readonly servingTls: ServingTls | undefined;
+  readonly admission: AdmissionControl;
+  readonly rejectionLog: RejectionLog;
+  readonly server: grpc.Server;
+  readonly credentials: CredentialSource;
+  readonly authenticator: Authenticator;
+}
 
 /** Composition root of `lanyard serve`: builds the dependencies and starts both servers. No logic of its own. */
-export async function startIssuer(
-  config: IssuerConfig,
-  deps: {
-    readonly logger: Logger;
-    readonly clock?: Clock;
-    /** runs the re-reads of the credential and serving files (default: Node's timers, unref'd) */
-    readonly scheduler?: Scheduler;
-    readonly authenticator?: Authenticator;
-    /** false in a cluster worker: the primary serves the admin endpoints */
-    readonly admin?: boolean;
-    /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
-    readonly ledger?: IssuanceLedger;
-    /** the credential (a cluster worker passes the one its primary hands over); default: read from config.issuerDir */
-    readonly credentials?: CredentialSource;
-    /** how long a TLS connection may take to send the HTTP/2 preface (default 10 s) */
-    readonly tlsPrefaceTimeoutMs?: number;
-    /** how long a call may take to send its whole request (default ADMISSION_DEFAULTS) */
-    readonly messageTimeoutMs?: number;
-    /** the longest a call may run whatever its deadline (default MAX_CALL_MS) */
-    readonly maxCallMs?: number;
-  },
-): Promise<RunningIssuer> {
+export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): Promise<RunningIssuer> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
   // An unusable serving pair fails the start instead of failing every handshake later. The files are
@@ -68,16 +80,8 @@ export async function startIssuer(
     expiry: metrics.servingExpiry,
     onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
   });
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
-  let draining = false;
-  // Filled in once the reporter exists; health reads as NOT_SERVING until then.
-  const ref: { status?: StatusReporter } = {};
-  function updateHealth(): void {
-    const serving = !draining && ref.status?.ready() === true;
-    health.setStatus('', serving ? 'SERVING' : 'NOT_SERVING');
-    health.setStatus(HEALTH_SERVICE, serving ? 'SERVING' : 'NOT_SERVING');
-    metrics.ready.set(serving ? 1 : 0);
-  }
+  // NOT_SERVING until it follows the reporter
+  const health = createIssuerHealth({ metrics });
   const credentials =
     deps.credentials ??
     (await createIssuerCredentialSource({
@@ -86,35 +90,15 @@ export async function startIssuer(
       ...scheduler,
       logger,
       reloads: metrics.reloads,
-      onReload: updateHealth,
+      onReload: health.update,
     }));
-  if (deps.credentials !== undefined) deps.credentials.onChange(updateHealth);
+  if (deps.credentials !== undefined) deps.credentials.onChange(health.update);
 
   const ledger = deps.ledger ?? createIssuanceLedger();
-  const reporter = createStatusReporter({
-    cluster: config.cluster,
-    domain: config.domain,
-    clock,
-    credentials,
-    ledger,
-    leafLifetimeMs: config.leafLifetimeMs,
-    clockSkewMs: config.clockSkewMs,
-    ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
-  });
-  ref.status = reporter;
-  updateHealth();
-  const healthTimer = setInterval(updateHealth, 1000);
-  healthTimer.unref();
+  const reporter = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
+  health.follow(reporter);
 
-  const authenticator =
-    deps.authenticator ??
-    (await createAuthenticator(config.auth, {
-      clock,
-      clockSkewMs: config.clockSkewMs,
-      logger: logger.child({ component: 'authn' }),
-      metrics,
-      workers: config.workers,
-    }));
+  const authenticator = deps.authenticator ?? (await openAuthenticator(config, { clock, logger, metrics }));
   const certify = createCertifier({
     clock,
     credentials,
@@ -127,9 +111,73 @@ export async function startIssuer(
     domain: config.domain,
     onIssued: issuanceObserver(ledger),
   });
+  const grpcServer = createGrpcServer(config, deps, { certify, logger, metrics, health });
+  const parts: IssuerParts = { logger, health, servingTls, credentials, authenticator, ...grpcServer };
+  const bound = await bindGrpcServer(config, deps, parts, { metrics, clock, tlsRef }).catch(
+    async (err: unknown) => {
+      await closeIssuerParts(parts);
+      throw err;
+    },
+  );
+  const admin =
+    deps.admin === false
+      ? undefined
+      : createAdminApp({ credentials, metrics, status: reporter, draining: health.draining });
+  await admin?.listen({ host: config.adminListen.host, port: config.adminListen.port });
+  const adminPort = admin === undefined ? 0 : (admin.server.address() as { port: number }).port;
+  logger.info(
+    {
+      event: 'started',
+      grpc: `${config.listen.host}:${bound.grpcPort}`,
+      admin: `${config.adminListen.host}:${adminPort}`,
+      auth: authenticator.name,
+      ready: reporter.ready(),
+    },
+    'issuer started',
+  );
 
+  let shutdownPromise: Promise<void> | undefined;
+  return {
+    grpcAddress: { host: config.listen.host, port: bound.grpcPort },
+    adminAddress: { host: config.adminListen.host, port: adminPort },
+    credentials,
+    status: reporter,
+    metrics,
+    shutdown(graceMs = config.shutdownGraceMs) {
+      shutdownPromise ??= drainIssuer(parts, bound.tlsListener, admin, graceMs);
+      return shutdownPromise;
+    },
+  };
+}
+
+/** The authenticator `config.auth` asks for. */
+function openAuthenticator(
+  config: IssuerConfig,
+  o: { readonly clock: Clock; readonly logger: Logger; readonly metrics: IssuerMetrics },
+): Promise<Authenticator> {
+  return createAuthenticator(config.auth, {
+    clock: o.clock,
+    clockSkewMs: config.clockSkewMs,
+    logger: o.logger.child({ component: 'authn' }),
+    metrics: o.metrics,
+    workers: config.workers,
+  });
+}
+
+/** The gRPC server (not yet bound): admission control, the Identity service and health. */
+function createGrpcServer(
+  config: IssuerConfig,
+  deps: StartIssuerDeps,
+  o: {
+    readonly certify: Certify;
+    readonly logger: Logger;
+    readonly metrics: IssuerMetrics;
+    readonly health: IssuerHealth;
+  },
+): { server: grpc.Server; admission: AdmissionControl; rejectionLog: RejectionLog } {
+  const { logger, metrics } = o;
   // one rate for the lines of every rejected call, whichever of the two ended it
-  const rejectionLog = createRejectionLog({ logger, clock });
+  const rejectionLog = createRejectionLog({ logger, clock: deps.clock ?? systemClock });
   const admission = createAdmissionControl({
     maxInFlight: config.maxInFlight,
     maxInFlightPerPeer: config.maxInFlightPerPeer,
@@ -142,7 +190,7 @@ export async function startIssuer(
   server.addService(
     loadIdentityService(),
     createIdentityHandlers({
-      certify,
+      certify: o.certify,
       logger,
       metrics,
       wallClock: systemClock,
@@ -150,110 +198,105 @@ export async function startIssuer(
       ...(deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {}),
     }),
   );
-  health.addToServer(server);
-  // Plaintext: grpc-js binds the port itself. TLS: our listener terminates TLS (so that proxies
-  // offering no ALPN are served) and injects each connection into grpc-js.
-  let tlsListener: TlsListener | undefined;
-  let grpcPort: number;
-  try {
-    if (servingTls === undefined) {
-      grpcPort = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(
-          `${formatHost(config.listen.host)}:${config.listen.port}`,
-          grpc.ServerCredentials.createInsecure(),
-          (err, port) => {
-            if (err) reject(err);
-            else resolve(port);
-          },
-        );
-      });
-    } else {
-      const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-      const pair = servingTls.pair();
-      tlsListener = tlsRef.listener = createTlsListener({
-        cert: pair.certPem,
-        key: pair.keyPem,
-        inject: (socket) => {
-          injector.injectConnection(socket);
+  o.health.service.addToServer(server);
+  return { server, admission, rejectionLog };
+}
+
+/**
+ * Binds the gRPC server to config.listen. Plaintext: grpc-js binds the port itself. TLS: our
+ * listener terminates TLS (so that proxies offering no ALPN are served) and injects each connection
+ * into grpc-js. On failure the TLS listener is closed.
+ */
+async function bindGrpcServer(
+  config: IssuerConfig,
+  deps: StartIssuerDeps,
+  parts: IssuerParts,
+  o: {
+    readonly metrics: IssuerMetrics;
+    readonly clock: Clock;
+    /** where the serving pair's renewals find the listener */
+    readonly tlsRef: { listener?: TlsListener };
+  },
+): Promise<{ grpcPort: number; tlsListener: TlsListener | undefined }> {
+  const { server, servingTls } = parts;
+  if (servingTls === undefined) {
+    const grpcPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        `${formatHost(config.listen.host)}:${config.listen.port}`,
+        grpc.ServerCredentials.createInsecure(),
+        (err, port) => {
+          if (err) reject(err);
+          else resolve(port);
         },
-        metrics,
-        logger,
-        clock,
-        ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
-      });
-      grpcPort = await tlsListener.listen(config.listen.host, config.listen.port);
-    }
+      );
+    });
+    return { grpcPort, tlsListener: undefined };
+  }
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const pair = servingTls.pair();
+  const tlsListener = (o.tlsRef.listener = createTlsListener({
+    cert: pair.certPem,
+    key: pair.keyPem,
+    inject: (socket) => {
+      injector.injectConnection(socket);
+    },
+    metrics: o.metrics,
+    logger: parts.logger,
+    clock: o.clock,
+    ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
+  }));
+  try {
+    return { grpcPort: await tlsListener.listen(config.listen.host, config.listen.port), tlsListener };
   } catch (err) {
-    tlsListener?.close();
-    servingTls?.close();
-    admission.close();
-    rejectionLog.close();
-    server.forceShutdown();
-    clearInterval(healthTimer);
-    await credentials.close();
-    await authenticator.close?.();
+    tlsListener.close();
     throw err;
   }
+}
 
-  const admin =
-    deps.admin === false
-      ? undefined
-      : createAdminApp({ credentials, metrics, status: reporter, draining: () => draining });
-  await admin?.listen({ host: config.adminListen.host, port: config.adminListen.port });
-  const adminPort = admin === undefined ? 0 : (admin.server.address() as { port: number }).port;
-  logger.info(
-    {
-      event: 'started',
-      grpc: `${config.listen.host}:${grpcPort}`,
-      admin: `${config.adminListen.host}:${adminPort}`,
-      auth: authenticator.name,
-      ready: reporter.ready(),
-    },
-    'issuer started',
-  );
+/** A start that failed half-way: closes what was opened. */
+async function closeIssuerParts(parts: IssuerParts): Promise<void> {
+  parts.servingTls?.close();
+  parts.admission.close();
+  parts.rejectionLog.close();
+  parts.server.forceShutdown();
+  parts.health.close();
+  await parts.credentials.close();
+  await parts.authenticator.close?.();
+}
 
-  let shutdownPromise: Promise<void> | undefined;
-  async function doShutdown(graceMs: number): Promise<void> {
-    draining = true;
-    updateHealth();
-    clearInterval(healthTimer);
-    servingTls?.close();
-    tlsListener?.close();
-    logger.info({ event: 'draining', graceMs }, 'draining: no new calls, finishing those in flight');
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        logger.warn({ event: 'grace_expired' }, 'grace period over; cancelling the remaining calls');
-        // grpc-js's forceShutdown() only destroys connections it tracks for channelz (disabled
-        // here), so the calls still in progress are ended one by one first
-        admission.cancelAll();
-        server.forceShutdown();
-        tlsListener?.destroyAll();
-        resolve();
-      }, graceMs);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
+/** Stops accepting calls, lets those in flight finish within graceMs (then cancels them), closes everything. */
+async function drainIssuer(
+  parts: IssuerParts,
+  tlsListener: TlsListener | undefined,
+  admin: FastifyInstance | undefined,
+  graceMs: number,
+): Promise<void> {
+  const { logger, admission, server } = parts;
+  parts.health.drain();
+  parts.servingTls?.close();
+  tlsListener?.close();
+  logger.info({ event: 'draining', graceMs }, 'draining: no new calls, finishing those in flight');
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => {
+      logger.warn({ event: 'grace_expired' }, 'grace period over; cancelling the remaining calls');
+      // grpc-js's forceShutdown() only destroys connections it tracks for channelz (disabled
+      // here), so the calls still in progress are ended one by one first
+      admission.cancelAll();
+      server.forceShutdown();
+      tlsListener?.destroyAll();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
     });
-    await admin?.close();
-    admission.close();
-    rejectionLog.close();
-    await credentials.close();
-    await authenticator.close?.();
-    logger.info({ event: 'stopped' }, 'issuer stopped');
-  }
-
-  return {
-    grpcAddress: { host: config.listen.host, port: grpcPort },
-    adminAddress: { host: config.adminListen.host, port: adminPort },
-    credentials,
-    status: reporter,
-    metrics,
-    shutdown(graceMs = config.shutdownGraceMs) {
-      shutdownPromise ??= doShutdown(graceMs);
-      return shutdownPromise;
-    },
-  };
+  });
+  await admin?.close();
+  admission.close();
+  parts.rejectionLog.close();
+  await parts.credentials.close();
+  await parts.authenticator.close?.();
+  logger.info({ event: 'stopped' }, 'issuer stopped');
 }
 
 function formatHost(host: string): string {

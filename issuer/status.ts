@@ -6,6 +6,7 @@ import {
   type Clock,
   type IdentityDomain,
 } from '../ca/index.js';
+import type { IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
 import type { IssuerStatus, ServingTlsStatus } from '../trust-bundles/index.js';
 import type { IssuanceLedger } from './ledger.js';
@@ -80,4 +81,28 @@ export function createStatusReporter(o: {
       };
     },
   };
+}
+
+/** The status reporter of `lanyard serve` (one process, or a cluster primary) as its config sets it up. */
+export function createIssuerStatusReporter(
+  config: Pick<IssuerConfig, 'cluster' | 'domain' | 'leafLifetimeMs' | 'clockSkewMs'>,
+  o: {
+    readonly clock: Clock;
+    readonly credentials: CredentialSource;
+    readonly ledger: IssuanceLedger;
+    /** the serving TLS in use (absent: plaintext) */
+    readonly servingTls: { status(): ServingTlsStatus } | undefined;
+  },
+): StatusReporter {
+  const { servingTls } = o;
+  return createStatusReporter({
+    cluster: config.cluster,
+    domain: config.domain,
+    clock: o.clock,
+    credentials: o.credentials,
+    ledger: o.ledger,
+    leafLifetimeMs: config.leafLifetimeMs,
+    clockSkewMs: config.clockSkewMs,
+    ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
+  });
 }

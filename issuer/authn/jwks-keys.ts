@@ -1,27 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { UsageError, formatDuration, type Clock, type Scheduler } from '../../ca/index.js';
-import { createFileVersionTracker, lookAtStats } from '../file-watch.js';
+import { formatDuration, type Clock, type Scheduler } from '../../ca/index.js';
+import { createFileVersionTracker, lookAtStats, type FileVersionTracker } from '../file-watch.js';
 import { AuthenticatorUnavailableError } from './errors.js';
 import { raceSignal } from './common.js';
+import { JWKS_RETRY_MS, jwksRefreshDelayMs, parseJwks, type KeySet } from './jwks.js';
 import {
-  JWKS_RETRY_MS,
-  fetchJwks,
-  jwksRefreshDelayMs,
-  parseJwks,
-  readJwksFile,
-  type KeySet,
-} from './jwks.js';
+  readFileSource,
+  readUrlSource,
+  validateSource,
+  type JwksSource,
+  type ValidSource,
+} from './jwks-source.js';
 
-/** Where the verification keys come from: a local JWKS file, or an HTTPS URL (CA bundle optional). */
-export type JwksSource =
-  | { readonly file: string }
-  | {
-      readonly url: string;
-      readonly caFile?: string;
-      /** bearer token sent with the request, re-read on every fetch (Kubernetes rotates projected tokens) */
-      readonly tokenFile?: string;
-    };
+export type { JwksSource } from './jwks-source.js';
 
 export interface JwksKeyStoreOptions {
   readonly source: JwksSource;
@@ -82,8 +73,29 @@ export interface JwksKeyStore {
   close(): void;
 }
 
-type ValidSource =
-  { readonly file: string } | { readonly url: URL; readonly caFile?: string; readonly tokenFile?: string };
+/** One key store's state; the functions below read and update it. */
+interface StoreState {
+  readonly options: JwksKeyStoreOptions;
+  readonly source: ValidSource;
+  readonly sourceName: string;
+  readonly closing: AbortController;
+  // file source: its version (mtime, size, inode) on the one file-watching mechanism, looked at on use
+  readonly fileTracker: FileVersionTracker;
+  readonly stats: {
+    jwksLoads: number;
+    jwksLoadFailures: number;
+    unknownKidRefetches: number;
+    scheduledRefreshes: number;
+  };
+  keySet: KeySet | undefined;
+  loading: Promise<void> | undefined;
+  lastFailure: { atMs: number; message: string } | undefined;
+  lastKidRefetchMs: number;
+  // URL source: when the key set in use was fetched; the next scheduled fetch, cancellable
+  loadedAtMs: number;
+  cancelScheduled: (() => void) | undefined;
+  closed: boolean;
+}
 
 /**
  * A URL source is fetched again every refreshIntervalMs (sooner when the answer's Cache-Control
@@ -92,235 +104,210 @@ type ValidSource =
  * (checked on use). A load that finds a key gone or changed calls onKeysLost.
  */
 export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
-  const { clock, scheduler, logger, maxKeyAgeMs, retryBackoffMs } = options;
   const source = validateSource(options.source);
-  const sourceName = 'file' in source ? source.file : source.url.href;
-  const closing = new AbortController();
+  const st: StoreState = {
+    options,
+    source,
+    sourceName: 'file' in source ? source.file : source.url.href,
+    closing: new AbortController(),
+    fileTracker: createFileVersionTracker({ clock: options.clock, intervalMs: options.fileCheckIntervalMs }),
+    stats: { jwksLoads: 0, jwksLoadFailures: 0, unknownKidRefetches: 0, scheduledRefreshes: 0 },
+    keySet: undefined,
+    loading: undefined,
+    lastFailure: undefined,
+    lastKidRefetchMs: -Infinity,
+    loadedAtMs: -Infinity,
+    cancelScheduled: undefined,
+    closed: false,
+  };
+  return {
+    sourceName: st.sourceName,
+    keys: (signal) => keys(st, signal),
+    refetchForUnknownKid: (signal) => refetchForUnknownKid(st, signal),
+    tooOld: () => tooOld(st, options.clock.now().getTime()),
+    reload: (reason) => reload(st, reason),
+    stats: () => ({ ...st.stats }),
+    close() {
+      st.closed = true;
+      st.cancelScheduled?.();
+      st.cancelScheduled = undefined;
+      st.closing.abort();
+    },
+  };
+}
 
-  let keySet: KeySet | undefined;
-  // file source: its version (mtime, size, inode) on the one file-watching mechanism, looked at on use
-  const fileTracker = createFileVersionTracker({ clock, intervalMs: options.fileCheckIntervalMs });
-  let loading: Promise<void> | undefined;
-  let lastFailure: { atMs: number; message: string } | undefined;
-  let lastKidRefetchMs = -Infinity;
-  // URL source: when the key set in use was fetched; the next scheduled fetch, cancellable
-  let loadedAtMs = -Infinity;
-  let cancelScheduled: (() => void) | undefined;
-  let closed = false;
-  const stats = { jwksLoads: 0, jwksLoadFailures: 0, unknownKidRefetches: 0, scheduledRefreshes: 0 };
-
-  /** Reads the source, parses it and swaps the key set; onKeysLost when a key went away. */
-  async function load(reason: string): Promise<void> {
-    let text: string;
-    let newVersion: string | undefined;
-    let maxAgeMs: number | undefined;
-    const startedMs = clock.now().getTime();
-    try {
-      if ('file' in source) {
-        const look = await lookAtStats([source.file]);
-        if (!look.ok) {
-          const err = look.error;
-          throw new Error(
-            `cannot read JWKS file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-          );
-        }
-        newVersion = look.fingerprint;
-        text = await readJwksFile(source.file);
-      } else {
-        const caPem = source.caFile !== undefined ? await readCaFile(source.caFile) : undefined;
-        const bearerToken =
-          source.tokenFile !== undefined ? (await readCaFile(source.tokenFile)).trim() : undefined;
-        const fetched = await fetchJwks(source.url, {
-          timeoutMs: options.fetchTimeoutMs,
-          signal: closing.signal,
-          ...(caPem !== undefined ? { caPem } : {}),
-          ...(bearerToken !== undefined ? { bearerToken } : {}),
-        });
-        text = fetched.text;
-        maxAgeMs = fetched.maxAgeMs;
-      }
-      const next = parseJwks(text, options.algorithms);
-      if (keySet !== undefined && lostKeys(keySet, next)) options.onKeysLost();
-      keySet = next;
-      loadedAtMs = startedMs;
-      if (newVersion !== undefined) {
-        fileTracker.settle(newVersion, 'accepted');
-        fileTracker.looked();
-      }
-      lastFailure = undefined;
-      stats.jwksLoads++;
-      const nextInMs = jwksRefreshDelayMs(maxAgeMs, options.refreshIntervalMs);
-      scheduleRefresh(nextInMs);
-      logger?.info(
-        {
-          event: 'jwks_loaded',
-          reason,
-          source: sourceName,
-          kids: next.keys.map((k) => k.kid ?? null),
-          ...(next.duplicateKids.length > 0 ? { duplicateKids: next.duplicateKids } : {}),
-          ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
-          ...('url' in source ? { nextRefreshInMs: nextInMs } : {}),
-        },
-        'JWKS loaded',
-      );
-    } catch (err) {
-      const message = (err as Error).message;
-      lastFailure = { atMs: clock.now().getTime(), message };
-      stats.jwksLoadFailures++;
-      // a file that failed to parse is not retried until it changes again
-      if (newVersion !== undefined) fileTracker.settle(newVersion, 'refused');
-      scheduleRefresh(Math.min(JWKS_RETRY_MS, options.refreshIntervalMs));
-      logger?.warn(
-        {
-          event: 'jwks_load_failed',
-          reason,
-          source: sourceName,
-          err: message,
-          ...(keySet !== undefined && 'url' in source
-            ? { keysAgeMs: clock.now().getTime() - loadedAtMs, maxKeyAgeMs }
-            : {}),
-        },
-        'JWKS load failed',
-      );
-      throw new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`, {
+/** JwksKeyStore.keys */
+async function keys(st: StoreState, signal: AbortSignal): Promise<KeySet> {
+  const { source } = st;
+  const nowMs = st.options.clock.now().getTime();
+  if (tooOld(st, nowMs)) {
+    await reloadTooOld(st, nowMs, signal);
+  } else if (st.keySet === undefined) {
+    if (backingOff(st, nowMs) && st.lastFailure !== undefined) {
+      throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${st.lastFailure.message}`, {
         reason: 'keys',
       });
     }
+    await raceSignal(reload(st, 'first use'), signal);
+  } else if ('file' in source && st.fileTracker.due()) {
+    await checkFile(st, source.file, signal);
   }
-
-  /** URL source: (re)arms the one scheduled fetch. A file source is checked on use instead. */
-  function scheduleRefresh(delayMs: number): void {
-    if (!('url' in source) || closed) return;
-    cancelScheduled?.();
-    cancelScheduled = scheduler.after(delayMs, () => {
-      cancelScheduled = undefined;
-      stats.scheduledRefreshes++;
-      // a failure is logged by load() and keeps the previous keys until they pass maxKeyAgeMs
-      reload('scheduled').catch(() => undefined);
-    });
-  }
-
-  function tooOld(nowMs: number): boolean {
-    return 'url' in source && keySet !== undefined && nowMs - loadedAtMs >= maxKeyAgeMs;
-  }
-
-  /** Single-flight: concurrent callers share one load; each may stop waiting on its own signal. */
-  function reload(reason: string): Promise<void> {
-    loading ??= load(reason).finally(() => {
-      loading = undefined;
-    });
-    return loading;
-  }
-
-  /** Within retryBackoffMs of a failed load with none in progress: fail fast instead of loading. */
-  function backingOff(nowMs: number): boolean {
-    return loading === undefined && lastFailure !== undefined && nowMs - lastFailure.atMs < retryBackoffMs;
-  }
-
-  /** Fetches a key set past maxKeyAgeMs again (at most once per retryBackoffMs); refuses it if that fails. */
-  async function reloadTooOld(nowMs: number, signal: AbortSignal): Promise<void> {
-    const refuse = (cause?: unknown): AuthenticatorUnavailableError =>
-      new AuthenticatorUnavailableError(
-        `the JWKS could not be refreshed for ${formatDuration(nowMs - loadedAtMs)}, longer than its maximum age ${formatDuration(maxKeyAgeMs)}; its keys are no longer used`,
-        { reason: 'keys', ...(cause !== undefined ? { cause } : {}) },
-      );
-    if (backingOff(nowMs)) throw refuse();
-    try {
-      await raceSignal(reload('too old'), signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      throw refuse(err);
-    }
-    if (tooOld(clock.now().getTime())) throw refuse();
-  }
-
-  /** File source: re-reads the file when it changed; a changed file that does not parse keeps the keys. */
-  async function checkFile(file: string, signal: AbortSignal): Promise<void> {
-    fileTracker.looked();
-    const look = await lookAtStats([file]);
-    if (!look.ok) {
-      logger?.warn(
-        { event: 'jwks_stat_failed', source: sourceName, err: (look.error as Error).message },
-        'cannot stat the JWKS file; keeping the keys loaded before',
-      );
-    }
-    if (fileTracker.decide(look) === 'changed') {
-      await raceSignal(reload('file changed'), signal).catch((err: unknown) => {
-        if (!(err instanceof AuthenticatorUnavailableError) || signal.aborted) throw err;
-      });
-    }
-  }
-
-  return {
-    sourceName,
-    async keys(signal) {
-      const nowMs = clock.now().getTime();
-      if (tooOld(nowMs)) {
-        await reloadTooOld(nowMs, signal);
-      } else if (keySet === undefined) {
-        if (backingOff(nowMs) && lastFailure !== undefined) {
-          throw new AuthenticatorUnavailableError(`the JWKS is unavailable: ${lastFailure.message}`, {
-            reason: 'keys',
-          });
-        }
-        await raceSignal(reload('first use'), signal);
-      } else if ('file' in source && fileTracker.due()) {
-        await checkFile(source.file, signal);
-      }
-      if (keySet === undefined)
-        throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });
-      return keySet;
-    },
-    async refetchForUnknownKid(signal) {
-      if (loading !== undefined) {
-        await raceSignal(loading, signal);
-        return keySet;
-      }
-      const nowMs = clock.now().getTime();
-      if (nowMs - lastKidRefetchMs < options.refetchIntervalMs) return undefined;
-      lastKidRefetchMs = nowMs;
-      stats.unknownKidRefetches++;
-      await raceSignal(reload('unknown kid'), signal);
-      return keySet;
-    },
-    tooOld: () => tooOld(clock.now().getTime()),
-    reload,
-    stats: () => ({ ...stats }),
-    close() {
-      closed = true;
-      cancelScheduled?.();
-      cancelScheduled = undefined;
-      closing.abort();
-    },
-  };
+  if (st.keySet === undefined)
+    throw new AuthenticatorUnavailableError('the JWKS is not loaded', { reason: 'keys' });
+  return st.keySet;
 }
 
-function validateSource(s: JwksSource): ValidSource {
-  if ('file' in s) {
-    if (s.file === '') throw new UsageError('the JWKS file path is empty');
-    return { file: s.file };
+/** JwksKeyStore.refetchForUnknownKid */
+async function refetchForUnknownKid(st: StoreState, signal: AbortSignal): Promise<KeySet | undefined> {
+  if (st.loading !== undefined) {
+    await raceSignal(st.loading, signal);
+    return st.keySet;
   }
-  let url: URL;
-  try {
-    url = new URL(s.url);
-  } catch {
-    throw new UsageError(`the JWKS URL ${JSON.stringify(s.url)} is not a URL`);
-  }
-  if (url.protocol !== 'https:') throw new UsageError(`the JWKS URL must use https:, not ${url.protocol}`);
-  return {
-    url,
-    ...(s.caFile !== undefined ? { caFile: s.caFile } : {}),
-    ...(s.tokenFile !== undefined ? { tokenFile: s.tokenFile } : {}),
-  };
+  const nowMs = st.options.clock.now().getTime();
+  if (nowMs - st.lastKidRefetchMs < st.options.refetchIntervalMs) return undefined;
+  st.lastKidRefetchMs = nowMs;
+  st.stats.unknownKidRefetches++;
+  await raceSignal(reload(st, 'unknown kid'), signal);
+  return st.keySet;
 }
 
-async function readCaFile(path: string): Promise<string> {
+/** Reads the source, parses it and swaps the key set; onKeysLost when a key went away. */
+async function load(st: StoreState, reason: string): Promise<void> {
+  const { options, source } = st;
+  // file source: the version read, settled as accepted or refused
+  const version: { fingerprint?: string } = {};
+  const startedMs = options.clock.now().getTime();
   try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(
-      `cannot read ${path} (JWKS CA or token file): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    const { text, maxAgeMs } =
+      'file' in source
+        ? await readFileSource(source.file, version)
+        : await readUrlSource(source, { timeoutMs: options.fetchTimeoutMs, signal: st.closing.signal });
+    const next = parseJwks(text, options.algorithms);
+    if (st.keySet !== undefined && lostKeys(st.keySet, next)) options.onKeysLost();
+    st.keySet = next;
+    st.loadedAtMs = startedMs;
+    if (version.fingerprint !== undefined) {
+      st.fileTracker.settle(version.fingerprint, 'accepted');
+      st.fileTracker.looked();
+    }
+    st.lastFailure = undefined;
+    st.stats.jwksLoads++;
+    const nextInMs = jwksRefreshDelayMs(maxAgeMs, options.refreshIntervalMs);
+    scheduleRefresh(st, nextInMs);
+    options.logger?.info(
+      {
+        event: 'jwks_loaded',
+        reason,
+        source: st.sourceName,
+        kids: next.keys.map((k) => k.kid ?? null),
+        ...(next.duplicateKids.length > 0 ? { duplicateKids: next.duplicateKids } : {}),
+        ...(next.skipped.length > 0 ? { skipped: next.skipped } : {}),
+        ...('url' in source ? { nextRefreshInMs: nextInMs } : {}),
+      },
+      'JWKS loaded',
     );
+  } catch (err) {
+    throw loadFailed(st, reason, version.fingerprint, err);
+  }
+}
+
+/** A failed load: recorded, logged, the next fetch scheduled; the error to throw. */
+function loadFailed(
+  st: StoreState,
+  reason: string,
+  fingerprint: string | undefined,
+  err: unknown,
+): AuthenticatorUnavailableError {
+  const { options, source } = st;
+  const { clock, maxKeyAgeMs } = options;
+  const message = (err as Error).message;
+  st.lastFailure = { atMs: clock.now().getTime(), message };
+  st.stats.jwksLoadFailures++;
+  // a file that failed to parse is not retried until it changes again
+  if (fingerprint !== undefined) st.fileTracker.settle(fingerprint, 'refused');
+  scheduleRefresh(st, Math.min(JWKS_RETRY_MS, options.refreshIntervalMs));
+  options.logger?.warn(
+    {
+      event: 'jwks_load_failed',
+      reason,
+      source: st.sourceName,
+      err: message,
+      ...(st.keySet !== undefined && 'url' in source
+        ? { keysAgeMs: clock.now().getTime() - st.loadedAtMs, maxKeyAgeMs }
+        : {}),
+    },
+    'JWKS load failed',
+  );
+  return new AuthenticatorUnavailableError(`cannot load the JWKS (${reason}): ${message}`, {
+    reason: 'keys',
+  });
+}
+
+/** URL source: (re)arms the one scheduled fetch. A file source is checked on use instead. */
+function scheduleRefresh(st: StoreState, delayMs: number): void {
+  if (!('url' in st.source) || st.closed) return;
+  st.cancelScheduled?.();
+  st.cancelScheduled = st.options.scheduler.after(delayMs, () => {
+    st.cancelScheduled = undefined;
+    st.stats.scheduledRefreshes++;
+    // a failure is logged by load() and keeps the previous keys until they pass maxKeyAgeMs
+    reload(st, 'scheduled').catch(() => undefined);
+  });
+}
+
+function tooOld(st: StoreState, nowMs: number): boolean {
+  return 'url' in st.source && st.keySet !== undefined && nowMs - st.loadedAtMs >= st.options.maxKeyAgeMs;
+}
+
+/** Single-flight: concurrent callers share one load; each may stop waiting on its own signal. */
+function reload(st: StoreState, reason: string): Promise<void> {
+  st.loading ??= load(st, reason).finally(() => {
+    st.loading = undefined;
+  });
+  return st.loading;
+}
+
+/** Within retryBackoffMs of a failed load with none in progress: fail fast instead of loading. */
+function backingOff(st: StoreState, nowMs: number): boolean {
+  return (
+    st.loading === undefined &&
+    st.lastFailure !== undefined &&
+    nowMs - st.lastFailure.atMs < st.options.retryBackoffMs
+  );
+}
+
+/** Fetches a key set past maxKeyAgeMs again (at most once per retryBackoffMs); refuses it if that fails. */
+async function reloadTooOld(st: StoreState, nowMs: number, signal: AbortSignal): Promise<void> {
+  const { maxKeyAgeMs } = st.options;
+  const refuse = (cause?: unknown): AuthenticatorUnavailableError =>
+    new AuthenticatorUnavailableError(
+      `the JWKS could not be refreshed for ${formatDuration(nowMs - st.loadedAtMs)}, longer than its maximum age ${formatDuration(maxKeyAgeMs)}; its keys are no longer used`,
+      { reason: 'keys', ...(cause !== undefined ? { cause } : {}) },
+    );
+  if (backingOff(st, nowMs)) throw refuse();
+  try {
+    await raceSignal(reload(st, 'too old'), signal);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw refuse(err);
+  }
+  if (tooOld(st, st.options.clock.now().getTime())) throw refuse();
+}
+
+/** File source: re-reads the file when it changed; a changed file that does not parse keeps the keys. */
+async function checkFile(st: StoreState, file: string, signal: AbortSignal): Promise<void> {
+  st.fileTracker.looked();
+  const look = await lookAtStats([file]);
+  if (!look.ok) {
+    st.options.logger?.warn(
+      { event: 'jwks_stat_failed', source: st.sourceName, err: (look.error as Error).message },
+      'cannot stat the JWKS file; keeping the keys loaded before',
+    );
+  }
+  if (st.fileTracker.decide(look) === 'changed') {
+    await raceSignal(reload(st, 'file changed'), signal).catch((err: unknown) => {
+      if (!(err instanceof AuthenticatorUnavailableError) || signal.aborted) throw err;
+    });
   }
 }
 

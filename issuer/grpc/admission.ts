@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../ca/index.js';
 import type { ErrorCode } from '../errors.js';
 import type { IssuerMetrics } from '../metrics.js';
-import { createCallLog } from './call-log.js';
+import { createCallLog, type CallLog } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { CERTIFY_METHOD } from './server.js';
 import { statusName } from './status.js';
@@ -71,23 +71,23 @@ export function createAdmissionControl(o: {
   /** how often the calls it ends are logged (default: its own, on wallClock) */
   readonly rejectionLog?: RejectionLog;
 }): AdmissionControl {
-  const perPeerMax = o.maxInFlightPerPeer ?? Math.max(1, Math.floor(o.maxInFlight / 2));
   const messageTimeoutMs = o.messageTimeoutMs ?? ADMISSION_DEFAULTS.messageTimeoutMs;
-  const calls = createCallLog({
-    logger: o.logger,
-    metrics: o.metrics,
-    rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock ?? systemClock }),
-  });
-  let admitted = 0;
-  const byPeer = new Map<string, number>();
-  // how to end each admitted call still in progress
-  const active = new Set<() => void>();
-  // calls waiting for their request: when their headers arrived (ms, monotonic) and how to end them
-  const awaiting = new Map<() => void, number>();
-  const gauge = o.metrics.inFlight.labels('Certify');
-  const awaitingGauge = o.metrics.awaitingRequest.labels('Certify');
-  const stopAwaiting = (end: () => void): void => {
-    if (awaiting.delete(end)) awaitingGauge.set(awaiting.size);
+  const wallClock = o.wallClock ?? systemClock;
+  const st: AdmissionState = {
+    maxInFlight: o.maxInFlight,
+    perPeerMax: o.maxInFlightPerPeer ?? Math.max(1, Math.floor(o.maxInFlight / 2)),
+    wallClock,
+    calls: createCallLog({
+      logger: o.logger,
+      metrics: o.metrics,
+      rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: wallClock }),
+    }),
+    admitted: 0,
+    byPeer: new Map(),
+    active: new Set(),
+    awaiting: new Map(),
+    gauge: o.metrics.inFlight.labels('Certify'),
+    awaitingGauge: o.metrics.awaitingRequest.labels('Certify'),
   };
 
   // One timer for every waiting call (not one per call): each sweep ends the calls whose request
@@ -95,140 +95,192 @@ export function createAdmissionControl(o: {
   const sweep = setInterval(
     () => {
       const cutoff = performance.now() - messageTimeoutMs;
-      for (const [end, since] of awaiting) if (since <= cutoff) end();
+      for (const [c, since] of st.awaiting) if (since <= cutoff) endTooSlow(st, c);
     },
     Math.max(10, Math.floor(messageTimeoutMs / 2)),
   );
   sweep.unref();
 
-  const interceptor: grpc.ServerInterceptor = (method, call) => {
-    if (method.path !== CERTIFY_METHOD) return new grpc.ServerInterceptingCall(call);
-    const started = process.hrtime.bigint();
-    const peer = call.getConnectionInfo().remoteAddress ?? call.getPeer();
-    let counted = false;
-    // One state for who accounts for the call (its one log line and metric sample, call-log.ts):
-    // 'pending' until this interceptor does (when the call is shed or ends before the handler), then
-    // 'done'; 'handler' once the handler has it (the handler does it then).
-    let accounting: 'pending' | 'done' | 'handler' = 'pending';
-    let messages = 0;
-    // the first status sent on the transport, whoever sent it (what the client receives)
-    let sent: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0] | undefined;
-    const transportSendStatus = call.sendStatus.bind(call);
-    call.sendStatus = (status) => {
-      sent ??= status;
-      transportSendStatus(status);
-    };
-    const cancel = (): void => {
-      call.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'the issuer is shutting down; retry' });
-    };
-    const tooSlow = (): void => {
-      stopAwaiting(tooSlow);
-      call.sendStatus({
-        code: grpc.status.DEADLINE_EXCEEDED,
-        details: 'the request did not arrive in time',
-      });
-    };
-    const release = (): void => {
-      stopAwaiting(tooSlow);
-      if (!counted) return;
-      counted = false;
-      active.delete(cancel);
-      admitted--;
-      const n = (byPeer.get(peer) ?? 1) - 1;
-      if (n <= 0) byPeer.delete(peer);
-      else byPeer.set(peer, n);
-      gauge.set(admitted);
-    };
-    const account = (): void => {
-      if (accounting !== 'pending') return;
-      accounting = 'done';
-      const deadline = call.getDeadline();
-      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-      const code =
-        sent?.code ??
-        ((o.wallClock ?? systemClock).now().getTime() >= deadlineMs
-          ? grpc.status.DEADLINE_EXCEEDED
-          : grpc.status.CANCELLED);
-      calls.endedBeforeHandler(
-        ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
-        code,
-        sent === undefined
-          ? 'the client ended the call before it was answered'
-          : `the call ended before the handler: ${sent.details ?? statusName(code)}`,
-        { durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
-      );
-    };
-    /** takes a slot for a complete request, or answers RESOURCE_EXHAUSTED; whether it was admitted */
-    const admit = (): boolean => {
-      const fromPeer = byPeer.get(peer) ?? 0;
-      if (admitted < o.maxInFlight && fromPeer < perPeerMax) {
-        admitted++;
-        byPeer.set(peer, fromPeer + 1);
-        counted = true;
-        active.add(cancel);
-        gauge.set(admitted);
-        return true;
-      }
-      accounting = 'done';
-      const perPeer = admitted < o.maxInFlight;
-      const message = perPeer
-        ? `this client is at its limit of ${perPeerMax} calls in flight; retry with backoff`
-        : `the issuer is at its limit of ${o.maxInFlight} calls in flight; retry with backoff`;
-      calls.endedBeforeHandler('ERR_OVERLOADED', grpc.status.RESOURCE_EXHAUSTED, message, {
-        inFlight: admitted,
-        perPeer,
-      });
-      call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: message });
-      return false;
-    };
-    const listener = new grpc.ServerListenerBuilder()
-      .withOnReceiveMetadata((metadata, next) => {
-        awaiting.set(tooSlow, performance.now());
-        awaitingGauge.set(awaiting.size);
-        next(metadata);
-      })
-      .withOnReceiveMessage((message, next) => {
-        messages++;
-        next(message);
-      })
-      .withOnReceiveHalfClose((next) => {
-        stopAwaiting(tooSlow);
-        // grpc-js invokes a unary handler at half-close when exactly one message arrived: that is
-        // when the call is complete and takes a slot
-        if (messages === 1) {
-          if (!admit()) return;
-          accounting = 'handler';
-        }
-        next();
-      })
-      .withOnCancel(() => {
-        release();
-        account();
-      })
-      .build();
-    const responder = new grpc.ResponderBuilder()
-      .withStart((next) => {
-        next(listener);
-      })
-      .withSendStatus((status, next) => {
-        release();
-        next(status);
-      })
-      .build();
-    return new grpc.ServerInterceptingCall(call, responder);
-  };
   return {
-    interceptor,
-    inFlight: () => admitted,
-    awaiting: () => awaiting.size,
+    interceptor: (method, call) =>
+      method.path === CERTIFY_METHOD ? interceptCertify(st, call) : new grpc.ServerInterceptingCall(call),
+    inFlight: () => st.admitted,
+    awaiting: () => st.awaiting.size,
     cancelAll() {
-      const calls = [...active];
+      const calls = [...st.active];
       // each ends through the transport; the listener's onCancel then releases its slot
-      for (const c of calls) c();
+      for (const c of calls) cancelCall(c);
       return calls.length;
     },
     close() {
       clearInterval(sweep);
     },
   };
+}
+
+type Gauge = ReturnType<IssuerMetrics['inFlight']['labels']>;
+type SentStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
+
+/** One admission control's state, shared by its calls. */
+interface AdmissionState {
+  readonly maxInFlight: number;
+  readonly perPeerMax: number;
+  readonly wallClock: Clock;
+  readonly calls: CallLog;
+  /** calls admitted (holding a slot) */
+  admitted: number;
+  readonly byPeer: Map<string, number>;
+  /** the admitted calls still in progress */
+  readonly active: Set<AdmissionCall>;
+  /** calls waiting for their request: when their headers arrived (ms, monotonic) */
+  readonly awaiting: Map<AdmissionCall, number>;
+  readonly gauge: Gauge;
+  readonly awaitingGauge: Gauge;
+}
+
+/** One Certify call as admission control follows it. */
+interface AdmissionCall {
+  readonly call: grpc.ServerInterceptingCallInterface;
+  readonly started: bigint;
+  readonly peer: string;
+  /** holds a slot */
+  counted: boolean;
+  // One state for who accounts for the call (its one log line and metric sample, call-log.ts):
+  // 'pending' until this interceptor does (when the call is shed or ends before the handler), then
+  // 'done'; 'handler' once the handler has it (the handler does it then).
+  accounting: 'pending' | 'done' | 'handler';
+  messages: number;
+  /** the first status sent on the transport, whoever sent it (what the client receives) */
+  sent: SentStatus | undefined;
+}
+
+/** The interceptor for one Certify call. */
+function interceptCertify(
+  st: AdmissionState,
+  call: grpc.ServerInterceptingCallInterface,
+): grpc.ServerInterceptingCall {
+  const c: AdmissionCall = {
+    call,
+    started: process.hrtime.bigint(),
+    peer: call.getConnectionInfo().remoteAddress ?? call.getPeer(),
+    counted: false,
+    accounting: 'pending',
+    messages: 0,
+    sent: undefined,
+  };
+  const transportSendStatus = call.sendStatus.bind(call);
+  call.sendStatus = (status) => {
+    c.sent ??= status;
+    transportSendStatus(status);
+  };
+  const listener = new grpc.ServerListenerBuilder()
+    .withOnReceiveMetadata((metadata, next) => {
+      st.awaiting.set(c, performance.now());
+      st.awaitingGauge.set(st.awaiting.size);
+      next(metadata);
+    })
+    .withOnReceiveMessage((message, next) => {
+      c.messages++;
+      next(message);
+    })
+    .withOnReceiveHalfClose((next) => {
+      stopAwaiting(st, c);
+      // grpc-js invokes a unary handler at half-close when exactly one message arrived: that is
+      // when the call is complete and takes a slot
+      if (c.messages === 1) {
+        if (!admit(st, c)) return;
+        c.accounting = 'handler';
+      }
+      next();
+    })
+    .withOnCancel(() => {
+      release(st, c);
+      account(st, c);
+    })
+    .build();
+  const responder = new grpc.ResponderBuilder()
+    .withStart((next) => {
+      next(listener);
+    })
+    .withSendStatus((status, next) => {
+      release(st, c);
+      next(status);
+    })
+    .build();
+  return new grpc.ServerInterceptingCall(call, responder);
+}
+
+function stopAwaiting(st: AdmissionState, c: AdmissionCall): void {
+  if (st.awaiting.delete(c)) st.awaitingGauge.set(st.awaiting.size);
+}
+
+/** Ends a call whose request did not arrive within messageTimeoutMs. */
+function endTooSlow(st: AdmissionState, c: AdmissionCall): void {
+  stopAwaiting(st, c);
+  c.call.sendStatus({
+    code: grpc.status.DEADLINE_EXCEEDED,
+    details: 'the request did not arrive in time',
+  });
+}
+
+/** Ends an admitted call still in progress (a shutdown's grace period ran out). */
+function cancelCall(c: AdmissionCall): void {
+  c.call.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'the issuer is shutting down; retry' });
+}
+
+/** Gives back the call's slot, if it holds one (once, whichever way the call ended). */
+function release(st: AdmissionState, c: AdmissionCall): void {
+  stopAwaiting(st, c);
+  if (!c.counted) return;
+  c.counted = false;
+  st.active.delete(c);
+  st.admitted--;
+  const n = (st.byPeer.get(c.peer) ?? 1) - 1;
+  if (n <= 0) st.byPeer.delete(c.peer);
+  else st.byPeer.set(c.peer, n);
+  st.gauge.set(st.admitted);
+}
+
+/** A call that ended before the handler had it: its one log line and metric sample. */
+function account(st: AdmissionState, c: AdmissionCall): void {
+  if (c.accounting !== 'pending') return;
+  c.accounting = 'done';
+  const { sent } = c;
+  const deadline = c.call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const code =
+    sent?.code ??
+    (st.wallClock.now().getTime() >= deadlineMs ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
+  st.calls.endedBeforeHandler(
+    ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
+    code,
+    sent === undefined
+      ? 'the client ended the call before it was answered'
+      : `the call ended before the handler: ${sent.details ?? statusName(code)}`,
+    { durationMs: Number(process.hrtime.bigint() - c.started) / 1e6 },
+  );
+}
+
+/** Takes a slot for a complete request, or answers RESOURCE_EXHAUSTED; whether it was admitted. */
+function admit(st: AdmissionState, c: AdmissionCall): boolean {
+  const fromPeer = st.byPeer.get(c.peer) ?? 0;
+  if (st.admitted < st.maxInFlight && fromPeer < st.perPeerMax) {
+    st.admitted++;
+    st.byPeer.set(c.peer, fromPeer + 1);
+    c.counted = true;
+    st.active.add(c);
+    st.gauge.set(st.admitted);
+    return true;
+  }
+  c.accounting = 'done';
+  const perPeer = st.admitted < st.maxInFlight;
+  const message = perPeer
+    ? `this client is at its limit of ${st.perPeerMax} calls in flight; retry with backoff`
+    : `the issuer is at its limit of ${st.maxInFlight} calls in flight; retry with backoff`;
+  st.calls.endedBeforeHandler('ERR_OVERLOADED', grpc.status.RESOURCE_EXHAUSTED, message, {
+    inFlight: st.admitted,
+    perPeer,
+  });
+  c.call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: message });
+  return false;
 }

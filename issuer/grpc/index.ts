@@ -6,6 +6,6 @@ export {
   type CertifyResponseMessage,
   CERTIFY_METHOD,
 } from './server.js';
-export { createAdmissionControl } from './admission.js';
-export { createRejectionLog } from './rejection-log.js';
+export { createAdmissionControl, type AdmissionControl } from './admission.js';
+export { createRejectionLog, type RejectionLog } from './rejection-log.js';
 export { createTlsListener, type TlsListener } from './tls-listener.js';

@@ -8,7 +8,7 @@ import { InternalError, InvalidRequestError, LanyardError, type Clock } from '..
 import { IssuerServiceError } from '../errors.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
-import { createCallLog, nextReqId, type HandledCall } from './call-log.js';
+import { createCallLog, nextReqId, type CallLog, type HandledCall } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { ERROR_CODE_TRAILER } from './status.js';
 
@@ -93,92 +93,34 @@ export const MAX_CALL_MS = 30_000;
 /** The abort reason of a call whose time ran out (rather than one its client cancelled). */
 const TIMED_OUT = Symbol('the call ran out of time');
 
+/** What the Certify handler works with, built once per server. */
+interface HandlerContext {
+  readonly certify: Certify;
+  readonly calls: CallLog;
+  readonly wallClock: Clock;
+  readonly maxCallMs: number;
+}
+
+type CertifyCall = grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>;
+type CertifyCallback = grpc.sendUnaryData<CertifyResponseMessage>;
+
 /**
  * The Certify handler: decode, call the use case, encode; the call's one log line and one metric
  * sample go through the call log (call-log.ts), its error through the one error→status table.
  */
 export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedServiceImplementation {
-  const maxCallMs = o.maxCallMs ?? MAX_CALL_MS;
-  const calls = createCallLog({
-    logger: o.logger,
-    metrics: o.metrics,
-    rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock }),
-  });
+  const ctx: HandlerContext = {
+    certify: o.certify,
+    calls: createCallLog({
+      logger: o.logger,
+      metrics: o.metrics,
+      rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock }),
+    }),
+    wallClock: o.wallClock,
+    maxCallMs: o.maxCallMs ?? MAX_CALL_MS,
+  };
 
-  function refuse(
-    call: HandledCall,
-    err: unknown,
-    callback: grpc.sendUnaryData<CertifyResponseMessage>,
-  ): void {
-    const mapped = calls.refused(call, err);
-    const trailers = new grpc.Metadata();
-    trailers.set(ERROR_CODE_TRAILER, mapped.code);
-    callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
-  }
-
-  /** The call's time limit: the client's deadline, but never more than maxCallMs from now. */
-  function timeLimitMs(call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>): number {
-    // (a call without a deadline would otherwise hold its slot for as long as, say, a token review hangs)
-    const deadline = call.getDeadline();
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    const nowMs = o.wallClock.now().getTime();
-    const endMs = Math.min(Number.isFinite(deadlineMs) ? deadlineMs : Infinity, nowMs + maxCallMs);
-    return Math.max(0, endMs - nowMs);
-  }
-
-  async function handle(
-    call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
-    callback: grpc.sendUnaryData<CertifyResponseMessage>,
-    handled: HandledCall,
-  ): Promise<void> {
-    const ac = new AbortController();
-    const onCancel = (): void => {
-      ac.abort();
-    };
-    call.on('cancelled', onCancel);
-    const deadlineTimer = setTimeout(() => {
-      ac.abort(TIMED_OUT);
-    }, timeLimitMs(call));
-    const req = call.request;
-    try {
-      const result = await o.certify(
-        {
-          identity: typeof req.identity === 'string' ? req.identity : '',
-          token: req.token ?? Buffer.alloc(0),
-          csr: req.certificate_signing_request ?? Buffer.alloc(0),
-        },
-        { signal: ac.signal, peer: call.getPeer() },
-      );
-      if (ac.signal.aborted) throw deadlineExceeded(undefined);
-      const notAfterMs = result.leaf.notAfter.getTime();
-      callback(null, {
-        leaf_certificate: result.leaf.der,
-        // the credential's chain, computed once; grpc-js only reads it
-        intermediate_certificates: result.leaf.intermediates as Buffer[],
-        valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
-      });
-      calls.certified(handled, {
-        authn: result.identity.spiffeId,
-        serial: result.leaf.serialHex,
-        notAfter: result.leaf.notAfter.toISOString(),
-        issuerSkid: result.issuerSkid,
-      });
-    } catch (err) {
-      // whatever a stage threw once the call ran out of time, the answer is that
-      const late =
-        ac.signal.reason === TIMED_OUT &&
-        !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
-      refuse(handled, late ? deadlineExceeded(err) : err, callback);
-    } finally {
-      clearTimeout(deadlineTimer);
-      call.removeListener('cancelled', onCancel);
-    }
-  }
-
-  function certify(
-    call: grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>,
-    callback: grpc.sendUnaryData<CertifyResponseMessage>,
-  ): void {
+  function certify(call: CertifyCall, callback: CertifyCallback): void {
     const handled: HandledCall = {
       started: process.hrtime.bigint(),
       reqId: nextReqId(),
@@ -186,16 +128,87 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
     };
     if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
       refuse(
+        ctx,
         handled,
         new InvalidRequestError('ERR_INVALID_REQUEST', 'the request is not a CertifyRequest message'),
         callback,
       );
       return;
     }
-    void handle(call, callback, handled);
+    void handle(ctx, call, callback, handled);
   }
 
   return { Certify: certify as grpc.handleUnaryCall<unknown, unknown> };
+}
+
+function refuse(ctx: HandlerContext, call: HandledCall, err: unknown, callback: CertifyCallback): void {
+  const mapped = ctx.calls.refused(call, err);
+  const trailers = new grpc.Metadata();
+  trailers.set(ERROR_CODE_TRAILER, mapped.code);
+  callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
+}
+
+/** The call's time limit: the client's deadline, but never more than maxCallMs from now. */
+function timeLimitMs(ctx: HandlerContext, call: CertifyCall): number {
+  // (a call without a deadline would otherwise hold its slot for as long as, say, a token review hangs)
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const nowMs = ctx.wallClock.now().getTime();
+  const endMs = Math.min(Number.isFinite(deadlineMs) ? deadlineMs : Infinity, nowMs + ctx.maxCallMs);
+  return Math.max(0, endMs - nowMs);
+}
+
+async function handle(
+  ctx: HandlerContext,
+  call: CertifyCall,
+  callback: CertifyCallback,
+  handled: HandledCall,
+): Promise<void> {
+  const ac = new AbortController();
+  const onCancel = (): void => {
+    ac.abort();
+  };
+  call.on('cancelled', onCancel);
+  const deadlineTimer = setTimeout(
+    () => {
+      ac.abort(TIMED_OUT);
+    },
+    timeLimitMs(ctx, call),
+  );
+  const req = call.request;
+  try {
+    const result = await ctx.certify(
+      {
+        identity: typeof req.identity === 'string' ? req.identity : '',
+        token: req.token ?? Buffer.alloc(0),
+        csr: req.certificate_signing_request ?? Buffer.alloc(0),
+      },
+      { signal: ac.signal, peer: call.getPeer() },
+    );
+    if (ac.signal.aborted) throw deadlineExceeded(undefined);
+    const notAfterMs = result.leaf.notAfter.getTime();
+    callback(null, {
+      leaf_certificate: result.leaf.der,
+      // the credential's chain, computed once; grpc-js only reads it
+      intermediate_certificates: result.leaf.intermediates as Buffer[],
+      valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
+    });
+    ctx.calls.certified(handled, {
+      authn: result.identity.spiffeId,
+      serial: result.leaf.serialHex,
+      notAfter: result.leaf.notAfter.toISOString(),
+      issuerSkid: result.issuerSkid,
+    });
+  } catch (err) {
+    // whatever a stage threw once the call ran out of time, the answer is that
+    const late =
+      ac.signal.reason === TIMED_OUT &&
+      !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
+    refuse(ctx, handled, late ? deadlineExceeded(err) : err, callback);
+  } finally {
+    clearTimeout(deadlineTimer);
+    call.removeListener('cancelled', onCancel);
+  }
 }
 
 function deadlineExceeded(cause: unknown): LanyardError {

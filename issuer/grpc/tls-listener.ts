@@ -66,14 +66,63 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const pending = new Set<TLSSocket>();
   // every TCP connection, from accept (handshakes included) until it closes
   const open = new Set<Socket>();
-  let closed = false;
+  const state = { closed: false };
+  const refused = createRefusalLog(o);
+
+  const server: Server = createServer({
+    ...pairOptions(o),
+    minVersion: 'TLSv1.2',
+    // h2 when the client offers ALPN; a client that offers none (a Linkerd proxy) negotiates nothing
+    // and is still served; one offering only other protocols gets the no_application_protocol alert
+    ALPNProtocols: ['h2'],
+    requestCert: false,
+    handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
+  });
+  const peerOf = trackConnections(server, open, state);
+
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    const outcome: TlsOutcome =
+      err.code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' ? 'alpn_refused' : 'handshake_failed';
+    refused(outcome, peerOf(socket), { reason: err.code ?? 'handshake' });
+    socket.destroy();
+  });
+
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (state.closed) {
+      // finished its handshake after the drain began: grpc-js no longer takes connections
+      socket.destroy();
+      return;
+    }
+    awaitPreface(socket, { pending, prefaceTimeoutMs, refused, counter, inject: o.inject });
+  });
+
+  return {
+    listen: (host, port) => listenOn(server, host, port, o.logger),
+    setServingPair(pair) {
+      server.setSecureContext(pairOptions(pair));
+    },
+    close() {
+      state.closed = true;
+      server.close();
+      for (const s of pending) s.destroy();
+      pending.clear();
+    },
+    destroyAll() {
+      for (const s of open) s.destroy();
+    },
+  };
+}
+
+type Refused = (outcome: TlsOutcome, peer: string | undefined, detail: Record<string, unknown>) => void;
+
+/** Counts each refusal; logs one warning per peer address per minute, however many connections it makes. */
+function createRefusalLog(o: Pick<TlsListenerOptions, 'metrics' | 'clock' | 'logger'>): Refused {
+  const counter = o.metrics.tlsConnections;
   const lastLogged = new Map<string, number>();
   // and in all, whatever the number of peers: at most LOG_LINES_PER_MINUTE lines a minute
   let windowStart = -Infinity;
   let windowLines = 0;
-
-  /** one warning per peer address per minute, however many connections it makes */
-  function refused(outcome: TlsOutcome, peer: string | undefined, detail: Record<string, unknown>): void {
+  return (outcome, peer, detail) => {
     counter.labels(outcome).inc();
     const key = peer ?? 'unknown';
     const now = o.clock.now().getTime();
@@ -90,23 +139,23 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       { event: 'tls_refused', outcome, peer: key, ...detail },
       'a TLS connection was refused (logged once per peer per minute; counted in lanyard_tls_connections_total)',
     );
-  }
+  };
+}
 
-  const server: Server = createServer({
-    ...pairOptions(o),
-    minVersion: 'TLSv1.2',
-    // h2 when the client offers ALPN; a client that offers none (a Linkerd proxy) negotiates nothing
-    // and is still served; one offering only other protocols gets the no_application_protocol alert
-    ALPNProtocols: ['h2'],
-    requestCert: false,
-    handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
-  });
-
+/**
+ * Keeps every TCP connection in `open` until it closes (refusing new ones once closed), and returns
+ * how to find a TLS socket's peer address.
+ */
+function trackConnections(
+  server: Server,
+  open: Set<Socket>,
+  state: { readonly closed: boolean },
+): (socket: TLSSocket) => string | undefined {
   // A TLS socket whose client reset during the handshake no longer knows its address: it is taken
   // from the TCP connection when it arrives (the TLS socket wraps it as `_parent`).
   const peers = new WeakMap<Socket, string>();
   server.on('connection', (raw: Socket) => {
-    if (closed) {
+    if (state.closed) {
       raw.destroy();
       return;
     }
@@ -114,100 +163,88 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     raw.once('close', () => open.delete(raw));
     if (raw.remoteAddress !== undefined) peers.set(raw, raw.remoteAddress);
   });
-  const peerOf = (socket: TLSSocket): string | undefined => {
+  return (socket) => {
     const raw = (socket as unknown as { _parent?: Socket })._parent;
     return (raw !== undefined ? peers.get(raw) : undefined) ?? socket.remoteAddress;
   };
+}
 
-  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-    const outcome: TlsOutcome =
-      err.code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' ? 'alpn_refused' : 'handshake_failed';
-    refused(outcome, peerOf(socket), { reason: err.code ?? 'handshake' });
-    socket.destroy();
+/**
+ * A connection past its handshake: waits for the whole HTTP/2 client preface within
+ * prefaceTimeoutMs, however slowly it trickles in, then hands the connection to grpc-js.
+ */
+function awaitPreface(
+  socket: TLSSocket,
+  o: {
+    readonly pending: Set<TLSSocket>;
+    readonly prefaceTimeoutMs: number;
+    readonly refused: Refused;
+    readonly counter: IssuerMetrics['tlsConnections'];
+    readonly inject: (connection: Duplex) => void;
+  },
+): void {
+  const outcome: TlsOutcome = socket.alpnProtocol === 'h2' ? 'h2' : 'no_alpn';
+  o.pending.add(socket);
+  socket.on('error', () => {
+    // a reset connection; grpc-js's session reports errors once it owns the socket
   });
-
-  server.on('secureConnection', (socket: TLSSocket) => {
-    const outcome: TlsOutcome = socket.alpnProtocol === 'h2' ? 'h2' : 'no_alpn';
-    if (closed) {
-      // finished its handshake after the drain began: grpc-js no longer takes connections
+  let seen = Buffer.alloc(0);
+  const done = (): void => {
+    o.pending.delete(socket);
+    clearTimeout(timer);
+    socket.removeListener('readable', onReadable);
+    socket.removeListener('close', onClose);
+  };
+  const onTimeout = (): void => {
+    done();
+    o.refused('preface_timeout', socket.remoteAddress, {});
+    socket.destroy();
+  };
+  const onClose = (): void => {
+    done();
+  };
+  const onReadable = (): void => {
+    let chunk: Buffer | null;
+    while ((chunk = socket.read() as Buffer | null) !== null) seen = Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, CLIENT_PREFACE.length);
+    if (!seen.subarray(0, n).equals(CLIENT_PREFACE.subarray(0, n))) {
+      done();
+      o.refused('not_http2', socket.remoteAddress, { alpn: socket.alpnProtocol || 'none' });
       socket.destroy();
       return;
     }
-    pending.add(socket);
-    socket.on('error', () => {
-      // a reset connection; grpc-js's session reports errors once it owns the socket
-    });
-    let seen = Buffer.alloc(0);
-    const done = (): void => {
-      pending.delete(socket);
-      clearTimeout(timer);
-      socket.removeListener('readable', onReadable);
-      socket.removeListener('close', onClose);
-    };
-    const onTimeout = (): void => {
-      done();
-      refused('preface_timeout', socket.remoteAddress, {});
-      socket.destroy();
-    };
-    const onClose = (): void => {
-      done();
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) seen = Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, CLIENT_PREFACE.length);
-      if (!seen.subarray(0, n).equals(CLIENT_PREFACE.subarray(0, n))) {
-        done();
-        refused('not_http2', socket.remoteAddress, { alpn: socket.alpnProtocol || 'none' });
-        socket.destroy();
-        return;
-      }
-      if (seen.length < CLIENT_PREFACE.length) return;
-      done();
-      counter.labels(outcome).inc();
-      socket.unshift(seen);
-      // Node's http2 server refuses a TLS socket whose ALPN result is not h2 (its 'unknownProtocol'
-      // path). This one negotiated h2 or nothing, and has just sent the HTTP/2 preface: it speaks
-      // HTTP/2 with prior knowledge, so it is handed over as what it is.
-      if (socket.alpnProtocol !== 'h2') socket.alpnProtocol = 'h2';
-      o.inject(socket);
-    };
-    // the whole preface within the limit, however slowly it trickles in
-    const timer = setTimeout(onTimeout, prefaceTimeoutMs);
-    socket.on('close', onClose);
-    socket.on('readable', onReadable);
-  });
-
-  return {
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.removeListener('error', reject);
-          // an accept that fails later (EMFILE, ENOBUFS under a connection flood) must not end the process
-          server.on('error', (err: Error & { code?: string }) => {
-            o.logger.error(
-              { event: 'tls_listener_error', code: err.code },
-              'the TLS listener could not accept a connection',
-            );
-          });
-          resolve((server.address() as { port: number }).port);
-        });
-      });
-    },
-    setServingPair(pair) {
-      server.setSecureContext(pairOptions(pair));
-    },
-    close() {
-      closed = true;
-      server.close();
-      for (const s of pending) s.destroy();
-      pending.clear();
-    },
-    destroyAll() {
-      for (const s of open) s.destroy();
-    },
+    if (seen.length < CLIENT_PREFACE.length) return;
+    done();
+    o.counter.labels(outcome).inc();
+    socket.unshift(seen);
+    // Node's http2 server refuses a TLS socket whose ALPN result is not h2 (its 'unknownProtocol'
+    // path). This one negotiated h2 or nothing, and has just sent the HTTP/2 preface: it speaks
+    // HTTP/2 with prior knowledge, so it is handed over as what it is.
+    if (socket.alpnProtocol !== 'h2') socket.alpnProtocol = 'h2';
+    o.inject(socket);
   };
+  // the whole preface within the limit, however slowly it trickles in
+  const timer = setTimeout(onTimeout, o.prefaceTimeoutMs);
+  socket.on('close', onClose);
+  socket.on('readable', onReadable);
+}
+
+/** Listens; resolves with the port. Later accept errors are logged, not thrown. */
+function listenOn(server: Server, host: string, port: number, logger: Logger): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      // an accept that fails later (EMFILE, ENOBUFS under a connection flood) must not end the process
+      server.on('error', (err: Error & { code?: string }) => {
+        logger.error(
+          { event: 'tls_listener_error', code: err.code },
+          'the TLS listener could not accept a connection',
+        );
+      });
+      resolve((server.address() as { port: number }).port);
+    });
+  });
 }
 
 function pairOptions(pair: { cert: string | Buffer; key: string | Buffer }): SecureContextOptions {
