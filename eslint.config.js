@@ -31,6 +31,9 @@ const boundaries = {
       },
     ],
     'import-x/no-cycle': ['error', { ignoreExternal: true }],
+    // sizes (DESIGN.md §6): one concept per file, functions that fit on a screen
+    'max-lines': ['error', { max: 400 }],
+    'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
   },
 };
 

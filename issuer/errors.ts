@@ -14,8 +14,8 @@ export type ServiceErrorCode =
 export class IssuerServiceError extends LanyardError<ServiceErrorCode> {}
 
 /**
- * The certify client's codes (`lanyard certify`): CertifyFailed (issuer/cli.ts), ServerNameMismatchError
- * (issuer/client-channel.ts) and InvalidResponseError (issuer/client.ts) each throw one of them.
+ * The certify client's codes (`lanyard certify`): CertifyFailed (bin/cli/certify.ts), ServerNameMismatchError
+ * (bin/agent/channel.ts) and InvalidResponseError (bin/agent) each throw one of them.
  */
 export type CertifyClientErrorCode =
   'ERR_CERTIFY_FAILED' | 'ERR_SERVER_NAME_MISMATCH' | 'ERR_RESPONSE_INVALID';

@@ -2,7 +2,7 @@
 // it. The only private keys read outside this folder are keys that are not used to sign through
 // Lanyard at all, and must be handed whole to another library:
 //  - the TLS serving key (issuer/serving-tls.ts), given to node:tls, which needs the key material;
-//  - the JWT signing key of token minting (issuer/authn/token-mint.ts), given to jose;
+//  - the JWT signing key of token minting (bin/token/token-mint.ts), given to jose;
 //  - the demo pod agent's TLS key (bin/demo/pod-agent.ts), given to node:tls.
 // Simulated proxies (bin/bench/workloads.ts, bin/demo/pod-identity.ts) make throw-away workload keys
 // of their own with node:crypto: they stand for workloads, not for Lanyard.
