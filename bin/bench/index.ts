@@ -1,0 +1,4 @@
+// The Certify load generator as a library (the entry point is certify-bench.ts, `npm run bench`).
+export { openChannels, runLoad, type CertifyChannel, type LoadOptions, type LoadResult } from './load.js';
+export { makeWorkloads, makeWorkloadsInParallel, type Workload, type WorkloadJob } from './workloads.js';
+export { parseOptions, SCENARIOS, type BenchOptions, type Scenario } from './options.js';
