@@ -3,7 +3,7 @@
 // no credential files and poll nothing.
 import type { Logger } from 'pino';
 import { createIssuerCredential, isLanyardError, type IssuerCredential } from '../ca/index.js';
-import { createKeyObjectSigner, parsePrivateKeyPem } from '../ca/keys/index.js';
+import { createFileKeyStore } from '../ca/keys/index.js';
 import type { CredentialMaterial, CredentialSource } from './credentials.js';
 
 /** primary → worker: the credential in force (undefined: none validated yet) */
@@ -46,9 +46,9 @@ export function createHandedCredentialSource(o: { readonly logger: Logger }): Ha
       try {
         next = createIssuerCredential({
           certificatePem: material.certificatePem,
-          signer: createKeyObjectSigner(
-            parsePrivateKeyPem(material.keyPem, 'the issuer key (from the primary)'),
-          ),
+          // through the key store, as every private key: the primary hands over what it read from
+          // the issuer directory (an HSM-held key would hand over a reference instead)
+          signer: createFileKeyStore().fromPem(material.keyPem, 'the issuer key (from the primary)'),
           anchorsPem: material.anchorsPem,
           now: new Date(material.validatedAt),
         });

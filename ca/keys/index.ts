@@ -26,5 +26,4 @@ export {
   type CreateKeyOptions,
   createFileKeyStore,
   createMemoryKeyStore,
-  parsePrivateKeyPem,
 } from './store.js';

@@ -90,9 +90,6 @@ export interface IdentityServiceOptions {
 /** The longest a Certify call may run, whatever deadline its client set. */
 export const MAX_CALL_MS = 30_000;
 
-/** The abort reason of a call whose time ran out (rather than one its client cancelled). */
-const TIMED_OUT = Symbol('the call ran out of time');
-
 /** What the Certify handler works with, built once per server. */
 interface HandlerContext {
   readonly certify: Certify;
@@ -169,9 +166,13 @@ async function handle(
     ac.abort();
   };
   call.on('cancelled', onCancel);
+  // set when the time limit passes, whether or not the client had cancelled first (the abort's
+  // reason stays the standard AbortError that authenticators see)
+  let timedOut = false;
   const deadlineTimer = setTimeout(
     () => {
-      ac.abort(TIMED_OUT);
+      timedOut = true;
+      ac.abort();
     },
     timeLimitMs(ctx, call),
   );
@@ -201,9 +202,7 @@ async function handle(
     });
   } catch (err) {
     // whatever a stage threw once the call ran out of time, the answer is that
-    const late =
-      ac.signal.reason === TIMED_OUT &&
-      !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
+    const late = timedOut && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
     refuse(ctx, handled, late ? deadlineExceeded(err) : err, callback);
   } finally {
     clearTimeout(deadlineTimer);

@@ -12,10 +12,10 @@ import {
   generateKey,
   keyAlgorithmOf,
   parseKeyAlgorithm,
-  parsePrivateKeyPem,
   type KeyStore,
   type Signer,
 } from '../../ca/keys/index.js';
+import { parsePrivateKeyPem } from '../../ca/keys/private-key-pem.js';
 import { encodePem } from '../../ca/index.js';
 import { writeFileAtomic } from '../../ca/store/index.js';
 import { openssl, tempDir } from '../support/openssl.js';
