@@ -29,7 +29,6 @@ export interface RunningIssuer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export { HEALTH_SERVICE } from './health.js';
 
 export interface StartIssuerDeps {
   readonly logger: Logger;

@@ -7,8 +7,6 @@ import { keyAlgorithmOf } from '../keys/index.js';
 import { decodePem, looksLikePem } from '../pem.js';
 import { bytes, x509 } from '../x509.js';
 
-export { fingerprint } from '../certificate.js';
-
 export type ExpiryState = 'valid' | 'expiring-soon' | 'expired' | 'not-yet-valid';
 
 export interface CertificateReport {

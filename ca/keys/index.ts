@@ -25,5 +25,5 @@ export {
   type StagedKey,
   type CreateKeyOptions,
   createFileKeyStore,
-  createMemoryKeyStore,
 } from './store.js';
+export { createMemoryKeyStore } from './memory-store.js';

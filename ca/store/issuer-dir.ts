@@ -8,8 +8,6 @@ import type { Signer } from '../keys/index.js';
 import { createFileKeyStore, type KeyStore } from '../keys/index.js';
 import { readPemFile } from '../pem-file.js';
 
-export { MAX_PEM_FILE_BYTES, readPemFile } from '../pem-file.js';
-
 /** The files of an issuer directory, as read (not yet validated). */
 export interface IssuerDirFiles {
   readonly layout: 'kubernetes.io/tls' | 'linkerd.io/tls';

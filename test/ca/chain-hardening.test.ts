@@ -17,7 +17,8 @@ import { createKeyObjectSigner, generateKey, type Signer } from '../../ca/keys/i
 import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
 import { opensslIssuerFactory, templateLeaf } from '../support/openssl-ca.js';
-import { opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslVerify } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { createTestCertificate, makeCsr, testPki, type TestPki } from '../support/pki.js';
 
 /** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */

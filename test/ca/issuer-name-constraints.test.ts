@@ -14,7 +14,8 @@ import {
 } from '../../ca/index.js';
 import { type Signer } from '../../ca/keys/index.js';
 import { opensslIssuerFactory, templateLeaf, type OpensslIssuer } from '../support/openssl-ca.js';
-import { opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslVerify } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki, type TestPki } from '../support/pki.js';
 
 /** a little after the wall clock, so openssl's own notBefore (its "now") lies before it */

@@ -18,7 +18,8 @@ import {
 import { parsePrivateKeyPem } from '../../ca/keys/private-key-pem.js';
 import { encodePem } from '../../ca/index.js';
 import { writeFileAtomic } from '../../ca/store/index.js';
-import { openssl, tempDir } from '../support/openssl.js';
+import { openssl } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { csrKey } from '../support/pki.js';
 import { assertSignerContract } from '../support/signers.js';
 

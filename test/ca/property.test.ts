@@ -21,14 +21,8 @@ import { type KeyAlgorithm } from '../../ca/keys/index.js';
 import { OID } from '../../ca/der/oids.js';
 import { webcrypto, x509 } from '../../ca/x509.js';
 import { DAY, HOUR } from '../support/clock.js';
-import {
-  extensionBlock,
-  openssl,
-  opensslText,
-  opensslVerify,
-  parseOpensslText,
-  tempDir,
-} from '../support/openssl.js';
+import { extensionBlock, openssl, opensslText, opensslVerify, parseOpensslText } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { csrKey, makeCsr, spkiOf, testPki, type TestPki } from '../support/pki.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');

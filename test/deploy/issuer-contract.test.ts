@@ -29,7 +29,7 @@ import { scriptedAuthenticator } from '../support/authn.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { createIdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
 import { waitFor } from '../support/wait.js';
 import {

@@ -25,7 +25,7 @@ import { startIssuer } from '../../issuer/main.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { createIdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
 import { testCert } from '../support/tls-cert.js';
 import {

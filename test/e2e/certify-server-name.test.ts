@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { decodePemOf } from '../../ca/pem.js';
 import { lanyard, prepareIssuerFiles, startServe, type CliResult, type LongRunning } from '../support/cli.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
-import { opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslVerify } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 

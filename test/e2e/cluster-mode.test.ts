@@ -7,7 +7,7 @@ import { buildCsr, parseCertificate, parseCertificatesPem } from '../../ca/index
 import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
 import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient } from '../support/issuer.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 import { testDir } from '../support/temp-dir.js';
 

@@ -10,7 +10,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { CERTIFY_METHOD } from '../../issuer/grpc/server.js';
 import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
 import { createIdentityClient } from '../support/issuer.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { buildCsr } from '../support/proxy-client.js';
 import { waitFor } from '../support/wait.js';
 

@@ -8,7 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { createIdentityClient } from '../support/issuer.js';
 import { lanyard, prepareIssuerFiles, serveArgs, startServe, type LongRunning } from '../support/cli.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
-import { opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslVerify } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { tlsThenBytes } from '../support/tls.js';
 import {
   buildCsr,

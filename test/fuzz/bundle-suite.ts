@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { buildCsr, encodePem, systemClock } from '../../ca/index.js';
 import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
 import { x509 } from '../../ca/x509.js';
-import { openssl, tempDir } from '../support/openssl.js';
+import { openssl } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { createTestCertificate, testPki } from '../support/pki.js';
 import {
   FuzzRunner,

@@ -13,7 +13,7 @@ import {
   type SigningKey,
 } from '../../bin/token/index.js';
 import { FakeClock } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { FuzzRunner, describeInput, type Outcome } from './harness.js';
 import {
   assertSettled,

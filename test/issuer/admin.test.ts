@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { fingerprint, parseCertificatesPem } from '../../ca/index.js';
-import { HEALTH_SERVICE } from '../../issuer/main.js';
+import { HEALTH_SERVICE } from '../../issuer/health.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { systemClock } from '../../ca/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { startTestIssuer } from '../support/issuer.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki } from '../support/pki.js';
 import { proxyCertify, ProxyCertifyError } from '../support/proxy-client.js';
 import { waitFor } from '../support/wait.js';

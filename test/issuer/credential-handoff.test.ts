@@ -10,7 +10,7 @@ import {
 import { createDirectoryCredentialSource, type CredentialMaterial } from '../../issuer/credentials.js';
 import { FakeClock } from '../support/clock.js';
 import { writeIssuerDir } from '../support/issuer.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki, type TestPki } from '../support/pki.js';
 
 const silent = pino({ level: 'silent' });

@@ -15,7 +15,7 @@ import {
 import { createSigningKeyDir, mintServiceAccountToken, type SigningKey } from '../../bin/token/index.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { closedPort, startJwksServer, type JwksServer } from '../support/jwks-server.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { makeCsr, testPki, type TestPki } from '../support/pki.js';
 import {
   jwtShapedToken,

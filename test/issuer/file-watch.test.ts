@@ -18,7 +18,7 @@ import {
   type WatchVerdict,
 } from '../../issuer/file-watch.js';
 import { FakeClock } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const seen = (fingerprint: string): FileLook<undefined> => ({ ok: true, fingerprint, value: undefined });
 const unreadable: FileLook<undefined> = { ok: false, error: new Error('ENOENT') };

@@ -7,7 +7,7 @@ import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { grpcCodeOf, startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { createTestCertificate, makeCsr, testPki, type TestPki } from '../support/pki.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';

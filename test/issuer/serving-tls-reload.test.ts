@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { DEFAULT_IDENTITY_DOMAIN, systemClock } from '../../ca/index.js';
 import { openServingTls, type ServingPair } from '../../issuer/serving-tls.js';
 import { FakeClock } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testCert, type TestCert } from '../support/tls-cert.js';
 
 const POLL_MS = 1000;

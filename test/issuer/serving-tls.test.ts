@@ -14,7 +14,8 @@ import { lanyard, startLanyard } from '../support/cli.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { DAY, FakeClock } from '../support/clock.js';
 import { createIdentityClient, testConfig, writeIssuerDir } from '../support/issuer.js';
-import { opensslVerify, tempDir } from '../support/openssl.js';
+import { opensslVerify } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { makeCsr, testPki } from '../support/pki.js';
 import { testCert, type TestCert } from '../support/tls-cert.js';
 

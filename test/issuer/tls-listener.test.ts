@@ -13,7 +13,7 @@ import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock } from '../support/clock.js';
 import { testConfig, writeIssuerDir } from '../support/issuer.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki } from '../support/pki.js';
 import { waitFor } from '../support/wait.js';
 import { tlsThenBytes } from '../support/tls.js';

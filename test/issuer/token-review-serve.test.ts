@@ -12,7 +12,7 @@ import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer, type RunningIssuer } from '../../issuer/main.js';
 import { FakeClock } from '../support/clock.js';
 import { createIdentityClient, grpcCodeOf, writeIssuerDir, type IdentityClient } from '../support/issuer.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { makeCsr, testPki } from '../support/pki.js';
 import {
   jwtShapedToken,

@@ -12,7 +12,7 @@ import {
 } from '../../issuer/grpc/server.js';
 import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer, type RunningIssuer } from '../../issuer/main.js';
-import { tempDir } from './openssl.js';
+import { tempDir } from './temp-dir.js';
 import type { TestPki } from './pki.js';
 
 export interface TestIssuer {

@@ -35,7 +35,6 @@ export async function opensslAsync(args: readonly string[]): Promise<OpensslResu
 }
 
 // The temp-dir helper lives in temp-dir.ts; re-exported for the tests that import it from here.
-export { tempDir } from './temp-dir.js';
 
 function pemOf(certs: readonly Uint8Array[]): string {
   return certs.map((c) => encodePem('CERTIFICATE', c)).join('');

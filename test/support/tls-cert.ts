@@ -55,4 +55,3 @@ export function testCert(kind: 'server' | 'client' = 'server', cn = 'localhost')
 }
 
 // The one polling helper lives in wait.ts; re-exported for the tests that import it from here.
-export { waitFor } from './wait.js';

@@ -8,7 +8,7 @@ import { createTrustBundle, parseTrustBundle } from '../../trust-bundles/bundle.
 import { parseSpiffeBundle } from '../../trust-bundles/formats.js';
 import { runLanyard, type InProcResult } from '../support/cli-inproc.js';
 import { FakeClock } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki, type TestPki } from '../support/pki.js';
 import {
   FINGERPRINT_FORMAT,

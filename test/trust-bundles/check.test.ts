@@ -8,7 +8,7 @@ import { buildProgram } from '../../bin/cli/program.js';
 import { checkInvocation } from '../support/cli-check.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { DAY, FakeClock, HOUR } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki, type TestPki } from '../support/pki.js';
 import { writeIssuerDir } from '../support/issuer.js';
 import { testDir } from '../support/temp-dir.js';

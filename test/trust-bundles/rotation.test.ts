@@ -8,7 +8,7 @@ import { OFFLINE_DEFAULTS, rotationStatus, type RotationStatus } from '../../tru
 import type { AnchorIssuanceRecord, ClusterSnapshot } from '../../trust-bundles/sources.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { FakeClock, HOUR } from '../support/clock.js';
-import { tempDir } from '../support/openssl.js';
+import { tempDir } from '../support/temp-dir.js';
 import { testPki, type TestPki } from '../support/pki.js';
 
 const START = Date.parse('2030-01-01T00:00:00Z');

@@ -13,7 +13,7 @@ import { scriptedAuthenticator } from '../../support/authn.js';
 import { FakeClock, HOUR } from '../../support/clock.js';
 import { startTestIssuer } from '../../support/issuer.js';
 import { writeAtomicVolume } from '../../support/k8s-volume.js';
-import { tempDir } from '../../support/openssl.js';
+import { tempDir } from '../../support/temp-dir.js';
 import { runLanyard } from '../../support/cli-inproc.js';
 import { createTestCertificate, testPki } from '../../support/pki.js';
 import { startHttp, trickle } from '../../support/http-server.js';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeFilesAtomic } from '../../../ca/fs.js';
 import { runLanyard } from '../../support/cli-inproc.js';
-import { openssl, opensslCsr, tempDir } from '../../support/openssl.js';
+import { openssl, opensslCsr } from '../../support/openssl.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(s)?.[1];

@@ -8,7 +8,8 @@ import { allCommands, buildProgram, commandPath } from '../../../bin/cli/program
 import { lanyard } from '../../support/cli.js';
 import { runLanyard } from '../../support/cli-inproc.js';
 import { FakeClock, HOUR } from '../../support/clock.js';
-import { opensslCsr, opensslVerify, tempDir } from '../../support/openssl.js';
+import { opensslCsr, opensslVerify } from '../../support/openssl.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(s)?.[1];

@@ -7,7 +7,7 @@ import { issuerCredentialFromPem, loadIssuerCredential } from '../../../ca/store
 import { inspectFiles } from '../../../ca/inspect/inspect-files.js';
 import { issueLeafFile, offlineLeafPolicy } from '../../../ca/store/leaf-files.js';
 import { HOUR } from '../../support/clock.js';
-import { tempDir } from '../../support/openssl.js';
+import { tempDir } from '../../support/temp-dir.js';
 import { makeCsr, testPki, type TestPki } from '../../support/pki.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');

@@ -18,8 +18,8 @@ import {
 } from '../../../bin/token/index.js';
 import { FakeClock } from '../../support/clock.js';
 import { startJwksServer, type JwksServer } from '../../support/jwks-server.js';
-import { tempDir } from '../../support/openssl.js';
-import { waitFor } from '../../support/tls-cert.js';
+import { tempDir } from '../../support/temp-dir.js';
+import { waitFor } from '../../support/wait.js';
 import { assertRejects, bytes, signal } from './contract.js';
 
 const MIN = 60_000;

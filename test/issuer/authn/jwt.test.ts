@@ -17,7 +17,7 @@ import {
 } from '../../../bin/token/index.js';
 import { FakeClock } from '../../support/clock.js';
 import { closedPort, startJwksServer, type JwksServer } from '../../support/jwks-server.js';
-import { tempDir } from '../../support/openssl.js';
+import { tempDir } from '../../support/temp-dir.js';
 import { assertRejects, authenticatorContract, bytes, signal } from './contract.js';
 import { defer } from '../../support/cleanup.js';
 
