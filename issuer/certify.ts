@@ -85,7 +85,8 @@ interface ParsedRequest {
  * 2. parse: fields present; the CSR read by the DER reader, its key judged once (a refused key is
  *    refused without verifying anything, otherwise proof of possession); the CSR's names against the
  *    requested identity (LeafRequestNames), all before the token: an unauthenticated caller costs at
- *    most about one signature verification;
+ *    most one CSR signature verification before its token is verified (a forged token with a known
+ *    kid costs one more);
  * 3. authorize: token → service account → identity, which must be the requested one; then the key's
  *    verdict (AuthorizedLeafRequest, which only this stage can build);
  * 4–5. issue and verify (issueLeaf): name constraints, the leaf from the template and the policy,

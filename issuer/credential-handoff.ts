@@ -2,8 +2,8 @@
 // start and at each reload), and handed to the workers over the cluster IPC channel; workers read
 // no credential files and poll nothing.
 import type { Logger } from 'pino';
-import { createIssuerCredential, isLanyardError, type IssuerCredential } from '../ca/index.js';
-import { createFileKeyStore } from '../ca/keys/index.js';
+import { isLanyardError, type IssuerCredential } from '../ca/index.js';
+import { issuerCredentialFromPem } from '../ca/store/index.js';
 import type { CredentialMaterial, CredentialSource } from './credentials.js';
 
 /** primary → worker: the credential in force (undefined: none validated yet) */
@@ -44,14 +44,12 @@ export function createHandedCredentialSource(o: { readonly logger: Logger }): Ha
       if (material === undefined) return;
       let next: IssuerCredential;
       try {
-        next = createIssuerCredential({
-          certificatePem: material.certificatePem,
-          // through the key store, as every private key: the primary hands over what it read from
-          // the issuer directory (an HSM-held key would hand over a reference instead)
-          signer: createFileKeyStore().fromPem(material.keyPem, 'the issuer key (from the primary)'),
-          anchorsPem: material.anchorsPem,
-          now: new Date(material.validatedAt),
-        });
+        // the one place a credential is assembled (the key through the key store): the primary hands
+        // over what it read from the issuer directory (an HSM-held key would hand over a reference)
+        next = issuerCredentialFromPem(
+          { ...material, keyPath: 'the issuer key (from the primary)' },
+          new Date(material.validatedAt),
+        );
       } catch (err) {
         o.logger.error(
           { event: 'credential_handoff_failed', code: isLanyardError(err) ? err.code : 'ERR_INTERNAL' },

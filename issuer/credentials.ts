@@ -195,7 +195,7 @@ function announceLoaded(
     {
       event: 'credential_loaded',
       issuerSerial: next.certificate.serialHex,
-      issuerSkid: next.certificate.subjectKeyId?.toString('hex'),
+      issuerSkid: next.issuerKeyIdHex,
       notAfter: next.certificate.notAfter.toISOString(),
       anchors: next.anchors.length,
     },

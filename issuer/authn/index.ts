@@ -9,7 +9,6 @@ export {
 } from './errors.js';
 export {
   createCachingAuthenticator,
-  type CachingAuthenticator,
   type CachingAuthenticatorOptions,
   type CachingAuthenticatorStats,
 } from './caching-authenticator.js';
@@ -30,7 +29,6 @@ export {
 export {
   createTokenReviewAuthenticator,
   DEFAULT_TOKEN_REVIEW_CACHE_MS,
-  DEFAULT_TOKEN_REVIEW_FAILURE_CACHE_MS,
   DEFAULT_TOKEN_REVIEW_RATE,
   TOKEN_REVIEW_PATH,
   type TokenReviewObserver,
