@@ -29,7 +29,6 @@ export interface RunningIssuer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-
 export interface StartIssuerDeps {
   readonly logger: Logger;
   readonly clock?: Clock;

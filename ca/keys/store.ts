@@ -14,7 +14,6 @@ import { generateKey, type KeyAlgorithm } from './algorithms.js';
 import { parsePrivateKeyPem, privateKeyPem } from './private-key-pem.js';
 import { createKeyObjectSigner, type Signer, type SyncSigner } from './signer.js';
 
-
 export interface CreateKeyOptions {
   /** replace an existing key; without it an existing key is ERR_KEY_EXISTS and is kept */
   readonly force?: boolean;
