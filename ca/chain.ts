@@ -101,49 +101,90 @@ function signedBy(
   return ok;
 }
 
+/** Signature checks one path search may spend (rustls-webpki allows 100): a hostile pool cannot stall it. */
+const SIGNATURE_BUDGET = 64;
+
+/**
+ * Builds a path from `input` to an anchor, depth first, backtracking across candidate issuers as
+ * rustls-webpki does: a served chain [issuer, cross(B by A)] reaches A through the cross certificate
+ * and B directly. Anchors are tried before intermediates with the same subject, so the shortest path
+ * wins. The most specific problem met on a dead end is thrown when no path exists.
+ */
 function verifyPath(state: ChainState, input: CertInput, at: Date): CertificateInfo[] {
   const leaf = toInfo(input);
   checkValidity(leaf, at, 'certificate');
   checkCriticalExtensions(leaf);
-  const path: CertificateInfo[] = [leaf];
   // pathLen counts the non-self-issued CA certificates below a CA, not the end-entity. A path that
   // starts at a CA (an issuer checked before it signs leaves) counts that CA: its leaves come below it.
-  let casBelow = leaf.isCa && !isSelfIssued(leaf) ? 1 : 0;
-  let current = leaf;
-  let lastProblem: CredentialError | undefined;
-  for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    const candidates = state.bySubject.get(current.issuerDer.toString('latin1')) ?? [];
-    let next: CertificateInfo | undefined;
-    for (const cand of candidates) {
-      if (cand === current) continue;
-      if (current.authorityKeyId && cand.subjectKeyId && !current.authorityKeyId.equals(cand.subjectKeyId))
-        continue;
-      if (!signedBy(state, current, cand, current !== leaf)) continue;
+  const search: PathSearch = { state, at, leaf, budget: SIGNATURE_BUDGET, lastProblem: undefined };
+  const path = extendPath(search, [leaf], leaf.isCa && !isSelfIssued(leaf) ? 1 : 0);
+  if (path !== undefined) return path;
+  if (search.lastProblem) throw search.lastProblem;
+  throw new CredentialError(
+    'ERR_CHAIN_UNTRUSTED',
+    search.budget <= 0
+      ? `no path to a trust anchor within ${SIGNATURE_BUDGET} signature checks`
+      : `certificate ${describeCertificate(leaf)} does not chain to a trust anchor`,
+  );
+}
+
+interface PathSearch {
+  readonly state: ChainState;
+  readonly at: Date;
+  readonly leaf: CertificateInfo;
+  budget: number;
+  lastProblem: CredentialError | undefined;
+}
+
+function extendPath(
+  search: PathSearch,
+  path: CertificateInfo[],
+  casBelow: number,
+): CertificateInfo[] | undefined {
+  const { state } = search;
+  const current = path[path.length - 1] as CertificateInfo;
+  if (path.length > MAX_DEPTH) {
+    search.lastProblem = new CredentialError(
+      'ERR_CHAIN_UNTRUSTED',
+      `chain longer than ${MAX_DEPTH} certificates`,
+    );
+    return undefined;
+  }
+  const all = state.bySubject.get(current.issuerDer.toString('latin1')) ?? [];
+  const candidates = [
+    ...all.filter((c) => state.anchorSet.has(c)),
+    ...all.filter((c) => !state.anchorSet.has(c)),
+  ];
+  for (const cand of candidates) {
+    if (cand === current || path.includes(cand)) continue;
+    if (current.authorityKeyId && cand.subjectKeyId && !current.authorityKeyId.equals(cand.subjectKeyId))
+      continue;
+    const memoize = current !== search.leaf;
+    if (!memoize || state.linkMemo.get(current)?.get(cand) === undefined) {
+      if (search.budget <= 0) return undefined;
+      search.budget--;
+    }
+    if (!signedBy(state, current, cand, memoize)) continue;
+    try {
+      checkIssuerCert(cand, search.at, casBelow);
+    } catch (err) {
+      search.lastProblem = err as CredentialError;
+      continue;
+    }
+    const next = [...path, cand];
+    if (state.anchorSet.has(cand)) {
       try {
-        checkIssuerCert(cand, at, casBelow);
+        checkNameConstraints(next);
+        return next;
       } catch (err) {
-        lastProblem = err as CredentialError;
+        search.lastProblem = err as CredentialError;
         continue;
       }
-      next = cand;
-      break;
     }
-    if (next === undefined) {
-      if (lastProblem) throw lastProblem;
-      throw new CredentialError(
-        'ERR_CHAIN_UNTRUSTED',
-        `certificate ${describeCertificate(current)} does not chain to a trust anchor`,
-      );
-    }
-    path.push(next);
-    if (state.anchorSet.has(next)) {
-      checkNameConstraints(path);
-      return path;
-    }
-    if (!isSelfIssued(next)) casBelow++;
-    current = next;
+    const found = extendPath(search, next, isSelfIssued(cand) ? casBelow : casBelow + 1);
+    if (found !== undefined) return found;
   }
-  throw new CredentialError('ERR_CHAIN_UNTRUSTED', `chain longer than ${MAX_DEPTH} certificates`);
+  return undefined;
 }
 
 function verifyIssued(
