@@ -92,6 +92,9 @@ export async function runClusterPrimary(
       material = m;
       forked.pool?.broadcast(credentialMessage());
     },
+  }).catch((err: unknown) => {
+    servingTls?.close();
+    throw err;
   });
   const ledger = createAggregatedLedger();
   const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });

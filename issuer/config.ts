@@ -40,6 +40,8 @@ export type AuthConfig =
 export interface IssuerConfig {
   readonly issuerDir: string;
   readonly trustAnchorsPath?: string;
+  /** PEM certificates served after the issuer certificate of tls.crt (--intermediates), watched like it */
+  readonly intermediatesPath?: string;
   readonly listen: HostPort;
   readonly adminListen: HostPort;
   readonly cluster: string;
@@ -64,6 +66,7 @@ export interface IssuerConfig {
 export interface ServeFlags {
   issuerDir: string;
   trustAnchors?: string;
+  intermediates?: string;
   listen: string;
   adminListen: string;
   cluster: string;
@@ -128,6 +131,7 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   return Object.freeze({
     issuerDir: f.issuerDir,
     ...(f.trustAnchors !== undefined ? { trustAnchorsPath: f.trustAnchors } : {}),
+    ...(f.intermediates !== undefined ? { intermediatesPath: f.intermediates } : {}),
     listen: parseHostPort(f.listen, '--listen'),
     adminListen: parseHostPort(f.adminListen, '--admin-listen'),
     cluster: f.cluster,

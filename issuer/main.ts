@@ -80,17 +80,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   });
   // NOT_SERVING until it follows the reporter
   const health = createIssuerHealth({ metrics });
-  const credentials =
-    deps.credentials ??
-    (await createIssuerCredentialSource({
-      config,
-      clock,
-      ...scheduler,
-      logger,
-      reloads: metrics.reloads,
-      onReload: health.update,
-    }));
-  if (deps.credentials !== undefined) deps.credentials.onChange(health.update);
+  const credentials = await openCredentials(config, deps, { clock, metrics, health, servingTls });
 
   const ledger = deps.ledger ?? createIssuanceLedger();
   const reporter = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
@@ -146,6 +136,38 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
       return shutdownPromise;
     },
   };
+}
+
+/**
+ * The credential source: the one handed over (a cluster worker's) or the issuer directory's. An
+ * --intermediates file that does not validate fails the start: what was opened is closed.
+ */
+async function openCredentials(
+  config: IssuerConfig,
+  deps: StartIssuerDeps,
+  o: {
+    readonly clock: Clock;
+    readonly metrics: IssuerMetrics;
+    readonly health: IssuerHealth;
+    readonly servingTls: ServingTls | undefined;
+  },
+): Promise<CredentialSource> {
+  if (deps.credentials !== undefined) {
+    deps.credentials.onChange(o.health.update);
+    return deps.credentials;
+  }
+  return createIssuerCredentialSource({
+    config,
+    clock: o.clock,
+    ...(deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {}),
+    logger: deps.logger,
+    reloads: o.metrics.reloads,
+    onReload: o.health.update,
+  }).catch((err: unknown) => {
+    o.servingTls?.close();
+    o.health.close();
+    throw err;
+  });
 }
 
 /** The authenticator `config.auth` asks for. */

@@ -45,6 +45,10 @@ function serveAddressOptions(): Option[] {
       .env(env('ISSUER_DIR'))
       .makeOptionMandatory(),
     new Option('--trust-anchors <file>', 'trust anchors PEM (default: DIR/ca.crt)').env(env('TRUST_ANCHORS')),
+    new Option(
+      '--intermediates <file>',
+      'PEM certificates served after the issuer certificate (e.g. a cross-signed anchor, when cert-manager writes tls.crt); re-read like the issuer directory, a file that does not validate is refused and the previous credential keeps serving',
+    ).env(env('INTERMEDIATES')),
     new Option('--listen <host:port>', 'gRPC listen address')
       .env(env('LISTEN'))
       .default(SERVE_DEFAULTS.listen),

@@ -45,6 +45,8 @@ export function testConfig(
     maxInFlightPerPeer: number;
     leafKeyTypes: LeafKeyType[];
     pollIntervalMs: number;
+    /** --intermediates */
+    intermediates: string;
   }> = {},
 ): IssuerConfig {
   const base = buildIssuerConfig({
@@ -64,6 +66,7 @@ export function testConfig(
     maxInFlightPerPeer: String(overrides.maxInFlightPerPeer ?? overrides.maxInFlight ?? 64),
     pollInterval: overrides.pollIntervalMs ?? 200,
     logLevel: 'info',
+    ...(overrides.intermediates !== undefined ? { intermediates: overrides.intermediates } : {}),
   });
   return base;
 }
@@ -86,6 +89,8 @@ export async function startTestIssuer(options: {
   /** use this issuer directory as it is (the caller owns it) */
   dir?: string;
   pollIntervalMs?: number;
+  /** --intermediates FILE */
+  intermediates?: string;
 }): Promise<TestIssuer> {
   const owned = options.dir === undefined ? tempDir('lanyard-issuer-') : undefined;
   const dir = options.dir ?? (owned as { dir: string }).dir;
@@ -109,6 +114,7 @@ export async function startTestIssuer(options: {
     ...(options.maxInFlightPerPeer !== undefined ? { maxInFlightPerPeer: options.maxInFlightPerPeer } : {}),
     ...(options.leafKeyTypes !== undefined ? { leafKeyTypes: options.leafKeyTypes } : {}),
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+    ...(options.intermediates !== undefined ? { intermediates: options.intermediates } : {}),
   });
   const logger = createIssuerLogger(config, sink);
   const issuer = await startIssuer(config, {
