@@ -47,6 +47,8 @@ export interface StartIssuerDeps {
   readonly messageTimeoutMs?: number;
   /** the longest a call may run whatever its deadline (default MAX_CALL_MS) */
   readonly maxCallMs?: number;
+  /** the random source of renewal hints (default Math.random) */
+  readonly random?: () => number;
 }
 
 /** What a running issuer closes on shutdown (or when its start fails half-way). */
@@ -70,6 +72,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
   const metrics = createIssuerMetrics();
+  if (config.renewalHint !== undefined) metrics.renewalHint.set(config.renewalHint.after.getTime() / 1000);
   const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
     clock,
@@ -216,6 +219,8 @@ function createGrpcServer(
       wallClock: systemClock,
       rejectionLog,
       ...(deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {}),
+      ...(config.renewalHint !== undefined ? { renewalHint: config.renewalHint } : {}),
+      ...(deps.random !== undefined ? { random: deps.random } : {}),
     }),
   );
   o.health.service.addToServer(server);

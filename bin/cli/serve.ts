@@ -131,6 +131,15 @@ function serveIssuanceOptions(): Option[] {
     durationOption('--shutdown-grace <duration>', 'time in-flight calls get to finish on SIGTERM', '10s').env(
       env('SHUTDOWN_GRACE'),
     ),
+    new Option(
+      '--renew-after <time>',
+      'RFC 3339 time: until then, answers set valid_until so that proxies renew at a random point of [TIME, TIME + --renew-spread] (never after notAfter)',
+    ).env(env('RENEW_AFTER')),
+    durationOption(
+      '--renew-spread <duration>',
+      'window over which --renew-after spreads renewals',
+      '10m',
+    ).env(env('RENEW_SPREAD')),
     durationOption('--poll-interval <duration>', 'how often credential files are re-read', '2s').env(
       env('POLL_INTERVAL'),
     ),

@@ -47,6 +47,9 @@ export function testConfig(
     pollIntervalMs: number;
     /** --intermediates */
     intermediates: string;
+    /** --renew-after (RFC 3339) and --renew-spread */
+    renewAfter: string;
+    renewSpreadMs: number;
   }> = {},
 ): IssuerConfig {
   const base = buildIssuerConfig({
@@ -67,6 +70,8 @@ export function testConfig(
     pollInterval: overrides.pollIntervalMs ?? 200,
     logLevel: 'info',
     ...(overrides.intermediates !== undefined ? { intermediates: overrides.intermediates } : {}),
+    ...(overrides.renewAfter !== undefined ? { renewAfter: overrides.renewAfter } : {}),
+    ...(overrides.renewSpreadMs !== undefined ? { renewSpread: overrides.renewSpreadMs } : {}),
   });
   return base;
 }
@@ -91,6 +96,11 @@ export async function startTestIssuer(options: {
   pollIntervalMs?: number;
   /** --intermediates FILE */
   intermediates?: string;
+  /** --renew-after (RFC 3339), --renew-spread */
+  renewAfter?: string;
+  renewSpreadMs?: number;
+  /** the random source of renewal hints (default Math.random) */
+  random?: () => number;
 }): Promise<TestIssuer> {
   const owned = options.dir === undefined ? tempDir('lanyard-issuer-') : undefined;
   const dir = options.dir ?? (owned as { dir: string }).dir;
@@ -115,6 +125,8 @@ export async function startTestIssuer(options: {
     ...(options.leafKeyTypes !== undefined ? { leafKeyTypes: options.leafKeyTypes } : {}),
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.intermediates !== undefined ? { intermediates: options.intermediates } : {}),
+    ...(options.renewAfter !== undefined ? { renewAfter: options.renewAfter } : {}),
+    ...(options.renewSpreadMs !== undefined ? { renewSpreadMs: options.renewSpreadMs } : {}),
   });
   const logger = createIssuerLogger(config, sink);
   const issuer = await startIssuer(config, {
@@ -123,6 +135,7 @@ export async function startTestIssuer(options: {
     ...(options.scheduler !== undefined ? { scheduler: options.scheduler } : {}),
     authenticator: options.authenticator,
     ...(options.maxCallMs !== undefined ? { maxCallMs: options.maxCallMs } : {}),
+    ...(options.random !== undefined ? { random: options.random } : {}),
   });
   const target = `127.0.0.1:${issuer.grpcAddress.port}`;
   const client = createIdentityClient(target);
