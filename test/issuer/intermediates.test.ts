@@ -4,16 +4,22 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { LanyardError, parseCertificate, parseCertificatesPem, systemClock } from '../../ca/index.js';
+import {
+  LanyardError,
+  encodePem,
+  parseCertificate,
+  parseCertificatesPem,
+  systemClock,
+} from '../../ca/index.js';
 import { createHandedCredentialSource } from '../../issuer/credential-handoff.js';
 import { createDirectoryCredentialSource, type CredentialMaterial } from '../../issuer/credentials.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock } from '../support/clock.js';
-import { crossPki, type CrossPki } from '../support/cross.js';
+import { crossCertificate, crossPki, type CrossPki } from '../support/cross.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { opensslVerify } from '../support/openssl.js';
-import { makeCsr } from '../support/pki.js';
+import { makeCsr, testKey } from '../support/pki.js';
 import { tempDir, testDir } from '../support/temp-dir.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
@@ -146,6 +152,37 @@ describe('serve --intermediates: the cross certificate served after the issuer, 
     });
   }
 
+  it("rejects a cross certificate that does not carry B's key (ERR_CROSS_CERT_MISMATCH) or is not signed by A (ERR_CROSS_CERT_UNTRUSTED), and serves on", async () => {
+    const other = await testKey();
+    const notB = await crossCertificate({
+      by: x.old.anchor,
+      subject: { ...x.anchorB.cert, spki: Buffer.from(other.signer.publicKeyDer), subjectKeyId: undefined },
+      notBefore: clock.now(),
+      notAfter: x.anchorB.cert.notAfter,
+    });
+    const forged = await crossCertificate({
+      by: { cert: x.old.anchor.cert, signer: other.signer },
+      subject: x.anchorB.cert,
+      notBefore: clock.now(),
+      notAfter: x.anchorB.cert.notAfter,
+    });
+    for (const [cert, code] of [
+      [notB, 'ERR_CROSS_CERT_MISMATCH'],
+      [forged, 'ERR_CROSS_CERT_UNTRUSTED'],
+    ] as const) {
+      const rejectedBefore = await reloads('rejected');
+      writeAtomicVolume(crossDir, { 'cross.pem': encodePem('CERTIFICATE', cert.der) });
+      await poll();
+      assert.ok((await reloads('rejected')) > rejectedBefore, `${code}: counted as a rejected reload`);
+      assert.ok(rejectedWith(code), `logged with ${code}`);
+      const res = await certify();
+      assert.equal(
+        parseCertificate(res.intermediate_certificates[1] as Buffer).serialHex,
+        crossSerials[crossSerials.length - 1],
+      );
+    }
+  });
+
   it('serves a good FILE again once it is put back', async () => {
     const next = await x.cross();
     writeAtomicVolume(crossDir, { 'cross.pem': next.pem });
@@ -158,13 +195,31 @@ describe('serve --intermediates: the cross certificate served after the issuer, 
 describe('serve --intermediates at start', () => {
   for (const [name, code, content] of [
     ['missing', 'ERR_FILE_NOT_FOUND', undefined],
-    ['not PEM', 'ERR_PEM_MALFORMED', 'garbage\n'],
+    ['not PEM', 'ERR_PEM_MALFORMED', () => 'garbage\n'],
+    [
+      "a cross certificate of another key than B's",
+      'ERR_CROSS_CERT_MISMATCH',
+      async (x: CrossPki) => {
+        const other = await testKey();
+        const cert = await crossCertificate({
+          by: x.old.anchor,
+          subject: {
+            ...x.anchorB.cert,
+            spki: Buffer.from(other.signer.publicKeyDer),
+            subjectKeyId: undefined,
+          },
+          notBefore: systemClock.now(),
+          notAfter: x.anchorB.cert.notAfter,
+        });
+        return encodePem('CERTIFICATE', cert.der);
+      },
+    ],
   ] as const) {
     it(`fails the start when FILE is ${name} (${code})`, async (ctx) => {
       const x = await crossPki(systemClock.now());
       const dir = testDir(ctx, 'lanyard-intermediates-start-');
       writeIssuerB(join(dir, 'issuer'), x);
-      if (content !== undefined) writeAtomicVolume(join(dir, 'cross'), { 'cross.pem': content });
+      if (content !== undefined) writeAtomicVolume(join(dir, 'cross'), { 'cross.pem': await content(x) });
       await assert.rejects(
         startTestIssuer({
           dir: join(dir, 'issuer'),
