@@ -40,6 +40,11 @@ export interface IssuerStatus {
     readonly notAfter: string;
     readonly subjectKeyId: string | null;
     readonly anchorFingerprint: string;
+    /**
+     * every anchor of the bundle the served chain reaches (fingerprints as in anchors[].fingerprint): with
+     * a cross certificate served after the issuer, both the old anchor and the new one
+     */
+    readonly anchorsReached: readonly string[];
     /** the issuer certificate and any further intermediates, PEM (what Certify returns, never the anchor) */
     readonly chainPem: string;
   } | null;
@@ -54,6 +59,8 @@ export interface IssuerStatus {
   readonly issuedByAnchor: readonly AnchorIssuance[];
   /** the gRPC listener's serving certificate (null: plaintext) */
   readonly servingTls: ServingTlsStatus | null;
+  /** --renew-after (ISO 8601) and --renew-spread: until `after`, renewals are aimed at [after, after + spreadMs] */
+  readonly renewalHint: { readonly after: string; readonly spreadMs: number } | null;
 }
 
 /** A /v1/status body as parsed JSON from another process: any field may be missing or of another type. */
