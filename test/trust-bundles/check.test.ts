@@ -114,4 +114,3 @@ describe('lanyard check', () => {
     assert.equal((await runLanyard(['check', '--cluster', 'no-equals-sign'])).code, 2);
   });
 });
-
