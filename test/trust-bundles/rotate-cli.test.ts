@@ -139,6 +139,34 @@ describe('lanyard rotate plan', () => {
     );
   });
 
+  it('--renew-after: phase 1 carries the serve flags of the renewal hint; a time that is not RFC 3339 is a usage error', async (t) => {
+    const m = writeMesh(testDir(t, 'lanyard-plan-'), p);
+    const base = ['rotate', 'plan', ...m.args, '--new-anchor', m.bDir, '--cross-signed', m.cross];
+    const clock = new FakeClock(START);
+    const r = await runLanyard(
+      [...base, '--renew-after', '2030-01-01T06:00:00Z', '--renew-spread', '15m', '--json'],
+      {
+        clock,
+      },
+    );
+    assert.equal(r.code, 0, r.err);
+    const plan = JSON.parse(r.out) as { phases: { phase: number; steps: { notes?: string[] }[] }[] };
+    const notes = plan.phases[0]?.steps.flatMap((x) => x.notes ?? []) ?? [];
+    assert.ok(
+      notes.some((n) => n.includes('--renew-after 2030-01-01T06:00:00Z --renew-spread 15m')),
+      notes.join('\n'),
+    );
+    assert.equal((await runLanyard([...base, '--renew-after', 'tomorrow'], { clock })).code, 2);
+    assert.equal(
+      (
+        await runLanyard([...base, '--renew-after', '2030-01-01T06:00:00Z', '--renew-spread', 'soon'], {
+          clock,
+        })
+      ).code,
+      2,
+    );
+  });
+
   it('refuses a cross certificate that is not for the new anchor (ERR_ROTATION_INPUT_INVALID)', async (t) => {
     const m = writeMesh(testDir(t, 'lanyard-plan-'), p);
     writeFileSync(m.cross, pem(p.A.cert));
@@ -213,6 +241,25 @@ describe('lanyard rotate status: exit codes', () => {
     const s2 = JSON.parse(later.out) as RotationStatus;
     assert.equal(s2.next.action, 'drop-old-anchors');
     assert.ok(s2.next.commands.some((c) => c.commands.some((l) => l.includes(fingerprint(p.A.cert.der)))));
+  });
+
+  it('--new-anchor as a fingerprint: found in a bundle it is used; found nowhere it is a usage error (ERR_ROTATION_INPUT_INVALID)', async (t) => {
+    const m = writeMesh(testDir(t, 'lanyard-status-'), p);
+    const clock = new FakeClock(START);
+    const nowhere = await runLanyard(
+      ['rotate', 'status', ...m.args, '--new-anchor', fingerprint(p.B.cert.der)],
+      { clock },
+    );
+    assert.equal(nowhere.code, 2);
+    assert.ok(nowhere.err.includes('(ERR_ROTATION_INPUT_INVALID)'), nowhere.err);
+    for (const c of CLUSTERS) writeFileSync(join(m.cross, '..', c, 'ca.crt'), pem(p.A.cert, p.B.cert));
+    const found = await runLanyard(
+      ['rotate', 'status', ...m.args, '--new-anchor', fingerprint(p.B.cert.der).slice(0, 20), '--json'],
+      { clock },
+    );
+    const s = JSON.parse(found.out) as RotationStatus;
+    assert.equal(s.newAnchor?.fingerprint, fingerprint(p.B.cert.der));
+    assert.equal(s.next.action, 'switch-issuers');
   });
 
   it('refuses a --kubeconfig for a cluster it was not given (exit 2)', async (t) => {
