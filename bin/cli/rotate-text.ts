@@ -55,7 +55,7 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
   }
   for (const r of s.earlyRemovals)
     ctx.out(
-      `removed too early: ${r.anchorFingerprint} from ${r.clusters.join(', ')} (safe after ${r.safeAfter ?? 'an unknown time'})`,
+      `removed too early: ${r.anchorFingerprint ?? 'the anchor that signed the cross certificate'} from ${r.clusters.join(', ')} (safe after ${r.safeAfter ?? 'an unknown time'})`,
     );
   for (const g of s.recordGaps)
     ctx.out(
