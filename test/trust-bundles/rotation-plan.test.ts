@@ -64,9 +64,8 @@ describe('planRotation: the six phases as data', () => {
     const two = plan.phases[1]?.steps ?? [];
     const east = two.find((s) => s.cluster === 'east');
     const west = two.find((s) => s.cluster === 'west');
-    assert.ok(
-      east?.commands.some((c) => c.startsWith('kubectl --context east -n linkerd create secret tls')),
-    );
+    assert.ok(east);
+    assert.ok(east.commands.some((c) => c.startsWith('kubectl --context east -n linkerd create secret tls')));
     assert.ok(east.notes?.some((n) => n.includes('--intermediates cross.crt')));
     assert.deepEqual(west?.commands, ['cp west-issuer-next/tls.key west-issuer-next/tls.crt /srv/west/']);
     assert.ok(
