@@ -18,6 +18,7 @@ const PROXY = fromSource ? join(here, 'pod-identity.ts') : join(here, 'pod-ident
 export const DEV_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 export const GRPC_PORT = 8080;
 export const ADMIN_PORT = 9990;
+/** the mTLS port of a cluster's first pod (generation A); later generations share its host, next ports */
 export const MTLS_PORT = 8443;
 
 export const HOST_NAMES = ['east-issuer', 'west-issuer', 'east-pod', 'west-pod'] as const;
