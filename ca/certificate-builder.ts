@@ -10,11 +10,12 @@ export const extension = (id: string, critical: boolean, value: Buffer): Buffer 
   critical ? seq(oid(id), TRUE, octetString(value)) : seq(oid(id), octetString(value));
 
 /** The attribute types a CA name is made of. */
-export type NameAttribute = 'CN' | 'OU';
+export type NameAttribute = 'CN' | 'OU' | 'serialNumber';
 
 const ATTRIBUTE_OID: Readonly<Record<NameAttribute, string>> = {
   CN: OID.commonName,
   OU: OID.organizationalUnitName,
+  serialNumber: OID.serialNumber,
 };
 
 /**

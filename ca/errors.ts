@@ -82,7 +82,16 @@ export type CredentialErrorCode =
   | 'ERR_NOT_CA'
   | 'ERR_NAME_CONSTRAINTS_UNSUPPORTED'
   | 'ERR_CHAIN_UNTRUSTED'
-  | 'ERR_ISSUER_UNAVAILABLE';
+  | 'ERR_ISSUER_UNAVAILABLE'
+  // cross certificates (a new anchor's subject and key, issued by an old anchor)
+  /** the anchor to cross-sign has the subject of the anchor that would sign it */
+  | 'ERR_CROSS_SAME_SUBJECT'
+  /** a served chain certificate is not the subject and key of the issuer above the one before it */
+  | 'ERR_CROSS_CERT_MISMATCH'
+  /** a served chain certificate names a trust anchor as its issuer but that anchor did not sign it */
+  | 'ERR_CROSS_CERT_UNTRUSTED'
+  /** a served chain certificate expires before the issuer certificate */
+  | 'ERR_CROSS_CERT_EXPIRES_FIRST';
 
 /** Problems with the CA's own material (keys, certificates, chains). */
 export class CredentialError extends LanyardError<CredentialErrorCode> {}

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { parseCertificate, type CertificateInfo } from './certificate.js';
+import { describeCertificate, parseCertificate, type CertificateInfo } from './certificate.js';
+import { signatureVerifies } from './chain.js';
 import { OID } from './der/index.js';
 import { TAG, children, expectTag, readBitStringBytes, readRoot } from './der/index.js';
 import { implicitPrim, octetString, seq, smallInteger, tlv, TRUE } from './der/index.js';
@@ -62,7 +63,12 @@ export async function createAnchorCertificate(p: AnchorProfile): Promise<Certifi
   const lifetimeMs = checkLifetime(p.now, p.lifetimeMs ?? DEFAULTS.anchorLifetimeMs, 'anchor lifetime');
   const notBefore = new Date(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs));
   const ski = keyIdentifier(p.signer.publicKeyDer);
-  const name = nameDer([['CN', cn]]);
+  // serialNumber (2.5.4.5) from the key: two anchors (two generations) never share a subject, so
+  // verifiers that index roots by subject never confuse them
+  const name = nameDer([
+    ['CN', cn],
+    ['serialNumber', anchorSerialNumber(ski)],
+  ]);
   const der = await signCertificate(p.signer, {
     serial: randomSerial(),
     issuer: name,
@@ -73,6 +79,94 @@ export async function createAnchorCertificate(p: AnchorProfile): Promise<Certifi
     extensions: caExtensions(ski, ski, undefined),
   });
   return parseCertificate(der);
+}
+
+/** The serialNumber attribute of an anchor's subject: the first 16 hex digits (uppercase) of its SKI. */
+export function anchorSerialNumber(ski: Buffer): string {
+  return ski.subarray(0, 8).toString('hex').toUpperCase();
+}
+
+export interface CrossProfile {
+  /** the anchor that signs (OLD) */
+  readonly anchor: CertificateInfo;
+  readonly anchorSigner: Signer;
+  /** the anchor whose subject, key and SKI the cross certificate carries (NEW); its key is not needed */
+  readonly subject: CertificateInfo;
+  readonly now: Date;
+  /** capped to OLD's notAfter; by default until the earlier of OLD's and NEW's notAfter */
+  readonly lifetimeMs?: number;
+  readonly clockSkewMs?: number;
+}
+
+/**
+ * Cross certificate: NEW's subject (byte for byte), public key and SKI, issued by OLD (issuer = OLD's
+ * subject, AKI = OLD's SKI): BasicConstraints critical CA:TRUE (no pathLen, so NEW's issuers stay
+ * below it), KeyUsage critical keyCertSign + cRLSign, a random serial, validity inside OLD's.
+ * Refuses NEW when it is not a self-signed CA (ERR_NOT_CA, ERR_ANCHOR_NOT_SELF_SIGNED), both with one
+ * subject (ERR_CROSS_SAME_SUBJECT), and an OLD that has expired or is not yet valid.
+ */
+export async function createCrossCertificate(p: CrossProfile): Promise<CertificateInfo> {
+  checkSigningAnchor(p.anchor, p.anchorSigner, p.now);
+  const target = p.subject;
+  if (!target.isCa)
+    throw new CredentialError('ERR_NOT_CA', 'the anchor to cross-sign is not a CA certificate');
+  if (!target.subjectDer.equals(target.issuerDer) || !signatureVerifies(target, target)) {
+    throw new CredentialError(
+      'ERR_ANCHOR_NOT_SELF_SIGNED',
+      'the anchor to cross-sign is not self-signed, so it is not a trust anchor',
+    );
+  }
+  if (target.subjectDer.equals(p.anchor.subjectDer)) {
+    throw new CredentialError(
+      'ERR_CROSS_SAME_SUBJECT',
+      `both anchors have the subject ${describeCertificate(target)}; give the new anchor a subject of its own (lanyard anchor create)`,
+    );
+  }
+  const notAfter = new Date(
+    p.lifetimeMs === undefined
+      ? Math.min(p.anchor.notAfter.getTime(), target.notAfter.getTime())
+      : Math.min(
+          p.now.getTime() + checkLifetime(p.now, p.lifetimeMs, 'cross certificate lifetime'),
+          p.anchor.notAfter.getTime(),
+        ),
+  );
+  const notBefore = new Date(
+    Math.max(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs), p.anchor.notBefore.getTime()),
+  );
+  const der = await signCertificate(p.anchorSigner, {
+    serial: randomSerial(),
+    issuer: p.anchor.subjectDer,
+    subject: target.subjectDer,
+    notBefore: truncateToSeconds(notBefore),
+    notAfter: truncateToSeconds(notAfter),
+    spki: target.spki,
+    extensions: caExtensions(
+      target.subjectKeyId ?? keyIdentifier(target.spki),
+      p.anchor.subjectKeyId ?? keyIdentifier(p.anchor.spki),
+      undefined,
+    ),
+  });
+  return parseCertificate(der);
+}
+
+/** The anchor about to sign: a CA, keyed to `signer`, valid at `now`. */
+function checkSigningAnchor(anchor: CertificateInfo, signer: Signer, now: Date): void {
+  if (!anchor.isCa) throw new CredentialError('ERR_NOT_CA', 'the anchor certificate is not a CA');
+  if (!anchor.spki.equals(signer.publicKeyDer)) {
+    throw new CredentialError('ERR_KEY_MISMATCH', 'the anchor key does not match the anchor certificate');
+  }
+  if (now.getTime() > anchor.notAfter.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_EXPIRED',
+      `the anchor expired at ${anchor.notAfter.toISOString()}; create a new anchor`,
+    );
+  }
+  if (now.getTime() < anchor.notBefore.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_NOT_YET_VALID',
+      `the anchor is not valid before ${anchor.notBefore.toISOString()}`,
+    );
+  }
 }
 
 export interface IssuerProfile {
@@ -99,22 +193,7 @@ export interface IssuerProfile {
 export async function createIssuerCertificate(p: IssuerProfile): Promise<CertificateInfo> {
   const cn = p.commonName ?? DEFAULTS.issuerCommonName;
   checkCommonName(cn);
-  if (!p.anchor.isCa) throw new CredentialError('ERR_NOT_CA', 'the anchor certificate is not a CA');
-  if (!p.anchor.spki.equals(p.anchorSigner.publicKeyDer)) {
-    throw new CredentialError('ERR_KEY_MISMATCH', 'the anchor key does not match the anchor certificate');
-  }
-  if (p.now.getTime() > p.anchor.notAfter.getTime()) {
-    throw new CredentialError(
-      'ERR_CERT_EXPIRED',
-      `the anchor expired at ${p.anchor.notAfter.toISOString()}; create a new anchor`,
-    );
-  }
-  if (p.now.getTime() < p.anchor.notBefore.getTime()) {
-    throw new CredentialError(
-      'ERR_CERT_NOT_YET_VALID',
-      `the anchor is not valid before ${p.anchor.notBefore.toISOString()}`,
-    );
-  }
+  checkSigningAnchor(p.anchor, p.anchorSigner, p.now);
   const lifetimeMs = checkLifetime(p.now, p.lifetimeMs ?? DEFAULTS.issuerLifetimeMs, 'issuer lifetime');
   const notAfter = new Date(Math.min(p.now.getTime() + lifetimeMs, p.anchor.notAfter.getTime()));
   const notBefore = new Date(

@@ -15,6 +15,7 @@ export const OID = {
   rsassaPss: '1.2.840.113549.1.1.10',
   extensionRequest: '1.2.840.113549.1.9.14',
   commonName: '2.5.4.3',
+  serialNumber: '2.5.4.5',
   organizationalUnitName: '2.5.4.11',
   subjectKeyIdentifier: '2.5.29.14',
   keyUsage: '2.5.29.15',

@@ -2,13 +2,15 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateInfo } from '../certificate.js';
 import { CredentialError } from '../errors.js';
-import { ANCHOR_FILES, ISSUER_FILES, loadAnchorDir } from './issuer-dir.js';
+import { writeFileAtomic } from '../fs.js';
+import { ANCHOR_FILES, ISSUER_FILES, loadAnchorDir, readAnchorCertificate } from './issuer-dir.js';
 import type { KeyAlgorithm } from '../keys/index.js';
-import type { Signer } from '../keys/index.js';
+import type { KeyStore, Signer } from '../keys/index.js';
 import { createFileKeyStore, type FileKeyStore } from '../keys/index.js';
 import { encodePem } from '../pem.js';
 import {
   createAnchorCertificate,
+  createCrossCertificate,
   createIssuerCertificate,
   type AnchorProfile,
   type IssuerProfile,
@@ -93,6 +95,46 @@ export async function createIssuerFilesFromAnchorDir(
   o: Parameters<typeof createIssuerFiles>[2],
 ): Promise<CreatedCa & { readonly caPath: string }> {
   return createIssuerFiles(dir, await loadAnchorDir(anchorDir), o);
+}
+
+/** `anchor cross-sign`: which anchor signs, which anchor is cross-signed, where the certificate goes. */
+export interface CrossCertificateRequest {
+  /** the signing anchor's directory (OLD: anchor.crt and anchor.key, loadAnchorDir) */
+  readonly anchorDir: string;
+  /** the cross-signed anchor's directory (NEW): only its anchor.crt is read */
+  readonly subjectDir: string;
+  /** where the cross certificate is written (PEM, 0644) */
+  readonly outPath: string;
+  readonly now: Date;
+  /** by default until the earlier of both anchors' notAfter; capped at OLD's */
+  readonly lifetimeMs?: number;
+  /** replace an existing `outPath`; without it that is ERR_KEY_EXISTS and nothing is written */
+  readonly force?: boolean;
+  /** where OLD's key is loaded from (the file key store by default) */
+  readonly keys?: KeyStore;
+}
+
+/**
+ * A cross certificate (createCrossCertificate): NEW's subject and key, issued by OLD, written to
+ * `outPath` as one PEM CERTIFICATE (temp file, fsync, rename). Every check runs before the file is
+ * touched.
+ */
+export async function createCrossCertificateFile(
+  r: CrossCertificateRequest,
+): Promise<{ readonly cert: CertificateInfo; readonly certPem: string; readonly path: string }> {
+  await refuseExisting([r.outPath], r.force === true);
+  const anchor = await loadAnchorDir(r.anchorDir, r.keys);
+  const { cert: subject } = await readAnchorCertificate(r.subjectDir);
+  const cert = await createCrossCertificate({
+    anchor: anchor.cert,
+    anchorSigner: anchor.signer,
+    subject,
+    now: r.now,
+    ...(r.lifetimeMs !== undefined ? { lifetimeMs: r.lifetimeMs } : {}),
+  });
+  const certPem = encodePem('CERTIFICATE', cert.der);
+  await writeFileAtomic(r.outPath, certPem, { mode: 0o644, overwrite: r.force === true });
+  return { cert, certPem, path: r.outPath };
 }
 
 /** A new key in memory, written (0600) only with its certificate, as one change (writeFilesAtomic). */

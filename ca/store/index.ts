@@ -7,6 +7,7 @@ export {
   ISSUER_FILES,
   ANCHOR_FILES,
   loadAnchorDir,
+  readAnchorCertificate,
   loadIssuerCredential,
   issuerCredentialFromPem,
   type IssuerDirFiles,
@@ -15,6 +16,8 @@ export {
   createAnchorFiles,
   createIssuerFiles,
   createIssuerFilesFromAnchorDir,
+  createCrossCertificateFile,
+  type CrossCertificateRequest,
   type CaFilesOptions,
   type CreatedCa,
 } from './ca-files.js';

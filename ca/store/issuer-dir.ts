@@ -85,14 +85,7 @@ export async function loadAnchorDir(
   dir: string,
   keys: KeyStore = createFileKeyStore(),
 ): Promise<{ signer: Signer; cert: CertificateInfo; certPem: string }> {
-  const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
-  const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
-  if (certs.length !== 1)
-    throw new FileError(
-      'ERR_FILE_INVALID',
-      `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
-    );
-  const cert = certs[0] as CertificateInfo;
+  const { cert, certPem } = await readAnchorCertificate(dir);
   const signer = await keys.load(join(dir, ANCHOR_FILES.key));
   if (!cert.spki.equals(signer.publicKeyDer)) {
     throw new CredentialError(
@@ -110,6 +103,20 @@ export async function loadAnchorDir(
   }
   checkCriticalExtensions(cert);
   return { signer, cert, certPem };
+}
+
+/** DIR/anchor.crt alone (not the key): exactly one certificate, not yet checked. */
+export async function readAnchorCertificate(
+  dir: string,
+): Promise<{ cert: CertificateInfo; certPem: string }> {
+  const certPem = await readPemFile(join(dir, ANCHOR_FILES.cert));
+  const certs = parseCertificatesPem(certPem, join(dir, ANCHOR_FILES.cert));
+  if (certs.length !== 1)
+    throw new FileError(
+      'ERR_FILE_INVALID',
+      `${join(dir, ANCHOR_FILES.cert)} must hold exactly one certificate`,
+    );
+  return { cert: certs[0] as CertificateInfo, certPem };
 }
 
 function isSelfSigned(c: CertificateInfo): boolean {

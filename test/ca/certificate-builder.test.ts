@@ -85,8 +85,9 @@ describe('CA certificates built with the DER writer', () => {
         const expected = await x509Tbs(anchor, {
           alg,
           privateKey,
-          subject: [{ CN: [cn] }],
-          issuer: [{ CN: [cn] }],
+          // the serialNumber attribute (2.5.4.5): the first 16 hex digits of the SKI, uppercase
+          subject: [{ CN: [cn] }, { '2.5.4.5': [ski.toString('hex').slice(0, 16).toUpperCase()] }],
+          issuer: [{ CN: [cn] }, { '2.5.4.5': [ski.toString('hex').slice(0, 16).toUpperCase()] }],
           extensions: x509CaExtensions(ski, ski, undefined),
         });
         assert.ok(anchor.tbs.equals(expected), `${alg} ${cn}`);

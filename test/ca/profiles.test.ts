@@ -54,6 +54,12 @@ const SIGNATURE_NAME: Record<KeyAlgorithm, string> = {
   rsa4096: 'sha256WithRSAEncryption',
 };
 
+/** An anchor's subject as openssl prints it: the CN, then serialNumber = the first 16 hex digits of its SKI. */
+function anchorSubject(cn: string, anchor: CertificateInfo): string {
+  const ski = keyIdentifier(anchor.spki).toString('hex').toUpperCase();
+  return `CN = ${cn}, serialNumber = ${ski.slice(0, 16)}`;
+}
+
 /** The serialNumber INTEGER's content bytes as hex, read straight from the DER (cheaper than a full parse). */
 function serialOf(der: Buffer): string {
   const tbs = children(readRoot(der))[0] as Tlv;
@@ -163,7 +169,7 @@ describe('certificate profiles', () => {
         const text = opensslText(anchor.der);
         const fields = parseOpensslText(text);
         assert.equal(fields.version, 3);
-        assert.equal(fields.subject, `CN = ${DEFAULTS.anchorCommonName}`);
+        assert.equal(fields.subject, anchorSubject(DEFAULTS.anchorCommonName, anchor));
         assert.equal(fields.issuer, fields.subject);
         assert.equal(signatureAlgorithmOf(text), SIGNATURE_NAME[alg]);
         assert.ok(
@@ -196,7 +202,7 @@ describe('certificate profiles', () => {
         lifetimeMs: 48 * HOUR,
       });
       const fields = parseOpensslText(opensslText(anchor.der));
-      assert.equal(fields.subject, 'CN = root.east.example');
+      assert.equal(fields.subject, anchorSubject('root.east.example', anchor));
       assert.equal(fields.notAfter.getTime(), NOW.getTime() + 48 * HOUR);
     });
 
@@ -225,7 +231,11 @@ describe('certificate profiles', () => {
           const fields = parseOpensslText(text);
           assert.equal(fields.version, 3);
           assert.equal(fields.subject, `CN = ${DEFAULTS.issuerCommonName}, OU = east`);
-          assert.equal(fields.issuer, `CN = ${DEFAULTS.anchorCommonName}`);
+          assert.equal(fields.issuer, anchorSubject(DEFAULTS.anchorCommonName, anchor));
+          assert.ok(
+            cert.issuerDer.equals(anchor.subjectDer),
+            'the issuer name is the anchor subject, byte for byte',
+          );
           assert.equal(signatureAlgorithmOf(text), SIGNATURE_NAME[anchorAlg]);
           assertExtensions(fields, [EXT.bc, EXT.ku, EXT.ski, EXT.aki]);
           assert.deepEqual(ext(text, EXT.bc), { critical: true, value: 'CA:TRUE, pathlen:0' });
