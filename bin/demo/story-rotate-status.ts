@@ -78,7 +78,7 @@ export function createRotationStatus(ctx: StoryContext, records: readonly Handsh
       for (;;) {
         const s = status();
         const now = systemClock.now().getTime();
-        if (s.next.action === 'remove-old-anchors' && s.next.safe) {
+        if (s.next.action === 'drop-old-anchors' && s.next.safe) {
           const early = now < bound ? `, EARLY: the issuers' bound is ${new Date(bound).toISOString()}` : '';
           return `rotate status: ${says(s)}${early}`;
         }
