@@ -27,12 +27,14 @@ export interface ChainVerifier {
    * The post-sign check of a leaf this process just built from `issuer`'s template: the signature over
    * `tbs` verifies with the issuer's key, the leaf's window lies within `at`, and the issuer's path to an
    * anchor (verified once, memoized) is valid at `at`. About half the cost of verify(), which re-parses.
+   * `paths`, when given, replace that path: the paths (issuer first) to every root, verified before.
    */
   verifyIssued(
     leaf: { tbs: Buffer; signature: Buffer; notBefore: Date; notAfter: Date },
     issuer: CertificateInfo,
     hash: 'sha256' | 'sha384',
     at: Date,
+    paths?: readonly (readonly CertificateInfo[])[],
   ): void;
 }
 
@@ -63,8 +65,8 @@ export function createChainVerifier(options: {
     anchors,
     intermediates,
     verify: (input: CertInput, at: Date) => verifyPath(state, input, at),
-    verifyIssued: (leaf: IssuedLeaf, issuer: CertificateInfo, hash: 'sha256' | 'sha384', at: Date) => {
-      verifyIssued(state, leaf, issuer, hash, at);
+    verifyIssued: (leaf: IssuedLeaf, issuer: CertificateInfo, hash: Hash, at: Date, paths?: Paths) => {
+      verifyIssuedLeaf(leaf, issuer, hash, paths ?? [issuerPath(state, issuer, at)], at);
     },
   });
 }
@@ -81,6 +83,8 @@ interface ChainState {
 }
 
 type IssuedLeaf = Parameters<ChainVerifier['verifyIssued']>[0];
+type Hash = 'sha256' | 'sha384';
+type Paths = readonly (readonly CertificateInfo[])[];
 
 function signedBy(
   state: ChainState,
@@ -187,27 +191,38 @@ function extendPath(
   return undefined;
 }
 
-function verifyIssued(
-  state: ChainState,
+/** The issuer's path to an anchor, verified once at `at` and then memoized. */
+function issuerPath(state: ChainState, issuer: CertificateInfo, at: Date): CertificateInfo[] {
+  const path = state.issuerPaths.get(issuer) ?? verifyPath(state, issuer, at);
+  state.issuerPaths.set(issuer, path);
+  return path;
+}
+
+/**
+ * The post-sign check of a leaf this process just built from `issuer`'s template, on paths verified
+ * before (issuer first, each ending at a root: an anchor, or a served cross certificate taken as one):
+ * the signature over `tbs` verifies with the issuer's key (one check, whatever the number of paths),
+ * the leaf's window holds `at`, and every certificate of every path is valid at `at`.
+ */
+function verifyIssuedLeaf(
   leaf: IssuedLeaf,
   issuer: CertificateInfo,
-  hash: 'sha256' | 'sha384',
+  hash: Hash,
+  paths: Paths,
   at: Date,
 ): void {
   let ok = false;
   try {
     ok = verify(hash, leaf.tbs, issuer.publicKey, leaf.signature);
   } catch {
-    ok = false;
+    // an unusable signature is a failed one
   }
   if (!ok)
     throw new CredentialError('ERR_CHAIN_UNTRUSTED', 'the new leaf does not verify with the issuer key');
   if (at.getTime() < leaf.notBefore.getTime() || at.getTime() > leaf.notAfter.getTime()) {
     throw new CredentialError('ERR_CERT_NOT_YET_VALID', 'the new leaf is not valid now');
   }
-  const path = state.issuerPaths.get(issuer) ?? verifyPath(state, issuer, at);
-  state.issuerPaths.set(issuer, path);
-  for (const c of path) checkValidity(c, at, 'chain certificate');
+  for (const path of paths) for (const c of path) checkValidity(c, at, 'chain certificate');
 }
 
 /** `child`'s signature verifies with `parent`'s key (false for an unknown signature algorithm). */

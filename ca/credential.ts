@@ -3,6 +3,7 @@ import {
   checkConstraintsEvaluable,
   createChainVerifier,
   nameConstraintViolation,
+  signatureVerifies,
   type ChainVerifier,
 } from './chain.js';
 import type { ParsedCsr } from './csr.js';
@@ -23,13 +24,25 @@ import {
 export interface IssuerCredential {
   /** the issuing (intermediate) certificate */
   readonly certificate: CertificateInfo;
-  /** the issuer certificate first, then any further intermediates; never an anchor */
+  /**
+   * the issuer certificate first, then any further intermediates (a cross certificate: the issuer's
+   * anchor B, issued by an older anchor A), each the certificate of the issuer of the one before; never
+   * an anchor of the bundle
+   */
   readonly chain: readonly CertificateInfo[];
   readonly anchors: readonly CertificateInfo[];
-  /** the anchor the issuer chains to */
+  /** the anchor the issuer chains to (the shortest path: a bundle anchor before a cross certificate) */
   readonly anchor: CertificateInfo;
-  /** earliest notAfter among the chain and its anchor: no leaf outlives it */
+  /** every anchor of the bundle the served chain reaches (at least one), in bundle order */
+  readonly anchorsReached: readonly CertificateInfo[];
+  /** earliest notAfter among every served chain certificate and every anchor reached: no leaf outlives it */
   readonly chainNotAfter: Date;
+  /**
+   * the paths every new leaf is verified on, verified once at load (issuer first): one to each anchor
+   * reached, and one to each further served certificate taken as a root (a cross certificate is B by
+   * subject and key, so the leaf also verifies for a workload that trusts B before B is in this bundle)
+   */
+  readonly leafPaths: readonly (readonly CertificateInfo[])[];
   readonly signer: Signer;
   readonly verifier: ChainVerifier;
   readonly template: LeafTemplate;
@@ -89,11 +102,16 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
       'the issuer certificate is not a CA allowed to sign certificates',
     );
   }
+  checkServedChain(chain, anchors);
   const verifier = createChainVerifier({ anchors, intermediates: chain });
+  // throws the most specific problem (as before) when no anchor of the bundle is reached
   const path = verifier.verify(certificate, input.now);
   const anchor = path[path.length - 1] as CertificateInfo;
-  const chainNotAfter = new Date(Math.min(...path.map((c) => c.notAfter.getTime())));
-  const constrainedCas = [...chain, anchor].filter((c) => c.hasNameConstraints);
+  const reached = reachAnchors(certificate, chain, anchors, input.now);
+  const anchorsReached = reached.map((p) => p[p.length - 1] as CertificateInfo);
+  const leafPaths = [...reached, ...crossRootPaths(certificate, chain, input.now)];
+  const chainNotAfter = new Date(Math.min(...[...chain, ...anchorsReached].map((c) => c.notAfter.getTime())));
+  const constrainedCas = [...new Set(leafPaths.flat())].filter((c) => c.hasNameConstraints);
   // The chain check above holds each CA's constraints against the certificates below it, not the
   // issuer's own against the leaves it will sign: a subtree that would refuse every leaf refuses the
   // credential now, once, rather than every Certify call.
@@ -103,7 +121,9 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
     chain: Object.freeze(chain),
     anchors: Object.freeze(anchors),
     anchor,
+    anchorsReached: Object.freeze(anchorsReached),
     chainNotAfter,
+    leafPaths: Object.freeze(leafPaths.map((p) => Object.freeze(p))),
     signer: input.signer,
     verifier,
     template: createLeafTemplate(certificate, input.signer),
@@ -111,6 +131,71 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
     issuerKeyIdHex: certificate.subjectKeyId?.toString('hex'),
     constrainedCas: Object.freeze(constrainedCas),
   });
+}
+
+/**
+ * Each certificate served after the issuer's must be the certificate of the issuer of the one before
+ * (its subject and the key that signed it: ERR_CROSS_CERT_MISMATCH); when its issuer is named like
+ * an anchor of the bundle, one of those anchors must have signed it (ERR_CROSS_CERT_UNTRUSTED; an
+ * issuer outside the bundle is accepted: the bundle may already hold only the new anchor); and it must
+ * not expire before the issuer certificate (ERR_CROSS_CERT_EXPIRES_FIRST).
+ */
+function checkServedChain(chain: readonly CertificateInfo[], anchors: readonly CertificateInfo[]): void {
+  const issuer = chain[0] as CertificateInfo;
+  for (let i = 1; i < chain.length; i++) {
+    const below = chain[i - 1] as CertificateInfo;
+    const c = chain[i] as CertificateInfo;
+    if (!c.subjectDer.equals(below.issuerDer) || !signatureVerifies(below, c)) {
+      throw new CredentialError(
+        'ERR_CROSS_CERT_MISMATCH',
+        `${describeCertificate(c)}, served after ${describeCertificate(below)}, does not have the subject and key of its issuer`,
+      );
+    }
+    const named = anchors.filter((a) => a.subjectDer.equals(c.issuerDer));
+    if (named.length > 0 && !named.some((a) => signatureVerifies(c, a))) {
+      throw new CredentialError(
+        'ERR_CROSS_CERT_UNTRUSTED',
+        `${describeCertificate(c)} names a trust anchor of the bundle as its issuer, but no such anchor signed it`,
+      );
+    }
+    if (c.notAfter.getTime() < issuer.notAfter.getTime()) {
+      throw new CredentialError(
+        'ERR_CROSS_CERT_EXPIRES_FIRST',
+        `${describeCertificate(c)} expires at ${c.notAfter.toISOString()}, before the issuer certificate (${issuer.notAfter.toISOString()}); issue a shorter-lived issuer or a longer cross certificate`,
+      );
+    }
+  }
+}
+
+/** The verified path from the issuer to each anchor of the bundle it reaches, in bundle order. */
+function reachAnchors(
+  certificate: CertificateInfo,
+  chain: readonly CertificateInfo[],
+  anchors: readonly CertificateInfo[],
+  now: Date,
+): CertificateInfo[][] {
+  const paths: CertificateInfo[][] = [];
+  for (const a of anchors) {
+    try {
+      paths.push(createChainVerifier({ anchors: [a], intermediates: chain }).verify(certificate, now));
+    } catch {
+      // not reached through the served chain
+    }
+  }
+  return paths;
+}
+
+/** Each certificate served after the issuer's, taken as a root: the path from the issuer up to it. */
+function crossRootPaths(
+  certificate: CertificateInfo,
+  chain: readonly CertificateInfo[],
+  now: Date,
+): CertificateInfo[][] {
+  return chain
+    .slice(1)
+    .map((root, i) =>
+      createChainVerifier({ anchors: [root], intermediates: chain.slice(1, i + 1) }).verify(certificate, now),
+    );
 }
 
 export interface IssuedLeaf {
@@ -122,6 +207,8 @@ export interface IssuedLeaf {
   readonly intermediates: readonly Buffer[];
   /** the anchor this leaf chains to */
   readonly anchor: CertificateInfo;
+  /** every anchor of the bundle this leaf chains to (through the served intermediates) */
+  readonly anchorsReached: readonly CertificateInfo[];
 }
 
 /** Held by this module alone: an IssuerSnapshot is built here and nowhere else. */
@@ -183,11 +270,15 @@ function signLeaf(snapshot: IssuerSnapshot, request: AuthorizedLeafRequest): Sig
   });
 }
 
-/** Verify: the new leaf against the issuer's key and its path to the trust anchors, at the snapshot's instant. */
+/**
+ * Verify: the new leaf against the issuer's key (one signature check) and each path verified at load
+ * (to every anchor reached, and to a served cross certificate taken as a root), at the snapshot's instant.
+ */
 function verifyLeaf(snapshot: IssuerSnapshot, leaf: SignedLeaf): IssuedLeaf {
   const cred = snapshot.credential;
   try {
-    cred.verifier.verifyIssued(leaf, cred.certificate, hashFor(cred.signer.algorithm), snapshot.now);
+    const hash = hashFor(cred.signer.algorithm);
+    cred.verifier.verifyIssued(leaf, cred.certificate, hash, snapshot.now, cred.leafPaths);
   } catch (err) {
     throw new InternalError(
       'the newly signed certificate did not verify against the trust anchors; nothing was returned',
@@ -201,6 +292,7 @@ function verifyLeaf(snapshot: IssuerSnapshot, leaf: SignedLeaf): IssuedLeaf {
     notAfter: leaf.notAfter,
     intermediates: cred.chainDer,
     anchor: cred.anchor,
+    anchorsReached: cred.anchorsReached,
   };
 }
 

@@ -64,6 +64,7 @@ export function createStatusReporter(o: {
                 notAfter: cred.certificate.notAfter.toISOString(),
                 subjectKeyId: cred.certificate.subjectKeyId?.toString('hex') ?? null,
                 anchorFingerprint: fingerprint(cred.anchor.der),
+                anchorsReached: cred.anchorsReached.map((a) => fingerprint(a.der)),
                 chainPem: cred.chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''),
               },
         anchors: (cred?.anchors ?? []).map((a) => ({

@@ -40,6 +40,11 @@ export interface IssuerStatus {
     readonly notAfter: string;
     readonly subjectKeyId: string | null;
     readonly anchorFingerprint: string;
+    /**
+     * every anchor of the bundle the served chain reaches (fingerprints as in anchors[].fingerprint): with
+     * a cross certificate served after the issuer, both the old anchor and the new one
+     */
+    readonly anchorsReached: readonly string[];
     /** the issuer certificate and any further intermediates, PEM (what Certify returns, never the anchor) */
     readonly chainPem: string;
   } | null;

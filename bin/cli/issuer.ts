@@ -24,6 +24,10 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     .addOption(new Option('--key-type <type>', 'key type').choices([...EC_ALGORITHMS]).default('p256'))
     .option('--permit-dns <suffix>', 'name constraint: permitted DNS subtree (repeatable)', collect)
     .option('--permit-spiffe <trust-domain>', 'name constraint: permitted SPIFFE trust domain (URI subtree)')
+    .option(
+      '--cross-signed <file>',
+      "cross certificate of the anchor (anchor cross-sign): written into tls.crt after the issuer certificate, so workloads that trust only the old anchor accept this issuer's leaves",
+    )
     .option('--force', 'replace an existing issuer key and certificate', false)
     .action(
       async (o: {
@@ -35,6 +39,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         keyType: string;
         permitDns?: string[];
         permitSpiffe?: string;
+        crossSigned?: string;
         force: boolean;
       }) => {
         if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(o.cluster)) {
@@ -50,6 +55,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
           force: o.force,
           ...(o.permitDns !== undefined ? { permitDns: o.permitDns } : {}),
           ...(o.permitSpiffe !== undefined ? { permitSpiffe: o.permitSpiffe } : {}),
+          ...(o.crossSigned !== undefined ? { crossSignedPath: o.crossSigned } : {}),
         })
           .catch(nameFlags({ permitDns: '--permit-dns', permitSpiffe: '--permit-spiffe' }))
           .catch(hintIssuerAsAnchor);
@@ -61,6 +67,8 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
         ctx.out(
           `created issuer for cluster ${o.cluster} in ${o.out} (tls.crt, tls.key, ca.crt), valid until ${cert.notAfter.toISOString()}`,
         );
+        if (o.crossSigned !== undefined)
+          ctx.out(`tls.crt serves the cross certificate of ${o.crossSigned} after the issuer certificate`);
       },
     );
 }

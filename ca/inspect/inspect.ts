@@ -115,6 +115,14 @@ function certificateShaped(data: Uint8Array): boolean {
   }
 }
 
+/** Names of the attribute types @peculiar/x509 prints as OIDs (anchors carry serialNumber since #13). */
+const EXTRA_NAMES = { serialNumber: '2.5.4.5' };
+
+/** A Name as text, `CN=…, serialNumber=…` (as node:crypto prints it). */
+function nameText(name: x509.Name): string {
+  return new x509.Name(name.toArrayBuffer(), EXTRA_NAMES).toString();
+}
+
 export function certificateReport(c: CertificateInfo, now: Date): CertificateReport {
   const cert = new x509.X509Certificate(bytes(c.der));
   const lifetime = c.notAfter.getTime() - c.notBefore.getTime();
@@ -130,8 +138,8 @@ export function certificateReport(c: CertificateInfo, now: Date): CertificateRep
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
   return {
     kind: 'certificate',
-    subject: cert.subject,
-    issuer: cert.issuer,
+    subject: nameText(cert.subjectName),
+    issuer: nameText(cert.issuerName),
     serial: c.serialHex,
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),

@@ -1,7 +1,9 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CertificateInfo } from '../certificate.js';
-import { CredentialError } from '../errors.js';
+import { parseCertificatesPem, type CertificateInfo } from '../certificate.js';
+import { createIssuerCredential } from '../credential.js';
+import { CredentialError, FileError } from '../errors.js';
+import { readPemFile } from '../pem-file.js';
 import { writeFileAtomic } from '../fs.js';
 import { ANCHOR_FILES, ISSUER_FILES, loadAnchorDir, readAnchorCertificate } from './issuer-dir.js';
 import type { KeyAlgorithm } from '../keys/index.js';
@@ -65,6 +67,8 @@ export async function createIssuerFiles(
   o: Omit<IssuerProfile, 'anchor' | 'anchorSigner' | 'issuerPublicKeyDer'> &
     CaFilesOptions & {
       /** an EC type (parseKeyAlgorithm(…, EC_ALGORITHMS)) */ readonly keyType?: KeyAlgorithm;
+      /** a file of cross certificates (anchor cross-sign) served after the issuer certificate in tls.crt */
+      readonly crossSignedPath?: string;
     },
 ): Promise<CreatedCa & { readonly caPath: string }> {
   const names = ISSUER_FILES['kubernetes.io/tls'];
@@ -72,6 +76,7 @@ export async function createIssuerFiles(
   const keyPath = join(dir, names.key);
   const caPath = join(dir, names.ca);
   await refuseExisting([certPath, keyPath], o.force === true);
+  const crossPem = o.crossSignedPath !== undefined ? await readCrossCertificates(o.crossSignedPath) : '';
   const key = await stageKey(keyPath, o);
   const cert = await createIssuerCertificate({
     ...o,
@@ -79,7 +84,16 @@ export async function createIssuerFiles(
     anchorSigner: anchor.signer,
     issuerPublicKeyDer: key.signer.publicKeyDer,
   });
-  const certPem = encodePem('CERTIFICATE', cert.der);
+  const certPem = encodePem('CERTIFICATE', cert.der) + crossPem;
+  // the served chain [issuer, cross…] is checked as serve will load it: each cross certificate is the
+  // anchor's subject and key (ERR_CROSS_CERT_MISMATCH) and outlives the issuer (ERR_CROSS_CERT_EXPIRES_FIRST)
+  if (crossPem !== '')
+    createIssuerCredential({
+      certificatePem: certPem,
+      signer: key.signer,
+      anchorsPem: anchor.certPem,
+      now: o.now,
+    });
   await mkdir(dir, { recursive: true, ...(o.dirMode !== undefined ? { mode: o.dirMode } : {}) });
   await key.commit([
     { path: certPath, data: certPem, mode: 0o644, overwrite: o.force === true },
@@ -135,6 +149,13 @@ export async function createCrossCertificateFile(
   const certPem = encodePem('CERTIFICATE', cert.der);
   await writeFileAtomic(r.outPath, certPem, { mode: 0o644, overwrite: r.force === true });
   return { cert, certPem, path: r.outPath };
+}
+
+/** The certificates of a --cross-signed file, re-encoded (CERTIFICATE blocks only, at least one). */
+async function readCrossCertificates(path: string): Promise<string> {
+  const certs = parseCertificatesPem(await readPemFile(path), path);
+  if (certs.length === 0) throw new FileError('ERR_FILE_INVALID', `${path} holds no certificate`);
+  return certs.map((c) => encodePem('CERTIFICATE', c.der)).join('');
 }
 
 /** A new key in memory, written (0600) only with its certificate, as one change (writeFilesAtomic). */

@@ -17,6 +17,7 @@ import { verifyChain } from '../../ca/chain.js';
 import { dnsWithin, uriHostWithin } from '../../ca/chain.js';
 import { x509 } from '../../ca/x509.js';
 import { DAY, FakeClock, HOUR } from '../support/clock.js';
+import { legacyAnchor } from '../support/cross-pki.js';
 import { opensslVerify } from '../support/openssl.js';
 import {
   createTestCertificate,
@@ -137,9 +138,10 @@ describe('verifyChain', () => {
 
   it('rejects a chain to another anchor with ERR_CHAIN_UNTRUSTED, even one with the same subject', async () => {
     const other = await testPki({ now: NOW });
-    assert.ok(other.anchor.cert.subjectDer.equals(pki.anchor.cert.subjectDer));
+    const twin = await legacyAnchor({ now: NOW, lifetimeMs: DAY, subjectDer: pki.anchor.cert.subjectDer });
+    assert.ok(twin.cert.subjectDer.equals(pki.anchor.cert.subjectDer));
     assert.throws(
-      () => verifyChain({ cert: leaf, intermediates: [issuer.cert], anchors: [other.anchor.cert], at: NOW }),
+      () => verifyChain({ cert: leaf, intermediates: [issuer.cert], anchors: [twin.cert], at: NOW }),
       {
         code: 'ERR_CHAIN_UNTRUSTED',
       },
@@ -156,12 +158,12 @@ describe('verifyChain', () => {
     );
   });
 
-  it('picks the anchor that signed the issuer when two anchors share a subject (rotation)', async () => {
-    const other = await testPki({ now: NOW });
+  it('picks the anchor that signed the issuer when two anchors share a subject (pre-#13 anchors)', async () => {
+    const twin = await legacyAnchor({ now: NOW, lifetimeMs: DAY, subjectDer: pki.anchor.cert.subjectDer });
     const path = verifyChain({
       cert: leaf,
       intermediates: [issuer.cert],
-      anchors: [other.anchor.cert, pki.anchor.cert],
+      anchors: [twin.cert, pki.anchor.cert],
       at: NOW,
     });
     assert.equal(

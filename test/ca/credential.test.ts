@@ -3,7 +3,6 @@ import { before, describe, it } from 'node:test';
 import {
   DEFAULT_IDENTITY_DOMAIN,
   DEFAULT_LEAF_POLICY,
-  createChainVerifier,
   createIssuerCredential,
   createLeafTemplate,
   encodePem,
@@ -354,11 +353,26 @@ describe('issueForCsr', () => {
   });
 
   it('returns nothing when the signed leaf fails the post-sign check against the anchors', async () => {
-    const other = await testPki({ now: NOW });
-    const broken: IssuerCredential = {
+    // a signature that does not verify with the issuer's key
+    const badSignature: IssuerCredential = {
       ...cred,
-      verifier: createChainVerifier({ anchors: [other.anchor.cert], intermediates: cred.chain }),
+      template: {
+        sign: (req) => {
+          const leaf = cred.template.sign(req);
+          const signature = Buffer.from(leaf.signature);
+          signature[signature.length - 1] = (signature[signature.length - 1] as number) ^ 1;
+          return { ...leaf, signature };
+        },
+      },
     };
-    assert.throws(() => issue({}, broken), { code: 'ERR_INTERNAL' });
+    assert.throws(() => issue({}, badSignature), { code: 'ERR_INTERNAL' });
+    // a path to a root that is not valid at the instant of issuance
+    const later = await testPki({ now: new Date(NOW.getTime() + DAY) });
+    const notYetValid: IssuerCredential = {
+      ...cred,
+      leafPaths: [...cred.leafPaths, [cred.certificate, later.anchor.cert]],
+    };
+    assert.throws(() => issue({}, notYetValid), { code: 'ERR_INTERNAL' });
+    assert.doesNotThrow(() => issue({}, cred));
   });
 });

@@ -67,7 +67,7 @@ describe('admin HTTP and gRPC health', () => {
 
   it('reports the issuer, anchors and issuance per anchor at /v1/status', async () => {
     const s = (await (await fetch(`${t.adminUrl}/v1/status`)).json()) as Record<string, unknown> & {
-      issuer: { serial: string; anchorFingerprint: string; subject: string };
+      issuer: { serial: string; anchorFingerprint: string; anchorsReached: string[]; subject: string };
       anchors: { fingerprint: string; subject: string }[];
       issuedByAnchor: { anchorFingerprint: string; issued: number; latestNotAfter: string }[];
       certificatesIssued: number;
@@ -78,6 +78,7 @@ describe('admin HTTP and gRPC health', () => {
     assert.equal(s.issuer.serial, pki.issuers.east?.cert.serialHex);
     const fp = fingerprint(pki.anchor.cert.der);
     assert.equal(s.issuer.anchorFingerprint, fp);
+    assert.deepEqual(s.issuer.anchorsReached, [fp]);
     assert.deepEqual(
       s.anchors.map((a) => a.fingerprint),
       [fp],

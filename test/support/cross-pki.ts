@@ -37,16 +37,19 @@ export async function testAnchor(o: {
 }
 
 /**
- * An anchor as Lanyard made them before #13: subject CN only, so two of them share one subject.
+ * An anchor as Lanyard made them before #13: subject CN only, so two of them share one subject (or
+ * any subject given, to make an anchor that shares its name with another).
  * Self-signed, CA:TRUE, keyCertSign + cRLSign, SKI and AKI.
  */
 export async function legacyAnchor(o: {
   now: Date;
   lifetimeMs: number;
   commonName?: string;
+  /** this exact subject (a twin of another anchor: same name, another key) instead of the CN */
+  subjectDer?: Buffer;
 }): Promise<TestAnchor> {
   const { signer, keyPem } = await testKey('p256');
-  const name = nameDer([['CN', o.commonName ?? 'root.linkerd.cluster.local']]);
+  const name = o.subjectDer ?? nameDer([['CN', o.commonName ?? 'root.linkerd.cluster.local']]);
   const ski = keyIdentifier(Buffer.from(signer.publicKeyDer));
   const der = await signCertificate(signer, {
     serial: randomSerial(),
