@@ -1,6 +1,5 @@
 // Phase 1 of the rotation: anchor B, the cross certificate (B's subject and key, issued by A) and, per
 // cluster, a B-issuer whose tls.crt is [issuer_B, cross]. Nothing serves any of it yet.
-import { appendFileSync, readFileSync } from 'node:fs';
 import { CLUSTERS, type StoryContext } from './story-context.js';
 
 export function prepareNewAnchor(ctx: StoryContext): void {
@@ -10,27 +9,11 @@ export function prepareNewAnchor(ctx: StoryContext): void {
     ...['anchor', 'cross-sign', '--anchor', p('anchor-a'), '--subject', p('anchor-b')],
     ...['--out', p('cross.crt')],
   ]);
-  // INTERIM, until `issuer create --cross-signed` (branch wt-ca) is merged: the cross certificate
-  // appended to the B-issuer's tls.crt, which is what that flag writes
-  const crossSigned = ctx.lanyard(['issuer', 'create', '--help']).stdout.includes('--cross-signed');
   for (const c of CLUSTERS) {
-    const out = ['--out', p(c, 'issuer-next')];
-    if (crossSigned) {
-      must([
-        'issuer',
-        'create',
-        '--anchor',
-        p('anchor-b'),
-        '--cluster',
-        c,
-        '--cross-signed',
-        p('cross.crt'),
-        ...out,
-      ]);
-    } else {
-      must(['issuer', 'create', '--anchor', p('anchor-b'), '--cluster', c, ...out]);
-      appendFileSync(p(c, 'issuer-next', 'tls.crt'), readFileSync(p('cross.crt')));
-    }
+    must([
+      ...['issuer', 'create', '--anchor', p('anchor-b'), '--cluster', c],
+      ...['--cross-signed', p('cross.crt'), '--out', p(c, 'issuer-next')],
+    ]);
   }
   ctx.say(
     'Phase 1: prepared anchor B, the cross certificate (B by A) and a B-issuer per cluster; nothing serves them yet',
