@@ -76,7 +76,7 @@ process.stdout.write(
     `cross-cluster mTLS:       openssl ${JSON.stringify(summary.crossCluster.openssl)}, node ${JSON.stringify(summary.crossCluster.node)}`,
     `refused as they should:   untrusted anchor ${refused(summary.negatives.untrustedAnchor)}, wrong identity ${refused(summary.negatives.wrongIdentity)}, expired ${refused(summary.negatives.expired)}, openssl untrusted client ${summary.negatives.opensslUntrustedClient.ok ? 'ACCEPTED' : `verify error ${String(summary.negatives.opensslUntrustedClient.serverVerifyError ?? '?')}`}`,
     `rotation handshakes:      ${rot.handshakes} made between ${pairCount} pod pairs × direction, ${rot.failed} failed, ${rot.viaCross} by pods trusting only A through the cross certificate, ${rot.listenerRefusals} refused by a listener, ${(rot.durationMs / 1000).toFixed(1)} s; pairs without a handshake in a phase they were both running: ${gaps.length === 0 ? 'none' : gaps.join(', ')}`,
-    `phases:                   ${rot.phases.map((x) => `${x.phase} ${(x.durationMs / 1000).toFixed(1)} s ${x.handshakes} hs`).join(' | ')}; phase-4 gate: ${rot.gate}`,
+    `phases:                   ${rot.phases.map((x) => `${x.phase} ${(x.durationMs / 1000).toFixed(1)} s ${x.handshakes} hs`).join(' | ')}; phase-4 gate: ${rot.gate}; phase-6 gate: ${rot.cleanupGate}`,
     `openssl -x509_strict:     ${leaves.withCross} leaves with the cross certificate, ${leaves.okUnderA} verify under {A} alone and ${leaves.okUnderB} under {B} alone (sslclient and sslserver); ${leaves.withoutCross} without it, ${leaves.okWithoutCrossUnderB} verify under {B}`,
     `total time:               ${(summary.durationMs / 1000).toFixed(1)} s`,
     ok ? 'All as expected.' : 'SOMETHING WENT WRONG (see above).',

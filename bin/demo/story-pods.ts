@@ -29,8 +29,10 @@ export interface MeshPod {
   readonly name: string;
   readonly cluster: Cluster;
   readonly gen: Generation;
-  /** the subjects of the anchors its proxy read at start (its LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS) */
+  /** the common names of the anchors its proxy read at start (its LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS) */
   readonly trusts: readonly string[];
+  /** those anchors, PEM, as its pod spec holds them */
+  readonly anchorsPem: string;
   /** host:port of its mTLS listener */
   readonly addr: string;
   readonly dir: string;
@@ -136,6 +138,7 @@ async function startMeshPod(
     cluster: c,
     gen,
     trusts: subjects(readFileSync(anchorsFile, 'utf8')),
+    anchorsPem: readFileSync(anchorsFile, 'utf8'),
     addr,
     dir,
     proxy,
@@ -148,11 +151,20 @@ async function startMeshPod(
   };
 }
 
-export function createMesh(ctx: StoryContext, rate: number): Mesh {
+/**
+ * The mesh: no pod in it until started. `onPodsChange` hears the running pods whenever one starts or
+ * stops (the Kubernetes API stand-in lists them).
+ */
+export function createMesh(
+  ctx: StoryContext,
+  rate: number,
+  onPodsChange: (running: readonly MeshPod[]) => void = () => undefined,
+): Mesh {
   const pods: MeshPod[] = [];
   const records: HandshakeRecord[] = [];
   const refusals: Record<Cluster, string[]> = { east: [], west: [] };
   const rostered = new Set<MeshPod>();
+  const stopped = new Set<MeshPod>();
   let trafficOn = false;
   const writeRosters = (): void => {
     for (const c of CLUSTERS) {
@@ -173,13 +185,13 @@ export function createMesh(ctx: StoryContext, rate: number): Mesh {
   const start = async (c: Cluster, gen: Generation): Promise<MeshPod> => {
     const pod = await startMeshPod(ctx, { c, gen, rate, records, refusals: refusals[c] });
     pods.push(pod);
+    onPodsChange(pods.filter((x) => !stopped.has(x)));
     if (trafficOn) {
       rostered.add(pod);
       writeRosters();
     }
     return pod;
   };
-  const stopped = new Set<MeshPod>();
   return {
     pods,
     records,
@@ -198,6 +210,7 @@ export function createMesh(ctx: StoryContext, rate: number): Mesh {
       await new Promise((r) => setTimeout(r, 2000 / Math.min(rate, 1)));
       stopped.add(pod);
       await pod.stop();
+      onPodsChange(pods.filter((x) => !stopped.has(x)));
     },
     async stopAll() {
       const running = pods.filter((x) => !stopped.has(x));

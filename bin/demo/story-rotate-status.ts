@@ -28,6 +28,8 @@ export interface RotationStatus {
   switched(): void;
   /** resolves once no leaf under an A-issuer can be valid; says what opened the gate */
   oldLeavesGone(): Promise<string>;
+  /** resolves once rotate status, reading the pods, calls stopping the cross certificate safe; says so */
+  crossMayGo(): Promise<string>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -48,8 +50,21 @@ function boundFromIssuers(ctx: StoryContext): number {
   );
 }
 
-export function createRotationStatus(ctx: StoryContext, records: readonly HandshakeRecord[]): RotationStatus {
-  const clusters = clusterArgs(ctx);
+/**
+ * `kubeconfigs`: `--kubeconfig NAME=FILE` for each cluster (its pods, for the clean-up gate). Read
+ * from phase 1 on (anchor-b and cross.crt exist by then).
+ */
+export function createRotationStatus(
+  ctx: StoryContext,
+  records: readonly HandshakeRecord[],
+  kubeconfigs: readonly string[],
+): RotationStatus {
+  // the anchor rolled in and the cross certificate, so that every step's commands can be printed
+  const clusters = [
+    ...clusterArgs(ctx),
+    ...kubeconfigs,
+    ...['--new-anchor', ctx.path('anchor-b'), '--cross-signed', ctx.path('cross.crt')],
+  ];
   let bound: number | undefined;
   const status = (): RotateStatus => {
     const r = ctx.lanyard(['rotate', 'status', ...clusters, '--json']);
@@ -86,6 +101,16 @@ export function createRotationStatus(ctx: StoryContext, records: readonly Handsh
           return `rotate status never said so (${says(s)}); the issuers' bound ${new Date(bound).toISOString()} (switch + leaf lifetime + skew) passed`;
         const until = Date.parse(s.next.waitUntil ?? '');
         await sleep(Number.isNaN(until) ? 1000 : Math.min(Math.max(until - now + 100, 500), 5000));
+      }
+    },
+    async crossMayGo() {
+      const deadline = systemClock.now().getTime() + 30_000;
+      for (;;) {
+        const s = status();
+        if (s.next.action === 'stop-serving-cross' && s.next.safe) return `rotate status: ${says(s)}`;
+        if (systemClock.now().getTime() > deadline)
+          throw new Error(`rotate status never called stopping the cross certificate safe: ${says(s)}`);
+        await sleep(500);
       }
     },
   };

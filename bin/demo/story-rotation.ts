@@ -21,6 +21,8 @@ import { prepareNewAnchor } from './story-prepare.js';
 export interface RotationInput {
   readonly serving: ServingCerts;
   readonly mesh: Mesh;
+  /** `--kubeconfig NAME=FILE` per cluster, for rotate status */
+  readonly kubeconfigs: readonly string[];
 }
 
 export interface RotationOutcome {
@@ -139,13 +141,20 @@ async function removeOldAnchor({ ctx, input, phases }: Step): Promise<MeshPod[]>
  * Phase 6: the pods that trust only A are stopped (replaced by generation B); then the cross
  * certificate goes. Resolves when every running pod holds a leaf answered without it.
  */
-async function dropCross({ ctx, input, phases }: Step): Promise<number> {
+async function dropCross({
+  ctx,
+  input,
+  rs,
+  phases,
+}: Step): Promise<{ renewedAt: number; cleanupGate: string }> {
   const { path: p } = ctx;
   phases.begin(6, 'stop the pods that trust only A, then stop serving the cross certificate');
   const genA = input.mesh.pods.filter((x) => x.gen === 'A');
-  for (const x of genA) await input.mesh.retire(x);
+  await Promise.all(genA.map((x) => input.mesh.retire(x)));
+  const cleanupGate = await rs.crossMayGo();
   ctx.say(
     `Phase 6: stopped the pods whose proxies trust only A (${genA.map((x) => x.name).join(', ')}): replaced by generation B, not restarted`,
+    `${cleanupGate}: no running proxy trusts only A (read from each cluster's pods, LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS of the linkerd-proxy container)`,
   );
   for (const c of CLUSTERS) {
     const issuerB = certs(p(c, 'issuer-next', 'tls.crt'))[0] as CertificateInfo;
@@ -173,9 +182,8 @@ async function dropCross({ ctx, input, phases }: Step): Promise<number> {
   );
   ctx.say(
     'then stopped serving the cross certificate: issuers answer [leaf, issuer_B], serving chains [serving, issuer_B]; every running pod has renewed since, at its own 70 % point',
-    'no running proxy trusts only A any more (without Kubernetes here the story knows its pods; in a cluster `rotate status --kubeconfig` lists them)',
   );
-  return systemClock.now().getTime();
+  return { renewedAt: systemClock.now().getTime(), cleanupGate };
 }
 
 /** A proxy started now with the old anchor only: thanks to the cross certificate it is accepted. */
@@ -192,7 +200,7 @@ function summarize(
   input: RotationInput,
   phases: Phases,
   started: number,
-): Omit<StorySummary['rotation'], 'gate'> {
+): Omit<StorySummary['rotation'], 'gate' | 'cleanupGate'> {
   const { records } = input.mesh;
   const failures = records.filter((r) => !r.ok);
   const end = systemClock.now().getTime();
@@ -218,7 +226,7 @@ function summarize(
 export async function rotateUnderTraffic(ctx: StoryContext, input: RotationInput): Promise<RotationOutcome> {
   const { mesh } = input;
   const phases = createPhases(mesh);
-  const rs = createRotationStatus(ctx, mesh.records);
+  const rs = createRotationStatus(ctx, mesh.records, input.kubeconfigs);
   const step: Step = { ctx, input, rs, phases };
   const refusalsBefore = mesh.refusals.east.length + mesh.refusals.west.length;
   ctx.say(
@@ -244,13 +252,14 @@ export async function rotateUnderTraffic(ctx: StoryContext, input: RotationInput
   await removeOldAnchor(step);
   phases.note(rs.note('A removed'));
   await phases.covered();
-  const renewedAt = await dropCross(step);
+  const { renewedAt, cleanupGate } = await dropCross(step);
   phases.note(rs.note('cross certificate dropped'));
   await phases.covered(renewedAt);
   const rotation = {
     ...summarize(input, phases, started),
     listenerRefusals: mesh.refusals.east.length + mesh.refusals.west.length - refusalsBefore,
     gate,
+    cleanupGate,
   };
   ctx.say(
     `Rotation done: ${rotation.handshakes} cross-cluster handshakes between ${mesh.pods.length} pods, ${rotation.failed} failed, in ${(rotation.durationMs / 1000).toFixed(1)} s; no pod restarted`,

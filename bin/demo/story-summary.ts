@@ -72,6 +72,8 @@ export interface StorySummary {
     readonly listenerRefusals: number;
     /** what opened the phase-4 gate */
     readonly gate: string;
+    /** what opened the phase-6 gate (no running proxy trusts only A) */
+    readonly cleanupGate: string;
     readonly durationMs: number;
   };
   readonly leafChecks: LeafChecks;

@@ -5,8 +5,9 @@
 //
 // This file is the driver: it builds the topology, lists the steps in order and assembles the summary.
 // The steps live next to it: story-setup.ts (topology, PKI, issuers), story-pods.ts (the pods: proxies
-// and mTLS agents), story-cross-cluster.ts, story-negatives.ts, story-rotation.ts (with story-prepare.ts,
-// story-phases.ts and story-rotate-status.ts), story-leaf-checks.ts and story-identity-report.ts.
+// and mTLS agents), story-kube.ts (the clusters' pods as a Kubernetes API stand-in lists them),
+// story-cross-cluster.ts, story-negatives.ts, story-rotation.ts (with story-prepare.ts, story-phases.ts
+// and story-rotate-status.ts), story-leaf-checks.ts and story-identity-report.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { CLUSTERS, createStoryContext, HOST_NAMES, type Say } from './story-cont
 import { crossClusterMtls } from './story-cross-cluster.js';
 import { finalCheck, identityReport } from './story-identity-report.js';
 import { negativeCases } from './story-negatives.js';
+import { startKubeStandIn } from './story-kube.js';
 import { checkLeaves } from './story-leaf-checks.js';
 import { createMesh, sayPodCertificate } from './story-pods.js';
 import { rotateUnderTraffic } from './story-rotation.js';
@@ -71,13 +73,14 @@ async function story(
   describeTopology(ctx);
   const serving = await createPki(ctx);
   const serves = await startIssuers(ctx, serving, o.leafLifetime ?? '15s');
-  const mesh = createMesh(ctx, o.rate ?? 1);
+  const kube = await startKubeStandIn(ctx);
+  const mesh = createMesh(ctx, o.rate ?? 1, kube.writePods);
   // the first generation of pods: one per cluster, its proxy trusting {A}
   for (const c of CLUSTERS) sayPodCertificate(ctx, await mesh.start(c, 'A'));
   if (o.holdAfterSetup !== undefined) await o.holdAfterSetup();
   const crossCluster = await crossClusterMtls(ctx);
   const negatives = await negativeCases(ctx, mesh.refusals);
-  const { rotation, stale } = await rotateUnderTraffic(ctx, { serving, mesh });
+  const { rotation, stale } = await rotateUnderTraffic(ctx, { serving, mesh, kubeconfigs: kube.args });
   await mesh.stopAll();
   const leafChecks = checkLeaves(ctx, mesh.pods);
   const finalCheckExit = finalCheck(ctx);

@@ -113,7 +113,7 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
     assert.deepEqual(opensslUntrustedClient, { ok: false, serverVerifyError: 20 });
     const r = s.rotation;
     t.diagnostic(
-      `rotation: ${r.handshakes} handshakes, ${r.failed} failed, ${r.viaCross} through the cross certificate, ${Math.round(r.durationMs)} ms; phases ${r.phases.map((p) => `${p.phase}:${Math.round(p.durationMs)}ms/${p.handshakes}`).join(' ')}; gate: ${r.gate}`,
+      `rotation: ${r.handshakes} handshakes, ${r.failed} failed, ${r.viaCross} through the cross certificate, ${Math.round(r.durationMs)} ms; phases ${r.phases.map((p) => `${p.phase}:${Math.round(p.durationMs)}ms/${p.handshakes}`).join(' ')}; gates: ${r.gate}; ${r.cleanupGate}`,
     );
     process.stdout.write(`# rotation under traffic: ${r.handshakes} handshakes, ${r.failed} failed\n`);
     assert.deepEqual(r.failures, []);
@@ -144,6 +144,22 @@ describe(`two clusters on one flat network (${mode} mode)`, () => {
     assert.ok(r.viaCross >= 1, 'pods trusting only A accepted peers through the cross certificate');
     // the phase-4 gate opened by rotate status, not before the issuers' own bound (switch + leaf lifetime)
     assert.match(r.gate, /^rotate status: phase 4, next drop-old-anchors \(safe\)$/, r.gate);
+    // what rotate status said at the end of each phase: the new anchor could not be dropped while old
+    // leaves lived (phase 3), nor the cross certificate stopped while pods trusting only A ran (phase 5)
+    assert.deepEqual(
+      r.phases.map((p) => p.status?.replace(/^[^:]*: /, '')),
+      [
+        'phase 1, next switch-issuers (safe)',
+        'phase 2, next add-new-anchor (safe)',
+        'phase 4, next wait-old-leaves (not safe)',
+        'phase 4, next drop-old-anchors (safe)',
+        'phase 5, next wait-old-proxies (not safe)',
+        'phase steady, next none (safe)',
+      ],
+    );
+    // the clean-up gate: rotate status, reading each cluster's pods (the Kubernetes API stand-in),
+    // once the pods trusting only A were gone
+    assert.match(r.cleanupGate, /^rotate status: phase 5, next stop-serving-cross \(safe\)$/, r.cleanupGate);
     assert.equal(s.finalCheckExit, 0);
     // Every leaf the B-issuers answered with the cross certificate verifies with openssl
     // -x509_strict -purpose sslclient and sslserver against {A} alone and against {B} alone; those
