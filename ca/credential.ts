@@ -70,7 +70,9 @@ export interface CredentialInput {
  * Validates and assembles a credential: every anchor is a CA certificate, the key matches the
  * certificate, the certificate is a CA allowed to sign certificates, it chains to one of the anchors
  * at `now` (not expired), and no name constraint on its path (its own included) is one Lanyard cannot
- * evaluate for the leaves it signs (ERR_NAME_CONSTRAINTS_UNSUPPORTED).
+ * evaluate for the leaves it signs (ERR_NAME_CONSTRAINTS_UNSUPPORTED). Certificates served after the
+ * issuer's (a cross certificate) are checked by checkServedChain; the credential records every anchor
+ * of the bundle the served chain reaches (anchorsReached) and the paths each leaf is verified on.
  */
 export function createIssuerCredential(input: CredentialInput): IssuerCredential {
   const anchors = parseCertificatesPem(input.anchorsPem, 'trust anchors');

@@ -84,7 +84,14 @@ describe('cross certificate (createCrossCertificate)', () => {
     const aki = ext(text, 'X509v3 Authority Key Identifier');
     assert.equal(aki.critical, false);
     assert.equal(aki.value.replace(/^keyid:/, ''), colonHex(a.cert.subjectKeyId as Buffer));
-    assert.match(text, new RegExp(`Public Key Algorithm: id-ecPublicKey`));
+    assert.match(text, /Public Key Algorithm: id-ecPublicKey/);
+    assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
+    assert.equal(fields.serialHex, pki.cross.serialHex);
+    // the public key openssl prints is B's
+    const pub = (der: Buffer): string =>
+      /pub:\n([\s\S]*?)ASN1 OID/.exec(opensslText(der))?.[1]?.replace(/\s+/g, '') ?? '';
+    assert.equal(pub(cross.der), pub(b.cert.der));
+    assert.notEqual(pub(cross.der), pub(a.cert.der));
   });
 
   it('has a random positive serial of at least 64 bits, a new one each time', async () => {

@@ -1,17 +1,18 @@
 // `lanyard anchor cross-sign` and `lanyard issuer create --cross-signed`: the files they write, what
 // they refuse (with codes), and nothing on disk changing when they refuse.
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseCertificatesPem, type Clock } from '../../../ca/index.js';
 import { runLanyard } from '../../support/cli-inproc.js';
 import { FakeClock, HOUR } from '../../support/clock.js';
-import { openssl } from '../../support/openssl.js';
+import { openssl, opensslCsr } from '../../support/openssl.js';
 import { tempDir } from '../../support/temp-dir.js';
 
 const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(s)?.[1];
 const T0 = new Date('2026-06-01T00:00:00Z');
+const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
 function certsOf(path: string): ReturnType<typeof parseCertificatesPem> {
   return parseCertificatesPem(readFileSync(path, 'utf8'), path);
@@ -185,5 +186,165 @@ describe('lanyard anchor cross-sign', () => {
       (await run(['anchor', 'cross-sign', '--anchor', join(dir, 'a'), '--out', join(dir, 'x')])).code,
       2,
     );
+  });
+});
+
+describe('lanyard issuer create --cross-signed', () => {
+  let dir: string;
+  let cleanup: () => void;
+  const clock = new FakeClock(T0);
+  const run = (args: readonly string[]) => runLanyard(args, { clock });
+  const issuerArgs = (out: string, cross: string, extra: readonly string[] = []): string[] => [
+    'issuer',
+    'create',
+    '--anchor',
+    join(dir, 'b'),
+    '--cluster',
+    'east',
+    '--out',
+    out,
+    '--lifetime',
+    '720h',
+    '--cross-signed',
+    cross,
+    ...extra,
+  ];
+  before(async () => {
+    ({ dir, cleanup } = tempDir('lanyard-cross-issuer-'));
+    for (const name of ['a', 'b', 'c']) {
+      assert.equal(
+        (await run(['anchor', 'create', '--out', join(dir, name), '--lifetime', '8760h'])).code,
+        0,
+      );
+    }
+    const r = await run([
+      'anchor',
+      'cross-sign',
+      '--anchor',
+      join(dir, 'a'),
+      '--subject',
+      join(dir, 'b'),
+      '--out',
+      join(dir, 'cross.crt'),
+    ]);
+    assert.equal(r.code, 0, r.err);
+  });
+  after(() => {
+    cleanup();
+  });
+
+  it('writes tls.crt = issuer then cross certificate, ca.crt = the new anchor; its leaves verify with A alone and with B alone', async () => {
+    const out = join(dir, 'east');
+    const r = await run(issuerArgs(out, join(dir, 'cross.crt')));
+    assert.equal(r.code, 0, r.err);
+    const served = certsOf(join(out, 'tls.crt'));
+    const [cross] = certsOf(join(dir, 'cross.crt'));
+    const [b] = certsOf(join(dir, 'b', 'anchor.crt'));
+    assert.equal(served.length, 2);
+    assert.ok(served[0]?.issuerDer.equals(b?.subjectDer as Buffer));
+    assert.ok(served[1]?.der.equals(cross?.der as Buffer));
+    assert.equal(
+      readFileSync(join(out, 'ca.crt'), 'utf8'),
+      readFileSync(join(dir, 'b', 'anchor.crt'), 'utf8'),
+    );
+    const csr = opensslCsr({ san: `DNS:${ID}` });
+    writeFileSync(join(dir, 'web.csr'), csr.csrDer);
+    const leafOut = join(dir, 'web.pem');
+    const leaf = await run([
+      'leaf',
+      'issue',
+      '--issuer',
+      out,
+      '--csr',
+      join(dir, 'web.csr'),
+      '--namespace',
+      'default',
+      '--service-account',
+      'web',
+      '--out',
+      leafOut,
+    ]);
+    assert.equal(leaf.code, 0, leaf.err);
+    const chain = certsOf(leafOut);
+    assert.equal(chain.length, 3, 'leaf, issuer, cross certificate');
+    writeFileSync(
+      join(dir, 'leaf-only.pem'),
+      readFileSync(leafOut, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0] ?? '',
+    );
+    writeFileSync(join(dir, 'untrusted.pem'), readFileSync(join(out, 'tls.crt')));
+    for (const root of ['a', 'b']) {
+      for (const purpose of ['sslclient', 'sslserver']) {
+        const v = openssl([
+          'verify',
+          '-x509_strict',
+          '-purpose',
+          purpose,
+          '-attime',
+          String(T0.getTime() / 1000),
+          '-CAfile',
+          join(dir, root, 'anchor.crt'),
+          '-untrusted',
+          join(dir, 'untrusted.pem'),
+          join(dir, 'leaf-only.pem'),
+        ]);
+        assert.ok(v.ok, `-CAfile ${root} ${purpose}: ${v.stdout}${v.stderr}`);
+      }
+    }
+  });
+
+  it('refuses a cross certificate of another anchor (ERR_CROSS_CERT_MISMATCH) and one that expires first (ERR_CROSS_CERT_EXPIRES_FIRST), writing nothing', async () => {
+    const crossC = join(dir, 'cross-c.crt');
+    assert.equal(
+      (
+        await run([
+          'anchor',
+          'cross-sign',
+          '--anchor',
+          join(dir, 'a'),
+          '--subject',
+          join(dir, 'c'),
+          '--out',
+          crossC,
+        ])
+      ).code,
+      0,
+    );
+    const short = join(dir, 'cross-short.crt');
+    const made = await run([
+      'anchor',
+      'cross-sign',
+      '--anchor',
+      join(dir, 'a'),
+      '--subject',
+      join(dir, 'b'),
+      '--out',
+      short,
+      '--lifetime',
+      '240h',
+    ]);
+    assert.equal(made.code, 0, made.err);
+    for (const [cross, code] of [
+      [crossC, 'ERR_CROSS_CERT_MISMATCH'],
+      [short, 'ERR_CROSS_CERT_EXPIRES_FIRST'],
+    ] as const) {
+      const out = join(dir, `refused-${code}`);
+      const r = await run(issuerArgs(out, cross));
+      assert.equal(r.code, 1);
+      assert.equal(codeIn(r.err), code);
+      assert.equal(existsSync(join(out, 'tls.key')), false);
+      assert.equal(existsSync(join(out, 'tls.crt')), false);
+    }
+    // a shorter issuer fits inside the short cross certificate
+    const fits = await run(issuerArgs(join(dir, 'fits'), short, ['--lifetime', '120h']));
+    assert.equal(fits.code, 0, fits.err);
+  });
+
+  it('refuses a --cross-signed file with no certificate (ERR_FILE_INVALID or a PEM code)', async () => {
+    const empty = join(dir, 'empty.crt');
+    writeFileSync(empty, 'nothing here\n');
+    const r = await run(issuerArgs(join(dir, 'none'), empty));
+    assert.equal(r.code, 1);
+    assert.match(codeIn(r.err) ?? '', /^ERR_(FILE_INVALID|PEM_MALFORMED)$/);
+    assert.equal(existsSync(join(dir, 'none', 'tls.crt')), false);
   });
 });
