@@ -33,6 +33,8 @@ export interface CertifyResult {
   readonly leaf: IssuedLeaf;
   readonly identity: WorkloadIdentity;
   readonly issuerSkid: string | undefined;
+  /** the call's one `now` (the snapshot's): what the answer's valid_until is reckoned from */
+  readonly now: Date;
 }
 
 export interface CertifierOptions {
@@ -139,6 +141,7 @@ export function createCertifier(o: CertifierOptions): Certify {
       leaf: issueLeaf(snapshot, authorized),
       identity: authorized.identity,
       issuerSkid: snapshot.credential.issuerKeyIdHex,
+      now: snapshot.now,
     };
     onIssued?.(result);
     return result;

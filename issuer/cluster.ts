@@ -74,6 +74,7 @@ export async function runClusterPrimary(
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
   const metrics = createIssuerMetrics({ defaultMetrics: false });
+  if (config.renewalHint !== undefined) metrics.renewalHint.set(config.renewalHint.after.getTime() / 1000);
   const aggregator = new AggregatorRegistry();
   // checked here once, so a bad pair is one clear error rather than every worker failing; kept
   // current for /v1/status (each worker serves from its own copy)
@@ -92,6 +93,9 @@ export async function runClusterPrimary(
       material = m;
       forked.pool?.broadcast(credentialMessage());
     },
+  }).catch((err: unknown) => {
+    servingTls?.close();
+    throw err;
   });
   const ledger = createAggregatedLedger();
   const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });

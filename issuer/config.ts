@@ -9,6 +9,7 @@ import {
   type LeafKeyType,
 } from '../ca/index.js';
 import { DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_REFRESH_MS } from './authn/index.js';
+import { DEFAULT_RENEW_SPREAD_MS, parseRfc3339, type RenewalHint } from './renewal-hint.js';
 
 export interface HostPort {
   readonly host: string;
@@ -40,6 +41,10 @@ export type AuthConfig =
 export interface IssuerConfig {
   readonly issuerDir: string;
   readonly trustAnchorsPath?: string;
+  /** PEM certificates served after the issuer certificate of tls.crt (--intermediates), watched like it */
+  readonly intermediatesPath?: string;
+  /** --renew-after/--renew-spread: answers bring renewals forward into [after, after + spreadMs] */
+  readonly renewalHint?: RenewalHint;
   readonly listen: HostPort;
   readonly adminListen: HostPort;
   readonly cluster: string;
@@ -64,6 +69,10 @@ export interface IssuerConfig {
 export interface ServeFlags {
   issuerDir: string;
   trustAnchors?: string;
+  intermediates?: string;
+  /** RFC 3339 */
+  renewAfter?: string;
+  renewSpread?: number;
   listen: string;
   adminListen: string;
   cluster: string;
@@ -125,9 +134,12 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   const leafKeyTypes = parseLeafKeyTypes(f.leafKeyTypes);
   const { maxInFlight, maxInFlightPerPeer } = parseInFlightLimits(f);
   const tls = buildTlsConfig(f);
+  const renewalHint = buildRenewalHint(f);
   return Object.freeze({
     issuerDir: f.issuerDir,
     ...(f.trustAnchors !== undefined ? { trustAnchorsPath: f.trustAnchors } : {}),
+    ...(f.intermediates !== undefined ? { intermediatesPath: f.intermediates } : {}),
+    ...(renewalHint !== undefined ? { renewalHint } : {}),
     listen: parseHostPort(f.listen, '--listen'),
     adminListen: parseHostPort(f.adminListen, '--admin-listen'),
     cluster: f.cluster,
@@ -144,6 +156,18 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     logLevel: f.logLevel,
     workers: parseWorkers(f.workers ?? '1'),
   });
+}
+
+/** --renew-after (RFC 3339) and --renew-spread (default 10m); undefined: no hint. */
+function buildRenewalHint(f: ServeFlags): RenewalHint | undefined {
+  if (f.renewAfter === undefined) return undefined;
+  const after = parseRfc3339(f.renewAfter);
+  if (after === undefined)
+    throw UsageError.forOption(
+      '--renew-after',
+      `"${f.renewAfter}" is not an RFC 3339 time (e.g. 2026-07-01T12:00:00Z)`,
+    );
+  return Object.freeze({ after, spreadMs: f.renewSpread ?? DEFAULT_RENEW_SPREAD_MS });
 }
 
 /** --auth and the flags that go with it. */

@@ -1,9 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { issuerCredentialFromPem, readIssuerDir, type IssuerDirFiles } from '../ca/store/index.js';
+import {
+  issuerCredentialFromPem,
+  readIssuerDir,
+  readPemFile,
+  type IssuerDirFiles,
+} from '../ca/store/index.js';
 import {
   isLanyardError,
+  parseCertificatesPem,
   systemScheduler,
   type Clock,
   type IssuerCredential,
@@ -53,6 +59,8 @@ export interface DirectoryCredentialOptions {
   readonly dir: string;
   /** trust anchors file; defaults to DIR/ca.crt */
   readonly trustAnchorsPath?: string;
+  /** PEM certificates appended after those of the certificate file (a cross certificate, say) */
+  readonly intermediatesPath?: string;
   readonly clock: Clock;
   /** runs the polls and the fs.watch debounce (default: Node's timers, unref'd) */
   readonly scheduler?: Scheduler;
@@ -64,19 +72,65 @@ export interface DirectoryCredentialOptions {
   readonly onMaterial?: (material: CredentialMaterial) => void;
 }
 
-/** One look at the issuer directory: its files (content fingerprint) and the anchors file's mtime. */
+/** What one look at the credential files read. */
+interface CredentialFiles {
+  readonly files: IssuerDirFiles;
+  readonly anchorsMtimeMs: number;
+  /** the intermediates file's text, unparsed (undefined: none configured) */
+  readonly intermediatesPem: string | undefined;
+}
+
+/**
+ * One look at the issuer directory and the intermediates file: their contents (one fingerprint) and
+ * the anchors file's mtime.
+ */
 async function lookAtIssuerDir(
-  dir: string,
-  trustAnchorsPath: string | undefined,
-): Promise<FileLook<{ files: IssuerDirFiles; anchorsMtimeMs: number }>> {
+  options: Pick<DirectoryCredentialOptions, 'dir' | 'trustAnchorsPath' | 'intermediatesPath'>,
+): Promise<FileLook<CredentialFiles>> {
   try {
-    const files = await readIssuerDir(dir, trustAnchorsPath);
+    const [files, intermediatesPem] = await Promise.all([
+      readIssuerDir(options.dir, options.trustAnchorsPath),
+      options.intermediatesPath === undefined ? undefined : readPemFile(options.intermediatesPath),
+    ]);
     const anchorsMtimeMs = (await stat(files.anchorsPath)).mtimeMs;
-    const fingerprint = contentFingerprint(files.certificatePem, files.keyPem, files.anchorsPem);
-    return { ok: true, fingerprint, value: { files, anchorsMtimeMs } };
+    const fingerprint = contentFingerprint(
+      files.certificatePem,
+      files.keyPem,
+      files.anchorsPem,
+      ...(intermediatesPem === undefined ? [] : [intermediatesPem]),
+    );
+    return { ok: true, fingerprint, value: { files, anchorsMtimeMs, intermediatesPem } };
   } catch (error) {
     return { ok: false, error };
   }
+}
+
+/**
+ * The certificate PEM a credential is assembled from: the certificate file's, then the certificates
+ * of the intermediates file, which must hold at least one CERTIFICATE block and nothing else (its
+ * own code otherwise: ERR_PEM_MALFORMED, ERR_PEM_UNEXPECTED_TYPE, …).
+ */
+function withIntermediates(certificatePem: string, intermediatesPem: string | undefined): string {
+  if (intermediatesPem === undefined) return certificatePem;
+  parseCertificatesPem(intermediatesPem, 'the intermediates file');
+  return `${certificatePem}${certificatePem.endsWith('\n') ? '' : '\n'}${intermediatesPem}`;
+}
+
+/** The refusals of a served cross certificate (ca/credential.ts): at start, they fail the start. */
+const CROSS_CERT_CODES: ReadonlySet<string> = new Set([
+  'ERR_CROSS_CERT_MISMATCH',
+  'ERR_CROSS_CERT_UNTRUSTED',
+  'ERR_CROSS_CERT_EXPIRES_FIRST',
+]);
+
+/**
+ * At start, an intermediates file that cannot be read or holds anything but certificates fails the
+ * start with its code, as does a cross certificate the credential refuses (CROSS_CERT_CODES), rather
+ * than starting not ready as the other credential files do. At a reload both are rejected reloads:
+ * the previous credential keeps serving.
+ */
+async function checkIntermediatesFile(path: string): Promise<void> {
+  withIntermediates('', await readPemFile(path));
 }
 
 /** What a directory credential source holds between two looks at the directory. */
@@ -86,6 +140,8 @@ interface DirectoryState {
   anchorsDigest: string | undefined;
   anchorsSequence: number | undefined;
   outcome: ReloadOutcome;
+  /** what the last rejected reload threw */
+  rejection?: unknown;
   readonly listeners: Set<(cred: IssuerCredential) => void>;
 }
 
@@ -99,6 +155,7 @@ interface DirectoryState {
 export async function createDirectoryCredentialSource(
   options: DirectoryCredentialOptions,
 ): Promise<CredentialSource> {
+  if (options.intermediatesPath !== undefined) await checkIntermediatesFile(options.intermediatesPath);
   const state: DirectoryState = {
     credential: undefined,
     loadedAt: undefined,
@@ -109,11 +166,11 @@ export async function createDirectoryCredentialSource(
   };
 
   const watch = createFileWatch({
-    look: () => lookAtIssuerDir(options.dir, options.trustAnchorsPath),
-    onChange({ files, anchorsMtimeMs }): WatchVerdict {
+    look: () => lookAtIssuerDir(options),
+    onChange(look): WatchVerdict {
       let next: IssuerCredential;
       try {
-        next = acceptCredential(state, options, files, anchorsMtimeMs);
+        next = acceptCredential(state, options, look);
       } catch (err) {
         return rejectReload(state, options, err);
       }
@@ -130,7 +187,9 @@ export async function createDirectoryCredentialSource(
     pollIntervalMs: options.pollIntervalMs ?? 2000,
     watchDirs: [
       options.dir,
-      ...(options.trustAnchorsPath !== undefined ? [dirname(options.trustAnchorsPath)] : []),
+      ...[options.trustAnchorsPath, options.intermediatesPath]
+        .filter((p): p is string => p !== undefined)
+        .map((p) => dirname(p)),
     ],
   });
 
@@ -140,6 +199,15 @@ export async function createDirectoryCredentialSource(
   }
 
   await reload();
+  const { outcome } = state;
+  if (
+    options.intermediatesPath !== undefined &&
+    outcome.result === 'rejected' &&
+    CROSS_CERT_CODES.has(outcome.code)
+  ) {
+    await watch.close();
+    throw state.rejection;
+  }
 
   return {
     current: () => state.credential,
@@ -158,12 +226,12 @@ export async function createDirectoryCredentialSource(
 function acceptCredential(
   state: DirectoryState,
   options: DirectoryCredentialOptions,
-  files: IssuerDirFiles,
-  anchorsMtimeMs: number,
+  { files, anchorsMtimeMs, intermediatesPem }: CredentialFiles,
 ): IssuerCredential {
   const { clock } = options;
   const validatedAt = clock.now();
-  const next = issuerCredentialFromPem(files, validatedAt);
+  const certificatePem = withIntermediates(files.certificatePem, intermediatesPem);
+  const next = issuerCredentialFromPem({ ...files, certificatePem }, validatedAt);
   state.credential = next;
   const loadedAt = (state.loadedAt = clock.now());
   const nextAnchorsDigest = contentFingerprint(files.anchorsPem);
@@ -174,7 +242,7 @@ function acceptCredential(
       state.anchorsSequence === undefined ? fromFile : Math.max(fromFile, state.anchorsSequence + 1);
   }
   options.onMaterial?.({
-    certificatePem: files.certificatePem,
+    certificatePem,
     keyPem: files.keyPem,
     anchorsPem: files.anchorsPem,
     validatedAt: validatedAt.toISOString(),
@@ -214,6 +282,7 @@ function rejectReload(
   const code = isLanyardError(err) ? err.code : 'ERR_INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
   state.outcome = { result: 'rejected', code, message };
+  state.rejection = err;
   const { credential } = state;
   options.logger.warn(
     { event: 'credential_rejected', code, keptSerial: credential?.certificate.serialHex },
@@ -247,6 +316,7 @@ export function createIssuerCredentialSource(o: {
   readonly config: {
     readonly issuerDir: string;
     readonly trustAnchorsPath?: string;
+    readonly intermediatesPath?: string;
     readonly pollIntervalMs: number;
   };
   readonly clock: Clock;
@@ -259,6 +329,7 @@ export function createIssuerCredentialSource(o: {
   return createDirectoryCredentialSource({
     dir: o.config.issuerDir,
     ...(o.config.trustAnchorsPath !== undefined ? { trustAnchorsPath: o.config.trustAnchorsPath } : {}),
+    ...(o.config.intermediatesPath !== undefined ? { intermediatesPath: o.config.intermediatesPath } : {}),
     clock: o.clock,
     ...(o.scheduler !== undefined ? { scheduler: o.scheduler } : {}),
     ...(o.onMaterial !== undefined ? { onMaterial: o.onMaterial } : {}),

@@ -47,6 +47,8 @@ export interface StartIssuerDeps {
   readonly messageTimeoutMs?: number;
   /** the longest a call may run whatever its deadline (default MAX_CALL_MS) */
   readonly maxCallMs?: number;
+  /** the random source of renewal hints (default Math.random) */
+  readonly random?: () => number;
 }
 
 /** What a running issuer closes on shutdown (or when its start fails half-way). */
@@ -70,6 +72,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
   const metrics = createIssuerMetrics();
+  if (config.renewalHint !== undefined) metrics.renewalHint.set(config.renewalHint.after.getTime() / 1000);
   const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
     clock,
@@ -80,17 +83,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   });
   // NOT_SERVING until it follows the reporter
   const health = createIssuerHealth({ metrics });
-  const credentials =
-    deps.credentials ??
-    (await createIssuerCredentialSource({
-      config,
-      clock,
-      ...scheduler,
-      logger,
-      reloads: metrics.reloads,
-      onReload: health.update,
-    }));
-  if (deps.credentials !== undefined) deps.credentials.onChange(health.update);
+  const credentials = await openCredentials(config, deps, { clock, metrics, health, servingTls });
 
   const ledger = deps.ledger ?? createIssuanceLedger();
   const reporter = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
@@ -148,6 +141,38 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   };
 }
 
+/**
+ * The credential source: the one handed over (a cluster worker's) or the issuer directory's. An
+ * --intermediates file that does not validate fails the start: what was opened is closed.
+ */
+async function openCredentials(
+  config: IssuerConfig,
+  deps: StartIssuerDeps,
+  o: {
+    readonly clock: Clock;
+    readonly metrics: IssuerMetrics;
+    readonly health: IssuerHealth;
+    readonly servingTls: ServingTls | undefined;
+  },
+): Promise<CredentialSource> {
+  if (deps.credentials !== undefined) {
+    deps.credentials.onChange(o.health.update);
+    return deps.credentials;
+  }
+  return createIssuerCredentialSource({
+    config,
+    clock: o.clock,
+    ...(deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {}),
+    logger: deps.logger,
+    reloads: o.metrics.reloads,
+    onReload: o.health.update,
+  }).catch((err: unknown) => {
+    o.servingTls?.close();
+    o.health.close();
+    throw err;
+  });
+}
+
 /** The authenticator `config.auth` asks for. */
 function openAuthenticator(
   config: IssuerConfig,
@@ -194,6 +219,8 @@ function createGrpcServer(
       wallClock: systemClock,
       rejectionLog,
       ...(deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {}),
+      ...(config.renewalHint !== undefined ? { renewalHint: config.renewalHint } : {}),
+      ...(deps.random !== undefined ? { random: deps.random } : {}),
     }),
   );
   o.health.service.addToServer(server);

@@ -29,6 +29,8 @@ export interface IssuerMetrics {
   /** unix seconds: the gRPC listener's serving certificate's notAfter (absent in plaintext) */
   readonly servingExpiry: Gauge;
   readonly ready: Gauge;
+  /** unix seconds: the --renew-after instant (0: no renewal hint) */
+  readonly renewalHint: Gauge;
 }
 
 export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}): IssuerMetrics {
@@ -81,6 +83,18 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
       labelNames: ['reason'],
       registers: [registry],
     }),
+    ...createStateMetrics(state),
+  };
+}
+
+type StateMetrics = Pick<
+  IssuerMetrics,
+  'issuerExpiry' | 'anchorExpiry' | 'servingExpiry' | 'reloads' | 'ready' | 'renewalHint'
+>;
+
+/** What describes the issuer as a whole, on the state registry (kept once, by the primary). */
+function createStateMetrics(state: Registry): StateMetrics {
+  return {
     issuerExpiry: new Gauge({
       name: 'lanyard_issuer_expiry_timestamp_seconds',
       help: "The serving issuer certificate's notAfter, unix seconds",
@@ -107,6 +121,11 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
     ready: new Gauge({
       name: 'lanyard_ready',
       help: '1 while a valid issuer credential is loaded',
+      registers: [state],
+    }),
+    renewalHint: new Gauge({
+      name: 'lanyard_renewal_hint_timestamp_seconds',
+      help: 'The --renew-after instant, unix seconds: until then valid_until brings renewals forward to it (0: no hint)',
       registers: [state],
     }),
   };

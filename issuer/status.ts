@@ -10,6 +10,7 @@ import type { IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
 import type { IssuerStatus, ServingTlsStatus } from '../trust-bundles/index.js';
 import type { IssuanceLedger } from './ledger.js';
+import type { RenewalHint } from './renewal-hint.js';
 
 export type { AnchorStatus, IssuerStatus } from '../trust-bundles/index.js';
 
@@ -28,7 +29,13 @@ export function createStatusReporter(o: {
   readonly clockSkewMs: number;
   /** the serving certificate in use (absent: plaintext) */
   readonly servingTls?: () => ServingTlsStatus;
+  readonly renewalHint?: RenewalHint;
 }): StatusReporter {
+  const { renewalHint } = o;
+  const hint =
+    renewalHint === undefined
+      ? null
+      : { after: renewalHint.after.toISOString(), spreadMs: renewalHint.spreadMs };
   // the full subject DN ("CN=identity.linkerd.cluster.local, OU=east"), parsed once per certificate:
   // credentials are swapped whole on reload, so their certificate objects serve as keys
   const subjects = new WeakMap<CertificateInfo, string>();
@@ -79,6 +86,7 @@ export function createStatusReporter(o: {
         certificatesIssued: o.ledger.total,
         issuedByAnchor: o.ledger.snapshot(),
         servingTls: o.servingTls?.() ?? null,
+        renewalHint: hint,
       };
     },
   };
@@ -86,7 +94,7 @@ export function createStatusReporter(o: {
 
 /** The status reporter of `lanyard serve` (one process, or a cluster primary) as its config sets it up. */
 export function createIssuerStatusReporter(
-  config: Pick<IssuerConfig, 'cluster' | 'domain' | 'leafLifetimeMs' | 'clockSkewMs'>,
+  config: Pick<IssuerConfig, 'cluster' | 'domain' | 'leafLifetimeMs' | 'clockSkewMs' | 'renewalHint'>,
   o: {
     readonly clock: Clock;
     readonly credentials: CredentialSource;
@@ -105,5 +113,6 @@ export function createIssuerStatusReporter(
     leafLifetimeMs: config.leafLifetimeMs,
     clockSkewMs: config.clockSkewMs,
     ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
+    ...(config.renewalHint !== undefined ? { renewalHint: config.renewalHint } : {}),
   });
 }

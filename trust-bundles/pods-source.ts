@@ -2,7 +2,7 @@
 // limit/continue), each page bounded in size and time by requestBounded. Any failure becomes the
 // cluster's 'unavailable' standing with a stable code: `rotate status` then says what it cannot know.
 import { readFile } from 'node:fs/promises';
-import { isLanyardError } from '../ca/index.js';
+import { FileError, isLanyardError } from '../ca/index.js';
 import { PodListError } from './errors.js';
 import { requestBounded } from './fetch.js';
 import { loadKubeConfig, type KubeConnection } from './kubeconfig.js';
@@ -48,7 +48,7 @@ export async function listProxyPods(
   options: PodListOptions = {},
 ): Promise<ProxyPod[]> {
   const limits = { ...POD_LIST_LIMITS, ...options };
-  const token = conn.tokenFile !== undefined ? (await readFile(conn.tokenFile, 'utf8')).trim() : conn.token;
+  const token = conn.tokenFile !== undefined ? await readToken(conn.tokenFile) : conn.token;
   const pods: ProxyPod[] = [];
   let cont: string | undefined;
   for (let page = 0; page < limits.maxPages; page++) {
@@ -76,4 +76,15 @@ export async function listProxyPods(
     'ERR_PODS_INVALID',
     `cluster ${cluster}: more than ${limits.maxPages} pages of pods`,
   );
+}
+
+async function readToken(path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw new FileError(
+      'ERR_FILE_NOT_FOUND',
+      `cannot read the kubeconfig user tokenFile: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
 }

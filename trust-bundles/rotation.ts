@@ -1,5 +1,6 @@
 // Where a trust-anchor rotation by cross-signing stands, as data: pure in (cluster snapshots, pods, now).
 import { createTrustBundle, type BundleAnchor } from './bundle.js';
+import { RotationInputError } from './errors.js';
 import type { ClusterPods } from './pods.js';
 import {
   bundleHoldsNew,
@@ -76,6 +77,12 @@ export function rotationStatus(
     clusters.map((c) => c.issuerChain),
     options.newAnchor,
   );
+  if (recognized === 'unknown')
+    throw new RotationInputError(
+      'ERR_ROTATION_INPUT_INVALID',
+      'the --new-anchor fingerprint names no anchor of any bundle (while B is in no bundle yet, give its directory or certificate file)',
+      'new-anchor',
+    );
   const newAnchor = typeof recognized === 'object' ? recognized : undefined;
   const oldAnchors = union.anchors.filter(
     (a) => newAnchor === undefined || !namesAnchor(a.certificate, newAnchor),
@@ -88,7 +95,6 @@ export function rotationStatus(
   const problems = trustProblems(views, newAnchor, options.pods, now);
   if (recognized === 'ambiguous')
     problems.push('issuers serve cross certificates for different anchors: give --new-anchor');
-  if (recognized === 'unknown') problems.push('--new-anchor names no anchor of any bundle');
   const allSwitched = views.every((v) => v.reach.reachesNew);
   const meshBound = combineBounds(
     views.map((v) => (v.state.oldLeavesValidUntil === null ? null : Date.parse(v.state.oldLeavesValidUntil))),

@@ -59,6 +59,8 @@ export interface IssuerStatus {
   readonly issuedByAnchor: readonly AnchorIssuance[];
   /** the gRPC listener's serving certificate (null: plaintext) */
   readonly servingTls: ServingTlsStatus | null;
+  /** --renew-after (ISO 8601) and --renew-spread: until `after`, renewals are aimed at [after, after + spreadMs] */
+  readonly renewalHint: { readonly after: string; readonly spreadMs: number } | null;
 }
 
 /** A /v1/status body as parsed JSON from another process: any field may be missing or of another type. */

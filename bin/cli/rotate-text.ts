@@ -53,6 +53,14 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
     if (c.proxies.kind === 'listed')
       for (const p of c.proxies.onlyOld) ctx.out(`    trusts only old anchors: ${p.namespace}/${p.name}`);
   }
+  for (const r of s.earlyRemovals)
+    ctx.out(
+      `removed too early: ${r.anchorFingerprint} from ${r.clusters.join(', ')} (safe after ${r.safeAfter ?? 'an unknown time'})`,
+    );
+  for (const g of s.recordGaps)
+    ctx.out(
+      `  note: ${g.cluster}'s record starts at ${g.since}: leaves signed before then under an anchor no bundle names any more may be valid until ${g.until} without showing here`,
+    );
   for (const p of s.problems) ctx.out(`UNSAFE: ${p}`);
   const n = s.next;
   ctx.out(

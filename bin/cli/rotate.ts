@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { ExitStatus, collect, durationOption, type CliContext } from './kit.js';
-import { UsageError } from '../../ca/index.js';
+import { ExitStatus, checkFlags, collect, durationOption, type CliContext } from './kit.js';
+import { parseDuration, UsageError } from '../../ca/index.js';
 import {
   clusterRotationPlan,
   clusterRotationStatus,
@@ -42,7 +42,7 @@ export function registerRotateCommands(program: Command, ctx: CliContext): void 
         ...(o.crossSigned !== undefined ? { crossSigned: o.crossSigned } : {}),
         ...(o.kubeconfig !== undefined ? { kubeconfigs: o.kubeconfig } : {}),
         offline,
-      });
+      }).catch(inputAsUsage);
       if (o.json) ctx.out(JSON.stringify(s, null, 2));
       else printRotationStatus(ctx, s, offline);
       if (s.problems.length > 0) throw new ExitStatus(1);
@@ -59,11 +59,20 @@ export function registerRotateCommands(program: Command, ctx: CliContext): void 
       'the cross certificate file (made by lanyard anchor cross-sign; required)',
     )
     .option('--old-anchor <dir>', 'the old anchor directory, when --cross-signed FILE is still to be made')
-    .option(
-      '--renew-after <time>',
-      'optional renewal hint for the switch moment (RFC 3339), printed for phase 1',
+    .addOption(
+      new Option(
+        '--renew-after <time>',
+        'optional renewal hint for the switch moment (RFC 3339), printed for phase 1 as serve flags',
+      ).argParser(rfc3339Text),
     )
-    .option('--renew-spread <duration>', 'the renewal hint window', '10m')
+    .addOption(
+      new Option('--renew-spread <duration>', 'the renewal hint window')
+        .default('10m')
+        .argParser((v: string) => {
+          checkFlags(() => parseDuration(v));
+          return v;
+        }),
+    )
     .addOption(offlineLifetimeOption())
     .addOption(offlinePollOption())
     .addOption(offlineSkewOption())
@@ -105,6 +114,16 @@ const INPUT_FLAG: Record<RotationInput, string> = {
   'old-anchor': '--old-anchor',
   kubeconfig: '--kubeconfig',
 };
+
+/** An RFC 3339 date-time with a zone, kept as written (it is printed as a serve flag). */
+function rfc3339Text(v: string): string {
+  if (
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(v) ||
+    Number.isNaN(Date.parse(v))
+  )
+    throw new UsageError(`--renew-after "${v}" is not an RFC 3339 time (e.g. 2026-07-01T12:00:00Z)`);
+  return v;
+}
 
 /** A missing or unusable rotation input is a usage error (exit 2) that keeps its code. */
 function inputAsUsage(err: unknown): never {

@@ -45,6 +45,10 @@ function serveAddressOptions(): Option[] {
       .env(env('ISSUER_DIR'))
       .makeOptionMandatory(),
     new Option('--trust-anchors <file>', 'trust anchors PEM (default: DIR/ca.crt)').env(env('TRUST_ANCHORS')),
+    new Option(
+      '--intermediates <file>',
+      'PEM certificates served after the issuer certificate (e.g. a cross-signed anchor, when cert-manager writes tls.crt); re-read like the issuer directory, a file that does not validate is refused and the previous credential keeps serving',
+    ).env(env('INTERMEDIATES')),
     new Option('--listen <host:port>', 'gRPC listen address')
       .env(env('LISTEN'))
       .default(SERVE_DEFAULTS.listen),
@@ -127,6 +131,15 @@ function serveIssuanceOptions(): Option[] {
     durationOption('--shutdown-grace <duration>', 'time in-flight calls get to finish on SIGTERM', '10s').env(
       env('SHUTDOWN_GRACE'),
     ),
+    new Option(
+      '--renew-after <time>',
+      'RFC 3339 time: until then, answers set valid_until so that proxies renew at a random point of [TIME, TIME + --renew-spread] (never after notAfter)',
+    ).env(env('RENEW_AFTER')),
+    durationOption(
+      '--renew-spread <duration>',
+      'window over which --renew-after spreads renewals',
+      '10m',
+    ).env(env('RENEW_SPREAD')),
     durationOption('--poll-interval <duration>', 'how often credential files are re-read', '2s').env(
       env('POLL_INTERVAL'),
     ),

@@ -32,6 +32,8 @@ export interface CertifiedFields {
   readonly authn: string;
   readonly serial: string;
   readonly notAfter: string;
+  /** the answer's valid_until, when a renewal hint set it before notAfter */
+  readonly validUntil?: string;
   readonly issuerSkid: string | undefined;
 }
 

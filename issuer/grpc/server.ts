@@ -8,6 +8,7 @@ import { InternalError, InvalidRequestError, LanyardError, type Clock } from '..
 import { IssuerServiceError } from '../errors.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
+import { validUntilFor, type RenewalHint } from '../renewal-hint.js';
 import { createCallLog, nextReqId, type CallLog, type HandledCall } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { ERROR_CODE_TRAILER } from './status.js';
@@ -85,6 +86,10 @@ export interface IdentityServiceOptions {
   readonly maxCallMs?: number;
   /** how often rejected calls are logged (default: its own, on wallClock) */
   readonly rejectionLog?: RejectionLog;
+  /** --renew-after/--renew-spread: valid_until brings renewals forward (renewal-hint.ts) */
+  readonly renewalHint?: RenewalHint;
+  /** where a hinted valid_until's random point comes from, in [0, 1) (default Math.random) */
+  readonly random?: () => number;
 }
 
 /** The longest a Certify call may run, whatever deadline its client set. */
@@ -96,6 +101,8 @@ interface HandlerContext {
   readonly calls: CallLog;
   readonly wallClock: Clock;
   readonly maxCallMs: number;
+  readonly renewalHint: RenewalHint | undefined;
+  readonly random: () => number;
 }
 
 type CertifyCall = grpc.ServerUnaryCall<CertifyRequestMessage, CertifyResponseMessage>;
@@ -115,6 +122,8 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
     }),
     wallClock: o.wallClock,
     maxCallMs: o.maxCallMs ?? MAX_CALL_MS,
+    renewalHint: o.renewalHint,
+    random: o.random ?? Math.random,
   };
 
   function certify(call: CertifyCall, callback: CertifyCallback): void {
@@ -187,17 +196,25 @@ async function handle(
       { signal: ac.signal, peer: call.getPeer() },
     );
     if (ac.signal.aborted) throw deadlineExceeded(undefined);
-    const notAfterMs = result.leaf.notAfter.getTime();
+    // notAfter, or earlier while a renewal hint brings renewals forward (at the call's own `now`)
+    const validUntil = validUntilFor({
+      now: result.now,
+      notAfter: result.leaf.notAfter,
+      hint: ctx.renewalHint,
+      random: ctx.random,
+    });
+    const validUntilMs = validUntil.getTime();
     callback(null, {
       leaf_certificate: result.leaf.der,
       // the credential's chain, computed once; grpc-js only reads it
       intermediate_certificates: result.leaf.intermediates as Buffer[],
-      valid_until: { seconds: Math.floor(notAfterMs / 1000), nanos: (notAfterMs % 1000) * 1e6 },
+      valid_until: { seconds: Math.floor(validUntilMs / 1000), nanos: (validUntilMs % 1000) * 1e6 },
     });
     ctx.calls.certified(handled, {
       authn: result.identity.spiffeId,
       serial: result.leaf.serialHex,
       notAfter: result.leaf.notAfter.toISOString(),
+      ...(validUntilMs !== result.leaf.notAfter.getTime() ? { validUntil: validUntil.toISOString() } : {}),
       issuerSkid: result.issuerSkid,
     });
   } catch (err) {

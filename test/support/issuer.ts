@@ -45,6 +45,11 @@ export function testConfig(
     maxInFlightPerPeer: number;
     leafKeyTypes: LeafKeyType[];
     pollIntervalMs: number;
+    /** --intermediates */
+    intermediates: string;
+    /** --renew-after (RFC 3339) and --renew-spread */
+    renewAfter: string;
+    renewSpreadMs: number;
   }> = {},
 ): IssuerConfig {
   const base = buildIssuerConfig({
@@ -64,6 +69,9 @@ export function testConfig(
     maxInFlightPerPeer: String(overrides.maxInFlightPerPeer ?? overrides.maxInFlight ?? 64),
     pollInterval: overrides.pollIntervalMs ?? 200,
     logLevel: 'info',
+    ...(overrides.intermediates !== undefined ? { intermediates: overrides.intermediates } : {}),
+    ...(overrides.renewAfter !== undefined ? { renewAfter: overrides.renewAfter } : {}),
+    ...(overrides.renewSpreadMs !== undefined ? { renewSpread: overrides.renewSpreadMs } : {}),
   });
   return base;
 }
@@ -86,6 +94,13 @@ export async function startTestIssuer(options: {
   /** use this issuer directory as it is (the caller owns it) */
   dir?: string;
   pollIntervalMs?: number;
+  /** --intermediates FILE */
+  intermediates?: string;
+  /** --renew-after (RFC 3339), --renew-spread */
+  renewAfter?: string;
+  renewSpreadMs?: number;
+  /** the random source of renewal hints (default Math.random) */
+  random?: () => number;
 }): Promise<TestIssuer> {
   const owned = options.dir === undefined ? tempDir('lanyard-issuer-') : undefined;
   const dir = options.dir ?? (owned as { dir: string }).dir;
@@ -109,6 +124,9 @@ export async function startTestIssuer(options: {
     ...(options.maxInFlightPerPeer !== undefined ? { maxInFlightPerPeer: options.maxInFlightPerPeer } : {}),
     ...(options.leafKeyTypes !== undefined ? { leafKeyTypes: options.leafKeyTypes } : {}),
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+    ...(options.intermediates !== undefined ? { intermediates: options.intermediates } : {}),
+    ...(options.renewAfter !== undefined ? { renewAfter: options.renewAfter } : {}),
+    ...(options.renewSpreadMs !== undefined ? { renewSpreadMs: options.renewSpreadMs } : {}),
   });
   const logger = createIssuerLogger(config, sink);
   const issuer = await startIssuer(config, {
@@ -117,6 +135,7 @@ export async function startTestIssuer(options: {
     ...(options.scheduler !== undefined ? { scheduler: options.scheduler } : {}),
     authenticator: options.authenticator,
     ...(options.maxCallMs !== undefined ? { maxCallMs: options.maxCallMs } : {}),
+    ...(options.random !== undefined ? { random: options.random } : {}),
   });
   const target = `127.0.0.1:${issuer.grpcAddress.port}`;
   const client = createIdentityClient(target);

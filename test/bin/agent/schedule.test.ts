@@ -22,6 +22,7 @@ import { testDir } from '../../support/temp-dir.js';
 import { clientOptions, writeClientFiles } from '../../support/certify-client.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+const MINUTE = 60_000;
 const silent = pino({ level: 'silent' });
 
 /**
@@ -124,6 +125,48 @@ describe('certify client: renewals are scheduled from valid_until, never from th
       assert.ok(w.notAfter.getTime() - now > 20 * HOUR, 'the leaf outlives valid_until by hours');
       assert.ok(renewalDelayMs(new Date(now), w.notAfter) > w.ms + 9 * HOUR);
     }
+  });
+
+  it('follows a hinted valid_until: with --renew-after ten minutes ahead the next renewal falls in the window, the one after it by notAfter', async (ctx) => {
+    const clock = new FakeClock(systemClock.now());
+    const t0 = clock.now().getTime();
+    const pki = await testPki({ now: clock.now() });
+    // the issuer aims renewals at TIME + 0.5 × spread = t0 + 15 min
+    const issuer = await startTestIssuer({
+      pki,
+      authenticator: scriptedAuthenticator(),
+      clock,
+      renewAfter: new Date(t0 + 10 * MINUTE).toISOString(),
+      renewSpreadMs: 10 * MINUTE,
+      random: () => 0.5,
+    });
+    defer(ctx, () => issuer.close());
+    const dir = testDir(ctx, 'lanyard-client-hint-');
+    writeClientFiles(dir, pki.anchorsPem);
+    const ac = new AbortController();
+    const waits: { at: number; ms: number; notAfter: number }[] = [];
+    const client = await createCertifyClient({
+      ...clientOptions(dir, issuer.target),
+      clock,
+      wait: (ms) => {
+        const [leaf] = parseCertificatesPem(readFileSync(join(dir, 'out', 'tls.crt'), 'utf8'), 'tls.crt');
+        waits.push({ at: clock.now().getTime(), ms, notAfter: leaf?.notAfter.getTime() ?? 0 });
+        clock.advance(ms);
+        if (waits.length === 2) ac.abort();
+        return Promise.resolve();
+      },
+    });
+    try {
+      await client.run(ac.signal);
+    } finally {
+      client.close();
+    }
+    const [first, second] = waits as [(typeof waits)[0], (typeof waits)[0]];
+    assert.ok(Math.abs(first.ms - 15 * MINUTE) <= 1, `first renewal in ${first.ms} ms`);
+    assert.ok(first.notAfter - t0 > 20 * HOUR, 'the leaf itself lives a day');
+    // at t0 + 15 min the hint has passed: valid_until = notAfter again
+    assert.ok(Math.abs(second.at - (t0 + first.ms)) <= 1);
+    assert.ok(Math.abs(second.ms - 0.7 * (second.notAfter - second.at)) <= 1, `second wait ${second.ms} ms`);
   });
 
   it('refuses an answer without valid_until (ERR_RESPONSE_INVALID) and writes no certificate', async (ctx) => {
