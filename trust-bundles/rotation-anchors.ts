@@ -2,7 +2,7 @@
 // no bundle yet (phase 2): it is then known by the cross certificate the issuers serve (B's subject and
 // key, signed by the old anchor A) or by `--new-anchor`.
 import { createHash } from 'node:crypto';
-import { createChainVerifier, type CertificateInfo } from '../ca/index.js';
+import { createChainVerifier, fingerprint, type CertificateInfo } from '../ca/index.js';
 import { normalizeFingerprint, subjectOf, type BundleAnchor, type TrustBundle } from './bundle.js';
 
 /** The anchor being rolled in, as far as it is known. */
@@ -74,7 +74,7 @@ export function recognizeNewAnchor(
   };
   if (wanted?.kind === 'certificate') {
     const c = wanted.certificate;
-    return inBundle(refOf(c, 'option', isSelfIssued(c) ? fingerprintOf(union, c) : null));
+    return inBundle(refOf(c, 'option', isSelfIssued(c) ? fingerprint(c.der) : null));
   }
   if (wanted?.kind === 'fingerprint') {
     const norm = normalizeFingerprint(wanted.value);
@@ -93,10 +93,6 @@ export function recognizeNewAnchor(
     undefined,
   );
   return newest === undefined ? undefined : refOf(newest.certificate, 'newest-anchor', newest.fingerprint);
-}
-
-function fingerprintOf(union: TrustBundle, c: CertificateInfo): string | null {
-  return union.anchors.find((a) => a.certificate.der.equals(c.der))?.fingerprint ?? null;
 }
 
 /** What an issuer chain reaches: the old anchors (by fingerprint) and whether it reaches B. */

@@ -82,6 +82,11 @@ export function stopCrossCommands(c: Cluster, newAnchorDir: string): string[] {
   ];
 }
 
+/** Phase 6 for an issuer whose tls.crt cert-manager writes: the cross certificate came from --intermediates. */
+export function certManagerStopNote(crossSigned: string): string {
+  return `if cert-manager renews this issuer: remove --intermediates ${crossSigned} from its lanyard serve command instead`;
+}
+
 /** Phase 1 (optional): renewal hints, so proxies renew around the switch moment. */
 export function renewalHintNote(after: string, spread: string): string {
   return `optional: add --renew-after ${after} --renew-spread ${spread} to each lanyard serve command (a restart of the identity service only)`;

@@ -5,6 +5,7 @@ import { namesAnchor } from './rotation-anchors.js';
 import { OFFLINE_DEFAULTS, offlineWindowMs, type OfflineAssumptions } from './rotation-bounds.js';
 import {
   addAnchorCommands,
+  certManagerStopNote,
   certManagerSwitchNote,
   crossSignCommand,
   prepareIssuerCommands,
@@ -163,7 +164,10 @@ function planPhases(
       action: 'stop-serving-cross',
       optional: true,
       requires: ['no-proxy-trusts-only-old'],
-      steps: per((c) => stopCrossCommands(c, input.newAnchorDir)),
+      steps: per(
+        (c) => stopCrossCommands(c, input.newAnchorDir),
+        (c) => (c.kind === 'admin' ? [certManagerStopNote(crossPath)] : []),
+      ),
     },
   ];
 }

@@ -157,5 +157,21 @@ export function findEarlyRemovals(
       `anchor ${short(fp)} was removed from the bundle of ${where.join(', ')} while leaves of an issuer under it may be valid until ${safeAfter ?? 'an unknown time'}: those clusters refuse them (put it back with "lanyard bundle add" until then)`,
     );
   }
+  // A left every bundle (it is known only as the cross certificates' issuer). Admin sources are judged by
+  // their records above (a restart moves their loaded-at bound, not their leaves); directories by when
+  // their issuer files changed, which a restart does not move.
+  const dirsStillBound = views.filter((v) => {
+    const until = v.state.oldLeavesValidUntil;
+    return v.snapshot.kind === 'dir' && v.reach.servesCross && (until === null || Date.parse(until) >= m.t);
+  });
+  const crossIssuerGone = m.oldAnchors.length === 0 && m.removed.length === 0 && dirsStillBound.length > 0;
+  if (crossIssuerGone) {
+    const safeAfter = meshBound === null ? null : new Date(meshBound).toISOString();
+    const where = views.map((v) => v.snapshot.name);
+    removals.push({ anchorFingerprint: null, clusters: where, safeAfter });
+    problems.push(
+      `the old anchor (the issuer of the cross certificates) left every bundle while leaves of an issuer under it may be valid until ${safeAfter ?? 'an unknown time'}: put it back with "lanyard bundle add" until then`,
+    );
+  }
   return removals;
 }

@@ -143,7 +143,8 @@ export interface AnchorSummary {
 
 /** An anchor that left some bundle while leaves of an A-issuer may still be valid. */
 export interface EarlyRemoval {
-  readonly anchorFingerprint: string;
+  /** null: an anchor no bundle holds any more, known only as the issuer of the cross certificates served */
+  readonly anchorFingerprint: string | null;
   readonly clusters: readonly string[];
   /** when removing it would have been safe; null = unknown */
   readonly safeAfter: string | null;

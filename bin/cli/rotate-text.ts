@@ -55,16 +55,17 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
   }
   for (const r of s.earlyRemovals)
     ctx.out(
-      `removed too early: ${r.anchorFingerprint} from ${r.clusters.join(', ')} (safe after ${r.safeAfter ?? 'an unknown time'})`,
+      `removed too early: ${r.anchorFingerprint ?? 'the anchor that signed the cross certificate'} from ${r.clusters.join(', ')} (safe after ${r.safeAfter ?? 'an unknown time'})`,
     );
-  for (const g of s.recordGaps)
+  // during a rotation the phases say more; in steady state this is what could still hide an old anchor
+  for (const g of s.phase === 'steady' ? s.recordGaps : [])
     ctx.out(
       `  note: ${g.cluster}'s record starts at ${g.since}: leaves signed before then under an anchor no bundle names any more may be valid until ${g.until} without showing here`,
     );
   for (const p of s.problems) ctx.out(`UNSAFE: ${p}`);
   const n = s.next;
   ctx.out(
-    `next: ${n.action}${n.phase !== null ? ` (phase ${n.phase})` : ''}${n.clusters.length > 0 ? ` [${n.clusters.join(', ')}]` : ''} — ${n.safe ? 'safe' : 'NOT SAFE'}: ${n.reason}`,
+    `next: ${n.action}${n.phase !== null ? ` (phase ${n.phase})` : ''}${n.clusters.length > 0 ? ` [${n.clusters.join(', ')}]` : ''} — ${n.safe ? 'safe' : n.missing.length > 0 ? 'CANNOT BE ESTABLISHED (inputs missing)' : 'NOT SAFE'}: ${n.reason}`,
   );
   for (const m of n.missing)
     ctx.out(`  missing input: --${m} (the step's commands are not printed without it)`);

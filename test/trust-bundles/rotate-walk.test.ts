@@ -4,6 +4,8 @@ import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { systemClock } from '../../ca/index.js';
 import type { RotationPlan, RotationStatus } from '../../trust-bundles/index.js';
+import { buildProgram } from '../../bin/cli/program.js';
+import { checkInvocation } from '../support/cli-check.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { testDir } from '../support/temp-dir.js';
@@ -41,8 +43,21 @@ describe('rotate plan, run for real on issuer directories, phase by phase', () =
     };
     const clusters = ['--cluster', 'east=east', '--cluster', 'west=west'];
     const given = ['--new-anchor', 'B', '--cross-signed', 'cross.crt'];
-    const status = async (code: number, extra: string[] = given): Promise<RotationStatus> =>
-      JSON.parse(await run(['rotate', 'status', ...clusters, ...extra, '--json'], code)) as RotationStatus;
+    const program = buildProgram({ clock, env: {}, out: () => undefined, err: () => undefined });
+    /** rotate status --json; every command of its next step parses with the real command tree */
+    const status = async (code: number, extra: string[] = given): Promise<RotationStatus> => {
+      const s = JSON.parse(
+        await run(['rotate', 'status', ...clusters, ...extra, '--json'], code),
+      ) as RotationStatus;
+      const lines = s.next.commands.flatMap((c) => c.commands);
+      const invocations = lines.flatMap((l) => /^lanyard (.+?)(?: \|.*)?$/.exec(l)?.[1] ?? []);
+      assert.deepEqual(
+        invocations.map((inv) => checkInvocation(program, inv)).filter((x) => x !== undefined),
+        [],
+        lines.join('\n'),
+      );
+      return s;
+    };
 
     await run(['anchor', 'create', '--out', 'A']);
     for (const c of ['east', 'west'])
@@ -56,6 +71,7 @@ describe('rotate plan, run for real on issuer directories, phase by phase', () =
     await phase(plan, 1);
     let s = await status(0);
     assert.equal(s.next.action, 'switch-issuers');
+    assert.equal(s.next.commands.length, 2);
 
     clock.advance(HOUR);
     await phase(plan, 2);

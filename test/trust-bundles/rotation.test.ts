@@ -179,6 +179,27 @@ describe('rotation status: the six phases as data', () => {
     assert.deepEqual(s.earlyRemovals[0]?.clusters, ['west']);
   });
 
+  it('A dropped from every bundle before the bound of a directory issuer: an early removal, known by the cross certificate', () => {
+    const s = rotationStatus(mesh({ east: 'new', west: 'new', bundle: 'B' }), new Date(START + HOUR));
+    assert.equal(s.next.action, 'repair');
+    assert.deepEqual(
+      s.earlyRemovals.map((r) => r.anchorFingerprint),
+      [null],
+    );
+  });
+
+  it('an admin issuer restarted after A left every bundle: no false alarm (its record, not its restart, counts)', () => {
+    const clusters = mesh({ east: 'new', west: 'new', bundle: 'B', switchAt: START });
+    const restarted = clusters.map((c) =>
+      c.kind === 'admin' && c.issuance !== undefined
+        ? { ...c, issuance: { ...c.issuance, credentialLoadedAt: new Date(START + LIFETIME + 2 * HOUR) } }
+        : c,
+    );
+    const s = rotationStatus(restarted, new Date(START + LIFETIME + 3 * HOUR));
+    assert.deepEqual(s.problems, []);
+    assert.equal(s.next.action, 'wait-old-proxies');
+  });
+
   it('a B-issuer without the cross certificate while a bundle lacks B breaks trust now', () => {
     const s = rotationStatus(mesh({ east: 'new-no-cross', west: 'old', bundle: 'A' }), new Date(START), {
       newAnchor: { kind: 'certificate', certificate: p.B.cert },
