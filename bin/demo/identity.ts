@@ -3,12 +3,11 @@
 // service's own name, and each pod's proxy (pod-identity.ts, the proxy-faithful client) gets its
 // certificate there as an unmodified Linkerd proxy does: TLS 1.3, no ALPN, SNI = that name, checked
 // against the trust anchors the proxy read when it started.
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFileKeyStore } from '../../ca/keys/index.js';
 import { createLeafTemplate, encodePem, parseCertificatesPem, type CertificateInfo } from '../../ca/index.js';
-import { exited, onJsonLines, waitFor } from './process-io.js';
+import { exited, onJsonLines } from './process-io.js';
 import type { Host, Topology } from './topology.js';
 
 /** LINKERD2_PROXY_IDENTITY_SVC_NAME: the identity service's own identity (control namespace linkerd). */
@@ -30,14 +29,16 @@ export interface ServingCert {
  * The identity service's serving pair, as Linkerd's own identity service has one: a mesh leaf for
  * IDENTITY_SVC_NAME (new ECDSA P-256 key; serverAuth and clientAuth) signed by the cluster's issuer in
  * `issuerDir`, so it chains to the anchor that issuer is under. `outDir`/tls.crt holds the leaf then
- * the issuer; key and chain are replaced together (the running issuer reloads them). What
+ * every certificate of the issuer's tls.crt (the issuer, then what it serves above it: a cross
+ * certificate, so that proxies trusting only the old anchor accept it too); key and chain are replaced
+ * together (the running issuer reloads them). What
  * `lanyard leaf issue --namespace linkerd --service-account linkerd-identity` would sign.
  */
 export async function issueServingCert(issuerDir: string, outDir: string, now: Date): Promise<ServingCert> {
   const certPath = join(outDir, 'tls.crt');
   const keyPath = join(outDir, 'tls.key');
   const key = await createFileKeyStore().stage(keyPath, 'p256', { force: true });
-  const { cert: issuer, template } = await loadIssuer(issuerDir);
+  const { cert: issuer, template, chainPem } = await loadIssuer(issuerDir);
   const leaf = template.sign({
     spki: key.signer.publicKeyDer,
     dnsName: IDENTITY_SVC_NAME,
@@ -50,7 +51,7 @@ export async function issueServingCert(issuerDir: string, outDir: string, now: D
   await key.commit([
     {
       path: certPath,
-      data: encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', issuer.der),
+      data: encodePem('CERTIFICATE', leaf.der) + chainPem,
       overwrite: true,
     },
   ]);
@@ -80,7 +81,7 @@ export interface ProxySpec {
 
 /** One certificate a pod's proxy got, as pod-identity reported it. */
 export interface Certified {
-  /** which start of the proxy got it: 0 the first, n after the n-th restart */
+  /** which start of the proxy got it: 0 the first, n after the n-th (unexpected) start */
   readonly run: number;
   /** when the call was made (ISO) */
   readonly requestedAt: string;
@@ -91,6 +92,8 @@ export interface Certified {
   readonly servedBy: string;
   readonly validUntil: string;
   readonly refreshAt: string;
+  /** the leaf, then the intermediates as answered (DER) */
+  readonly chainDer: readonly Buffer[];
 }
 
 export interface CertifyFailure {
@@ -104,10 +107,10 @@ export interface CertifyFailure {
 export interface PodProxy {
   readonly certified: readonly Certified[];
   readonly failures: readonly CertifyFailure[];
-  /** how many times it was restarted */
-  readonly restarts: number;
-  /** stops the proxy and starts it again (it reads the anchors again); resolves on its first certificate */
-  restart(): Promise<void>;
+  /** the proxy processes that announced themselves (pids): one unless it was started again */
+  readonly pids: readonly number[];
+  /** how many times its process exited before stop() was called */
+  readonly unexpectedExits: number;
   stop(): Promise<void>;
 }
 
@@ -136,6 +139,9 @@ function certifiedOf(line: Record<string, unknown>, run: number): Certified {
     servedBy: normSerial(str(line.servedBy)),
     validUntil: str(line.validUntil),
     refreshAt: str(line.refreshAt),
+    chainDer: Array.isArray(line.chain)
+      ? line.chain.map((b: unknown) => Buffer.from(typeof b === 'string' ? b : '', 'base64'))
+      : [],
   };
 }
 
@@ -148,51 +154,43 @@ function failureOf(line: Record<string, unknown>): CertifyFailure {
   };
 }
 
-/** Starts a pod's proxy (identity side): it certifies at once, writes into `dir` and keeps renewing. */
+/**
+ * Starts a pod's proxy (identity side): it certifies at once, writes into `dir` and keeps renewing.
+ * It is started once: nothing here starts it again (a pod is never restarted in the story), and an
+ * exit before stop() is counted.
+ */
 export function startPodProxy(launch: Launcher, spec: ProxySpec, dir: string): PodProxy {
   const certified: Certified[] = [];
   const failures: CertifyFailure[] = [];
-  let restarts = 0;
-  const spawn = (): ChildProcess => {
-    const run = restarts;
-    const child = launch.topo.spawnOn(
-      spec.host,
-      process.execPath,
-      [...launch.nodeArgs, launch.script, ...args(spec), '--dir', dir],
-      { cwd: launch.cwd },
-    );
-    onJsonLines(child, (line) => {
-      if (line.event === 'certified') certified.push(certifiedOf(line, run));
-      if (line.event === 'certify-failed') failures.push(failureOf(line));
-    });
-    return child;
-  };
-  let child = spawn();
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await exited(child);
-  };
+  const pids: number[] = [];
+  let stopping = false;
+  let unexpectedExits = 0;
+  const child = launch.topo.spawnOn(
+    spec.host,
+    process.execPath,
+    [...launch.nodeArgs, launch.script, ...args(spec), '--dir', dir],
+    { cwd: launch.cwd },
+  );
+  onJsonLines(child, (line) => {
+    if (line.event === 'started' && typeof line.pid === 'number') pids.push(line.pid);
+    if (line.event === 'certified') certified.push(certifiedOf(line, Math.max(0, pids.length - 1)));
+    if (line.event === 'certify-failed') failures.push(failureOf(line));
+  });
+  child.once('exit', () => {
+    if (!stopping) unexpectedExits++;
+  });
   return {
     certified,
     failures,
-    get restarts() {
-      return restarts;
+    pids,
+    get unexpectedExits() {
+      return unexpectedExits;
     },
-    async restart() {
-      await stop();
-      const before = certified.length;
-      const failuresBefore = failures.length;
-      restarts++;
-      child = spawn();
-      await waitFor(
-        () => certified.length > before,
-        `the restarted proxy of ${spec.identity} to certify`,
-      ).catch((err: unknown) => {
-        const last = failures.length > failuresBefore ? failures.at(-1) : undefined;
-        throw new Error(`${(err as Error).message}; last failure: ${last?.error ?? 'none'}`);
-      });
+    async stop() {
+      stopping = true;
+      child.kill('SIGTERM');
+      await exited(child);
     },
-    stop,
   };
 }
 
@@ -249,11 +247,15 @@ export function servingSerial(statusJson: string): string | undefined {
 export async function loadIssuer(issuerDir: string): Promise<{
   cert: CertificateInfo;
   template: ReturnType<typeof createLeafTemplate>;
+  /** every certificate of tls.crt (the issuer, then any cross certificate), PEM */
+  chainPem: string;
 }> {
-  const issuer = parseCertificatesPem(
-    readFileSync(join(issuerDir, 'tls.crt'), 'utf8'),
-    'tls.crt',
-  )[0] as CertificateInfo;
+  const chain = parseCertificatesPem(readFileSync(join(issuerDir, 'tls.crt'), 'utf8'), 'tls.crt');
+  const issuer = chain[0] as CertificateInfo;
   const issuerKey = await createFileKeyStore().load(join(issuerDir, 'tls.key'));
-  return { cert: issuer, template: createLeafTemplate(issuer, issuerKey) };
+  return {
+    cert: issuer,
+    template: createLeafTemplate(issuer, issuerKey),
+    chainPem: chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''),
+  };
 }

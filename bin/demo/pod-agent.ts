@@ -1,7 +1,9 @@
 // A workload's mTLS side for the flat-network demo and test, run inside a pod's namespace:
 // serves mutual TLS with the files the pod's identity client (pod-identity.ts) keeps fresh (reloaded
 // when they change), and
-// makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. One JSON line per event;
+// makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. With --peers-file it
+// makes, `rate` times a second, one handshake to every pod listed in that file (re-read on every round,
+// so pods can join and leave the mesh while it runs). One JSON line per event;
 // a failed handshake carries `code`: Node's TLS/OpenSSL error code, or ERR_PEER_IDENTITY_MISMATCH,
 // ERR_HANDSHAKE_TIMEOUT, ERR_CLOSED_BEFORE_ECHO, ERR_POD_FILES (no matching key and certificate).
 import { X509Certificate, createPublicKey } from 'node:crypto';
@@ -9,6 +11,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { systemClock } from '../../ca/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,9 +22,11 @@ const { values } = parseArgs({
     'peer-spiffe': { type: 'string' },
     'client-identity': { type: 'string' },
     'client-spiffe': { type: 'string' },
+    /** JSON [{ name, addr, identity, spiffe }]: the peers of mesh mode, re-read every round */
+    'peers-file': { type: 'string' },
     mode: { type: 'string', default: 'serve' },
     count: { type: 'string', default: '1' },
-    rate: { type: 'string', default: '5' },
+    rate: { type: 'string', default: '1' },
   },
 });
 
@@ -145,8 +150,16 @@ async function serve(listen: string): Promise<void> {
   });
 }
 
-async function handshake(peer: string): Promise<Record<string, unknown>> {
-  const { host, port } = hostPort(peer);
+interface Peer {
+  readonly name?: string;
+  readonly addr: string;
+  readonly identity?: string;
+  readonly spiffe?: string;
+}
+
+async function handshake(p: Peer): Promise<Record<string, unknown>> {
+  const { host, port } = hostPort(p.addr);
+  const at = systemClock.now().toISOString();
   const started = performance.now();
   let f: PodFiles;
   try {
@@ -160,7 +173,8 @@ async function handshake(peer: string): Promise<Record<string, unknown>> {
       if (done) return;
       done = true;
       socket.destroy();
-      resolve({ event: 'handshake', ms: Math.round(performance.now() - started), ...o });
+      const to = p.name !== undefined ? { to: p.name } : {};
+      resolve({ event: 'handshake', at, ...to, ms: Math.round(performance.now() - started), ...o });
     };
     const socket = connect({
       host,
@@ -169,7 +183,7 @@ async function handshake(peer: string): Promise<Record<string, unknown>> {
       minVersion: 'TLSv1.3',
       rejectUnauthorized: true,
       checkServerIdentity: (_h, cert) => {
-        const problem = identityProblem(cert, values['peer-identity'], values['peer-spiffe']);
+        const problem = identityProblem(cert, p.identity, p.spiffe);
         return problem === undefined
           ? undefined
           : Object.assign(new Error(problem), { code: ERR_PEER_IDENTITY });
@@ -182,8 +196,15 @@ async function handshake(peer: string): Promise<Record<string, unknown>> {
       socket.write('ping\n');
     });
     socket.on('data', () => {
-      const san = socket.getPeerCertificate().subjectaltname ?? '';
-      finish({ ok: true, peer: san, serial: socket.getPeerCertificate().serialNumber });
+      const peerCert = socket.getPeerCertificate(true);
+      // the chain the peer presented, as far as it went: [leaf issuer CN, …] (with a cross certificate
+      // the proxy trusting only the old anchor reaches it through the cross certificate)
+      const path: string[] = [];
+      for (let c = peerCert.issuerCertificate; c !== undefined && path.length < 4; c = c.issuerCertificate) {
+        path.push(typeof c.subject.CN === 'string' ? c.subject.CN : '?');
+        if (c.issuerCertificate === c) break;
+      }
+      finish({ ok: true, peer: peerCert.subjectaltname ?? '', serial: peerCert.serialNumber, path });
     });
     socket.on('error', (err: Error) => {
       finish({ ok: false, code: codeOf(err), error: err.message });
@@ -194,32 +215,54 @@ async function handshake(peer: string): Promise<Record<string, unknown>> {
   });
 }
 
+/** The peers in --peers-file now; the last good list when it is being replaced or unreadable. */
+let lastPeers: readonly Peer[] = [];
+function peersNow(file: string): readonly Peer[] {
+  try {
+    lastPeers = JSON.parse(readFileSync(file, 'utf8')) as Peer[];
+  } catch {
+    // mid-replacement: keep the last list
+  }
+  return lastPeers;
+}
+
+/** `rate` rounds a second, each one handshake to every peer listed, until SIGTERM (ends the process). */
+async function mesh(file: string): Promise<void> {
+  const intervalMs = 1000 / Number(values.rate);
+  let stopping = false;
+  process.on('SIGTERM', () => {
+    stopping = true;
+  });
+  while (!stopping) {
+    const t0 = performance.now();
+    const results = await Promise.all(peersNow(file).map((p) => handshake(p)));
+    for (const r of results) emit(r);
+    await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (performance.now() - t0))));
+  }
+  emit({ event: 'stopped' });
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
   if (values.listen !== undefined) await serve(values.listen);
-  if (values.mode === 'once' || values.mode === 'loop') {
-    const peer = values.peer;
-    if (peer === undefined) throw new Error('--peer is required');
-    if (values.mode === 'once') {
-      let failed = 0;
-      for (let i = 0; i < Number(values.count); i++) {
-        const r = await handshake(peer);
-        if (r.ok !== true) failed++;
-        emit(r);
-      }
-      process.exit(failed === 0 ? 0 : 1);
+  if (values['peers-file'] !== undefined) {
+    await mesh(values['peers-file']);
+    return;
+  }
+  if (values.mode === 'once') {
+    if (values.peer === undefined) throw new Error('--peer is required');
+    const peer: Peer = {
+      addr: values.peer,
+      ...(values['peer-identity'] !== undefined ? { identity: values['peer-identity'] } : {}),
+      ...(values['peer-spiffe'] !== undefined ? { spiffe: values['peer-spiffe'] } : {}),
+    };
+    let failed = 0;
+    for (let i = 0; i < Number(values.count); i++) {
+      const r = await handshake(peer);
+      if (r.ok !== true) failed++;
+      emit(r);
     }
-    const intervalMs = 1000 / Number(values.rate);
-    let stopping = false;
-    process.on('SIGTERM', () => {
-      stopping = true;
-    });
-    while (!stopping) {
-      const t0 = performance.now();
-      emit(await handshake(peer));
-      await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (performance.now() - t0))));
-    }
-    emit({ event: 'stopped' });
-    process.exit(0);
+    process.exit(failed === 0 ? 0 : 1);
   }
 }
 

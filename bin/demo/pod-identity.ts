@@ -4,15 +4,18 @@
 // mTLS with (tls.crt = leaf then intermediates, tls.key, ca.crt = the trust anchors).
 //
 // What a proxy does, and so what this does:
-// - the trust anchors (LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS) are read once, at start: to trust a
-//   new anchor the proxy must be restarted (in Kubernetes, `kubectl rollout restart`);
+// - the trust anchors (LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS) are read once, at start, and never
+//   again (a proxy trusts a new anchor only once it is restarted, or when its answers chain to an anchor
+//   it already trusts: a cross certificate served with every answer does that);
 // - one P-256 key, made at start, in every CSR;
 // - every Certify over TLS 1.3 with no ALPN, SNI = the identity service name, whose certificate must
 //   carry that name and chain to the anchors read at start;
 // - the next Certify at 70 % of (valid_until − now), bounded by the proxy's defaults (10 s, 24 h),
 //   never from the leaf's notAfter; a failed one is retried with backoff.
 //
-// One JSON line per event: {"event":"certified", requestedAt, alpn, serial, servedBy, validUntil, refreshAt} or
+// One JSON line per event: {"event":"started", pid} once, then
+// {"event":"certified", requestedAt, alpn, serial, servedBy, validUntil, refreshAt, chain (base64 DER:
+// the leaf, then the intermediates as answered)} or
 // {"event":"certify-failed", kind, grpcStatus?, error}. --once: one Certify, its line, exit 0 or 1
 // (nothing written).
 import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -80,6 +83,7 @@ function certifiedEvent(got: ProxyCertificate, requestedAt: Date): Record<string
     servedBy: got.servedBy?.serialNumber ?? null,
     validUntil: got.validUntil.toISOString(),
     refreshAt: got.refreshAt.toISOString(),
+    chain: [got.leafDer, ...got.intermediatesDer].map((d) => Buffer.from(d).toString('base64')),
   };
 }
 
@@ -167,5 +171,6 @@ if (values.once) {
     },
   );
 } else {
+  emit({ event: 'started', pid: process.pid });
   void run(required('dir'));
 }

@@ -13,11 +13,13 @@ export const REPO = fromSource ? join(here, '..', '..') : join(here, '..', '..',
 export const NODE_ARGS = fromSource ? ['--import', 'tsx'] : [];
 export const LANYARD = fromSource ? join(REPO, 'bin', 'lanyard.ts') : join(REPO, 'dist', 'bin', 'lanyard.js');
 export const AGENT = fromSource ? join(here, 'pod-agent.ts') : join(here, 'pod-agent.js');
+export const KUBE = fromSource ? join(here, 'kube-stand-in.ts') : join(here, 'kube-stand-in.js');
 const PROXY = fromSource ? join(here, 'pod-identity.ts') : join(here, 'pod-identity.js');
 
 export const DEV_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 export const GRPC_PORT = 8080;
 export const ADMIN_PORT = 9990;
+/** the mTLS port of a cluster's first pod (generation A); later generations share its host, next ports */
 export const MTLS_PORT = 8443;
 
 export const HOST_NAMES = ['east-issuer', 'west-issuer', 'east-pod', 'west-pod'] as const;

@@ -1,8 +1,9 @@
 // The story's last steps: `lanyard check` across both clusters, then how the pods got their
 // certificates (each proxy's calls, renewal timing, and the issuers' TLS connections by outcome).
-import { adminGet, tlsConnectionCounts, type PodProxy, type proxyOnce } from './identity.js';
+import { adminGet, tlsConnectionCounts, type proxyOnce } from './identity.js';
+import type { MeshPod } from './story-pods.js';
 import { clusterArgs } from './story-rotate-status.js';
-import { CLUSTERS, type Cluster, type StoryContext } from './story-context.js';
+import { CLUSTERS, type StoryContext } from './story-context.js';
 import type { StorySummary } from './story-summary.js';
 
 type PodIdentity = StorySummary['identity']['pods'][string];
@@ -14,14 +15,20 @@ export function finalCheck(ctx: StoryContext): number {
   return check.code;
 }
 
-function podIdentityOf(x: PodProxy): PodIdentity {
+function podIdentityOf(pod: MeshPod): PodIdentity {
+  const x = pod.proxy;
   return {
+    cluster: pod.cluster,
+    gen: pod.gen,
+    trusts: pod.trusts,
     certified: x.certified.length,
     alpn: [...new Set(x.certified.map((e) => e.alpn))],
     servedBy: [...new Set(x.certified.map((e) => e.servedBy))],
     failed: x.failures.length,
     failures: x.failures.slice(0, 10).map((f) => ({ kind: f.kind, error: f.error })),
-    restarts: x.restarts,
+    // a pod is started once: another start of its proxy, or an exit of either process before the pod
+    // was stopped, counts as a restart
+    restarts: Math.max(0, x.pids.length - 1) + x.unexpectedExits + (pod.agentExitedEarly() ? 1 : 0),
     renewalLagMs: x.certified.flatMap((e, i) => {
       const prev = x.certified[i - 1];
       return prev !== undefined && prev.run === e.run
@@ -31,28 +38,30 @@ function podIdentityOf(x: PodProxy): PodIdentity {
   };
 }
 
-/** Stops the proxies and reports what each got and what each issuer counted. */
-export async function identityReport(
+/** Reports what each pod's proxy got (the pods are stopped by now) and what each issuer counted. */
+export function identityReport(
   ctx: StoryContext,
-  proxies: Record<Cluster, PodProxy>,
+  pods: readonly MeshPod[],
   stale: ReturnType<typeof proxyOnce>,
-): Promise<StorySummary['identity']> {
-  await Promise.all(Object.values(proxies).map((x) => x.stop()));
+): StorySummary['identity'] {
   const tlsConnections: Record<string, Record<string, number>> = {};
   for (const c of CLUSTERS)
     tlsConnections[c] = tlsConnectionCounts(
       adminGet(ctx.topo, ctx.pods[c].host, `${ctx.adminUrl(c)}/metrics`),
     );
-  const pods = Object.fromEntries(CLUSTERS.map((c) => [c, podIdentityOf(proxies[c])]));
+  const byPod = Object.fromEntries(pods.map((x) => [x.name, podIdentityOf(x)]));
   ctx.say(
     "How the pods got their certificates: the proxy-faithful client over TLS 1.3, no ALPN, from their own cluster's identity service",
-    CLUSTERS.map(
-      (c) =>
-        `${c}: ${pods[c]?.certified ?? 0} certificates (${pods[c]?.restarts ?? 0} proxy restarts), ALPN ${JSON.stringify(pods[c]?.alpn)}, ${pods[c]?.failed ?? 0} Certify failed; ${c} issuer's TLS connections by outcome ${JSON.stringify(tlsConnections[c])}`,
-    ).join('\n'),
+    [
+      ...Object.entries(byPod).map(
+        ([name, x]) =>
+          `${name} (trusts ${x.trusts.join(' + ')}): ${x.certified} certificates, ${x.renewalLagMs.length} renewals at 70 % of valid_until (lag ${x.renewalLagMs.join(', ')} ms), ${x.restarts} restarts, ALPN ${JSON.stringify(x.alpn)}, ${x.failed} Certify failed`,
+      ),
+      ...CLUSTERS.map((c) => `${c} issuer's TLS connections by outcome ${JSON.stringify(tlsConnections[c])}`),
+    ].join('\n'),
   );
   return {
-    pods,
+    pods: byPod,
     tlsConnections,
     staleProxy: {
       ok: stale.ok,

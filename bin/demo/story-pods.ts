@@ -1,12 +1,14 @@
-// The pods: each pod's proxy asks its own cluster's identity service only, as an unmodified Linkerd
-// proxy does (TLS 1.3, no ALPN, SNI = the service name), and keeps renewing; next to it the pod's
-// mTLS agent serves the pod's certificate to the other cluster's pod.
+// The pods of the mesh. Each pod is a proxy's identity side (pod-identity.ts, the proxy-faithful
+// client: it asks its own cluster's identity service only, reads its trust anchors once at start and
+// renews at 70 % of valid_until) and its mTLS side (pod-agent.ts: it serves the pod's certificate and,
+// once traffic is on, makes one handshake a second to every running pod of the other cluster, as listed
+// in that cluster's roster file). Pods are started and, in the last phase, stopped; never restarted.
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { parseCertificatesPem, type CertificateInfo } from '../../ca/index.js';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { parseCertificatesPem, systemClock, type CertificateInfo } from '../../ca/index.js';
 import { IDENTITY_SVC_NAME, startPodProxy, type PodProxy } from './identity.js';
 import { identity, spiffe } from './mtls-checks.js';
-import { onJsonLines, waitFor, waitForOutput } from './process-io.js';
+import { exited, onJsonLines, waitFor, waitForOutput } from './process-io.js';
 import {
   AGENT,
   CLUSTERS,
@@ -16,89 +18,220 @@ import {
   type Cluster,
   type StoryContext,
 } from './story-context.js';
+import type { HandshakeRecord } from './story-summary.js';
 
-export interface RunningPods {
-  readonly proxies: Record<Cluster, PodProxy>;
-  readonly agents: readonly ChildProcess[];
-  /** codes of the clients each pod's listener refused, in order (pod-agent's "refused" events) */
+/** When a pod was started: before the rotation (trusting {A}), after phase 3 ({A,B}), after phase 5 ({B}). */
+export type Generation = 'A' | 'AB' | 'B';
+const GENERATIONS: readonly Generation[] = ['A', 'AB', 'B'];
+
+export interface MeshPod {
+  /** `<cluster>-<generation>`, e.g. east-AB */
+  readonly name: string;
+  readonly cluster: Cluster;
+  readonly gen: Generation;
+  /** the common names of the anchors its proxy read at start (its LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS) */
+  readonly trusts: readonly string[];
+  /** those anchors, PEM, as its pod spec holds them */
+  readonly anchorsPem: string;
+  /** host:port of its mTLS listener */
+  readonly addr: string;
+  readonly dir: string;
+  readonly proxy: PodProxy;
+  /** its agent's process exited before it was stopped */
+  readonly agentExitedEarly: () => boolean;
+  stop(): Promise<void>;
+}
+
+export interface Mesh {
+  readonly pods: readonly MeshPod[];
+  /** every handshake made between pods, both directions, in the order reported */
+  readonly records: readonly HandshakeRecord[];
+  /** codes of the clients each cluster's listeners refused, in order (pod-agent's "refused" events) */
   readonly refusals: Record<Cluster, string[]>;
+  /** starts a pod of generation `gen` in cluster `c` (it reads the cluster's bundle now) */
+  start(c: Cluster, gen: Generation): Promise<MeshPod>;
+  /** the pods in the rosters (those the other cluster's pods make handshakes to) */
+  readonly inMesh: () => readonly MeshPod[];
+  /** from now on every running pod makes handshakes to every running pod of the other cluster */
+  startTraffic(): void;
+  /** takes a pod out of the rosters, lets handshakes in flight finish, then stops it */
+  retire(pod: MeshPod): Promise<void>;
+  /** stops every pod still running */
+  stopAll(): Promise<void>;
 }
 
-/** Starts both pods' proxies and waits for each pod's first certificate. */
-async function startProxies(ctx: StoryContext): Promise<Record<Cluster, PodProxy>> {
-  const { launch, proxySpec, path: p } = ctx;
-  // A proxy reads its trust anchors once, at start: the cluster's bundle (its issuer's ca.crt, as the
-  // mounted trust-roots ConfigMap) as it is when the pod starts.
-  const proxies: Record<Cluster, PodProxy> = {
-    east: startPodProxy(launch, proxySpec('east', p('east', 'issuer', 'ca.crt')), p('east', 'pod')),
-    west: startPodProxy(launch, proxySpec('west', p('west', 'issuer', 'ca.crt')), p('west', 'pod')),
+const podDir = (gen: Generation): string => (gen === 'A' ? 'pod' : `pod-${gen.toLowerCase()}`);
+const other = (c: Cluster): Cluster => (c === 'east' ? 'west' : 'east');
+
+interface Roster {
+  readonly name: string;
+  readonly addr: string;
+  readonly identity: string;
+  readonly spiffe: string;
+}
+
+function startAgent(
+  ctx: StoryContext,
+  pod: { c: Cluster; dir: string; addr: string },
+  rate: number,
+): ChildProcess {
+  const peer = ctx.pods[other(pod.c)];
+  return ctx.topo.spawnOn(
+    ctx.pods[pod.c].host,
+    process.execPath,
+    [
+      ...[...NODE_ARGS, AGENT],
+      ...['--dir', pod.dir, '--listen', pod.addr],
+      ...['--client-identity', identity(peer.sa), '--client-spiffe', spiffe(peer.sa)],
+      ...['--peers-file', ctx.path(other(pod.c), 'roster.json'), '--rate', String(rate)],
+    ],
+    { cwd: REPO },
+  );
+}
+
+const subjects = (pem: string): string[] =>
+  parseCertificatesPem(pem, 'trust anchors').map((a) => a.subjectCommonName ?? '?');
+
+/** Starts one pod: its proxy (reading the cluster's bundle now), then, once it holds a certificate, its mTLS side. */
+async function startMeshPod(
+  ctx: StoryContext,
+  o: { c: Cluster; gen: Generation; rate: number; records: HandshakeRecord[]; refusals: string[] },
+): Promise<MeshPod> {
+  const { c, gen, records } = o;
+  const name = `${c}-${gen}`;
+  const dir = ctx.path(c, podDir(gen));
+  mkdirSync(dir, { recursive: true });
+  // LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS as the pod spec has it: the cluster's bundle when the pod
+  // is created (the mounted trust-roots bundle, here its issuer's ca.crt), read once by the proxy.
+  const anchorsFile = ctx.path(c, `${podDir(gen)}-trust-anchors.pem`);
+  copyFileSync(ctx.path(c, 'issuer', 'ca.crt'), anchorsFile);
+  const proxy = startPodProxy(ctx.launch, ctx.proxySpec(c, anchorsFile), dir);
+  await waitFor(
+    () => existsSync(`${dir}/tls.crt`) && existsSync(`${dir}/ca.crt`),
+    `${name}'s certificate`,
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; last failure: ${proxy.failures.at(-1)?.error ?? 'none'}`);
+  });
+  const addr = `${ctx.pods[c].host.address}:${MTLS_PORT + GENERATIONS.indexOf(gen)}`;
+  const agent = startAgent(ctx, { c, dir, addr }, o.rate);
+  let stopping = false;
+  let early = false;
+  agent.once('exit', () => {
+    if (!stopping) early = true;
+  });
+  onJsonLines(agent, (line) => {
+    if (line.event === 'refused') o.refusals.push(typeof line.code === 'string' ? line.code : '?');
+    if (line.event !== 'handshake') return;
+    records.push({
+      ok: line.ok === true,
+      from: name,
+      to: typeof line.to === 'string' ? line.to : '?',
+      at: typeof line.at === 'string' ? Date.parse(line.at) : systemClock.now().getTime(),
+      ...(typeof line.error === 'string' ? { error: line.error } : {}),
+      ...(typeof line.peer === 'string' ? { peer: line.peer } : {}),
+      ...(Array.isArray(line.path) ? { path: line.path.map(String) } : {}),
+    });
+  });
+  await waitForOutput(agent, /"listening"/, `${name}'s mTLS listener`);
+  return {
+    name,
+    cluster: c,
+    gen,
+    trusts: subjects(readFileSync(anchorsFile, 'utf8')),
+    anchorsPem: readFileSync(anchorsFile, 'utf8'),
+    addr,
+    dir,
+    proxy,
+    agentExitedEarly: () => early,
+    async stop() {
+      stopping = true;
+      agent.kill('SIGTERM');
+      await Promise.all([exited(agent), proxy.stop()]);
+    },
   };
-  for (const c of CLUSTERS)
-    await waitFor(
-      () => existsSync(p(c, 'pod', 'tls.crt')) && existsSync(p(c, 'pod', 'ca.crt')),
-      `${c} pod's certificate`,
-    ).catch((err: unknown) => {
-      throw new Error(
-        `${(err as Error).message}; last failure: ${proxies[c].failures.at(-1)?.error ?? 'none'}`,
-      );
-    });
-  return proxies;
 }
 
-/** Each pod's mTLS listener, accepting only the other cluster's pod; refusals recorded by code. */
-async function startAgents(ctx: StoryContext): Promise<Pick<RunningPods, 'agents' | 'refusals'>> {
-  const { pods, path: p } = ctx;
-  const agents: ChildProcess[] = [];
+/**
+ * The mesh: no pod in it until started. `onPodsChange` hears the running pods whenever one starts or
+ * stops (the Kubernetes API stand-in lists them).
+ */
+export function createMesh(
+  ctx: StoryContext,
+  rate: number,
+  onPodsChange: (running: readonly MeshPod[]) => void = () => undefined,
+): Mesh {
+  const pods: MeshPod[] = [];
+  const records: HandshakeRecord[] = [];
   const refusals: Record<Cluster, string[]> = { east: [], west: [] };
-  for (const c of CLUSTERS) {
-    const pod = pods[c];
-    const peer = c === 'east' ? pods.west : pods.east;
-    const agent = ctx.topo.spawnOn(
-      pod.host,
-      process.execPath,
-      [
-        ...NODE_ARGS,
-        AGENT,
-        '--dir',
-        p(c, 'pod'),
-        '--listen',
-        `${pod.host.address}:${MTLS_PORT}`,
-        '--client-identity',
-        identity(peer.sa),
-        '--client-spiffe',
-        spiffe(peer.sa),
-      ],
-      { cwd: REPO },
-    );
-    agents.push(agent);
-    onJsonLines(agent, (line) => {
-      if (line.event === 'refused') refusals[c].push(typeof line.code === 'string' ? line.code : '?');
-    });
-    await waitForOutput(agent, /"listening"/, `${c} pod's mTLS listener`);
-  }
-  return { agents, refusals };
+  const rostered = new Set<MeshPod>();
+  const stopped = new Set<MeshPod>();
+  let trafficOn = false;
+  const writeRosters = (): void => {
+    for (const c of CLUSTERS) {
+      const list: Roster[] = [...rostered]
+        .filter((x) => x.cluster === c)
+        .map((x) => ({
+          name: x.name,
+          addr: x.addr,
+          identity: identity(ctx.pods[c].sa),
+          spiffe: spiffe(ctx.pods[c].sa),
+        }));
+      const file = ctx.path(c, 'roster.json');
+      writeFileSync(`${file}.tmp`, JSON.stringify(list));
+      renameSync(`${file}.tmp`, file);
+    }
+  };
+  writeRosters();
+  const start = async (c: Cluster, gen: Generation): Promise<MeshPod> => {
+    const pod = await startMeshPod(ctx, { c, gen, rate, records, refusals: refusals[c] });
+    pods.push(pod);
+    onPodsChange(pods.filter((x) => !stopped.has(x)));
+    if (trafficOn) {
+      rostered.add(pod);
+      writeRosters();
+    }
+    return pod;
+  };
+  return {
+    pods,
+    records,
+    refusals,
+    start,
+    inMesh: () => [...rostered],
+    startTraffic() {
+      trafficOn = true;
+      for (const x of pods) rostered.add(x);
+      writeRosters();
+    },
+    async retire(pod) {
+      rostered.delete(pod);
+      writeRosters();
+      // a round that read the previous roster may still be making its handshakes: two rounds' time
+      await new Promise((r) => setTimeout(r, 2000 / Math.min(rate, 1)));
+      stopped.add(pod);
+      await pod.stop();
+      onPodsChange(pods.filter((x) => !stopped.has(x)));
+    },
+    async stopAll() {
+      const running = pods.filter((x) => !stopped.has(x));
+      for (const x of running) stopped.add(x);
+      await Promise.all(running.map((x) => x.stop()));
+    },
+  };
 }
 
-function sayPodCertificates(ctx: StoryContext, proxies: Record<Cluster, PodProxy>): void {
-  for (const c of CLUSTERS) {
-    const leaf = parseCertificatesPem(
-      readFileSync(ctx.path(c, 'pod', 'tls.crt'), 'utf8'),
-      'tls.crt',
-    )[0] as CertificateInfo;
-    const got = proxies[c].certified[0];
-    ctx.say(
-      `${c} pod holds ${leaf.dnsNames.join(', ')}`,
-      [
-        `${leaf.uris.join(', ')}, issued by ${c}'s issuer, valid until ${leaf.notAfter.toISOString()}`,
-        `got as a Linkerd proxy gets it: TLS 1.3, ALPN ${got?.alpn === false ? 'none' : String(got?.alpn)}, SNI ${IDENTITY_SVC_NAME}, serving certificate checked against the anchors it started with; next Certify at ${got?.refreshAt ?? '?'} (70 % of valid_until)`,
-      ].join('\n'),
-    );
-  }
-}
-
-export async function startPods(ctx: StoryContext): Promise<RunningPods> {
-  const proxies = await startProxies(ctx);
-  const { agents, refusals } = await startAgents(ctx);
-  sayPodCertificates(ctx, proxies);
-  return { proxies, agents, refusals };
+/** Says which certificate a pod holds and how its proxy got it. */
+export function sayPodCertificate(ctx: StoryContext, pod: MeshPod): void {
+  const leaf = parseCertificatesPem(
+    readFileSync(`${pod.dir}/tls.crt`, 'utf8'),
+    'tls.crt',
+  )[0] as CertificateInfo;
+  const got = pod.proxy.certified[0];
+  ctx.say(
+    `${pod.name} pod holds ${leaf.dnsNames.join(', ')}`,
+    [
+      `${leaf.uris.join(', ')}, issued by ${pod.cluster}'s issuer, valid until ${leaf.notAfter.toISOString()}; its proxy trusts ${pod.trusts.join(' + ')} (read once, at start); mTLS on ${pod.addr}`,
+      `got as a Linkerd proxy gets it: TLS 1.3, ALPN ${got?.alpn === false ? 'none' : String(got?.alpn)}, SNI ${IDENTITY_SVC_NAME}, serving certificate checked against the anchors it started with; next Certify at ${got?.refreshAt ?? '?'} (70 % of valid_until)`,
+    ].join('\n'),
+  );
 }

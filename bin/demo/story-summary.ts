@@ -5,10 +5,42 @@ import type { Topology, TopologyMode } from './topology.js';
 
 export interface HandshakeRecord {
   readonly ok: boolean;
+  /** pod names, `<cluster>-<generation>` */
   readonly from: string;
   readonly to: string;
+  /** when the handshake started (ms since the epoch, the agent's clock: this machine's) */
+  readonly at: number;
   readonly error?: string;
   readonly peer?: string;
+  /** the common names of the chain the peer presented above its leaf, as the client's TLS stack built it */
+  readonly path?: readonly string[];
+}
+
+/** One phase of the rotation as it happened. */
+export interface PhaseReport {
+  readonly phase: number;
+  readonly title: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  /** the pods in the mesh when the phase ended (each made handshakes to every pod of the other cluster) */
+  readonly live: readonly string[];
+  readonly handshakes: number;
+  readonly failed: number;
+  /** what `lanyard rotate status` said at the end of the phase */
+  readonly status?: string;
+}
+
+/** `openssl verify -x509_strict -purpose sslclient|sslserver` of the pods' leaves, by trust store. */
+export interface LeafChecks {
+  /** leaves answered with the cross certificate (after the switch, before the clean-up): checked against {A} and {B} */
+  readonly withCross: number;
+  readonly okUnderA: number;
+  readonly okUnderB: number;
+  /** leaves answered after the issuers stopped serving the cross certificate: checked against {B} */
+  readonly withoutCross: number;
+  readonly okWithoutCrossUnderB: number;
+  /** which verifications failed (pod, serial, store, purpose) */
+  readonly failures: readonly string[];
 }
 
 export interface StorySummary {
@@ -28,18 +60,33 @@ export interface StorySummary {
     readonly opensslUntrustedClient: { readonly ok: boolean; readonly serverVerifyError?: number };
   };
   readonly rotation: {
-    readonly phases: readonly string[];
+    readonly phases: readonly PhaseReport[];
     readonly handshakes: number;
     readonly failed: number;
     readonly failures: readonly HandshakeRecord[];
+    /** ok handshakes by `from->to` (pod names) and phase */
+    readonly pairs: Record<string, Record<number, number>>;
+    /** ok handshakes in which the client reached its anchor through the cross certificate */
+    readonly viaCross: number;
+    /** clients refused by a pod's listener during the rotation (each would be a failed handshake) */
+    readonly listenerRefusals: number;
+    /** what opened the phase-4 gate */
+    readonly gate: string;
+    /** what opened the phase-6 gate (no running proxy trusts only A) */
+    readonly cleanupGate: string;
     readonly durationMs: number;
   };
+  readonly leafChecks: LeafChecks;
   /** how the pods got their certificates: the proxy-faithful client over TLS, from each cluster's issuer */
   readonly identity: {
-    /** per pod: every certificate its proxy got (initial, renewals, after restarts) and every failed Certify */
+    /** per pod (`<cluster>-<generation>`): every certificate its proxy got and every failed Certify */
     readonly pods: Record<
       string,
       {
+        readonly cluster: string;
+        readonly gen: string;
+        /** the anchors (common names) its proxy read at start */
+        readonly trusts: readonly string[];
         readonly certified: number;
         /** the ALPN protocols negotiated, de-duplicated: [false] when every call negotiated none */
         readonly alpn: readonly (string | false | null)[];
@@ -47,17 +94,18 @@ export interface StorySummary {
         readonly servedBy: readonly string[];
         readonly failed: number;
         readonly failures: readonly { kind: string; error: string }[];
+        /** times its proxy or mTLS process was started again or exited before the pod was stopped */
         readonly restarts: number;
         /**
-         * each renewal within one start of the proxy: ms between the previous answer's refreshAt (70 % of
-         * its valid_until) and the renewal call; 0 or a little more when renewals follow refreshAt
+         * each renewal: ms between the previous answer's refreshAt (70 % of its valid_until) and the
+         * renewal call; 0 or a little more when renewals follow refreshAt
          */
         readonly renewalLagMs: readonly number[];
       }
     >;
     /** per issuer: lanyard_tls_connections_total by outcome at the end (no_alpn: a proxy's connection) */
     readonly tlsConnections: Record<string, Record<string, number>>;
-    /** a proxy started with the old anchor only, once the serving certificates are under the new one */
+    /** a proxy started with the old anchor only, once the issuers serve under the new one with the cross certificate */
     readonly staleProxy: {
       readonly ok: boolean;
       readonly kind?: string;
@@ -71,9 +119,9 @@ export interface StorySummary {
 
 export interface StoryOptions {
   readonly mode?: TopologyMode;
-  /** workload certificate lifetime; short, so that phase 3 of the rotation comes within the run */
+  /** workload certificate lifetime; short, so that phase 4 of the rotation ends within the run */
   readonly leafLifetime?: string;
-  /** handshakes per second per direction during the rotation */
+  /** handshakes per second per pod pair and direction during the rotation */
   readonly rate?: number;
   readonly say?: (title: string, detail?: string) => void;
   /** called once the topology exists, with a function that tears everything down (for signal handlers) */

@@ -1,19 +1,23 @@
 // The flat-network story: two clusters, each with its own issuer under one shared anchor, pods that
-// verify each other directly across clusters, and a full anchor rotation under continuous traffic.
+// verify each other directly across clusters, and a full anchor rotation by cross-signing under
+// continuous traffic between three generations of pods, with no pod restarted.
 // Shared by `npm run demo` (narrated) and test/e2e/flat-network.test.ts (asserted).
 //
 // This file is the driver: it builds the topology, lists the steps in order and assembles the summary.
-// The steps live next to it: story-setup.ts (topology, PKI, issuers), story-pods.ts (proxies and mTLS
-// agents), story-cross-cluster.ts, story-negatives.ts, story-rotation.ts (with story-traffic.ts and
-// story-rotate-status.ts) and story-identity-report.ts.
+// The steps live next to it: story-setup.ts (topology, PKI, issuers), story-pods.ts (the pods: proxies
+// and mTLS agents), story-kube.ts (the clusters' pods as a Kubernetes API stand-in lists them),
+// story-cross-cluster.ts, story-negatives.ts, story-rotation.ts (with story-prepare.ts, story-phases.ts
+// and story-rotate-status.ts), story-leaf-checks.ts and story-identity-report.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createStoryContext, HOST_NAMES, type Say } from './story-context.js';
+import { CLUSTERS, createStoryContext, HOST_NAMES, type Say } from './story-context.js';
 import { crossClusterMtls } from './story-cross-cluster.js';
 import { finalCheck, identityReport } from './story-identity-report.js';
 import { negativeCases } from './story-negatives.js';
-import { startPods } from './story-pods.js';
+import { startKubeStandIn } from './story-kube.js';
+import { checkLeaves } from './story-leaf-checks.js';
+import { createMesh, sayPodCertificate } from './story-pods.js';
 import { rotateUnderTraffic } from './story-rotation.js';
 import { createPki, describeTopology, startIssuers } from './story-setup.js';
 import type { StoryOptions, StorySummary } from './story-summary.js';
@@ -69,20 +73,25 @@ async function story(
   describeTopology(ctx);
   const serving = await createPki(ctx);
   const serves = await startIssuers(ctx, serving, o.leafLifetime ?? '15s');
-  const { proxies, agents, refusals } = await startPods(ctx);
+  const kube = await startKubeStandIn(ctx);
+  const mesh = createMesh(ctx, o.rate ?? 1, kube.writePods);
+  // the first generation of pods: one per cluster, its proxy trusting {A}
+  for (const c of CLUSTERS) sayPodCertificate(ctx, await mesh.start(c, 'A'));
   if (o.holdAfterSetup !== undefined) await o.holdAfterSetup();
   const crossCluster = await crossClusterMtls(ctx);
-  const negatives = await negativeCases(ctx, refusals);
-  const { rotation, stale } = await rotateUnderTraffic(ctx, { serving, proxies, rate: o.rate ?? 5 });
+  const negatives = await negativeCases(ctx, mesh.refusals);
+  const { rotation, stale } = await rotateUnderTraffic(ctx, { serving, mesh, kubeconfigs: kube.args });
+  await mesh.stopAll();
+  const leafChecks = checkLeaves(ctx, mesh.pods);
   const finalCheckExit = finalCheck(ctx);
-  const identity = await identityReport(ctx, proxies, stale);
-  for (const a of agents) a.kill('SIGTERM');
+  const identity = identityReport(ctx, mesh.pods, stale);
   for (const s of serves) s.kill('SIGTERM');
   return {
     mode: topo.mode,
     crossCluster,
     negatives,
     rotation,
+    leafChecks,
     identity,
     finalCheckExit,
     durationMs: performance.now() - started,
