@@ -15,12 +15,16 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
     .requiredOption('--cluster <name=url>', 'NAME=ADMIN_URL (http://host:9990) (repeatable)', collect)
     .option('--listen <host:port>', 'where the page is served', DASHBOARD_DEFAULTS.listen)
     .addOption(
-      durationOption('--refresh <duration>', 'how often the clusters are read and the page reloads', '10s'),
+      durationOption(
+        '--refresh <duration>',
+        'how often the page reloads itself (the clusters are read twice as often)',
+        '10s',
+      ),
     )
     .addOption(
       durationOption(
         '--timeout <duration>',
-        'deadline of each request to a cluster (at most --refresh)',
+        'deadline of each request to a cluster (a slow cluster is shown broken, the others are not held up)',
         '5s',
       ),
     )

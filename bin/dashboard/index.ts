@@ -35,8 +35,10 @@ export async function startDashboard(o: {
 }): Promise<RunningDashboard> {
   const poller = createMeshPoller({
     targets: o.clusters,
-    intervalMs: o.refreshMs,
-    timeoutMs: Math.min(o.timeoutMs, o.refreshMs),
+    // read twice per page reload: a page shows what happened up to half a refresh before it reloaded,
+    // so a change (a cluster gone) appears at the first reload after it
+    intervalMs: Math.max(500, Math.round(o.refreshMs / 2)),
+    timeoutMs: o.timeoutMs,
     maxBytes: o.maxBytes ?? DASHBOARD_DEFAULTS.maxBytes,
     clock: o.clock,
   });
