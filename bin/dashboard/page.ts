@@ -19,8 +19,8 @@ article h3{margin:0 0 4px;font-size:15px}article.state-unreachable,article.state
 dl{display:grid;grid-template-columns:auto 1fr;gap:2px 12px;margin:6px 0}dt{color:#5a6275}dd{margin:0}
 a{color:#1f5fbf}table{border-collapse:collapse}caption{text-align:left;caption-side:bottom;padding-top:4px;color:#5a6275}th,td{border:1px solid #dde1e8;padding:4px 8px;text-align:left}
 td.mismatch{background:#fdecea;color:#8e1b1b;font-weight:600}td.trusted{background:#eef7f0}
-svg.timeline text{font-size:12px;fill:#1d2230}svg.timeline .tick{stroke:#e4e7ed;fill:#8a90a0}
-svg.timeline .today{stroke:#1f5fbf;stroke-width:2;fill:#1f5fbf}svg.timeline .bar{stroke:#b8c0cf;stroke-width:2}
+svg.timeline text{font-size:12px;fill:#1d2230;stroke:none}svg.timeline line.tick{stroke:#e4e7ed}svg.timeline text.tick{fill:#8a90a0}
+svg.timeline line.today{stroke:#1f5fbf;stroke-width:2}svg.timeline text.today{fill:#1f5fbf;font-weight:600}svg.timeline .bar{stroke:#b8c0cf;stroke-width:2}
 svg.timeline .anchor circle{fill:#6a1b9a}svg.timeline .issuer circle{fill:#1565c0}
 svg.timeline .intermediate circle{fill:#00838f}svg.timeline .leaf-horizon circle{fill:#7cb342}
 svg.timeline .renewal-hint circle{fill:#f9a825}svg.timeline .warning circle{fill:#ef6c00}
