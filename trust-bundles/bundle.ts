@@ -156,6 +156,6 @@ export function normalizeFingerprint(s: string): string {
     .toUpperCase();
 }
 
-function subjectOf(c: CertificateInfo): string {
+export function subjectOf(c: CertificateInfo): string {
   return c.subjectCommonName !== undefined ? `CN=${c.subjectCommonName}` : `serial ${c.serialHex}`;
 }

@@ -17,12 +17,16 @@ export {
 } from './bundle-files.js';
 export { type CheckReport } from './check.js';
 export { checkClusters, clusterRotationPlan, clusterRotationStatus } from './mesh.js';
-export { type PlanPhase, type RotationPlan } from './rotation-plan.js';
+export { type PlanPhase, type PlanStep, type RotationPlan } from './rotation-plan.js';
+export { RotationInputError, type RotationInput } from './errors.js';
 export {
   OFFLINE_DEFAULTS,
   type OfflineAssumptions,
   type OldLeafBasis,
   type RotationStatus,
+  type ClusterRotationState,
+  type NextStep,
+  type Precondition,
 } from './rotation.js';
 export type {
   AnchorIssuance,
@@ -49,3 +53,10 @@ export {
   type TimelineItem,
   type TrustCell,
 } from './mesh-view.js';
+export {
+  inClusterConfig,
+  loadKubeConfig,
+  resolveKubeConnection,
+  SERVICE_ACCOUNT_DIR,
+  type KubeConnection,
+} from './kubeconfig.js';

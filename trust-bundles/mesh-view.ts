@@ -50,6 +50,8 @@ export interface RotationView {
   readonly action: string;
   readonly reason: string;
   readonly waitUntil: string | null;
+  /** the preconditions of the next step that do not hold (or cannot be established) now */
+  readonly waitsFor: readonly string[];
   readonly clusters: readonly { readonly name: string; readonly summary: string }[];
   /** clusters left out because they could not be read */
   readonly unread: readonly string[];
@@ -173,9 +175,16 @@ function trustMatrix(snapshots: readonly ClusterSnapshot[], now: Date): TrustCel
   );
 }
 
+const ISSUER_STANDING = {
+  old: 'issuer under an old anchor',
+  'new-with-cross': 'issuer under the new anchor, serving the cross certificate',
+  new: 'issuer under the new anchor',
+  none: 'issuer chains to no known anchor',
+} as const;
+
 /**
- * The one adapter to the rotation model: its status reduced to a phase, the next step and one line
- * per cluster. Kept small on purpose: the rotation model is being reshaped, and only this changes.
+ * The one adapter to the rotation model: its status reduced to a phase, the next step, the
+ * preconditions it waits for and one line per cluster. Only this function reads the model's shape.
  */
 export function rotationView(
   snapshots: readonly ClusterSnapshot[],
@@ -183,18 +192,20 @@ export function rotationView(
   unread: readonly string[],
 ): RotationView {
   const s = rotationStatus(snapshots, now);
-  const short = (fp: string | null): string => (fp === null ? 'none' : fp.slice(0, 11));
   return {
-    phase: s.phase === 'steady' ? 'steady' : `phase ${s.phase}`,
+    phase: s.phase === 'steady' ? 'steady' : `phase ${s.phase} of 6`,
     action: s.next.action,
     reason: s.next.reason,
     waitUntil: s.next.waitUntil ?? null,
+    waitsFor: s.next.preconditions
+      .filter((p) => p.holds !== true)
+      .map((p) => `${p.kind}${p.holds === 'unknown' ? ' (cannot be established)' : ''}`),
     clusters: s.clusters.map((c) => ({
       name: c.name,
       summary:
         s.phase === 'steady'
-          ? `issuer chains to ${short(c.issuerAnchor)}, the one anchor`
-          : `issuer under ${c.issuerUnderNew ? 'the new' : 'an old'} anchor (${short(c.issuerAnchor)}); bundle ${c.bundleHasNew ? 'holds' : 'lacks'} the new anchor${c.oldAnchorsInBundle.length > 0 ? ` and holds ${c.oldAnchorsInBundle.length} old` : ''}`,
+          ? `${ISSUER_STANDING[c.issuer.kind]}, the one anchor`
+          : `phase ${c.phase.phase} (${c.phase.name}): ${ISSUER_STANDING[c.issuer.kind]}; bundle ${c.bundleHasNew ? 'holds' : 'lacks'} the new anchor${c.oldAnchorsInBundle.length > 0 ? ` and holds ${c.oldAnchorsInBundle.length} old` : ''}`,
     })),
     unread,
   };

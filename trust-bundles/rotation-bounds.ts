@@ -25,27 +25,30 @@ export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
 });
 
 /**
- * When the last leaf this cluster's issuer signed under any anchor other than `issuerAnchor` (its
- * current one) stops being valid, skew included; null = unknown.
- * - online, with a record of such leaves: the latest of them. Leaves of an earlier process were issued
- *   earlier with the same lifetime, so they expire earlier.
- * - online, with none recorded: the process signed no such leaf, and earlier processes stopped before it
- *   loaded its current credential, so none outlives loadedAt + lifetime + 2 × skew. A restart therefore
- *   resets the bound to a later time, never an earlier one.
+ * When the last leaf signed by an earlier issuer of this cluster (one under other anchors than the
+ * current chain reaches: an A-issuer once the cluster switched to the B-issuer) stops being valid, skew
+ * included; null = unknown. `current` lists the anchors the current chain reaches (null: none).
+ * - online, the chain reaching one anchor, with a record of leaves under others: the latest of them.
+ *   Leaves of an earlier process were issued earlier with the same lifetime, so they expire earlier.
+ * - online otherwise (nothing recorded under other anchors, or a chain that serves a cross certificate
+ *   and so reaches the old anchor too, under which the record mixes old and new leaves): the process
+ *   signed its old leaves before it loaded its current credential (the switch), and earlier processes
+ *   stopped before that, so none outlives loadedAt + lifetime + 2 × skew. A restart or a replica that
+ *   loaded later only moves the bound later, never earlier: nothing kept in memory is trusted beyond it.
  * - directory: the issuer picked up its current files at most one poll interval after they were last
- *   written (the later of the certificate's and the key's mtime and ctime), so no leaf under another
- *   anchor outlives that + poll + the longest leaf lifetime + 2 × skew. This assumes the running issuer
- *   accepted those files (its log and lanyard_credential_reloads_total{result="rejected"} say so).
+ *   written (the later of the certificate's and the key's mtime and ctime), so no earlier leaf outlives
+ *   that + poll + the longest leaf lifetime + 2 × skew. This assumes the running issuer accepted those
+ *   files (its log and lanyard_credential_reloads_total{result="rejected"} say so).
  */
 export function oldLeafBound(
   c: ClusterSnapshot,
-  issuerAnchor: string | null,
+  current: readonly string[] | null,
   offline: OfflineAssumptions,
 ): { until: number; basis: OldLeafBasis } | null {
-  if (issuerAnchor === null) return null;
-  if (c.kind === 'admin' && c.issuance !== undefined) {
+  if (current === null || current.length === 0) return null;
+  if (c.kind === 'admin' && c.issuance !== undefined && current.length === 1) {
     const recorded = (c.issuedByAnchor ?? [])
-      .filter((r) => r.anchorFingerprint !== issuerAnchor)
+      .filter((r) => !current.includes(r.anchorFingerprint))
       .map((r) => Date.parse(r.latestNotAfter));
     if (recorded.length > 0)
       return { until: Math.max(...recorded) + c.issuance.clockSkewMs, basis: 'issuance-record' };

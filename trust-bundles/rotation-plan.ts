@@ -1,153 +1,240 @@
-import { join } from 'node:path';
-import { ANCHOR_FILES } from '../ca/store/index.js';
-import { OFFLINE_DEFAULTS, offlineWindowMs, type OfflineAssumptions } from './rotation.js';
+// The six phases of a rotation by cross-signing, with their exact commands for these clusters, as data.
+import { createChainVerifier, type CertificateInfo } from '../ca/index.js';
+import { RotationInputError } from './errors.js';
+import { namesAnchor } from './rotation-anchors.js';
+import { OFFLINE_DEFAULTS, offlineWindowMs, type OfflineAssumptions } from './rotation-bounds.js';
+import {
+  addAnchorCommands,
+  certManagerStopNote,
+  certManagerSwitchNote,
+  crossSignCommand,
+  prepareIssuerCommands,
+  removeAnchorCommands,
+  renewalHintNote,
+  stopCrossCommands,
+  switchIssuerCommands,
+} from './rotation-commands.js';
+import type { Precondition } from './rotation-types.js';
 import type { ClusterSnapshot } from './sources.js';
 
-/** The three phases of a trust-anchor rotation, in order (see RotationPhase in rotation.ts). */
-export type PlanAction = 'add-new-anchor' | 'reissue-issuers' | 'remove-old-anchors';
-
-/** What must hold before a phase may start (`rotate status` says when it does). */
-export type PlanWait =
-  /** phase 1: nothing; adding an anchor never breaks a handshake */
-  | { readonly kind: 'nothing' }
-  /**
-   * phase 2: every bundle holds the new anchor, and proxies that read their trust anchors only at
-   * start have been restarted (rolling) so they hold it too
-   */
-  | { readonly kind: 'new-anchor-everywhere'; readonly restartProxies: true }
-  /** phase 3: no leaf signed under an old anchor can be valid any more */
-  | { readonly kind: 'old-leaves-expired'; readonly offline: OfflineWait | null };
-
-/**
- * For clusters read from a directory (no issuance record): the wait for phase 3 counts from when
- * their issuer files last changed, under these assumptions (null in PlanWait when there is none).
- */
+/** For directory clusters (no issuance record): the phase 4 wait counts from when their issuer files changed. */
 export interface OfflineWait extends OfflineAssumptions {
   readonly clusters: readonly string[];
-  /** pollIntervalMs + maxLeafLifetimeMs + 2 × clockSkewMs (offlineWindowMs) */
+  /** pollIntervalMs + maxLeafLifetimeMs + 2 × clockSkewMs */
   readonly windowMs: number;
 }
 
-/** The commands of one phase for one cluster (and, in phase 3, one old anchor). */
+/** The commands of one phase for one cluster (or for the mesh: cluster null). */
 export interface PlanStep {
-  readonly cluster: string;
-  readonly kind: ClusterSnapshot['kind'];
-  /** phase 3: the fingerprint of the old anchor this step removes */
+  readonly cluster: string | null;
+  readonly kind: ClusterSnapshot['kind'] | null;
+  /** phase 5: the old anchor this step removes */
   readonly removesAnchor?: string;
-  /** shell command lines, in order */
   readonly commands: readonly string[];
+  /** what the operator does that is not a command (cert-manager issuers, renewal hints) */
+  readonly notes?: readonly string[];
 }
 
-export interface PlanPhase {
-  readonly phase: 1 | 2 | 3;
-  readonly action: PlanAction;
-  readonly waitsFor: PlanWait;
+type Gate = Precondition['kind'];
+
+interface PhaseBase<P extends number, A extends string> {
+  readonly phase: P;
+  readonly action: A;
+  /** the preconditions `rotate status` measures before this phase may start */
+  readonly requires: readonly Gate[];
   readonly steps: readonly PlanStep[];
 }
 
-/** A rotation to `newAnchor` for these clusters: the phases and their exact commands, as data. */
+export type PlanPhase =
+  | PhaseBase<1, 'prepare'>
+  | PhaseBase<2, 'switch-issuers'>
+  | PhaseBase<3, 'add-new-anchor'>
+  | (PhaseBase<4, 'wait-old-leaves'> & { readonly offline: OfflineWait | null })
+  | PhaseBase<5, 'drop-old-anchors'>
+  | (PhaseBase<6, 'stop-serving-cross'> & { readonly optional: true });
+
 export interface RotationPlan {
   readonly newAnchor: { readonly fingerprint: string; readonly subject: string };
-  /** the new anchor's certificate file, as the commands name it */
   readonly newAnchorCertPath: string;
+  readonly crossSignedPath: string;
   /** run after each phase; go on only when it says the next step is safe */
   readonly statusCommand: string;
-  readonly phases: readonly [PlanPhase, PlanPhase, PlanPhase];
-  /** run when the rotation is done */
+  readonly phases: readonly PlanPhase[];
   readonly finalCommand: string;
 }
 
 export interface RotationPlanInput {
-  /** the directory of the new anchor (`lanyard anchor create --out`) */
   readonly newAnchorDir: string;
-  readonly newAnchor: { readonly fingerprint: string; readonly subject: string };
-  /** what directory issuers are assumed to do; OFFLINE_DEFAULTS when absent */
+  readonly newAnchorCertPath: string;
+  readonly newAnchor: {
+    readonly fingerprint: string;
+    readonly subject: string;
+    readonly certificate: CertificateInfo;
+  };
+  /** the cross certificate file: given and read (`certificate`), or to be made from `oldAnchorDir` */
+  readonly cross:
+    | { readonly path: string; readonly certificate: CertificateInfo }
+    | { readonly path: string; readonly oldAnchorDir: string; readonly oldAnchor: CertificateInfo };
+  readonly renewAfter?: string;
+  readonly renewSpread?: string;
   readonly offline?: OfflineAssumptions;
+  readonly now: Date;
 }
 
 /**
- * Pure: the phases as commands for these clusters (directory sources get file commands, admin
- * sources Kubernetes ones). The plan reads no clock: its one wait is relative (phase 3 comes a
- * window after phase 2), and `rotate status` is what tells the time.
+ * Pure: the six phases as commands for these clusters. Refuses (ERR_ROTATION_INPUT_INVALID) a cross
+ * certificate not for the new anchor, or not signed by an anchor that every bundle holds: phase 2's
+ * precondition could not hold with it.
  */
 export function planRotation(clusters: readonly ClusterSnapshot[], input: RotationPlanInput): RotationPlan {
+  checkCross(clusters, input);
   const offline = input.offline ?? OFFLINE_DEFAULTS;
-  const anchorCert = join(input.newAnchorDir, ANCHOR_FILES.cert);
   const targets = clusters.map((c) => `--cluster ${c.name}=${c.source}`).join(' ');
-  const anyDir = clusters.some((c) => c.kind === 'dir');
   const dirs = clusters.filter((c) => c.kind === 'dir').map((c) => c.name);
+  const crossPath = input.cross.path;
+  const phases = planPhases(clusters, input, offline, dirs);
   return {
     newAnchor: { fingerprint: input.newAnchor.fingerprint, subject: input.newAnchor.subject },
-    newAnchorCertPath: anchorCert,
-    statusCommand: `lanyard rotate status ${targets}${anyDir ? offlineFlags(offline) : ''}`,
-    phases: [
-      {
-        phase: 1,
-        action: 'add-new-anchor',
-        waitsFor: { kind: 'nothing' },
-        steps: clusters.map((c) => step(c, addAnchorCommands(c, anchorCert))),
-      },
-      {
-        phase: 2,
-        action: 'reissue-issuers',
-        waitsFor: { kind: 'new-anchor-everywhere', restartProxies: true },
-        steps: clusters.map((c) => step(c, reissueCommands(c, input.newAnchorDir))),
-      },
-      {
-        phase: 3,
-        action: 'remove-old-anchors',
-        waitsFor: {
-          kind: 'old-leaves-expired',
-          offline:
-            dirs.length > 0 ? { ...offline, clusters: dirs, windowMs: offlineWindowMs(offline) } : null,
-        },
-        steps: clusters.flatMap((c) =>
-          c.bundle.anchors
-            .filter((a) => a.fingerprint !== input.newAnchor.fingerprint)
-            .map((a) => ({
-              ...step(c, removeAnchorCommands(c, a.fingerprint)),
-              removesAnchor: a.fingerprint,
-            })),
-        ),
-      },
-    ],
+    newAnchorCertPath: input.newAnchorCertPath,
+    crossSignedPath: crossPath,
+    statusCommand: `lanyard rotate status ${targets} --new-anchor ${input.newAnchorDir} --cross-signed ${crossPath}${dirs.length > 0 ? offlineFlags(offline) : ''}`,
+    phases,
     finalCommand: `lanyard check ${targets}`,
   };
 }
 
-function step(c: ClusterSnapshot, commands: readonly string[]): PlanStep {
-  return { cluster: c.name, kind: c.kind, commands };
-}
-
-/** The bundle file `lanyard bundle add/remove` edits: the directory's, or a local copy of the served one. */
-function bundleFile(c: ClusterSnapshot): string {
-  return c.kind === 'dir' ? (c.bundlePath ?? join(c.source, 'ca.crt')) : `${c.name}-bundle.crt`;
-}
-
-function applyConfigMap(c: ClusterSnapshot): string {
-  return `lanyard bundle export ${bundleFile(c)} --format configmap | kubectl --context ${c.name} apply -f -`;
-}
-
-function addAnchorCommands(c: ClusterSnapshot, anchorCert: string): string[] {
-  const add = `lanyard bundle add ${bundleFile(c)} ${anchorCert}`;
-  if (c.kind === 'dir') return [add];
-  return [`curl -fsS ${c.source}/v1/bundle > ${bundleFile(c)}`, add, applyConfigMap(c)];
-}
-
-function reissueCommands(c: ClusterSnapshot, newAnchorDir: string): string[] {
-  const next = `${c.name}-issuer-next`;
-  const create = `lanyard issuer create --anchor ${newAnchorDir} --cluster ${c.name} --out ${next}`;
-  // Key and certificate are copied, never ca.crt: the bundle must keep the old anchor until phase 3.
-  if (c.kind === 'dir') return [create, `cp ${next}/tls.key ${next}/tls.crt ${c.source}/`];
+function planPhases(
+  clusters: readonly ClusterSnapshot[],
+  input: RotationPlanInput,
+  offline: OfflineAssumptions,
+  dirs: readonly string[],
+): PlanPhase[] {
+  const per = (f: (c: ClusterSnapshot) => string[], notes?: (c: ClusterSnapshot) => string[]): PlanStep[] =>
+    clusters.map((c) => ({
+      cluster: c.name,
+      kind: c.kind,
+      commands: f(c),
+      ...(notes ? { notes: notes(c) } : {}),
+    }));
+  const crossPath = input.cross.path;
+  const { make, hint } = phaseOneExtras(input);
   return [
-    create,
-    `kubectl --context ${c.name} -n linkerd create secret tls linkerd-identity-issuer --cert=${next}/tls.crt --key=${next}/tls.key --dry-run=client -o yaml | kubectl --context ${c.name} apply -f -`,
+    {
+      phase: 1,
+      action: 'prepare',
+      requires: [],
+      steps: [...make, ...per((c) => prepareIssuerCommands(c, input.newAnchorDir, crossPath)), ...hint],
+    },
+    {
+      phase: 2,
+      action: 'switch-issuers',
+      requires: ['cross-reaches-every-bundle'],
+      steps: per(switchIssuerCommands, (c) => (c.kind === 'admin' ? [certManagerSwitchNote(crossPath)] : [])),
+    },
+    {
+      phase: 3,
+      action: 'add-new-anchor',
+      requires: [],
+      steps: per((c) => addAnchorCommands(c, input.newAnchorCertPath)),
+    },
+    {
+      phase: 4,
+      action: 'wait-old-leaves',
+      requires: ['every-issuer-switched', 'new-anchor-in-every-bundle'],
+      steps: [],
+      offline: dirs.length > 0 ? { ...offline, clusters: dirs, windowMs: offlineWindowMs(offline) } : null,
+    },
+    {
+      phase: 5,
+      action: 'drop-old-anchors',
+      requires: ['every-issuer-switched', 'new-anchor-in-every-bundle', 'old-leaves-expired'],
+      steps: clusters.flatMap((c) =>
+        c.bundle.anchors
+          .filter((a) => !namesAnchor(a.certificate, input.newAnchor.certificate))
+          .map((a) => ({
+            cluster: c.name,
+            kind: c.kind,
+            removesAnchor: a.fingerprint,
+            commands: removeAnchorCommands(c, a.fingerprint),
+          })),
+      ),
+    },
+    {
+      phase: 6,
+      action: 'stop-serving-cross',
+      optional: true,
+      requires: ['no-proxy-trusts-only-old'],
+      steps: per(
+        (c) => stopCrossCommands(c, input.newAnchorDir),
+        (c) => (c.kind === 'admin' ? [certManagerStopNote(crossPath)] : []),
+      ),
+    },
   ];
 }
 
-function removeAnchorCommands(c: ClusterSnapshot, fingerprint: string): string[] {
-  const remove = `lanyard bundle remove ${bundleFile(c)} ${fingerprint}`;
-  return c.kind === 'dir' ? [remove] : [remove, applyConfigMap(c)];
+/** Phase 1's mesh-wide steps: the cross-sign command (when the file is still to be made), the renewal hint. */
+function phaseOneExtras(input: RotationPlanInput): { make: PlanStep[]; hint: PlanStep[] } {
+  const make =
+    'oldAnchorDir' in input.cross
+      ? [
+          {
+            cluster: null,
+            kind: null,
+            commands: [crossSignCommand(input.cross.oldAnchorDir, input.newAnchorDir, input.cross.path)],
+          },
+        ]
+      : [];
+  const hint =
+    input.renewAfter !== undefined
+      ? [
+          {
+            cluster: null,
+            kind: null,
+            commands: [],
+            notes: [renewalHintNote(input.renewAfter, input.renewSpread ?? '10m')],
+          },
+        ]
+      : [];
+  return { make, hint };
+}
+
+/** The cross certificate (or the old anchor it will be made from) must be for B and under an anchor of every bundle. */
+function checkCross(clusters: readonly ClusterSnapshot[], input: RotationPlanInput): void {
+  const invalid = (why: string): RotationInputError =>
+    new RotationInputError(
+      'ERR_ROTATION_INPUT_INVALID',
+      why,
+      'oldAnchorDir' in input.cross ? 'old-anchor' : 'cross-signed',
+    );
+  if ('certificate' in input.cross) {
+    const cross = input.cross.certificate;
+    if (!namesAnchor(cross, input.newAnchor.certificate) || cross.subjectDer.equals(cross.issuerDer))
+      throw invalid(
+        'the cross certificate does not carry the new anchor’s subject and key, or is self-signed',
+      );
+    const lacking = clusters.filter(
+      (c) => !c.bundle.anchors.some((a) => verifies(a.certificate, cross, input.now)),
+    );
+    if (lacking.length > 0)
+      throw invalid(
+        `the cross certificate is not signed by an anchor of the bundle of ${lacking.map((c) => c.name).join(', ')}`,
+      );
+    return;
+  }
+  const old = input.cross.oldAnchor;
+  const lacking = clusters.filter((c) => !c.bundle.anchors.some((a) => a.certificate.der.equals(old.der)));
+  if (lacking.length > 0)
+    throw invalid(`the old anchor is not in the bundle of ${lacking.map((c) => c.name).join(', ')}`);
+}
+
+function verifies(anchor: CertificateInfo, cert: CertificateInfo, now: Date): boolean {
+  const at = new Date(Math.min(Math.max(now.getTime(), cert.notBefore.getTime()), cert.notAfter.getTime()));
+  try {
+    createChainVerifier({ anchors: [anchor] }).verify(cert, at);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The flags that reproduce non-default offline assumptions on another command line. */

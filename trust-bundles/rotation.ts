@@ -1,14 +1,31 @@
-import { formatDuration } from '../ca/index.js';
-import { createTrustBundle, normalizeFingerprint, type BundleAnchor, type TrustBundle } from './bundle.js';
-import { short, trustPath } from './check.js';
+// Where a trust-anchor rotation by cross-signing stands, as data: pure in (cluster snapshots, pods, now).
+import { createTrustBundle, type BundleAnchor } from './bundle.js';
+import { RotationInputError } from './errors.js';
+import type { ClusterPods } from './pods.js';
+import {
+  bundleHoldsNew,
+  chainReach,
+  namesAnchor,
+  recognizeNewAnchor,
+  type ChainReach,
+  type NewAnchorInput,
+  type NewAnchorRef,
+} from './rotation-anchors.js';
 import {
   OFFLINE_DEFAULTS,
   combineBounds,
   oldLeafBound,
   recordBound,
   type OfflineAssumptions,
-  type OldLeafBasis,
 } from './rotation-bounds.js';
+import { nextStep, type StepInputs } from './rotation-next.js';
+import {
+  proxyStanding,
+  trustProblems,
+  findEarlyRemovals,
+  removedAnchorsWithValidLeaves,
+} from './rotation-problems.js';
+import type { ClusterPhase, ClusterRotationState, IssuerStanding, RotationStatus } from './rotation-types.js';
 import type { ClusterSnapshot } from './sources.js';
 
 export {
@@ -17,125 +34,78 @@ export {
   type OfflineAssumptions,
   type OldLeafBasis,
 } from './rotation-bounds.js';
+export type {
+  ClusterPhase,
+  ClusterRotationState,
+  EarlyRemoval,
+  IssuerStanding,
+  NextStep,
+  Precondition,
+  ProxyStanding,
+  RotationStatus,
+} from './rotation-types.js';
 
-/**
- * Where a trust-anchor rotation stands:
- * - `steady`: one anchor, every bundle holds it, every issuer chains to it (also: rotation complete);
- * - 0: a new anchor exists but not every bundle holds it yet;
- * - 1: every bundle holds the old and the new anchor;
- * - 2: every issuer has been re-issued under the new anchor; leaves signed under the old one may still be valid;
- * - 3: no leaf signed under an old anchor can still be valid anywhere: the old anchor may leave the bundles.
- */
-export type RotationPhase = 'steady' | 0 | 1 | 2 | 3;
-
-export type StepAction =
-  'none' | 'add-new-anchor' | 'reissue-issuers' | 'wait' | 'remove-old-anchors' | 'repair';
-
-export interface ClusterRotationState {
-  readonly name: string;
-  readonly bundleHasNew: boolean;
-  /** fingerprints of old anchors still in this cluster's bundle */
-  readonly oldAnchorsInBundle: readonly string[];
-  /** the anchor this cluster's issuer chains to, or null when it chains to none known */
-  readonly issuerAnchor: string | null;
-  readonly issuerUnderNew: boolean;
-  /**
-   * the latest time a leaf this issuer signed under an anchor other than its current one can be valid
-   * (skew included); null = unknown, or nothing old to bound (steady state)
-   */
-  readonly oldLeavesValidUntil: string | null;
-  /** where oldLeavesValidUntil comes from; null when it is null */
-  readonly oldLeavesBasis: OldLeafBasis | null;
+export interface RotationStatusOptions {
+  /** the anchor being rolled in (default: the one the cross certificates name, else the newest anchor) */
+  readonly newAnchor?: NewAnchorInput;
+  readonly offline?: OfflineAssumptions;
+  /** per cluster name, what its Kubernetes API said of its pods (absent: no --kubeconfig for it) */
+  readonly pods?: Readonly<Record<string, ClusterPods>>;
+  /** the files the next step's commands name (absent ones are reported as missing inputs) */
+  readonly inputs?: StepInputs;
 }
 
-/** An anchor that left some bundle while leaves signed under it may still be valid. */
-export interface EarlyRemoval {
-  readonly anchorFingerprint: string;
-  /** clusters whose bundle lacks it */
-  readonly clusters: readonly string[];
-  /** when removing it would have been safe (no leaf under it valid any more); null = unknown */
-  readonly safeAfter: string | null;
+/** What rotationStatus derives per cluster before judging the mesh. */
+export interface ClusterView {
+  readonly snapshot: ClusterSnapshot;
+  readonly reach: ChainReach;
+  readonly state: ClusterRotationState;
+  /** fingerprints of the anchors its chain reaches (old ones, and B's when its certificate is known) */
+  readonly current: readonly string[];
 }
 
-export interface RotationStatus {
-  readonly now: string;
-  readonly phase: RotationPhase;
-  readonly newAnchor: { readonly fingerprint: string; readonly subject: string } | null;
-  readonly oldAnchors: readonly { readonly fingerprint: string; readonly subject: string }[];
-  readonly clusters: readonly ClusterRotationState[];
-  /** mesh-wide: when the last leaf under an old anchor expires; null = unknown or no old anchor */
-  readonly oldLeavesValidUntil: string | null;
-  readonly next: {
-    readonly action: StepAction;
-    readonly clusters: readonly string[];
-    readonly safe: boolean;
-    readonly reason: string;
-    readonly waitUntil?: string;
-  };
-  /** states that break trust somewhere now: rotate status exits 1 when there is any */
-  readonly problems: readonly string[];
-  /** the anchors behind the "removed too early" problems, with when their removal would have been safe */
-  readonly earlyRemovals: readonly EarlyRemoval[];
-  /**
-   * Clusters whose issuance record does not reach back a whole leaf lifetime (an issuer that restarted
-   * or re-loaded its credential recently, or an issuer directory changed recently): leaves signed before
-   * `since` under an anchor that no bundle and no record names any more are invisible to this status,
-   * and may be valid until `until`. Informational: the planner cannot know that such an anchor existed.
-   */
-  readonly recordGaps: readonly {
-    readonly cluster: string;
-    readonly since: string;
-    readonly until: string;
-  }[];
-}
-
-/** Pure: (clusters' bundles, issuers, issuance records, file times, now) → phase and the next step. */
+/** Pure: the clusters' bundles, issuers, issuance records, file times and pods, at `now` → phases and the next step. */
 export function rotationStatus(
   clusters: readonly ClusterSnapshot[],
   now: Date,
-  options: { newAnchor?: string; offline?: OfflineAssumptions } = {},
+  options: RotationStatusOptions = {},
 ): RotationStatus {
   const offline = options.offline ?? OFFLINE_DEFAULTS;
   const union = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
-  const newAnchor = pickNewAnchor(union.anchors, options.newAnchor);
-  const oldAnchors = union.anchors.filter((a) => a !== newAnchor);
+  const recognized = recognizeNewAnchor(
+    union,
+    clusters.map((c) => c.issuerChain),
+    options.newAnchor,
+  );
+  if (recognized === 'unknown')
+    throw new RotationInputError(
+      'ERR_ROTATION_INPUT_INVALID',
+      'the --new-anchor fingerprint names no anchor of any bundle (while B is in no bundle yet, give its directory or certificate file)',
+      'new-anchor',
+    );
+  const newAnchor = typeof recognized === 'object' ? recognized : undefined;
+  const oldAnchors = union.anchors.filter(
+    (a) => newAnchor === undefined || !namesAnchor(a.certificate, newAnchor),
+  );
   const t = now.getTime();
+  const views = clusters.map((c) =>
+    clusterView(c, { oldAnchors, newAnchor, now, offline, pods: options.pods }),
+  );
 
-  const paths = clusters.map((c) => {
-    const path = trustPath(c.issuerChain, union, now);
-    return 'anchor' in path ? path.anchor.fingerprint : null;
-  });
-  const bounds = clusters.map((c, i) => oldLeafBound(c, paths[i] ?? null, offline));
-  const removedAnchors = removedAnchorsWithValidLeaves(clusters, union, t, offline);
-  // Something old to bound: an old anchor in some bundle, or a removed one with leaves still valid.
-  const anyOld = oldAnchors.length > 0 || removedAnchors.length > 0;
-
-  const states = clusters.map((c, i): ClusterRotationState => {
-    const issuerAnchor = paths[i] ?? null;
-    const issuerUnderNew = newAnchor !== undefined && issuerAnchor === newAnchor.fingerprint;
-    const bound = anyOld && issuerUnderNew ? (bounds[i] ?? null) : null;
-    return {
-      name: c.name,
-      bundleHasNew: newAnchor !== undefined && c.bundle.has(newAnchor.fingerprint),
-      oldAnchorsInBundle: oldAnchors.filter((a) => c.bundle.has(a.fingerprint)).map((a) => a.fingerprint),
-      issuerAnchor,
-      issuerUnderNew,
-      oldLeavesValidUntil: bound === null ? null : new Date(bound.until).toISOString(),
-      oldLeavesBasis: bound?.basis ?? null,
-    };
-  });
-
-  const problems = trustProblems(states, clusters);
-  // When the last leaf under any anchor other than an issuer's current one expires, mesh-wide: each
-  // issuer's bound, whatever its current anchor (null, unknown, when any issuer's bound is unknown).
-  const meshBound = combineBounds(bounds.map((b) => b?.until ?? null));
-  const meshUntil = anyOld && states.every((s) => s.issuerUnderNew) ? meshBound : null;
+  const problems = trustProblems(views, newAnchor, options.pods, now);
+  if (recognized === 'ambiguous')
+    problems.push('issuers serve cross certificates for different anchors: give --new-anchor');
+  const allSwitched = views.every((v) => v.reach.reachesNew);
+  const meshBound = combineBounds(
+    views.map((v) => (v.state.oldLeavesValidUntil === null ? null : Date.parse(v.state.oldLeavesValidUntil))),
+  );
+  const meshUntil = allSwitched && newAnchor !== undefined ? meshBound : null;
+  const removed = removedAnchorsWithValidLeaves(clusters, union, t, offline);
   const earlyRemovals = findEarlyRemovals(problems, {
-    clusters,
+    views,
     oldAnchors,
-    removedAnchors,
-    paths,
-    meshBound,
+    removed,
+    meshBound: allSwitched ? meshBound : null,
     t,
   });
   const recordGaps = clusters.flatMap((c) => {
@@ -144,212 +114,104 @@ export function rotationStatus(
       ? [{ cluster: c.name, since: iso(r.since), until: iso(r.until) }]
       : [];
   });
-
-  const base = {
+  const steady =
+    newAnchor === undefined || (oldAnchors.length === 0 && views.every((v) => !v.reach.servesCross));
+  const next = nextStep({
+    views,
+    newAnchor,
+    oldAnchors,
+    meshUntil,
+    t,
+    problems,
+    steady,
+    offline,
+    inputs: options.inputs ?? {},
+  });
+  return {
     now: now.toISOString(),
+    phase: steady ? 'steady' : meshPhase(views, next.action),
     newAnchor:
-      newAnchor === undefined ? null : { fingerprint: newAnchor.fingerprint, subject: newAnchor.subject },
+      newAnchor === undefined
+        ? null
+        : { fingerprint: newAnchor.fingerprint, subject: newAnchor.subject, keyId: newAnchor.keyId },
     oldAnchors: oldAnchors.map((a) => ({ fingerprint: a.fingerprint, subject: a.subject })),
-    clusters: states,
-    oldLeavesValidUntil: oldAnchors.length === 0 ? null : meshUntil === null ? null : iso(meshUntil),
+    clusters: views.map((v) => v.state),
+    oldLeavesValidUntil: meshUntil === null ? null : iso(meshUntil),
+    next,
     problems,
     earlyRemovals,
     recordGaps,
   };
-  if (oldAnchors.length === 0)
-    return { ...base, phase: 'steady', next: steadyNext(problems, earlyRemovals, recordGaps) };
-  const step = rotationStep(states, meshUntil, t);
-  const next: RotationStatus['next'] =
-    problems.length > 0
-      ? { ...step.next, action: 'repair', safe: false, reason: `fix first: ${problems.join('; ')}` }
-      : step.next;
-  return { ...base, phase: step.phase, next };
 }
 
-/** Anchors no bundle holds any more but that an issuer's record shows leaves under, still valid. */
-function removedAnchorsWithValidLeaves(
-  clusters: readonly ClusterSnapshot[],
-  union: TrustBundle,
-  t: number,
-  offline: OfflineAssumptions,
-): string[] {
-  return [
-    ...new Set(
-      clusters.flatMap((c) =>
-        (c.issuedByAnchor ?? [])
-          .filter(
-            (r) =>
-              !union.has(r.anchorFingerprint) &&
-              Date.parse(r.latestNotAfter) + (c.issuance?.clockSkewMs ?? offline.clockSkewMs) >= t,
-          )
-          .map((r) => r.anchorFingerprint),
-      ),
-    ),
-  ];
-}
-
-/** Trust must hold now: every issuer's anchor in every bundle. What breaks it, per cluster. */
-function trustProblems(
-  states: readonly ClusterRotationState[],
-  clusters: readonly ClusterSnapshot[],
-): string[] {
-  const problems: string[] = [];
-  for (const s of states) {
-    if (s.issuerAnchor === null) {
-      problems.push(`${s.name}: the issuer chains to no anchor of any bundle`);
-      continue;
-    }
-    const lacking = clusters.filter((c) => !c.bundle.has(s.issuerAnchor as string)).map((c) => c.name);
-    if (lacking.length > 0) {
-      problems.push(
-        `${s.name}'s issuer signs under anchor ${short(s.issuerAnchor)}, which the bundle of ${lacking.join(', ')} lacks: those clusters refuse ${s.name}'s new leaves`,
-      );
-    }
-  }
-  return problems;
-}
-
-/**
- * Removing an anchor while leaves under it can still be valid breaks those handshakes. This holds
- * for an old anchor some bundle still holds and for one that every bundle has dropped: an issuer's
- * record names it (a restarted issuer's record is empty, so every issuer's bound counts). Each such
- * removal is also added to `problems`.
- */
-function findEarlyRemovals(
-  problems: string[],
+function clusterView(
+  c: ClusterSnapshot,
   m: {
-    readonly clusters: readonly ClusterSnapshot[];
-    readonly oldAnchors: readonly BundleAnchor[];
-    readonly removedAnchors: readonly string[];
-    /** each cluster's issuer anchor (null: none) */
-    readonly paths: readonly (string | null)[];
-    readonly meshBound: number | null;
-    readonly t: number;
+    oldAnchors: readonly BundleAnchor[];
+    newAnchor: NewAnchorRef | undefined;
+    now: Date;
+    offline: OfflineAssumptions;
+    pods: Readonly<Record<string, ClusterPods>> | undefined;
   },
-): EarlyRemoval[] {
-  const { clusters, meshBound } = m;
-  const earlyRemovals: EarlyRemoval[] = [];
-  const removedEarly: string[] = [];
-  if (meshBound === null || meshBound >= m.t)
-    removedEarly.push(
-      ...m.oldAnchors
-        .filter((a) => clusters.some((c) => !c.bundle.has(a.fingerprint)))
-        .map((a) => a.fingerprint),
-    );
-  removedEarly.push(...m.removedAnchors);
-  for (const fp of removedEarly) {
-    // Issuers still signing under it are reported above; their bound is unknown (null).
-    const safeAfter =
-      meshBound === null || m.paths.some((p) => p === fp) ? null : new Date(meshBound).toISOString();
-    const where = clusters.filter((c) => !c.bundle.has(fp)).map((c) => c.name);
-    earlyRemovals.push({ anchorFingerprint: fp, clusters: where, safeAfter });
-    problems.push(
-      `anchor ${short(fp)} was removed from the bundle of ${where.join(', ')} while leaves signed under it may be valid until ${safeAfter ?? 'an unknown time'}: those clusters refuse them (put it back with "lanyard bundle add" until then)`,
-    );
-  }
-  return earlyRemovals;
-}
-
-/** The next step with one anchor only: none, or repair what breaks trust. */
-function steadyNext(
-  problems: readonly string[],
-  earlyRemovals: readonly EarlyRemoval[],
-  recordGaps: RotationStatus['recordGaps'],
-): RotationStatus['next'] {
+): ClusterView {
+  const reach = chainReach(c.issuerChain, m.oldAnchors, m.newAnchor, m.now);
+  const newFp = reach.reachesNew ? (m.newAnchor?.fingerprint ?? m.newAnchor?.keyId) : undefined;
+  const current = [...reach.oldAnchors, ...(newFp !== undefined ? [newFp] : [])];
+  const issuer = issuerStanding(reach);
+  // Only a B-issuer has leaves of an earlier (A-) issuer to bound.
+  const bound =
+    reach.reachesNew && (m.oldAnchors.length > 0 || reach.servesCross)
+      ? oldLeafBound(c, current, m.offline)
+      : null;
+  const bundleHasNew = m.newAnchor !== undefined && bundleHoldsNew(c.bundle, m.newAnchor);
+  const oldAnchorsInBundle = m.oldAnchors
+    .filter((a) => c.bundle.has(a.fingerprint))
+    .map((a) => a.fingerprint);
   return {
-    action: problems.length > 0 ? 'repair' : 'none',
-    clusters: problems.length > 0 ? [...new Set(earlyRemovals.flatMap((r) => r.clusters))] : [],
-    safe: problems.length === 0,
-    reason:
-      problems.length > 0
-        ? `fix first: ${problems.join('; ')}`
-        : recordGaps.length === 0
-          ? 'one anchor, trusted everywhere: no rotation in progress'
-          : `one anchor, trusted everywhere: no rotation in progress as far as the issuers' records go; ${recordGaps
-              .map((g) => `${g.cluster}'s record starts at ${g.since}`)
-              .join(
-                ', ',
-              )}, so if an anchor left the bundles recently, leaves signed under it before then may be valid until ${recordGaps
-              .map((g) => g.until)
-              .reduce((a, b) => (a > b ? a : b))} without showing here`,
-  };
-}
-
-/** Phase 0 to 3 of a rotation in progress and its next step (before any repair comes first). */
-function rotationStep(
-  states: readonly ClusterRotationState[],
-  meshUntil: number | null,
-  t: number,
-): { phase: RotationPhase; next: RotationStatus['next'] } {
-  const names = (pred: (s: ClusterRotationState) => boolean): string[] =>
-    states.filter(pred).map((s) => s.name);
-  const missingNew = names((s) => !s.bundleHasNew);
-  const underOld = names((s) => !s.issuerUnderNew);
-  const holdingOld = names((s) => s.oldAnchorsInBundle.length > 0);
-  if (missingNew.length > 0) {
-    return {
-      phase: 0,
-      next: {
-        action: 'add-new-anchor',
-        clusters: missingNew,
-        safe: true,
-        reason:
-          'adding an anchor never breaks a handshake; every bundle must hold the new anchor before any issuer signs under it',
-      },
-    };
-  }
-  if (underOld.length > 0) {
-    return {
-      phase: 1,
-      next: {
-        action: 'reissue-issuers',
-        clusters: underOld,
-        safe: true,
-        reason: 'every bundle holds the new anchor, so leaves from re-issued issuers are trusted everywhere',
-      },
-    };
-  }
-  if (meshUntil === null || meshUntil >= t) {
-    return {
-      phase: 2,
-      next: {
-        action: 'wait',
-        clusters: holdingOld,
-        safe: false,
-        reason:
-          meshUntil === null
-            ? `removing the old anchor is not safe: when the last leaf under it expires is unknown for ${names((s) => s.oldLeavesValidUntil === null).join(', ')}`
-            : `removing the old anchor is not safe before ${iso(meshUntil)} (in ${formatDuration(meshUntil - t)}): leaves signed under it may still be valid`,
-        ...(meshUntil !== null ? { waitUntil: iso(meshUntil) } : {}),
-      },
-    };
-  }
-  return {
-    phase: 3,
-    next: {
-      action: 'remove-old-anchors',
-      clusters: holdingOld,
-      safe: true,
-      reason: `no leaf signed under the old anchor is valid any more (the last expired by ${iso(meshUntil)})`,
+    snapshot: c,
+    reach,
+    current,
+    state: {
+      name: c.name,
+      kind: c.kind,
+      phase: clusterPhase(issuer, bundleHasNew, oldAnchorsInBundle.length > 0),
+      bundleHasNew,
+      oldAnchorsInBundle,
+      issuer,
+      oldLeavesValidUntil: bound === null ? null : iso(bound.until),
+      oldLeavesBasis: bound?.basis ?? null,
+      proxies: proxyStanding(m.pods?.[c.name], m.newAnchor),
     },
   };
 }
 
-function pickNewAnchor(
-  anchors: readonly BundleAnchor[],
-  wanted: string | undefined,
-): BundleAnchor | undefined {
-  if (wanted !== undefined) {
-    const norm = normalizeFingerprint(wanted);
-    return anchors.find((a) => a.fingerprint.replaceAll(':', '').startsWith(norm));
-  }
-  // The newest anchor (latest notBefore) is the one being rolled in.
-  return anchors.reduce<BundleAnchor | undefined>(
-    (best, a) => (best === undefined || a.notBefore.getTime() > best.notBefore.getTime() ? a : best),
-    undefined,
-  );
+function issuerStanding(reach: ChainReach): IssuerStanding {
+  if (!reach.reachesNew)
+    return reach.oldAnchors.length > 0
+      ? { kind: 'old', oldAnchorsReached: reach.oldAnchors }
+      : { kind: 'none', oldAnchorsReached: [] };
+  return reach.servesCross
+    ? { kind: 'new-with-cross', oldAnchorsReached: reach.oldAnchors }
+    : { kind: 'new', oldAnchorsReached: [] };
 }
 
-function iso(ms: number): string {
+function clusterPhase(issuer: IssuerStanding, hasNew: boolean, hasOld: boolean): ClusterPhase {
+  if (issuer.kind === 'old' || issuer.kind === 'none') return { phase: 1, name: 'prepare' };
+  if (!hasNew) return { phase: 2, name: 'switched' };
+  if (hasOld) return { phase: 3, name: 'trusts-both' };
+  return issuer.kind === 'new-with-cross' ? { phase: 5, name: 'old-dropped' } : { phase: 6, name: 'done' };
+}
+
+/** The mesh's phase: its least advanced cluster's, 4 while every cluster trusts both and the wait runs. */
+function meshPhase(
+  views: readonly ClusterView[],
+  action: RotationStatus['next']['action'],
+): RotationStatus['phase'] {
+  const least = Math.min(...views.map((v) => v.state.phase.phase)) as 1 | 2 | 3 | 5 | 6;
+  if (least === 3 && (action === 'wait-old-leaves' || action === 'drop-old-anchors')) return 4;
+  return least;
+}
+
+export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }

@@ -133,7 +133,8 @@ function rotation(v: MeshView): string {
   const r = v.rotation;
   if (r === null) return '<p>No cluster could be read: the rotation phase is unknown.</p>';
   const wait = r.waitUntil !== null ? ` (waits until ${esc(r.waitUntil)})` : '';
-  return `<p>Mesh-wide: <strong>${esc(r.phase)}</strong>; next step: <strong>${esc(r.action)}</strong>${wait}: ${esc(r.reason)}</p>
+  const waits = r.waitsFor.length > 0 ? `<p>Waits for: ${esc(r.waitsFor.join(', '))}</p>` : '';
+  return `<p>Mesh-wide: <strong>${esc(r.phase)}</strong>; next step: <strong>${esc(r.action)}</strong>${wait}: ${esc(r.reason)}</p>${waits}
 <ul>${r.clusters.map((c) => `<li><a href="${statusHref(c.name)}">${esc(c.name)}</a>: ${esc(c.summary)}</li>`).join('')}${r.unread.map((n) => `<li>${esc(n)}: not read, left out of the phase</li>`).join('')}</ul>`;
 }
 

@@ -3,122 +3,105 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { buildCsr, encodePem, fingerprint, systemClock, type CertificateInfo } from '../../ca/index.js';
-import { createAnchorCertificate, createIssuerCertificate } from '../../ca/profiles.js';
-import { createKeyObjectSigner, generateKey, type Signer } from '../../ca/keys/index.js';
+import { buildCsr, encodePem, fingerprint, type CertificateInfo } from '../../ca/index.js';
+import type { Signer } from '../../ca/keys/index.js';
 import { buildIssuerConfig } from '../../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../../issuer/main.js';
-import type { RotationStatus } from '../../trust-bundles/rotation.js';
+import type { RotationStatus } from '../../trust-bundles/index.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { FakeClock, HOUR } from '../support/clock.js';
 import { createIdentityClient, type IdentityClient } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
-import { opensslVerify, type OpensslResult } from '../support/openssl.js';
+import { opensslVerify } from '../support/openssl.js';
 import { tempDir } from '../support/temp-dir.js';
 import { testKey } from '../support/pki.js';
-import { opensslMutualTls, type HandshakeResult } from '../support/tls.js';
+import { opensslMutualTls } from '../support/tls.js';
 import { waitFor } from '../support/wait.js';
+import { issuer, pem, rotationPki, START, type RotationPki } from './rotation-fixtures.js';
 
 const silent = pino({ level: 'silent' });
 const id = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
+type Name = 'east' | 'west';
 
-interface Anchor {
-  signer: Signer;
-  cert: CertificateInfo;
-}
 interface Cluster {
-  name: string;
+  name: Name;
   issuerDir: string;
   bundleDir: string;
   issuer: RunningIssuer;
   client: IdentityClient;
   admin: string;
-  bundle: CertificateInfo[];
 }
 interface Leaf {
   chain: Buffer[];
   dir: string;
 }
+/** A pod that read its trust anchors once, at start (as a Linkerd proxy does). */
+interface Pod {
+  cluster: Name;
+  tag: string;
+  anchorsFile: string;
+}
 
-describe('trust-anchor rotation across two clusters (fake clock, real certificates, real handshakes)', () => {
-  const clock = new FakeClock(systemClock.now());
+describe('anchor rotation by cross-signing across two clusters (fake clock, running issuers, real handshakes)', () => {
+  const clock = new FakeClock(START);
   let root: string;
   let cleanup: () => void;
-  let oldAnchor: Anchor;
-  let newAnchor: Anchor;
-  const clusters: Record<'east' | 'west', Cluster> = {} as Record<'east' | 'west', Cluster>;
-  const workloadKey = {} as Record<'east' | 'west', { signer: Signer; keyPem: string }>;
+  let p: RotationPki;
+  let crossFile: string;
+  let bFile: string;
+  const clusters = {} as Record<Name, Cluster>;
+  const workloadKey = {} as Record<Name, { signer: Signer; keyPem: string }>;
   const workload = { east: 'web', west: 'db' } as const;
+  const at = (): number => Math.floor(clock.now().getTime() / 1000);
 
-  async function makeAnchor(cn: string): Promise<Anchor> {
-    const signer = createKeyObjectSigner(await generateKey('p256'));
-    return { signer, cert: await createAnchorCertificate({ signer, now: clock.now(), commonName: cn }) };
+  function pod(cluster: Name, tag: string, anchors: CertificateInfo[]): Pod {
+    const anchorsFile = join(root, `pod-${cluster}-${tag}.pem`);
+    writeFileSync(anchorsFile, pem(...anchors));
+    return { cluster, tag, anchorsFile };
   }
 
-  async function issuerFiles(anchor: Anchor, cluster: string): Promise<Record<string, string>> {
-    const { signer, keyPem } = await testKey('p256');
-    const cert = await createIssuerCertificate({
-      anchor: anchor.cert,
-      anchorSigner: anchor.signer,
-      issuerPublicKeyDer: signer.publicKeyDer,
-      now: clock.now(),
-      cluster,
-    });
-    return {
-      'tls.crt': encodePem('CERTIFICATE', cert.der),
-      'tls.key': keyPem,
+  async function adminStatus(
+    c: Cluster,
+  ): Promise<{ anchors: { fingerprint: string }[]; issuer: { serial: string } | null }> {
+    return (await (await fetch(`${c.admin}/v1/status`)).json()) as {
+      anchors: { fingerprint: string }[];
+      issuer: { serial: string } | null;
     };
   }
 
-  /** Replaces a cluster's bundle (as a ConfigMap update) and waits until its issuer serves it. */
   async function setBundle(c: Cluster, anchors: CertificateInfo[]): Promise<void> {
-    c.bundle = anchors;
-    writeAtomicVolume(c.bundleDir, {
-      'ca-bundle.crt': anchors.map((a) => encodePem('CERTIFICATE', a.der)).join(''),
-    });
+    writeAtomicVolume(c.bundleDir, { 'ca-bundle.crt': pem(...anchors) });
     const want = anchors
       .map((a) => fingerprint(a.der))
       .sort()
       .join(',');
     await waitFor(
-      async () => {
-        const s = (await (await fetch(`${c.admin}/v1/status`)).json()) as {
-          anchors: { fingerprint: string }[];
-        };
-        return (
-          s.anchors
-            .map((a) => a.fingerprint)
-            .sort()
-            .join(',') === want
-        );
-      },
+      async () =>
+        (await adminStatus(c)).anchors
+          .map((a) => a.fingerprint)
+          .sort()
+          .join(',') === want,
       `${c.name} to serve the new bundle`,
       { timeoutMs: 10_000, intervalMs: 25 },
     );
   }
 
-  /** Replaces a cluster's issuer Secret with one under `anchor` and waits for the hot reload. */
-  async function reissue(c: Cluster, anchor: Anchor): Promise<void> {
-    writeAtomicVolume(c.issuerDir, await issuerFiles(anchor, c.name));
-    const fp = fingerprint(anchor.cert.der);
+  /** Puts an issuer certificate (and the chain above it) and key in place and waits for the hot reload. */
+  async function install(c: Cluster, chain: CertificateInfo[], keyPem: string): Promise<void> {
+    writeAtomicVolume(c.issuerDir, { 'tls.crt': pem(...chain), 'tls.key': keyPem });
+    const serial = chain[0]?.serialHex ?? '';
     await waitFor(
-      async () => {
-        const s = (await (await fetch(`${c.admin}/v1/status`)).json()) as {
-          issuer: { anchorFingerprint: string } | null;
-        };
-        return s.issuer?.anchorFingerprint === fp;
-      },
+      async () =>
+        (await adminStatus(c)).issuer?.serial.replaceAll(':', '').toLowerCase() === serial.toLowerCase(),
       `${c.name} to load its new issuer`,
       { timeoutMs: 10_000, intervalMs: 25 },
     );
   }
 
-  /** A workload of cluster `name` gets a leaf from its own cluster's issuer; files for openssl. */
-  async function certify(name: 'east' | 'west', tag: string): Promise<Leaf> {
-    const c = clusters[name];
+  async function certify(name: Name, tag: string): Promise<Leaf> {
     const sa = workload[name];
-    const res = await c.client.certify({
+    const res = await clusters[name].client.certify({
       identity: id(sa),
       token: Buffer.from(`sa:default:${sa}`),
       certificate_signing_request: buildCsr(workloadKey[name].signer, { dnsNames: [id(sa)] }),
@@ -127,70 +110,44 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
     mkdirSync(dir, { recursive: true });
     const chain = [res.leaf_certificate, ...res.intermediate_certificates];
     writeFileSync(join(dir, 'tls.crt'), chain.map((d) => encodePem('CERTIFICATE', d)).join(''));
-    writeFileSync(join(dir, 'tls.key'), workloadKey[name].keyPem, {
-      mode: 0o600,
-    });
+    writeFileSync(join(dir, 'tls.key'), workloadKey[name].keyPem, { mode: 0o600 });
     return { chain, dir };
   }
 
-  const at = (): number => Math.floor(clock.now().getTime() / 1000);
-
-  function verifiesUnder(leaf: Leaf, bundleOf: Cluster): boolean {
-    return verifyUnder(leaf, bundleOf).ok;
-  }
-
-  function verifyUnder(leaf: Leaf, bundleOf: Cluster): OpensslResult {
+  function verifies(leaf: Leaf, anchors: CertificateInfo[]): boolean {
     return opensslVerify({
       leaf: leaf.chain[0] as Buffer,
       intermediates: leaf.chain.slice(1),
-      anchors: bundleOf.bundle.map((a) => a.der),
+      anchors: anchors.map((a) => a.der),
       purpose: 'sslclient',
       atSeconds: at(),
-    });
+    }).ok;
   }
 
-  /** east's workload serves, west's connects; each side trusts its own cluster's current bundle. */
-  async function handshake(eastLeaf: Leaf, westLeaf: Leaf): Promise<boolean> {
-    return (await handshakeResult(eastLeaf, westLeaf)).ok;
+  /** Every east pod with every west pod, both directions of the mutual handshake, with these leaves. */
+  async function assertMesh(tag: string, pods: Pod[], leaves: Record<Name, Leaf>): Promise<void> {
+    for (const e of pods.filter((x) => x.cluster === 'east'))
+      for (const w of pods.filter((x) => x.cluster === 'west')) {
+        const r = await opensslMutualTls(
+          {
+            cert: join(leaves.east.dir, 'tls.crt'),
+            key: join(leaves.east.dir, 'tls.key'),
+            ca: e.anchorsFile,
+            expectPeer: id('db'),
+          },
+          {
+            cert: join(leaves.west.dir, 'tls.crt'),
+            key: join(leaves.west.dir, 'tls.key'),
+            ca: w.anchorsFile,
+            expectPeer: id('web'),
+          },
+          { atSeconds: at() },
+        );
+        assert.ok(r.ok, `${tag}: east pod ${e.tag} ⇄ west pod ${w.tag}\n${r.client}\n${r.server}`);
+      }
   }
 
-  async function handshakeResult(eastLeaf: Leaf, westLeaf: Leaf): Promise<HandshakeResult> {
-    const bundleFile = (c: Cluster): string => {
-      const p = join(root, `${c.name}-bundle-${at()}-${c.bundle.length}.pem`);
-      writeFileSync(p, c.bundle.map((a) => encodePem('CERTIFICATE', a.der)).join(''));
-      return p;
-    };
-    return opensslMutualTls(
-      {
-        cert: join(eastLeaf.dir, 'tls.crt'),
-        key: join(eastLeaf.dir, 'tls.key'),
-        ca: bundleFile(clusters.east),
-        expectPeer: id('db'),
-      },
-      {
-        cert: join(westLeaf.dir, 'tls.crt'),
-        key: join(westLeaf.dir, 'tls.key'),
-        ca: bundleFile(clusters.west),
-        expectPeer: id('web'),
-      },
-      { atSeconds: at() },
-    );
-  }
-
-  async function assertCrossTrust(tag: string): Promise<{ east: Leaf; west: Leaf }> {
-    const east = await certify('east', tag);
-    const west = await certify('west', tag);
-    assert.ok(verifiesUnder(east, clusters.west), `${tag}: east's leaf verifies under west's bundle`);
-    assert.ok(verifiesUnder(west, clusters.east), `${tag}: west's leaf verifies under east's bundle`);
-    assert.ok(
-      verifiesUnder(east, clusters.east) && verifiesUnder(west, clusters.west),
-      `${tag}: each verifies at home`,
-    );
-    assert.ok(await handshake(east, west), `${tag}: mutual TLS between east and west workloads`);
-    return { east, west };
-  }
-
-  async function status(): Promise<{ code: number; s: RotationStatus }> {
+  async function status(extra: string[] = []): Promise<{ code: number; s: RotationStatus }> {
     const r = await runLanyard(
       [
         'rotate',
@@ -199,6 +156,7 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
         `east=${clusters.east.admin}`,
         '--cluster',
         `west=${clusters.west.admin}`,
+        ...extra,
         '--json',
       ],
       { clock },
@@ -208,36 +166,41 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
 
   before(async () => {
     ({ dir: root, cleanup } = tempDir('lanyard-rotation-'));
-    oldAnchor = await makeAnchor('root-2026.linkerd.cluster.local');
-    workloadKey.east = await testKey('p256');
-    workloadKey.west = await testKey('p256');
+    p = await rotationPki();
+    crossFile = join(root, 'cross.crt');
+    writeFileSync(crossFile, pem(p.cross));
+    bFile = join(root, 'anchor-b');
+    mkdirSync(bFile, { mode: 0o700 });
+    writeFileSync(join(bFile, 'anchor.crt'), pem(p.B.cert));
+    writeFileSync(join(bFile, 'anchor.key'), p.B.keyPem, { mode: 0o600 });
     for (const name of ['east', 'west'] as const) {
+      workloadKey[name] = await testKey('p256');
       const issuerDir = join(root, name, 'issuer');
       const bundleDir = join(root, name, 'trust-roots');
-      writeAtomicVolume(issuerDir, await issuerFiles(oldAnchor, name));
-      writeAtomicVolume(bundleDir, { 'ca-bundle.crt': encodePem('CERTIFICATE', oldAnchor.cert.der) });
-      const config = buildIssuerConfig({
-        issuerDir,
-        trustAnchors: join(bundleDir, 'ca-bundle.crt'),
-        listen: '127.0.0.1:0',
-        adminListen: '127.0.0.1:0',
-        cluster: name,
-        trustDomain: 'cluster.local',
-        controlNamespace: 'linkerd',
-        auth: 'jwt',
-        jwksFile: '/dev/null',
-        tokenIssuer: 'unused',
-        tokenAudience: 'identity.l5d.io',
-        leafKeyTypes: 'p256',
-        maxInFlight: '64',
-        pollInterval: 50,
-        logLevel: 'silent',
-      });
-      const issuer = await startIssuer(config, {
-        logger: silent,
-        clock,
-        authenticator: scriptedAuthenticator(),
-      });
+      const old = p.oldIssuer[name];
+      assert.ok(old);
+      writeAtomicVolume(issuerDir, { 'tls.crt': pem(old.cert), 'tls.key': old.keyPem });
+      writeAtomicVolume(bundleDir, { 'ca-bundle.crt': pem(p.A.cert) });
+      const issuer = await startIssuer(
+        buildIssuerConfig({
+          issuerDir,
+          trustAnchors: join(bundleDir, 'ca-bundle.crt'),
+          listen: '127.0.0.1:0',
+          adminListen: '127.0.0.1:0',
+          cluster: name,
+          trustDomain: 'cluster.local',
+          controlNamespace: 'linkerd',
+          auth: 'jwt',
+          jwksFile: '/dev/null',
+          tokenIssuer: 'unused',
+          tokenAudience: 'identity.l5d.io',
+          leafKeyTypes: 'p256',
+          maxInFlight: '64',
+          pollInterval: 50,
+          logLevel: 'silent',
+        }),
+        { logger: silent, clock, authenticator: scriptedAuthenticator() },
+      );
       clusters[name] = {
         name,
         issuerDir,
@@ -245,7 +208,6 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
         issuer,
         client: createIdentityClient(`127.0.0.1:${issuer.grpcAddress.port}`),
         admin: `http://127.0.0.1:${issuer.adminAddress.port}`,
-        bundle: [oldAnchor.cert],
       };
     }
   });
@@ -258,85 +220,101 @@ describe('trust-anchor rotation across two clusters (fake clock, real certificat
     cleanup();
   });
 
-  it('walks steady → phase 0 → 1 → 2 → 3 → steady with cross-cluster trust at every step, and flags an early removal', async () => {
-    // Steady state: one anchor.
+  it('walks phases 1 → 6 with every pod pair handshaking and no pod restarted; flags a too-early drop', async () => {
+    const pods = [pod('east', 'A', [p.A.cert]), pod('west', 'A', [p.A.cert])];
+    const given = ['--new-anchor', bFile, '--cross-signed', crossFile];
     let st = await status();
     assert.equal(st.s.phase, 'steady');
     assert.equal(st.code, 0);
-    await assertCrossTrust('steady');
+    const steadyLeaves = { east: await certify('east', 'steady'), west: await certify('west', 'steady') };
+    await assertMesh('steady', pods, steadyLeaves);
 
-    // Phase 0 → 1: the new anchor goes into every bundle.
-    clock.advance(HOUR);
-    newAnchor = await makeAnchor('root-2027.linkerd.cluster.local');
-    await setBundle(clusters.east, [oldAnchor.cert, newAnchor.cert]);
-    st = await status();
-    assert.equal(st.s.phase, 0);
-    assert.deepEqual(st.s.next.clusters, ['west']);
-    assert.equal(st.s.next.safe, true);
-    await assertCrossTrust('phase0');
-    await setBundle(clusters.west, [oldAnchor.cert, newAnchor.cert]);
-    st = await status();
+    // Phase 1 → 2: B, the cross certificate and the B-issuers exist; switching is safe.
+    st = await status(given);
     assert.equal(st.s.phase, 1);
-    assert.equal(st.s.next.action, 'reissue-issuers');
-    assert.equal(st.s.next.safe, true);
-    const underOld = await assertCrossTrust('phase1');
-
-    // Phase 1 → 2: both issuers re-issued under the new anchor, hot-reloaded.
+    assert.equal(st.s.next.action, 'switch-issuers');
+    assert.equal(st.code, 0, JSON.stringify(st.s.next));
     clock.advance(HOUR);
-    await reissue(clusters.east, newAnchor);
-    await assertCrossTrust('phase1-east-reissued');
-    await reissue(clusters.west, newAnchor);
-    st = await status();
-    assert.equal(st.s.phase, 2);
-    assert.equal(st.s.next.action, 'wait');
-    assert.equal(st.s.next.safe, false, 'removing the old anchor is not safe yet');
-    assert.ok(Date.parse(st.s.next.waitUntil ?? '') > clock.now().getTime(), 'it says until when to wait');
-    await assertCrossTrust('phase2');
-    // Leaves issued under the old anchor are still valid and still trusted everywhere.
-    assert.ok(verifiesUnder(underOld.east, clusters.west) && verifiesUnder(underOld.west, clusters.east));
-    assert.ok(await handshake(underOld.east, underOld.west));
-
-    // Removing the old anchor now is reported unsafe, and here is the failure it would cause.
-    await setBundle(clusters.west, [newAnchor.cert]);
-    st = await status();
-    assert.equal(st.code, 1, 'rotate status exits 1');
-    assert.ok(st.s.problems.length > 0);
-    assert.equal(st.s.next.safe, false);
-    // Refused because the chain no longer reaches an anchor west trusts: X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY (20).
-    const refused = verifyUnder(underOld.east, clusters.west);
-    assert.equal(refused.ok, false, "west now refuses east's still-valid old leaf");
-    assert.match(`${refused.stdout}\n${refused.stderr}`, /\berror 20 at /);
-    const hs = await handshakeResult(underOld.east, underOld.west);
-    assert.equal(hs.ok, false, 'the handshake fails');
-    assert.match(
-      hs.client,
-      /verify error:num=20\b/,
-      "west's client refuses east's certificate with error 20",
+    for (const name of ['east', 'west'] as const) {
+      const b = p.newIssuer[name];
+      assert.ok(b);
+      await install(clusters[name], [b.cert, p.cross], b.keyPem);
+      const leaf = await certify(name, `switched-${name}`);
+      assert.ok(
+        verifies(leaf, [p.A.cert]) && verifies(leaf, [p.B.cert]),
+        `${name}'s new leaf verifies under {A} alone and {B} alone`,
+      );
+    }
+    st = await status(given);
+    assert.deepEqual(
+      st.s.clusters.map((c) => [c.phase.phase, c.issuer.kind]),
+      [
+        [2, 'new-with-cross'],
+        [2, 'new-with-cross'],
+      ],
     );
-    await setBundle(clusters.west, [oldAnchor.cert, newAnchor.cert]);
-    assert.ok(await handshake(underOld.east, underOld.west), 'restoring the anchor restores the handshake');
+    assert.equal(st.s.next.action, 'add-new-anchor');
+    assert.equal(st.code, 0);
+    await assertMesh('phase 2', pods, {
+      east: await certify('east', 'p2'),
+      west: await certify('west', 'p2'),
+    });
+    await assertMesh('phase 2, leaves of the A-issuers', pods, steadyLeaves);
 
-    // Phase 3: once every leaf under the old anchor has expired, removal is safe.
+    // Phase 3: B joins every bundle; pods started now trust both.
+    await setBundle(clusters.east, [p.A.cert, p.B.cert]);
+    await setBundle(clusters.west, [p.A.cert, p.B.cert]);
+    pods.push(pod('east', 'AB', [p.A.cert, p.B.cert]), pod('west', 'AB', [p.A.cert, p.B.cert]));
+    st = await status(given);
+    assert.equal(st.s.phase, 4);
+    assert.equal(st.s.next.action, 'wait-old-leaves');
+    assert.equal(st.code, 3);
+    await assertMesh('phase 4', pods, {
+      east: await certify('east', 'p4'),
+      west: await certify('west', 'p4'),
+    });
+    await assertMesh('phase 4, leaves of the A-issuers', pods, steadyLeaves);
+
+    // Dropping A now would break the A-issuers' leaves still alive: trust is broken, exit 1.
+    await setBundle(clusters.west, [p.B.cert]);
+    st = await status(given);
+    assert.equal(st.code, 1);
+    assert.equal(st.s.earlyRemovals[0]?.anchorFingerprint, fingerprint(p.A.cert.der));
+    await setBundle(clusters.west, [p.A.cert, p.B.cert]);
+
+    // Phase 5: once no leaf of an A-issuer can be alive, A leaves the bundles; pods started now trust B only.
     clock.advance(25 * HOUR);
-    st = await status();
-    assert.equal(st.s.phase, 3);
-    assert.equal(st.s.next.action, 'remove-old-anchors');
-    assert.equal(st.s.next.safe, true);
-    assert.deepEqual([...st.s.next.clusters].sort(), ['east', 'west']);
-    await assertCrossTrust('phase3');
-    await setBundle(clusters.east, [newAnchor.cert]);
-    await setBundle(clusters.west, [newAnchor.cert]);
-    st = await status();
+    st = await status(given);
+    assert.equal(st.s.next.action, 'drop-old-anchors');
+    assert.equal(st.code, 0);
+    await setBundle(clusters.east, [p.B.cert]);
+    await setBundle(clusters.west, [p.B.cert]);
+    pods.push(pod('east', 'B', [p.B.cert]), pod('west', 'B', [p.B.cert]));
+    st = await status(given);
+    assert.deepEqual(
+      st.s.clusters.map((c) => c.phase.phase),
+      [5, 5],
+    );
+    assert.equal(st.s.next.action, 'wait-old-proxies');
+    assert.deepEqual(st.s.next.missing, ['kubeconfig']);
+    assert.equal(st.code, 3);
+    await assertMesh('phase 5: A-only, A+B and B-only pods', pods, {
+      east: await certify('east', 'p5'),
+      west: await certify('west', 'p5'),
+    });
+
+    // Phase 6, once the A-only pods have been replaced at their own pace: stop serving the cross certificate.
+    const remaining = pods.filter((x) => x.tag !== 'A');
+    for (const name of ['east', 'west'] as const) {
+      const b = await issuer(p.B, name, clock.now().getTime());
+      await install(clusters[name], [b.cert], b.keyPem);
+    }
+    st = await status(given);
     assert.equal(st.s.phase, 'steady');
     assert.equal(st.code, 0);
-    assert.equal(st.s.newAnchor?.fingerprint, fingerprint(newAnchor.cert.der));
-    await assertCrossTrust('done');
-
-    // And the mesh check agrees.
-    const check = await runLanyard(
-      ['check', '--cluster', `east=${clusters.east.admin}`, '--cluster', `west=${clusters.west.admin}`],
-      { clock },
-    );
-    assert.equal(check.code, 0, check.out);
+    const done = { east: await certify('east', 'done'), west: await certify('west', 'done') };
+    await assertMesh('done', remaining, done);
+    // why phase 6 waits for the A-only pods: without the cross certificate, {A} alone refuses the new leaves
+    assert.ok(verifies(done.east, [p.B.cert]) && !verifies(done.east, [p.A.cert]));
   });
 });

@@ -1,181 +1,109 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { type CertificateInfo } from '../../ca/index.js';
-import { createTrustBundle, type BundleAnchor } from '../../trust-bundles/bundle.js';
-import { planRotation, type PlanPhase, type RotationPlan } from '../../trust-bundles/rotation-plan.js';
-import { OFFLINE_DEFAULTS, offlineWindowMs } from '../../trust-bundles/rotation.js';
+import { fingerprint } from '../../ca/index.js';
+import { planRotation, type RotationPlanInput } from '../../trust-bundles/rotation-plan.js';
 import type { ClusterSnapshot } from '../../trust-bundles/sources.js';
-import { HOUR } from '../support/clock.js';
-import { testPki } from '../support/pki.js';
+import {
+  adminCluster,
+  anchor,
+  crossSign,
+  dirCluster,
+  rotationPki,
+  START,
+  type RotationPki,
+} from './rotation-fixtures.js';
 
-const NOW = new Date('2026-06-01T00:00:00Z');
-const NEXT_DIR = '/anchors/next';
-
-function snapshot(
-  name: string,
-  kind: ClusterSnapshot['kind'],
-  anchors: readonly CertificateInfo[],
-  issuer: CertificateInfo,
-  extra: Partial<ClusterSnapshot> = {},
-): ClusterSnapshot {
-  return {
-    name,
-    source: kind === 'dir' ? `/srv/${name}` : `http://${name}:9990`,
-    kind,
-    bundle: createTrustBundle(anchors),
-    issuerChain: [issuer],
-    issuedByAnchor: undefined,
-    issuance: undefined,
-    ...extra,
-  };
-}
-
-function phase(plan: RotationPlan, n: 1 | 2 | 3): PlanPhase {
-  const p = plan.phases[n - 1];
-  assert.ok(p);
-  return p;
-}
-const commandsOf = (p: PlanPhase, cluster: string): string[] =>
-  p.steps.filter((s) => s.cluster === cluster).flatMap((s) => [...s.commands]);
-
-describe('planRotation', () => {
-  let old: CertificateInfo;
-  let older: CertificateInfo;
-  let issuer: CertificateInfo;
-  let next: BundleAnchor;
-
+describe('planRotation: the six phases as data', () => {
+  let p: RotationPki;
+  let clusters: ClusterSnapshot[];
   before(async () => {
-    const current = await testPki({ now: NOW });
-    const earlier = await testPki({ now: new Date(NOW.getTime() - HOUR) });
-    const incoming = await testPki({ now: new Date(NOW.getTime() + HOUR) });
-    old = current.anchor.cert;
-    older = earlier.anchor.cert;
-    const east = current.issuers.east;
-    assert.ok(east);
-    issuer = east.cert;
-    const anchor = createTrustBundle([incoming.anchor.cert]).anchors[0];
-    assert.ok(anchor);
-    next = anchor;
+    p = await rotationPki();
+    const east = p.oldIssuer.east;
+    const west = p.oldIssuer.west;
+    assert.ok(east && west);
+    clusters = [
+      adminCluster('east', { bundle: [p.A.cert], chain: [east.cert], loadedAt: START }),
+      dirCluster('west', { bundle: [p.A.cert], chain: [west.cert], changedAt: START }),
+    ];
+  });
+  const input = (cross: RotationPlanInput['cross']): RotationPlanInput => ({
+    newAnchorDir: 'B',
+    newAnchorCertPath: 'B/anchor.crt',
+    newAnchor: { fingerprint: fingerprint(p.B.cert.der), subject: 'CN=anchor B', certificate: p.B.cert },
+    cross,
+    now: new Date(START),
   });
 
-  const plan = (clusters: readonly ClusterSnapshot[], offline = OFFLINE_DEFAULTS): RotationPlan =>
-    planRotation(clusters, { newAnchorDir: NEXT_DIR, newAnchor: next, offline });
-
-  it('has three phases in order: add the new anchor, re-issue the issuers, remove the old anchors', () => {
-    const p = plan([snapshot('east', 'dir', [old, next.certificate], issuer)]);
+  it('orders the phases with their preconditions; phase 6 is optional; phase 4 has no command', () => {
+    const plan = planRotation(clusters, input({ path: 'cross.crt', certificate: p.cross }));
     assert.deepEqual(
-      p.phases.map((x) => [x.phase, x.action, x.waitsFor.kind]),
+      plan.phases.map((x) => [x.phase, x.action, x.requires]),
       [
-        [1, 'add-new-anchor', 'nothing'],
-        [2, 'reissue-issuers', 'new-anchor-everywhere'],
-        [3, 'remove-old-anchors', 'old-leaves-expired'],
-      ],
-    );
-    assert.deepEqual(p.newAnchor, { fingerprint: next.fingerprint, subject: next.subject });
-    assert.equal(p.newAnchorCertPath, join(NEXT_DIR, 'anchor.crt'));
-  });
-
-  it('gives every cluster one step in phases 1 and 2, in the order the clusters were given', () => {
-    const p = plan([snapshot('west', 'admin', [old], issuer), snapshot('east', 'dir', [old], issuer)]);
-    for (const n of [1, 2] as const) {
-      assert.deepEqual(
-        phase(p, n).steps.map((s) => [s.cluster, s.kind]),
+        [1, 'prepare', []],
+        [2, 'switch-issuers', ['cross-reaches-every-bundle']],
+        [3, 'add-new-anchor', []],
+        [4, 'wait-old-leaves', ['every-issuer-switched', 'new-anchor-in-every-bundle']],
         [
-          ['west', 'admin'],
-          ['east', 'dir'],
+          5,
+          'drop-old-anchors',
+          ['every-issuer-switched', 'new-anchor-in-every-bundle', 'old-leaves-expired'],
         ],
-      );
-    }
-  });
-
-  it("edits a directory cluster's own bundle file, and a local copy of an admin cluster's served bundle", () => {
-    const p = plan([
-      snapshot('east', 'dir', [old], issuer, { bundlePath: '/etc/east/bundle.pem' }),
-      snapshot('north', 'dir', [old], issuer),
-      snapshot('west', 'admin', [old], issuer),
-    ]);
-    const cert = join(NEXT_DIR, 'anchor.crt');
-    assert.deepEqual(commandsOf(phase(p, 1), 'east'), [`lanyard bundle add /etc/east/bundle.pem ${cert}`]);
-    assert.deepEqual(commandsOf(phase(p, 1), 'north'), [
-      `lanyard bundle add ${join('/srv/north', 'ca.crt')} ${cert}`,
-    ]);
-    const west = commandsOf(phase(p, 1), 'west');
-    assert.equal(west.length, 3);
-    assert.ok(west[0]?.startsWith('curl -fsS http://west:9990/v1/bundle > west-bundle.crt'));
-    assert.equal(west[1], `lanyard bundle add west-bundle.crt ${cert}`);
-    assert.ok(west[2]?.includes('kubectl --context west apply'));
-  });
-
-  it('re-issues under the new anchor directory and never copies ca.crt over a bundle', () => {
-    const p = plan([snapshot('east', 'dir', [old], issuer), snapshot('west', 'admin', [old], issuer)]);
-    for (const cluster of ['east', 'west']) {
-      const cmds = commandsOf(phase(p, 2), cluster);
-      assert.equal(
-        cmds[0],
-        `lanyard issuer create --anchor ${NEXT_DIR} --cluster ${cluster} --out ${cluster}-issuer-next`,
-      );
-      assert.ok(cmds.every((c) => !/cp .*ca\.crt/.test(c)));
-    }
-    assert.deepEqual(
-      commandsOf(phase(p, 2), 'east')[1],
-      'cp east-issuer-next/tls.key east-issuer-next/tls.crt /srv/east/',
-    );
-    assert.ok(commandsOf(phase(p, 2), 'west')[1]?.includes('create secret tls linkerd-identity-issuer'));
-  });
-
-  it('removes, per cluster, every anchor of its bundle but the new one, and nothing from a bundle without old anchors', () => {
-    const p = plan([
-      snapshot('east', 'dir', [older, old, next.certificate], issuer),
-      snapshot('west', 'admin', [next.certificate], issuer),
-    ]);
-    const removals = phase(p, 3).steps.map((s) => [s.cluster, s.removesAnchor]);
-    const fp = (c: CertificateInfo): string | undefined => createTrustBundle([c]).anchors[0]?.fingerprint;
-    assert.deepEqual(removals, [
-      ['east', fp(older)],
-      ['east', fp(old)],
-    ]);
-    for (const s of phase(p, 3).steps) assert.ok(s.commands[0]?.endsWith(` ${s.removesAnchor ?? '?'}`));
-  });
-
-  it('waits for old leaves to expire, bounded for directory clusters by the offline window', () => {
-    const offline = { pollIntervalMs: 5000, maxLeafLifetimeMs: 2 * HOUR, clockSkewMs: 1000 };
-    const p = plan(
-      [
-        snapshot('east', 'dir', [old], issuer),
-        snapshot('west', 'admin', [old], issuer),
-        snapshot('north', 'dir', [old], issuer),
+        [6, 'stop-serving-cross', ['no-proxy-trusts-only-old']],
       ],
-      offline,
     );
-    assert.deepEqual(phase(p, 3).waitsFor, {
-      kind: 'old-leaves-expired',
-      offline: { ...offline, clusters: ['east', 'north'], windowMs: offlineWindowMs(offline) },
+    const four = plan.phases[3];
+    assert.ok(four?.phase === 4);
+    assert.deepEqual(four.steps, []);
+    assert.deepEqual(four.offline?.clusters, ['west']);
+    const six = plan.phases[5];
+    assert.ok(six?.phase === 6 && six.optional);
+  });
+
+  it('admin clusters get kubectl and the cert-manager variant; directories get cp; ca.crt is never copied', () => {
+    const plan = planRotation(clusters, input({ path: 'cross.crt', certificate: p.cross }));
+    const two = plan.phases[1]?.steps ?? [];
+    const east = two.find((s) => s.cluster === 'east');
+    const west = two.find((s) => s.cluster === 'west');
+    assert.ok(east);
+    assert.ok(east.commands.some((c) => c.startsWith('kubectl --context east -n linkerd create secret tls')));
+    assert.ok(east.notes?.some((n) => n.includes('--intermediates cross.crt')));
+    assert.deepEqual(west?.commands, ['cp west-issuer-next/tls.key west-issuer-next/tls.crt /srv/west/']);
+    assert.ok(
+      plan.phases.flatMap((x) => x.steps.flatMap((s) => s.commands)).every((c) => !/cp .*ca\.crt/.test(c)),
+    );
+    const five = plan.phases[4]?.steps ?? [];
+    assert.deepEqual(
+      five.map((s) => [s.cluster, s.removesAnchor]),
+      [
+        ['east', fingerprint(p.A.cert.der)],
+        ['west', fingerprint(p.A.cert.der)],
+      ],
+    );
+  });
+
+  it('prints the cross-sign command first when the cross certificate is still to be made', () => {
+    const plan = planRotation(clusters, input({ path: 'cross.crt', oldAnchorDir: 'A', oldAnchor: p.A.cert }));
+    assert.deepEqual(plan.phases[0]?.steps[0]?.commands, [
+      'lanyard anchor cross-sign --anchor A --subject B --out cross.crt',
+    ]);
+  });
+
+  it('refuses a cross certificate not for B, or not signed by an anchor of every bundle (ERR_ROTATION_INPUT_INVALID)', async () => {
+    assert.throws(() => planRotation(clusters, input({ path: 'x', certificate: p.A.cert })), {
+      code: 'ERR_ROTATION_INPUT_INVALID',
     });
-    assert.equal(offlineWindowMs(offline), 5000 + 2 * HOUR + 2 * 1000);
-  });
-
-  it('has no offline wait when every cluster keeps an issuance record (admin sources)', () => {
-    const p = plan([snapshot('west', 'admin', [old], issuer)]);
-    assert.deepEqual(phase(p, 3).waitsFor, { kind: 'old-leaves-expired', offline: null });
-  });
-
-  it('carries non-default offline assumptions into the status command only when a directory cluster needs them', () => {
-    const offline = { ...OFFLINE_DEFAULTS, maxLeafLifetimeMs: HOUR };
-    const dir = plan([snapshot('east', 'dir', [old], issuer)], offline);
-    assert.equal(
-      dir.statusCommand,
-      `lanyard rotate status --cluster east=/srv/east --max-leaf-lifetime ${HOUR}ms`,
+    const other = await anchor('anchor C', START - 24 * 3_600_000);
+    const byOther = await crossSign(other, p.B);
+    assert.throws(() => planRotation(clusters, input({ path: 'x', certificate: byOther })), {
+      code: 'ERR_ROTATION_INPUT_INVALID',
+      input: 'cross-signed',
+    });
+    assert.throws(
+      () => planRotation(clusters, input({ path: 'x', oldAnchorDir: 'C', oldAnchor: other.cert })),
+      {
+        code: 'ERR_ROTATION_INPUT_INVALID',
+        input: 'old-anchor',
+      },
     );
-    const admin = plan([snapshot('west', 'admin', [old], issuer)], offline);
-    assert.equal(admin.statusCommand, 'lanyard rotate status --cluster west=http://west:9990');
-    assert.equal(admin.finalCommand, 'lanyard check --cluster west=http://west:9990');
-    const defaults = plan([snapshot('east', 'dir', [old], issuer)]);
-    assert.equal(defaults.statusCommand, 'lanyard rotate status --cluster east=/srv/east');
-  });
-
-  it('is a function of its inputs: the same clusters give the same plan', () => {
-    const clusters = [snapshot('east', 'dir', [old], issuer), snapshot('west', 'admin', [old], issuer)];
-    assert.deepEqual(plan(clusters), plan(clusters));
   });
 });

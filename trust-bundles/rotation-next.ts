@@ -1,0 +1,245 @@
+// The next step of a rotation in progress, with the preconditions it was judged by, measured now.
+import { createChainVerifier, formatDuration, type CertificateInfo } from '../ca/index.js';
+import type { BundleAnchor } from './bundle.js';
+import type { RotationInput } from './errors.js';
+import {
+  addAnchorCommands,
+  removeAnchorCommands,
+  stopCrossCommands,
+  switchIssuerCommands,
+  prepareIssuerCommands,
+  type CommandFiles,
+} from './rotation-commands.js';
+import { crossCertificates, namesAnchor, type NewAnchorRef } from './rotation-anchors.js';
+import type { OfflineAssumptions } from './rotation-bounds.js';
+import type { ClusterView } from './rotation.js';
+import type { NextStep, Precondition, StepCommands } from './rotation-types.js';
+
+/** What the next step's commands and preconditions may use beyond the clusters. */
+export interface StepInputs extends CommandFiles {
+  /** the cross certificate given (`--cross-signed FILE`), parsed */
+  readonly cross?: CertificateInfo;
+}
+
+export interface NextContext {
+  readonly views: readonly ClusterView[];
+  readonly newAnchor: NewAnchorRef | undefined;
+  readonly oldAnchors: readonly BundleAnchor[];
+  readonly meshUntil: number | null;
+  readonly t: number;
+  readonly problems: readonly string[];
+  readonly steady: boolean;
+  readonly offline: OfflineAssumptions;
+  readonly inputs: StepInputs;
+}
+
+interface StepDraft extends Pick<NextStep, 'action' | 'phase' | 'clusters' | 'reason'> {
+  readonly preconditions?: readonly Precondition[];
+  readonly missing?: readonly RotationInput[];
+  readonly commands?: readonly StepCommands[];
+  readonly safe?: boolean;
+  readonly waitUntil?: string;
+}
+
+function step(p: StepDraft): NextStep {
+  const missing = p.missing ?? [];
+  const preconditions = p.preconditions ?? [];
+  return {
+    action: p.action,
+    phase: p.phase,
+    clusters: p.clusters,
+    safe: p.safe ?? (missing.length === 0 && preconditions.every((c) => c.holds === true)),
+    preconditions,
+    missing,
+    commands: missing.length === 0 ? (p.commands ?? []) : [],
+    reason: p.reason,
+    ...(p.waitUntil !== undefined ? { waitUntil: p.waitUntil } : {}),
+  };
+}
+
+/** The next step: repair first, then phases 2, 3, 4/5, 6 in order of what is still to do. */
+export function nextStep(x: NextContext): NextStep {
+  if (x.problems.length > 0)
+    return step({
+      action: 'repair',
+      phase: null,
+      clusters: [],
+      safe: false,
+      reason: `fix first: ${x.problems.join('; ')}`,
+    });
+  if (x.steady || x.newAnchor === undefined)
+    return step({
+      action: 'none',
+      phase: null,
+      clusters: [],
+      reason: 'one anchor, trusted everywhere: no rotation in progress',
+    });
+  const names = (pred: (v: ClusterView) => boolean): string[] =>
+    x.views.filter(pred).map((v) => v.snapshot.name);
+  const unswitched = names((v) => !v.reach.reachesNew);
+  if (unswitched.length > 0) return switchStep(x, unswitched);
+  const lackingNew = names((v) => !v.state.bundleHasNew);
+  if (lackingNew.length > 0) return addStep(x, lackingNew);
+  const holdingOld = names((v) => v.state.oldAnchorsInBundle.length > 0);
+  if (holdingOld.length > 0) return dropStep(x, holdingOld);
+  const serving = names((v) => v.reach.servesCross);
+  if (serving.length > 0) return stopCrossStep(x, serving);
+  return step({ action: 'none', phase: null, clusters: [], reason: 'the rotation is complete' });
+}
+
+/** Phase 2: safe when the cross certificate is signed by an old anchor every bundle holds. */
+function switchStep(x: NextContext, clusters: string[]): NextStep {
+  const served = x.views.flatMap((v) => crossCertificates(v.snapshot.issuerChain));
+  const cross =
+    x.inputs.cross ?? served.find((c) => x.newAnchor !== undefined && namesAnchor(c, x.newAnchor));
+  const missing: RotationInput[] = [];
+  if (x.inputs.crossSigned === undefined) missing.push('cross-signed');
+  if (x.inputs.newAnchorDir === undefined) missing.push('new-anchor');
+  const lacking =
+    cross === undefined
+      ? []
+      : x.views
+          .filter((v) => !v.snapshot.bundle.anchors.some((a) => signs(a.certificate, cross, x.t)))
+          .map((v) => v.snapshot.name);
+  const forB = cross !== undefined && x.newAnchor !== undefined && namesAnchor(cross, x.newAnchor);
+  const pre: Precondition = {
+    kind: 'cross-reaches-every-bundle',
+    holds: cross === undefined ? 'unknown' : forB && lacking.length === 0,
+    lacking,
+  };
+  const { newAnchorDir, crossSigned } = x.inputs;
+  return step({
+    action: 'switch-issuers',
+    phase: 2,
+    clusters,
+    preconditions: [pre],
+    missing,
+    commands: x.views
+      .filter((v) => clusters.includes(v.snapshot.name))
+      .map((v) => ({
+        cluster: v.snapshot.name,
+        commands: [
+          ...prepareIssuerCommands(v.snapshot, newAnchorDir ?? '', crossSigned ?? ''),
+          ...switchIssuerCommands(v.snapshot),
+        ],
+      })),
+    reason:
+      pre.holds === true
+        ? 'the B-issuers serve the cross certificate, which an anchor of every bundle signed: every proxy verifies their leaves'
+        : pre.holds === 'unknown'
+          ? 'the cross certificate is unknown: give --cross-signed FILE (lanyard anchor cross-sign)'
+          : `the cross certificate is ${forB ? '' : 'not for the new anchor, or '}not signed by an anchor of the bundle of ${lacking.join(', ') || 'every cluster'}: those clusters would refuse the new leaves`,
+  });
+}
+
+function signs(anchor: CertificateInfo, cert: CertificateInfo, t: number): boolean {
+  const at = new Date(Math.min(Math.max(t, cert.notBefore.getTime()), cert.notAfter.getTime()));
+  try {
+    createChainVerifier({ anchors: [anchor] }).verify(cert, at);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Phase 3: adding an anchor never breaks a handshake; the command needs B's certificate file. */
+function addStep(x: NextContext, clusters: string[]): NextStep {
+  const cert = x.inputs.newAnchorCert;
+  return step({
+    action: 'add-new-anchor',
+    phase: 3,
+    clusters,
+    missing: cert === undefined ? ['new-anchor'] : [],
+    commands: x.views
+      .filter((v) => clusters.includes(v.snapshot.name))
+      .map((v) => ({ cluster: v.snapshot.name, commands: addAnchorCommands(v.snapshot, cert ?? '') })),
+    reason: 'adding an anchor never breaks a handshake: pods started from now on trust both anchors',
+  });
+}
+
+/** Phase 4 (wait) or 5 (drop A): no leaf of an A-issuer may be alive when A leaves a bundle. */
+function dropStep(x: NextContext, clusters: string[]): NextStep {
+  const until = x.meshUntil;
+  const expired: Precondition = {
+    kind: 'old-leaves-expired',
+    holds: until === null ? 'unknown' : until < x.t,
+    until: until === null ? null : new Date(until).toISOString(),
+  };
+  const preconditions: Precondition[] = [
+    { kind: 'every-issuer-switched', holds: true, pending: [] },
+    { kind: 'new-anchor-in-every-bundle', holds: true, lacking: [] },
+    expired,
+  ];
+  if (expired.holds !== true) {
+    const unknownFor = x.views
+      .filter((v) => v.state.oldLeavesValidUntil === null)
+      .map((v) => v.snapshot.name);
+    return step({
+      action: 'wait-old-leaves',
+      phase: 4,
+      clusters,
+      preconditions,
+      reason:
+        until === null
+          ? `dropping the old anchor is not safe: when the last leaf of an old issuer expires is unknown for ${unknownFor.join(', ')}`
+          : `dropping the old anchor is not safe before ${new Date(until).toISOString()} (in ${formatDuration(until - x.t)}): leaves of an old issuer may still be valid`,
+      ...(until !== null ? { waitUntil: new Date(until).toISOString() } : {}),
+    });
+  }
+  return step({
+    action: 'drop-old-anchors',
+    phase: 5,
+    clusters,
+    preconditions,
+    commands: x.views.flatMap((v) =>
+      v.state.oldAnchorsInBundle.map((fp) => ({
+        cluster: v.snapshot.name,
+        commands: removeAnchorCommands(v.snapshot, fp),
+      })),
+    ),
+    reason: `no leaf of an old issuer is valid any more (the last expired by ${new Date(until as number).toISOString()}); proxies that trust only the old anchor keep verifying through the cross certificate`,
+  });
+}
+
+/** Phase 6 (optional): stop serving the cross certificate once no running proxy trusts only old anchors. */
+function stopCrossStep(x: NextContext, clusters: string[]): NextStep {
+  const unknownClusters = x.views
+    .filter((v) => v.state.proxies.kind !== 'listed')
+    .map((v) => v.snapshot.name);
+  const onlyOld = x.views.flatMap((v) => (v.state.proxies.kind === 'listed' ? v.state.proxies.onlyOld : []));
+  const unknownPods = x.views.flatMap((v) =>
+    v.state.proxies.kind === 'listed' ? v.state.proxies.unknown : [],
+  );
+  const holds =
+    onlyOld.length > 0 ? false : unknownClusters.length > 0 || unknownPods.length > 0 ? 'unknown' : true;
+  const pre: Precondition = {
+    kind: 'no-proxy-trusts-only-old',
+    holds,
+    unknownClusters,
+    pods: [...onlyOld, ...unknownPods],
+  };
+  if (holds !== true)
+    return step({
+      action: 'wait-old-proxies',
+      phase: 6,
+      clusters,
+      preconditions: [pre],
+      missing: x.views.some((v) => v.state.proxies.kind === 'not-given') ? ['kubeconfig'] : [],
+      reason:
+        holds === false
+          ? `${onlyOld.length} running proxies trust only the old anchor: they verify new leaves only through the cross certificate (optional step: keep serving it until they are replaced)`
+          : `whether a running proxy trusts only the old anchor cannot be known for ${[...unknownClusters, ...unknownPods.map((p) => `${p.cluster}:${p.namespace}/${p.name}`)].join(', ')} (give --kubeconfig NAME=FILE; optional step)`,
+    });
+  const dir = x.inputs.newAnchorDir;
+  return step({
+    action: 'stop-serving-cross',
+    phase: 6,
+    clusters,
+    preconditions: [pre],
+    missing: dir === undefined ? ['new-anchor'] : [],
+    commands: x.views
+      .filter((v) => clusters.includes(v.snapshot.name))
+      .map((v) => ({ cluster: v.snapshot.name, commands: stopCrossCommands(v.snapshot, dir ?? '') })),
+    reason: 'every running proxy trusts the new anchor: the cross certificate is no longer needed (optional)',
+  });
+}
