@@ -204,7 +204,9 @@ export function rotationView(
       name: c.name,
       summary:
         s.phase === 'steady'
-          ? `${ISSUER_STANDING[c.issuer.kind]}, the one anchor`
+          ? c.issuer.kind === 'none'
+            ? ISSUER_STANDING.none
+            : 'issuer chains to the one anchor'
           : `phase ${c.phase.phase} (${c.phase.name}): ${ISSUER_STANDING[c.issuer.kind]}; bundle ${c.bundleHasNew ? 'holds' : 'lacks'} the new anchor${c.oldAnchorsInBundle.length > 0 ? ` and holds ${c.oldAnchorsInBundle.length} old` : ''}`,
     })),
     unread,

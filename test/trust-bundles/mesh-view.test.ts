@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../ca/index.js';
 import { buildMeshView, readCluster, type ClusterReading } from '../../trust-bundles/index.js';
-import { summarizeMetrics } from '../../trust-bundles/mesh-read.js';
+import { summarizeMetrics, type ClusterRead } from '../../trust-bundles/mesh-read.js';
+import { rotationView } from '../../trust-bundles/mesh-view.js';
+import { adminCluster, rotationPki, START } from './rotation-fixtures.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { DAY } from '../support/clock.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
@@ -80,5 +82,38 @@ describe('the mesh view (what the dashboard draws)', () => {
       reloadsRejected: 1,
       lastReload: { result: 'rejected', at: new Date(2_000_000).toISOString() },
     });
+  });
+
+  it('in a rotation: the cross certificate and the renewal hint on the timeline, the phase and what the next step waits for', async () => {
+    const p = await rotationPki();
+    const hint = new Date(START + 6 * 3_600_000).toISOString();
+    const read = ['east', 'west'].map((name): { name: string; reading: ClusterRead } => {
+      const snapshot = adminCluster(name, {
+        bundle: [p.A.cert, p.B.cert],
+        chain: [(p.newIssuer[name] as { cert: ClusterRead['snapshot']['issuerChain'][0] }).cert, p.cross],
+        loadedAt: START - 3_600_000,
+      });
+      const status = { leafLifetimeMs: 86_400_000, renewalHint: { after: hint, spreadMs: 600_000 } };
+      return {
+        name,
+        reading: { name, readAt: '', state: 'ok', snapshot, status, metrics: null, metricsText: null },
+      };
+    });
+    const v = buildMeshView(read, new Date(START));
+    const kinds = (cluster: string): string[] =>
+      v.timeline.filter((i) => i.cluster === cluster).map((i) => i.kind);
+    assert.deepEqual(kinds('east').sort(), ['intermediate', 'issuer', 'leaf-horizon', 'renewal-hint']);
+    assert.equal(v.timeline.find((i) => i.id === 'renewal-hint:east')?.at, hint);
+    assert.equal(v.anchors.length, 2);
+    assert.ok(v.matrix.every((c) => c.inBundle && c.mismatch === null));
+    assert.equal(v.rotation?.phase, 'phase 4 of 6');
+    assert.equal(v.rotation.action, 'wait-old-leaves');
+    assert.deepEqual(v.rotation.waitsFor, ['old-leaves-expired']);
+    assert.ok(v.rotation.waitUntil !== null);
+    assert.match(v.rotation.clusters[0]?.summary ?? '', /serving the cross certificate/);
+    // clusters that could not be read are named, not judged
+    assert.deepEqual(rotationView([read[0]?.reading.snapshot as never], new Date(START), ['west']).unread, [
+      'west',
+    ]);
   });
 });
