@@ -38,7 +38,10 @@ export function createAdminApp(o: AdminAppOptions): FastifyInstance {
     const cred = o.credentials.current();
     o.metrics.ready.set(o.status.ready() && o.draining?.() !== true ? 1 : 0);
     o.metrics.anchorExpiry.reset();
+    o.metrics.intermediateExpiry.reset();
     if (cred !== undefined) {
+      for (const c of cred.chain.slice(1))
+        o.metrics.intermediateExpiry.labels(c.serialHex).set(c.notAfter.getTime() / 1000);
       const status = o.status.status();
       o.metrics.issuerExpiry.labels(status.cluster).set(cred.certificate.notAfter.getTime() / 1000);
       for (const a of status.anchors)

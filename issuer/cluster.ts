@@ -89,6 +89,7 @@ export async function runClusterPrimary(
     clock,
     logger,
     reloads: metrics.reloads,
+    lastReload: metrics.lastReload,
     onMaterial(m) {
       material = m;
       forked.pool?.broadcast(credentialMessage());

@@ -323,6 +323,8 @@ export function createIssuerCredentialSource(o: {
   readonly scheduler?: Scheduler;
   readonly logger: Logger;
   readonly reloads: { labels(result: string): { inc(): void } };
+  /** the time of the latest (re)load, unix seconds, by result */
+  readonly lastReload?: { labels(result: string): { set(value: number): void } };
   readonly onReload?: () => void;
   readonly onMaterial?: (material: CredentialMaterial) => void;
 }): Promise<CredentialSource> {
@@ -336,8 +338,11 @@ export function createIssuerCredentialSource(o: {
     logger: o.logger.child({ component: 'credentials' }),
     pollIntervalMs: o.config.pollIntervalMs,
     onReload: (outcome) => {
-      if (outcome.result !== 'unchanged')
-        o.reloads.labels(outcome.result === 'loaded' ? 'ok' : 'rejected').inc();
+      if (outcome.result !== 'unchanged') {
+        const result = outcome.result === 'loaded' ? 'ok' : 'rejected';
+        o.reloads.labels(result).inc();
+        o.lastReload?.labels(result).set(o.clock.now().getTime() / 1000);
+      }
       o.onReload?.();
     },
   });

@@ -1,6 +1,6 @@
 export { createCertifier, type Certify } from './certify.js';
 export { createStaticCredentialSource } from './credentials.js';
-export { buildIssuerConfig, SERVE_DEFAULTS, type ServeFlags } from './config.js';
+export { buildIssuerConfig, parseHostPort, SERVE_DEFAULTS, type ServeFlags } from './config.js';
 export { createIssuerLogger, createLogger } from './logger.js';
 export { runIssuer } from './cluster.js';
 export { startIssuer, type RunningIssuer } from './main.js';

@@ -165,6 +165,7 @@ async function openCredentials(
     ...(deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {}),
     logger: deps.logger,
     reloads: o.metrics.reloads,
+    lastReload: o.metrics.lastReload,
     onReload: o.health.update,
   }).catch((err: unknown) => {
     o.servingTls?.close();

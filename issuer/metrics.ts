@@ -26,6 +26,10 @@ export interface IssuerMetrics {
   /** unix seconds, one series per anchor fingerprint */
   readonly anchorExpiry: Gauge<'fingerprint'>;
   readonly reloads: Counter<'result'>;
+  /** unix seconds: when the credential was last (re)loaded, per result (ok, rejected) */
+  readonly lastReload: Gauge<'result'>;
+  /** unix seconds, one series per certificate served after the issuer (a cross certificate), by serial */
+  readonly intermediateExpiry: Gauge<'serial'>;
   /** unix seconds: the gRPC listener's serving certificate's notAfter (absent in plaintext) */
   readonly servingExpiry: Gauge;
   readonly ready: Gauge;
@@ -89,7 +93,14 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
 
 type StateMetrics = Pick<
   IssuerMetrics,
-  'issuerExpiry' | 'anchorExpiry' | 'servingExpiry' | 'reloads' | 'ready' | 'renewalHint'
+  | 'issuerExpiry'
+  | 'anchorExpiry'
+  | 'intermediateExpiry'
+  | 'servingExpiry'
+  | 'reloads'
+  | 'lastReload'
+  | 'ready'
+  | 'renewalHint'
 >;
 
 /** What describes the issuer as a whole, on the state registry (kept once, by the primary). */
@@ -107,6 +118,12 @@ function createStateMetrics(state: Registry): StateMetrics {
       labelNames: ['fingerprint'],
       registers: [state],
     }),
+    intermediateExpiry: new Gauge({
+      name: 'lanyard_intermediate_expiry_timestamp_seconds',
+      help: "Each certificate served after the issuer's (a cross certificate)'s notAfter, unix seconds, by serial",
+      labelNames: ['serial'],
+      registers: [state],
+    }),
     servingExpiry: new Gauge({
       name: 'lanyard_serving_cert_expiry_timestamp_seconds',
       help: "The gRPC listener's serving certificate's notAfter, unix seconds (TLS only)",
@@ -115,6 +132,12 @@ function createStateMetrics(state: Registry): StateMetrics {
     reloads: new Counter({
       name: 'lanyard_credential_reloads_total',
       help: 'Issuer credential (re)loads by result (ok, rejected)',
+      labelNames: ['result'],
+      registers: [state],
+    }),
+    lastReload: new Gauge({
+      name: 'lanyard_credential_last_reload_timestamp_seconds',
+      help: 'When the issuer credential was last (re)loaded, unix seconds, by result (ok, rejected): the latest series tells the last result',
       labelNames: ['result'],
       registers: [state],
     }),

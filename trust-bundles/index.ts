@@ -35,6 +35,24 @@ export type {
   ServingTlsStatus,
   UntrustedStatus,
 } from './status-contract.js';
+export { parseClusterTargets, type ClusterTarget } from './sources.js';
+export {
+  readCluster,
+  type ClusterReading,
+  type MetricsSummary,
+  type ReadLimits,
+  type ReadProblem,
+} from './mesh-read.js';
+export {
+  buildMeshView,
+  type AnchorView,
+  type ClusterView,
+  type MeshView,
+  type MeshViewOptions,
+  type RotationView,
+  type TimelineItem,
+  type TrustCell,
+} from './mesh-view.js';
 export {
   inClusterConfig,
   loadKubeConfig,

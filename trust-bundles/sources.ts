@@ -112,13 +112,22 @@ async function loadFromAdmin(t: ClusterTarget, timeoutMs: number): Promise<Clust
     }
   };
   const [bundleText, statusText] = await Promise.all([get('/v1/bundle'), get('/v1/status')]);
-  const bundle = parseTrustBundle(bundleText, `${t.name} /v1/bundle`);
   let status: UntrustedStatus;
   try {
     status = JSON.parse(statusText) as UntrustedStatus;
   } catch {
     throw new FileError('ERR_FILE_INVALID', `cluster ${t.name}: /v1/status is not JSON`);
   }
+  return adminSnapshot(t, bundleText, status);
+}
+
+/** The snapshot of a cluster from its admin answers: /v1/bundle (PEM) and /v1/status (parsed JSON). */
+export function adminSnapshot(
+  t: ClusterTarget,
+  bundleText: string,
+  status: UntrustedStatus,
+): ClusterSnapshot {
+  const bundle = parseTrustBundle(bundleText, `${t.name} /v1/bundle`);
   const chainPem = status.issuer?.chainPem;
   const issuerChain =
     typeof chainPem === 'string' && chainPem !== '' ? parseCertificatesPem(chainPem, `${t.name} issuer`) : [];

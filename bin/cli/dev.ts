@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import { UsageError } from '../../ca/index.js';
-import { createLogger } from '../../issuer/index.js';
+import { createLogger, parseHostPort } from '../../issuer/index.js';
+import { DASHBOARD_DEFAULTS, startDashboard, type RunningDashboard } from '../dashboard/index.js';
 import { startDevEnvironment } from '../dev/index.js';
 import { waitForSignal, type CliContext } from './kit.js';
 
@@ -19,29 +20,60 @@ export function registerDevCommand(program: Command, ctx: CliContext): void {
     )
     .option('--base-port <port>', 'gRPC port of east; west uses the next one', '8080')
     .option('--admin-base-port <port>', 'admin port of east; west uses the next one', '9990')
+    .option(
+      '--dashboard-listen <host:port>',
+      'where the dashboard of east and west is served',
+      DASHBOARD_DEFAULTS.listen,
+    )
     .addOption(
       new Option('--log-level <level>', 'issuer log level (logs go to standard error)')
         .choices(['debug', 'info', 'warn', 'error'])
         .default('warn'),
     )
-    .action(async (o: { stateDir: string; basePort: string; adminBasePort: string; logLevel: string }) => {
-      const env = await startDevEnvironment({
-        stateDir: o.stateDir,
-        basePort: port(o.basePort, '--base-port'),
-        adminBasePort: port(o.adminBasePort, '--admin-base-port'),
-        clock: ctx.clock,
-        logger: createLogger({ level: o.logLevel, base: { service: 'lanyard-dev' } }),
-      });
-      printDevGuide(ctx, env, o.stateDir);
-      await waitForSignal();
-      await env.shutdown();
-    });
+    .action(
+      async (o: {
+        stateDir: string;
+        basePort: string;
+        adminBasePort: string;
+        dashboardListen: string;
+        logLevel: string;
+      }) => {
+        const dashboardAt = parseHostPort(o.dashboardListen, '--dashboard-listen');
+        const env = await startDevEnvironment({
+          stateDir: o.stateDir,
+          basePort: port(o.basePort, '--base-port'),
+          adminBasePort: port(o.adminBasePort, '--admin-base-port'),
+          clock: ctx.clock,
+          logger: createLogger({ level: o.logLevel, base: { service: 'lanyard-dev' } }),
+        });
+        let dashboard: RunningDashboard;
+        try {
+          dashboard = await startDashboard({
+            clusters: env.clusters.map((c) => ({
+              name: c.name,
+              target: `http://127.0.0.1:${c.issuer.adminAddress.port}`,
+            })),
+            ...dashboardAt,
+            refreshMs: DASHBOARD_DEFAULTS.refreshMs,
+            timeoutMs: DASHBOARD_DEFAULTS.timeoutMs,
+            clock: ctx.clock,
+          });
+        } catch (err) {
+          await env.shutdown();
+          throw err;
+        }
+        printDevGuide(ctx, env, o.stateDir, dashboard.url);
+        await waitForSignal();
+        await dashboard.close();
+        await env.shutdown();
+      },
+    );
 }
 
 type DevEnvironment = Awaited<ReturnType<typeof startDevEnvironment>>;
 
 /** What runs where, and the commands that get a certificate from each cluster. */
-function printDevGuide(ctx: CliContext, env: DevEnvironment, stateDir: string): void {
+function printDevGuide(ctx: CliContext, env: DevEnvironment, stateDir: string, dashboardUrl: string): void {
   ctx.out(
     `${env.created ? 'created' : 'reusing'} ${stateDir}: one trust anchor (${join(env.anchorDir, 'anchor.crt')}), clusters ${env.clusters.map((c) => c.name).join(' and ')}`,
   );
@@ -50,6 +82,7 @@ function printDevGuide(ctx: CliContext, env: DevEnvironment, stateDir: string): 
       `  ${c.name}: gRPC 127.0.0.1:${c.issuer.grpcAddress.port}, admin http://127.0.0.1:${c.issuer.adminAddress.port} (/ready, /metrics, /v1/status, /v1/bundle)`,
     );
   }
+  ctx.out(`  dashboard: ${dashboardUrl} (the mesh's trust at a glance; JSON at ${dashboardUrl}v1/mesh)`);
   ctx.out('');
   ctx.out('Get a certificate from each cluster (in another terminal, from this directory):');
   for (const c of env.clusters) {

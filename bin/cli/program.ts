@@ -4,6 +4,7 @@ import { registerAnchorCommands } from './anchor.js';
 import { registerBundleCommands } from './bundle.js';
 import { registerCertifyCommand } from './certify.js';
 import { registerCheckCommand } from './check.js';
+import { registerDashboardCommand } from './dashboard.js';
 import { registerDevCommand } from './dev.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerIssuerCommands } from './issuer.js';
@@ -26,6 +27,7 @@ const COMMAND_GROUPS: readonly ((program: Command, ctx: CliContext) => void)[] =
   registerBundleCommands,
   registerCheckCommand,
   registerRotateCommands,
+  registerDashboardCommand,
   registerTokenCommand,
   registerDevCommand,
 ];

@@ -8,14 +8,42 @@ import { lanyard, startLanyard } from '../support/cli.js';
 import { opensslVerify } from '../support/openssl.js';
 import { defer } from '../support/cleanup.js';
 import { testDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/wait.js';
 
 describe('lanyard dev (what npm start runs)', () => {
   it('brings up east and west under one anchor, and the commands it prints work', async (t) => {
     const dir = testDir(t, 'lanyard-dev-');
     const state = join(dir, 'state');
-    const dev = startLanyard(['dev', '--state-dir', state, '--base-port', '0', '--admin-base-port', '0']);
+    const dev = startLanyard([
+      'dev',
+      '--state-dir',
+      state,
+      '--base-port',
+      '0',
+      '--admin-base-port',
+      '0',
+      '--dashboard-listen',
+      '127.0.0.1:0',
+    ]);
     defer(t, () => dev.stop('SIGKILL'));
     await dev.waitFor(/Press Ctrl-C to stop\./);
+    // the dashboard of east and west, at the address it prints
+    const dashboard = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(dev.stdout())?.[1];
+    assert.ok(dashboard !== undefined, dev.stdout());
+    const states = async (): Promise<string[][]> => {
+      const mesh = (await (await fetch(new URL('v1/mesh', dashboard))).json()) as {
+        clusters: { name: string; state: string }[];
+      };
+      return mesh.clusters.map((c) => [c.name, c.state]);
+    };
+    // each cluster is read as the dashboard starts; "pending" until its first read ends
+    await waitFor(async () => (await states()).every(([, s]) => s === 'ok'), 'east and west read', 10_000);
+    assert.deepEqual(await states(), [
+      ['east', 'ok'],
+      ['west', 'ok'],
+    ]);
+    const html = await (await fetch(dashboard)).text();
+    for (const c of ['east', 'west']) assert.ok(html.includes(`<h3 id="cluster-${c}">${c}</h3>`), c);
     const commands = dev
       .stdout()
       .split('\n')
@@ -52,7 +80,17 @@ describe('lanyard dev (what npm start runs)', () => {
     assert.equal(issuers.size, 2, 'each cluster has its own issuer');
     assert.equal(await dev.stop('SIGINT'), 0);
     // A second start reuses the state directory.
-    const again = startLanyard(['dev', '--state-dir', state, '--base-port', '0', '--admin-base-port', '0']);
+    const again = startLanyard([
+      'dev',
+      '--state-dir',
+      state,
+      '--base-port',
+      '0',
+      '--admin-base-port',
+      '0',
+      '--dashboard-listen',
+      '127.0.0.1:0',
+    ]);
     await again.waitFor(/reusing/);
     // stopped once it serves (a signal during start-up, before its handler is installed, kills it)
     await again.waitFor(/Press Ctrl-C to stop\./);

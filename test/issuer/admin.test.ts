@@ -105,6 +105,7 @@ describe('admin HTTP and gRPC health', () => {
       'lanyard_issuer_expiry_timestamp_seconds{cluster="east"}',
       'lanyard_anchor_expiry_timestamp_seconds{fingerprint=',
       'lanyard_credential_reloads_total{result="ok"} 1',
+      'lanyard_credential_last_reload_timestamp_seconds{result="ok"} ',
       'lanyard_ready 1',
     ]) {
       assert.ok(text.includes(name), `missing ${name}`);

@@ -114,6 +114,14 @@ describe('serve --intermediates: the cross certificate served after the issuer, 
       parseCertificatesPem(status.issuer.chainPem, 'chain').map((c) => c.serialHex),
       [x.issuerB.cert.serialHex, crossSerials[0]],
     );
+    // its expiry is a gauge of its own (the issuer's is lanyard_issuer_expiry_timestamp_seconds)
+    const metrics = await (await fetch(`${t.adminUrl}/metrics`)).text();
+    const expiry = new RegExp(
+      `^lanyard_intermediate_expiry_timestamp_seconds\\{serial="${crossSerials[0] ?? ''}"\\} (\\d+)$`,
+      'm',
+    ).exec(metrics);
+    assert.equal(Number(expiry?.[1]), Math.floor((chain[1]?.notAfter.getTime() ?? 0) / 1000));
+    assert.equal(metrics.match(/^lanyard_intermediate_expiry_timestamp_seconds\{/gm)?.length, 1);
   });
 
   it('serves a changed FILE from the next look on', async () => {
@@ -142,6 +150,14 @@ describe('serve --intermediates: the cross certificate served after the issuer, 
       writeAtomicVolume(crossDir, files);
       await poll();
       assert.ok((await reloads('rejected')) > rejectedBefore, 'counted as a rejected reload');
+      const last = await (await fetch(`${t.adminUrl}/metrics`)).text();
+      const at = (result: string): number =>
+        Number(
+          new RegExp(`lanyard_credential_last_reload_timestamp_seconds\\{result="${result}"\\} (\\S+)`).exec(
+            last,
+          )?.[1],
+        );
+      assert.ok(at('rejected') >= at('ok'), 'the latest reload was the rejected one');
       assert.ok(rejectedWith(code), `logged with ${code}`);
       const res = await certify();
       assert.equal(
