@@ -85,6 +85,8 @@ export interface Certified {
   readonly run: number;
   /** when the call was made (ISO) */
   readonly requestedAt: string;
+  /** when the answer was in the pod's files (ISO) */
+  readonly answeredAt: string;
   /** the ALPN protocol negotiated with the identity service: false = none, as a proxy offers none */
   readonly alpn: string | false | null;
   readonly serial: string;
@@ -134,6 +136,7 @@ function certifiedOf(line: Record<string, unknown>, run: number): Certified {
   return {
     run,
     requestedAt: str(line.requestedAt),
+    answeredAt: str(line.answeredAt),
     alpn: typeof line.alpn === 'string' || line.alpn === false ? line.alpn : null,
     serial: normSerial(str(line.serial)),
     servedBy: normSerial(str(line.servedBy)),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createFileKeyStore } from '../../ca/keys/index.js';
 import { encodePem, parseCertificatesPem, systemClock, type CertificateInfo } from '../../ca/index.js';
 import { loadIssuer, type Launcher } from './identity.js';
-import { waitFor } from './process-io.js';
+import { waitFor, WAIT_TIMEOUT_MS } from './process-io.js';
 import type { Host, Topology } from './topology.js';
 
 export const identity = (sa: string): string => `${sa}.default.serviceaccount.identity.linkerd.cluster.local`;
@@ -75,7 +75,8 @@ export function agentOnce(
       '--peer-spiffe',
       peerSpiffe,
     ],
-    { timeoutMs: 20_000 },
+    // its handshake's own timeout, plus starting node (slow on a loaded host)
+    { timeoutMs: WAIT_TIMEOUT_MS },
   );
   const line = r.stdout.split('\n').find((l) => l.includes('"handshake"'));
   if (line === undefined) return { ok: false, code: 'ERR_NO_RESULT', error: r.stderr.trim() || 'no result' };
@@ -153,13 +154,15 @@ export async function opensslHandshake(
       ...podTlsArgs(client.dir),
       ...verifyArgs(client.expect),
     ],
-    { input: 'lanyard-ping\n', timeoutMs: 15_000 },
+    { input: 'lanyard-ping\n', timeoutMs: WAIT_TIMEOUT_MS / 2 },
   );
   // s_server exits after one accepted connection; after a refused one it keeps waiting: stop it once
   // it has reported the verify error.
-  await waitFor(() => srv.exitCode !== null || /verify error:num=\d+/.test(srvOut), 's_server', 3000).catch(
-    () => undefined,
-  );
+  await waitFor(
+    () => srv.exitCode !== null || /verify error:num=\d+/.test(srvOut),
+    's_server',
+    WAIT_TIMEOUT_MS / 4,
+  ).catch(() => undefined);
   if (srv.exitCode === null) srv.kill();
   const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
   const pem = PEM.exec(r.stdout)?.[0];

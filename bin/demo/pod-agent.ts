@@ -3,7 +3,10 @@
 // when they change), and
 // makes handshakes to a peer pod, checking the peer's DNS identity and SPIFFE ID. With --peers-file it
 // makes, `rate` times a second, one handshake to every pod listed in that file (re-read on every round,
-// so pods can join and leave the mesh while it runs). One JSON line per event;
+// so pods can join and leave the mesh while it runs). The file carries a generation; the first round
+// that uses a new one says so ({"event":"roster", generation}) after every earlier round's handshakes
+// have been reported, so that a pod can leave the mesh once no round still uses a list naming it.
+// One JSON line per event;
 // a failed handshake carries `code`: Node's TLS/OpenSSL error code, or ERR_PEER_IDENTITY_MISMATCH,
 // ERR_HANDSHAKE_TIMEOUT, ERR_CLOSED_BEFORE_ECHO, ERR_POD_FILES (no matching key and certificate).
 import { X509Certificate, createPublicKey } from 'node:crypto';
@@ -22,7 +25,7 @@ const { values } = parseArgs({
     'peer-spiffe': { type: 'string' },
     'client-identity': { type: 'string' },
     'client-spiffe': { type: 'string' },
-    /** JSON [{ name, addr, identity, spiffe }]: the peers of mesh mode, re-read every round */
+    /** JSON { generation, peers: [{ name, addr, identity, spiffe }] }: mesh mode's peers, re-read every round */
     'peers-file': { type: 'string' },
     mode: { type: 'string', default: 'serve' },
     count: { type: 'string', default: '1' },
@@ -59,11 +62,18 @@ function readFiles(): PodFiles | undefined {
   }
 }
 
+/** How long key and chain may disagree before the pod's files count as broken (generous: a loaded host). */
+const FILES_SETTLE_MS = 10_000;
+/** How long a handshake may take before it counts as failed (generous: a loaded host is slow, not broken). */
+const HANDSHAKE_TIMEOUT_MS = 20_000;
+
 /** readFiles, read again until key and chain match (a change takes a few milliseconds). */
 async function files(): Promise<PodFiles> {
-  for (let i = 0; i < 100; i++) {
+  const start = performance.now();
+  for (;;) {
     const f = readFiles();
     if (f !== undefined) return f;
+    if (performance.now() - start > FILES_SETTLE_MS) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw Object.assign(new Error(`no matching key and certificate in ${dir}`), { code: 'ERR_POD_FILES' });
@@ -189,7 +199,7 @@ async function handshake(p: Peer): Promise<Record<string, unknown>> {
           : Object.assign(new Error(problem), { code: ERR_PEER_IDENTITY });
       },
     });
-    socket.setTimeout(5000, () => {
+    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => {
       finish({ ok: false, code: 'ERR_HANDSHAKE_TIMEOUT', error: 'timeout' });
     });
     socket.on('secureConnect', () => {
@@ -215,27 +225,44 @@ async function handshake(p: Peer): Promise<Record<string, unknown>> {
   });
 }
 
-/** The peers in --peers-file now; the last good list when it is being replaced or unreadable. */
-let lastPeers: readonly Peer[] = [];
-function peersNow(file: string): readonly Peer[] {
+interface Roster {
+  readonly generation: number;
+  readonly peers: readonly Peer[];
+}
+
+/** The roster in --peers-file now; the last good one when it is being replaced or unreadable. */
+let lastRoster: Roster = { generation: -1, peers: [] };
+function rosterNow(file: string): Roster {
   try {
-    lastPeers = JSON.parse(readFileSync(file, 'utf8')) as Peer[];
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<Roster>;
+    if (typeof r.generation === 'number' && Array.isArray(r.peers))
+      lastRoster = { generation: r.generation, peers: r.peers };
   } catch {
     // mid-replacement: keep the last list
   }
-  return lastPeers;
+  return lastRoster;
 }
 
-/** `rate` rounds a second, each one handshake to every peer listed, until SIGTERM (ends the process). */
+/**
+ * `rate` rounds a second, each one handshake to every peer listed, until SIGTERM (ends the process).
+ * Rounds do not overlap: when a round starts with a new roster generation, every handshake of the
+ * rounds before it has finished and been reported, and the "roster" line says so.
+ */
 async function mesh(file: string): Promise<void> {
   const intervalMs = 1000 / Number(values.rate);
   let stopping = false;
+  let acknowledged = -1;
   process.on('SIGTERM', () => {
     stopping = true;
   });
   while (!stopping) {
     const t0 = performance.now();
-    const results = await Promise.all(peersNow(file).map((p) => handshake(p)));
+    const roster = rosterNow(file);
+    if (roster.generation !== acknowledged) {
+      acknowledged = roster.generation;
+      emit({ event: 'roster', generation: roster.generation });
+    }
+    const results = await Promise.all(roster.peers.map((p) => handshake(p)));
     for (const r of results) emit(r);
     await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (performance.now() - t0))));
   }

@@ -13,9 +13,12 @@
 // - the next Certify at 70 % of (valid_until − now), bounded by the proxy's defaults (10 s, 24 h),
 //   never from the leaf's notAfter; a failed one is retried with backoff.
 //
+// - a timer never fires before its instant (as tokio's sleep_until in the proxy): the next Certify is
+//   never made before refreshAt.
+//
 // One JSON line per event: {"event":"started", pid} once, then
-// {"event":"certified", requestedAt, alpn, serial, servedBy, validUntil, refreshAt, chain (base64 DER:
-// the leaf, then the intermediates as answered)} or
+// {"event":"certified", requestedAt, answeredAt (the files written), alpn, serial, servedBy, validUntil,
+// refreshAt, chain (base64 DER: the leaf, then the intermediates as answered)} or
 // {"event":"certify-failed", kind, grpcStatus?, error}. --once: one Certify, its line, exit 0 or 1
 // (nothing written).
 import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -74,10 +77,11 @@ function certifyOnce(): Promise<ProxyCertificate> {
   return proxyCertify(base);
 }
 
-function certifiedEvent(got: ProxyCertificate, requestedAt: Date): Record<string, unknown> {
+function certifiedEvent(got: ProxyCertificate, requestedAt: Date, answeredAt: Date): Record<string, unknown> {
   return {
     event: 'certified',
     requestedAt: requestedAt.toISOString(),
+    answeredAt: answeredAt.toISOString(),
     alpn: got.alpn ?? null,
     serial: new X509Certificate(got.leafDer).serialNumber,
     servedBy: got.servedBy?.serialNumber ?? null,
@@ -136,7 +140,7 @@ async function run(dir: string): Promise<void> {
       const requestedAt = systemClock.now();
       const got = await certifyOnce();
       await writeFiles(dir, got);
-      emit(certifiedEvent(got, requestedAt));
+      emit(certifiedEvent(got, requestedAt, systemClock.now()));
       backoffMs = 1000;
       const untilRefresh = got.refreshAt.getTime() - systemClock.now().getTime();
       delayMs = Math.min(Math.max(untilRefresh, MIN_REFRESH_MS), MAX_REFRESH_MS);
@@ -146,13 +150,17 @@ async function run(dir: string): Promise<void> {
       backoffMs = Math.min(backoffMs * 2, 10_000);
     }
     if (stopping) break;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, delayMs);
-      wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    // Node's timers may fire a millisecond before the wall clock reaches their instant: wait out the rest
+    const due = systemClock.now().getTime() + delayMs;
+    for (let left = delayMs; left > 0 && !stopping; left = due - systemClock.now().getTime()) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
   }
   emit({ event: 'stopped' });
   process.exit(0);
@@ -162,7 +170,7 @@ if (values.once) {
   const requestedAt = systemClock.now();
   certifyOnce().then(
     (got) => {
-      emit(certifiedEvent(got, requestedAt));
+      emit(certifiedEvent(got, requestedAt, systemClock.now()));
       process.exit(0);
     },
     (err: unknown) => {

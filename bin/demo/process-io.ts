@@ -19,11 +19,18 @@ export function onJsonLines(child: ChildProcess, fn: (o: Record<string, unknown>
   });
 }
 
+/**
+ * The default bound of every wait for a condition: generous, since on a loaded host (2 cores, load 8
+ * and more) starting a program or a round of handshakes can take many times its usual time. The
+ * waits end as soon as their condition holds; the bound only turns a hang into an error.
+ */
+export const WAIT_TIMEOUT_MS = 60_000;
+
 export function waitForOutput(
   child: ChildProcess,
   re: RegExp,
   what: string,
-  timeoutMs = 30_000,
+  timeoutMs = WAIT_TIMEOUT_MS,
 ): Promise<void> {
   let out = '';
   let err = '';
@@ -39,7 +46,7 @@ export function waitForOutput(
   );
 }
 
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
   const start = performance.now();
   while (!cond()) {
     if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);

@@ -4,9 +4,14 @@ import { adminGet, tlsConnectionCounts, type proxyOnce } from './identity.js';
 import type { MeshPod } from './story-pods.js';
 import { clusterArgs } from './story-rotate-status.js';
 import { CLUSTERS, type StoryContext } from './story-context.js';
-import type { StorySummary } from './story-summary.js';
+import type { Renewal, StorySummary } from './story-summary.js';
 
 type PodIdentity = StorySummary['identity']['pods'][string];
+
+/** How long after the renewed answer's refreshAt the renewal call was made (ms, for reading). */
+export const renewalLagMs = (r: Renewal): number => Date.parse(r.requestedAt) - Date.parse(r.refreshAt);
+/** How long before the renewed answer's valid_until the new certificate was in place (ms, for reading). */
+export const renewalMarginMs = (r: Renewal): number => Date.parse(r.validUntil) - Date.parse(r.answeredAt);
 
 /** `lanyard check` over both clusters: its exit code. */
 export function finalCheck(ctx: StoryContext): number {
@@ -29,10 +34,17 @@ function podIdentityOf(pod: MeshPod): PodIdentity {
     // a pod is started once: another start of its proxy, or an exit of either process before the pod
     // was stopped, counts as a restart
     restarts: Math.max(0, x.pids.length - 1) + x.unexpectedExits + (pod.agentExitedEarly() ? 1 : 0),
-    renewalLagMs: x.certified.flatMap((e, i) => {
+    renewals: x.certified.flatMap((e, i) => {
       const prev = x.certified[i - 1];
       return prev !== undefined && prev.run === e.run
-        ? [Date.parse(e.requestedAt) - Date.parse(prev.refreshAt)]
+        ? [
+            {
+              refreshAt: prev.refreshAt,
+              validUntil: prev.validUntil,
+              requestedAt: e.requestedAt,
+              answeredAt: e.answeredAt,
+            },
+          ]
         : [];
     }),
   };
@@ -55,7 +67,7 @@ export function identityReport(
     [
       ...Object.entries(byPod).map(
         ([name, x]) =>
-          `${name} (trusts ${x.trusts.join(' + ')}): ${x.certified} certificates, ${x.renewalLagMs.length} renewals at 70 % of valid_until (lag ${x.renewalLagMs.join(', ')} ms), ${x.restarts} restarts, ALPN ${JSON.stringify(x.alpn)}, ${x.failed} Certify failed`,
+          `${name} (trusts ${x.trusts.join(' + ')}): ${x.certified} certificates, ${x.renewals.length} renewals at 70 % of valid_until (ms after refreshAt: ${x.renewals.map(renewalLagMs).join(', ')}; ms left before valid_until: ${x.renewals.map(renewalMarginMs).join(', ')}), ${x.restarts} restarts, ALPN ${JSON.stringify(x.alpn)}, ${x.failed} Certify failed`,
       ),
       ...CLUSTERS.map((c) => `${c} issuer's TLS connections by outcome ${JSON.stringify(tlsConnections[c])}`),
     ].join('\n'),

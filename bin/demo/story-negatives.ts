@@ -9,7 +9,7 @@ import {
   spiffe,
   type Outcome,
 } from './mtls-checks.js';
-import { waitFor } from './process-io.js';
+import { waitFor, WAIT_TIMEOUT_MS } from './process-io.js';
 import { MTLS_PORT, type Cluster, type StoryContext } from './story-context.js';
 import type { StorySummary } from './story-summary.js';
 
@@ -30,7 +30,8 @@ function westToEast(ctx: StoryContext, dir: string, sa: string): Outcome {
 async function refusedByEast(refusals: Record<Cluster, string[]>, attempt: () => Outcome): Promise<Outcome> {
   const before = refusals.east.length;
   const o = attempt();
-  await waitFor(() => refusals.east.length > before, 'east to report the refusal', 3000).catch(
+  // east's listener reports the refusal as it happens; on a loaded host its line can take a while
+  await waitFor(() => refusals.east.length > before, 'east to report the refusal', WAIT_TIMEOUT_MS / 4).catch(
     () => undefined,
   );
   const serverCode = refusals.east[before];

@@ -4,21 +4,21 @@
 import { systemClock } from '../../ca/index.js';
 import { waitFor } from './process-io.js';
 import type { Mesh } from './story-pods.js';
-import type { HandshakeRecord, PhaseReport } from './story-summary.js';
+import type { HandshakeRecord, PhaseReport, RotateStatusFields } from './story-summary.js';
 
 interface Mark {
   readonly phase: number;
   readonly title: string;
   readonly start: number;
   live: string[];
-  status?: string;
+  status?: RotateStatusFields;
 }
 
 export interface Phases {
   /** phase `n` begins now */
   begin(phase: number, title: string): void;
-  /** the current phase's rotate-status note */
-  note(status: string): void;
+  /** what rotate status --json said at the end of the current phase */
+  note(status: RotateStatusFields): void;
   /** waits until every pair in the mesh, both directions, made an ok handshake in the current phase (after `since`) */
   covered(since?: number): Promise<void>;
   report(end: number): PhaseReport[];
@@ -63,13 +63,11 @@ export function createPhases(mesh: Mesh): Phases {
         );
         return directedPairs().filter((p) => !seen.has(p));
       };
-      await waitFor(
-        () => missing().length === 0,
-        `every pod pair to handshake in phase ${m.phase}`,
-        30_000,
-      ).catch((err: unknown) => {
-        throw new Error(`${(err as Error).message}: missing ${missing().join(', ')}`);
-      });
+      await waitFor(() => missing().length === 0, `every pod pair to handshake in phase ${m.phase}`).catch(
+        (err: unknown) => {
+          throw new Error(`${(err as Error).message}: missing ${missing().join(', ')}`);
+        },
+      );
       m.live = mesh.inMesh().map((x) => x.name);
     },
     report(end) {

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { parseCertificatesPem, systemClock, type CertificateInfo } from '../../ca/index.js';
 import { IDENTITY_SVC_NAME, startPodProxy, type PodProxy } from './identity.js';
 import { identity, spiffe } from './mtls-checks.js';
-import { exited, onJsonLines, waitFor, waitForOutput } from './process-io.js';
+import { exited, onJsonLines, waitFor, waitForOutput, WAIT_TIMEOUT_MS } from './process-io.js';
 import {
   AGENT,
   CLUSTERS,
@@ -39,6 +39,11 @@ export interface MeshPod {
   readonly proxy: PodProxy;
   /** its agent's process exited before it was stopped */
   readonly agentExitedEarly: () => boolean;
+  /**
+   * the latest roster generation its agent said it uses (-1 before the first): every handshake of
+   * a round that used an older roster has finished and been reported
+   */
+  readonly rosterGeneration: () => number;
   stop(): Promise<void>;
 }
 
@@ -54,7 +59,10 @@ export interface Mesh {
   readonly inMesh: () => readonly MeshPod[];
   /** from now on every running pod makes handshakes to every running pod of the other cluster */
   startTraffic(): void;
-  /** takes a pod out of the rosters, lets handshakes in flight finish, then stops it */
+  /**
+   * takes a pod out of the rosters, waits until every running agent of the other cluster has said it
+   * uses the new roster (so no round still makes handshakes to the pod), then stops it
+   */
   retire(pod: MeshPod): Promise<void>;
   /** stops every pod still running */
   stopAll(): Promise<void>;
@@ -116,10 +124,12 @@ async function startMeshPod(
   const agent = startAgent(ctx, { c, dir, addr }, o.rate);
   let stopping = false;
   let early = false;
+  let rosterGeneration = -1;
   agent.once('exit', () => {
     if (!stopping) early = true;
   });
   onJsonLines(agent, (line) => {
+    if (line.event === 'roster' && typeof line.generation === 'number') rosterGeneration = line.generation;
     if (line.event === 'refused') o.refusals.push(typeof line.code === 'string' ? line.code : '?');
     if (line.event !== 'handshake') return;
     records.push({
@@ -143,6 +153,7 @@ async function startMeshPod(
     dir,
     proxy,
     agentExitedEarly: () => early,
+    rosterGeneration: () => rosterGeneration,
     async stop() {
       stopping = true;
       agent.kill('SIGTERM');
@@ -166,7 +177,10 @@ export function createMesh(
   const rostered = new Set<MeshPod>();
   const stopped = new Set<MeshPod>();
   let trafficOn = false;
-  const writeRosters = (): void => {
+  let generation = 0;
+  /** writes both clusters' rosters as a new generation; returns it */
+  const writeRosters = (): number => {
+    generation++;
     for (const c of CLUSTERS) {
       const list: Roster[] = [...rostered]
         .filter((x) => x.cluster === c)
@@ -177,10 +191,14 @@ export function createMesh(
           spiffe: spiffe(ctx.pods[c].sa),
         }));
       const file = ctx.path(c, 'roster.json');
-      writeFileSync(`${file}.tmp`, JSON.stringify(list));
+      writeFileSync(`${file}.tmp`, JSON.stringify({ generation, peers: list }));
       renameSync(`${file}.tmp`, file);
     }
+    return generation;
   };
+  /** the agents that read cluster `c`'s roster: the running pods of the other cluster */
+  const readersOf = (c: Cluster): MeshPod[] =>
+    pods.filter((x) => x.cluster !== c && !stopped.has(x) && !x.agentExitedEarly());
   writeRosters();
   const start = async (c: Cluster, gen: Generation): Promise<MeshPod> => {
     const pod = await startMeshPod(ctx, { c, gen, rate, records, refusals: refusals[c] });
@@ -205,9 +223,20 @@ export function createMesh(
     },
     async retire(pod) {
       rostered.delete(pod);
-      writeRosters();
-      // a round that read the previous roster may still be making its handshakes: two rounds' time
-      await new Promise((r) => setTimeout(r, 2000 / Math.min(rate, 1)));
+      const gen = writeRosters();
+      // a round that read the previous roster may still be making its handshakes to the pod: wait until
+      // each reader has started a round with this roster (its earlier rounds are then reported)
+      const behind = (): string[] =>
+        readersOf(pod.cluster)
+          .filter((x) => x.rosterGeneration() < gen)
+          .map((x) => `${x.name} (at ${x.rosterGeneration()})`);
+      await waitFor(
+        () => behind().length === 0,
+        `every agent to use roster generation ${gen} without ${pod.name}`,
+        WAIT_TIMEOUT_MS, // a round and its handshakes' own timeout, on a loaded host
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}: still behind ${behind().join(', ')}`);
+      });
       stopped.add(pod);
       await pod.stop();
       onPodsChange(pods.filter((x) => !stopped.has(x)));

@@ -4,7 +4,7 @@
 import { systemClock } from '../../ca/index.js';
 import { adminGet } from './identity.js';
 import { CLUSTERS, type StoryContext } from './story-context.js';
-import type { HandshakeRecord } from './story-summary.js';
+import type { HandshakeRecord, OldLeavesGate, RotateStatusFields } from './story-summary.js';
 
 /** The part of `lanyard rotate status --json` the story reads. */
 export interface RotateStatus {
@@ -17,19 +17,33 @@ export function clusterArgs(ctx: StoryContext): string[] {
   return CLUSTERS.flatMap((c) => ['--cluster', `${c}=${ctx.adminUrl(c)}`]);
 }
 
+/** How long a gate may stay shut past the moment it should open (generous: a loaded host). */
+const GATE_GRACE_MS = 60_000;
+
+/** The --json fields the story records and asserts. */
+export const fieldsOf = (s: RotateStatus): RotateStatusFields => ({
+  phase: s.phase === 'steady' ? 'steady' : Number(s.phase),
+  action: s.next.action,
+  safe: s.next.safe,
+});
+
+/** `phase 4, next drop-old-anchors (safe)`: the fields, for reading. */
+export const describeStatus = (f: RotateStatusFields): string =>
+  `phase ${String(f.phase)}, next ${f.action} (${f.safe ? 'safe' : 'not safe'})`;
+
 export interface RotationStatus {
   status(): RotateStatus;
-  /** reads the status once, says it with the traffic so far; returns the line it said */
-  note(label: string): string;
+  /** reads the status once, says it (after `label`) with the traffic so far; returns its --json fields */
+  note(label: string): RotateStatusFields;
   /**
    * Records now as the moment both issuers switched (from their /v1/status credentialLoadedAt): no
    * leaf an A-issuer signed can outlive that by more than leafLifetimeMs + clockSkewMs.
    */
   switched(): void;
-  /** resolves once no leaf under an A-issuer can be valid; says what opened the gate */
-  oldLeavesGone(): Promise<string>;
-  /** resolves once rotate status, reading the pods, calls stopping the cross certificate safe; says so */
-  crossMayGo(): Promise<string>;
+  /** resolves once no leaf under an A-issuer can be valid, with what opened the gate */
+  oldLeavesGone(): Promise<OldLeavesGate>;
+  /** resolves once rotate status, reading the pods, calls stopping the cross certificate safe, with what it said */
+  crossMayGo(): Promise<RotateStatusFields>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -70,18 +84,16 @@ export function createRotationStatus(
     const r = ctx.lanyard(['rotate', 'status', ...clusters, '--json']);
     return JSON.parse(r.stdout) as RotateStatus;
   };
-  const says = (s: RotateStatus): string =>
-    `phase ${String(s.phase)}, next ${s.next.action} (${s.next.safe ? 'safe' : 'not safe'})`;
+  const says = (s: RotateStatus): string => describeStatus(fieldsOf(s));
   return {
     status,
     note(label) {
       const s = status();
-      const line = `${label}: ${says(s)}`;
       ctx.say(
-        `rotate status → phase ${String(s.phase)}; next: ${s.next.action}, ${s.next.safe ? 'safe' : 'NOT safe yet'}${s.next.waitUntil !== undefined ? ` (wait until ${s.next.waitUntil})` : ''}`,
+        `rotate status (${label}) → phase ${String(s.phase)}; next: ${s.next.action}, ${s.next.safe ? 'safe' : 'NOT safe yet'}${s.next.waitUntil !== undefined ? ` (wait until ${s.next.waitUntil})` : ''}`,
         `${records.length} handshakes so far, ${records.filter((r) => !r.ok).length} failed`,
       );
-      return line;
+      return fieldsOf(s);
     },
     switched() {
       bound = boundFromIssuers(ctx);
@@ -94,20 +106,27 @@ export function createRotationStatus(
         const s = status();
         const now = systemClock.now().getTime();
         if (s.next.action === 'drop-old-anchors' && s.next.safe) {
-          const early = now < bound ? `, EARLY: the issuers' bound is ${new Date(bound).toISOString()}` : '';
-          return `rotate status: ${says(s)}${early}`;
+          const early = now < bound;
+          ctx.say(
+            `the phase-4 gate: rotate status says ${says(s)}${early ? `, EARLY: the issuers' bound is ${new Date(bound).toISOString()}` : ''}`,
+          );
+          return { ...fieldsOf(s), openedBy: 'rotate-status', early };
         }
-        if (now > bound + 30_000)
-          return `rotate status never said so (${says(s)}); the issuers' bound ${new Date(bound).toISOString()} (switch + leaf lifetime + skew) passed`;
+        if (now > bound + GATE_GRACE_MS) {
+          ctx.say(
+            `the phase-4 gate: rotate status never said so (${says(s)}); the issuers' bound ${new Date(bound).toISOString()} (switch + leaf lifetime + skew) passed`,
+          );
+          return { ...fieldsOf(s), openedBy: 'issuers-bound', early: false };
+        }
         const until = Date.parse(s.next.waitUntil ?? '');
         await sleep(Number.isNaN(until) ? 1000 : Math.min(Math.max(until - now + 100, 500), 5000));
       }
     },
     async crossMayGo() {
-      const deadline = systemClock.now().getTime() + 30_000;
+      const deadline = systemClock.now().getTime() + GATE_GRACE_MS;
       for (;;) {
         const s = status();
-        if (s.next.action === 'stop-serving-cross' && s.next.safe) return `rotate status: ${says(s)}`;
+        if (s.next.action === 'stop-serving-cross' && s.next.safe) return fieldsOf(s);
         if (systemClock.now().getTime() > deadline)
           throw new Error(`rotate status never called stopping the cross certificate safe: ${says(s)}`);
         await sleep(500);

@@ -9,13 +9,13 @@ import { readFileSync } from 'node:fs';
 import { encodePem, parseCertificatesPem, systemClock, type CertificateInfo } from '../../ca/index.js';
 import { writeFileAtomic } from '../../ca/store/index.js';
 import { adminGet, issueServingCert, normSerial, proxyOnce, servingSerial } from './identity.js';
-import { waitFor } from './process-io.js';
+import { waitFor, WAIT_TIMEOUT_MS } from './process-io.js';
 import { createPhases, type Phases } from './story-phases.js';
 import type { Mesh, MeshPod } from './story-pods.js';
-import { createRotationStatus, type RotationStatus } from './story-rotate-status.js';
+import { createRotationStatus, describeStatus, type RotationStatus } from './story-rotate-status.js';
 import { CLUSTERS, type Cluster, type StoryContext } from './story-context.js';
 import type { ServingCerts } from './story-setup.js';
-import type { StorySummary } from './story-summary.js';
+import type { OldLeavesGate, RotateStatusFields, StorySummary } from './story-summary.js';
 import { prepareNewAnchor } from './story-prepare.js';
 
 export interface RotationInput {
@@ -112,10 +112,12 @@ async function addNewAnchor({ ctx, input, phases }: Step): Promise<MeshPod[]> {
 }
 
 /** Phase 4: wait until no leaf signed by an A-issuer can be valid anywhere. */
-async function waitOldLeaves({ ctx, rs, phases }: Step): Promise<string> {
+async function waitOldLeaves({ ctx, rs, phases }: Step): Promise<OldLeavesGate> {
   phases.begin(4, 'wait until no leaf under an A-issuer can be alive');
   const gate = await rs.oldLeavesGone();
-  ctx.say(`Phase 4: no leaf under an A-issuer can be alive any more (${gate})`);
+  ctx.say(
+    `Phase 4: no leaf under an A-issuer can be alive any more (${gate.openedBy === 'rotate-status' ? 'rotate status' : "the issuers' bound"}: ${describeStatus(gate)})`,
+  );
   return gate;
 }
 
@@ -146,7 +148,7 @@ async function dropCross({
   input,
   rs,
   phases,
-}: Step): Promise<{ renewedAt: number; cleanupGate: string }> {
+}: Step): Promise<{ renewedAt: number; cleanupGate: RotateStatusFields }> {
   const { path: p } = ctx;
   phases.begin(6, 'stop the pods that trust only A, then stop serving the cross certificate');
   const genA = input.mesh.pods.filter((x) => x.gen === 'A');
@@ -154,7 +156,7 @@ async function dropCross({
   const cleanupGate = await rs.crossMayGo();
   ctx.say(
     `Phase 6: stopped the pods whose proxies trust only A (${genA.map((x) => x.name).join(', ')}): replaced by generation B, not restarted`,
-    `${cleanupGate}: no running proxy trusts only A (read from each cluster's pods, LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS of the linkerd-proxy container)`,
+    `rotate status: ${describeStatus(cleanupGate)}: no running proxy trusts only A (read from each cluster's pods, LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS of the linkerd-proxy container)`,
   );
   for (const c of CLUSTERS) {
     const issuerB = certs(p(c, 'issuer-next', 'tls.crt'))[0] as CertificateInfo;
@@ -178,7 +180,8 @@ async function dropCross({
   await waitFor(
     () => live.every((x) => x.proxy.certified.some((e) => Date.parse(e.requestedAt) > served)),
     'every running pod to renew without the cross certificate',
-    40_000,
+    // a renewal is due every 70 % of a leaf lifetime; generous on a loaded host
+    2 * WAIT_TIMEOUT_MS,
   );
   ctx.say(
     'then stopped serving the cross certificate: issuers answer [leaf, issuer_B], serving chains [serving, issuer_B]; every running pod has renewed since, at its own 70 % point',

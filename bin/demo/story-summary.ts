@@ -16,6 +16,32 @@ export interface HandshakeRecord {
   readonly path?: readonly string[];
 }
 
+/** The fields of `lanyard rotate status --json` the story records: `phase`, `next.action`, `next.safe`. */
+export interface RotateStatusFields {
+  readonly phase: number | 'steady';
+  readonly action: string;
+  readonly safe: boolean;
+}
+
+/** What opened the phase-4 gate: rotate status (as it said it), or the issuers' own bound passing. */
+export interface OldLeavesGate extends RotateStatusFields {
+  readonly openedBy: 'rotate-status' | 'issuers-bound';
+  /** rotate status called it safe before the issuers' bound (switch + leaf lifetime + skew) */
+  readonly early: boolean;
+}
+
+/** One renewal by a pod's proxy: ISO instants, the first two from the answer being renewed. */
+export interface Renewal {
+  /** its refreshAt: 70 % of the way to its valid_until, as the proxy computed it */
+  readonly refreshAt: string;
+  /** its valid_until: the certificate must be renewed before it */
+  readonly validUntil: string;
+  /** when the renewal call was made */
+  readonly requestedAt: string;
+  /** when the renewed certificate was in the pod's files */
+  readonly answeredAt: string;
+}
+
 /** One phase of the rotation as it happened. */
 export interface PhaseReport {
   readonly phase: number;
@@ -26,8 +52,8 @@ export interface PhaseReport {
   readonly live: readonly string[];
   readonly handshakes: number;
   readonly failed: number;
-  /** what `lanyard rotate status` said at the end of the phase */
-  readonly status?: string;
+  /** what `lanyard rotate status --json` said at the end of the phase */
+  readonly status?: RotateStatusFields;
 }
 
 /** `openssl verify -x509_strict -purpose sslclient|sslserver` of the pods' leaves, by trust store. */
@@ -71,9 +97,9 @@ export interface StorySummary {
     /** clients refused by a pod's listener during the rotation (each would be a failed handshake) */
     readonly listenerRefusals: number;
     /** what opened the phase-4 gate */
-    readonly gate: string;
-    /** what opened the phase-6 gate (no running proxy trusts only A) */
-    readonly cleanupGate: string;
+    readonly gate: OldLeavesGate;
+    /** what rotate status said when it opened the phase-6 gate (no running proxy trusts only A) */
+    readonly cleanupGate: RotateStatusFields;
     readonly durationMs: number;
   };
   readonly leafChecks: LeafChecks;
@@ -96,11 +122,8 @@ export interface StorySummary {
         readonly failures: readonly { kind: string; error: string }[];
         /** times its proxy or mTLS process was started again or exited before the pod was stopped */
         readonly restarts: number;
-        /**
-         * each renewal: ms between the previous answer's refreshAt (70 % of its valid_until) and the
-         * renewal call; 0 or a little more when renewals follow refreshAt
-         */
-        readonly renewalLagMs: readonly number[];
+        /** each renewal (a Certify by the same proxy process after its first), with the answer it renewed */
+        readonly renewals: readonly Renewal[];
       }
     >;
     /** per issuer: lanyard_tls_connections_total by outcome at the end (no_alpn: a proxy's connection) */

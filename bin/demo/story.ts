@@ -25,6 +25,7 @@ import { createTopology, registerCleanup, type Topology } from './topology.js';
 
 export { identity, spiffe, type Outcome } from './mtls-checks.js';
 export { REPO } from './story-context.js';
+export { renewalLagMs, renewalMarginMs } from './story-identity-report.js';
 export type { HandshakeRecord, StoryOptions, StorySummary } from './story-summary.js';
 
 /** Runs the whole story and always tears the topology and its processes down. */
