@@ -128,7 +128,7 @@ function planPhases(
     {
       phase: 2,
       action: 'switch-issuers',
-      requires: ['cross-reaches-every-bundle'],
+      requires: ['cross-reaches-every-bundle', 'cross-not-expired'],
       steps: per(switchIssuerCommands, (c) => (c.kind === 'admin' ? [certManagerSwitchNote(crossPath)] : [])),
     },
     {

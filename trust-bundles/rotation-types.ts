@@ -74,11 +74,18 @@ export interface ClusterRotationState {
 
 /** A precondition of a step, as measured now: holds, does not hold, or cannot be established. */
 export type Precondition =
-  /** switch: the cross certificate is signed by an old anchor that every bundle holds */
+  /** switch: the served chain [B-issuer, cross] verifies now against an anchor of every bundle (pathLen counted) */
   | {
       readonly kind: 'cross-reaches-every-bundle';
       readonly holds: boolean | 'unknown';
       readonly lacking: readonly string[];
+    }
+  /** switch: the cross certificate, and the old anchor that signed it, are valid now (not expired) */
+  | {
+      readonly kind: 'cross-not-expired';
+      readonly holds: boolean | 'unknown';
+      /** the cross certificate's notAfter (null: unknown) */
+      readonly notAfter: string | null;
     }
   /** drop A: every issuer is a B-issuer */
   | { readonly kind: 'every-issuer-switched'; readonly holds: boolean; readonly pending: readonly string[] }

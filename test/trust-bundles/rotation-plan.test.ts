@@ -40,7 +40,7 @@ describe('planRotation: the six phases as data', () => {
       plan.phases.map((x) => [x.phase, x.action, x.requires]),
       [
         [1, 'prepare', []],
-        [2, 'switch-issuers', ['cross-reaches-every-bundle']],
+        [2, 'switch-issuers', ['cross-reaches-every-bundle', 'cross-not-expired']],
         [3, 'add-new-anchor', []],
         [4, 'wait-old-leaves', ['every-issuer-switched', 'new-anchor-in-every-bundle']],
         [

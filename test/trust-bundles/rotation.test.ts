@@ -82,6 +82,7 @@ describe('rotation status: the six phases as data', () => {
     assert.equal(s.next.safe, true);
     assert.deepEqual(s.next.preconditions, [
       { kind: 'cross-reaches-every-bundle', holds: true, lacking: [] },
+      { kind: 'cross-not-expired', holds: true, notAfter: p.cross.notAfter.toISOString() },
     ]);
     assert.deepEqual(s.next.clusters, ['east', 'west']);
     assert.ok(s.next.commands.every((c) => c.commands.some((l) => l.includes('--cross-signed cross.crt'))));
