@@ -216,7 +216,8 @@ function dropStep(x: NextContext, clusters: string[]): NextStep {
     holds: until === null ? 'unknown' : until < x.t,
     until: until === null ? null : new Date(until).toISOString(),
   };
-  const preconditions: Precondition[] = [...switchedAndTrusted(x.views), expired];
+  const serving = servingReachesNew(x.views);
+  const preconditions: Precondition[] = [...switchedAndTrusted(x.views), serving, expired];
   if (preconditions.some((c) => c.holds !== true)) {
     const unknownFor = x.views
       .filter((v) => v.state.oldLeavesValidUntil === null)
@@ -227,10 +228,12 @@ function dropStep(x: NextContext, clusters: string[]): NextStep {
       clusters,
       preconditions,
       reason:
-        until === null
-          ? `dropping the old anchor is not safe: when the last leaf of an old issuer expires is unknown for ${unknownFor.join(', ')}`
-          : `dropping the old anchor is not safe before ${new Date(until).toISOString()} (in ${formatDuration(until - x.t)}): leaves of an old issuer may still be valid`,
-      ...(until !== null ? { waitUntil: new Date(until).toISOString() } : {}),
+        serving.holds !== true && expired.holds === true
+          ? `dropping the old anchor is not safe: the identity service's serving chain of ${[...serving.lacking, ...serving.unknown].join(', ')} ${serving.holds === false ? 'does not reach' : 'is not known to reach (no servingTls.chainPem in /v1/status)'} the new anchor: pods started after the drop could not get a certificate (issue the serving certificate under the B-issuer and append the cross certificate)`
+          : until === null
+            ? `dropping the old anchor is not safe: when the last leaf of an old issuer expires is unknown for ${unknownFor.join(', ')}`
+            : `dropping the old anchor is not safe before ${new Date(until).toISOString()} (in ${formatDuration(until - x.t)}): leaves of an old issuer may still be valid`,
+      ...(until !== null && expired.holds !== true ? { waitUntil: new Date(until).toISOString() } : {}),
     });
   }
   return step({
@@ -244,7 +247,7 @@ function dropStep(x: NextContext, clusters: string[]): NextStep {
         commands: removeAnchorCommands(v.snapshot, fp),
       })),
     ),
-    reason: `no leaf of an old issuer is valid any more (the last expired by ${new Date(until as number).toISOString()}); proxies that trust only the old anchor keep verifying through the cross certificate`,
+    reason: `no leaf of an old issuer is valid any more (the last expired by ${new Date(until as number).toISOString()}); proxies that trust only the old anchor keep verifying through the cross certificate${serving.unchecked.length > 0 ? `; not checked (directory sources): that the identity service of ${serving.unchecked.join(', ')}, if it serves TLS, serves a chain reaching the new anchor` : ''}`,
   });
 }
 
@@ -256,6 +259,27 @@ export function switchedAndTrusted(views: readonly ClusterView[]): Precondition[
     { kind: 'every-issuer-switched', holds: pending.length === 0, pending },
     { kind: 'new-anchor-in-every-bundle', holds: lacking.length === 0, lacking },
   ];
+}
+
+/**
+ * Drop A: every serving chain (TLS served) reaches B. Plaintext listeners impose nothing; directory
+ * sources carry no serving information: not applicable, listed in `unchecked` (check them yourself).
+ */
+export function servingReachesNew(
+  views: readonly ClusterView[],
+): Extract<Precondition, { kind: 'serving-chain-reaches-new' }> {
+  const names = (pred: (v: ClusterView) => boolean): string[] =>
+    views.filter(pred).map((v) => v.snapshot.name);
+  const lacking = names((v) => v.state.serving.kind === 'tls' && !v.state.serving.reachesNew);
+  const unknown = names((v) => v.state.serving.kind === 'unknown' && v.snapshot.kind === 'admin');
+  const unchecked = names((v) => v.state.serving.kind === 'unknown' && v.snapshot.kind === 'dir');
+  return {
+    kind: 'serving-chain-reaches-new',
+    holds: lacking.length > 0 ? false : unknown.length > 0 ? 'unknown' : true,
+    lacking,
+    unknown,
+    unchecked,
+  };
 }
 
 /** Phase 6 (optional): stop serving the cross certificate once no running proxy trusts only old anchors. */

@@ -147,7 +147,12 @@ function planPhases(
     {
       phase: 5,
       action: 'drop-old-anchors',
-      requires: ['every-issuer-switched', 'new-anchor-in-every-bundle', 'old-leaves-expired'],
+      requires: [
+        'every-issuer-switched',
+        'new-anchor-in-every-bundle',
+        'serving-chain-reaches-new',
+        'old-leaves-expired',
+      ],
       steps: clusters.flatMap((c) =>
         c.bundle.anchors
           .filter((a) => !namesAnchor(a.certificate, input.newAnchor.certificate))

@@ -42,6 +42,20 @@ export type ProxyStanding =
       readonly unknown: readonly PodRef[];
     };
 
+/** What the identity service's own serving chain (`serve --tls-cert`) reaches. */
+export type ServingStanding =
+  /** plaintext gRPC listener: nothing to reach */
+  | { readonly kind: 'plaintext' }
+  /** not known: a directory source, or a /v1/status without servingTls.chainPem */
+  | { readonly kind: 'unknown' }
+  | {
+      readonly kind: 'tls';
+      /** fingerprints of the old anchors the served chain reaches */
+      readonly oldAnchorsReached: readonly string[];
+      /** reaches B (its certificate, or a cross certificate for B taken as B by subject and key) */
+      readonly reachesNew: boolean;
+    };
+
 /** Where one cluster stands (phase 4 is the mesh waiting on clusters in phase 3). */
 export type ClusterPhase =
   /** issuer still an A-issuer (or none): prepare, then switch */
@@ -70,6 +84,8 @@ export interface ClusterRotationState {
   readonly oldLeavesValidUntil: string | null;
   readonly oldLeavesBasis: OldLeafBasis | null;
   readonly proxies: ProxyStanding;
+  /** the identity service's serving chain: pods of this cluster must verify it to get a certificate */
+  readonly serving: ServingStanding;
 }
 
 /** A precondition of a step, as measured now: holds, does not hold, or cannot be established. */
@@ -94,6 +110,18 @@ export type Precondition =
       readonly kind: 'new-anchor-in-every-bundle';
       readonly holds: boolean;
       readonly lacking: readonly string[];
+    }
+  /**
+   * drop A: every cluster's serving chain (when TLS is served) reaches B, or pods started after A left
+   * the bundle cannot get a certificate. `unknown`: admin sources whose /v1/status does not show the
+   * chain; `unchecked`: directory sources (no serving information: not applicable, check it yourself)
+   */
+  | {
+      readonly kind: 'serving-chain-reaches-new';
+      readonly holds: boolean | 'unknown';
+      readonly lacking: readonly string[];
+      readonly unknown: readonly string[];
+      readonly unchecked: readonly string[];
     }
   /** drop A: no leaf of an A-issuer can be valid any more (bounded from each switch) */
   | {

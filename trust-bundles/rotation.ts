@@ -25,7 +25,13 @@ import {
   findEarlyRemovals,
   removedAnchorsWithValidLeaves,
 } from './rotation-problems.js';
-import type { ClusterPhase, ClusterRotationState, IssuerStanding, RotationStatus } from './rotation-types.js';
+import type {
+  ClusterPhase,
+  ClusterRotationState,
+  IssuerStanding,
+  RotationStatus,
+  ServingStanding,
+} from './rotation-types.js';
 import type { ClusterSnapshot } from './sources.js';
 
 export {
@@ -43,6 +49,7 @@ export type {
   Precondition,
   ProxyStanding,
   RotationStatus,
+  ServingStanding,
 } from './rotation-types.js';
 
 export interface RotationStatusOptions {
@@ -158,6 +165,7 @@ function clusterView(
   const newFp = reach.reachesNew ? (m.newAnchor?.fingerprint ?? m.newAnchor?.keyId) : undefined;
   const current = [...reach.oldAnchors, ...(newFp !== undefined ? [newFp] : [])];
   const issuer = issuerStanding(reach);
+  const serving = servingStanding(c, m.oldAnchors, m.newAnchor, m.now);
   // Only a B-issuer has leaves of an earlier (A-) issuer to bound.
   const bound =
     reach.reachesNew && (m.oldAnchors.length > 0 || reach.servesCross)
@@ -181,8 +189,22 @@ function clusterView(
       oldLeavesValidUntil: bound === null ? null : iso(bound.until),
       oldLeavesBasis: bound?.basis ?? null,
       proxies: proxyStanding(m.pods?.[c.name], m.newAnchor),
+      serving,
     },
   };
+}
+
+/** What the serving chain reaches, by the same per-anchor verifier as the issuer chain. */
+function servingStanding(
+  c: ClusterSnapshot,
+  oldAnchors: readonly BundleAnchor[],
+  newAnchor: NewAnchorRef | undefined,
+  now: Date,
+): ServingStanding {
+  if (c.servingChain === null) return { kind: 'plaintext' };
+  if (c.servingChain === undefined) return { kind: 'unknown' };
+  const r = chainReach(c.servingChain, oldAnchors, newAnchor, now);
+  return { kind: 'tls', oldAnchorsReached: r.oldAnchors, reachesNew: r.reachesNew };
 }
 
 function issuerStanding(reach: ChainReach): IssuerStanding {

@@ -64,8 +64,15 @@ export const pem = (...certs: CertificateInfo[]): string =>
 
 export function adminCluster(
   name: string,
-  o: { bundle: readonly CertificateInfo[]; chain: readonly CertificateInfo[]; loadedAt: number },
+  o: {
+    bundle: readonly CertificateInfo[];
+    chain: readonly CertificateInfo[];
+    loadedAt: number;
+    /** the serving chain of serve --tls-cert (default null: plaintext; undefined: not reported) */
+    serving?: readonly CertificateInfo[] | null | undefined;
+  },
 ): ClusterSnapshot {
+  const serving = 'serving' in o ? o.serving : null;
   return {
     name,
     source: `http://${name}:9990`,
@@ -74,6 +81,7 @@ export function adminCluster(
     issuerChain: o.chain,
     issuedByAnchor: [],
     issuance: { credentialLoadedAt: new Date(o.loadedAt), leafLifetimeMs: LIFETIME, clockSkewMs: SKEW },
+    ...(serving !== undefined ? { servingChain: serving } : {}),
   };
 }
 

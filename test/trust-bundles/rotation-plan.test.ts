@@ -46,7 +46,12 @@ describe('planRotation: the six phases as data', () => {
         [
           5,
           'drop-old-anchors',
-          ['every-issuer-switched', 'new-anchor-in-every-bundle', 'old-leaves-expired'],
+          [
+            'every-issuer-switched',
+            'new-anchor-in-every-bundle',
+            'serving-chain-reaches-new',
+            'old-leaves-expired',
+          ],
         ],
         [6, 'stop-serving-cross', ['no-proxy-trusts-only-old']],
       ],
