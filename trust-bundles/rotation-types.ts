@@ -83,6 +83,8 @@ export interface ClusterRotationState {
    */
   readonly oldLeavesValidUntil: string | null;
   readonly oldLeavesBasis: OldLeafBasis | null;
+  /** ms added to an admin source's bound for replicas that switched later (--propagation-margin); 0 for directories */
+  readonly oldLeavesPropagationMarginMs: number;
   readonly proxies: ProxyStanding;
   /** the identity service's serving chain: pods of this cluster must verify it to get a certificate */
   readonly serving: ServingStanding;

@@ -188,6 +188,7 @@ function clusterView(
       issuer,
       oldLeavesValidUntil: bound === null ? null : iso(bound.until),
       oldLeavesBasis: bound?.basis ?? null,
+      oldLeavesPropagationMarginMs: bound !== null && c.kind === 'admin' ? m.offline.propagationMarginMs : 0,
       proxies: proxyStanding(m.pods?.[c.name], m.newAnchor),
       serving,
     },

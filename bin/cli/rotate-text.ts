@@ -11,9 +11,10 @@ import type {
 import type { CliContext } from './kit.js';
 
 const BASIS_TEXT: Record<OldLeafBasis, (a: OfflineAssumptions) => string> = {
-  'issuance-record': () => "the issuer's record of the leaves it signed, + clock skew",
-  'credential-loaded': () =>
-    'when the issuer loaded its current credential (the switch) + its leaf lifetime + 2 × clock skew',
+  'issuance-record': (a) =>
+    `the issuer's record of the leaves it signed, + clock skew + propagation margin ${formatDuration(a.propagationMarginMs)}`,
+  'credential-loaded': (a) =>
+    `when the issuer loaded its current credential (the switch) + its leaf lifetime + 2 × clock skew + propagation margin ${formatDuration(a.propagationMarginMs)} (other replicas may switch later; give each replica as its own --cluster)`,
   'issuer-files-changed': (a) =>
     `when the issuer files last changed + poll interval ${formatDuration(a.pollIntervalMs)} + max leaf lifetime ${formatDuration(a.maxLeafLifetimeMs)} + 2 × clock skew ${formatDuration(a.clockSkewMs)} (a directory keeps no issuance record)`,
 };
