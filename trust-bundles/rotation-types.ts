@@ -86,6 +86,8 @@ export interface ClusterRotationState {
   /** ms added to an admin source's bound for replicas that switched later (--propagation-margin); 0 for directories */
   readonly oldLeavesPropagationMarginMs: number;
   readonly proxies: ProxyStanding;
+  /** notAfter of the cross certificate this cluster's issuer serves (null: it serves none) */
+  readonly crossNotAfter: string | null;
   /** the identity service's serving chain: pods of this cluster must verify it to get a certificate */
   readonly serving: ServingStanding;
 }
@@ -187,6 +189,19 @@ export interface EarlyRemoval {
   readonly safeAfter: string | null;
 }
 
+/**
+ * A cross certificate that ends too soon: within CROSS_WARN_MS of now, or before the issuer a renewal
+ * would bring (a renewal at notAfter − lifetime/3, cert-manager's default, is valid until notAfter +
+ * 2 × lifetime/3; one past the cross certificate is rejected at reload: ERR_CROSS_CERT_EXPIRES_FIRST).
+ */
+export interface CrossExpiryWarning {
+  readonly kind: 'cross-expires-soon';
+  readonly cluster: string;
+  readonly crossNotAfter: string;
+  /** when the issuer renewed at 2/3 of its lifetime would expire */
+  readonly renewedIssuerNotAfter: string;
+}
+
 export interface RotationStatus {
   readonly now: string;
   /** 'steady': one anchor, no cross certificate (no rotation in progress, or rotation complete) */
@@ -200,6 +215,8 @@ export interface RotationStatus {
   /** what breaks trust somewhere now: rotate status exits 1 when there is any */
   readonly problems: readonly string[];
   readonly earlyRemovals: readonly EarlyRemoval[];
+  /** what does not break trust now but will: a cross certificate ending soon (rotate status still exits 0) */
+  readonly warnings: readonly CrossExpiryWarning[];
   /** clusters whose record does not reach back a leaf lifetime (see rotation-bounds recordBound) */
   readonly recordGaps: readonly {
     readonly cluster: string;

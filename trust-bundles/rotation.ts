@@ -2,9 +2,11 @@
 import { createTrustBundle, type BundleAnchor } from './bundle.js';
 import { RotationInputError } from './errors.js';
 import type { ClusterPods } from './pods.js';
+import type { CertificateInfo } from '../ca/index.js';
 import {
   bundleHoldsNew,
   chainReach,
+  crossCertificates,
   namesAnchor,
   recognizeNewAnchor,
   type ChainReach,
@@ -28,6 +30,7 @@ import {
 import type {
   ClusterPhase,
   ClusterRotationState,
+  CrossExpiryWarning,
   IssuerStanding,
   RotationStatus,
   ServingStanding,
@@ -43,6 +46,7 @@ export {
 export type {
   ClusterPhase,
   ClusterRotationState,
+  CrossExpiryWarning,
   EarlyRemoval,
   IssuerStanding,
   NextStep,
@@ -147,8 +151,43 @@ export function rotationStatus(
     next,
     problems,
     earlyRemovals,
+    warnings: crossExpiryWarnings(clusters, newAnchor, t),
     recordGaps,
   };
+}
+
+/** Warn this long before a cross certificate ends (and before a renewed issuer would outlive it). */
+export const CROSS_WARN_MS = 30 * 24 * 3600_000;
+
+function crossOf(c: ClusterSnapshot, newAnchor: NewAnchorRef | undefined): CertificateInfo | undefined {
+  return newAnchor === undefined
+    ? undefined
+    : crossCertificates(c.issuerChain).find((x) => namesAnchor(x, newAnchor));
+}
+
+function crossExpiryWarnings(
+  clusters: readonly ClusterSnapshot[],
+  newAnchor: NewAnchorRef | undefined,
+  t: number,
+): CrossExpiryWarning[] {
+  return clusters.flatMap((c) => {
+    const cross = crossOf(c, newAnchor);
+    const issuer = c.issuerChain[0];
+    if (cross === undefined || issuer === undefined) return [];
+    const lifetime = issuer.notAfter.getTime() - issuer.notBefore.getTime();
+    const renewed = issuer.notAfter.getTime() + (2 * lifetime) / 3;
+    const end = cross.notAfter.getTime();
+    return end < renewed || end - t < CROSS_WARN_MS
+      ? [
+          {
+            kind: 'cross-expires-soon' as const,
+            cluster: c.name,
+            crossNotAfter: iso(end),
+            renewedIssuerNotAfter: iso(renewed),
+          },
+        ]
+      : [];
+  });
 }
 
 function clusterView(
@@ -188,6 +227,7 @@ function clusterView(
       issuer,
       oldLeavesValidUntil: bound === null ? null : iso(bound.until),
       oldLeavesBasis: bound?.basis ?? null,
+      crossNotAfter: crossOf(c, m.newAnchor)?.notAfter.toISOString() ?? null,
       oldLeavesPropagationMarginMs: bound !== null && c.kind === 'admin' ? m.offline.propagationMarginMs : 0,
       proxies: proxyStanding(m.pods?.[c.name], m.newAnchor),
       serving,

@@ -63,6 +63,10 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
     ctx.out(
       `  note: ${g.cluster}'s record starts at ${g.since}: leaves signed before then under an anchor no bundle names any more may be valid until ${g.until} without showing here`,
     );
+  for (const w of s.warnings)
+    ctx.out(
+      `warning: ${w.cluster}'s cross certificate ends ${w.crossNotAfter}, before ${w.renewedIssuerNotAfter} (a renewed issuer) or within 30 days: renewals past it are rejected (ERR_CROSS_CERT_EXPIRES_FIRST); make a longer one (lanyard anchor cross-sign --lifetime) or finish phase 6`,
+    );
   for (const p of s.problems) ctx.out(`UNSAFE: ${p}`);
   const n = s.next;
   ctx.out(

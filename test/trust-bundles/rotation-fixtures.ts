@@ -40,14 +40,14 @@ export async function issuer(a: TestCa, cluster: string, now: number): Promise<T
 }
 
 /** cross(B by A): B's subject, key and SKI; issuer A; CA:TRUE without pathLen; validity inside A's. */
-export async function crossSign(a: TestCa, b: TestCa): Promise<CertificateInfo> {
+export async function crossSign(a: TestCa, b: TestCa, notAfter?: Date): Promise<CertificateInfo> {
   const ski = keyIdentifier(b.cert.spki);
   const der = await signCertificate(a.signer, {
     serial: randomSerial(),
     issuer: a.cert.subjectDer,
     subject: b.cert.subjectDer,
     notBefore: b.cert.notBefore,
-    notAfter: new Date(Math.min(a.cert.notAfter.getTime(), b.cert.notAfter.getTime())),
+    notAfter: notAfter ?? new Date(Math.min(a.cert.notAfter.getTime(), b.cert.notAfter.getTime())),
     spki: b.cert.spki,
     extensions: [
       extension(OID.basicConstraints, true, seq(TRUE)),

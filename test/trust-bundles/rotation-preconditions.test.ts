@@ -173,4 +173,29 @@ describe('rotation preconditions on the data', () => {
       { kind: 'new-anchor-in-every-bundle', holds: true, lacking: [] },
     ]);
   });
+
+  it('rotate status reports each cluster’s cross notAfter, and warns when it ends before a renewed issuer or within 30 days', async () => {
+    const issuerB = must(p.newIssuer.east).cert;
+    const status = (cross: CertificateInfo) =>
+      rotationStatus(
+        [adminCluster('east', { bundle: [p.A.cert], chain: [issuerB, cross], loadedAt: START })],
+        new Date(START),
+      );
+    const long = status(p.cross);
+    assert.equal(long.clusters[0]?.crossNotAfter, p.cross.notAfter.toISOString());
+    assert.deepEqual(long.warnings, []);
+    // ends after the issuer (the credential accepts it) but before a renewal at 2/3 of its lifetime would
+    const lifetime = issuerB.notAfter.getTime() - issuerB.notBefore.getTime();
+    const shortCross = await crossSign(p.A, p.B, new Date(issuerB.notAfter.getTime() + lifetime / 3));
+    const short = status(shortCross);
+    assert.deepEqual(
+      short.warnings.map((w) => [w.kind, w.cluster, w.crossNotAfter]),
+      [['cross-expires-soon', 'east', shortCross.notAfter.toISOString()]],
+    );
+    const plain = rotationStatus(
+      [adminCluster('east', { bundle: [p.A.cert], chain: [must(p.oldIssuer.east).cert], loadedAt: START })],
+      new Date(START),
+    );
+    assert.equal(plain.clusters[0]?.crossNotAfter, null);
+  });
 });
