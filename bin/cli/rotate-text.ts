@@ -51,6 +51,10 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
     ctx.out(
       `  ${c.name}: phase ${c.phase.phase} (${c.phase.name}); ${bundle}; ${ISSUER_TEXT[c.issuer.kind]}; ${proxiesText(c)}${bound}`,
     );
+    if (c.serving.kind === 'tls')
+      ctx.out(
+        `    serving TLS chain reaches ${c.serving.reachesNew ? 'the new anchor' : 'NOT the new anchor'}${c.serving.oldAnchorsReached.length > 0 ? ' and the old' : ''}`,
+      );
     if (c.proxies.kind === 'listed')
       for (const p of c.proxies.onlyOld) ctx.out(`    trusts only old anchors: ${p.namespace}/${p.name}`);
   }
