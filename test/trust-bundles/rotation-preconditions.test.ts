@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { OID, TRUE, implicitPrim, octetString, seq, smallInteger } from '../../ca/der/index.js';
 import { extension, signCertificate } from '../../ca/certificate-builder.js';
-import { parseCertificate, type CertificateInfo } from '../../ca/index.js';
+import { fingerprint, parseCertificate, type CertificateInfo } from '../../ca/index.js';
 import { createAnchorCertificate, keyIdentifier, randomSerial } from '../../ca/profiles.js';
+import { planRotation, type RotationPlanInput } from '../../trust-bundles/rotation-plan.js';
 import { rotationStatus } from '../../trust-bundles/rotation.js';
 import { servedChainVerifies, switchedAndTrusted } from '../../trust-bundles/rotation-next.js';
 import type { ClusterView } from '../../trust-bundles/rotation.js';
@@ -109,6 +110,27 @@ describe('rotation preconditions on the data', () => {
       kind: 'cross-reaches-every-bundle',
       holds: false,
       lacking: ['east'],
+    });
+    // rotate plan refuses the same chain, and an old anchor whose pathLen cannot hold it
+    const clusters = [
+      adminCluster('east', {
+        bundle: [A1.cert],
+        chain: [(await issuer(A1, 'east', START - HOUR)).cert],
+        loadedAt: START,
+      }),
+    ];
+    const plan = (cross: RotationPlanInput['cross'], now = START) =>
+      planRotation(clusters, {
+        newAnchorDir: 'B',
+        newAnchorCertPath: 'B/anchor.crt',
+        newAnchor: { fingerprint: fingerprint(p.B.cert.der), subject: 'CN=anchor B', certificate: p.B.cert },
+        cross,
+        now: new Date(now),
+      });
+    assert.throws(() => plan({ path: 'x', certificate: cross1 }), { code: 'ERR_ROTATION_INPUT_INVALID' });
+    assert.throws(() => plan({ path: 'x', oldAnchorDir: 'A1', oldAnchor: A1.cert }), {
+      code: 'ERR_ROTATION_INPUT_INVALID',
+      input: 'old-anchor',
     });
   });
 
