@@ -321,6 +321,7 @@ function stopCrossStep(x: NextContext, clusters: string[]): NextStep {
     commands: x.views
       .filter((v) => clusters.includes(v.snapshot.name))
       .map((v) => ({ cluster: v.snapshot.name, commands: stopCrossCommands(v.snapshot, dir ?? '') })),
-    reason: 'every running proxy trusts the new anchor: the cross certificate is no longer needed (optional)',
+    reason:
+      'every running proxy trusts the new anchor: the cross certificate is no longer needed (optional); drop it from the serving chain (--tls-cert) now too, never before this point',
   });
 }
