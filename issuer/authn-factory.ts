@@ -4,10 +4,10 @@ import {
   createJwtAuthenticator,
   createTokenReviewAuthenticator,
   DEFAULT_TOKEN_REVIEW_RATE,
-  resolveKubeConnection,
   type Authenticator,
   type TokenReviewObserver,
 } from './authn/index.js';
+import { resolveKubeConnection } from '../trust-bundles/index.js';
 import type { AuthConfig } from './config.js';
 import type { IssuerMetrics } from './metrics.js';
 

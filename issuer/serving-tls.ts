@@ -5,6 +5,7 @@ import { createSecureContext } from 'node:tls';
 import {
   CredentialError,
   checkValidity,
+  encodePem,
   parseCertificatesPem,
   systemScheduler,
   type CertificateInfo,
@@ -31,6 +32,8 @@ export interface ServingPair {
   readonly certPem: string;
   readonly keyPem: string;
   readonly certificate: CertificateInfo;
+  /** every certificate of --tls-cert, the serving certificate first (the chain clients are sent) */
+  readonly chain: readonly CertificateInfo[];
 }
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -102,7 +105,7 @@ export function checkServingPair(
       { cause: err },
     );
   }
-  return { certPem, keyPem, certificate: cert };
+  return { certPem, keyPem, certificate: cert, chain };
 }
 
 /**
@@ -186,6 +189,7 @@ export function servingTlsStatus(pair: ServingPair, serverName: string): Serving
     dnsNames: pair.certificate.dnsNames,
     serial: pair.certificate.serialHex,
     notAfter: pair.certificate.notAfter.toISOString(),
+    chainPem: pair.chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''),
   };
 }
 

@@ -57,6 +57,5 @@ export {
   inClusterConfig,
   loadKubeConfig,
   resolveKubeConnection,
-  SERVICE_ACCOUNT_DIR,
   type KubeConnection,
 } from './kubeconfig.js';

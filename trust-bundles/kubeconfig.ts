@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError, FileError } from '../ca/index.js';
+import { readTextFile } from '../ca/store/index.js';
 
 /** Where the kubelet mounts a pod's service-account token and the cluster CA. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -40,7 +40,7 @@ export async function inClusterConfig(
   }
   const caPem = await readText(join(dir, 'ca.crt'), 'the in-cluster CA bundle');
   const tokenFile = join(dir, 'token');
-  await readText(tokenFile, 'the in-cluster service-account token');
+  await readText(tokenFile, 'the in-cluster service-account token', KUBE_TOKEN_MAX_BYTES);
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return Object.freeze({ server: `https://${hostPart}:${port}`, caPem, tokenFile });
 }
@@ -181,13 +181,18 @@ async function dataOrFile(
   return readText(file(p), `${field} of the kubeconfig`);
 }
 
-async function readText(path: string, what: string): Promise<string> {
+/** Largest kubeconfig, CA, client certificate or key file read (bytes); larger ones are ERR_FILE_INVALID. */
+export const KUBE_FILE_MAX_BYTES = 1024 * 1024;
+/** Largest token file read (bytes): service-account tokens are a few kB. */
+export const KUBE_TOKEN_MAX_BYTES = 64 * 1024;
+
+/** A bounded read (readTextFile): ERR_FILE_NOT_FOUND when unreadable, ERR_FILE_INVALID when too large. */
+export async function readText(path: string, what: string, maxBytes = KUBE_FILE_MAX_BYTES): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return await readTextFile(path, maxBytes);
   } catch (err) {
-    throw new FileError(
-      'ERR_FILE_NOT_FOUND',
-      `cannot read ${what} at ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    if (err instanceof FileError)
+      throw new FileError(err.code, `cannot read ${what}: ${err.message}`, { cause: err });
+    throw err;
   }
 }

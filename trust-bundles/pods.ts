@@ -34,6 +34,7 @@ const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null &
 export function parsePodListPage(
   cluster: string,
   text: string,
+  memo: AnchorsMemo = new Map(),
 ): { pods: ProxyPod[]; continueToken?: string } {
   let doc: unknown;
   try {
@@ -45,11 +46,11 @@ export function parsePodListPage(
     throw new PodListError('ERR_PODS_INVALID', `cluster ${cluster}: the answer is not a PodList`);
   const meta = isRecord(doc.metadata) ? doc.metadata : {};
   const cont = typeof meta.continue === 'string' && meta.continue !== '' ? meta.continue : undefined;
-  const pods = (doc.items as unknown[]).flatMap((item) => proxyPod(cluster, item));
+  const pods = (doc.items as unknown[]).flatMap((item) => proxyPod(cluster, item, memo));
   return { pods, ...(cont !== undefined ? { continueToken: cont } : {}) };
 }
 
-function proxyPod(cluster: string, item: unknown): ProxyPod[] {
+function proxyPod(cluster: string, item: unknown, memo: AnchorsMemo): ProxyPod[] {
   if (!isRecord(item) || !isRecord(item.metadata) || !isRecord(item.spec)) return [];
   const { name, namespace } = item.metadata;
   if (typeof name !== 'string' || typeof namespace !== 'string') return [];
@@ -58,15 +59,28 @@ function proxyPod(cluster: string, item: unknown): ProxyPod[] {
   if (!isRecord(proxy)) return [];
   const env = Array.isArray(proxy.env) ? (proxy.env as unknown[]) : [];
   const entry = env.find((e) => isRecord(e) && e.name === TRUST_ANCHORS_ENV);
-  return [{ cluster, namespace, name, anchors: anchorsOf(entry) }];
+  return [{ cluster, namespace, name, anchors: anchorsOf(entry, memo) }];
 }
 
-function anchorsOf(entry: unknown): ProxyPod['anchors'] {
+/**
+ * The anchors parsed per env value, for one listing: the pods of a mesh share a few values, so each is
+ * parsed once. Bounded: past MAX_MEMO_ENTRIES distinct values, new ones are parsed without being kept.
+ */
+export type AnchorsMemo = Map<string, ProxyPod['anchors']>;
+export const MAX_MEMO_ENTRIES = 256;
+
+function anchorsOf(entry: unknown, memo: AnchorsMemo): ProxyPod['anchors'] {
   if (!isRecord(entry) || typeof entry.value !== 'string') return 'unknown';
+  const value = entry.value;
+  const known = memo.get(value);
+  if (known !== undefined) return known;
+  let anchors: ProxyPod['anchors'];
   try {
-    const certs = parseCertificatesPem(entry.value, TRUST_ANCHORS_ENV);
-    return certs.length > 0 ? certs : 'unknown';
+    const certs = parseCertificatesPem(value, TRUST_ANCHORS_ENV);
+    anchors = certs.length > 0 ? certs : 'unknown';
   } catch {
-    return 'unknown';
+    anchors = 'unknown';
   }
+  if (memo.size < MAX_MEMO_ENTRIES) memo.set(value, anchors);
+  return anchors;
 }

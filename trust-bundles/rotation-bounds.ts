@@ -15,6 +15,12 @@ export interface OfflineAssumptions {
   readonly pollIntervalMs: number;
   readonly maxLeafLifetimeMs: number;
   readonly clockSkewMs: number;
+  /**
+   * admin sources (`--propagation-margin`): how much later than the replica read another replica of the
+   * same cluster may have picked up the switched credential (kubelet Secret propagation is about a
+   * minute), added to their bound. Point `--cluster` at each replica for a tight bound.
+   */
+  readonly propagationMarginMs: number;
 }
 
 export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
@@ -22,12 +28,16 @@ export const OFFLINE_DEFAULTS: OfflineAssumptions = Object.freeze({
   pollIntervalMs: 2000,
   maxLeafLifetimeMs: DEFAULTS.leafLifetimeMs,
   clockSkewMs: DEFAULTS.clockSkewMs,
+  /** kubelet's Secret sync period (1 min) + its cache TTL, rounded up */
+  propagationMarginMs: 120_000,
 });
 
 /**
  * When the last leaf signed by an earlier issuer of this cluster (one under other anchors than the
  * current chain reaches: an A-issuer once the cluster switched to the B-issuer) stops being valid, skew
  * included; null = unknown. `current` lists the anchors the current chain reaches (null: none).
+ * Online bounds read one replica: each adds `offline.propagationMarginMs` for the replicas that picked
+ * up the switched credential (a Secret) later than it did.
  * - online, the chain reaching one anchor, with a record of leaves under others: the latest of them.
  *   Leaves of an earlier process were issued earlier with the same lifetime, so they expire earlier.
  * - online otherwise (nothing recorded under other anchors, or a chain that serves a cross certificate
@@ -51,7 +61,10 @@ export function oldLeafBound(
       .filter((r) => !current.includes(r.anchorFingerprint))
       .map((r) => Date.parse(r.latestNotAfter));
     if (recorded.length > 0)
-      return { until: Math.max(...recorded) + c.issuance.clockSkewMs, basis: 'issuance-record' };
+      return {
+        until: Math.max(...recorded) + c.issuance.clockSkewMs + offline.propagationMarginMs,
+        basis: 'issuance-record',
+      };
   }
   const r = recordBound(c, offline);
   return r === undefined ? null : { until: r.until, basis: r.basis };
@@ -59,7 +72,8 @@ export function oldLeafBound(
 
 /**
  * Where what a cluster's issuer can tell of its leaves starts, and how long a leaf signed just before
- * then can be valid: from when the issuer loaded its current credential (+ leaf lifetime + 2 × skew),
+ * then can be valid: from when the issuer loaded its current credential (+ leaf lifetime + 2 × skew +
+ * the propagation margin),
  * or for a directory from when its files last changed (+ poll + the longest leaf lifetime + 2 × skew).
  * undefined when neither time is known.
  */
@@ -76,7 +90,7 @@ export function recordBound(
   const since = c.issuance.credentialLoadedAt.getTime();
   return {
     since,
-    until: since + c.issuance.leafLifetimeMs + 2 * c.issuance.clockSkewMs,
+    until: since + c.issuance.leafLifetimeMs + 2 * c.issuance.clockSkewMs + offline.propagationMarginMs,
     basis: 'credential-loaded',
   };
 }

@@ -87,7 +87,10 @@ export function nextStep(x: NextContext): NextStep {
   return step({ action: 'none', phase: null, clusters: [], reason: 'the rotation is complete' });
 }
 
-/** Phase 2: safe when the cross certificate is signed by an old anchor every bundle holds. */
+/**
+ * Phase 2: safe when the cross certificate is for B, valid now, and the served chain [B-issuer, cross]
+ * verifies now against an anchor of every bundle (pathLen of every certificate above counts).
+ */
 function switchStep(x: NextContext, clusters: string[]): NextStep {
   const served = x.views.flatMap((v) => crossCertificates(v.snapshot.issuerChain));
   const cross =
@@ -95,11 +98,21 @@ function switchStep(x: NextContext, clusters: string[]): NextStep {
   const missing: RotationInput[] = [];
   if (x.inputs.crossSigned === undefined) missing.push('cross-signed');
   if (x.inputs.newAnchorDir === undefined) missing.push('new-anchor');
+  // the chains already served with this cross certificate (switched clusters): verified whole too
+  const chains =
+    cross === undefined
+      ? []
+      : x.views
+          .map((v) => v.snapshot.issuerChain)
+          .filter((ch) => ch.slice(1).some((c) => c.der.equals(cross.der)));
   const lacking =
     cross === undefined
       ? []
       : x.views
-          .filter((v) => !v.snapshot.bundle.anchors.some((a) => signs(a.certificate, cross, x.t)))
+          .filter(
+            (v) =>
+              !v.snapshot.bundle.anchors.some((a) => servedChainVerifies(a.certificate, cross, chains, x.t)),
+          )
           .map((v) => v.snapshot.name);
   const forB = cross !== undefined && x.newAnchor !== undefined && namesAnchor(cross, x.newAnchor);
   const pre: Precondition = {
@@ -107,12 +120,13 @@ function switchStep(x: NextContext, clusters: string[]): NextStep {
     holds: cross === undefined ? 'unknown' : forB && lacking.length === 0,
     lacking,
   };
+  const valid = crossValidity(cross, x);
   const { newAnchorDir, crossSigned } = x.inputs;
   return step({
     action: 'switch-issuers',
     phase: 2,
     clusters,
-    preconditions: [pre],
+    preconditions: [pre, valid],
     missing,
     commands: x.views
       .filter((v) => clusters.includes(v.snapshot.name))
@@ -124,18 +138,55 @@ function switchStep(x: NextContext, clusters: string[]): NextStep {
         ],
       })),
     reason:
-      pre.holds === true
-        ? 'the B-issuers serve the cross certificate, which an anchor of every bundle signed: every proxy verifies their leaves'
-        : pre.holds === 'unknown'
-          ? 'the cross certificate is unknown: give --cross-signed FILE (lanyard anchor cross-sign)'
-          : `the cross certificate is ${forB ? '' : 'not for the new anchor, or '}not signed by an anchor of the bundle of ${lacking.join(', ') || 'every cluster'}: those clusters would refuse the new leaves`,
+      pre.holds === 'unknown'
+        ? 'the cross certificate is unknown: give --cross-signed FILE (lanyard anchor cross-sign)'
+        : valid.holds === false
+          ? `the cross certificate or the anchor that signed it is not valid now (cross notAfter ${valid.notAfter ?? 'unknown'}): make a new one (lanyard anchor cross-sign)`
+          : pre.holds
+            ? 'the B-issuers serve the cross certificate; the chain [B-issuer, cross] verifies now against an anchor of every bundle: every proxy verifies their leaves'
+            : `the cross certificate is ${forB ? '' : 'not for the new anchor, or '}not a path that an anchor of the bundle of ${lacking.join(', ') || 'every cluster'} accepts now (signature, validity, pathLen): those clusters would refuse the new leaves`,
   });
 }
 
-function signs(anchor: CertificateInfo, cert: CertificateInfo, t: number): boolean {
-  const at = new Date(Math.min(Math.max(t, cert.notBefore.getTime()), cert.notAfter.getTime()));
+/** The cross certificate, and the old anchors of the bundles that name its issuer, are valid at now. */
+function crossValidity(
+  cross: CertificateInfo | undefined,
+  x: NextContext,
+): Extract<Precondition, { kind: 'cross-not-expired' }> {
+  if (cross === undefined) return { kind: 'cross-not-expired', holds: 'unknown', notAfter: null };
+  const within = (c: CertificateInfo): boolean => c.notBefore.getTime() <= x.t && x.t <= c.notAfter.getTime();
+  const signers = x.oldAnchors.filter((a) => a.certificate.subjectDer.equals(cross.issuerDer));
+  return {
+    kind: 'cross-not-expired',
+    holds: within(cross) && signers.every((a) => within(a.certificate)),
+    notAfter: cross.notAfter.toISOString(),
+  };
+}
+
+/**
+ * Whether the chain a B-issuer serves, [issuer_B, cross], verifies against `anchor` at `t` (not moved
+ * into any validity: an expired cross certificate or anchor fails): the cross certificate with one CA
+ * below it (the B-issuer to come, counted toward every pathLen above), and each chain already served.
+ */
+export function servedChainVerifies(
+  anchor: CertificateInfo,
+  cross: CertificateInfo,
+  served: readonly (readonly CertificateInfo[])[],
+  t: number,
+): boolean {
+  const at = new Date(t);
   try {
-    createChainVerifier({ anchors: [anchor] }).verify(cert, at);
+    const path = createChainVerifier({ anchors: [anchor] }).verify(cross, at);
+    let below = 1; // the B-issuer under the cross certificate
+    for (const c of path) {
+      if (c.pathLen !== undefined && below > c.pathLen) return false;
+      if (c.isCa && !c.subjectDer.equals(c.issuerDer)) below += 1;
+    }
+    for (const chain of served) {
+      const [issuer, ...rest] = chain;
+      if (issuer === undefined) continue;
+      createChainVerifier({ anchors: [anchor], intermediates: rest }).verify(issuer, at);
+    }
     return true;
   } catch {
     return false;
@@ -165,12 +216,9 @@ function dropStep(x: NextContext, clusters: string[]): NextStep {
     holds: until === null ? 'unknown' : until < x.t,
     until: until === null ? null : new Date(until).toISOString(),
   };
-  const preconditions: Precondition[] = [
-    { kind: 'every-issuer-switched', holds: true, pending: [] },
-    { kind: 'new-anchor-in-every-bundle', holds: true, lacking: [] },
-    expired,
-  ];
-  if (expired.holds !== true) {
+  const serving = servingReachesNew(x.views);
+  const preconditions: Precondition[] = [...switchedAndTrusted(x.views), serving, expired];
+  if (preconditions.some((c) => c.holds !== true)) {
     const unknownFor = x.views
       .filter((v) => v.state.oldLeavesValidUntil === null)
       .map((v) => v.snapshot.name);
@@ -180,10 +228,12 @@ function dropStep(x: NextContext, clusters: string[]): NextStep {
       clusters,
       preconditions,
       reason:
-        until === null
-          ? `dropping the old anchor is not safe: when the last leaf of an old issuer expires is unknown for ${unknownFor.join(', ')}`
-          : `dropping the old anchor is not safe before ${new Date(until).toISOString()} (in ${formatDuration(until - x.t)}): leaves of an old issuer may still be valid`,
-      ...(until !== null ? { waitUntil: new Date(until).toISOString() } : {}),
+        serving.holds !== true && expired.holds === true
+          ? `dropping the old anchor is not safe: the identity service's serving chain of ${[...serving.lacking, ...serving.unknown].join(', ')} ${serving.holds === false ? 'does not reach' : 'is not known to reach (no servingTls.chainPem in /v1/status)'} the new anchor: pods started after the drop could not get a certificate (issue the serving certificate under the B-issuer and append the cross certificate)`
+          : until === null
+            ? `dropping the old anchor is not safe: when the last leaf of an old issuer expires is unknown for ${unknownFor.join(', ')}`
+            : `dropping the old anchor is not safe before ${new Date(until).toISOString()} (in ${formatDuration(until - x.t)}): leaves of an old issuer may still be valid`,
+      ...(until !== null && expired.holds !== true ? { waitUntil: new Date(until).toISOString() } : {}),
     });
   }
   return step({
@@ -197,8 +247,39 @@ function dropStep(x: NextContext, clusters: string[]): NextStep {
         commands: removeAnchorCommands(v.snapshot, fp),
       })),
     ),
-    reason: `no leaf of an old issuer is valid any more (the last expired by ${new Date(until as number).toISOString()}); proxies that trust only the old anchor keep verifying through the cross certificate`,
+    reason: `no leaf of an old issuer is valid any more (the last expired by ${new Date(until as number).toISOString()}); proxies that trust only the old anchor keep verifying through the cross certificate${serving.unchecked.length > 0 ? `; not checked (directory sources): that the identity service of ${serving.unchecked.join(', ')}, if it serves TLS, serves a chain reaching the new anchor` : ''}`,
   });
+}
+
+/** Drop A's first two preconditions, measured on the views: every issuer reaches B; every bundle holds B. */
+export function switchedAndTrusted(views: readonly ClusterView[]): Precondition[] {
+  const pending = views.filter((v) => !v.reach.reachesNew).map((v) => v.snapshot.name);
+  const lacking = views.filter((v) => !v.state.bundleHasNew).map((v) => v.snapshot.name);
+  return [
+    { kind: 'every-issuer-switched', holds: pending.length === 0, pending },
+    { kind: 'new-anchor-in-every-bundle', holds: lacking.length === 0, lacking },
+  ];
+}
+
+/**
+ * Drop A: every serving chain (TLS served) reaches B. Plaintext listeners impose nothing; directory
+ * sources carry no serving information: not applicable, listed in `unchecked` (check them yourself).
+ */
+export function servingReachesNew(
+  views: readonly ClusterView[],
+): Extract<Precondition, { kind: 'serving-chain-reaches-new' }> {
+  const names = (pred: (v: ClusterView) => boolean): string[] =>
+    views.filter(pred).map((v) => v.snapshot.name);
+  const lacking = names((v) => v.state.serving.kind === 'tls' && !v.state.serving.reachesNew);
+  const unknown = names((v) => v.state.serving.kind === 'unknown' && v.snapshot.kind === 'admin');
+  const unchecked = names((v) => v.state.serving.kind === 'unknown' && v.snapshot.kind === 'dir');
+  return {
+    kind: 'serving-chain-reaches-new',
+    holds: lacking.length > 0 ? false : unknown.length > 0 ? 'unknown' : true,
+    lacking,
+    unknown,
+    unchecked,
+  };
 }
 
 /** Phase 6 (optional): stop serving the cross certificate once no running proxy trusts only old anchors. */
@@ -240,6 +321,7 @@ function stopCrossStep(x: NextContext, clusters: string[]): NextStep {
     commands: x.views
       .filter((v) => clusters.includes(v.snapshot.name))
       .map((v) => ({ cluster: v.snapshot.name, commands: stopCrossCommands(v.snapshot, dir ?? '') })),
-    reason: 'every running proxy trusts the new anchor: the cross certificate is no longer needed (optional)',
+    reason:
+      'every running proxy trusts the new anchor: the cross certificate is no longer needed (optional); drop it from the serving chain (--tls-cert) now too, never before this point',
   });
 }

@@ -1,7 +1,8 @@
 // The six phases of a rotation by cross-signing, with their exact commands for these clusters, as data.
-import { createChainVerifier, type CertificateInfo } from '../ca/index.js';
+import type { CertificateInfo } from '../ca/index.js';
 import { RotationInputError } from './errors.js';
 import { namesAnchor } from './rotation-anchors.js';
+import { servedChainVerifies } from './rotation-next.js';
 import { OFFLINE_DEFAULTS, offlineWindowMs, type OfflineAssumptions } from './rotation-bounds.js';
 import {
   addAnchorCommands,
@@ -128,7 +129,7 @@ function planPhases(
     {
       phase: 2,
       action: 'switch-issuers',
-      requires: ['cross-reaches-every-bundle'],
+      requires: ['cross-reaches-every-bundle', 'cross-not-expired'],
       steps: per(switchIssuerCommands, (c) => (c.kind === 'admin' ? [certManagerSwitchNote(crossPath)] : [])),
     },
     {
@@ -147,7 +148,12 @@ function planPhases(
     {
       phase: 5,
       action: 'drop-old-anchors',
-      requires: ['every-issuer-switched', 'new-anchor-in-every-bundle', 'old-leaves-expired'],
+      requires: [
+        'every-issuer-switched',
+        'new-anchor-in-every-bundle',
+        'serving-chain-reaches-new',
+        'old-leaves-expired',
+      ],
       steps: clusters.flatMap((c) =>
         c.bundle.anchors
           .filter((a) => !namesAnchor(a.certificate, input.newAnchor.certificate))
@@ -213,11 +219,12 @@ function checkCross(clusters: readonly ClusterSnapshot[], input: RotationPlanInp
         'the cross certificate does not carry the new anchor’s subject and key, or is self-signed',
       );
     const lacking = clusters.filter(
-      (c) => !c.bundle.anchors.some((a) => verifies(a.certificate, cross, input.now)),
+      (c) =>
+        !c.bundle.anchors.some((a) => servedChainVerifies(a.certificate, cross, [], input.now.getTime())),
     );
     if (lacking.length > 0)
       throw invalid(
-        `the cross certificate is not signed by an anchor of the bundle of ${lacking.map((c) => c.name).join(', ')}`,
+        `the chain [B-issuer, cross certificate] does not verify now (signature, validity, pathLen) against an anchor of the bundle of ${lacking.map((c) => c.name).join(', ')}`,
       );
     return;
   }
@@ -225,16 +232,9 @@ function checkCross(clusters: readonly ClusterSnapshot[], input: RotationPlanInp
   const lacking = clusters.filter((c) => !c.bundle.anchors.some((a) => a.certificate.der.equals(old.der)));
   if (lacking.length > 0)
     throw invalid(`the old anchor is not in the bundle of ${lacking.map((c) => c.name).join(', ')}`);
-}
-
-function verifies(anchor: CertificateInfo, cert: CertificateInfo, now: Date): boolean {
-  const at = new Date(Math.min(Math.max(now.getTime(), cert.notBefore.getTime()), cert.notAfter.getTime()));
-  try {
-    createChainVerifier({ anchors: [anchor] }).verify(cert, at);
-    return true;
-  } catch {
-    return false;
-  }
+  // the cross certificate and the B-issuer will sit below it
+  if (old.pathLen !== undefined && old.pathLen < 2)
+    throw invalid(`the old anchor's pathLen ${old.pathLen} refuses [B-issuer, cross certificate] below it`);
 }
 
 /** The flags that reproduce non-default offline assumptions on another command line. */

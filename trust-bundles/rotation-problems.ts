@@ -45,6 +45,7 @@ export function trustProblems(
 ): string[] {
   const problems: string[] = [];
   const memo = new Map<string, boolean>();
+  for (const v of views) servingProblems(v, pods?.[v.snapshot.name], newAnchor, now, problems);
   for (const v of views) {
     const name = v.snapshot.name;
     if (!v.reach.reachesNew && v.reach.oldAnchors.length === 0) {
@@ -65,7 +66,9 @@ export function trustProblems(
       const listed = pods?.[p.snapshot.name];
       if (listed?.kind !== 'listed') continue;
       const refusing = listed.pods.filter(
-        (pod) => pod.anchors !== 'unknown' && !chainReachesOneOf(v, pod.anchors, newAnchor, now, memo),
+        (pod) =>
+          pod.anchors !== 'unknown' &&
+          !chainReachesOneOf(v.snapshot.issuerChain, pod.anchors, newAnchor, now, memo, name),
       );
       if (refusing.length > 0)
         problems.push(
@@ -76,21 +79,56 @@ export function trustProblems(
   return problems;
 }
 
-/** Whether `v`'s chain reaches one of a proxy's anchors (memoized per issuer and anchor set). */
-function chainReachesOneOf(
+/**
+ * The identity service's own serving chain (serve --tls-cert) is verified by the pods of its cluster: it
+ * must reach an anchor of the cluster's bundle (pods started now) and of every listed running proxy.
+ */
+function servingProblems(
   v: ClusterView,
+  listed: ClusterPods | undefined,
+  newAnchor: NewAnchorRef | undefined,
+  now: Date,
+  problems: string[],
+): void {
+  const s = v.state.serving;
+  const chain = v.snapshot.servingChain;
+  if (s.kind !== 'tls' || chain == null) return;
+  const name = v.snapshot.name;
+  const reachesBundle =
+    s.oldAnchorsReached.some((fp) => v.snapshot.bundle.has(fp)) || (s.reachesNew && v.state.bundleHasNew);
+  if (!reachesBundle)
+    problems.push(
+      `${name}: the identity service's serving chain reaches no anchor of its bundle: pods started now cannot get a certificate`,
+    );
+  if (listed?.kind !== 'listed') return;
+  const memo = new Map<string, boolean>();
+  const refusing = listed.pods.filter(
+    (pod) =>
+      pod.anchors !== 'unknown' &&
+      !chainReachesOneOf(chain, pod.anchors, newAnchor, now, memo, `${name}/serving`),
+  );
+  if (refusing.length > 0)
+    problems.push(
+      `${refusing.length} running proxies of ${name} trust no anchor its identity service's serving chain reaches (e.g. ${refusing[0]?.namespace}/${refusing[0]?.name}): they cannot renew their certificate`,
+    );
+}
+
+/** Whether `chain` reaches one of a proxy's anchors (memoized per chain name and anchor set). */
+function chainReachesOneOf(
+  chain: readonly CertificateInfo[],
   anchors: readonly CertificateInfo[],
   newAnchor: NewAnchorRef | undefined,
   now: Date,
   memo: Map<string, boolean>,
+  chainName: string,
 ): boolean {
-  const key = `${v.snapshot.name}|${anchors.map((a) => fingerprint(a.der)).join(',')}`;
+  const key = `${chainName}|${anchors.map((a) => fingerprint(a.der)).join(',')}`;
   const known = memo.get(key);
   if (known !== undefined) return known;
   let ok = false;
   try {
     const bundle = createTrustBundle(anchors);
-    const reach = chainReach(v.snapshot.issuerChain, bundle.anchors, newAnchor, now);
+    const reach = chainReach(chain, bundle.anchors, newAnchor, now);
     ok =
       reach.oldAnchors.length > 0 ||
       (reach.reachesNew && newAnchor !== undefined && bundleHoldsNew(bundle, newAnchor));

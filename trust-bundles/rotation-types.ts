@@ -42,6 +42,20 @@ export type ProxyStanding =
       readonly unknown: readonly PodRef[];
     };
 
+/** What the identity service's own serving chain (`serve --tls-cert`) reaches. */
+export type ServingStanding =
+  /** plaintext gRPC listener: nothing to reach */
+  | { readonly kind: 'plaintext' }
+  /** not known: a directory source, or a /v1/status without servingTls.chainPem */
+  | { readonly kind: 'unknown' }
+  | {
+      readonly kind: 'tls';
+      /** fingerprints of the old anchors the served chain reaches */
+      readonly oldAnchorsReached: readonly string[];
+      /** reaches B (its certificate, or a cross certificate for B taken as B by subject and key) */
+      readonly reachesNew: boolean;
+    };
+
 /** Where one cluster stands (phase 4 is the mesh waiting on clusters in phase 3). */
 export type ClusterPhase =
   /** issuer still an A-issuer (or none): prepare, then switch */
@@ -69,16 +83,29 @@ export interface ClusterRotationState {
    */
   readonly oldLeavesValidUntil: string | null;
   readonly oldLeavesBasis: OldLeafBasis | null;
+  /** ms added to an admin source's bound for replicas that switched later (--propagation-margin); 0 for directories */
+  readonly oldLeavesPropagationMarginMs: number;
   readonly proxies: ProxyStanding;
+  /** notAfter of the cross certificate this cluster's issuer serves (null: it serves none) */
+  readonly crossNotAfter: string | null;
+  /** the identity service's serving chain: pods of this cluster must verify it to get a certificate */
+  readonly serving: ServingStanding;
 }
 
 /** A precondition of a step, as measured now: holds, does not hold, or cannot be established. */
 export type Precondition =
-  /** switch: the cross certificate is signed by an old anchor that every bundle holds */
+  /** switch: the served chain [B-issuer, cross] verifies now against an anchor of every bundle (pathLen counted) */
   | {
       readonly kind: 'cross-reaches-every-bundle';
       readonly holds: boolean | 'unknown';
       readonly lacking: readonly string[];
+    }
+  /** switch: the cross certificate, and the old anchor that signed it, are valid now (not expired) */
+  | {
+      readonly kind: 'cross-not-expired';
+      readonly holds: boolean | 'unknown';
+      /** the cross certificate's notAfter (null: unknown) */
+      readonly notAfter: string | null;
     }
   /** drop A: every issuer is a B-issuer */
   | { readonly kind: 'every-issuer-switched'; readonly holds: boolean; readonly pending: readonly string[] }
@@ -87,6 +114,18 @@ export type Precondition =
       readonly kind: 'new-anchor-in-every-bundle';
       readonly holds: boolean;
       readonly lacking: readonly string[];
+    }
+  /**
+   * drop A: every cluster's serving chain (when TLS is served) reaches B, or pods started after A left
+   * the bundle cannot get a certificate. `unknown`: admin sources whose /v1/status does not show the
+   * chain; `unchecked`: directory sources (no serving information: not applicable, check it yourself)
+   */
+  | {
+      readonly kind: 'serving-chain-reaches-new';
+      readonly holds: boolean | 'unknown';
+      readonly lacking: readonly string[];
+      readonly unknown: readonly string[];
+      readonly unchecked: readonly string[];
     }
   /** drop A: no leaf of an A-issuer can be valid any more (bounded from each switch) */
   | {
@@ -150,6 +189,19 @@ export interface EarlyRemoval {
   readonly safeAfter: string | null;
 }
 
+/**
+ * A cross certificate that ends too soon: within CROSS_WARN_MS of now, or before the issuer a renewal
+ * would bring (a renewal at notAfter − lifetime/3, cert-manager's default, is valid until notAfter +
+ * 2 × lifetime/3; one past the cross certificate is rejected at reload: ERR_CROSS_CERT_EXPIRES_FIRST).
+ */
+export interface CrossExpiryWarning {
+  readonly kind: 'cross-expires-soon';
+  readonly cluster: string;
+  readonly crossNotAfter: string;
+  /** when the issuer renewed at 2/3 of its lifetime would expire */
+  readonly renewedIssuerNotAfter: string;
+}
+
 export interface RotationStatus {
   readonly now: string;
   /** 'steady': one anchor, no cross certificate (no rotation in progress, or rotation complete) */
@@ -163,6 +215,8 @@ export interface RotationStatus {
   /** what breaks trust somewhere now: rotate status exits 1 when there is any */
   readonly problems: readonly string[];
   readonly earlyRemovals: readonly EarlyRemoval[];
+  /** what does not break trust now but will: a cross certificate ending soon (rotate status still exits 0) */
+  readonly warnings: readonly CrossExpiryWarning[];
   /** clusters whose record does not reach back a leaf lifetime (see rotation-bounds recordBound) */
   readonly recordGaps: readonly {
     readonly cluster: string;

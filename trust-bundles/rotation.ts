@@ -2,9 +2,11 @@
 import { createTrustBundle, type BundleAnchor } from './bundle.js';
 import { RotationInputError } from './errors.js';
 import type { ClusterPods } from './pods.js';
+import type { CertificateInfo } from '../ca/index.js';
 import {
   bundleHoldsNew,
   chainReach,
+  crossCertificates,
   namesAnchor,
   recognizeNewAnchor,
   type ChainReach,
@@ -25,7 +27,14 @@ import {
   findEarlyRemovals,
   removedAnchorsWithValidLeaves,
 } from './rotation-problems.js';
-import type { ClusterPhase, ClusterRotationState, IssuerStanding, RotationStatus } from './rotation-types.js';
+import type {
+  ClusterPhase,
+  ClusterRotationState,
+  CrossExpiryWarning,
+  IssuerStanding,
+  RotationStatus,
+  ServingStanding,
+} from './rotation-types.js';
 import type { ClusterSnapshot } from './sources.js';
 
 export {
@@ -37,12 +46,14 @@ export {
 export type {
   ClusterPhase,
   ClusterRotationState,
+  CrossExpiryWarning,
   EarlyRemoval,
   IssuerStanding,
   NextStep,
   Precondition,
   ProxyStanding,
   RotationStatus,
+  ServingStanding,
 } from './rotation-types.js';
 
 export interface RotationStatusOptions {
@@ -140,8 +151,43 @@ export function rotationStatus(
     next,
     problems,
     earlyRemovals,
+    warnings: crossExpiryWarnings(clusters, newAnchor, t),
     recordGaps,
   };
+}
+
+/** Warn this long before a cross certificate ends (and before a renewed issuer would outlive it). */
+export const CROSS_WARN_MS = 30 * 24 * 3600_000;
+
+function crossOf(c: ClusterSnapshot, newAnchor: NewAnchorRef | undefined): CertificateInfo | undefined {
+  return newAnchor === undefined
+    ? undefined
+    : crossCertificates(c.issuerChain).find((x) => namesAnchor(x, newAnchor));
+}
+
+function crossExpiryWarnings(
+  clusters: readonly ClusterSnapshot[],
+  newAnchor: NewAnchorRef | undefined,
+  t: number,
+): CrossExpiryWarning[] {
+  return clusters.flatMap((c) => {
+    const cross = crossOf(c, newAnchor);
+    const issuer = c.issuerChain[0];
+    if (cross === undefined || issuer === undefined) return [];
+    const lifetime = issuer.notAfter.getTime() - issuer.notBefore.getTime();
+    const renewed = issuer.notAfter.getTime() + (2 * lifetime) / 3;
+    const end = cross.notAfter.getTime();
+    return end < renewed || end - t < CROSS_WARN_MS
+      ? [
+          {
+            kind: 'cross-expires-soon' as const,
+            cluster: c.name,
+            crossNotAfter: iso(end),
+            renewedIssuerNotAfter: iso(renewed),
+          },
+        ]
+      : [];
+  });
 }
 
 function clusterView(
@@ -158,6 +204,7 @@ function clusterView(
   const newFp = reach.reachesNew ? (m.newAnchor?.fingerprint ?? m.newAnchor?.keyId) : undefined;
   const current = [...reach.oldAnchors, ...(newFp !== undefined ? [newFp] : [])];
   const issuer = issuerStanding(reach);
+  const serving = servingStanding(c, m.oldAnchors, m.newAnchor, m.now);
   // Only a B-issuer has leaves of an earlier (A-) issuer to bound.
   const bound =
     reach.reachesNew && (m.oldAnchors.length > 0 || reach.servesCross)
@@ -180,9 +227,25 @@ function clusterView(
       issuer,
       oldLeavesValidUntil: bound === null ? null : iso(bound.until),
       oldLeavesBasis: bound?.basis ?? null,
+      crossNotAfter: crossOf(c, m.newAnchor)?.notAfter.toISOString() ?? null,
+      oldLeavesPropagationMarginMs: bound !== null && c.kind === 'admin' ? m.offline.propagationMarginMs : 0,
       proxies: proxyStanding(m.pods?.[c.name], m.newAnchor),
+      serving,
     },
   };
+}
+
+/** What the serving chain reaches, by the same per-anchor verifier as the issuer chain. */
+function servingStanding(
+  c: ClusterSnapshot,
+  oldAnchors: readonly BundleAnchor[],
+  newAnchor: NewAnchorRef | undefined,
+  now: Date,
+): ServingStanding {
+  if (c.servingChain === null) return { kind: 'plaintext' };
+  if (c.servingChain === undefined) return { kind: 'unknown' };
+  const r = chainReach(c.servingChain, oldAnchors, newAnchor, now);
+  return { kind: 'tls', oldAnchorsReached: r.oldAnchors, reachesNew: r.reachesNew };
 }
 
 function issuerStanding(reach: ChainReach): IssuerStanding {

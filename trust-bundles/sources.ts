@@ -28,6 +28,12 @@ export interface ClusterSnapshot {
   readonly issuance:
     | { readonly credentialLoadedAt: Date; readonly leafLifetimeMs: number; readonly clockSkewMs: number }
     | undefined;
+  /**
+   * admin sources: the chain the identity service's gRPC listener serves (`serve --tls-cert`), the
+   * serving certificate first; null: plaintext. undefined: unknown (a directory source, or a /v1/status
+   * without `servingTls.chainPem`).
+   */
+  readonly servingChain?: readonly CertificateInfo[] | null;
   /** for directory sources: the bundle file that `lanyard bundle add/remove` edits */
   readonly bundlePath?: string;
   /**
@@ -154,6 +160,7 @@ export function adminSnapshot(
           clockSkewMs: status.clockSkewMs,
         }
       : undefined;
+  const servingChain = servingChainOf(status.servingTls, t.name);
   return {
     name: t.name,
     source: t.target,
@@ -162,5 +169,18 @@ export function adminSnapshot(
     issuerChain,
     issuedByAnchor: issued,
     issuance,
+    ...(servingChain !== undefined ? { servingChain } : {}),
   };
+}
+
+/** `servingTls` of a /v1/status, read defensively: null = plaintext, undefined = not said. */
+function servingChainOf(
+  serving: UntrustedStatus['servingTls'],
+  cluster: string,
+): readonly CertificateInfo[] | null | undefined {
+  if (serving === null) return null;
+  if (typeof serving !== 'object') return undefined;
+  const chainPem = serving.chainPem;
+  if (typeof chainPem !== 'string' || chainPem === '') return undefined;
+  return parseCertificatesPem(chainPem, `${cluster} serving chain`);
 }

@@ -24,6 +24,11 @@ export interface ServingTlsStatus {
   readonly dnsNames: readonly string[];
   readonly serial: string;
   readonly notAfter: string;
+  /**
+   * the served chain (--tls-cert), PEM, the serving certificate first: `rotate status` computes which
+   * anchors it reaches (a proxy started after A left its bundle must verify it through B)
+   */
+  readonly chainPem: string;
 }
 
 /** The JSON of GET /v1/status. */
@@ -66,4 +71,5 @@ export interface IssuerStatus {
 /** A /v1/status body as parsed JSON from another process: any field may be missing or of another type. */
 export type UntrustedStatus = { readonly [K in keyof IssuerStatus]?: unknown } & {
   readonly issuer?: { readonly [K in keyof NonNullable<IssuerStatus['issuer']>]?: unknown } | null;
+  readonly servingTls?: { readonly [K in keyof ServingTlsStatus]?: unknown } | null;
 };

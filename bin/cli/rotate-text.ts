@@ -11,9 +11,10 @@ import type {
 import type { CliContext } from './kit.js';
 
 const BASIS_TEXT: Record<OldLeafBasis, (a: OfflineAssumptions) => string> = {
-  'issuance-record': () => "the issuer's record of the leaves it signed, + clock skew",
-  'credential-loaded': () =>
-    'when the issuer loaded its current credential (the switch) + its leaf lifetime + 2 × clock skew',
+  'issuance-record': (a) =>
+    `the issuer's record of the leaves it signed, + clock skew + propagation margin ${formatDuration(a.propagationMarginMs)}`,
+  'credential-loaded': (a) =>
+    `when the issuer loaded its current credential (the switch) + its leaf lifetime + 2 × clock skew + propagation margin ${formatDuration(a.propagationMarginMs)} (other replicas may switch later; give each replica as its own --cluster)`,
   'issuer-files-changed': (a) =>
     `when the issuer files last changed + poll interval ${formatDuration(a.pollIntervalMs)} + max leaf lifetime ${formatDuration(a.maxLeafLifetimeMs)} + 2 × clock skew ${formatDuration(a.clockSkewMs)} (a directory keeps no issuance record)`,
 };
@@ -50,6 +51,10 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
     ctx.out(
       `  ${c.name}: phase ${c.phase.phase} (${c.phase.name}); ${bundle}; ${ISSUER_TEXT[c.issuer.kind]}; ${proxiesText(c)}${bound}`,
     );
+    if (c.serving.kind === 'tls')
+      ctx.out(
+        `    serving TLS chain reaches ${c.serving.reachesNew ? 'the new anchor' : 'NOT the new anchor'}${c.serving.oldAnchorsReached.length > 0 ? ' and the old' : ''}`,
+      );
     if (c.proxies.kind === 'listed')
       for (const p of c.proxies.onlyOld) ctx.out(`    trusts only old anchors: ${p.namespace}/${p.name}`);
   }
@@ -61,6 +66,10 @@ export function printRotationStatus(ctx: CliContext, s: RotationStatus, offline:
   for (const g of s.phase === 'steady' ? s.recordGaps : [])
     ctx.out(
       `  note: ${g.cluster}'s record starts at ${g.since}: leaves signed before then under an anchor no bundle names any more may be valid until ${g.until} without showing here`,
+    );
+  for (const w of s.warnings)
+    ctx.out(
+      `warning: ${w.cluster}'s cross certificate ends ${w.crossNotAfter}, before ${w.renewedIssuerNotAfter} (a renewed issuer) or within 30 days: renewals past it are rejected (ERR_CROSS_CERT_EXPIRES_FIRST); make a longer one (lanyard anchor cross-sign --lifetime) or finish phase 6`,
     );
   for (const p of s.problems) ctx.out(`UNSAFE: ${p}`);
   const n = s.next;

@@ -34,6 +34,7 @@ export function registerRotateCommands(program: Command, ctx: CliContext): void 
     .addOption(offlineLifetimeOption())
     .addOption(offlinePollOption())
     .addOption(offlineSkewOption())
+    .addOption(propagationMarginOption())
     .option('--json', 'print JSON', false)
     .action(async (o: StatusFlags) => {
       const offline = offlineAssumptions(o);
@@ -91,6 +92,7 @@ export function registerRotateCommands(program: Command, ctx: CliContext): void 
 }
 
 interface StatusFlags extends OfflineFlags {
+  propagationMargin: number;
   cluster: string[];
   newAnchor?: string;
   crossSigned?: string;
@@ -152,6 +154,13 @@ function offlinePollOption(): Option {
     durationText(OFFLINE_DEFAULTS.pollIntervalMs),
   );
 }
+function propagationMarginOption(): Option {
+  return durationOption(
+    '--propagation-margin <duration>',
+    'ADMIN_URL clusters: added to the old-leaf bound read from one replica, for replicas that picked up the switched issuer Secret later',
+    durationText(OFFLINE_DEFAULTS.propagationMarginMs),
+  );
+}
 function offlineSkewOption(): Option {
   return durationOption(
     '--clock-skew <duration>',
@@ -175,6 +184,11 @@ function durationText(ms: number): string {
   return unit === undefined ? `${ms}ms` : `${ms / unit[1]}${unit[0]}`;
 }
 
-function offlineAssumptions(o: OfflineFlags): OfflineAssumptions {
-  return { maxLeafLifetimeMs: o.maxLeafLifetime, pollIntervalMs: o.pollInterval, clockSkewMs: o.clockSkew };
+function offlineAssumptions(o: OfflineFlags & { propagationMargin?: number }): OfflineAssumptions {
+  return {
+    maxLeafLifetimeMs: o.maxLeafLifetime,
+    pollIntervalMs: o.pollInterval,
+    clockSkewMs: o.clockSkew,
+    propagationMarginMs: o.propagationMargin ?? OFFLINE_DEFAULTS.propagationMarginMs,
+  };
 }

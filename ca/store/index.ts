@@ -1,6 +1,6 @@
 // Material at rest: issuer and anchor directory layouts, the files `anchor create`, `issuer create` and
 // `leaf issue` write, bounded PEM reads and atomic writes (temp file, fsync, rename).
-export { readPemFile, MAX_PEM_FILE_BYTES } from '../pem-file.js';
+export { readPemFile, readTextFile, MAX_PEM_FILE_BYTES } from '../pem-file.js';
 export { writeFileAtomic, writeFilesAtomic, type AtomicWriteOptions, type AtomicFile } from '../fs.js';
 export {
   readIssuerDir,

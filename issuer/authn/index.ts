@@ -38,12 +38,5 @@ export {
   type TokenReviewAuthenticatorOptions,
   type TokenReviewAuthenticatorStats,
 } from './token-review.js';
-export {
-  inClusterConfig,
-  loadKubeConfig,
-  resolveKubeConnection,
-  SERVICE_ACCOUNT_DIR,
-  type KubeConnection,
-} from './kubeconfig.js';
 export { createStaticAuthenticator } from './static.js';
 export type { RateLimit } from './limiter.js';

@@ -4,7 +4,7 @@ import { InvalidTokenError } from './errors.js';
 import type { Authenticator } from './authenticator.js';
 import { createCachingAuthenticator } from './caching-authenticator.js';
 import { DEFAULT_TOKEN_AUDIENCE, checkTokenSize, tokenText } from './common.js';
-import type { KubeConnection } from './kubeconfig.js';
+import type { KubeConnection } from '../../trust-bundles/index.js';
 import type { RateLimit } from './limiter.js';
 import {
   createBudgetedTokenReviewer,

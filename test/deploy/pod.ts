@@ -9,11 +9,8 @@ import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import type { Logger } from 'pino';
 import { type Clock } from '../../ca/index.js';
-import {
-  createTokenReviewAuthenticator,
-  resolveKubeConnection,
-  type Authenticator,
-} from '../../issuer/authn/index.js';
+import { createTokenReviewAuthenticator, type Authenticator } from '../../issuer/authn/index.js';
+import { resolveKubeConnection } from '../../trust-bundles/index.js';
 import type { IssuerConfig } from '../../issuer/config.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { volumeOf } from './support.js';

@@ -7,8 +7,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { DEFAULT_IDENTITY_DOMAIN, systemClock } from '../../ca/index.js';
-import { openServingTls, type ServingPair } from '../../issuer/serving-tls.js';
+import { DEFAULT_IDENTITY_DOMAIN, parseCertificatesPem, systemClock } from '../../ca/index.js';
+import {
+  checkServingTls,
+  openServingTls,
+  servingTlsStatus,
+  type ServingPair,
+} from '../../issuer/serving-tls.js';
 import { FakeClock } from '../support/clock.js';
 import { tempDir } from '../support/temp-dir.js';
 import { testCert, type TestCert } from '../support/tls-cert.js';
@@ -101,5 +106,25 @@ describe('serving TLS reload on the fake clock', () => {
     h.install(testCert('server', 'reload-after-gap'));
     await h.poll();
     assert.equal(h.pairs.length, 1);
+  });
+});
+
+describe('serving TLS status: the served chain', () => {
+  it('chainPem is the --tls-cert chain, serving certificate first, every certificate of the file', async (t) => {
+    const { dir, cleanup } = tempDir('lanyard-serving-chain-');
+    t.after(cleanup);
+    const leaf = testCert('server', 'chain-leaf');
+    const extra = testCert('server', 'chain-extra');
+    const files = { certPath: join(dir, 'serving.crt'), keyPath: join(dir, 'serving.key') };
+    writeFileSync(files.keyPath, leaf.keyPem, { mode: 0o600 });
+    writeFileSync(files.certPath, leaf.certPem + extra.certPem);
+    const pair = await checkServingTls(files, systemClock.now());
+    const s = servingTlsStatus(pair, 'identity.linkerd.cluster.local');
+    const ders = parseCertificatesPem(s.chainPem, 'chain').map((c) => c.der.toString('base64'));
+    const want = parseCertificatesPem(leaf.certPem + extra.certPem, 'file').map((c) =>
+      c.der.toString('base64'),
+    );
+    assert.equal(ders.length, 2);
+    assert.deepEqual(ders, want);
   });
 });

@@ -256,4 +256,23 @@ describe('lanyard check and rotate read ADMIN_URL clusters through the bounded G
     );
     assert.ok(performance.now() - started < 2000);
   });
+
+  it('reads servingTls.chainPem defensively: a chain, null for plaintext, unknown when absent or of another type', async () => {
+    const chainPem = pki.issuers.east?.certPem ?? '';
+    const serve = (servingTls: unknown): void => {
+      a.route('/v1/bundle', (_req, res) => res.end(pki.anchorsPem));
+      a.route('/v1/status', (_req, res) =>
+        res.end(JSON.stringify({ issuer: { chainPem }, issuedByAnchor: [], servingTls })),
+      );
+    };
+    serve({ serverName: 'x', chainPem });
+    const tls = await loadCluster({ name: 'east', target: a.origin });
+    assert.equal(tls.servingChain?.length, 1);
+    serve(null);
+    assert.equal((await loadCluster({ name: 'east', target: a.origin })).servingChain, null);
+    for (const odd of [undefined, 'tls', { chainPem: 42 }, { serverName: 'x' }]) {
+      serve(odd);
+      assert.equal((await loadCluster({ name: 'east', target: a.origin })).servingChain, undefined);
+    }
+  });
 });

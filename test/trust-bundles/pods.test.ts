@@ -147,3 +147,76 @@ describe('the pods of a cluster, from the Kubernetes PodList (stand-in)', () => 
     assert.deepEqual(east.proxies.onlyOld, [{ cluster: 'east', namespace: 'shop', name: 'old-0' }]);
   });
 });
+
+describe('the pod listing is bounded as a whole', () => {
+  let p: RotationPki;
+  let api: PodListStandIn;
+  const pods = (n: number, value: string): StandInPod[] =>
+    Array.from({ length: n }, (_, i) => ({
+      namespace: 'shop',
+      name: `p-${i}`,
+      containers: [{ name: 'linkerd-proxy', env: [{ name: ENV, value }] }],
+    }));
+  before(async () => {
+    p = await rotationPki(['east']);
+    api = await startPodListStandIn(pods(4, pem(p.A.cert)));
+  });
+  after(async () => {
+    await api.close();
+  });
+  const conn = () => ({ server: api.url, caPem: api.caPem, token: api.callerToken });
+
+  it('one deadline for the whole listing, on the injected scheduler (ERR_FETCH_FAILED)', async () => {
+    api.override('hang');
+    const clock = new FakeClock(START);
+    const listing = listProxyPods('east', conn(), { deadlineMs: 1000, timeoutMs: 600_000, scheduler: clock });
+    clock.advance(1000);
+    await assert.rejects(listing, { code: 'ERR_FETCH_FAILED', reason: 'timeout' });
+    api.override(undefined);
+  });
+
+  it('a server repeating its continue token is refused (ERR_PODS_INVALID), not followed to maxPages', async () => {
+    api.override({
+      status: 200,
+      body: JSON.stringify({ kind: 'PodList', metadata: { continue: 'same' }, items: [] }),
+    });
+    const before = api.limits.length;
+    await assert.rejects(listProxyPods('east', conn(), { maxPages: 50 }), { code: 'ERR_PODS_INVALID' });
+    assert.ok(api.limits.length - before <= 2);
+    api.override(undefined);
+  });
+
+  it('caps the pods kept and the bytes read over all pages (ERR_PODS_INVALID)', async () => {
+    api.override(undefined);
+    await assert.rejects(listProxyPods('east', conn(), { pageSize: 1, maxPods: 2 }), {
+      code: 'ERR_PODS_INVALID',
+    });
+    assert.equal((await listProxyPods('east', conn(), { pageSize: 1, maxPods: 4 })).length, 4);
+    await assert.rejects(listProxyPods('east', conn(), { pageSize: 1, maxTotalBytes: 2000 }), {
+      code: 'ERR_PODS_INVALID',
+    });
+  });
+
+  it('parses each distinct anchors value once per listing', async () => {
+    const listed = await listProxyPods('east', conn(), { pageSize: 1 });
+    assert.equal(listed.length, 4);
+    const first = listed[0]?.anchors;
+    assert.ok(first !== undefined && first !== 'unknown');
+    assert.ok(listed.every((x) => x.anchors === first));
+  });
+
+  it('a kubeconfig over its bound is unavailable with ERR_FILE_INVALID', async (t) => {
+    const path = join(testDir(t, 'lanyard-pods-'), 'kubeconfig');
+    writeFileSync(path, `# ${'x'.repeat(1024 * 1024)}\n`);
+    assert.deepEqual(await listClusterPods('east', path), { kind: 'unavailable', code: 'ERR_FILE_INVALID' });
+  });
+
+  it('a token file over its bound is refused with ERR_FILE_INVALID', async (t) => {
+    const dir = testDir(t, 'lanyard-pods-');
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'x'.repeat(64 * 1024 + 1));
+    await assert.rejects(listProxyPods('east', { server: api.url, caPem: api.caPem, tokenFile }), {
+      code: 'ERR_FILE_INVALID',
+    });
+  });
+});

@@ -98,7 +98,7 @@ describe('lanyard rotate plan', () => {
         'stop-serving-cross',
       ],
     );
-    assert.deepEqual(plan.phases[1]?.requires, ['cross-reaches-every-bundle']);
+    assert.deepEqual(plan.phases[1]?.requires, ['cross-reaches-every-bundle', 'cross-not-expired']);
     assert.ok(plan.phases[4]?.requires.includes('old-leaves-expired'));
   });
 

@@ -40,14 +40,14 @@ export async function issuer(a: TestCa, cluster: string, now: number): Promise<T
 }
 
 /** cross(B by A): B's subject, key and SKI; issuer A; CA:TRUE without pathLen; validity inside A's. */
-export async function crossSign(a: TestCa, b: TestCa): Promise<CertificateInfo> {
+export async function crossSign(a: TestCa, b: TestCa, notAfter?: Date): Promise<CertificateInfo> {
   const ski = keyIdentifier(b.cert.spki);
   const der = await signCertificate(a.signer, {
     serial: randomSerial(),
     issuer: a.cert.subjectDer,
     subject: b.cert.subjectDer,
     notBefore: b.cert.notBefore,
-    notAfter: new Date(Math.min(a.cert.notAfter.getTime(), b.cert.notAfter.getTime())),
+    notAfter: notAfter ?? new Date(Math.min(a.cert.notAfter.getTime(), b.cert.notAfter.getTime())),
     spki: b.cert.spki,
     extensions: [
       extension(OID.basicConstraints, true, seq(TRUE)),
@@ -64,8 +64,15 @@ export const pem = (...certs: CertificateInfo[]): string =>
 
 export function adminCluster(
   name: string,
-  o: { bundle: readonly CertificateInfo[]; chain: readonly CertificateInfo[]; loadedAt: number },
+  o: {
+    bundle: readonly CertificateInfo[];
+    chain: readonly CertificateInfo[];
+    loadedAt: number;
+    /** the serving chain of serve --tls-cert (default null: plaintext; undefined: not reported) */
+    serving?: readonly CertificateInfo[] | null | undefined;
+  },
 ): ClusterSnapshot {
+  const serving = 'serving' in o ? o.serving : null;
   return {
     name,
     source: `http://${name}:9990`,
@@ -74,6 +81,7 @@ export function adminCluster(
     issuerChain: o.chain,
     issuedByAnchor: [],
     issuance: { credentialLoadedAt: new Date(o.loadedAt), leafLifetimeMs: LIFETIME, clockSkewMs: SKEW },
+    ...(serving !== undefined ? { servingChain: serving } : {}),
   };
 }
 

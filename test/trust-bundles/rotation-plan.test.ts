@@ -40,13 +40,18 @@ describe('planRotation: the six phases as data', () => {
       plan.phases.map((x) => [x.phase, x.action, x.requires]),
       [
         [1, 'prepare', []],
-        [2, 'switch-issuers', ['cross-reaches-every-bundle']],
+        [2, 'switch-issuers', ['cross-reaches-every-bundle', 'cross-not-expired']],
         [3, 'add-new-anchor', []],
         [4, 'wait-old-leaves', ['every-issuer-switched', 'new-anchor-in-every-bundle']],
         [
           5,
           'drop-old-anchors',
-          ['every-issuer-switched', 'new-anchor-in-every-bundle', 'old-leaves-expired'],
+          [
+            'every-issuer-switched',
+            'new-anchor-in-every-bundle',
+            'serving-chain-reaches-new',
+            'old-leaves-expired',
+          ],
         ],
         [6, 'stop-serving-cross', ['no-proxy-trusts-only-old']],
       ],

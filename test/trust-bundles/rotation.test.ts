@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { fingerprint, type CertificateInfo } from '../../ca/index.js';
 import type { ClusterPods, ProxyPod } from '../../trust-bundles/pods.js';
-import { rotationStatus, type RotationStatusOptions } from '../../trust-bundles/rotation.js';
+import {
+  OFFLINE_DEFAULTS,
+  rotationStatus,
+  type RotationStatusOptions,
+} from '../../trust-bundles/rotation.js';
 import type { ClusterSnapshot } from '../../trust-bundles/sources.js';
 import { HOUR } from '../support/clock.js';
 import {
@@ -82,6 +86,7 @@ describe('rotation status: the six phases as data', () => {
     assert.equal(s.next.safe, true);
     assert.deepEqual(s.next.preconditions, [
       { kind: 'cross-reaches-every-bundle', holds: true, lacking: [] },
+      { kind: 'cross-not-expired', holds: true, notAfter: p.cross.notAfter.toISOString() },
     ]);
     assert.deepEqual(s.next.clusters, ['east', 'west']);
     assert.ok(s.next.commands.every((c) => c.commands.some((l) => l.includes('--cross-signed cross.crt'))));
@@ -138,11 +143,22 @@ describe('rotation status: the six phases as data', () => {
     );
     assert.equal(s.next.action, 'wait-old-leaves');
     assert.equal(s.next.safe, false);
-    const eastUntil = START + LIFETIME + 2 * SKEW;
+    const eastUntil = START + LIFETIME + 2 * SKEW + OFFLINE_DEFAULTS.propagationMarginMs;
     const westUntil = START + POLL + LIFETIME + 2 * SKEW;
     assert.equal(s.clusters[0]?.oldLeavesValidUntil, new Date(eastUntil).toISOString());
     assert.equal(s.clusters[0]?.oldLeavesBasis, 'credential-loaded');
     assert.equal(s.clusters[1]?.oldLeavesBasis, 'issuer-files-changed');
+    assert.equal(s.clusters[0]?.oldLeavesPropagationMarginMs, OFFLINE_DEFAULTS.propagationMarginMs);
+    assert.equal(s.clusters[1]?.oldLeavesPropagationMarginMs, 0);
+    // a longer margin moves the admin bound, not the directory's
+    const longer = rotationStatus(mesh({ east: 'new', west: 'new', bundle: 'AB' }), now, {
+      offline: { ...OFFLINE_DEFAULTS, propagationMarginMs: 10 * 60_000 },
+    });
+    assert.equal(
+      longer.clusters[0]?.oldLeavesValidUntil,
+      new Date(START + LIFETIME + 2 * SKEW + 10 * 60_000).toISOString(),
+    );
+    assert.equal(longer.clusters[1]?.oldLeavesValidUntil, s.clusters[1]?.oldLeavesValidUntil);
     assert.equal(s.next.waitUntil, new Date(Math.max(eastUntil, westUntil)).toISOString());
   });
 

@@ -7,12 +7,10 @@ import {
   DEFAULT_TOKEN_REVIEW_CACHE_MS,
   TOKEN_REVIEW_PATH,
   createTokenReviewAuthenticator,
-  inClusterConfig,
-  loadKubeConfig,
-  type KubeConnection,
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,
 } from '../../../issuer/authn/index.js';
+import { inClusterConfig, loadKubeConfig, type KubeConnection } from '../../../trust-bundles/index.js';
 import { createSigningKeyDir, mintServiceAccountToken } from '../../../bin/token/index.js';
 import type { IssuerConfig } from '../../../issuer/config.js';
 import { parseServe } from '../../deploy/support.js';
