@@ -16,6 +16,7 @@ import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
 import { createCrossCertificate } from '../../ca/profiles.js';
 import { DAY } from '../support/clock.js';
+import { crossCertificate } from '../support/cross.js';
 import { crossPki, testAnchor, type CrossPki, type TestAnchor } from '../support/cross-pki.js';
 import { makeCsr } from '../support/pki.js';
 
@@ -118,5 +119,17 @@ describe('path building with cross certificates', () => {
       intermediates: [...decoys.slice(0, 10), pki.cross],
     });
     assert.deepEqual(label(few.verify(pki.issuer.cert, NOW)), ['issuer', 'cross', 'A']);
+    // an expired candidate met first (ERR_CERT_EXPIRED on that dead end) does not hide the exhausted
+    // budget; without the decoys that same dead end is what is reported
+    const expired = await crossCertificate({
+      by: z,
+      subject: pki.b.cert,
+      notBefore: new Date(NOW.getTime() - 2 * DAY),
+      notAfter: new Date(NOW.getTime() - DAY),
+    });
+    const stale = createChainVerifier({ anchors: [pki.a.cert], intermediates: [expired, ...decoys] });
+    assert.throws(() => stale.verify(pki.issuer.cert, NOW), { code: 'ERR_CHAIN_UNTRUSTED' });
+    const staleOnly = createChainVerifier({ anchors: [pki.a.cert], intermediates: [expired] });
+    assert.throws(() => staleOnly.verify(pki.issuer.cert, NOW), { code: 'ERR_CERT_EXPIRED' });
   });
 });
