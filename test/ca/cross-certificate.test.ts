@@ -8,6 +8,7 @@ import { signatureVerifies } from '../../ca/chain.js';
 import { HOUR } from '../support/clock.js';
 import { crossPki, legacyAnchor, testAnchor, type CrossPki } from '../support/cross-pki.js';
 import { extensionBlock, openssl, opensslText, parseOpensslText } from '../support/openssl.js';
+import { opensslAnchor } from '../support/openssl-ca.js';
 import { testKey, testPki } from '../support/pki.js';
 import { tempDir } from '../support/temp-dir.js';
 import { writeFileSync } from 'node:fs';
@@ -254,6 +255,50 @@ describe('cross certificate (createCrossCertificate)', () => {
       }),
       { code: 'ERR_KEY_MISMATCH' },
     );
+  });
+
+  it("refuses a NEW anchor that has expired (ERR_CERT_EXPIRED) or is not yet valid (ERR_CERT_NOT_YET_VALID), caps a --lifetime at NEW's notAfter, and never writes notAfter ≤ notBefore (ERR_USAGE)", async () => {
+    const longA = await testAnchor({ now: NOW, lifetimeMs: 900 * DAY });
+    const shortB = await testAnchor({ now: NOW, lifetimeMs: DAY });
+    const cross = (
+      subject: CertificateInfo,
+      now: Date,
+      extra: { lifetimeMs?: number; clockSkewMs?: number } = {},
+    ) => createCrossCertificate({ anchor: longA.cert, anchorSigner: longA.signer, subject, now, ...extra });
+    await assert.rejects(cross(shortB.cert, new Date(NOW.getTime() + 2 * DAY)), { code: 'ERR_CERT_EXPIRED' });
+    await assert.rejects(cross(shortB.cert, new Date(NOW.getTime() + 2 * DAY), { lifetimeMs: 10 * DAY }), {
+      code: 'ERR_CERT_EXPIRED',
+    });
+    // NEW's last second: no longer usable (a cross certificate valid for nothing)
+    await assert.rejects(cross(shortB.cert, shortB.cert.notAfter), { code: 'ERR_CERT_EXPIRED' });
+    const futureB = await testAnchor({ now: new Date(NOW.getTime() + 10 * DAY) });
+    await assert.rejects(cross(futureB.cert, NOW), { code: 'ERR_CERT_NOT_YET_VALID' });
+    const capped = await cross(shortB.cert, NOW, { lifetimeMs: 500 * DAY });
+    assert.equal(capped.notAfter.getTime(), shortB.cert.notAfter.getTime());
+    assert.ok(capped.notAfter.getTime() > capped.notBefore.getTime());
+    // a lifetime shorter than a second with no back-dating: both ends truncate to the same second
+    await assert.rejects(cross(shortB.cert, NOW, { lifetimeMs: 500, clockSkewMs: 0 }), { code: 'ERR_USAGE' });
+  });
+
+  it('refuses an OLD anchor whose pathLen leaves no room for the issuer and the cross certificate (ERR_CROSS_PATHLEN), made by openssl', async () => {
+    const { dir, cleanup } = tempDir('lanyard-cross-pathlen-');
+    try {
+      for (const pathLen of [0, 1, 2]) {
+        const old = await opensslAnchor(dir, { pathLen });
+        const now = new Date(old.cert.notBefore.getTime() + 60_000);
+        const b = await testAnchor({ now });
+        const signing = createCrossCertificate({
+          anchor: old.cert,
+          anchorSigner: old.signer,
+          subject: b.cert,
+          now,
+        });
+        if (pathLen < 2) await assert.rejects(signing, { code: 'ERR_CROSS_PATHLEN' });
+        else assert.ok((await signing).issuerDer.equals(old.cert.subjectDer));
+      }
+    } finally {
+      cleanup();
+    }
   });
 
   it('gives two anchors made with one common name different subjects (serialNumber from the key)', async () => {

@@ -17,12 +17,15 @@ import {
 } from '../../ca/index.js';
 import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
-import { createCrossCertificate } from '../../ca/profiles.js';
+import { createCrossCertificate, createIssuerCertificate } from '../../ca/profiles.js';
 import { issuerCredentialFromPem } from '../../ca/store/index.js';
 import { DAY, HOUR } from '../support/clock.js';
 import { crossPki, legacyAnchor, testAnchor, type CrossPki } from '../support/cross-pki.js';
 import { opensslVerify } from '../support/openssl.js';
-import { makeCsr } from '../support/pki.js';
+import { crossCertificate } from '../support/cross.js';
+import { opensslAnchor } from '../support/openssl-ca.js';
+import { makeCsr, testKey } from '../support/pki.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const WEB = workloadIdentity(DEFAULT_IDENTITY_DOMAIN, { namespace: 'default', name: 'web' });
@@ -245,6 +248,61 @@ describe('a credential serving a cross certificate', () => {
       ),
       [fingerprint(pki.b.cert.der)],
     );
+  });
+
+  it('refuses a cross certificate by an anchor with pathLen 1 (openssl-made) while that anchor is in the bundle (ERR_CROSS_PATHLEN); openssl refuses the path too', async () => {
+    const { dir, cleanup } = tempDir('lanyard-cross-pathlen-');
+    try {
+      const old = await opensslAnchor(dir, { pathLen: 1 });
+      const now = new Date(old.cert.notBefore.getTime() + 60_000);
+      const b = await testAnchor({ now, lifetimeMs: 800 * DAY });
+      const { signer } = await testKey('p256');
+      const issuer = await createIssuerCertificate({
+        anchor: b.cert,
+        anchorSigner: b.signer,
+        issuerPublicKeyDer: Buffer.from(signer.publicKeyDer),
+        now,
+        cluster: 'east',
+        lifetimeMs: 90 * DAY,
+      });
+      // what anchor cross-sign now refuses to make, made by hand
+      const cross = await crossCertificate({
+        by: old,
+        subject: b.cert,
+        notBefore: now,
+        notAfter: old.cert.notAfter,
+      });
+      const loadAt = (bundle: CertificateInfo[]): IssuerCredential =>
+        createIssuerCredential({
+          certificatePem: pem(issuer, cross),
+          signer,
+          anchorsPem: pem(...bundle),
+          now,
+        });
+      assert.throws(() => loadAt([old.cert]), { code: 'ERR_CROSS_PATHLEN' });
+      assert.throws(() => loadAt([old.cert, b.cert]), { code: 'ERR_CROSS_PATHLEN' });
+      // the old anchor outside the bundle: nothing to check it against (as for ERR_CROSS_CERT_UNTRUSTED)
+      const cred = loadAt([b.cert]);
+      const leaf = issueForCsr(cred, { csr, identity: WEB, policy: DEFAULT_LEAF_POLICY, now });
+      const r = opensslVerify({
+        leaf: leaf.der,
+        intermediates: leaf.intermediates,
+        anchors: [old.cert.der],
+        purpose: 'sslclient',
+        atSeconds: Math.floor(now.getTime() / 1000),
+      });
+      assert.ok(!r.ok, 'openssl refuses [leaf, issuer, cross] under a pathlen:1 anchor');
+      const underB = opensslVerify({
+        leaf: leaf.der,
+        intermediates: leaf.intermediates,
+        anchors: [b.cert.der],
+        purpose: 'sslclient',
+        atSeconds: Math.floor(now.getTime() / 1000),
+      });
+      assert.ok(underB.ok, underB.stderr);
+    } finally {
+      cleanup();
+    }
   });
 
   it('refuses a chain that reaches no anchor of the bundle as before (ERR_CHAIN_UNTRUSTED)', async () => {

@@ -14,6 +14,19 @@ const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(
 const T0 = new Date('2026-06-01T00:00:00Z');
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
+/** `anchor cross-sign --anchor a --subject b --out out` and any further flags */
+const crossSign = (a: string, b: string, out: string, ...extra: string[]): string[] => [
+  'anchor',
+  'cross-sign',
+  '--anchor',
+  a,
+  '--subject',
+  b,
+  '--out',
+  out,
+  ...extra,
+];
+
 function certsOf(path: string): ReturnType<typeof parseCertificatesPem> {
   return parseCertificatesPem(readFileSync(path, 'utf8'), path);
 }
@@ -179,6 +192,25 @@ describe('lanyard anchor cross-sign', () => {
     assert.equal(r.code, 1);
     assert.equal(codeIn(r.err), 'ERR_CERT_EXPIRED');
     assert.equal(existsSync(out), false);
+  });
+
+  it("refuses an expired NEW anchor (ERR_CERT_EXPIRED, nothing written) and caps --lifetime at NEW's expiry", async () => {
+    assert.equal((await run(['anchor', 'create', '--out', join(dir, 'short'), '--lifetime', '2h'])).code, 0);
+    const out = join(dir, 'short-cross.crt');
+    const late = new FakeClock(new Date(T0.getTime() + 3 * HOUR));
+    const r = await runLanyard(crossSign(join(dir, 'a'), join(dir, 'short'), out, '--lifetime', '10h'), {
+      clock: late,
+    });
+    assert.equal(r.code, 1);
+    assert.equal(codeIn(r.err), 'ERR_CERT_EXPIRED');
+    assert.equal(existsSync(out), false);
+    const capped = await run(crossSign(join(dir, 'a'), join(dir, 'short'), out, '--lifetime', '5000h'));
+    assert.equal(capped.code, 0, capped.err);
+    const [cross] = certsOf(out);
+    const [short] = certsOf(join(dir, 'short', 'anchor.crt'));
+    assert.ok(cross && short);
+    assert.equal(cross.notAfter.getTime(), short.notAfter.getTime());
+    assert.ok(cross.notAfter.getTime() > cross.notBefore.getTime());
   });
 
   it('needs --anchor, --subject and --out (usage error)', async () => {
