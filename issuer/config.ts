@@ -4,12 +4,13 @@ import {
   UsageError,
   isDns1123Subdomain,
   parseDuration,
+  parseRfc3339,
   validateIdentityDomain,
   type IdentityDomain,
   type LeafKeyType,
 } from '../ca/index.js';
 import { DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_REFRESH_MS } from './authn/index.js';
-import { DEFAULT_RENEW_SPREAD_MS, parseRfc3339, type RenewalHint } from './renewal-hint.js';
+import { DEFAULT_RENEW_SPREAD_MS, type RenewalHint } from './renewal-hint.js';
 
 export interface HostPort {
   readonly host: string;
