@@ -159,9 +159,19 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   });
 }
 
-/** --renew-after (RFC 3339) and --renew-spread (default 10m); undefined: no hint. */
+/**
+ * --renew-after (RFC 3339) and --renew-spread (default 10m); undefined: no hint. A spread given
+ * without --renew-after would be ignored: a usage error instead.
+ */
 function buildRenewalHint(f: ServeFlags): RenewalHint | undefined {
-  if (f.renewAfter === undefined) return undefined;
+  if (f.renewAfter === undefined) {
+    if (f.renewSpread !== undefined)
+      throw UsageError.forOption(
+        '--renew-spread',
+        'needs --renew-after (it spreads the renewals that hint brings forward)',
+      );
+    return undefined;
+  }
   const after = parseRfc3339(f.renewAfter);
   if (after === undefined)
     throw UsageError.forOption(

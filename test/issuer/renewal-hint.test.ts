@@ -90,6 +90,15 @@ describe('serve --renew-after / --renew-spread', () => {
     );
   });
 
+  it('refuses --renew-spread without --renew-after (ERR_USAGE) rather than ignoring it', () => {
+    assert.throws(
+      () => testConfig('/nonexistent', { renewSpreadMs: 15 * MIN }),
+      (err: unknown) => err instanceof LanyardError && err.code === 'ERR_USAGE',
+    );
+    const c = testConfig('/nonexistent', { renewAfter: '2026-07-01T12:00:00Z', renewSpreadMs: 15 * MIN });
+    assert.equal(c.renewalHint?.spreadMs, 15 * MIN);
+  });
+
   it('exits with the usage status (2) on the command line', async () => {
     const r = await runLanyard([
       'serve',
@@ -107,5 +116,19 @@ describe('serve --renew-after / --renew-spread', () => {
     assert.equal(r.code, 2, r.err);
     const bad = await runLanyard(['serve', '--issuer-dir', '/nonexistent', '--renew-spread', 'soon']);
     assert.equal(bad.code, 2, bad.err);
+    const alone = await runLanyard([
+      'serve',
+      '--issuer-dir',
+      '/nonexistent',
+      '--jwks-file',
+      '/dev/null',
+      '--token-issuer',
+      'test',
+      '--workers',
+      '1',
+      '--renew-spread',
+      '15m',
+    ]);
+    assert.equal(alone.code, 2, alone.err);
   });
 });
