@@ -233,6 +233,36 @@ describe('serve --intermediates at start', () => {
   }
 });
 
+describe('a cross certificate in tls.crt at start (issuer create --cross-signed)', () => {
+  it('fails the start with its code as --intermediates does (ERR_CROSS_CERT_MISMATCH), rather than starting not ready', async (ctx) => {
+    const x = await crossPki(systemClock.now());
+    const dir = testDir(ctx, 'lanyard-cross-tls-start-');
+    const other = await testKey();
+    const notB = await crossCertificate({
+      by: x.old.anchor,
+      subject: { ...x.anchorB.cert, spki: Buffer.from(other.signer.publicKeyDer), subjectKeyId: undefined },
+      notBefore: systemClock.now(),
+      notAfter: x.anchorB.cert.notAfter,
+    });
+    writeAtomicVolume(dir, {
+      'tls.crt': x.issuerB.certPem + encodePem('CERTIFICATE', notB.der),
+      'tls.key': x.issuerB.keyPem,
+      'ca.crt': x.old.anchorsPem,
+    });
+    // closed if it starts after all, so that the failure does not keep the test process alive
+    const started = startTestIssuer({ dir, authenticator: scriptedAuthenticator(), pollIntervalMs: 0 }).then(
+      async (t) => {
+        await t.close();
+        return t;
+      },
+    );
+    await assert.rejects(
+      started,
+      (err: unknown) => err instanceof LanyardError && err.code === 'ERR_CROSS_CERT_MISMATCH',
+    );
+  });
+});
+
 describe('serve --intermediates --workers', () => {
   it('hands the workers the issuer certificate followed by FILE, so they serve the cross certificate too', async (ctx) => {
     const clock = new FakeClock(systemClock.now());
