@@ -9,6 +9,7 @@ import {
   validUntilFor,
   type RenewalHint,
 } from '../../issuer/renewal-hint.js';
+import { createIssuerMetrics } from '../../issuer/metrics.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { HOUR } from '../support/clock.js';
 import { testConfig } from '../support/issuer.js';
@@ -130,5 +131,16 @@ describe('serve --renew-after / --renew-spread', () => {
       '15m',
     ]);
     assert.equal(alone.code, 2, alone.err);
+  });
+});
+
+describe('lanyard_renewal_hint_timestamp_seconds', () => {
+  it('is set by createIssuerMetrics from the hint (one place for the single process and the primary); 0 without one', async () => {
+    const after = new Date('2026-07-01T12:00:00Z');
+    const gauge = async (m: ReturnType<typeof createIssuerMetrics>): Promise<number> =>
+      Number(/^lanyard_renewal_hint_timestamp_seconds (\S+)$/m.exec(await m.stateRegistry.metrics())?.[1]);
+    const hinted = createIssuerMetrics({ defaultMetrics: false, renewalHint: { after, spreadMs: 10 * MIN } });
+    assert.equal(await gauge(hinted), after.getTime() / 1000);
+    assert.equal(await gauge(createIssuerMetrics({ defaultMetrics: false })), 0);
   });
 });
