@@ -14,10 +14,15 @@ import {
 } from '../../ca/index.js';
 import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
-import { createCrossCertificate } from '../../ca/profiles.js';
 import { DAY } from '../support/clock.js';
-import { crossCertificate } from '../support/cross.js';
-import { crossPki, testAnchor, type CrossPki, type TestAnchor } from '../support/cross-pki.js';
+import {
+  crossCertificate,
+  crossOf,
+  defaultCrossPki,
+  testAnchor,
+  type CrossPki,
+  type TestAnchor,
+} from '../support/cross-pki.js';
 import { makeCsr } from '../support/pki.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -43,19 +48,9 @@ describe('path building with cross certificates', () => {
   };
 
   before(async () => {
-    pki = await crossPki({
-      now: NOW,
-      aLifetimeMs: 400 * DAY,
-      bLifetimeMs: 800 * DAY,
-      issuerLifetimeMs: 90 * DAY,
-    });
+    pki = await defaultCrossPki(NOW);
     z = await testAnchor({ now: NOW, lifetimeMs: 400 * DAY });
-    deadEnd = await createCrossCertificate({
-      anchor: z.cert,
-      anchorSigner: z.signer,
-      subject: pki.b.cert,
-      now: NOW,
-    });
+    deadEnd = await crossOf(pki, { now: NOW, by: z });
     const cred = createIssuerCredential({
       certificatePem: pki.issuer.pem,
       signer: pki.issuer.signer,
@@ -102,14 +97,7 @@ describe('path building with cross certificates', () => {
     // search stops within its signature budget instead of trying them all
     const decoys: CertificateInfo[] = [];
     for (let i = 0; i < 100; i++) {
-      decoys.push(
-        await createCrossCertificate({
-          anchor: z.cert,
-          anchorSigner: z.signer,
-          subject: pki.b.cert,
-          now: NOW,
-        }),
-      );
+      decoys.push(await crossOf(pki, { now: NOW, by: z }));
     }
     const v = createChainVerifier({ anchors: [pki.a.cert], intermediates: [...decoys, pki.cross] });
     assert.throws(() => v.verify(pki.issuer.cert, NOW), { code: 'ERR_CHAIN_UNTRUSTED' });

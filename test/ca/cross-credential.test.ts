@@ -17,12 +17,18 @@ import {
 } from '../../ca/index.js';
 import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
-import { createCrossCertificate, createIssuerCertificate } from '../../ca/profiles.js';
+import { createIssuerCertificate } from '../../ca/profiles.js';
 import { issuerCredentialFromPem } from '../../ca/store/index.js';
 import { DAY, HOUR } from '../support/clock.js';
-import { crossPki, legacyAnchor, testAnchor, type CrossPki } from '../support/cross-pki.js';
+import {
+  crossCertificate,
+  crossOf,
+  defaultCrossPki,
+  legacyAnchor,
+  testAnchor,
+  type CrossPki,
+} from '../support/cross-pki.js';
 import { opensslVerify } from '../support/openssl.js';
-import { crossCertificate } from '../support/cross.js';
 import { opensslAnchor } from '../support/openssl-ca.js';
 import { makeCsr, testKey } from '../support/pki.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -36,12 +42,7 @@ describe('a credential serving a cross certificate', () => {
   let pki: CrossPki;
   let csr: ParsedCsr;
   before(async () => {
-    pki = await crossPki({
-      now: NOW,
-      aLifetimeMs: 400 * DAY,
-      bLifetimeMs: 800 * DAY,
-      issuerLifetimeMs: 90 * DAY,
-    });
+    pki = await defaultCrossPki(NOW);
     csr = parseCsr((await makeCsr({ dns: [WEB.dns] })).der);
   });
 
@@ -162,13 +163,7 @@ describe('a credential serving a cross certificate', () => {
   it('clamps leaves to the cross certificate: chainNotAfter is the earliest of every served certificate and anchor reached', async () => {
     // a cross certificate that ends with the issuer, long before either anchor
     const issuerEnd = pki.issuer.cert.notAfter.getTime();
-    const cross = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: pki.b.cert,
-      now: NOW,
-      lifetimeMs: issuerEnd - NOW.getTime(),
-    });
+    const cross = await crossOf(pki, { now: NOW, lifetimeMs: issuerEnd - NOW.getTime() });
     assert.equal(cross.notAfter.getTime(), issuerEnd);
     assert.ok(cross.notAfter < pki.a.cert.notAfter && cross.notAfter < pki.b.cert.notAfter);
     const cred = load({ served: [pki.issuer.cert, cross], bundle: [pki.a.cert] });
@@ -187,13 +182,7 @@ describe('a credential serving a cross certificate', () => {
   });
 
   it('refuses a cross certificate that expires before the issuer certificate (ERR_CROSS_CERT_EXPIRES_FIRST)', async () => {
-    const cross = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: pki.b.cert,
-      now: NOW,
-      lifetimeMs: 30 * DAY,
-    });
+    const cross = await crossOf(pki, { now: NOW, lifetimeMs: 30 * DAY });
     for (const bundle of [[pki.a.cert], [pki.b.cert], [pki.a.cert, pki.b.cert]]) {
       assert.throws(() => load({ served: [pki.issuer.cert, cross], bundle }), {
         code: 'ERR_CROSS_CERT_EXPIRES_FIRST',
@@ -204,20 +193,10 @@ describe('a credential serving a cross certificate', () => {
   it("refuses a served certificate that is not the issuer's anchor by subject and key (ERR_CROSS_CERT_MISMATCH)", async () => {
     // cross(C by A): another anchor's subject and key
     const c = await testAnchor({ now: NOW, lifetimeMs: 800 * DAY });
-    const crossC = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: c.cert,
-      now: NOW,
-    });
+    const crossC = await crossOf(pki, { now: NOW, subject: c.cert });
     // B's subject with another key (a twin of B), issued by A
     const twin = await legacyAnchor({ now: NOW, lifetimeMs: 800 * DAY, subjectDer: pki.b.cert.subjectDer });
-    const crossTwin = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: twin.cert,
-      now: NOW,
-    }).catch((err: unknown) => err);
+    const crossTwin = await crossOf(pki, { now: NOW, subject: twin.cert }).catch((err: unknown) => err);
     assert.ok(!(crossTwin instanceof Error), String(crossTwin));
     for (const cross of [crossC, crossTwin as CertificateInfo]) {
       for (const bundle of [[pki.a.cert], [pki.b.cert], [pki.a.cert, pki.b.cert]]) {

@@ -15,7 +15,7 @@ import { createHandedCredentialSource } from '../../issuer/credential-handoff.js
 import { createDirectoryCredentialSource, type CredentialMaterial } from '../../issuer/credentials.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { FakeClock } from '../support/clock.js';
-import { crossCertificate, crossPki, type CrossPki } from '../support/cross.js';
+import { crossCertificate, testPkiCross, type TestPkiCross } from '../support/cross-pki.js';
 import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { opensslVerify } from '../support/openssl.js';
@@ -28,7 +28,7 @@ const POLL_MS = 100;
 const silent = pino({ level: 'silent' });
 
 /** An issuer directory of B's issuer whose bundle is {A} alone: only the cross certificate reaches it. */
-function writeIssuerB(dir: string, x: CrossPki): void {
+function writeIssuerB(dir: string, x: TestPkiCross): void {
   writeAtomicVolume(dir, {
     'tls.crt': x.issuerB.certPem,
     'tls.key': x.issuerB.keyPem,
@@ -38,7 +38,7 @@ function writeIssuerB(dir: string, x: CrossPki): void {
 
 describe('serve --intermediates: the cross certificate served after the issuer, hot-reloaded', () => {
   const clock = new FakeClock(systemClock.now());
-  let x: CrossPki;
+  let x: TestPkiCross;
   let t: TestIssuer;
   let crossDir: string;
   let cleanups: (() => void)[] = [];
@@ -46,7 +46,7 @@ describe('serve --intermediates: the cross certificate served after the issuer, 
   const crossSerials: string[] = [];
 
   before(async () => {
-    x = await crossPki(clock.now());
+    x = await testPkiCross(clock.now());
     const issuerDir = tempDir('lanyard-intermediates-');
     const crossFiles = tempDir('lanyard-intermediates-file-');
     cleanups = [issuerDir.cleanup, crossFiles.cleanup];
@@ -199,7 +199,7 @@ describe('serve --intermediates at start', () => {
     [
       "a cross certificate of another key than B's",
       'ERR_CROSS_CERT_MISMATCH',
-      async (x: CrossPki) => {
+      async (x: TestPkiCross) => {
         const other = await testKey();
         const cert = await crossCertificate({
           by: x.old.anchor,
@@ -216,7 +216,7 @@ describe('serve --intermediates at start', () => {
     ],
   ] as const) {
     it(`fails the start when FILE is ${name} (${code})`, async (ctx) => {
-      const x = await crossPki(systemClock.now());
+      const x = await testPkiCross(systemClock.now());
       const dir = testDir(ctx, 'lanyard-intermediates-start-');
       writeIssuerB(join(dir, 'issuer'), x);
       if (content !== undefined) writeAtomicVolume(join(dir, 'cross'), { 'cross.pem': await content(x) });
@@ -235,7 +235,7 @@ describe('serve --intermediates at start', () => {
 
 describe('a cross certificate in tls.crt at start (issuer create --cross-signed)', () => {
   it('fails the start with its code as --intermediates does (ERR_CROSS_CERT_MISMATCH), rather than starting not ready', async (ctx) => {
-    const x = await crossPki(systemClock.now());
+    const x = await testPkiCross(systemClock.now());
     const dir = testDir(ctx, 'lanyard-cross-tls-start-');
     const other = await testKey();
     const notB = await crossCertificate({
@@ -266,7 +266,7 @@ describe('a cross certificate in tls.crt at start (issuer create --cross-signed)
 describe('serve --intermediates --workers', () => {
   it('hands the workers the issuer certificate followed by FILE, so they serve the cross certificate too', async (ctx) => {
     const clock = new FakeClock(systemClock.now());
-    const x = await crossPki(clock.now());
+    const x = await testPkiCross(clock.now());
     const dir = testDir(ctx, 'lanyard-intermediates-handoff-');
     writeIssuerB(join(dir, 'issuer'), x);
     const cross = await x.cross();
