@@ -101,35 +101,25 @@ describe('serve --renew-after / --renew-spread', () => {
   });
 
   it('exits with the usage status (2) on the command line', async () => {
-    const r = await runLanyard([
-      'serve',
-      '--issuer-dir',
-      '/nonexistent',
-      '--jwks-file',
-      '/dev/null',
-      '--token-issuer',
-      'test',
-      '--workers',
-      '1',
-      '--renew-after',
-      '2026-07-01',
-    ]);
+    // a serve command line that is complete but for the flags under test
+    const serve = (...flags: string[]): ReturnType<typeof runLanyard> =>
+      runLanyard([
+        'serve',
+        '--issuer-dir',
+        '/nonexistent',
+        '--jwks-file',
+        '/dev/null',
+        '--token-issuer',
+        'test',
+        '--workers',
+        '1',
+        ...flags,
+      ]);
+    const r = await serve('--renew-after', '2026-07-01');
     assert.equal(r.code, 2, r.err);
     const bad = await runLanyard(['serve', '--issuer-dir', '/nonexistent', '--renew-spread', 'soon']);
     assert.equal(bad.code, 2, bad.err);
-    const alone = await runLanyard([
-      'serve',
-      '--issuer-dir',
-      '/nonexistent',
-      '--jwks-file',
-      '/dev/null',
-      '--token-issuer',
-      'test',
-      '--workers',
-      '1',
-      '--renew-spread',
-      '15m',
-    ]);
+    const alone = await serve('--renew-spread', '15m');
     assert.equal(alone.code, 2, alone.err);
   });
 });
