@@ -112,7 +112,8 @@ const SIGNATURE_BUDGET = 64;
  * Builds a path from `input` to an anchor, depth first, backtracking across candidate issuers as
  * rustls-webpki does: a served chain [issuer, cross(B by A)] reaches A through the cross certificate
  * and B directly. Anchors are tried before intermediates with the same subject, so the shortest path
- * wins. The most specific problem met on a dead end is thrown when no path exists.
+ * wins. The most specific problem met on a dead end is thrown when no path exists, unless the search
+ * ran out of signature checks (then ERR_CHAIN_UNTRUSTED says so).
  */
 function verifyPath(state: ChainState, input: CertInput, at: Date): CertificateInfo[] {
   const leaf = toInfo(input);
@@ -123,12 +124,13 @@ function verifyPath(state: ChainState, input: CertInput, at: Date): CertificateI
   const search: PathSearch = { state, at, leaf, budget: SIGNATURE_BUDGET, lastProblem: undefined };
   const path = extendPath(search, [leaf], leaf.isCa && !isSelfIssued(leaf) ? 1 : 0);
   if (path !== undefined) return path;
+  // an exhausted budget says more than a problem met on an earlier dead end: the search stopped
+  if (search.budget <= 0)
+    throw new CredentialError('ERR_CHAIN_UNTRUSTED', `no path within ${SIGNATURE_BUDGET} signature checks`);
   if (search.lastProblem) throw search.lastProblem;
   throw new CredentialError(
     'ERR_CHAIN_UNTRUSTED',
-    search.budget <= 0
-      ? `no path to a trust anchor within ${SIGNATURE_BUDGET} signature checks`
-      : `certificate ${describeCertificate(leaf)} does not chain to a trust anchor`,
+    `${describeCertificate(leaf)} does not chain to a trust anchor`,
   );
 }
 

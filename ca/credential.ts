@@ -11,6 +11,7 @@ import { CredentialError, PolicyError, FileError, InternalError } from './errors
 import type { WorkloadIdentity } from './identity.js';
 import { hashFor, type Signer } from './keys/index.js';
 import { createLeafTemplate, type LeafTemplate, type SignedLeaf } from './leaf-template.js';
+import { checkCrossPathLen } from './profiles.js';
 import {
   authorizeLeaf,
   judgeCsrKey,
@@ -140,7 +141,9 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
  * (its subject and the key that signed it: ERR_CROSS_CERT_MISMATCH); when its issuer is named like
  * an anchor of the bundle, one of those anchors must have signed it (ERR_CROSS_CERT_UNTRUSTED; an
  * issuer outside the bundle is accepted: the bundle may already hold only the new anchor); and it must
- * not expire before the issuer certificate (ERR_CROSS_CERT_EXPIRES_FIRST).
+ * not expire before the issuer certificate (ERR_CROSS_CERT_EXPIRES_FIRST); the anchor that signed it
+ * must allow the CA certificates below it (its pathLen: ERR_CROSS_PATHLEN), else no workload that
+ * trusts only that anchor could verify the served chain.
  */
 function checkServedChain(chain: readonly CertificateInfo[], anchors: readonly CertificateInfo[]): void {
   const issuer = chain[0] as CertificateInfo;
@@ -154,12 +157,15 @@ function checkServedChain(chain: readonly CertificateInfo[], anchors: readonly C
       );
     }
     const named = anchors.filter((a) => a.subjectDer.equals(c.issuerDer));
-    if (named.length > 0 && !named.some((a) => signatureVerifies(c, a))) {
+    const signer = named.find((a) => signatureVerifies(c, a));
+    if (named.length > 0 && signer === undefined) {
       throw new CredentialError(
         'ERR_CROSS_CERT_UNTRUSTED',
         `${describeCertificate(c)} names a trust anchor of the bundle as its issuer, but no such anchor signed it`,
       );
     }
+    // the issuer and the certificates served up to this one sit below that anchor
+    if (signer !== undefined) checkCrossPathLen(signer, i + 1);
     if (c.notAfter.getTime() < issuer.notAfter.getTime()) {
       throw new CredentialError(
         'ERR_CROSS_CERT_EXPIRES_FIRST',

@@ -91,7 +91,9 @@ export type CredentialErrorCode =
   /** a served chain certificate names a trust anchor as its issuer but that anchor did not sign it */
   | 'ERR_CROSS_CERT_UNTRUSTED'
   /** a served chain certificate expires before the issuer certificate */
-  | 'ERR_CROSS_CERT_EXPIRES_FIRST';
+  | 'ERR_CROSS_CERT_EXPIRES_FIRST'
+  /** the old anchor's pathLen leaves no room for the issuer and the cross certificate below it */
+  | 'ERR_CROSS_PATHLEN';
 
 /** Problems with the CA's own material (keys, certificates, chains). */
 export class CredentialError extends LanyardError<CredentialErrorCode> {}

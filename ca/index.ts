@@ -16,6 +16,7 @@ export {
 } from './errors.js';
 export { decodePem, encodePem } from './pem.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { parseRfc3339 } from './time.js';
 export {
   fingerprint,
   parseCertificate,

@@ -93,7 +93,7 @@ export interface CrossProfile {
   /** the anchor whose subject, key and SKI the cross certificate carries (NEW); its key is not needed */
   readonly subject: CertificateInfo;
   readonly now: Date;
-  /** capped to OLD's notAfter; by default until the earlier of OLD's and NEW's notAfter */
+  /** capped to the earlier of OLD's and NEW's notAfter (the default) */
   readonly lifetimeMs?: number;
   readonly clockSkewMs?: number;
 }
@@ -103,7 +103,10 @@ export interface CrossProfile {
  * subject, AKI = OLD's SKI): BasicConstraints critical CA:TRUE (no pathLen, so NEW's issuers stay
  * below it), KeyUsage critical keyCertSign + cRLSign, a random serial, validity inside OLD's.
  * Refuses NEW when it is not a self-signed CA (ERR_NOT_CA, ERR_ANCHOR_NOT_SELF_SIGNED), both with one
- * subject (ERR_CROSS_SAME_SUBJECT), and an OLD that has expired or is not yet valid.
+ * subject (ERR_CROSS_SAME_SUBJECT), an OLD or a NEW that has expired or is not yet valid
+ * (ERR_CERT_EXPIRED, ERR_CERT_NOT_YET_VALID), an OLD whose pathLen leaves no room for the issuer and
+ * the cross certificate below it (ERR_CROSS_PATHLEN), and a validity that would be empty (ERR_USAGE).
+ * notAfter is the earliest of OLD's, NEW's and now + lifetimeMs.
  */
 export async function createCrossCertificate(p: CrossProfile): Promise<CertificateInfo> {
   checkSigningAnchor(p.anchor, p.anchorSigner, p.now);
@@ -122,23 +125,32 @@ export async function createCrossCertificate(p: CrossProfile): Promise<Certifica
       `both anchors have the subject ${describeCertificate(target)}; give the new anchor a subject of its own (lanyard anchor create)`,
     );
   }
-  const notAfter = new Date(
-    p.lifetimeMs === undefined
-      ? Math.min(p.anchor.notAfter.getTime(), target.notAfter.getTime())
-      : Math.min(
-          p.now.getTime() + checkLifetime(p.now, p.lifetimeMs, 'cross certificate lifetime'),
-          p.anchor.notAfter.getTime(),
-        ),
+  checkCrossTarget(target, p.now);
+  checkCrossPathLen(p.anchor);
+  const notAfter = truncateToSeconds(
+    new Date(
+      Math.min(
+        p.anchor.notAfter.getTime(),
+        target.notAfter.getTime(),
+        p.lifetimeMs === undefined
+          ? Infinity
+          : p.now.getTime() + checkLifetime(p.now, p.lifetimeMs, 'cross certificate lifetime'),
+      ),
+    ),
   );
-  const notBefore = new Date(
-    Math.max(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs), p.anchor.notBefore.getTime()),
+  const notBefore = truncateToSeconds(
+    new Date(
+      Math.max(p.now.getTime() - (p.clockSkewMs ?? DEFAULTS.clockSkewMs), p.anchor.notBefore.getTime()),
+    ),
   );
+  if (notAfter.getTime() <= notBefore.getTime())
+    throw new UsageError('cross certificate lifetime is too short: it would end before it starts');
   const der = await signCertificate(p.anchorSigner, {
     serial: randomSerial(),
     issuer: p.anchor.subjectDer,
     subject: target.subjectDer,
-    notBefore: truncateToSeconds(notBefore),
-    notAfter: truncateToSeconds(notAfter),
+    notBefore,
+    notAfter,
     spki: target.spki,
     extensions: caExtensions(
       target.subjectKeyId ?? keyIdentifier(target.spki),
@@ -147,6 +159,35 @@ export async function createCrossCertificate(p: CrossProfile): Promise<Certifica
     ),
   });
   return parseCertificate(der);
+}
+
+/** The anchor to cross-sign (NEW) is valid at `now`: a cross certificate for it would be dead. */
+function checkCrossTarget(target: CertificateInfo, now: Date): void {
+  if (now.getTime() >= target.notAfter.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_EXPIRED',
+      `the anchor to cross-sign expired at ${target.notAfter.toISOString()}; create a new anchor`,
+    );
+  }
+  if (now.getTime() < target.notBefore.getTime()) {
+    throw new CredentialError(
+      'ERR_CERT_NOT_YET_VALID',
+      `the anchor to cross-sign is not valid before ${target.notBefore.toISOString()}`,
+    );
+  }
+}
+
+/**
+ * A workload that trusts only OLD verifies [issuer, cross, OLD]: two CA certificates below OLD, so an
+ * OLD with a pathLen below 2 (e.g. `step --profile root-ca`: pathlen 1) can never serve that path.
+ */
+export function checkCrossPathLen(anchor: CertificateInfo, below = 2): void {
+  if (anchor.pathLen !== undefined && anchor.pathLen < below) {
+    throw new CredentialError(
+      'ERR_CROSS_PATHLEN',
+      `${describeCertificate(anchor)} has pathLen ${anchor.pathLen}: the issuer and the cross certificate (${below} CA certificates) cannot sit below it`,
+    );
+  }
 }
 
 /** The anchor about to sign: a CA, keyed to `signer`, valid at `now`. */

@@ -73,8 +73,7 @@ export async function runClusterPrimary(
 ): Promise<RunningCluster> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
-  const metrics = createIssuerMetrics({ defaultMetrics: false });
-  if (config.renewalHint !== undefined) metrics.renewalHint.set(config.renewalHint.after.getTime() / 1000);
+  const metrics = createIssuerMetrics({ defaultMetrics: false, renewalHint: config.renewalHint });
   const aggregator = new AggregatorRegistry();
   // checked here once, so a bad pair is one clear error rather than every worker failing; kept
   // current for /v1/status (each worker serves from its own copy)

@@ -4,12 +4,13 @@ import {
   UsageError,
   isDns1123Subdomain,
   parseDuration,
+  parseRfc3339,
   validateIdentityDomain,
   type IdentityDomain,
   type LeafKeyType,
 } from '../ca/index.js';
 import { DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_REFRESH_MS } from './authn/index.js';
-import { DEFAULT_RENEW_SPREAD_MS, parseRfc3339, type RenewalHint } from './renewal-hint.js';
+import { DEFAULT_RENEW_SPREAD_MS, type RenewalHint } from './renewal-hint.js';
 
 export interface HostPort {
   readonly host: string;
@@ -158,9 +159,19 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   });
 }
 
-/** --renew-after (RFC 3339) and --renew-spread (default 10m); undefined: no hint. */
+/**
+ * --renew-after (RFC 3339) and --renew-spread (default 10m); undefined: no hint. A spread given
+ * without --renew-after would be ignored: a usage error instead.
+ */
 function buildRenewalHint(f: ServeFlags): RenewalHint | undefined {
-  if (f.renewAfter === undefined) return undefined;
+  if (f.renewAfter === undefined) {
+    if (f.renewSpread !== undefined)
+      throw UsageError.forOption(
+        '--renew-spread',
+        'needs --renew-after (it spreads the renewals that hint brings forward)',
+      );
+    return undefined;
+  }
   const after = parseRfc3339(f.renewAfter);
   if (after === undefined)
     throw UsageError.forOption(

@@ -116,11 +116,16 @@ function withIntermediates(certificatePem: string, intermediatesPem: string | un
   return `${certificatePem}${certificatePem.endsWith('\n') ? '' : '\n'}${intermediatesPem}`;
 }
 
-/** The refusals of a served cross certificate (ca/credential.ts): at start, they fail the start. */
+/**
+ * The refusals of a served cross certificate (ca/credential.ts), whether it comes from --intermediates
+ * or from tls.crt (issuer create --cross-signed): at start they fail the start (a wrong certificate,
+ * not a Secret still arriving); at a reload they are a rejected reload.
+ */
 const CROSS_CERT_CODES: ReadonlySet<string> = new Set([
   'ERR_CROSS_CERT_MISMATCH',
   'ERR_CROSS_CERT_UNTRUSTED',
   'ERR_CROSS_CERT_EXPIRES_FIRST',
+  'ERR_CROSS_PATHLEN',
 ]);
 
 /**
@@ -200,11 +205,8 @@ export async function createDirectoryCredentialSource(
 
   await reload();
   const { outcome } = state;
-  if (
-    options.intermediatesPath !== undefined &&
-    outcome.result === 'rejected' &&
-    CROSS_CERT_CODES.has(outcome.code)
-  ) {
+  // a refused cross certificate fails the start wherever it is served from (--intermediates or tls.crt)
+  if (outcome.result === 'rejected' && CROSS_CERT_CODES.has(outcome.code)) {
     await watch.close();
     throw state.rejection;
   }

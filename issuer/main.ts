@@ -71,8 +71,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   // re-read every poll interval, so a renewed serving certificate (cert-manager) is picked up without
   // a restart.
   const tlsRef: { listener?: TlsListener } = {};
-  const metrics = createIssuerMetrics();
-  if (config.renewalHint !== undefined) metrics.renewalHint.set(config.renewalHint.after.getTime() / 1000);
+  const metrics = createIssuerMetrics({ renewalHint: config.renewalHint });
   const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
     clock,

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RenewalHint } from './renewal-hint.js';
 
 /**
  * Lanyard's Prometheus metrics, on registries of their own (no global state): `requestRegistry` holds
@@ -37,10 +38,19 @@ export interface IssuerMetrics {
   readonly renewalHint: Gauge;
 }
 
-export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}): IssuerMetrics {
+/**
+ * The issuer's metrics. `renewalHint` (the configuration's --renew-after) sets
+ * lanyard_renewal_hint_timestamp_seconds here, the one place it is set (single process or primary).
+ */
+export function createIssuerMetrics(
+  options: { defaultMetrics?: boolean; renewalHint?: RenewalHint | undefined } = {},
+): IssuerMetrics {
   const registry = new Registry();
   const state = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'lanyard_' });
+  const stateMetrics = createStateMetrics(state);
+  if (options.renewalHint !== undefined)
+    stateMetrics.renewalHint.set(options.renewalHint.after.getTime() / 1000);
   return {
     requestRegistry: registry,
     stateRegistry: state,
@@ -87,7 +97,7 @@ export function createIssuerMetrics(options: { defaultMetrics?: boolean } = {}):
       labelNames: ['reason'],
       registers: [registry],
     }),
-    ...createStateMetrics(state),
+    ...stateMetrics,
   };
 }
 

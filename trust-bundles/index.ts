@@ -53,9 +53,4 @@ export {
   type TimelineItem,
   type TrustCell,
 } from './mesh-view.js';
-export {
-  inClusterConfig,
-  loadKubeConfig,
-  resolveKubeConnection,
-  type KubeConnection,
-} from './kubeconfig.js';
+export { inClusterConfig, loadKubeConfig, resolveKubeConnection, type KubeConnection } from './kubeconfig.js';

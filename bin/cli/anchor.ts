@@ -56,7 +56,7 @@ function registerCrossSign(anchor: Command, ctx: CliContext): void {
     .addOption(
       durationOption(
         '--lifetime <duration>',
-        "validity period, capped at the old anchor's expiry (default: until the earlier expiry of the two anchors)",
+        'validity period, capped at the earlier expiry of the two anchors (the default); both anchors must be valid now, and an old anchor with a path length below 2 is refused (ERR_CROSS_PATHLEN)',
       ),
     )
     .option('--force', 'replace an existing --out file', false)

@@ -26,7 +26,7 @@ export function registerIssuerCommands(program: Command, ctx: CliContext): void 
     .option('--permit-spiffe <trust-domain>', 'name constraint: permitted SPIFFE trust domain (URI subtree)')
     .option(
       '--cross-signed <file>',
-      "cross certificate of the anchor (anchor cross-sign): written into tls.crt after the issuer certificate, so workloads that trust only the old anchor accept this issuer's leaves",
+      "cross certificate of the anchor (anchor cross-sign): written into tls.crt after the issuer certificate, so workloads that trust only the old anchor accept this issuer's leaves; checked here against the new anchor only (its subject and key, ERR_CROSS_CERT_MISMATCH; not expiring first, ERR_CROSS_CERT_EXPIRES_FIRST): the old anchor's signature (ERR_CROSS_CERT_UNTRUSTED) and path length (ERR_CROSS_PATHLEN) are checked where the bundle holds the old anchor (serve, at start and at each reload)",
     )
     .option('--force', 'replace an existing issuer key and certificate', false)
     .action(

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { ExitStatus, checkFlags, collect, durationOption, type CliContext } from './kit.js';
-import { parseDuration, UsageError } from '../../ca/index.js';
+import { parseDuration, parseRfc3339, UsageError } from '../../ca/index.js';
 import {
   clusterRotationPlan,
   clusterRotationStatus,
@@ -117,12 +117,12 @@ const INPUT_FLAG: Record<RotationInput, string> = {
   kubeconfig: '--kubeconfig',
 };
 
-/** An RFC 3339 date-time with a zone, kept as written (it is printed as a serve flag). */
+/**
+ * An RFC 3339 date-time with a zone, kept as written (it is printed as a serve flag): read by the
+ * parser serve --renew-after uses, so every time printed is one serve accepts.
+ */
 function rfc3339Text(v: string): string {
-  if (
-    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(v) ||
-    Number.isNaN(Date.parse(v))
-  )
+  if (parseRfc3339(v) === undefined)
     throw new UsageError(`--renew-after "${v}" is not an RFC 3339 time (e.g. 2026-07-01T12:00:00Z)`);
   return v;
 }

@@ -135,10 +135,10 @@ function serveIssuanceOptions(): Option[] {
       '--renew-after <time>',
       'RFC 3339 time: until then, answers set valid_until so that proxies renew at a random point of [TIME, TIME + --renew-spread] (never after notAfter)',
     ).env(env('RENEW_AFTER')),
+    // no commander default: given without --renew-after it is a usage error (issuer/config.ts)
     durationOption(
       '--renew-spread <duration>',
-      'window over which --renew-after spreads renewals',
-      '10m',
+      'window over which --renew-after spreads renewals (default: 10m; only with --renew-after)',
     ).env(env('RENEW_SPREAD')),
     durationOption('--poll-interval <duration>', 'how often credential files are re-read', '2s').env(
       env('POLL_INTERVAL'),

@@ -86,7 +86,9 @@ export async function createIssuerFiles(
   });
   const certPem = encodePem('CERTIFICATE', cert.der) + crossPem;
   // the served chain [issuer, cross…] is checked as serve will load it: each cross certificate is the
-  // anchor's subject and key (ERR_CROSS_CERT_MISMATCH) and outlives the issuer (ERR_CROSS_CERT_EXPIRES_FIRST)
+  // anchor's subject and key (ERR_CROSS_CERT_MISMATCH) and outlives the issuer (ERR_CROSS_CERT_EXPIRES_FIRST).
+  // The bundle here is the new anchor alone: the old anchor's signature (ERR_CROSS_CERT_UNTRUSTED) and
+  // pathLen (ERR_CROSS_PATHLEN) are checked where the bundle holds it (serve, at start and reload).
   if (crossPem !== '')
     createIssuerCredential({
       certificatePem: certPem,

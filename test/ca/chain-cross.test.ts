@@ -14,9 +14,15 @@ import {
 } from '../../ca/index.js';
 import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
-import { createCrossCertificate } from '../../ca/profiles.js';
 import { DAY } from '../support/clock.js';
-import { crossPki, testAnchor, type CrossPki, type TestAnchor } from '../support/cross-pki.js';
+import {
+  crossCertificate,
+  crossOf,
+  defaultCrossPki,
+  testAnchor,
+  type CrossPki,
+  type TestAnchor,
+} from '../support/cross-pki.js';
 import { makeCsr } from '../support/pki.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -42,19 +48,9 @@ describe('path building with cross certificates', () => {
   };
 
   before(async () => {
-    pki = await crossPki({
-      now: NOW,
-      aLifetimeMs: 400 * DAY,
-      bLifetimeMs: 800 * DAY,
-      issuerLifetimeMs: 90 * DAY,
-    });
+    pki = await defaultCrossPki(NOW);
     z = await testAnchor({ now: NOW, lifetimeMs: 400 * DAY });
-    deadEnd = await createCrossCertificate({
-      anchor: z.cert,
-      anchorSigner: z.signer,
-      subject: pki.b.cert,
-      now: NOW,
-    });
+    deadEnd = await crossOf(pki, { now: NOW, by: z });
     const cred = createIssuerCredential({
       certificatePem: pki.issuer.pem,
       signer: pki.issuer.signer,
@@ -101,14 +97,7 @@ describe('path building with cross certificates', () => {
     // search stops within its signature budget instead of trying them all
     const decoys: CertificateInfo[] = [];
     for (let i = 0; i < 100; i++) {
-      decoys.push(
-        await createCrossCertificate({
-          anchor: z.cert,
-          anchorSigner: z.signer,
-          subject: pki.b.cert,
-          now: NOW,
-        }),
-      );
+      decoys.push(await crossOf(pki, { now: NOW, by: z }));
     }
     const v = createChainVerifier({ anchors: [pki.a.cert], intermediates: [...decoys, pki.cross] });
     assert.throws(() => v.verify(pki.issuer.cert, NOW), { code: 'ERR_CHAIN_UNTRUSTED' });
@@ -118,5 +107,17 @@ describe('path building with cross certificates', () => {
       intermediates: [...decoys.slice(0, 10), pki.cross],
     });
     assert.deepEqual(label(few.verify(pki.issuer.cert, NOW)), ['issuer', 'cross', 'A']);
+    // an expired candidate met first (ERR_CERT_EXPIRED on that dead end) does not hide the exhausted
+    // budget; without the decoys that same dead end is what is reported
+    const expired = await crossCertificate({
+      by: z,
+      subject: pki.b.cert,
+      notBefore: new Date(NOW.getTime() - 2 * DAY),
+      notAfter: new Date(NOW.getTime() - DAY),
+    });
+    const stale = createChainVerifier({ anchors: [pki.a.cert], intermediates: [expired, ...decoys] });
+    assert.throws(() => stale.verify(pki.issuer.cert, NOW), { code: 'ERR_CHAIN_UNTRUSTED' });
+    const staleOnly = createChainVerifier({ anchors: [pki.a.cert], intermediates: [expired] });
+    assert.throws(() => staleOnly.verify(pki.issuer.cert, NOW), { code: 'ERR_CERT_EXPIRED' });
   });
 });

@@ -6,8 +6,9 @@ import { extension, nameDer, signCertificate } from '../../ca/certificate-builde
 import { OID, seq } from '../../ca/der/index.js';
 import { signatureVerifies } from '../../ca/chain.js';
 import { HOUR } from '../support/clock.js';
-import { crossPki, legacyAnchor, testAnchor, type CrossPki } from '../support/cross-pki.js';
+import { crossOf, crossPki, legacyAnchor, testAnchor, type CrossPki } from '../support/cross-pki.js';
 import { extensionBlock, openssl, opensslText, parseOpensslText } from '../support/openssl.js';
+import { opensslAnchor } from '../support/openssl-ca.js';
 import { testKey, testPki } from '../support/pki.js';
 import { tempDir } from '../support/temp-dir.js';
 import { writeFileSync } from 'node:fs';
@@ -95,12 +96,7 @@ describe('cross certificate (createCrossCertificate)', () => {
   });
 
   it('has a random positive serial of at least 64 bits, a new one each time', async () => {
-    const again = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: pki.b.cert,
-      now: NOW,
-    });
+    const again = await crossOf(pki, { now: NOW });
     for (const c of [pki.cross, again]) {
       assert.ok(c.serialHex.replace(/^0+/, '').length * 4 >= 64, c.serialHex);
       assert.ok(parseInt(c.serialHex.slice(0, 2), 16) < 0x80, 'positive');
@@ -135,24 +131,9 @@ describe('cross certificate (createCrossCertificate)', () => {
       lifetimeMs: 10 * DAY,
     });
     assert.equal(short.notAfter.getTime(), NOW.getTime() + 10 * DAY);
-    const long = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: pki.b.cert,
-      now: NOW,
-      lifetimeMs: 5000 * DAY,
-    });
+    const long = await crossOf(pki, { now: NOW, lifetimeMs: 5000 * DAY });
     assert.equal(long.notAfter.getTime(), pki.a.cert.notAfter.getTime());
-    await assert.rejects(
-      createCrossCertificate({
-        anchor: pki.a.cert,
-        anchorSigner: pki.a.signer,
-        subject: pki.b.cert,
-        now: NOW,
-        lifetimeMs: 0,
-      }),
-      { code: 'ERR_USAGE' },
-    );
+    await assert.rejects(crossOf(pki, { now: NOW, lifetimeMs: 0 }), { code: 'ERR_USAGE' });
   });
 
   it('verifies under A with openssl verify -x509_strict (A alone in the trust store)', () => {
@@ -191,33 +172,16 @@ describe('cross certificate (createCrossCertificate)', () => {
     const other = await testPki({ now: NOW });
     const issuer = other.issuers.east;
     assert.ok(issuer);
-    await assert.rejects(
-      createCrossCertificate({
-        anchor: pki.a.cert,
-        anchorSigner: pki.a.signer,
-        subject: issuer.cert,
-        now: NOW,
-      }),
-      { code: 'ERR_ANCHOR_NOT_SELF_SIGNED' },
-    );
+    await assert.rejects(crossOf(pki, { now: NOW, subject: issuer.cert }), {
+      code: 'ERR_ANCHOR_NOT_SELF_SIGNED',
+    });
     // self-signed, but CA:FALSE
     const notCa = await selfSignedNotCa();
-    await assert.rejects(
-      createCrossCertificate({ anchor: pki.a.cert, anchorSigner: pki.a.signer, subject: notCa, now: NOW }),
-      { code: 'ERR_NOT_CA' },
-    );
+    await assert.rejects(crossOf(pki, { now: NOW, subject: notCa }), { code: 'ERR_NOT_CA' });
   });
 
   it('refuses two anchors with one subject (ERR_CROSS_SAME_SUBJECT): the anchor itself, two pre-#13 anchors', async () => {
-    await assert.rejects(
-      createCrossCertificate({
-        anchor: pki.a.cert,
-        anchorSigner: pki.a.signer,
-        subject: pki.a.cert,
-        now: NOW,
-      }),
-      { code: 'ERR_CROSS_SAME_SUBJECT' },
-    );
+    await assert.rejects(crossOf(pki, { now: NOW, subject: pki.a.cert }), { code: 'ERR_CROSS_SAME_SUBJECT' });
     const old1 = await legacyAnchor({ now: NOW, lifetimeMs: 100 * DAY });
     const old2 = await legacyAnchor({ now: NOW, lifetimeMs: 100 * DAY });
     await assert.rejects(
@@ -236,24 +200,52 @@ describe('cross certificate (createCrossCertificate)', () => {
 
   it('refuses an expired signing anchor (ERR_CERT_EXPIRED) and a key that is not the anchor (ERR_KEY_MISMATCH)', async () => {
     const later = new Date(pki.a.cert.notAfter.getTime() + 1000);
-    await assert.rejects(
-      createCrossCertificate({
-        anchor: pki.a.cert,
-        anchorSigner: pki.a.signer,
-        subject: pki.b.cert,
-        now: later,
-      }),
-      { code: 'ERR_CERT_EXPIRED' },
-    );
-    await assert.rejects(
-      createCrossCertificate({
-        anchor: pki.a.cert,
-        anchorSigner: pki.b.signer,
-        subject: pki.b.cert,
-        now: NOW,
-      }),
-      { code: 'ERR_KEY_MISMATCH' },
-    );
+    await assert.rejects(crossOf(pki, { now: later }), { code: 'ERR_CERT_EXPIRED' });
+    await assert.rejects(crossOf(pki, { now: NOW, signer: pki.b.signer }), { code: 'ERR_KEY_MISMATCH' });
+  });
+
+  it("refuses a NEW anchor that has expired (ERR_CERT_EXPIRED) or is not yet valid (ERR_CERT_NOT_YET_VALID), caps a --lifetime at NEW's notAfter, and never writes notAfter ≤ notBefore (ERR_USAGE)", async () => {
+    const longA = await testAnchor({ now: NOW, lifetimeMs: 900 * DAY });
+    const shortB = await testAnchor({ now: NOW, lifetimeMs: DAY });
+    const cross = (
+      subject: CertificateInfo,
+      now: Date,
+      extra: { lifetimeMs?: number; clockSkewMs?: number } = {},
+    ) => createCrossCertificate({ anchor: longA.cert, anchorSigner: longA.signer, subject, now, ...extra });
+    await assert.rejects(cross(shortB.cert, new Date(NOW.getTime() + 2 * DAY)), { code: 'ERR_CERT_EXPIRED' });
+    await assert.rejects(cross(shortB.cert, new Date(NOW.getTime() + 2 * DAY), { lifetimeMs: 10 * DAY }), {
+      code: 'ERR_CERT_EXPIRED',
+    });
+    // NEW's last second: no longer usable (a cross certificate valid for nothing)
+    await assert.rejects(cross(shortB.cert, shortB.cert.notAfter), { code: 'ERR_CERT_EXPIRED' });
+    const futureB = await testAnchor({ now: new Date(NOW.getTime() + 10 * DAY) });
+    await assert.rejects(cross(futureB.cert, NOW), { code: 'ERR_CERT_NOT_YET_VALID' });
+    const capped = await cross(shortB.cert, NOW, { lifetimeMs: 500 * DAY });
+    assert.equal(capped.notAfter.getTime(), shortB.cert.notAfter.getTime());
+    assert.ok(capped.notAfter.getTime() > capped.notBefore.getTime());
+    // a lifetime shorter than a second with no back-dating: both ends truncate to the same second
+    await assert.rejects(cross(shortB.cert, NOW, { lifetimeMs: 500, clockSkewMs: 0 }), { code: 'ERR_USAGE' });
+  });
+
+  it('refuses an OLD anchor whose pathLen leaves no room for the issuer and the cross certificate (ERR_CROSS_PATHLEN), made by openssl', async () => {
+    const { dir, cleanup } = tempDir('lanyard-cross-pathlen-');
+    try {
+      for (const pathLen of [0, 1, 2]) {
+        const old = await opensslAnchor(dir, { pathLen });
+        const now = new Date(old.cert.notBefore.getTime() + 60_000);
+        const b = await testAnchor({ now });
+        const signing = createCrossCertificate({
+          anchor: old.cert,
+          anchorSigner: old.signer,
+          subject: b.cert,
+          now,
+        });
+        if (pathLen < 2) await assert.rejects(signing, { code: 'ERR_CROSS_PATHLEN' });
+        else assert.ok((await signing).issuerDer.equals(old.cert.subjectDer));
+      }
+    } finally {
+      cleanup();
+    }
   });
 
   it('gives two anchors made with one common name different subjects (serialNumber from the key)', async () => {

@@ -17,12 +17,21 @@ import {
 } from '../../ca/index.js';
 import { issueForCsr } from '../../ca/credential.js';
 import { parseCsr } from '../../ca/csr.js';
-import { createCrossCertificate } from '../../ca/profiles.js';
+import { createIssuerCertificate } from '../../ca/profiles.js';
 import { issuerCredentialFromPem } from '../../ca/store/index.js';
 import { DAY, HOUR } from '../support/clock.js';
-import { crossPki, legacyAnchor, testAnchor, type CrossPki } from '../support/cross-pki.js';
-import { opensslVerify } from '../support/openssl.js';
-import { makeCsr } from '../support/pki.js';
+import {
+  crossCertificate,
+  crossOf,
+  defaultCrossPki,
+  legacyAnchor,
+  testAnchor,
+  type CrossPki,
+} from '../support/cross-pki.js';
+import { opensslVerify, opensslVerifyEach } from '../support/openssl.js';
+import { opensslAnchor } from '../support/openssl-ca.js';
+import { makeCsr, testKey } from '../support/pki.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const WEB = workloadIdentity(DEFAULT_IDENTITY_DOMAIN, { namespace: 'default', name: 'web' });
@@ -33,12 +42,7 @@ describe('a credential serving a cross certificate', () => {
   let pki: CrossPki;
   let csr: ParsedCsr;
   before(async () => {
-    pki = await crossPki({
-      now: NOW,
-      aLifetimeMs: 400 * DAY,
-      bLifetimeMs: 800 * DAY,
-      issuerLifetimeMs: 90 * DAY,
-    });
+    pki = await defaultCrossPki(NOW);
     csr = parseCsr((await makeCsr({ dns: [WEB.dns] })).der);
   });
 
@@ -124,21 +128,13 @@ describe('a credential serving a cross certificate', () => {
         leaf.anchorsReached.map((a) => fingerprint(a.der)),
         c.reached.map((a) => fingerprint(a.der)),
       );
-      for (const root of [pki.a.cert, pki.b.cert]) {
-        for (const purpose of ['sslclient', 'sslserver'] as const) {
-          const r = opensslVerify({
-            leaf: leaf.der,
-            intermediates: leaf.intermediates,
-            anchors: [root.der],
-            purpose,
-            atSeconds: NOW.getTime() / 1000,
-          });
-          assert.ok(
-            r.ok,
-            `${which}, -CAfile ${root === pki.a.cert ? 'A' : 'B'}, ${purpose}: ${r.stdout}${r.stderr}`,
-          );
-        }
-      }
+      const failures = opensslVerifyEach({
+        leaf: leaf.der,
+        intermediates: leaf.intermediates,
+        roots: { A: pki.a.cert.der, B: pki.b.cert.der },
+        atSeconds: NOW.getTime() / 1000,
+      });
+      assert.deepEqual(failures, [], which);
     });
   }
 
@@ -159,13 +155,7 @@ describe('a credential serving a cross certificate', () => {
   it('clamps leaves to the cross certificate: chainNotAfter is the earliest of every served certificate and anchor reached', async () => {
     // a cross certificate that ends with the issuer, long before either anchor
     const issuerEnd = pki.issuer.cert.notAfter.getTime();
-    const cross = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: pki.b.cert,
-      now: NOW,
-      lifetimeMs: issuerEnd - NOW.getTime(),
-    });
+    const cross = await crossOf(pki, { now: NOW, lifetimeMs: issuerEnd - NOW.getTime() });
     assert.equal(cross.notAfter.getTime(), issuerEnd);
     assert.ok(cross.notAfter < pki.a.cert.notAfter && cross.notAfter < pki.b.cert.notAfter);
     const cred = load({ served: [pki.issuer.cert, cross], bundle: [pki.a.cert] });
@@ -184,13 +174,7 @@ describe('a credential serving a cross certificate', () => {
   });
 
   it('refuses a cross certificate that expires before the issuer certificate (ERR_CROSS_CERT_EXPIRES_FIRST)', async () => {
-    const cross = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: pki.b.cert,
-      now: NOW,
-      lifetimeMs: 30 * DAY,
-    });
+    const cross = await crossOf(pki, { now: NOW, lifetimeMs: 30 * DAY });
     for (const bundle of [[pki.a.cert], [pki.b.cert], [pki.a.cert, pki.b.cert]]) {
       assert.throws(() => load({ served: [pki.issuer.cert, cross], bundle }), {
         code: 'ERR_CROSS_CERT_EXPIRES_FIRST',
@@ -201,20 +185,10 @@ describe('a credential serving a cross certificate', () => {
   it("refuses a served certificate that is not the issuer's anchor by subject and key (ERR_CROSS_CERT_MISMATCH)", async () => {
     // cross(C by A): another anchor's subject and key
     const c = await testAnchor({ now: NOW, lifetimeMs: 800 * DAY });
-    const crossC = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: c.cert,
-      now: NOW,
-    });
+    const crossC = await crossOf(pki, { now: NOW, subject: c.cert });
     // B's subject with another key (a twin of B), issued by A
     const twin = await legacyAnchor({ now: NOW, lifetimeMs: 800 * DAY, subjectDer: pki.b.cert.subjectDer });
-    const crossTwin = await createCrossCertificate({
-      anchor: pki.a.cert,
-      anchorSigner: pki.a.signer,
-      subject: twin.cert,
-      now: NOW,
-    }).catch((err: unknown) => err);
+    const crossTwin = await crossOf(pki, { now: NOW, subject: twin.cert }).catch((err: unknown) => err);
     assert.ok(!(crossTwin instanceof Error), String(crossTwin));
     for (const cross of [crossC, crossTwin as CertificateInfo]) {
       for (const bundle of [[pki.a.cert], [pki.b.cert], [pki.a.cert, pki.b.cert]]) {
@@ -245,6 +219,59 @@ describe('a credential serving a cross certificate', () => {
       ),
       [fingerprint(pki.b.cert.der)],
     );
+  });
+
+  it('refuses a cross certificate by an anchor with pathLen 1 (openssl-made) while that anchor is in the bundle (ERR_CROSS_PATHLEN); openssl refuses the path too', async () => {
+    const { dir, cleanup } = tempDir('lanyard-cross-pathlen-');
+    try {
+      const old = await opensslAnchor(dir, { pathLen: 1 });
+      const now = new Date(old.cert.notBefore.getTime() + 60_000);
+      const b = await testAnchor({ now, lifetimeMs: 800 * DAY });
+      const { signer } = await testKey('p256');
+      const issuer = await createIssuerCertificate({
+        anchor: b.cert,
+        anchorSigner: b.signer,
+        issuerPublicKeyDer: Buffer.from(signer.publicKeyDer),
+        now,
+        cluster: 'east',
+        lifetimeMs: 90 * DAY,
+      });
+      // what anchor cross-sign now refuses to make, made by hand
+      const cross = await crossCertificate({
+        by: old,
+        subject: b.cert,
+        notBefore: now,
+        notAfter: old.cert.notAfter,
+      });
+      const loadAt = (bundle: CertificateInfo[]): IssuerCredential =>
+        createIssuerCredential({
+          certificatePem: pem(issuer, cross),
+          signer,
+          anchorsPem: pem(...bundle),
+          now,
+        });
+      assert.throws(() => loadAt([old.cert]), { code: 'ERR_CROSS_PATHLEN' });
+      assert.throws(() => loadAt([old.cert, b.cert]), { code: 'ERR_CROSS_PATHLEN' });
+      // the old anchor outside the bundle: nothing to check it against (as for ERR_CROSS_CERT_UNTRUSTED)
+      const cred = loadAt([b.cert]);
+      const leaf = issueForCsr(cred, { csr, identity: WEB, policy: DEFAULT_LEAF_POLICY, now });
+      const verify = (roots: Record<string, Buffer>): string[] =>
+        opensslVerifyEach({
+          leaf: leaf.der,
+          intermediates: leaf.intermediates,
+          roots,
+          purposes: ['sslclient'],
+          atSeconds: Math.floor(now.getTime() / 1000),
+        });
+      assert.equal(
+        verify({ old: old.cert.der }).length,
+        1,
+        'openssl refuses [leaf, issuer, cross] under a pathlen:1 anchor',
+      );
+      assert.deepEqual(verify({ B: b.cert.der }), []);
+    } finally {
+      cleanup();
+    }
   });
 
   it('refuses a chain that reaches no anchor of the bundle as before (ERR_CHAIN_UNTRUSTED)', async () => {

@@ -1,14 +1,15 @@
-// Renewal hints (issue 13, point 4): the pure valid_until rule, the RFC 3339 reader and the flags.
+// Renewal hints (issue 13, point 4): the pure valid_until rule and the flags (the RFC 3339
+// reader: test/ca/time.test.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LanyardError } from '../../ca/index.js';
 import {
   DEFAULT_RENEW_SPREAD_MS,
   RENEWAL_FRACTION,
-  parseRfc3339,
   validUntilFor,
   type RenewalHint,
 } from '../../issuer/renewal-hint.js';
+import { createIssuerMetrics } from '../../issuer/metrics.js';
 import { runLanyard } from '../support/cli-inproc.js';
 import { HOUR } from '../support/clock.js';
 import { testConfig } from '../support/issuer.js';
@@ -74,32 +75,6 @@ describe('validUntilFor', () => {
   });
 });
 
-describe('parseRfc3339', () => {
-  it('reads RFC 3339 date-times with Z or an offset, and fractions', () => {
-    assert.equal(parseRfc3339('2026-07-01T12:00:00Z')?.toISOString(), '2026-07-01T12:00:00.000Z');
-    assert.equal(parseRfc3339('2026-07-01t14:30:00.25+02:30')?.toISOString(), '2026-07-01T12:00:00.250Z');
-    assert.equal(parseRfc3339('2026-07-01T11:00:00-01:00')?.toISOString(), '2026-07-01T12:00:00.000Z');
-    assert.equal(parseRfc3339('2024-02-29T00:00:00Z')?.toISOString(), '2024-02-29T00:00:00.000Z');
-  });
-
-  it('refuses what is not one', () => {
-    for (const s of [
-      'tomorrow',
-      '2026-07-01',
-      '2026-07-01T12:00Z',
-      '2026-07-01T12:00:00', // no offset
-      '2026-07-01 12:00:00Z',
-      '2026-02-29T00:00:00Z', // not a leap year
-      '2026-13-01T00:00:00Z',
-      '2026-07-01T24:00:00Z',
-      '2026-07-01T12:00:00+24:00',
-      '1751371200',
-      ' 2026-07-01T12:00:00Z',
-    ])
-      assert.equal(parseRfc3339(s), undefined, s);
-  });
-});
-
 describe('serve --renew-after / --renew-spread', () => {
   it('builds the hint, with a 10 min spread by default', () => {
     const c = testConfig('/nonexistent', { renewAfter: '2026-07-01T12:00:00Z' });
@@ -116,22 +91,46 @@ describe('serve --renew-after / --renew-spread', () => {
     );
   });
 
+  it('refuses --renew-spread without --renew-after (ERR_USAGE) rather than ignoring it', () => {
+    assert.throws(
+      () => testConfig('/nonexistent', { renewSpreadMs: 15 * MIN }),
+      (err: unknown) => err instanceof LanyardError && err.code === 'ERR_USAGE',
+    );
+    const c = testConfig('/nonexistent', { renewAfter: '2026-07-01T12:00:00Z', renewSpreadMs: 15 * MIN });
+    assert.equal(c.renewalHint?.spreadMs, 15 * MIN);
+  });
+
   it('exits with the usage status (2) on the command line', async () => {
-    const r = await runLanyard([
-      'serve',
-      '--issuer-dir',
-      '/nonexistent',
-      '--jwks-file',
-      '/dev/null',
-      '--token-issuer',
-      'test',
-      '--workers',
-      '1',
-      '--renew-after',
-      '2026-07-01',
-    ]);
+    // a serve command line that is complete but for the flags under test
+    const serve = (...flags: string[]): ReturnType<typeof runLanyard> =>
+      runLanyard([
+        'serve',
+        '--issuer-dir',
+        '/nonexistent',
+        '--jwks-file',
+        '/dev/null',
+        '--token-issuer',
+        'test',
+        '--workers',
+        '1',
+        ...flags,
+      ]);
+    const r = await serve('--renew-after', '2026-07-01');
     assert.equal(r.code, 2, r.err);
     const bad = await runLanyard(['serve', '--issuer-dir', '/nonexistent', '--renew-spread', 'soon']);
     assert.equal(bad.code, 2, bad.err);
+    const alone = await serve('--renew-spread', '15m');
+    assert.equal(alone.code, 2, alone.err);
+  });
+});
+
+describe('lanyard_renewal_hint_timestamp_seconds', () => {
+  it('is set by createIssuerMetrics from the hint (one place for the single process and the primary); 0 without one', async () => {
+    const after = new Date('2026-07-01T12:00:00Z');
+    const gauge = async (m: ReturnType<typeof createIssuerMetrics>): Promise<number> =>
+      Number(/^lanyard_renewal_hint_timestamp_seconds (\S+)$/m.exec(await m.stateRegistry.metrics())?.[1]);
+    const hinted = createIssuerMetrics({ defaultMetrics: false, renewalHint: { after, spreadMs: 10 * MIN } });
+    assert.equal(await gauge(hinted), after.getTime() / 1000);
+    assert.equal(await gauge(createIssuerMetrics({ defaultMetrics: false })), 0);
   });
 });

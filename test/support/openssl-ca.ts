@@ -172,3 +172,41 @@ function opensslSign(o: {
   ]);
   assert.ok(r.ok, r.stderr);
 }
+
+/**
+ * A self-signed anchor made by `openssl req -x509` (as `step --profile root-ca` makes one: pathLen
+ * given), valid from the real current time for `days`: pick `now` from its notBefore.
+ */
+export async function opensslAnchor(
+  dir: string,
+  o: { readonly pathLen?: number; readonly days?: number; readonly cn?: string } = {},
+): Promise<{
+  readonly cert: CertificateInfo;
+  readonly signer: Signer;
+  readonly keyPem: string;
+  readonly pem: string;
+}> {
+  const { signer, keyPem } = await testKey('p256');
+  const id = `root-${randomBytes(4).toString('hex')}`;
+  writeFileSync(join(dir, `${id}.key`), keyPem, { mode: 0o600 });
+  const r = openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    join(dir, `${id}.key`),
+    '-subj',
+    `/CN=${o.cn ?? id}`,
+    '-days',
+    String(o.days ?? 400),
+    '-addext',
+    `basicConstraints = critical,CA:TRUE${o.pathLen !== undefined ? `,pathlen:${o.pathLen}` : ''}`,
+    '-addext',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    '-out',
+    join(dir, `${id}.crt`),
+  ]);
+  assert.ok(r.ok, r.stderr);
+  const pem = readFileSync(join(dir, `${id}.crt`), 'utf8');
+  return { cert: parseCertificate(decodeOnePem(pem, 'CERTIFICATE', id)), signer, keyPem, pem };
+}

@@ -68,6 +68,34 @@ export function opensslVerify(options: {
   }
 }
 
+/**
+ * opensslVerify of `leaf` (with `intermediates`) against each of `roots` alone (name → DER), as each of
+ * `purposes` (default: client and server): the failures as `-CAfile NAME, PURPOSE: output` lines, so
+ * `[]` means every combination verified.
+ */
+export function opensslVerifyEach(options: {
+  leaf: Uint8Array;
+  intermediates?: readonly Uint8Array[];
+  roots: Readonly<Record<string, Uint8Array>>;
+  purposes?: readonly ('sslclient' | 'sslserver')[];
+  atSeconds?: number;
+}): string[] {
+  const failures: string[] = [];
+  for (const [name, root] of Object.entries(options.roots)) {
+    for (const purpose of options.purposes ?? (['sslclient', 'sslserver'] as const)) {
+      const r = opensslVerify({
+        leaf: options.leaf,
+        anchors: [root],
+        purpose,
+        ...(options.intermediates !== undefined ? { intermediates: options.intermediates } : {}),
+        ...(options.atSeconds !== undefined ? { atSeconds: options.atSeconds } : {}),
+      });
+      if (!r.ok) failures.push(`-CAfile ${name}, ${purpose}: ${r.stdout}${r.stderr}`);
+    }
+  }
+  return failures;
+}
+
 /** `openssl x509 -text -noout` of a DER certificate. */
 export function opensslText(der: Uint8Array): string {
   const r = openssl(['x509', '-inform', 'DER', '-noout', '-text'], { input: Buffer.from(der) });

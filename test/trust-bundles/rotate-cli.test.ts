@@ -157,6 +157,12 @@ describe('lanyard rotate plan', () => {
       notes.join('\n'),
     );
     assert.equal((await runLanyard([...base, '--renew-after', 'tomorrow'], { clock })).code, 2);
+    // what serve --renew-after refuses, plan refuses too (one RFC 3339 reader): no 30 February, no
+    // 24:00; the usage status (2), as for any ERR_USAGE
+    for (const time of ['2026-02-30T00:00:00Z', '2026-07-01T24:00:00Z']) {
+      const refused = await runLanyard([...base, '--renew-after', time], { clock });
+      assert.equal(refused.code, 2, `${time}: ${refused.out}`);
+    }
     assert.equal(
       (
         await runLanyard([...base, '--renew-after', '2030-01-01T06:00:00Z', '--renew-spread', 'soon'], {

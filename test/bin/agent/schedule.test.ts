@@ -26,6 +26,27 @@ const MINUTE = 60_000;
 const silent = pino({ level: 'silent' });
 
 /**
+ * A fake `wait` for the client: records each wait (its length, when it began, the notAfter of the leaf
+ * then in DIR/out/tls.crt), lets the time pass on the fake clock only, and aborts after `count` waits.
+ */
+function recordingWait(
+  dir: string,
+  clock: FakeClock,
+  ac: AbortController,
+  count: number,
+): { waits: { at: number; ms: number; notAfter: Date }[]; wait: (ms: number) => Promise<void> } {
+  const waits: { at: number; ms: number; notAfter: Date }[] = [];
+  const wait = (ms: number): Promise<void> => {
+    const [leaf] = parseCertificatesPem(readFileSync(join(dir, 'out', 'tls.crt'), 'utf8'), 'tls.crt');
+    waits.push({ at: clock.now().getTime(), ms, notAfter: leaf?.notAfter ?? new Date(0) });
+    clock.advance(ms); // the time passes on the fake clock only
+    if (waits.length === count) ac.abort();
+    return Promise.resolve();
+  };
+  return { waits, wait };
+}
+
+/**
  * An Identity server in front of `upstream` that answers with upstream's leaf and chain but with
  * valid_until replaced by `validUntil()` (null: no valid_until at all).
  */
@@ -91,7 +112,7 @@ describe('certify client: renewals are scheduled from valid_until, never from th
     defer(ctx, () => stub.close());
     writeClientFiles(dir, pki.anchorsPem);
     const ac = new AbortController();
-    const waits: { ms: number; notAfter: Date }[] = [];
+    const { waits, wait } = recordingWait(dir, clock, ac, 2);
     const client = await createCertifyClient({
       server: stub.target,
       identity: ID,
@@ -100,13 +121,7 @@ describe('certify client: renewals are scheduled from valid_until, never from th
       trustAnchorsFile: join(dir, 'anchors.pem'),
       clock,
       logger: silent,
-      wait: (ms) => {
-        const [leaf] = parseCertificatesPem(readFileSync(join(dir, 'out', 'tls.crt'), 'utf8'), 'tls.crt');
-        waits.push({ ms, notAfter: leaf?.notAfter as Date });
-        clock.advance(ms); // the time passes on the fake clock only
-        if (waits.length === 2) ac.abort();
-        return Promise.resolve();
-      },
+      wait,
     });
     try {
       await client.run(ac.signal);
@@ -144,18 +159,8 @@ describe('certify client: renewals are scheduled from valid_until, never from th
     const dir = testDir(ctx, 'lanyard-client-hint-');
     writeClientFiles(dir, pki.anchorsPem);
     const ac = new AbortController();
-    const waits: { at: number; ms: number; notAfter: number }[] = [];
-    const client = await createCertifyClient({
-      ...clientOptions(dir, issuer.target),
-      clock,
-      wait: (ms) => {
-        const [leaf] = parseCertificatesPem(readFileSync(join(dir, 'out', 'tls.crt'), 'utf8'), 'tls.crt');
-        waits.push({ at: clock.now().getTime(), ms, notAfter: leaf?.notAfter.getTime() ?? 0 });
-        clock.advance(ms);
-        if (waits.length === 2) ac.abort();
-        return Promise.resolve();
-      },
-    });
+    const { waits, wait } = recordingWait(dir, clock, ac, 2);
+    const client = await createCertifyClient({ ...clientOptions(dir, issuer.target), clock, wait });
     try {
       await client.run(ac.signal);
     } finally {
@@ -163,10 +168,13 @@ describe('certify client: renewals are scheduled from valid_until, never from th
     }
     const [first, second] = waits as [(typeof waits)[0], (typeof waits)[0]];
     assert.ok(Math.abs(first.ms - 15 * MINUTE) <= 1, `first renewal in ${first.ms} ms`);
-    assert.ok(first.notAfter - t0 > 20 * HOUR, 'the leaf itself lives a day');
+    assert.ok(first.notAfter.getTime() - t0 > 20 * HOUR, 'the leaf itself lives a day');
     // at t0 + 15 min the hint has passed: valid_until = notAfter again
     assert.ok(Math.abs(second.at - (t0 + first.ms)) <= 1);
-    assert.ok(Math.abs(second.ms - 0.7 * (second.notAfter - second.at)) <= 1, `second wait ${second.ms} ms`);
+    assert.ok(
+      Math.abs(second.ms - 0.7 * (second.notAfter.getTime() - second.at)) <= 1,
+      `second wait ${second.ms} ms`,
+    );
   });
 
   it('refuses an answer without valid_until (ERR_RESPONSE_INVALID) and writes no certificate', async (ctx) => {

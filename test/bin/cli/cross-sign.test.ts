@@ -14,6 +14,19 @@ const codeIn = (s: string): string | undefined => /\((ERR_[A-Z_]+)\)\s*$/m.exec(
 const T0 = new Date('2026-06-01T00:00:00Z');
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
+/** `anchor cross-sign --anchor a --subject b --out out` and any further flags */
+const crossSign = (a: string, b: string, out: string, ...extra: string[]): string[] => [
+  'anchor',
+  'cross-sign',
+  '--anchor',
+  a,
+  '--subject',
+  b,
+  '--out',
+  out,
+  ...extra,
+];
+
 function certsOf(path: string): ReturnType<typeof parseCertificatesPem> {
   return parseCertificatesPem(readFileSync(path, 'utf8'), path);
 }
@@ -48,16 +61,7 @@ describe('lanyard anchor cross-sign', () => {
     mkdirSync(bCertOnly);
     cpSync(join(dir, 'b', 'anchor.crt'), join(bCertOnly, 'anchor.crt'));
     const out = join(dir, 'cross.crt');
-    const r = await run([
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      bCertOnly,
-      '--out',
-      out,
-    ]);
+    const r = await run(crossSign(join(dir, 'a'), bCertOnly, out));
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /created cross certificate/);
     assert.equal(statSync(out).mode & 0o777, 0o644);
@@ -87,19 +91,7 @@ describe('lanyard anchor cross-sign', () => {
 
   it('--json prints the certificate summary; --lifetime shortens it', async () => {
     const out = join(dir, 'cross-short.crt');
-    const r = await run([
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      join(dir, 'b'),
-      '--out',
-      out,
-      '--lifetime',
-      '48h',
-      '--json',
-    ]);
+    const r = await run(crossSign(join(dir, 'a'), join(dir, 'b'), out, '--lifetime', '48h', '--json'));
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out) as Record<string, unknown>;
     const [cross] = certsOf(out);
@@ -113,16 +105,7 @@ describe('lanyard anchor cross-sign', () => {
   it('refuses an existing --out without --force (ERR_KEY_EXISTS, file unchanged), replaces it with --force', async () => {
     const out = join(dir, 'cross.crt');
     const before = readFileSync(out);
-    const args = [
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      join(dir, 'b'),
-      '--out',
-      out,
-    ];
+    const args = crossSign(join(dir, 'a'), join(dir, 'b'), out);
     const r = await run(args);
     assert.equal(r.code, 1);
     assert.equal(codeIn(r.err), 'ERR_KEY_EXISTS');
@@ -134,16 +117,7 @@ describe('lanyard anchor cross-sign', () => {
 
   it('refuses the same subject (ERR_CROSS_SAME_SUBJECT) and a subject that is not an anchor (ERR_ANCHOR_NOT_SELF_SIGNED)', async () => {
     const out = join(dir, 'refused.crt');
-    const same = await run([
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      join(dir, 'a'),
-      '--out',
-      out,
-    ]);
+    const same = await run(crossSign(join(dir, 'a'), join(dir, 'a'), out));
     assert.equal(same.code, 1);
     assert.equal(codeIn(same.err), 'ERR_CROSS_SAME_SUBJECT');
     const issuer = join(dir, 'issuer-a');
@@ -154,16 +128,7 @@ describe('lanyard anchor cross-sign', () => {
     const fake = join(dir, 'fake');
     mkdirSync(fake);
     cpSync(join(issuer, 'tls.crt'), join(fake, 'anchor.crt'));
-    const notAnchor = await run([
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      fake,
-      '--out',
-      out,
-    ]);
+    const notAnchor = await run(crossSign(join(dir, 'a'), fake, out));
     assert.equal(notAnchor.code, 1);
     assert.equal(codeIn(notAnchor.err), 'ERR_ANCHOR_NOT_SELF_SIGNED');
     assert.equal(existsSync(out), false);
@@ -172,13 +137,29 @@ describe('lanyard anchor cross-sign', () => {
   it('refuses an expired signing anchor (ERR_CERT_EXPIRED)', async () => {
     const late = new FakeClock(new Date(T0.getTime() + 8761 * HOUR));
     const out = join(dir, 'late.crt');
-    const r = await runLanyard(
-      ['anchor', 'cross-sign', '--anchor', join(dir, 'a'), '--subject', join(dir, 'b'), '--out', out],
-      { clock: late },
-    );
+    const r = await runLanyard(crossSign(join(dir, 'a'), join(dir, 'b'), out), { clock: late });
     assert.equal(r.code, 1);
     assert.equal(codeIn(r.err), 'ERR_CERT_EXPIRED');
     assert.equal(existsSync(out), false);
+  });
+
+  it("refuses an expired NEW anchor (ERR_CERT_EXPIRED, nothing written) and caps --lifetime at NEW's expiry", async () => {
+    assert.equal((await run(['anchor', 'create', '--out', join(dir, 'short'), '--lifetime', '2h'])).code, 0);
+    const out = join(dir, 'short-cross.crt');
+    const late = new FakeClock(new Date(T0.getTime() + 3 * HOUR));
+    const r = await runLanyard(crossSign(join(dir, 'a'), join(dir, 'short'), out, '--lifetime', '10h'), {
+      clock: late,
+    });
+    assert.equal(r.code, 1);
+    assert.equal(codeIn(r.err), 'ERR_CERT_EXPIRED');
+    assert.equal(existsSync(out), false);
+    const capped = await run(crossSign(join(dir, 'a'), join(dir, 'short'), out, '--lifetime', '5000h'));
+    assert.equal(capped.code, 0, capped.err);
+    const [cross] = certsOf(out);
+    const [short] = certsOf(join(dir, 'short', 'anchor.crt'));
+    assert.ok(cross && short);
+    assert.equal(cross.notAfter.getTime(), short.notAfter.getTime());
+    assert.ok(cross.notAfter.getTime() > cross.notBefore.getTime());
   });
 
   it('needs --anchor, --subject and --out (usage error)', async () => {
@@ -217,16 +198,7 @@ describe('lanyard issuer create --cross-signed', () => {
         0,
       );
     }
-    const r = await run([
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      join(dir, 'b'),
-      '--out',
-      join(dir, 'cross.crt'),
-    ]);
+    const r = await run(crossSign(join(dir, 'a'), join(dir, 'b'), join(dir, 'cross.crt')));
     assert.equal(r.code, 0, r.err);
   });
   after(() => {
@@ -294,34 +266,9 @@ describe('lanyard issuer create --cross-signed', () => {
 
   it('refuses a cross certificate of another anchor (ERR_CROSS_CERT_MISMATCH) and one that expires first (ERR_CROSS_CERT_EXPIRES_FIRST), writing nothing', async () => {
     const crossC = join(dir, 'cross-c.crt');
-    assert.equal(
-      (
-        await run([
-          'anchor',
-          'cross-sign',
-          '--anchor',
-          join(dir, 'a'),
-          '--subject',
-          join(dir, 'c'),
-          '--out',
-          crossC,
-        ])
-      ).code,
-      0,
-    );
+    assert.equal((await run(crossSign(join(dir, 'a'), join(dir, 'c'), crossC))).code, 0);
     const short = join(dir, 'cross-short.crt');
-    const made = await run([
-      'anchor',
-      'cross-sign',
-      '--anchor',
-      join(dir, 'a'),
-      '--subject',
-      join(dir, 'b'),
-      '--out',
-      short,
-      '--lifetime',
-      '240h',
-    ]);
+    const made = await run(crossSign(join(dir, 'a'), join(dir, 'b'), short, '--lifetime', '240h'));
     assert.equal(made.code, 0, made.err);
     for (const [cross, code] of [
       [crossC, 'ERR_CROSS_CERT_MISMATCH'],
