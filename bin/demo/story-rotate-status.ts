@@ -78,6 +78,9 @@ export function createRotationStatus(
     ...clusterArgs(ctx),
     ...kubeconfigs,
     ...['--new-anchor', ctx.path('anchor-b'), '--cross-signed', ctx.path('cross.crt')],
+    // one issuer process per cluster, read directly: no replica picks the switch up later than the one
+    // read, so the margin for Secret propagation across replicas (default 2m) is not needed here
+    ...['--propagation-margin', '0s'],
   ];
   let bound: number | undefined;
   const status = (): RotateStatus => {
