@@ -10,21 +10,26 @@ import { defer } from '../support/cleanup.js';
 import { testDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 
+/** `lanyard dev` on `state`, every port chosen by the system (dashboard included). */
+function devArgs(state: string): string[] {
+  return [
+    'dev',
+    '--state-dir',
+    state,
+    '--base-port',
+    '0',
+    '--admin-base-port',
+    '0',
+    '--dashboard-listen',
+    '127.0.0.1:0',
+  ];
+}
+
 describe('lanyard dev (what npm start runs)', () => {
   it('brings up east and west under one anchor, and the commands it prints work', async (t) => {
     const dir = testDir(t, 'lanyard-dev-');
     const state = join(dir, 'state');
-    const dev = startLanyard([
-      'dev',
-      '--state-dir',
-      state,
-      '--base-port',
-      '0',
-      '--admin-base-port',
-      '0',
-      '--dashboard-listen',
-      '127.0.0.1:0',
-    ]);
+    const dev = startLanyard(devArgs(state));
     defer(t, () => dev.stop('SIGKILL'));
     await dev.waitFor(/Press Ctrl-C to stop\./);
     // the dashboard of east and west, at the address it prints
@@ -80,17 +85,7 @@ describe('lanyard dev (what npm start runs)', () => {
     assert.equal(issuers.size, 2, 'each cluster has its own issuer');
     assert.equal(await dev.stop('SIGINT'), 0);
     // A second start reuses the state directory.
-    const again = startLanyard([
-      'dev',
-      '--state-dir',
-      state,
-      '--base-port',
-      '0',
-      '--admin-base-port',
-      '0',
-      '--dashboard-listen',
-      '127.0.0.1:0',
-    ]);
+    const again = startLanyard(devArgs(state));
     await again.waitFor(/reusing/);
     // stopped once it serves (a signal during start-up, before its handler is installed, kills it)
     await again.waitFor(/Press Ctrl-C to stop\./);

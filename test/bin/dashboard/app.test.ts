@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { systemClock } from '../../../ca/index.js';
 import { createDashboardApp, createMeshPoller, DASHBOARD_DEFAULTS } from '../../../bin/dashboard/index.js';
 import { dashboardTargets } from '../../../bin/cli/dashboard.js';
@@ -19,6 +19,20 @@ async function closedPort(): Promise<number> {
   const { port } = s.address() as { port: number };
   await new Promise((resolve) => s.close(resolve));
   return port;
+}
+
+/** A dashboard app over a poller the test drives (not started); both are closed with the test. */
+function dashboardOver(
+  t: TestContext,
+  o: Pick<Parameters<typeof createMeshPoller>[0], 'targets' | 'timeoutMs' | 'maxBytes'>,
+): { poller: ReturnType<typeof createMeshPoller>; app: ReturnType<typeof createDashboardApp> } {
+  const poller = createMeshPoller({ ...o, intervalMs: 60_000, clock: systemClock, start: false });
+  defer(t, () => {
+    poller.close();
+  });
+  const app = createDashboardApp({ poller, clock: systemClock, refreshMs: 5000 });
+  defer(t, () => app.close());
+  return { poller, app };
 }
 
 describe('lanyard dashboard (the app, with inject())', () => {
@@ -47,19 +61,11 @@ describe('lanyard dashboard (the app, with inject())', () => {
   });
 
   it('shows a live issuer: its state, the anchor and its issuer on the timeline, each value linked to its JSON', async (t) => {
-    const poller = createMeshPoller({
+    const { poller, app } = dashboardOver(t, {
       targets: [{ name: 'east', target: east.adminUrl }],
-      intervalMs: 60_000,
       timeoutMs: 2000,
       maxBytes: DASHBOARD_DEFAULTS.maxBytes,
-      clock: systemClock,
-      start: false,
     });
-    defer(t, () => {
-      poller.close();
-    });
-    const app = createDashboardApp({ poller, clock: systemClock, refreshMs: 5000 });
-    defer(t, () => app.close());
     const pending = (await app.inject('/v1/mesh')).json<MeshView>();
     assert.equal(pending.clusters[0]?.state, 'pending');
     await poller.refresh();
@@ -95,16 +101,7 @@ describe('lanyard dashboard (the app, with inject())', () => {
   });
 
   it('serves GET only, on loopback by default', async (t) => {
-    const poller = createMeshPoller({
-      targets: [],
-      intervalMs: 60_000,
-      timeoutMs: 1000,
-      maxBytes: 1024,
-      clock: systemClock,
-      start: false,
-    });
-    const app = createDashboardApp({ poller, clock: systemClock, refreshMs: 5000 });
-    defer(t, () => app.close());
+    const { app } = dashboardOver(t, { targets: [], timeoutMs: 1000, maxBytes: 1024 });
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH'] as const)
       for (const url of ['/', '/v1/mesh', '/v1/clusters/east/status'])
         assert.equal((await app.inject({ method, url })).statusCode, 404, `${method} ${url}`);
@@ -122,19 +119,7 @@ describe('lanyard dashboard (the app, with inject())', () => {
       `gone=http://127.0.0.1:${gone}`,
     ]);
     const timeoutMs = 1500;
-    const poller = createMeshPoller({
-      targets,
-      intervalMs: 60_000,
-      timeoutMs,
-      maxBytes: 64 * 1024,
-      clock: systemClock,
-      start: false,
-    });
-    defer(t, () => {
-      poller.close();
-    });
-    const app = createDashboardApp({ poller, clock: systemClock, refreshMs: 5000 });
-    defer(t, () => app.close());
+    const { poller, app } = dashboardOver(t, { targets, timeoutMs, maxBytes: 64 * 1024 });
     const started = performance.now();
     const all = poller.refresh();
     const state = (name: string): string | undefined =>
