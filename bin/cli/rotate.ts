@@ -155,11 +155,13 @@ function offlinePollOption(): Option {
   );
 }
 function propagationMarginOption(): Option {
-  return durationOption(
+  // 0 is meaningful here (one replica per cluster, each given to --cluster): durations elsewhere are positive
+  return new Option(
     '--propagation-margin <duration>',
-    'ADMIN_URL clusters: added to the old-leaf bound read from one replica, for replicas that picked up the switched issuer Secret later',
-    durationText(OFFLINE_DEFAULTS.propagationMarginMs),
-  );
+    'ADMIN_URL clusters: added to the old-leaf bound read from one replica, for replicas that picked up the switched issuer Secret later (0s when every replica is given to --cluster)',
+  )
+    .argParser((v: string) => (/^0+(ms|s|m|h|d)?$/.test(v) ? 0 : parseDuration(v)))
+    .default(OFFLINE_DEFAULTS.propagationMarginMs, durationText(OFFLINE_DEFAULTS.propagationMarginMs));
 }
 function offlineSkewOption(): Option {
   return durationOption(

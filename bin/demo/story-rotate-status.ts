@@ -85,6 +85,9 @@ export function createRotationStatus(
   let bound: number | undefined;
   const status = (): RotateStatus => {
     const r = ctx.lanyard(['rotate', 'status', ...clusters, '--json']);
+    // 0, 1 and 3 print the status; 2 (a usage error) prints only its reason
+    if (r.code === 2 || r.stdout.trim() === '')
+      throw new Error(`lanyard rotate status exited ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as RotateStatus;
   };
   const says = (s: RotateStatus): string => describeStatus(fieldsOf(s));

@@ -275,4 +275,19 @@ describe('lanyard rotate status: exit codes', () => {
     });
     assert.equal(r.code, 2);
   });
+
+  it('--propagation-margin takes 0s (every replica given) but not a negative or bad duration (exit 2)', async (t) => {
+    const m = writeMesh(testDir(t, 'lanyard-status-'), p);
+    const clock = new FakeClock(START);
+    for (const [value, code] of [
+      ['0s', 0],
+      ['0', 0],
+      ['90s', 0],
+      ['-1s', 2],
+      ['soon', 2],
+    ] as const) {
+      const r = await runLanyard(['rotate', 'status', ...m.args, '--propagation-margin', value], { clock });
+      assert.equal(r.code, code, `${value}: ${r.err}`);
+    }
+  });
 });
