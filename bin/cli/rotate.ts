@@ -67,28 +67,35 @@ export function registerRotateCommands(program: Command, ctx: CliContext): void 
       ).argParser(rfc3339Text),
     )
     .addOption(
-      new Option('--renew-spread <duration>', 'the renewal hint window')
-        .default('10m')
-        .argParser((v: string) => {
-          checkFlags(() => parseDuration(v));
-          return v;
-        }),
+      new Option(
+        '--renew-spread <duration>',
+        'the renewal hint window (with --renew-after; default 10m)',
+      ).argParser((v: string) => {
+        checkFlags(() => parseDuration(v));
+        return v;
+      }),
     )
     .addOption(offlineLifetimeOption())
     .addOption(offlinePollOption())
     .addOption(offlineSkewOption())
     .option('--json', 'print JSON', false)
-    .action(async (o: PlanFlags) => {
-      const plan = await clusterRotationPlan(o.cluster, ctx.clock, {
-        newAnchorDir: o.newAnchor,
-        ...(o.crossSigned !== undefined ? { crossSigned: o.crossSigned } : {}),
-        ...(o.oldAnchor !== undefined ? { oldAnchorDir: o.oldAnchor } : {}),
-        ...(o.renewAfter !== undefined ? { renewAfter: o.renewAfter, renewSpread: o.renewSpread } : {}),
-        offline: offlineAssumptions(o),
-      }).catch(inputAsUsage);
-      if (o.json) ctx.out(JSON.stringify(plan, null, 2));
-      else for (const line of rotationPlanText(plan)) ctx.out(line);
-    });
+    .action((o: PlanFlags) => printPlan(ctx, o));
+}
+
+/** `rotate plan`: the plan for these flags, as text or --json. */
+async function printPlan(ctx: CliContext, o: PlanFlags): Promise<void> {
+  // as serve: a spread without the time it spreads would be silently ignored
+  if (o.renewSpread !== undefined && o.renewAfter === undefined)
+    throw new UsageError('--renew-spread needs --renew-after');
+  const plan = await clusterRotationPlan(o.cluster, ctx.clock, {
+    newAnchorDir: o.newAnchor,
+    ...(o.crossSigned !== undefined ? { crossSigned: o.crossSigned } : {}),
+    ...(o.oldAnchor !== undefined ? { oldAnchorDir: o.oldAnchor } : {}),
+    ...(o.renewAfter !== undefined ? { renewAfter: o.renewAfter, renewSpread: o.renewSpread ?? '10m' } : {}),
+    offline: offlineAssumptions(o),
+  }).catch(inputAsUsage);
+  if (o.json) ctx.out(JSON.stringify(plan, null, 2));
+  else for (const line of rotationPlanText(plan)) ctx.out(line);
 }
 
 interface StatusFlags extends OfflineFlags {
@@ -106,7 +113,7 @@ interface PlanFlags extends OfflineFlags {
   crossSigned?: string;
   oldAnchor?: string;
   renewAfter?: string;
-  renewSpread: string;
+  renewSpread?: string;
   json: boolean;
 }
 

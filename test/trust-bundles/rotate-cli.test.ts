@@ -171,6 +171,12 @@ describe('lanyard rotate plan', () => {
       ).code,
       2,
     );
+    // a spread without the time it spreads is refused, as serve refuses it
+    assert.equal((await runLanyard([...base, '--renew-spread', '15m'], { clock })).code, 2);
+    // without --renew-spread the window is 10m
+    const plain = await runLanyard([...base, '--renew-after', '2030-01-01T06:00:00Z', '--json'], { clock });
+    assert.equal(plain.code, 0, plain.err);
+    assert.match(plain.out, /--renew-after 2030-01-01T06:00:00Z --renew-spread 10m/);
   });
 
   it('refuses a cross certificate that is not for the new anchor (ERR_ROTATION_INPUT_INVALID)', async (t) => {
