@@ -107,10 +107,15 @@ export function createIssuerCredential(input: CredentialInput): IssuerCredential
   }
   checkServedChain(chain, anchors);
   const verifier = createChainVerifier({ anchors, intermediates: chain });
-  // throws the most specific problem (as before) when no anchor of the bundle is reached
-  const path = verifier.verify(certificate, input.now);
-  const anchor = path[path.length - 1] as CertificateInfo;
   const reached = reachAnchors(certificate, chain, anchors, input.now);
+  // the anchor of the shortest path (bundle order among equals); when no anchor of the bundle is
+  // reached, the search over all of them throws the most specific problem (as before)
+  const path =
+    reached.reduce<CertificateInfo[] | undefined>(
+      (best, p) => (best === undefined || p.length < best.length ? p : best),
+      undefined,
+    ) ?? verifier.verify(certificate, input.now);
+  const anchor = path[path.length - 1] as CertificateInfo;
   const anchorsReached = reached.map((p) => p[p.length - 1] as CertificateInfo);
   const leafPaths = [...reached, ...crossRootPaths(certificate, chain, input.now)];
   const chainNotAfter = new Date(Math.min(...[...chain, ...anchorsReached].map((c) => c.notAfter.getTime())));
