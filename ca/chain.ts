@@ -264,7 +264,8 @@ export function checkValidity(c: CertificateInfo, at: Date, what: string): void 
   }
 }
 
-function isSelfIssued(c: CertificateInfo): boolean {
+/** Subject and issuer are the same name (an anchor, or a CA re-keyed under its own name). */
+export function isSelfIssued(c: CertificateInfo): boolean {
   return c.subjectDer.equals(c.issuerDer);
 }
 

@@ -48,7 +48,7 @@ export {
   type AuthorizedLeafRequest,
 } from './policy.js';
 export { createLeafTemplate } from './leaf-template.js';
-export { createChainVerifier, checkValidity } from './chain.js';
+export { createChainVerifier, checkValidity, isSelfIssued } from './chain.js';
 export {
   createIssuerCredential,
   snapshotIssuer,

@@ -36,6 +36,11 @@ export interface TrustBundle {
   toPem(): string;
 }
 
+/** Every anchor of these clusters' bundles, as one bundle (de-duplicated, fixed order). */
+export function unionBundle(clusters: readonly { readonly bundle: TrustBundle }[]): TrustBundle {
+  return createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
+}
+
 export function createTrustBundle(certs: readonly CertificateInfo[]): TrustBundle {
   const byFp = new Map<string, BundleAnchor>();
   for (const c of certs) {

@@ -1,5 +1,5 @@
 import { createChainVerifier, formatDuration, isLanyardError, type CertificateInfo } from '../ca/index.js';
-import { createTrustBundle, type BundleAnchor, type TrustBundle } from './bundle.js';
+import { unionBundle, type BundleAnchor, type TrustBundle } from './bundle.js';
 
 /** What is known about one cluster: its bundle and its issuer chain (issuer first). */
 export interface ClusterTrust {
@@ -117,7 +117,7 @@ function issuerTrust(c: ClusterTrust, peer: ClusterTrust, now: Date): Finding {
 /** anchor-missing for every anchor of some bundle that another bundle lacks. */
 function missingAnchors(clusters: readonly ClusterTrust[]): Finding[] {
   const findings: Finding[] = [];
-  const all = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
+  const all = unionBundle(clusters);
   for (const a of all.anchors) {
     const missing = clusters.filter((c) => !c.bundle.has(a.fingerprint)).map((c) => c.name);
     if (missing.length > 0) {

@@ -53,4 +53,10 @@ export {
   type TimelineItem,
   type TrustCell,
 } from './mesh-view.js';
-export { inClusterConfig, loadKubeConfig, resolveKubeConnection, type KubeConnection } from './kubeconfig.js';
+export {
+  inClusterConfig,
+  kubeTlsOptions,
+  loadKubeConfig,
+  resolveKubeConnection,
+  type KubeConnection,
+} from './kubeconfig.js';

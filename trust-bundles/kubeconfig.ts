@@ -23,6 +23,21 @@ export interface KubeConnection {
   readonly tlsServerName?: string;
 }
 
+/** The connection's TLS settings as node:https options (CA, client certificate, server name). */
+export function kubeTlsOptions(conn: KubeConnection): {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+} {
+  return {
+    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
+    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
+    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
+    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+  };
+}
+
 /**
  * The in-cluster connection: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, trusting
  * DIR/ca.crt and authenticating with DIR/token (re-read as the kubelet rotates it).

@@ -1,7 +1,7 @@
 // The moments the dashboard's timeline shows, from now to the furthest expiry: each anchor, each
 // cluster's issuer and further served certificates (a cross certificate), the horizon of the leaves
 // issued, and the renewal-hint moment. Pure.
-import { createTrustBundle } from './bundle.js';
+import { unionBundle } from './bundle.js';
 import type { ClusterRead } from './mesh-read.js';
 
 export type TimelineKind = 'anchor' | 'issuer' | 'intermediate' | 'leaf-horizon' | 'renewal-hint';
@@ -35,7 +35,7 @@ export function meshTimeline(
     expired: at.getTime() <= t,
   });
   const items: TimelineItem[] = [];
-  const union = createTrustBundle(read.flatMap((r) => r.snapshot.bundle.anchors.map((a) => a.certificate)));
+  const union = unionBundle(read.map((r) => r.snapshot));
   for (const a of union.anchors) {
     const holders = read.filter((r) => r.snapshot.bundle.has(a.fingerprint)).map((r) => r.name);
     items.push({

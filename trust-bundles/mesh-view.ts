@@ -1,7 +1,7 @@
 // The mesh as the dashboard draws it (GET /v1/mesh): pure, from the clusters' latest readings and now.
 // Trust findings come from the mesh check (check.ts), the rotation from the rotation status (one
 // adapter, rotationView), the timeline from the certificates and records the clusters reported.
-import { createTrustBundle } from './bundle.js';
+import { unionBundle } from './bundle.js';
 import { CHECK_DEFAULTS, checkMesh, trustPath, type Finding } from './check.js';
 import type { ClusterReading, ClusterRead, MetricsSummary, ReadProblem } from './mesh-read.js';
 import { rotationStatus } from './rotation.js';
@@ -84,7 +84,7 @@ export function buildMeshView(
   const anchorWarnMs = options.anchorWarnMs ?? Math.max(CHECK_DEFAULTS.anchorWarnMs, issuerWarnMs);
   const read = clusters.flatMap((c) => (c.reading?.state === 'ok' ? [c.reading] : []));
   const snapshots = read.map((r) => r.snapshot);
-  const union = createTrustBundle(snapshots.flatMap((s) => s.bundle.anchors.map((a) => a.certificate)));
+  const union = unionBundle(snapshots);
   const t = now.getTime();
   const anchors = union.anchors.map((a): AnchorView => ({
     fingerprint: a.fingerprint,
@@ -155,7 +155,7 @@ function issuerOf(r: ClusterRead): ClusterView['issuer'] {
 
 /** Clusters × anchors of the union of their bundles, with what the check would report per pair. */
 function trustMatrix(snapshots: readonly ClusterSnapshot[], now: Date): TrustCell[] {
-  const union = createTrustBundle(snapshots.flatMap((s) => s.bundle.anchors.map((a) => a.certificate)));
+  const union = unionBundle(snapshots);
   const issuerAnchors = snapshots.map((s) => {
     const p = trustPath(s.issuerChain, union, now);
     return 'anchor' in p ? p.anchor.fingerprint : null;

@@ -5,7 +5,13 @@
 import { isLanyardError, systemScheduler, type Scheduler } from '../ca/index.js';
 import { FetchError, PodListError } from './errors.js';
 import { requestBounded } from './fetch.js';
-import { KUBE_TOKEN_MAX_BYTES, loadKubeConfig, readText, type KubeConnection } from './kubeconfig.js';
+import {
+  KUBE_TOKEN_MAX_BYTES,
+  kubeTlsOptions,
+  loadKubeConfig,
+  readText,
+  type KubeConnection,
+} from './kubeconfig.js';
 import { parsePodListPage, type AnchorsMemo, type ClusterPods, type ProxyPod } from './pods.js';
 
 export const POD_LIST_LIMITS = Object.freeze({
@@ -105,12 +111,7 @@ async function listPages(
       headers: { accept: 'application/json' },
       bearerToken: token,
       signal,
-      tls: {
-        ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
-        ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
-        ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
-        ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
-      },
+      tls: kubeTlsOptions(conn),
     });
     bytes += res.body.length;
     if (bytes > limits.maxTotalBytes)

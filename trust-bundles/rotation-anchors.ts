@@ -2,7 +2,7 @@
 // no bundle yet (phase 2): it is then known by the cross certificate the issuers serve (B's subject and
 // key, signed by the old anchor A) or by `--new-anchor`.
 import { createHash } from 'node:crypto';
-import { createChainVerifier, fingerprint, type CertificateInfo } from '../ca/index.js';
+import { createChainVerifier, fingerprint, isSelfIssued, type CertificateInfo } from '../ca/index.js';
 import { normalizeFingerprint, subjectOf, type BundleAnchor, type TrustBundle } from './bundle.js';
 
 /** The anchor being rolled in, as far as it is known. */
@@ -33,10 +33,6 @@ export function keyIdOf(spki: Buffer): string {
 /** Whether `c` carries the subject and key of `ref` (B's own certificate or a cross certificate for B). */
 export function namesAnchor(c: CertificateInfo, ref: Pick<NewAnchorRef, 'subjectDer' | 'spki'>): boolean {
   return c.subjectDer.equals(ref.subjectDer) && c.spki.equals(ref.spki);
-}
-
-export function isSelfIssued(c: CertificateInfo): boolean {
-  return c.subjectDer.equals(c.issuerDer);
 }
 
 /** The certificates above the issuer in a served chain that are CA certificates issued by another CA. */

@@ -1,5 +1,5 @@
 // The next step of a rotation in progress, with the preconditions it was judged by, measured now.
-import { createChainVerifier, formatDuration, type CertificateInfo } from '../ca/index.js';
+import { createChainVerifier, formatDuration, isSelfIssued, type CertificateInfo } from '../ca/index.js';
 import type { BundleAnchor } from './bundle.js';
 import type { RotationInput } from './errors.js';
 import {
@@ -180,7 +180,7 @@ export function servedChainVerifies(
     let below = 1; // the B-issuer under the cross certificate
     for (const c of path) {
       if (c.pathLen !== undefined && below > c.pathLen) return false;
-      if (c.isCa && !c.subjectDer.equals(c.issuerDer)) below += 1;
+      if (c.isCa && !isSelfIssued(c)) below += 1;
     }
     for (const chain of served) {
       const [issuer, ...rest] = chain;

@@ -1,5 +1,5 @@
 // The six phases of a rotation by cross-signing, with their exact commands for these clusters, as data.
-import type { CertificateInfo } from '../ca/index.js';
+import { isSelfIssued, type CertificateInfo } from '../ca/index.js';
 import { RotationInputError } from './errors.js';
 import { namesAnchor } from './rotation-anchors.js';
 import { servedChainVerifies } from './rotation-next.js';
@@ -214,7 +214,7 @@ function checkCross(clusters: readonly ClusterSnapshot[], input: RotationPlanInp
     );
   if ('certificate' in input.cross) {
     const cross = input.cross.certificate;
-    if (!namesAnchor(cross, input.newAnchor.certificate) || cross.subjectDer.equals(cross.issuerDer))
+    if (!namesAnchor(cross, input.newAnchor.certificate) || isSelfIssued(cross))
       throw invalid(
         'the cross certificate does not carry the new anchor’s subject and key, or is self-signed',
       );

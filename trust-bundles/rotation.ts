@@ -1,5 +1,5 @@
 // Where a trust-anchor rotation by cross-signing stands, as data: pure in (cluster snapshots, pods, now).
-import { createTrustBundle, type BundleAnchor } from './bundle.js';
+import { unionBundle, type BundleAnchor } from './bundle.js';
 import { RotationInputError } from './errors.js';
 import type { ClusterPods } from './pods.js';
 import type { CertificateInfo } from '../ca/index.js';
@@ -82,7 +82,7 @@ export function rotationStatus(
   options: RotationStatusOptions = {},
 ): RotationStatus {
   const offline = options.offline ?? OFFLINE_DEFAULTS;
-  const union = createTrustBundle(clusters.flatMap((c) => c.bundle.anchors.map((a) => a.certificate)));
+  const union = unionBundle(clusters);
   const recognized = recognizeNewAnchor(
     union,
     clusters.map((c) => c.issuerChain),

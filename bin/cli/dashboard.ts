@@ -3,7 +3,7 @@ import { UsageError } from '../../ca/index.js';
 import { parseHostPort } from '../../issuer/index.js';
 import { parseClusterTargets, type ClusterTarget } from '../../trust-bundles/index.js';
 import { DASHBOARD_DEFAULTS, startDashboard } from '../dashboard/index.js';
-import { collect, durationOption, waitForSignal, type CliContext } from './kit.js';
+import { collect, durationOption, durationText, waitForSignal, type CliContext } from './kit.js';
 
 /** `lanyard dashboard`: the mesh's trust on one page (and GET /v1/mesh), served until a signal. */
 export function registerDashboardCommand(program: Command, ctx: CliContext): void {
@@ -18,14 +18,14 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
       durationOption(
         '--refresh <duration>',
         'how often the page reloads itself (the clusters are read twice as often)',
-        '10s',
+        durationText(DASHBOARD_DEFAULTS.refreshMs),
       ),
     )
     .addOption(
       durationOption(
         '--timeout <duration>',
         'deadline of each request to a cluster (a slow cluster is shown broken, the others are not held up)',
-        '5s',
+        durationText(DASHBOARD_DEFAULTS.timeoutMs),
       ),
     )
     .addOption(

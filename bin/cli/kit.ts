@@ -31,6 +31,21 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /** A duration flag (milliseconds); `defaultText` is parsed as the default and shown as written in --help. */
+/**
+ * A default as a flag value: in the largest of h, m, s, ms that divides it ("24h", "20s"). Not
+ * formatDuration, whose "1d 0h" does not parse back as a flag.
+ */
+export function durationText(ms: number): string {
+  const unit = (
+    [
+      ['h', 3_600_000],
+      ['m', 60_000],
+      ['s', 1000],
+    ] as const
+  ).find(([, n]) => ms % n === 0);
+  return unit === undefined ? `${ms}ms` : `${ms / unit[1]}${unit[0]}`;
+}
+
 export function durationOption(flags: string, description: string, defaultText?: string): Option {
   const o = new Option(flags, description).argParser((v: string) => parseDuration(v));
   return defaultText !== undefined ? o.default(parseDuration(defaultText), defaultText) : o;

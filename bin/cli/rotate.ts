@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { ExitStatus, checkFlags, collect, durationOption, type CliContext } from './kit.js';
+import { ExitStatus, checkFlags, collect, durationOption, durationText, type CliContext } from './kit.js';
 import { parseDuration, parseRfc3339, UsageError } from '../../ca/index.js';
+import { DEFAULT_RENEW_SPREAD_MS } from '../../issuer/index.js';
 import {
   clusterRotationPlan,
   clusterRotationStatus,
@@ -91,7 +92,9 @@ async function printPlan(ctx: CliContext, o: PlanFlags): Promise<void> {
     newAnchorDir: o.newAnchor,
     ...(o.crossSigned !== undefined ? { crossSigned: o.crossSigned } : {}),
     ...(o.oldAnchor !== undefined ? { oldAnchorDir: o.oldAnchor } : {}),
-    ...(o.renewAfter !== undefined ? { renewAfter: o.renewAfter, renewSpread: o.renewSpread ?? '10m' } : {}),
+    ...(o.renewAfter !== undefined
+      ? { renewAfter: o.renewAfter, renewSpread: o.renewSpread ?? durationText(DEFAULT_RENEW_SPREAD_MS) }
+      : {}),
     offline: offlineAssumptions(o),
   }).catch(inputAsUsage);
   if (o.json) ctx.out(JSON.stringify(plan, null, 2));
@@ -176,21 +179,6 @@ function offlineSkewOption(): Option {
     "ISSUER_DIR clusters: the issuers' --clock-skew",
     durationText(OFFLINE_DEFAULTS.clockSkewMs),
   );
-}
-
-/**
- * A default as a flag value: in the largest of h, m, s, ms that divides it ("24h", "20s"). Not
- * formatDuration, whose "1d 0h" does not parse back as a flag.
- */
-function durationText(ms: number): string {
-  const unit = (
-    [
-      ['h', 3_600_000],
-      ['m', 60_000],
-      ['s', 1000],
-    ] as const
-  ).find(([, n]) => ms % n === 0);
-  return unit === undefined ? `${ms}ms` : `${ms / unit[1]}${unit[0]}`;
 }
 
 function offlineAssumptions(o: OfflineFlags & { propagationMargin?: number }): OfflineAssumptions {

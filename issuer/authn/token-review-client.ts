@@ -5,7 +5,7 @@ import { createFileVersionTracker, lookAtContents } from '../file-watch.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/index.js';
 import { parseServiceAccountUsername, quote, redactToken } from './common.js';
-import type { KubeConnection } from '../../trust-bundles/index.js';
+import { kubeTlsOptions, type KubeConnection } from '../../trust-bundles/index.js';
 
 /** The API path TokenReviews are created at, below the server URL. */
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
@@ -132,10 +132,7 @@ function apiServerAgent(conn: KubeConnection, maxSockets: number): Agent {
   return new Agent({
     keepAlive: true,
     maxSockets,
-    ...(conn.caPem !== undefined ? { ca: conn.caPem } : {}),
-    ...(conn.clientCertPem !== undefined ? { cert: conn.clientCertPem } : {}),
-    ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
-    ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+    ...kubeTlsOptions(conn),
   });
 }
 
