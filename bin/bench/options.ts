@@ -25,12 +25,13 @@ and drives Certify from this process over several HTTP/2 connections.
                            connections, about half of them reaching another worker; 0: none (default
                            50000, added to --fleet-sizes if missing)
   --fleet-time-limit S     no call starts after S seconds of a fleet storm or renewal run (default 300)
-  --concurrency N          calls in flight in cold and renew (default 256)
-  --connections N          HTTP/2 connections (grpc-js channels) (default 4)
+  --concurrency N          calls in flight in cold and renew, the stage pass and fleet renewals (default 256)
+  --connections N          HTTP/2 connections (grpc-js channels) per server and run (default 4)
   --server-max-in-flight N the server's --max-in-flight (default 4096)
-  --storm-concurrency N    calls in flight in storm (default: the server's --max-in-flight)
+  --storm-concurrency N    calls in flight in storm and the fleet storms (default: the server's --max-in-flight)
   --warmup N               untimed Certify calls with other workloads before the first scenario (default 4000)
-  --time-limit S           no call starts after S seconds of a scenario (default 60)
+  --time-limit S           no call starts after S seconds of cold, renew, storm or a stage-pass window
+                           (default 60)
   --deadline S             gRPC deadline of each call, seconds (default 30)
   --log-level L            the server's --log-level (default info, as deployed)
   --openssl-seconds S      openssl speed -seconds S ecdsap256; 0 skips it (default 2)
@@ -40,8 +41,8 @@ and drives Certify from this process over several HTTP/2 connections.
   --cpu-prof DIR           run the scenarios' server under node --cpu-prof and summarise the profiles per
                            scenario (cold, renew, storm)
   --out FILE               JSON results (default bench-results.json)
-  --keep                   keep the temporary directory (keys, server log)
-  --help`;
+  --keep                   keep the temporary directory (keys, server logs, the stage pass's profiles)
+  --help                   this text`;
 
 export interface BenchOptions {
   scenarios: Scenario[];

@@ -23,6 +23,9 @@ export interface StageWindow {
 
 export interface StageColumn {
   readonly name: string;
+  /** the window, CLOCK_MONOTONIC µs (to look at kept profiles again) */
+  readonly startUs: number;
+  readonly endUs: number;
   readonly certificates: number;
   /** main-thread samples that were not idle, ms, and the main threads' real CPU, ms */
   readonly sampledMs: number;
@@ -125,6 +128,8 @@ export function stageTable(profiles: readonly PidProfile[], windows: readonly St
     >;
     return {
       name: win.name,
+      startUs: win.startUs,
+      endUs: win.endUs,
       certificates: win.certificates,
       sampledMs: Math.round(sampledUs / 1000),
       mainThreadCpuMs: mainMs,
