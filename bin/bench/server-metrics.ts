@@ -34,7 +34,10 @@ export function parseCacheLookups(text: string): CacheLookups | undefined {
 
 /** The counters of a running server; undefined when it has no admin port or no such metric. */
 export async function cacheLookups(adminPort: number | undefined): Promise<CacheLookups | undefined> {
-  if (adminPort === undefined) return undefined;
+  if (adminPort === undefined) {
+    log('the server printed no admin address: no /metrics to read');
+    return undefined;
+  }
   try {
     const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
     return parseCacheLookups(await res.text());
