@@ -82,9 +82,10 @@ export function formatResults(
   checks: readonly TargetCheck[],
   sections: readonly string[] = [],
 ): string {
-  const lines = [table([HEADER, ...results.map(resultRow)]), ''];
+  const lines: string[] = [];
+  if (results.length > 0) lines.push(table([HEADER, ...results.map(resultRow)]), '');
   for (const r of results) lines.push(...scenarioNotes(r));
-  lines.push('');
+  if (results.length > 0) lines.push('');
   for (const s of sections) lines.push(s, '');
   lines.push(
     table([
