@@ -52,7 +52,6 @@ export async function sampleDuring<T>(
   let ticks = 0;
   const sampler = setInterval(() => {
     sampledPeak = Math.max(sampledPeak, currentRssKib(pids));
-    sampledPeakPss = Math.max(sampledPeakPss, currentPssKib(pids));
     // smaps_rollup walks the page tables: every 200 ms is enough
     if (++ticks % 4 === 0) sampledPeakPss = Math.max(sampledPeakPss, currentPssKib(pids));
   }, 50);
