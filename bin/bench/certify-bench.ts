@@ -3,8 +3,10 @@
 // Linux only (reads /proc). See docs/performance.md.
 //
 // The driver: options (options.ts) → throw-away PKI and the server (server.ts) → workloads, warm-up
-// and timed scenarios (stages.ts, scenario.ts, sampling.ts) → bench-results.json and the text
-// (report.ts, results-table.ts, targets.ts).
+// and timed scenarios (stages.ts, scenario.ts, sampling.ts) → the per-stage pass against a new
+// profiled server (stage-pass.ts, stage-rules.ts, stage-table.ts) → the fleet scenario, one new server
+// per size (fleet.ts) → bench-results.json and the text (report.ts, results-table.ts, fleet-report.ts,
+// targets.ts).
 import 'reflect-metadata';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,8 +20,10 @@ import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { clockTicksPerSecond, establishedConnections } from './proc-stats.js';
 import { buildReport, formatReport } from './report.js';
 import type { ScenarioResult } from './scenario.js';
-import { createBenchPki, lanyardCommand, startServer, type Server } from './server.js';
-import { makeWorkloadSets, runStages } from './stages.js';
+import { createBenchPki, lanyardCommand, startServer } from './server.js';
+import { runFleet } from './fleet.js';
+import { runStagePass } from './stage-pass.js';
+import { makeWorkloadSets, runStages, type WorkloadSets } from './stages.js';
 
 function measureFloor(o: BenchOptions): OpensslSpeed | undefined {
   if (o.opensslSeconds <= 0) return undefined;
@@ -57,30 +61,32 @@ function collectProfiles(
   return { paths, summaries };
 }
 
-async function runBench(o: BenchOptions): Promise<number> {
-  const cmd = lanyardCommand(o.lanyard);
-  if (cmd.fromSources) log('the server runs from sources through tsx (npm run bench runs dist/)');
-  const benchStarted = performance.now();
-  const ticksPerS = clockTicksPerSecond();
-  const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-'));
-  let server: Server | undefined;
+interface MainRun {
+  readonly results: ScenarioResult[];
+  readonly connections: number;
+  readonly stopCode: number | null;
+  readonly errorLines: string[];
+  readonly profiles: { paths: string[]; summaries: WindowSummary[] | undefined };
+}
+
+/** The unprofiled scenarios (cold, renew, storm) against one server. */
+async function runMainScenarios(
+  o: BenchOptions,
+  dir: string,
+  workloads: WorkloadSets,
+  floorUs: number | undefined,
+  ticksPerS: number,
+): Promise<MainRun> {
+  const serverStartedMs = systemClock.now().getTime();
+  const server = await startServer(dir, o);
   let channels: CertifyChannel[] = [];
   try {
-    log(`temporary directory ${dir}`);
-    await createBenchPki(o, dir);
-    const openssl = measureFloor(o);
-    const workloads = await makeWorkloadSets(o, dir);
-
-    const serverStartedMs = systemClock.now().getTime();
-    server = await startServer(dir, o);
     log(
       `lanyard serve pid ${server.pid} on 127.0.0.1:${server.port} (--max-in-flight ${o.serverMaxInFlight})`,
     );
     channels = await openChannels(`127.0.0.1:${server.port}`, o.connections);
     const connections = establishedConnections(server.port);
     log(`${o.connections} channels open; ${connections} established connections to the server port`);
-
-    const floorUs = openssl?.certifyFloorUs;
     const results = await runStages({
       options: o,
       serverPid: server.pid,
@@ -91,23 +97,60 @@ async function runBench(o: BenchOptions): Promise<number> {
     });
     for (const c of channels) c.close();
     channels = [];
-
     const stopCode = await server.stop();
     const logText = readFileSync(server.logPath, 'utf8');
     const errorLines = logText.split('\n').filter((l) => /"level":(50|60)/.test(l));
     const profiles = collectProfiles(o, serverStartedMs, results);
+    return { results, connections, stopCode, errorLines, profiles };
+  } finally {
+    for (const c of channels) c.close();
+    await server.stop();
+  }
+}
+
+async function runBench(o: BenchOptions): Promise<number> {
+  const cmd = lanyardCommand(o.lanyard);
+  if (cmd.fromSources) log('the server runs from sources through tsx (npm run bench runs dist/)');
+  const benchStarted = performance.now();
+  const ticksPerS = clockTicksPerSecond();
+  const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-'));
+  try {
+    log(`temporary directory ${dir}`);
+    await createBenchPki(o, dir);
+    const openssl = measureFloor(o);
+    const workloads = await makeWorkloadSets(o, dir);
+    const floorUs = openssl?.certifyFloorUs;
+    const wantMain = o.scenarios.some((s) => s !== 'fleet');
+    const main: MainRun = wantMain
+      ? await runMainScenarios(o, dir, workloads, floorUs, ticksPerS)
+      : {
+          results: [],
+          connections: 0,
+          stopCode: null,
+          errorLines: [],
+          profiles: { paths: [], summaries: undefined },
+        };
+    const wantStages = o.stages && (o.scenarios.includes('cold') || o.scenarios.includes('renew'));
+    const stagePass = wantStages
+      ? await runStagePass({ options: o, dir, workloads: workloads.all, ticksPerS })
+      : undefined;
+    const fleet = o.scenarios.includes('fleet')
+      ? await runFleet({ options: o, dir, workloads: workloads.all, ticksPerS, floorUs })
+      : undefined;
 
     const run = {
       options: o,
       command: cmd,
       openssl,
-      connections,
+      connections: main.connections,
       ticksPerS,
-      results,
-      stopCode,
-      errorLines,
-      profilePaths: profiles.paths,
-      profileSummaries: profiles.summaries,
+      results: main.results,
+      stopCode: main.stopCode,
+      errorLines: main.errorLines,
+      profilePaths: main.profiles.paths,
+      profileSummaries: main.profiles.summaries,
+      stagePass,
+      fleet,
       benchStarted,
     };
     const report = buildReport(run);
@@ -115,8 +158,6 @@ async function runBench(o: BenchOptions): Promise<number> {
     process.stdout.write(formatReport(run, report));
     return 0;
   } finally {
-    for (const c of channels) c.close();
-    if (server !== undefined) await server.stop();
     if (o.keep) log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }

@@ -100,6 +100,8 @@ export interface LoadOptions {
   readonly timeLimitMs: number;
   /** gRPC deadline of each call, ms */
   readonly deadlineMs: number;
+  /** which channel the i-th workload's call uses (default: i modulo the channel count) */
+  readonly channelOf?: (i: number) => number;
 }
 
 export interface LoadResult {
@@ -133,6 +135,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const errorSamples: Record<string, string> = {};
   const samples: { workload: Workload; response: CertifyResponseMessage }[] = [];
   const rawSamples: { workload: Workload; response: Buffer }[] = [];
+  const channelOf = o.channelOf ?? ((i: number): number => i);
   const encode = requestEncoder();
   const requests = o.workloads.map(encode);
   let next = 0;
@@ -170,7 +173,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
           break;
         }
         const i = next++;
-        const channel = o.channels[i % o.channels.length] as CertifyChannel;
+        const channel = o.channels[channelOf(i) % o.channels.length] as CertifyChannel;
         const t0 = performance.now();
         inFlight++;
         channel.certify(requests[i] as Buffer, o.deadlineMs, (err, res) => {

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['cold', 'renew', 'storm'] as const;
+export const SCENARIOS = ['cold', 'renew', 'storm', 'fleet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -10,26 +10,39 @@ export const USAGE = `usage: npm run bench -- [options]
 Starts a throw-away anchor, issuer and token-signing key, runs \`lanyard serve\` (JWT authentication),
 and drives Certify from this process over several HTTP/2 connections.
 
-  --scenario LIST          cold, renew, storm (comma-separated) or all (default); renew without cold first
-                           certifies the workloads once, untimed
+  --scenario LIST          cold, renew, storm, fleet (comma-separated) or all (default); renew without cold
+                           first certifies the workloads once, untimed
   --workloads N            workloads of the cold and renew scenarios (default 2000)
   --storm N                distinct workloads of the storm scenario (default 10000)
-  --concurrency N          calls in flight in cold and renew (default 256)
-  --connections N          HTTP/2 connections (grpc-js channels) (default 4)
+  --stages on|off          after the scenarios, a shorter pass against a new server under node --cpu-prof
+                           (every server process), cold then renew, for the per-stage CPU table (default on;
+                           runs when cold or renew is among the scenarios)
+  --stage-warmup N         untimed calls before that pass's cold window (default 2000)
+  --stage-workloads N      workloads of that pass's cold and renew windows (default 2000)
+  --fleet-sizes LIST       fleet scenario: for each size (comma-separated) a new server and a storm of that
+                           many distinct new workloads over new connections (default 10000,50000,100000)
+  --fleet N                fleet size whose storm is followed by renewals of all its workloads over new
+                           connections, about half of them reaching another worker; 0: none (default
+                           50000, added to --fleet-sizes if missing)
+  --fleet-time-limit S     no call starts after S seconds of a fleet storm or renewal run (default 300)
+  --concurrency N          calls in flight in cold and renew, the stage pass and fleet renewals (default 256)
+  --connections N          HTTP/2 connections (grpc-js channels) per server and run (default 4)
   --server-max-in-flight N the server's --max-in-flight (default 4096)
-  --storm-concurrency N    calls in flight in storm (default: the server's --max-in-flight)
+  --storm-concurrency N    calls in flight in storm and the fleet storms (default: the server's --max-in-flight)
   --warmup N               untimed Certify calls with other workloads before the first scenario (default 4000)
-  --time-limit S           no call starts after S seconds of a scenario (default 60)
+  --time-limit S           no call starts after S seconds of cold, renew, storm or a stage-pass window
+                           (default 60)
   --deadline S             gRPC deadline of each call, seconds (default 30)
   --log-level L            the server's --log-level (default info, as deployed)
   --openssl-seconds S      openssl speed -seconds S ecdsap256; 0 skips it (default 2)
   --lanyard FILE           the lanyard entry to serve (default: the build next to this bench), e.g. another
                            checkout's dist/bin/lanyard.js, to compare two builds under the same load
   --serve-arg ARG          one more argument for \`lanyard serve\` (repeatable), e.g. --serve-arg=--workers=1
-  --cpu-prof DIR           run the server under node --cpu-prof and summarise the profile per scenario
+  --cpu-prof DIR           run the scenarios' server under node --cpu-prof and summarise the profiles per
+                           scenario (cold, renew, storm)
   --out FILE               JSON results (default bench-results.json)
-  --keep                   keep the temporary directory (keys, server log)
-  --help`;
+  --keep                   keep the temporary directory (keys, server logs, the stage pass's profiles)
+  --help                   this text`;
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -40,6 +53,12 @@ export interface BenchOptions {
   serverMaxInFlight: number;
   stormConcurrency: number;
   warmup: number;
+  stages: boolean;
+  stageWarmup: number;
+  stageWorkloads: number;
+  fleetSizes: number[];
+  fleet: number;
+  fleetTimeLimitS: number;
   timeLimitS: number;
   deadlineS: number;
   logLevel: string;
@@ -64,6 +83,12 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'server-max-in-flight': { type: 'string', default: '4096' },
       'storm-concurrency': { type: 'string' },
       warmup: { type: 'string', default: '4000' },
+      stages: { type: 'string', default: 'on' },
+      'stage-warmup': { type: 'string', default: '2000' },
+      'stage-workloads': { type: 'string', default: '2000' },
+      'fleet-sizes': { type: 'string', default: '10000,50000,100000' },
+      fleet: { type: 'string', default: '50000' },
+      'fleet-time-limit': { type: 'string', default: '300' },
       'time-limit': { type: 'string', default: '60' },
       deadline: { type: 'string', default: '30' },
       'log-level': { type: 'string', default: 'info' },
@@ -89,8 +114,12 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     if (!SCENARIOS.includes(x as Scenario))
       throw new Error(`--scenario takes ${SCENARIOS.join(', ')} (comma-separated) or all, not ${x}`);
   const serverMaxInFlight = int('server-max-in-flight', values['server-max-in-flight'], 1);
+  if (values.stages !== 'on' && values.stages !== 'off') throw new Error('--stages takes on or off');
+  const fleet = int('fleet', values.fleet, 0);
+  const fleetSizes = values['fleet-sizes'].split(',').map((x) => int('fleet-sizes', x.trim(), 1));
+  if (fleet > 0 && !fleetSizes.includes(fleet)) fleetSizes.push(fleet);
   return {
-    // always in the order cold, renew, storm: renew resends what cold certified
+    // always in the order cold, renew, storm, fleet: renew resends what cold certified
     scenarios: SCENARIOS.filter((x) => scenarios.includes(x)),
     workloads: int('workloads', values.workloads, 1),
     storm: int('storm', values.storm, 1),
@@ -99,6 +128,12 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     serverMaxInFlight,
     stormConcurrency: int('storm-concurrency', values['storm-concurrency'] ?? String(serverMaxInFlight), 1),
     warmup: int('warmup', values.warmup, 0),
+    stages: values.stages === 'on',
+    stageWarmup: int('stage-warmup', values['stage-warmup'], 0),
+    stageWorkloads: int('stage-workloads', values['stage-workloads'], 1),
+    fleetSizes: [...new Set(fleetSizes)].sort((a, b) => a - b),
+    fleet,
+    fleetTimeLimitS: int('fleet-time-limit', values['fleet-time-limit'], 1),
     timeLimitS: int('time-limit', values['time-limit'], 1),
     deadlineS: int('deadline', values.deadline, 1),
     logLevel: values['log-level'],

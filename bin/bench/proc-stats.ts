@@ -1,6 +1,6 @@
 // Linux /proc readings of a process tree: CPU time in clock ticks, resident set sizes in KiB.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 /** Clock ticks per second (`getconf CLK_TCK`), the unit of utime/stime in /proc/<pid>/stat. */
 export function clockTicksPerSecond(): number {
@@ -58,6 +58,21 @@ export interface CpuSample {
   /** every process's threads: utime + stime of the main threads, and of all other threads (libuv pool, V8 helpers) */
   readonly mainThreads: number;
   readonly otherThreads: number;
+  /** main thread of each process, clock ticks */
+  readonly mainByPid: ReadonlyMap<number, number>;
+  /** V8 CPU profiler threads (node --cpu-prof), clock ticks; not in otherThreads */
+  readonly profilerThreads: number;
+}
+
+/** The thread node --cpu-prof adds to each process (its name in /proc/<pid>/task/<tid>/comm). */
+const PROFILER_THREAD = 'v8:ProfEvntProc';
+
+function threadName(pid: number, tid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 /**
@@ -66,8 +81,10 @@ export interface CpuSample {
  */
 export function sampleCpu(pid: number): CpuSample {
   const byPid = new Map<number, number>();
+  const mainByPid = new Map<number, number>();
   let main = 0;
   let others = 0;
+  let profiler = 0;
   for (const p of processTree(pid)) {
     const f = statFields(`/proc/${p}/stat`);
     if (f === undefined) continue;
@@ -82,11 +99,14 @@ export function sampleCpu(pid: number): CpuSample {
       const tf = statFields(`/proc/${p}/task/${tid}/stat`);
       if (tf === undefined) continue;
       const t = field(tf, 14) + field(tf, 15);
-      if (Number(tid) === p) main += t;
+      if (Number(tid) === p) {
+        main += t;
+        mainByPid.set(p, t);
+      } else if (threadName(p, tid) === PROFILER_THREAD) profiler += t;
       else others += t;
     }
   }
-  return { byPid, mainThreads: main, otherThreads: others };
+  return { byPid, mainThreads: main, otherThreads: others, mainByPid, profilerThreads: profiler };
 }
 
 export interface CpuDelta {
@@ -96,6 +116,8 @@ export interface CpuDelta {
   /** main threads of all processes (JavaScript), and all their other threads */
   readonly mainThreadsTicks: number;
   readonly otherThreadsTicks: number;
+  readonly mainThreadsByPidTicks: Readonly<Record<string, number>>;
+  readonly profilerThreadsTicks: number;
 }
 
 export function cpuDelta(before: CpuSample, after: CpuSample): CpuDelta {
@@ -106,11 +128,15 @@ export function cpuDelta(before: CpuSample, after: CpuSample): CpuDelta {
     byPidTicks[String(p)] = d;
     total += d;
   }
+  const mainThreadsByPidTicks: Record<string, number> = {};
+  for (const [p, t] of after.mainByPid) mainThreadsByPidTicks[String(p)] = t - (before.mainByPid.get(p) ?? 0);
   return {
     totalTicks: total,
     byPidTicks,
     mainThreadsTicks: after.mainThreads - before.mainThreads,
     otherThreadsTicks: after.otherThreads - before.otherThreads,
+    mainThreadsByPidTicks,
+    profilerThreadsTicks: after.profilerThreads - before.profilerThreads,
   };
 }
 
@@ -221,4 +247,46 @@ export function currentPssKib(pids: readonly number[]): number {
     }
   }
   return sum;
+}
+
+/**
+ * The server process holding each established connection to local port `port`: socket inode (from
+ * /proc/net/tcp{,6}) → pid (whose /proc/<pid>/fd links to it), for the processes in `pids`.
+ */
+export function connectionOwners(port: number, pids: readonly number[]): Map<string, number> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if ((cols[1] ?? '').endsWith(`:${hexPort}`) && cols[3] === '01' && cols[9] !== undefined)
+        inodes.add(cols[9]);
+    }
+  }
+  const owners = new Map<string, number>();
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link = '';
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m !== null && inodes.has(m[1] as string)) owners.set(m[1] as string, pid);
+    }
+  }
+  return owners;
 }

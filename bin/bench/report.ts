@@ -7,11 +7,14 @@ import { dirname } from 'node:path';
 import { systemClock } from '../../ca/index.js';
 import { formatProfileSummaries, type WindowSummary } from './cpu-profile.js';
 import { round } from './format.js';
+import { formatFleet } from './fleet-report.js';
+import type { FleetResult } from './fleet.js';
 import type { OpensslSpeed } from './openssl-speed.js';
 import type { BenchOptions } from './options.js';
 import { formatResults } from './results-table.js';
 import type { ScenarioResult } from './scenario.js';
 import type { lanyardCommand } from './server.js';
+import { formatStagePass, type StagePass } from './stage-pass.js';
 import { checkTargets } from './targets.js';
 
 /** The git commit of the checkout the served lanyard comes from, and whether tracked files differ from it. */
@@ -57,6 +60,9 @@ export interface RunRecord {
   readonly errorLines: readonly string[];
   readonly profilePaths: readonly string[];
   readonly profileSummaries: WindowSummary[] | undefined;
+  /** the per-stage pass (--stages on, with cold or renew) */
+  readonly stagePass: StagePass | undefined;
+  readonly fleet: FleetResult | undefined;
   /** performance.now() when the bench started */
   readonly benchStarted: number;
 }
@@ -77,6 +83,12 @@ export function buildReport(run: RunRecord) {
       establishedConnections: run.connections,
       serverMaxInFlight: o.serverMaxInFlight,
       warmup: o.warmup,
+      stages: o.stages,
+      stageWarmup: o.stageWarmup,
+      stageWorkloads: o.stageWorkloads,
+      fleetSizes: o.fleetSizes,
+      fleet: o.fleet,
+      fleetTimeLimitS: o.fleetTimeLimitS,
       timeLimitS: o.timeLimitS,
       deadlineS: o.deadlineS,
       serverLogLevel: o.logLevel,
@@ -90,7 +102,10 @@ export function buildReport(run: RunRecord) {
     },
     openssl: run.openssl,
     scenarios: Object.fromEntries(results.map((r) => [r.name, r])),
-    targets: checkTargets(results),
+    /** µs per certificate per stage, cold and renew, from the profiled pass */
+    stages: run.stagePass,
+    fleet: run.fleet,
+    targets: checkTargets(results, run.fleet),
     server: {
       exitCode: run.stopCode,
       errorLogLines: run.errorLines.length,
@@ -118,7 +133,11 @@ export function formatReport(run: RunRecord, report: BenchReport): string {
       `OpenSSL floor: ${Math.round(openssl.signPerS)} sign/s, ${Math.round(openssl.verifyPerS)} verify/s → 1 sign + 2 verifies = ${round(openssl.certifyFloorUs)} µs of one core (${openssl.version})`,
     );
   out.push('');
-  out.push(formatResults(run.results, report.targets));
+  const sections = [
+    ...(run.stagePass !== undefined ? [formatStagePass(run.stagePass, run.results)] : []),
+    ...(run.fleet !== undefined ? [formatFleet(run.fleet, o)] : []),
+  ];
+  out.push(formatResults(run.results, report.targets, sections));
   if (errorLines.length > 0)
     out.push(`\nthe server logged ${errorLines.length} error lines; first: ${errorLines[0] ?? ''}`);
   if (run.profileSummaries !== undefined) {

@@ -3,7 +3,7 @@ import type { ScenarioResult } from './scenario.js';
 import type { TargetCheck } from './targets.js';
 
 /** Columns two spaces apart; the first left-aligned, the others right-aligned. */
-function table(rows: readonly (readonly string[])[]): string {
+export function table(rows: readonly (readonly string[])[]): string {
   const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows
     .map((r) =>
@@ -76,10 +76,17 @@ function scenarioNotes(r: ScenarioResult): string[] {
   return lines;
 }
 
-export function formatResults(results: readonly ScenarioResult[], checks: readonly TargetCheck[]): string {
-  const lines = [table([HEADER, ...results.map(resultRow)]), ''];
+/** The scenarios' table and notes, then `sections` (stage table, fleet), then the targets. */
+export function formatResults(
+  results: readonly ScenarioResult[],
+  checks: readonly TargetCheck[],
+  sections: readonly string[] = [],
+): string {
+  const lines: string[] = [];
+  if (results.length > 0) lines.push(table([HEADER, ...results.map(resultRow)]), '');
   for (const r of results) lines.push(...scenarioNotes(r));
-  lines.push('');
+  if (results.length > 0) lines.push('');
+  for (const s of sections) lines.push(s, '');
   lines.push(
     table([
       ['target', 'scenario', 'wanted', 'measured', ''],

@@ -35,20 +35,23 @@ export interface ScenarioSample {
 
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
-/** Runs `run` while sampling the server tree of `serverPid`; the sampling timer stops even if it throws. */
+/**
+ * Runs `run` while sampling the server tree of `serverPid`; the sampling timer stops even if it
+ * throws. `resetPeak` false keeps VmHWM counting since each process started.
+ */
 export async function sampleDuring<T>(
   serverPid: number,
   run: () => Promise<T>,
+  resetPeak = true,
 ): Promise<{ result: T; sample: ScenarioSample }> {
   const pids = processTree(serverPid);
   const rssBefore = currentRssKib(pids);
-  const resetOk = resetPeakRss(serverPid);
+  const resetOk = resetPeak && resetPeakRss(serverPid);
   let sampledPeak = rssBefore;
   let sampledPeakPss = currentPssKib(pids);
   let ticks = 0;
   const sampler = setInterval(() => {
     sampledPeak = Math.max(sampledPeak, currentRssKib(pids));
-    sampledPeakPss = Math.max(sampledPeakPss, currentPssKib(pids));
     // smaps_rollup walks the page tables: every 200 ms is enough
     if (++ticks % 4 === 0) sampledPeakPss = Math.max(sampledPeakPss, currentPssKib(pids));
   }, 50);

@@ -43,6 +43,10 @@ export interface ScenarioResult extends Pick<
   /** the load generator's CPU seconds per wall second */
   readonly clientCores: number;
   readonly window: ProfileWindow;
+  /** main-thread CPU per server process, ms (for the per-stage table) */
+  readonly mainThreadCpuMsByPid: Readonly<Record<string, number>>;
+  /** the V8 profiler's threads (under --cpu-prof), ms; not in the other-threads figure */
+  readonly profilerThreadsCpuMs: number;
 }
 
 export interface ScenarioRun {
@@ -55,17 +59,27 @@ export interface ScenarioRun {
   /** the OpenSSL floor per Certify, µs, when measured */
   readonly floorUs: number | undefined;
   readonly ticksPerS: number;
+  /** no call starts after this long, s (default: the --time-limit option) */
+  readonly timeLimitS?: number;
+  /** which channel the i-th call uses (default: round-robin) */
+  readonly channelOf?: (i: number) => number;
+  /** whether VmHWM is reset before the run (default true; false: peaks count since the server started) */
+  readonly resetPeakRss?: boolean;
 }
 
 export async function runScenario(s: ScenarioRun): Promise<ScenarioResult> {
-  const { result: r, sample } = await sampleDuring(s.serverPid, () =>
-    runLoad({
-      channels: s.channels,
-      workloads: s.workloads,
-      concurrency: s.concurrency,
-      timeLimitMs: s.options.timeLimitS * 1000,
-      deadlineMs: s.options.deadlineS * 1000,
-    }),
+  const { result: r, sample } = await sampleDuring(
+    s.serverPid,
+    () =>
+      runLoad({
+        channels: s.channels,
+        workloads: s.workloads,
+        concurrency: s.concurrency,
+        timeLimitMs: (s.timeLimitS ?? s.options.timeLimitS) * 1000,
+        deadlineMs: s.options.deadlineS * 1000,
+        ...(s.channelOf !== undefined ? { channelOf: s.channelOf } : {}),
+      }),
+    s.resetPeakRss ?? true,
   );
   for (const x of r.samples) {
     const leaf = parseCertificate(x.response.leaf_certificate);
@@ -136,5 +150,9 @@ function scenarioResult(s: ScenarioRun, r: LoadResult, m: ScenarioSample): Scena
       certificates: r.ok,
       mainThreadCpuMs: Math.round((cpu.mainThreadsTicks * usPerTick) / 1000),
     },
+    mainThreadCpuMsByPid: Object.fromEntries(
+      Object.entries(cpu.mainThreadsByPidTicks).map(([p, t]) => [p, Math.round((t * usPerTick) / 1000)]),
+    ),
+    profilerThreadsCpuMs: Math.round((cpu.profilerThreadsTicks * usPerTick) / 1000),
   };
 }

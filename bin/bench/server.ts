@@ -45,18 +45,28 @@ export interface Server {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly port: number;
+  /** the admin HTTP port (/metrics), when the server printed it */
+  readonly adminPort: number | undefined;
   readonly logPath: string;
   stop(): Promise<number | null>;
 }
 
+/** Where a server started by the bench logs and profiles (default: server.log, the --cpu-prof option). */
+export interface ServerPlacement {
+  readonly logName?: string;
+  /** node --cpu-prof into this directory; null: no profile whatever the options say */
+  readonly cpuProfDir?: string | null;
+}
+
 /** Starts `lanyard serve` on the PKI under `dir` and waits for its gRPC port. */
-export async function startServer(dir: string, o: BenchOptions): Promise<Server> {
+export async function startServer(dir: string, o: BenchOptions, at: ServerPlacement = {}): Promise<Server> {
   const cmd = lanyardCommand(o.lanyard);
-  const logPath = join(dir, 'server.log');
+  const logPath = join(dir, at.logName ?? 'server.log');
   const logFd = openSync(logPath, 'w');
+  const profDir = at.cpuProfDir === undefined ? o.cpuProfDir : (at.cpuProfDir ?? undefined);
   const args = [
     ...cmd.node,
-    ...(o.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : []),
+    ...(profDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
     cmd.entry,
     'serve',
     '--issuer-dir',
@@ -95,7 +105,7 @@ export async function startServer(dir: string, o: BenchOptions): Promise<Server>
     }, 30_000);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /gRPC on [^:\s]+:(\d+)/.exec(out);
+      const m = /gRPC on [^:\s]+:(\d+)[^\n]*\n/.exec(out);
       if (m !== null) {
         clearTimeout(timer);
         resolvePort(Number(m[1]));
@@ -107,10 +117,13 @@ export async function startServer(dir: string, o: BenchOptions): Promise<Server>
     });
   });
   if (child.pid === undefined) throw new Error('lanyard serve has no pid');
+  // the same line: "… gRPC on 127.0.0.1:P …, admin on http://127.0.0.1:A"
+  const admin = /admin on https?:\/\/[^\s]*:(\d+)/.exec(out);
   return {
     child,
     pid: child.pid,
     port,
+    adminPort: admin === null ? undefined : Number(admin[1]),
     logPath,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');

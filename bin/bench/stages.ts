@@ -14,25 +14,34 @@ export interface WorkloadSets {
   /** cold's, which renew sends again */
   readonly cold: readonly Workload[];
   readonly storm: readonly Workload[];
+  /**
+   * every workload made, in index order, for the runs against new servers (the per-stage pass, each
+   * fleet size): a new server has seen none of them
+   */
+  readonly all: readonly Workload[];
+}
+
+/** How many workloads the run needs: the scenarios' own, or more for the stage pass or the fleet. */
+export function workloadsNeeded(o: BenchOptions): number {
+  const wantCold = o.scenarios.includes('cold') || o.scenarios.includes('renew');
+  const main = o.warmup + (wantCold ? o.workloads : 0) + (o.scenarios.includes('storm') ? o.storm : 0);
+  const stagePass = wantCold && o.stages ? o.stageWarmup + o.stageWorkloads : 0;
+  const fleet = o.scenarios.includes('fleet') ? Math.max(...o.fleetSizes) : 0;
+  return Math.max(main, stagePass, fleet);
 }
 
 /** Every workload (key, CSR, token) the run needs, made in parallel before the server starts. */
 export async function makeWorkloadSets(o: BenchOptions, dir: string): Promise<WorkloadSets> {
-  if (o.scenarios.includes('renew') && o.warmup + o.workloads > 10_000)
-    log(
-      'the issuer caches 10,000 CSRs and tokens: with more warm-up and cold workloads than that, renewals miss the cache',
-    );
   const wantCold = o.scenarios.includes('cold') || o.scenarios.includes('renew');
-  const wantStorm = o.scenarios.includes('storm');
   const nCold = wantCold ? o.workloads : 0;
-  const nStorm = wantStorm ? o.storm : 0;
+  const nStorm = o.scenarios.includes('storm') ? o.storm : 0;
   const genStarted = performance.now();
   const all = await makeWorkloadsInParallel({
     signingKeyDir: join(dir, 'sa'),
     tokenIssuer: DEV_TOKEN_ISSUER,
     prefix: 'wl',
     from: 0,
-    to: o.warmup + nCold + nStorm,
+    to: workloadsNeeded(o),
     tokenTtlMs: 3_600_000,
   });
   log(
@@ -41,7 +50,8 @@ export async function makeWorkloadSets(o: BenchOptions, dir: string): Promise<Wo
   return {
     warm: all.slice(0, o.warmup),
     cold: all.slice(o.warmup, o.warmup + nCold),
-    storm: all.slice(o.warmup + nCold),
+    storm: all.slice(o.warmup + nCold, o.warmup + nCold + nStorm),
+    all,
   };
 }
 
@@ -81,6 +91,7 @@ export async function runStages(s: StagesRun): Promise<ScenarioResult[]> {
   }
   const results: ScenarioResult[] = [];
   for (const name of o.scenarios) {
+    if (name === 'fleet') continue; // against servers of its own (fleet.ts)
     const workloads = name === 'storm' ? sets.storm : sets.cold;
     const concurrency = name === 'storm' ? o.stormConcurrency : o.concurrency;
     log(`${name}: ${workloads.length} calls, ${concurrency} in flight over ${channels.length} connections …`);
