@@ -4,12 +4,14 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { type Clock } from '../ca/index.js';
+import { systemClock, systemScheduler, type Clock } from '../ca/index.js';
 import type { FromWorker, ToWorker } from './cluster-messages.js';
 import type { IssuerConfig } from './config.js';
 import { receiveCredentialFromPrimary } from './credential-handoff.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { startIssuer } from './main.js';
+import { createRenewalCaches } from './renewal-cache.js';
+import { shareRenewalCaches } from './renewal-cache-sharing.js';
 
 /** A worker: the Certify service on the shared port; drains when the primary says so. */
 export async function runClusterWorker(
@@ -51,8 +53,19 @@ export async function runClusterWorker(
     maxInFlightPerPeer: perWorker(config.maxInFlightPerPeer),
   };
   const logger = deps.logger.child({ worker: worker?.id });
+  // what this worker verifies reaches the other workers' renewal caches, through the primary
+  const renewalCaches = createRenewalCaches(config.renewalCacheBytes);
+  const sharing = shareRenewalCaches({
+    caches: renewalCaches,
+    clock: deps.clock ?? systemClock,
+    scheduler: systemScheduler,
+    send: (batch) => {
+      if (process.connected) process.send?.(batch satisfies FromWorker);
+    },
+  });
   const issuer = await startIssuer(share, {
     logger,
+    renewalCaches,
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
     admin: false,
     ledger,
@@ -69,7 +82,9 @@ export async function runClusterWorker(
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
   process.on('message', (m: ToWorker) => {
+    if (m.type === 'renewal-cache') sharing.receive(m);
     if (m.type !== 'drain') return;
+    sharing.close();
     void issuer.shutdown(m.graceMs).then(() => {
       clearTimeout(pending);
       report();

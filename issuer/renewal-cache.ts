@@ -131,29 +131,44 @@ export function renewalCacheBudgets(totalBytes: number): { csr: number; token: n
   return { csr: Math.max(1, csr), token: Math.max(1, totalBytes - csr) };
 }
 
+/** What a RenewalCache tells the worker that shares it (renewal-cache-sharing.ts). */
+export interface RenewalCacheListener<V> {
+  /** an entry this process verified was kept */
+  kept(key: string, value: V): void;
+  /** this process forgot everything (clearAt), at `atMs` */
+  cleared(atMs: number): void;
+}
+
 /**
  * An LRU of one renewal cache, with what the metrics read (lookups by result; size, bytes and
- * evictions from LruCache) and the hook the cluster worker shares entries through.
+ * evictions from LruCache) and the hooks the cluster worker shares entries through: `keep` and
+ * `clearAt` are this process's own doings (told to the listener), `set` and `forgetBefore` what
+ * other workers told it.
  */
 export class RenewalCache<V> extends LruCache<string, V> {
   hits = 0;
   misses = 0;
-  /** when clear() last ran, epoch ms: entries verified before it are not taken from other workers */
+  /** when the cache was last cleared, epoch ms: entries verified before it are not taken from other workers */
   clearedAtMs = -Infinity;
-  private kept: ((key: string, value: V) => void) | undefined;
+  private listener: RenewalCacheListener<V> | undefined;
 
-  /** an entry this process verified: kept, and handed to the onKeep listener (other workers) */
+  /** an entry this process verified: kept, and told to the listener (other workers) */
   keep(key: string, value: V): void {
     this.set(key, value);
-    this.kept?.(key, value);
+    this.listener?.kept(key, value);
   }
-  onKeep(listener: (key: string, value: V) => void): void {
-    this.kept = listener;
+  listen(listener: RenewalCacheListener<V>): void {
+    this.listener = listener;
   }
-  /** forgets everything; `nowMs`: when, for entries other workers verified earlier */
+  /** forgets everything (this process's decision, told to the listener); `nowMs`: when */
   clearAt(nowMs: number): void {
+    this.forgetBefore(nowMs);
+    this.listener?.cleared(nowMs);
+  }
+  /** forgets everything, and any entry verified before `atMs` that arrives later */
+  forgetBefore(atMs: number): void {
     this.clear();
-    this.clearedAtMs = nowMs;
+    this.clearedAtMs = Math.max(this.clearedAtMs, atMs);
   }
 }
 

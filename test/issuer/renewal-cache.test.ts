@@ -66,7 +66,7 @@ describe('the renewal caches', () => {
   it('tell the onKeep listener of entries kept by this process, not of entries set from elsewhere', () => {
     const c = new RenewalCache<number>({ maxEntries: 10 });
     const told: string[] = [];
-    c.onKeep((k) => told.push(k));
+    c.listen({ kept: (k) => told.push(k), cleared: () => undefined });
     c.keep('mine', 1);
     c.set('theirs', 2);
     assert.deepEqual(told, ['mine']);

@@ -67,7 +67,7 @@ describe('createCachingAuthenticator', () => {
   it('keeps successes in the process token cache it is given, counting hits and misses', async () => {
     const { token: successes } = createRenewalCaches();
     const kept: string[] = [];
-    successes.onKeep((key) => kept.push(key));
+    successes.listen({ kept: (key) => kept.push(key), cleared: () => undefined });
     const { clock, inner, cached, call } = setup({ ttlMs: 5_000, successes });
     inner.answers.set('t', WEB);
     await call('t');
