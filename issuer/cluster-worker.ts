@@ -53,16 +53,7 @@ export async function runClusterWorker(
     maxInFlightPerPeer: perWorker(config.maxInFlightPerPeer),
   };
   const logger = deps.logger.child({ worker: worker?.id });
-  // what this worker verifies reaches the other workers' renewal caches, through the primary
   const renewalCaches = createRenewalCaches(config.renewalCacheBytes);
-  const sharing = shareRenewalCaches({
-    caches: renewalCaches,
-    clock: deps.clock ?? systemClock,
-    scheduler: systemScheduler,
-    send: (batch) => {
-      if (process.connected) process.send?.(batch satisfies FromWorker);
-    },
-  });
   const issuer = await startIssuer(share, {
     logger,
     renewalCaches,
@@ -74,6 +65,16 @@ export async function runClusterWorker(
     // the IPC channel would keep this process alive after the CLI reported the error
     worker?.disconnect();
     throw err;
+  });
+  // what this worker verifies reaches the other workers' renewal caches, through the primary (from
+  // here on: a start that failed sends nothing)
+  const sharing = shareRenewalCaches({
+    caches: renewalCaches,
+    clock: deps.clock ?? systemClock,
+    scheduler: systemScheduler,
+    send: (batch) => {
+      if (process.connected) process.send?.(batch satisfies FromWorker);
+    },
   });
   // Constructing one installs prom-client's listener that answers the primary's metrics requests.
   new AggregatorRegistry();
@@ -92,6 +93,7 @@ export async function runClusterWorker(
     });
   });
   process.on('disconnect', () => {
+    sharing.close();
     void issuer.shutdown(1000).then(() => process.exit(0));
   });
   process.send?.({ type: 'listening', port: issuer.grpcAddress.port } satisfies FromWorker);

@@ -33,7 +33,7 @@ export interface RenewalCacheSharing {
   receive(batch: RenewalCacheBatch): void;
   /** sends what is pending now */
   flush(): void;
-  /** stops the timer; what is pending is dropped */
+  /** stops sharing (a draining worker's clear is not sent); what is pending is dropped */
   close(): void;
 }
 
@@ -59,11 +59,12 @@ export function shareRenewalCaches(o: {
   let csr: CsrWire[] = [];
   let token: TokenWire[] = [];
   let cancel: (() => void) | undefined;
+  let closed = false;
 
   function flush(clearedAtMs?: number): void {
     cancel?.();
     cancel = undefined;
-    if (csr.length + token.length === 0 && clearedAtMs === undefined) return;
+    if (closed || (csr.length + token.length === 0 && clearedAtMs === undefined)) return;
     const batch: RenewalCacheBatch = {
       type: 'renewal-cache',
       csr,
@@ -116,6 +117,7 @@ export function shareRenewalCaches(o: {
       flush();
     },
     close() {
+      closed = true;
       cancel?.();
       cancel = undefined;
       csr = [];

@@ -100,4 +100,14 @@ describe('renewal cache sharing between workers', () => {
     a.sharing.receive(sent.shift() as RenewalCacheBatch);
     assert.ok(a.caches.token.get(binKey(3)) !== undefined);
   });
+
+  it('sends nothing once closed (a draining worker forgets its tokens without clearing the others)', () => {
+    const { clock, sent, a } = twoWorkers();
+    a.caches.token.keep(binKey(1), { account, expiresAtMs: clock.now().getTime() + 60_000 });
+    a.sharing.close();
+    a.caches.token.clearAt(clock.now().getTime());
+    a.caches.csr.keep(binKey(2), new CsrEntry(DNS, undefined, 'p256', KEY_BYTES));
+    clock.advance(SHARE_INTERVAL_MS);
+    assert.deepEqual(sent, []);
+  });
 });
