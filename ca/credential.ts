@@ -276,6 +276,7 @@ function signLeaf(snapshot: IssuerSnapshot, request: AuthorizedLeafRequest): Sig
   const { notBefore, notAfter } = leafValidity(snapshot.now, request.policy, cred.chainNotAfter);
   return cred.template.sign({
     spki: request.spki,
+    subjectKeyId: request.subjectKeyId,
     dnsName: request.identity.dns,
     uri: request.identity.spiffeId,
     notBefore,

@@ -17,6 +17,7 @@ import { InvalidRequestError, type PolicyError } from './errors.js';
 import { importKey, judgeKey, malformed, readPublicKey, type CsrKeyType } from './csr-key.js';
 import { csrSignatureHash, verifyCsrSignature } from './csr-signature.js';
 import { decodeOnePem, looksLikePem } from './pem.js';
+import { KEY_IDENTIFIER_BYTES, keyIdentifier } from './profiles.js';
 
 export { MIN_RSA_BITS, MAX_RSA_BITS, MAX_RSA_EXPONENT_BITS, type CsrKeyType } from './csr-key.js';
 
@@ -49,6 +50,11 @@ export interface ParsedCsr extends CsrNames {
    * encoding of the verified key, not the CSR's bytes
    */
   readonly spki: Buffer;
+  /**
+   * the leaf's SubjectKeyIdentifier for this key (keyIdentifier(spki)), computed once here so that
+   * renewals of a cached request do not hash the key again
+   */
+  readonly subjectKeyId: Buffer;
   readonly publicKey: KeyObject;
   readonly keyType: CsrKeyType;
 }
@@ -140,15 +146,20 @@ function readCsr(
   const { publicKey, spkiHead, spkiBody } = importKey(key);
   verifyCsrSignature(hash, whole(infoTlv), publicKey, signature);
 
-  // One exact-size allocation of its own for the request and the canonical SPKI, so that nothing
-  // kept refers to the caller's (possibly much larger) buffer or to a shared pool slab.
-  const store = Buffer.allocUnsafeSlow(der.length + spkiHead.length + spkiBody.length);
+  // One exact-size allocation of its own for the request, the canonical SPKI and its key identifier,
+  // so that nothing kept refers to the caller's (possibly much larger) buffer or to a shared pool slab.
+  const spkiLength = spkiHead.length + spkiBody.length;
+  const store = Buffer.allocUnsafeSlow(der.length + spkiLength + KEY_IDENTIFIER_BYTES);
   der.copy(store, 0);
   spkiHead.copy(store, der.length);
   spkiBody.copy(store, der.length + spkiHead.length);
+  const spki = store.subarray(der.length, der.length + spkiLength);
+  const subjectKeyId = store.subarray(der.length + spkiLength);
+  keyIdentifier(spki).copy(subjectKeyId);
   return Object.freeze({
     der: store.subarray(0, der.length),
-    spki: store.subarray(der.length),
+    spki,
+    subjectKeyId,
     publicKey,
     keyType: key.keyType,
     commonName,

@@ -14,11 +14,16 @@ import {
 import { CredentialError, InternalError } from './errors.js';
 import { describeSigner } from './keys/index.js';
 import { signNow, type Signer } from './keys/index.js';
-import { keyIdentifier, randomSerial, truncateToSeconds } from './profiles.js';
+import { KEY_IDENTIFIER_BYTES, keyIdentifier, randomSerial, truncateToSeconds } from './profiles.js';
 
 export interface LeafRequest {
   /** SubjectPublicKeyInfo DER, from the (verified) CSR */
   readonly spki: Buffer;
+  /**
+   * keyIdentifier(spki), when the caller has it already (a CSR read by parseCsr carries it); the
+   * same bytes either way
+   */
+  readonly subjectKeyId?: Buffer | undefined;
   readonly dnsName: string;
   readonly uri: string;
   readonly notBefore: Date;
@@ -88,7 +93,7 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
         true,
         seq(implicitPrim(2, ascii(req.dnsName)), implicitPrim(6, ascii(req.uri))),
       );
-      const ski = skiExtension(req.spki);
+      const ski = req.subjectKeyId === undefined ? skiExtension(req.spki) : skiExtensionOf(req.subjectKeyId);
       const tbs = seq(
         VERSION_V3,
         unsignedInteger(serial),
@@ -130,7 +135,19 @@ function ascii(s: string): Buffer {
   return Buffer.from(s, 'latin1');
 }
 
-// Renewals resend the same CSR, whose parsed SPKI buffer is cached: its SKI extension is too.
+// The SKI extension of a 20-byte key identifier (a SHA-1) is this prefix, then the identifier.
+const SKI_PREFIX = ext(
+  OID.subjectKeyIdentifier,
+  false,
+  octetString(Buffer.alloc(KEY_IDENTIFIER_BYTES)),
+).subarray(0, -KEY_IDENTIFIER_BYTES);
+function skiExtensionOf(keyId: Buffer): Buffer {
+  return keyId.length === KEY_IDENTIFIER_BYTES
+    ? Buffer.concat([SKI_PREFIX, keyId])
+    : ext(OID.subjectKeyIdentifier, false, octetString(keyId));
+}
+
+// Callers that pass no subjectKeyId: the SKI extension is cached by SPKI buffer.
 const skiCache = new WeakMap<Buffer, Buffer>();
 function skiExtension(spki: Buffer): Buffer {
   let e = skiCache.get(spki);

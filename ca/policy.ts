@@ -82,7 +82,12 @@ export function leafValidity(
  * refusal to report once the caller has authenticated.
  */
 export type JudgedCsrKey =
-  | { readonly keyType: LeafKeyType; readonly spki: Buffer }
+  | {
+      readonly keyType: LeafKeyType;
+      readonly spki: Buffer;
+      /** keyIdentifier(spki), when the reader computed it (ParsedCsr.subjectKeyId) */
+      readonly subjectKeyId?: Buffer;
+    }
   | { readonly keyType: 'unsupported'; readonly keyError: InvalidRequestError | PolicyError };
 
 /** The judgement parseCsrLenient makes while parsing, for a CSR that was read without a policy. */
@@ -139,6 +144,8 @@ export class AuthorizedLeafRequest {
     readonly identity: WorkloadIdentity,
     /** lifetime and clock skew of the leaf */
     readonly policy: LeafPolicy,
+    /** keyIdentifier(spki) when known already (the leaf's SKI); the template computes it otherwise */
+    readonly subjectKeyId: Buffer | undefined,
   ) {
     mintedHere(stage);
   }
@@ -171,5 +178,5 @@ export function authorizeLeaf(
   }
   const key = request.key;
   if (key.keyType === 'unsupported') throw key.keyError;
-  return new AuthorizedLeafRequest(POLICY_STAGE, key.spki, key.keyType, identity, policy);
+  return new AuthorizedLeafRequest(POLICY_STAGE, key.spki, key.keyType, identity, policy, key.subjectKeyId);
 }

@@ -39,6 +39,9 @@ export function randomSerial(): Buffer {
   return b;
 }
 
+/** Bytes of a keyIdentifier (a SHA-1). */
+export const KEY_IDENTIFIER_BYTES = 20;
+
 /** RFC 5280 method 1 key identifier: SHA-1 of the subjectPublicKey BIT STRING contents. */
 export function keyIdentifier(spki: Buffer): Buffer {
   const bits = lastBitStringContent(spki);

@@ -10,6 +10,7 @@ import {
 import { resolveKubeConnection } from '../trust-bundles/index.js';
 import type { AuthConfig } from './config.js';
 import type { IssuerMetrics } from './metrics.js';
+import type { KeptSuccess, RenewalCache } from './renewal-cache.js';
 
 /** Builds the authenticator `--auth` asks for. */
 export async function createAuthenticator(
@@ -22,6 +23,8 @@ export async function createAuthenticator(
     metrics?: IssuerMetrics;
     /** processes serving Certify: each gets its share of the total TokenReview budget */
     workers?: number;
+    /** where token successes are kept (the process's renewal cache); default: the authenticator's own */
+    tokenCache?: RenewalCache<KeptSuccess>;
   },
 ): Promise<Authenticator> {
   if (config.kind === 'jwt') {
@@ -35,6 +38,7 @@ export async function createAuthenticator(
           };
     const auth = createJwtAuthenticator({
       jwks,
+      ...cacheOf(deps.tokenCache),
       issuer: config.issuer,
       audience: config.audience,
       clock: deps.clock,
@@ -62,6 +66,7 @@ export async function createAuthenticator(
   const workers = Math.max(1, deps.workers ?? 1);
   return createTokenReviewAuthenticator({
     connection,
+    ...cacheOf(deps.tokenCache),
     clock: deps.clock,
     clockSkewMs: deps.clockSkewMs,
     audience: config.audience,
@@ -73,6 +78,12 @@ export async function createAuthenticator(
     ...(deps.metrics !== undefined ? { observer: tokenReviewObserver(deps.metrics) } : {}),
     logger: deps.logger,
   });
+}
+
+function cacheOf(successes: RenewalCache<KeptSuccess> | undefined): {
+  cache?: { successes: RenewalCache<KeptSuccess> };
+} {
+  return successes !== undefined ? { cache: { successes } } : {};
 }
 
 /** Counts TokenReview requests and the tokens answered without one in the issuer's metrics. */

@@ -15,13 +15,12 @@ import {
   type LeafPolicy,
   type LeafRequestNames,
   type LenientCsr,
-  type ParsedCsr,
   type ServiceAccountRef,
   type WorkloadIdentity,
 } from '../ca/index.js';
 import type { Authenticator } from './authn/index.js';
 import type { CredentialSource } from './credentials.js';
-import { LruCache } from './lru.js';
+import { createCsrCache, csrEntryOf, csrOfEntry, type CsrEntry, type RenewalCache } from './renewal-cache.js';
 
 export interface CertifyInput {
   readonly identity: string;
@@ -49,20 +48,17 @@ export interface CertifierOptions {
    */
   readonly onIssued?: (result: CertifyResult) => void;
   /**
-   * parsed, verified CSRs kept for renewals (proxies resend the same CSR); entries. Only CSRs of
-   * authenticated callers whose identity and key passed are kept.
+   * parsed, verified CSRs kept for renewals (proxies resend the same CSR): the process's cache
+   * (createRenewalCaches: bounded by memory, counted in the metrics, shared across workers). Only
+   * CSRs of authenticated callers whose identity and key passed are kept. Default: a cache of
+   * csrCacheSize entries, or of the default memory budget's share.
    */
+  readonly csrCache?: RenewalCache<CsrEntry>;
+  /** entries, when no csrCache is given */
   readonly csrCacheSize?: number;
   /** for tests: called with each CSR that was parsed rather than found in the cache */
   readonly onCsrParsed?: (csr: LenientCsr) => void;
 }
-
-/**
- * A verified CSR as the renewal cache keeps it: what a renewal needs (names, the key type the policy
- * allowed when it was parsed, SPKI), not the CSR's KeyObject (≈ 3 KB of native memory each, which
- * 10,000 entries would turn into ≈ 34 MB).
- */
-type CachedCsr = Omit<ParsedCsr, 'publicKey' | 'keyType'> & { readonly keyType: LeafKeyType };
 
 export type Certify = (
   input: CertifyInput,
@@ -100,7 +96,7 @@ export function createCertifier(o: CertifierOptions): Certify {
   const { clock, credentials, authenticator, policy, domain, onIssued, onCsrParsed } = o;
   // Renewals resend the same CSR. It enters the cache only once its caller has been authorized, so
   // unauthenticated calls cannot fill it.
-  const csrCache = new LruCache<string, CachedCsr>(o.csrCacheSize ?? 10_000);
+  const csrCache = o.csrCache ?? createCsrCache(o.csrCacheSize);
 
   function parse(input: CertifyInput): ParsedRequest {
     if (input.identity.length === 0)
@@ -108,10 +104,13 @@ export function createCertifier(o: CertifierOptions): Certify {
     if (input.token.length === 0) throw new InvalidRequestError('ERR_INVALID_REQUEST', 'token is missing');
     if (input.csr.length === 0)
       throw new InvalidRequestError('ERR_INVALID_REQUEST', 'certificate_signing_request is missing');
-    const cacheKey = createHash('sha256').update(input.csr).digest('base64');
+    const cacheKey = createHash('sha256').update(input.csr).digest('binary');
     const cached = csrCache.get(cacheKey);
-    if (cached !== undefined)
-      return { names: requestLeaf(cached, input.identity), cacheKey, parsed: undefined };
+    if (cached !== undefined) {
+      csrCache.hits++;
+      return { names: requestLeaf(csrOfEntry(cached), input.identity), cacheKey, parsed: undefined };
+    }
+    csrCache.misses++;
     const parsed = parseCsrLenient(input.csr, policy);
     onCsrParsed?.(parsed);
     return { names: requestLeaf(parsed, input.identity), cacheKey, parsed };
@@ -121,9 +120,8 @@ export function createCertifier(o: CertifierOptions): Certify {
     const authorized = authorizeLeaf(request.names, workloadIdentity(domain, account), policy);
     const parsed = request.parsed;
     if (parsed !== undefined && parsed.keyType !== 'unsupported') {
-      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the key object is left out on purpose
-      const { publicKey: _verified, ...entry } = parsed;
-      csrCache.set(request.cacheKey, entry);
+      const entry = csrEntryOf(parsed);
+      if (entry !== undefined) csrCache.keep(request.cacheKey, entry);
     }
     return authorized;
   }

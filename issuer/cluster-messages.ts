@@ -1,10 +1,14 @@
 // The IPC messages between a `--workers N` primary and its node:cluster workers.
 import type { CredentialMessage, CredentialWanted } from './credential-handoff.js';
 import type { AnchorIssuance } from './ledger.js';
+import type { RenewalCacheBatch } from './renewal-cache-sharing.js';
 
 /** worker → primary */
 export type FromWorker =
-  { type: 'listening'; port: number } | { type: 'ledger'; snapshot: AnchorIssuance[] } | CredentialWanted;
+  | { type: 'listening'; port: number }
+  | { type: 'ledger'; snapshot: AnchorIssuance[] }
+  | CredentialWanted
+  | RenewalCacheBatch;
 
 /** primary → worker */
-export type ToWorker = { type: 'drain'; graceMs: number } | CredentialMessage;
+export type ToWorker = { type: 'drain'; graceMs: number } | CredentialMessage | RenewalCacheBatch;

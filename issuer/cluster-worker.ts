@@ -4,12 +4,14 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { type Clock } from '../ca/index.js';
+import { systemClock, systemScheduler, type Clock } from '../ca/index.js';
 import type { FromWorker, ToWorker } from './cluster-messages.js';
 import type { IssuerConfig } from './config.js';
 import { receiveCredentialFromPrimary } from './credential-handoff.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { startIssuer } from './main.js';
+import { createRenewalCaches } from './renewal-cache.js';
+import { shareRenewalCaches } from './renewal-cache-sharing.js';
 
 /** A worker: the Certify service on the shared port; drains when the primary says so. */
 export async function runClusterWorker(
@@ -51,8 +53,10 @@ export async function runClusterWorker(
     maxInFlightPerPeer: perWorker(config.maxInFlightPerPeer),
   };
   const logger = deps.logger.child({ worker: worker?.id });
+  const renewalCaches = createRenewalCaches(config.renewalCacheBytes);
   const issuer = await startIssuer(share, {
     logger,
+    renewalCaches,
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
     admin: false,
     ledger,
@@ -62,6 +66,16 @@ export async function runClusterWorker(
     worker?.disconnect();
     throw err;
   });
+  // what this worker verifies reaches the other workers' renewal caches, through the primary (from
+  // here on: a start that failed sends nothing)
+  const sharing = shareRenewalCaches({
+    caches: renewalCaches,
+    clock: deps.clock ?? systemClock,
+    scheduler: systemScheduler,
+    send: (batch) => {
+      if (process.connected) process.send?.(batch satisfies FromWorker);
+    },
+  });
   // Constructing one installs prom-client's listener that answers the primary's metrics requests.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([issuer.metrics.requestRegistry]);
@@ -69,7 +83,9 @@ export async function runClusterWorker(
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
   process.on('message', (m: ToWorker) => {
+    if (m.type === 'renewal-cache') sharing.receive(m);
     if (m.type !== 'drain') return;
+    sharing.close();
     void issuer.shutdown(m.graceMs).then(() => {
       clearTimeout(pending);
       report();
@@ -77,6 +93,7 @@ export async function runClusterWorker(
     });
   });
   process.on('disconnect', () => {
+    sharing.close();
     void issuer.shutdown(1000).then(() => process.exit(0));
   });
   process.send?.({ type: 'listening', port: issuer.grpcAddress.port } satisfies FromWorker);

@@ -21,6 +21,7 @@ import {
 } from './credentials.js';
 import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
+import { forwardRenewalCacheBatch } from './renewal-cache-sharing.js';
 import { startIssuer } from './main.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
 import { createIssuerStatusReporter } from './status.js';
@@ -106,6 +107,7 @@ export async function runClusterPrimary(
     onMessage(w, m) {
       if (m.type === 'ledger') ledger.update(w.id, m.snapshot);
       else if (m.type === 'credential-wanted' && w.isConnected()) w.send(credentialMessage());
+      else if (m.type === 'renewal-cache') forwardRenewalCacheBatch(w, m);
     },
   }));
   await workers.started().catch(async (err: unknown) => {

@@ -10,6 +10,7 @@ import {
   type LeafKeyType,
 } from '../ca/index.js';
 import { DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_REFRESH_MS } from './authn/index.js';
+import { DEFAULT_RENEWAL_CACHE_BYTES } from './renewal-cache.js';
 import { DEFAULT_RENEW_SPREAD_MS, type RenewalHint } from './renewal-hint.js';
 
 export interface HostPort {
@@ -64,6 +65,8 @@ export interface IssuerConfig {
   readonly logLevel: string;
   /** processes serving Certify (node:cluster workers); 1 = this process alone */
   readonly workers: number;
+  /** estimated bytes each process keeps in its renewal caches, CSRs and token successes together */
+  readonly renewalCacheBytes: number;
 }
 
 /** Raw option values as commander hands them over (flags or LANYARD_* environment variables). */
@@ -104,6 +107,8 @@ export interface ServeFlags {
   logLevel: string;
   /** a positive integer or "auto" (one per available core); default 1 */
   workers?: string;
+  /** bytes, KiB, MiB or GiB (e.g. 40MiB) */
+  renewalCacheMemory?: string;
 }
 
 export const SERVE_DEFAULTS = Object.freeze({
@@ -119,6 +124,8 @@ export const SERVE_DEFAULTS = Object.freeze({
   jwksRefreshMs: DEFAULT_JWKS_REFRESH_MS,
   /** --jwks-url: keys that could not be refreshed for this long are no longer used */
   jwksMaxAgeMs: DEFAULT_JWKS_MAX_AGE_MS,
+  /** per process, the CSR and token renewal caches together: ≈ 66,000 pods */
+  renewalCacheMemory: `${DEFAULT_RENEWAL_CACHE_BYTES / 1024 / 1024}MiB`,
 });
 
 export function parseHostPort(s: string, flag: string): HostPort {
@@ -156,6 +163,10 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
     ...(tls !== undefined ? { tls } : {}),
     logLevel: f.logLevel,
     workers: parseWorkers(f.workers ?? '1'),
+    renewalCacheBytes: parseMemorySize(
+      f.renewalCacheMemory ?? SERVE_DEFAULTS.renewalCacheMemory,
+      '--renewal-cache-memory',
+    ),
   });
 }
 
@@ -293,6 +304,17 @@ export function parseWorkers(s: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 64)
     throw new UsageError(`--workers must be "auto" or an integer from 1 to 64, not "${s}"`);
   return n;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A memory size: a whole number of bytes, or of KiB, MiB or GiB (e.g. 40MiB); at most 1 TiB. */
+export function parseMemorySize(s: string, flag: string): number {
+  const m = /^(\d{1,13})(KiB|MiB|GiB)?$/.exec(s.trim());
+  const bytes = m === null ? NaN : Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] ?? NaN);
+  if (!(bytes >= 1 && bytes <= 1024 ** 4))
+    throw UsageError.forOption(flag, `"${s}" is not a size such as 40MiB, 512KiB, 1GiB or 1048576 (bytes)`);
+  return bytes;
 }
 
 /**

@@ -15,6 +15,7 @@ import { createTlsListener, type TlsListener } from './grpc/index.js';
 import { createIssuerHealth, type IssuerHealth } from './health.js';
 import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
+import { createRenewalCaches, type RenewalCaches } from './renewal-cache.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
 import { createIssuerStatusReporter, type StatusReporter } from './status.js';
 
@@ -49,6 +50,8 @@ export interface StartIssuerDeps {
   readonly maxCallMs?: number;
   /** the random source of renewal hints (default Math.random) */
   readonly random?: () => number;
+  /** the renewal caches (a cluster worker passes the ones it shares); default: config.renewalCacheBytes */
+  readonly renewalCaches?: RenewalCaches;
 }
 
 /** What a running issuer closes on shutdown (or when its start fails half-way). */
@@ -88,8 +91,12 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   const reporter = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
   health.follow(reporter);
 
-  const authenticator = deps.authenticator ?? (await openAuthenticator(config, { clock, logger, metrics }));
+  const caches = deps.renewalCaches ?? createRenewalCaches(config.renewalCacheBytes);
+  metrics.watchRenewalCaches(caches);
+  const authenticator =
+    deps.authenticator ?? (await openAuthenticator(config, { clock, logger, metrics, caches }));
   const certify = createCertifier({
+    csrCache: caches.csr,
     clock,
     credentials,
     authenticator,
@@ -176,9 +183,15 @@ async function openCredentials(
 /** The authenticator `config.auth` asks for. */
 function openAuthenticator(
   config: IssuerConfig,
-  o: { readonly clock: Clock; readonly logger: Logger; readonly metrics: IssuerMetrics },
+  o: {
+    readonly clock: Clock;
+    readonly logger: Logger;
+    readonly metrics: IssuerMetrics;
+    readonly caches: RenewalCaches;
+  },
 ): Promise<Authenticator> {
   return createAuthenticator(config.auth, {
+    tokenCache: o.caches.token,
     clock: o.clock,
     clockSkewMs: config.clockSkewMs,
     logger: o.logger.child({ component: 'authn' }),

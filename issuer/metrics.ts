@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RenewalCache, RenewalCaches } from './renewal-cache.js';
 import type { RenewalHint } from './renewal-hint.js';
 
 /**
@@ -36,6 +37,11 @@ export interface IssuerMetrics {
   readonly ready: Gauge;
   /** unix seconds: the --renew-after instant (0: no renewal hint) */
   readonly renewalHint: Gauge;
+  /**
+   * reports this process's renewal caches in lanyard_renewal_cache_* (read at scrape time, so a call
+   * only bumps a plain counter of the cache)
+   */
+  watchRenewalCaches(caches: RenewalCaches): void;
 }
 
 /**
@@ -98,6 +104,71 @@ export function createIssuerMetrics(
       registers: [registry],
     }),
     ...stateMetrics,
+    watchRenewalCaches: createRenewalCacheMetrics(registry),
+  };
+}
+
+/**
+ * lanyard_renewal_cache_{lookups_total,entries,bytes,evictions_total}{cache="csr"|"token"}: set from
+ * the caches' own counters when scraped (summed across workers by the primary's aggregator).
+ */
+function createRenewalCacheMetrics(registry: Registry): (caches: RenewalCaches) => void {
+  const watched: { caches?: RenewalCaches } = {};
+  const each = (fn: (cache: 'csr' | 'token', c: RenewalCache<unknown>) => void): void => {
+    const caches = watched.caches;
+    if (caches === undefined) return;
+    fn('csr', caches.csr as RenewalCache<unknown>);
+    fn('token', caches.token as RenewalCache<unknown>);
+  };
+  new Counter({
+    name: 'lanyard_renewal_cache_lookups_total',
+    help: 'Renewal cache look-ups by cache (csr: verified CSRs; token: token successes) and result (hit, miss)',
+    labelNames: ['cache', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((cache, c) => {
+        this.inc({ cache, result: 'hit' }, c.hits);
+        this.inc({ cache, result: 'miss' }, c.misses);
+      });
+    },
+  });
+  new Counter({
+    name: 'lanyard_renewal_cache_evictions_total',
+    help: 'Renewal cache entries forgotten to stay within --renewal-cache-memory, by cache (csr, token)',
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((cache, c) => {
+        this.inc({ cache }, c.evictions);
+      });
+    },
+  });
+  new Gauge({
+    name: 'lanyard_renewal_cache_entries',
+    help: 'Entries in the renewal caches, by cache (csr, token); each worker holds its own copy',
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      each((cache, c) => {
+        this.set({ cache }, c.size);
+      });
+    },
+  });
+  new Gauge({
+    name: 'lanyard_renewal_cache_bytes',
+    help: 'Estimated bytes held by the renewal caches, by cache (csr, token); bounded by --renewal-cache-memory per process',
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      each((cache, c) => {
+        this.set({ cache }, c.bytes);
+      });
+    },
+  });
+  return (caches) => {
+    watched.caches = caches;
   };
 }
 

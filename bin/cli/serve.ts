@@ -146,7 +146,7 @@ function serveIssuanceOptions(): Option[] {
   ];
 }
 
-/** TLS on the gRPC port, logging, worker processes. */
+/** TLS on the gRPC port, logging, worker processes and their renewal caches. */
 function serveTransportOptions(): Option[] {
   return [
     new Option('--tls-cert <file>', 'serve gRPC over TLS with this certificate chain').env(env('TLS_CERT')),
@@ -165,5 +165,11 @@ function serveTransportOptions(): Option[] {
     )
       .env(env('WORKERS'))
       .default('auto'),
+    new Option(
+      '--renewal-cache-memory <size>',
+      'memory each process gives its renewal caches (verified CSRs and tokens; ≈ 630 bytes a pod), in bytes, KiB, MiB or GiB',
+    )
+      .env(env('RENEWAL_CACHE_MEMORY'))
+      .default(SERVE_DEFAULTS.renewalCacheMemory),
   ];
 }

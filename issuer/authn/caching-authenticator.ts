@@ -1,6 +1,7 @@
 import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
 import { InvalidTokenError, type TokenRejection } from './errors.js';
 import { LruCache } from '../lru.js';
+import { RenewalCache, tokenEntryBytes, type KeptSuccess } from '../renewal-cache.js';
 import type { AuthenticateOptions, Authenticator } from './authenticator.js';
 import { checkTokenSize, tokenCacheKey, tokenText, unverifiedJwtExpMs } from './common.js';
 
@@ -10,8 +11,16 @@ export interface CachingAuthenticatorOptions {
   readonly clock: Clock;
   /** how long a success is kept, ms, never past the token's own expiry; 0: never; default Infinity */
   readonly ttlMs?: number;
-  /** entries kept at most, least recently used forgotten first; each for successes and refusals; default 10 000 */
+  /**
+   * entries kept at most, least recently used forgotten first; each for successes (unless
+   * `successes` is given) and refusals; default 10 000
+   */
   readonly maxEntries?: number;
+  /**
+   * where successes are kept: the process's token cache (createRenewalCaches: bounded by memory,
+   * counted in the metrics, shared across workers); default: a cache of maxEntries
+   */
+  readonly successes?: RenewalCache<KeptSuccess>;
   /** how long an InvalidTokenError of `inner` is thrown again without asking, ms; 0 (default): never */
   readonly failureTtlMs?: number;
   /**
@@ -29,6 +38,22 @@ export interface CachingAuthenticatorOptions {
   readonly onHit?: (kind: 'success' | 'failure') => void;
 }
 
+/** The token cache options of the JWT and TokenReview authenticators. */
+export interface TokenCacheOptions {
+  readonly maxEntries?: number;
+  readonly successes?: RenewalCache<KeptSuccess>;
+}
+
+/** TokenCacheOptions as CachingAuthenticatorOptions. */
+export function tokenCacheOptions(
+  c: TokenCacheOptions | undefined,
+): Pick<CachingAuthenticatorOptions, 'maxEntries' | 'successes'> {
+  return {
+    ...(c?.maxEntries !== undefined ? { maxEntries: c.maxEntries } : {}),
+    ...(c?.successes !== undefined ? { successes: c.successes } : {}),
+  };
+}
+
 /** Counters since creation. */
 export interface CachingAuthenticatorStats {
   /** calls answered with a kept success */
@@ -43,12 +68,6 @@ export interface CachingAuthenticator extends Authenticator {
   clear(): void;
   /** forgets everything kept and closes `inner` */
   close(): Promise<void>;
-}
-
-interface KeptSuccess {
-  readonly account: ServiceAccountRef;
-  /** epoch ms, exclusive */
-  readonly expiresAtMs: number;
 }
 
 interface KeptFailure {
@@ -70,7 +89,7 @@ export function createCachingAuthenticator(o: CachingAuthenticatorOptions): Cach
   const ttlMs = nonNegative(o.ttlMs ?? Infinity, 'ttlMs');
   const failureTtlMs = nonNegative(o.failureTtlMs ?? 0, 'failureTtlMs');
   const maxEntries = o.maxEntries ?? 10_000;
-  const successes = new LruCache<string, KeptSuccess>(maxEntries);
+  const successes = o.successes ?? new RenewalCache({ maxEntries, sizeOf: tokenEntryBytes });
   const failures = new LruCache<string, KeptFailure>(maxEntries);
   const admit = o.admit ?? checkTokenSize;
   const expiresAtOf = o.tokenExpiresAtMs ?? jwtExpiresAtMs;
@@ -93,13 +112,13 @@ export function createCachingAuthenticator(o: CachingAuthenticatorOptions): Cach
     const doneMs = clock.now().getTime();
     const expiresAtMs = Math.min(doneMs + ttlMs, expiresAtOf(token) ?? Infinity);
     if (ttlMs > 0 && expiresAtMs > doneMs && started === generation)
-      successes.set(key, { account, expiresAtMs });
+      successes.keep(key, { account, expiresAtMs });
     return account;
   }
 
   function clear(): void {
     generation++;
-    successes.clear();
+    successes.clearAt(clock.now().getTime());
     failures.clear();
   }
 
@@ -110,7 +129,9 @@ export function createCachingAuthenticator(o: CachingAuthenticatorOptions): Cach
       const key = tokenCacheKey(token);
       const nowMs = clock.now().getTime();
       const hit = (o.trustCached?.() ?? true) ? live(successes, key, nowMs) : undefined;
-      if (hit !== undefined) {
+      if (hit === undefined) successes.misses++;
+      else {
+        successes.hits++;
         stats.hits++;
         o.onHit?.('success');
         return hit.account;

@@ -21,9 +21,12 @@ export function checkTokenSize(token: Uint8Array): void {
   }
 }
 
-/** Cache key of a token: its SHA-256, base64url. The token itself is never kept as a key. */
+/**
+ * Cache key of a token: its SHA-256, as a 32-character binary (latin1) string, the most compact
+ * string key. The token itself is never kept as a key.
+ */
 export function tokenCacheKey(token: Uint8Array): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return createHash('sha256').update(token).digest('binary');
 }
 
 /** The token as text; bytes outside ASCII make it invalid (JWTs and Kubernetes tokens are ASCII). */

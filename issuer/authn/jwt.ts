@@ -1,7 +1,11 @@
 import type { Logger } from 'pino';
 import { UsageError, systemScheduler, type Clock, type Scheduler } from '../../ca/index.js';
 import type { Authenticator } from './authenticator.js';
-import { createCachingAuthenticator } from './caching-authenticator.js';
+import {
+  createCachingAuthenticator,
+  tokenCacheOptions,
+  type TokenCacheOptions,
+} from './caching-authenticator.js';
 import { DEFAULT_TOKEN_AUDIENCE, raceSignal, throwIfAborted, tokenText } from './common.js';
 import {
   DEFAULT_JWKS_MAX_AGE_MS,
@@ -30,8 +34,11 @@ export interface JwtAuthenticatorOptions {
   readonly clockSkewMs?: number;
   /** accepted JWS algorithms; default RS256 RS384 RS512 ES256 ES384 PS256; "none" and HS* are refused */
   readonly algorithms?: readonly string[];
-  /** positive results kept by token SHA-256 until the token's exp; default 10 000 entries */
-  readonly cache?: { readonly maxEntries: number };
+  /**
+   * positive results kept by token SHA-256 until the token's exp: in `successes` (the process's
+   * token cache, bounded by memory) or a cache of maxEntries; default 10 000 entries
+   */
+  readonly cache?: TokenCacheOptions;
   /** least time between two JWKS re-reads triggered by an unknown kid, ms; default 30 000 */
   readonly refetchIntervalMs?: number;
   /** file source: least time between two mtime checks of the JWKS file, ms; default 1 000 */
@@ -123,7 +130,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
     },
     clock,
     // positive results only, kept until the token's exp
-    ...(options.cache !== undefined ? { maxEntries: options.cache.maxEntries } : {}),
+    ...tokenCacheOptions(options.cache),
     // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
     trustCached: () => !store.tooOld(),
   });

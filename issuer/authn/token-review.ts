@@ -2,7 +2,11 @@ import type { Logger } from 'pino';
 import { UsageError, type Clock } from '../../ca/index.js';
 import { InvalidTokenError } from './errors.js';
 import type { Authenticator } from './authenticator.js';
-import { createCachingAuthenticator } from './caching-authenticator.js';
+import {
+  createCachingAuthenticator,
+  tokenCacheOptions,
+  type TokenCacheOptions,
+} from './caching-authenticator.js';
 import { DEFAULT_TOKEN_AUDIENCE, checkTokenSize, tokenText } from './common.js';
 import type { KubeConnection } from '../../trust-bundles/index.js';
 import type { RateLimit } from './limiter.js';
@@ -48,8 +52,11 @@ export interface TokenReviewAuthenticatorOptions {
    * DEFAULT_TOKEN_REVIEW_CACHE_MS. A deleted pod's token is accepted for at most this long.
    */
   readonly cacheTtlMs?: number;
-  /** default 10 000 entries (each, for successes and for failures) */
-  readonly cache?: { readonly maxEntries: number };
+  /**
+   * maxEntries: default 10 000 entries (each, for successes and for failures); successes: where
+   * successes are kept instead (the process's token cache, bounded by memory)
+   */
+  readonly cache?: TokenCacheOptions;
   /** how long a token the API server refused is refused again without asking, ms; 0: never */
   readonly failureCacheTtlMs?: number;
   /** tolerance for the token's own (unverified) exp, ms; default 20 000 */
@@ -149,7 +156,7 @@ export function createTokenReviewAuthenticator(
     // never past the token's own (unverified) exp, which the shape check below read
     ttlMs: cacheTtlMs,
     failureTtlMs: failureCacheTtlMs,
-    ...(options.cache !== undefined ? { maxEntries: options.cache.maxEntries } : {}),
+    ...tokenCacheOptions(options.cache),
     admit: (token) => {
       unsent(() => {
         checkTokenSize(token);

@@ -7,6 +7,7 @@ import {
   workloadIdentity,
 } from '../../ca/index.js';
 import { type LeafRequest, type LeafTemplate } from '../../ca/leaf-template.js';
+import { keyIdentifier } from '../../ca/profiles.js';
 import { HOUR } from '../support/clock.js';
 import { spkiOf, testPki, type TestPki } from '../support/pki.js';
 
@@ -88,5 +89,16 @@ describe('createLeafTemplate', () => {
     const b = template.sign(request);
     assert.notEqual(a.serialHex, b.serialHex);
     assert.equal(a.serialHex.length, 32);
+  });
+
+  it('signs the same TBSCertificate whether the key identifier is passed in or computed', () => {
+    const serial = Buffer.from('4a0b0c0d0e0f1011', 'hex');
+    const computed = template.sign({ ...request, serial });
+    const given = template.sign({ ...request, serial, subjectKeyId: keyIdentifier(request.spki) });
+    assert.ok(given.tbs.equals(computed.tbs));
+    assert.ok(
+      parseCertificate(given.der).subjectKeyId?.equals(keyIdentifier(request.spki)),
+      'the SKI is the key identifier of the leaf key',
+    );
   });
 });

@@ -107,6 +107,13 @@ describe('admin HTTP and gRPC health', () => {
       'lanyard_credential_reloads_total{result="ok"} 1',
       'lanyard_credential_last_reload_timestamp_seconds{result="ok"} ',
       'lanyard_ready 1',
+      'lanyard_renewal_cache_lookups_total{cache="csr",result="miss"} 1',
+      'lanyard_renewal_cache_lookups_total{cache="csr",result="hit"} 0',
+      'lanyard_renewal_cache_lookups_total{cache="token",result="hit"} 0',
+      'lanyard_renewal_cache_entries{cache="csr"} 1',
+      'lanyard_renewal_cache_entries{cache="token"} 0',
+      'lanyard_renewal_cache_bytes{cache="csr"} ',
+      'lanyard_renewal_cache_evictions_total{cache="csr"} 0',
     ]) {
       assert.ok(text.includes(name), `missing ${name}`);
     }

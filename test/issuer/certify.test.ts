@@ -10,7 +10,9 @@ import {
   type LeafPolicy,
   type LenientCsr,
 } from '../../ca/index.js';
+import { children, readRoot, whole, type Tlv } from '../../ca/der/index.js';
 import { createCertifier, type CertifyResult } from '../../issuer/certify.js';
+import { createRenewalCaches } from '../../issuer/renewal-cache.js';
 import { createStaticCredentialSource } from '../../issuer/credentials.js';
 import { toGrpcError, statusName } from '../../issuer/grpc/status.js';
 import { createIssuanceLedger, issuanceObserver } from '../../issuer/ledger.js';
@@ -215,6 +217,56 @@ describe('certify (use case)', () => {
         { signal },
       );
       assert.equal(parsed.length, 1);
+    });
+
+    it('renews from the cache a leaf byte-identical to a fresh one apart from serial and validity', async () => {
+      const { clock, pki, certify, csr, parsed } = await setup();
+      const token = Buffer.from('sa:default:web');
+      const fresh = await certify({ identity: ID, token, csr }, { signal });
+      clock.advance(60_000);
+      const renewed = await certify({ identity: ID, token, csr }, { signal });
+      assert.equal(parsed.length, 1, 'the renewal came from the cache');
+      const tbsParts = (der: Buffer): string[] =>
+        children(children(readRoot(der))[0] as Tlv).map((t) => whole(t).toString('hex'));
+      const [a, b] = [tbsParts(fresh.leaf.der), tbsParts(renewed.leaf.der)];
+      assert.equal(a.length, 8);
+      assert.notEqual(a[1], b[1], 'a new serial');
+      assert.notEqual(a[4], b[4], 'a new validity');
+      // version, signature algorithm, issuer, subject, SPKI and every extension (the SKI among them)
+      for (const i of [0, 2, 3, 5, 6, 7]) assert.equal(b[i], a[i], `TBSCertificate field ${i}`);
+      const v = opensslVerify({
+        leaf: renewed.leaf.der,
+        intermediates: renewed.leaf.intermediates,
+        anchors: [pki.anchor.cert.der],
+        purpose: 'sslclient',
+        atSeconds: Math.floor(clock.now().getTime() / 1000),
+      });
+      assert.ok(v.ok, v.stderr);
+    });
+
+    it('answers a cached CSR asked for another identity as a fresh one, and counts hits and misses', async () => {
+      const base = await setup();
+      const caches = createRenewalCaches();
+      const certify = createCertifier({
+        clock: base.clock,
+        credentials: createStaticCredentialSource(base.pki.issuers.east?.credential),
+        authenticator: base.authenticator,
+        policy: DEFAULT_LEAF_POLICY,
+        domain: DEFAULT_IDENTITY_DOMAIN,
+        csrCache: caches.csr,
+      });
+      const other = 'db.default.serviceaccount.identity.linkerd.cluster.local';
+      const token = Buffer.from('sa:default:web');
+      const cold = await errorOf(certify({ identity: other, token, csr: base.csr }, { signal }));
+      await certify({ identity: ID, token, csr: base.csr }, { signal });
+      const cached = await errorOf(certify({ identity: other, token, csr: base.csr }, { signal }));
+      assert.equal(cached.code, 'ERR_CSR_NAMES');
+      assert.equal(cached.message, cold.message);
+      await certify({ identity: ID, token, csr: base.csr }, { signal });
+      assert.deepEqual(
+        { hits: caches.csr.hits, misses: caches.csr.misses, size: caches.csr.size },
+        { hits: 2, misses: 2, size: 1 },
+      );
     });
 
     it('keeps a compact copy of the CSR, not the request buffer it arrived in', async () => {

@@ -9,6 +9,7 @@ import {
   AuthenticatorUnavailableError,
   InvalidTokenError,
 } from '../../../issuer/authn/index.js';
+import { createRenewalCaches } from '../../../issuer/renewal-cache.js';
 import { FakeClock } from '../../support/clock.js';
 import { jwtShapedToken } from '../../support/token-review-stand-in.js';
 import { authenticatorContract, bytes, contractTokenTable, signal } from './contract.js';
@@ -63,6 +64,30 @@ authenticatorContract('caching decorator around static', () => {
 });
 
 describe('createCachingAuthenticator', () => {
+  it('keeps successes in the process token cache it is given, counting hits and misses', async () => {
+    const { token: successes } = createRenewalCaches();
+    const kept: string[] = [];
+    successes.listen({ kept: (key) => kept.push(key), cleared: () => undefined });
+    const { clock, inner, cached, call } = setup({ ttlMs: 5_000, successes });
+    inner.answers.set('t', WEB);
+    await call('t');
+    await call('t');
+    await assert.rejects(call('unknown'));
+    assert.deepEqual(
+      { hits: successes.hits, misses: successes.misses, size: successes.size },
+      {
+        hits: 1,
+        misses: 2,
+        size: 1,
+      },
+    );
+    assert.equal(kept.length, 1, 'the success this process verified is told to the listener');
+    assert.ok(successes.bytes > 0);
+    clock.advance(1_000);
+    cached.clear();
+    assert.deepEqual([successes.size, successes.clearedAtMs], [0, clock.now().getTime()]);
+  });
+
   it('answers a repeated token from the cache until the TTL passes, then asks again', async () => {
     const { clock, inner, cached, call } = setup({ ttlMs: 5_000 });
     inner.answers.set('t', WEB);

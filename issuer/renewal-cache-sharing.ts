@@ -1,0 +1,137 @@
+// Renewal cache entries shared between the workers of `lanyard serve --workers N`. node:cluster hands
+// a proxy's (re)connection to any worker, so a renewal often lands on a worker that did not see the
+// first call; without sharing, each worker would verify every CSR and token once more. A worker batches
+// the entries it verifies (a CSR entry; a token success with its own expiry) and sends them to the
+// primary at most every 100 ms or every SHARE_MAX_BATCH entries, in one IPC message; the primary
+// forwards the message to the other workers, which insert the entries into their own caches (their
+// own budget and LRU) without verifying them again: the workers are one service, with one policy.
+import cluster, { type Worker } from 'node:cluster';
+import type { Clock, LeafKeyType, Scheduler } from '../ca/index.js';
+import { CsrEntry, type KeptSuccess, type RenewalCaches } from './renewal-cache.js';
+
+/** Longest time an entry waits before it is sent, ms. */
+export const SHARE_INTERVAL_MS = 100;
+/** Entries that make a batch go at once. */
+export const SHARE_MAX_BATCH = 256;
+
+/** A CSR entry on the wire: key (base64), DNS name, commonName (0: none, 1: '', 2: the DNS name), key type, SKI+SPKI (base64). */
+type CsrWire = [string, string, 0 | 1 | 2, LeafKeyType, string];
+/** A token success on the wire: key (base64), namespace, name, expiry and when it was verified (epoch ms). */
+type TokenWire = [string, string, string, number, number];
+
+/** worker → primary → the other workers */
+export interface RenewalCacheBatch {
+  readonly type: 'renewal-cache';
+  readonly csr: CsrWire[];
+  readonly token: TokenWire[];
+  /** the sender cleared its token cache at this instant (epoch ms): the receivers clear theirs too */
+  readonly tokenClearedAtMs?: number;
+}
+
+export interface RenewalCacheSharing {
+  /** inserts what another worker sent */
+  receive(batch: RenewalCacheBatch): void;
+  /** sends what is pending now */
+  flush(): void;
+  /** stops sharing (a draining worker's clear is not sent); what is pending is dropped */
+  close(): void;
+}
+
+/**
+ * Shares `caches` with the other workers through `send`. Token successes keep their own expiry. A
+ * clear() (a JWT signing key lost or changed) must not be undone by entries verified before it: the
+ * clearing worker drops what it has pending and tells the others at once (tokenClearedAtMs), and every
+ * worker refuses token entries verified (sender's clock: one host, one clock) before the latest clear
+ * it knows of, so a batch still in flight cannot bring one back. An entry verified after a clear by a
+ * worker that has not yet noticed the lost key is taken, as that worker itself would answer that
+ * token until its own key set changes (when it clears, it tells the others again).
+ */
+export function shareRenewalCaches(o: {
+  readonly caches: RenewalCaches;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly send: (batch: RenewalCacheBatch) => void;
+  readonly maxBatch?: number;
+  readonly intervalMs?: number;
+}): RenewalCacheSharing {
+  const { caches, clock } = o;
+  const maxBatch = o.maxBatch ?? SHARE_MAX_BATCH;
+  let csr: CsrWire[] = [];
+  let token: TokenWire[] = [];
+  let cancel: (() => void) | undefined;
+  let closed = false;
+
+  function flush(clearedAtMs?: number): void {
+    cancel?.();
+    cancel = undefined;
+    if (closed || (csr.length + token.length === 0 && clearedAtMs === undefined)) return;
+    const batch: RenewalCacheBatch = {
+      type: 'renewal-cache',
+      csr,
+      token,
+      ...(clearedAtMs !== undefined ? { tokenClearedAtMs: clearedAtMs } : {}),
+    };
+    csr = [];
+    token = [];
+    o.send(batch);
+  }
+  function added(): void {
+    if (csr.length + token.length >= maxBatch) flush();
+    else cancel ??= o.scheduler.after(o.intervalMs ?? SHARE_INTERVAL_MS, flush);
+  }
+
+  caches.csr.listen({
+    kept(key, e) {
+      csr.push([b64(key), e.dnsName, cnCode(e), e.keyType, b64(e.key)]);
+      added();
+    },
+    cleared: () => undefined,
+  });
+  caches.token.listen({
+    kept(key, e) {
+      token.push([b64(key), e.account.namespace, e.account.name, e.expiresAtMs, clock.now().getTime()]);
+      added();
+    },
+    cleared(atMs) {
+      token = [];
+      flush(atMs);
+    },
+  });
+
+  return {
+    receive(batch) {
+      if (batch.tokenClearedAtMs !== undefined) caches.token.forgetBefore(batch.tokenClearedAtMs);
+      for (const [key, dnsName, cn, keyType, keyBytes] of batch.csr)
+        caches.csr.set(
+          bin(key),
+          new CsrEntry(dnsName, cn === 0 ? undefined : cn === 1 ? '' : dnsName, keyType, bin(keyBytes)),
+        );
+      const now = clock.now().getTime();
+      for (const [key, namespace, name, expiresAtMs, keptAtMs] of batch.token) {
+        if (keptAtMs <= caches.token.clearedAtMs || expiresAtMs <= now) continue;
+        const kept: KeptSuccess = { account: Object.freeze({ namespace, name }), expiresAtMs };
+        caches.token.set(bin(key), kept);
+      }
+    },
+    flush: () => {
+      flush();
+    },
+    close() {
+      closed = true;
+      cancel?.();
+      cancel = undefined;
+      csr = [];
+      token = [];
+    },
+  };
+}
+
+/** The primary: a worker's batch to every other connected worker. */
+export function forwardRenewalCacheBatch(from: Worker, batch: RenewalCacheBatch): void {
+  for (const w of Object.values(cluster.workers ?? {}))
+    if (w !== undefined && w !== from && w.isConnected()) w.send(batch);
+}
+
+const b64 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('base64');
+const bin = (base64: string): string => Buffer.from(base64, 'base64').toString('latin1');
+const cnCode = (e: CsrEntry): 0 | 1 | 2 => (e.commonName === undefined ? 0 : e.commonName === '' ? 1 : 2);

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createRenewalCaches, csrOfEntry, CsrEntry, type RenewalCaches } from '../../issuer/renewal-cache.js';
+import {
+  SHARE_INTERVAL_MS,
+  shareRenewalCaches,
+  type RenewalCacheBatch,
+} from '../../issuer/renewal-cache-sharing.js';
+import { FakeClock } from '../support/clock.js';
+
+const DNS = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+const KEY_BYTES = Buffer.from(Array.from({ length: 111 }, (_, i) => (i * 37) & 0xff)).toString('latin1');
+const binKey = (i: number): string => Buffer.alloc(32, i).toString('latin1');
+
+/** Two workers and the primary between them: what one sends, the other receives. */
+function twoWorkers(maxBatch?: number) {
+  const clock = new FakeClock('2026-06-01T00:00:00Z');
+  const sent: RenewalCacheBatch[] = [];
+  const worker = (): { caches: RenewalCaches; sharing: ReturnType<typeof shareRenewalCaches> } => {
+    const caches = createRenewalCaches();
+    const sharing = shareRenewalCaches({
+      caches,
+      clock,
+      scheduler: clock,
+      send: (b) => sent.push(JSON.parse(JSON.stringify(b)) as RenewalCacheBatch),
+      ...(maxBatch !== undefined ? { maxBatch } : {}),
+    });
+    return { caches, sharing };
+  };
+  return { clock, sent, a: worker(), b: worker() };
+}
+
+const account = { namespace: 'default', name: 'web' };
+
+describe('renewal cache sharing between workers', () => {
+  it('sends what a worker verified in one message per 100 ms, and the other worker holds the same entries', () => {
+    const { clock, sent, a, b } = twoWorkers();
+    a.caches.csr.keep(binKey(1), new CsrEntry(DNS, '', 'p256', KEY_BYTES));
+    a.caches.csr.keep(binKey(2), new CsrEntry(DNS, DNS, 'p384', KEY_BYTES));
+    a.caches.token.keep(binKey(3), { account, expiresAtMs: clock.now().getTime() + 60_000 });
+    assert.equal(sent.length, 0, 'nothing sent per call');
+    clock.advance(SHARE_INTERVAL_MS);
+    assert.equal(sent.length, 1);
+    b.sharing.receive(sent[0] as RenewalCacheBatch);
+    for (const k of [1, 2]) {
+      const mine = a.caches.csr.get(binKey(k));
+      const theirs = b.caches.csr.get(binKey(k));
+      assert.ok(mine !== undefined && theirs !== undefined);
+      assert.deepEqual(theirs, mine);
+      assert.deepEqual(csrOfEntry(theirs), csrOfEntry(mine));
+    }
+    assert.deepEqual(b.caches.token.get(binKey(3)), a.caches.token.get(binKey(3)));
+    assert.equal(b.caches.csr.bytes, a.caches.csr.bytes);
+    clock.advance(10 * SHARE_INTERVAL_MS);
+    assert.equal(sent.length, 1, 'nothing more to send; received entries are not sent back');
+  });
+
+  it('sends a full batch at once', () => {
+    const { sent, a } = twoWorkers(4);
+    for (let i = 0; i < 9; i++) a.caches.csr.keep(binKey(i), new CsrEntry(DNS, undefined, 'p256', KEY_BYTES));
+    assert.deepEqual(
+      sent.map((b) => b.csr.length),
+      [4, 4],
+    );
+  });
+
+  it('keeps token successes to their own expiry, and drops those already expired', () => {
+    const { clock, sent, a, b } = twoWorkers();
+    const t0 = clock.now().getTime();
+    a.caches.token.keep(binKey(1), { account, expiresAtMs: t0 + 150 });
+    a.caches.token.keep(binKey(2), { account, expiresAtMs: t0 + 50 });
+    clock.advance(SHARE_INTERVAL_MS);
+    b.sharing.receive(sent[0] as RenewalCacheBatch);
+    assert.equal(b.caches.token.get(binKey(1))?.expiresAtMs, t0 + 150);
+    assert.equal(b.caches.token.get(binKey(2)), undefined);
+  });
+
+  it('never brings back, after a clear, a token verified before it', () => {
+    const { clock, sent, a, b } = twoWorkers();
+    const exp = clock.now().getTime() + 3_600_000;
+    // b verified a token; the batch is still on its way when a clears (a signing key went)
+    b.caches.token.keep(binKey(1), { account, expiresAtMs: exp });
+    clock.advance(SHARE_INTERVAL_MS);
+    const inFlight = sent.shift() as RenewalCacheBatch;
+    clock.advance(10);
+    a.caches.token.keep(binKey(2), { account, expiresAtMs: exp });
+    a.caches.token.clearAt(clock.now().getTime());
+    a.sharing.receive(inFlight);
+    assert.equal(a.caches.token.size, 0, 'verified before the clear: not taken');
+    // a's pending entry was dropped, and the clear reaches b at once, clearing it too
+    assert.equal(sent.length, 1);
+    const clear = sent.shift() as RenewalCacheBatch;
+    assert.deepEqual(clear.token, []);
+    b.sharing.receive(clear);
+    assert.equal(b.caches.token.size, 0);
+    // verified after the clear: shared as usual
+    clock.advance(10);
+    b.caches.token.keep(binKey(3), { account, expiresAtMs: exp });
+    clock.advance(SHARE_INTERVAL_MS);
+    a.sharing.receive(sent.shift() as RenewalCacheBatch);
+    assert.ok(a.caches.token.get(binKey(3)) !== undefined);
+  });
+
+  it('sends nothing once closed (a draining worker forgets its tokens without clearing the others)', () => {
+    const { clock, sent, a } = twoWorkers();
+    a.caches.token.keep(binKey(1), { account, expiresAtMs: clock.now().getTime() + 60_000 });
+    a.sharing.close();
+    a.caches.token.clearAt(clock.now().getTime());
+    a.caches.csr.keep(binKey(2), new CsrEntry(DNS, undefined, 'p256', KEY_BYTES));
+    clock.advance(SHARE_INTERVAL_MS);
+    assert.deepEqual(sent, []);
+  });
+});
