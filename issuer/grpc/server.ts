@@ -218,7 +218,7 @@ async function handle(
  *
  * Both are made only when a stage reads them: most renewals are answered from the renewal caches
  * without reading either, and an AbortController with its timer and 'cancelled' listener cost
- * ≈ 10–15 µs a call. A signal made late is what it would have been had it been made at the start:
+ * ≈ 6 µs a call (the controller alone ≈ 5.3 µs in Node 20). A signal made late is what it would have been had it been made at the start:
  * already aborted when the client has cancelled, its timer set for what is left of the time limit
  * (firing on the next turn when nothing is left, as a timer set at the start would). A call that never
  * made one is over its limit when it was cancelled or when its time limit has passed.
@@ -229,6 +229,8 @@ class CallLimits {
   #onCancel: (() => void) | undefined;
   /** set when the time limit passes, whether or not the client had cancelled first */
   #timedOut = false;
+  /** set when the call is answered without a controller: whether it had ended then */
+  #endedWhenClosed: boolean | undefined;
 
   constructor(
     private readonly call: CertifyCall,
@@ -258,13 +260,21 @@ class CallLimits {
   }
 
   close(): void {
-    if (this.#controller === undefined) return;
+    if (this.#controller === undefined) {
+      this.#endedWhenClosed = this.ended();
+      return;
+    }
     clearTimeout(this.#timer);
     if (this.#onCancel !== undefined) this.call.removeListener('cancelled', this.#onCancel);
   }
 
   #arm(): AbortController {
     const ac = new AbortController();
+    // read after the call was answered (work a stage left running): what the signal was then, no timer
+    if (this.#endedWhenClosed !== undefined) {
+      if (this.#endedWhenClosed) ac.abort();
+      return ac;
+    }
     if (this.call.cancelled) ac.abort();
     else {
       this.#onCancel = () => {

@@ -145,4 +145,19 @@ describe('the Certify handler, time limit and cancellation', () => {
     })(call);
     assert.equal(answer.grpcCode, grpc.status.INTERNAL);
   });
+
+  it('gives a stage that reads the signal after the call was answered a signal as it was then, unarmed', async () => {
+    for (const cancelled of [false, true]) {
+      const call = new FakeCall();
+      let opts: { readonly signal: AbortSignal } | undefined;
+      const answer = await serve((_input, o) => {
+        opts = o;
+        if (cancelled) call.cancel();
+        return Promise.resolve(RESULT);
+      })(call);
+      assert.equal(answer.grpcCode, cancelled ? grpc.status.DEADLINE_EXCEEDED : grpc.status.OK);
+      assert.equal(opts?.signal.aborted, cancelled);
+      assert.equal(call.listenerCount('cancelled'), 0);
+    }
+  });
 });
