@@ -24,14 +24,14 @@ export async function runClusterWorker(
     pending = undefined;
     process.send?.({ type: 'ledger', snapshot: local.snapshot() } satisfies FromWorker);
   };
-  // Reports at most every 100 ms, at once when a leaf is signed under an anchor not reported yet.
-  const known = new Set<string>();
+  // Reports at most every 100 ms, at once when a leaf is signed under an anchor not reported yet. A
+  // call only counts (no snapshot: that is an array and an ISO string per anchor, built to report).
+  let reportedAnchors = 0;
   const ledger: IssuanceLedger = {
     record(anchor, notAfter) {
       local.record(anchor, notAfter);
-      const fresh = local.snapshot().length !== known.size;
-      if (fresh) {
-        for (const a of local.snapshot()) known.add(a.anchorFingerprint);
+      if (local.anchors !== reportedAnchors) {
+        reportedAnchors = local.anchors;
         clearTimeout(pending);
         report();
       } else {

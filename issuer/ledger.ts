@@ -27,7 +27,13 @@ export function issuanceObserver(
   };
 }
 
-export function createIssuanceLedger(initial: readonly AnchorIssuance[] = []): IssuanceLedger {
+/** A ledger this process keeps itself: how many anchors it has seen, without building a snapshot. */
+export interface LocalIssuanceLedger extends IssuanceLedger {
+  /** the number of anchors with at least one leaf (only grows) */
+  readonly anchors: number;
+}
+
+export function createIssuanceLedger(initial: readonly AnchorIssuance[] = []): LocalIssuanceLedger {
   const byAnchor = new Map<string, { issued: number; latest: number }>();
   const fpCache = new WeakMap<CertificateInfo, string>();
   for (const a of initial)
@@ -47,6 +53,9 @@ export function createIssuanceLedger(initial: readonly AnchorIssuance[] = []): I
     },
     get total() {
       return total;
+    },
+    get anchors() {
+      return byAnchor.size;
     },
     snapshot() {
       return [...byAnchor].map(([anchorFingerprint, e]) => ({

@@ -24,7 +24,12 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     serve.addOption(option);
   serve.action(async (flags: ServeFlags) => {
     const config = buildIssuerConfig(flags);
-    const run = await runIssuer(config, { logger: createIssuerLogger(config), clock: ctx.clock });
+    const logger = createIssuerLogger(config);
+    const run = await runIssuer(config, { logger, clock: ctx.clock }).catch((err: unknown) => {
+      // log lines are written at the end of the event-loop turn: those of the failed start go first
+      logger.flush();
+      throw err;
+    });
     if (run.role === 'worker') return;
     const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
     ctx.out(
