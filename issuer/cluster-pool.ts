@@ -30,10 +30,13 @@ export function createWorkerPool(o: {
   readonly count: number;
   readonly port: number;
   readonly logger: Logger;
+  /** the module each worker runs, with this process's arguments (default: this process's main module) */
+  readonly exec?: string;
   /** a worker's message other than 'listening' */
   readonly onMessage: (w: Worker, m: FromWorker) => void;
 }): WorkerPool {
   const state: PoolState = { draining: false, up: false, grpcPort: o.port, listening: new Set() };
+  if (o.exec !== undefined) cluster.setupPrimary({ exec: o.exec });
 
   const fork = (): Worker => {
     const w = cluster.fork();

@@ -9,7 +9,7 @@ import type { FromWorker, ToWorker } from './cluster-messages.js';
 import type { IssuerConfig } from './config.js';
 import { receiveCredentialFromPrimary } from './credential-handoff.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
-import { startIssuer } from './main.js';
+import { startWorkerService } from './main.js';
 
 /** A worker: the Certify service on the shared port; drains when the primary says so. */
 export async function runClusterWorker(
@@ -51,10 +51,9 @@ export async function runClusterWorker(
     maxInFlightPerPeer: perWorker(config.maxInFlightPerPeer),
   };
   const logger = deps.logger.child({ worker: worker?.id });
-  const issuer = await startIssuer(share, {
+  const issuer = await startWorkerService(share, {
     logger,
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
-    admin: false,
     ledger,
     credentials: await receiveCredentialFromPrimary({ logger }),
   }).catch((err: unknown) => {

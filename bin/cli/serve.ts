@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   buildIssuerConfig,
   createIssuerLogger,
@@ -9,6 +11,11 @@ import {
 import { durationOption, waitForSignal, type CliContext } from './kit.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
+
+/** What `--workers N` forks: the serve command alone (serve-worker.ts, or .js once compiled). */
+const WORKER_ENTRY = fileURLToPath(
+  new URL(`./serve-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
 
 /** `lanyard serve`: every flag also read from its LANYARD_… environment variable. */
 export function registerServeCommand(program: Command, ctx: CliContext): void {
@@ -24,7 +31,11 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     serve.addOption(option);
   serve.action(async (flags: ServeFlags) => {
     const config = buildIssuerConfig(flags);
-    const run = await runIssuer(config, { logger: createIssuerLogger(config), clock: ctx.clock });
+    const run = await runIssuer(config, {
+      logger: createIssuerLogger(config),
+      clock: ctx.clock,
+      workerEntry: WORKER_ENTRY,
+    });
     if (run.role === 'worker') return;
     const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
     ctx.out(
