@@ -271,7 +271,11 @@ const skiCache = new WeakMap<Buffer, Buffer>();
 function skiExtension(spki: Buffer): Buffer {
   let e = skiCache.get(spki);
   if (e === undefined) {
-    e = ext(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki)));
+    // kept as long as the renewal cache keeps the CSR: copied out of Node's shared 8 KiB buffer pool
+    // (ext → allocUnsafe), where these few bytes would each pin a whole slab (≈ 7.5 KB per entry)
+    const pooled = ext(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki)));
+    e = Buffer.allocUnsafeSlow(pooled.length);
+    pooled.copy(e);
     skiCache.set(spki, e);
   }
   return e;

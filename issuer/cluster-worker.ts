@@ -9,7 +9,7 @@ import type { FromWorker, ToWorker } from './cluster-messages.js';
 import type { IssuerConfig } from './config.js';
 import { receiveCredentialFromPrimary } from './credential-handoff.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
-import { startIssuer } from './main.js';
+import { startWorkerService } from './main.js';
 import { createRenewalCaches } from './renewal-cache.js';
 import { shareRenewalCaches } from './renewal-cache-sharing.js';
 
@@ -54,11 +54,10 @@ export async function runClusterWorker(
   };
   const logger = deps.logger.child({ worker: worker?.id });
   const renewalCaches = createRenewalCaches(config.renewalCacheBytes);
-  const issuer = await startIssuer(share, {
+  const issuer = await startWorkerService(share, {
     logger,
     renewalCaches,
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
-    admin: false,
     ledger,
     credentials: await receiveCredentialFromPrimary({ logger }),
   }).catch((err: unknown) => {

@@ -9,7 +9,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../ca/index.js';
-import { createAdminApp } from './admin.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import type { ToWorker } from './cluster-messages.js';
 import { createWorkerPool, type WorkerPool } from './cluster-pool.js';
@@ -24,7 +23,6 @@ import { createIssuerMetrics } from './metrics.js';
 import { forwardRenewalCacheBatch } from './renewal-cache-sharing.js';
 import { startIssuer } from './main.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
-import { createIssuerStatusReporter } from './status.js';
 
 export interface RunningCluster {
   readonly grpcAddress: HostPort;
@@ -70,10 +68,13 @@ function createAggregatedLedger(): IssuanceLedger & {
 
 export async function runClusterPrimary(
   config: IssuerConfig,
-  deps: { logger: Logger; clock?: Clock; workers: number },
+  deps: { logger: Logger; clock?: Clock; workers: number; workerEntry?: string },
 ): Promise<RunningCluster> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
+  // loaded by the primary only (workers import this module too): fastify, @peculiar/x509
+  const { createAdminApp } = await import('./admin.js');
+  const { createIssuerStatusReporter } = await import('./status.js');
   const metrics = createIssuerMetrics({ defaultMetrics: false, renewalHint: config.renewalHint });
   const aggregator = new AggregatorRegistry();
   // checked here once, so a bad pair is one clear error rather than every worker failing; kept
@@ -104,6 +105,7 @@ export async function runClusterPrimary(
     count: deps.workers,
     port: config.listen.port,
     logger,
+    ...(deps.workerEntry !== undefined ? { exec: deps.workerEntry } : {}),
     onMessage(w, m) {
       if (m.type === 'ledger') ledger.update(w.id, m.snapshot);
       else if (m.type === 'credential-wanted' && w.isConnected()) w.send(credentialMessage());
@@ -193,7 +195,12 @@ export type IssuerProcess =
  */
 export async function runIssuer(
   config: IssuerConfig,
-  deps: { readonly logger: Logger; readonly clock?: Clock },
+  deps: {
+    readonly logger: Logger;
+    readonly clock?: Clock;
+    /** the module a worker runs (with this process's arguments); default: this process's main module */
+    readonly workerEntry?: string;
+  },
 ): Promise<IssuerProcess> {
   const clock = deps.clock ?? systemClock;
   if (isClusterWorker()) {
@@ -201,7 +208,12 @@ export async function runIssuer(
     return { role: 'worker' };
   }
   if (config.workers > 1) {
-    const c = await runClusterPrimary(config, { logger: deps.logger, clock, workers: config.workers });
+    const c = await runClusterPrimary(config, {
+      logger: deps.logger,
+      clock,
+      workers: config.workers,
+      ...(deps.workerEntry !== undefined ? { workerEntry: deps.workerEntry } : {}),
+    });
     return {
       role: 'primary',
       grpcAddress: c.grpcAddress,

@@ -1,6 +1,6 @@
 import { HealthImplementation } from 'grpc-health-check';
 import type { IssuerMetrics } from './metrics.js';
-import type { StatusReporter } from './status.js';
+import type { Readiness } from './readiness.js';
 
 export const HEALTH_SERVICE = 'io.linkerd.proxy.identity.Identity';
 
@@ -11,7 +11,7 @@ export interface IssuerHealth {
   /** looks at the reporter's ready() now */
   readonly update: () => void;
   /** starts following `status` (NOT_SERVING until then): now, and every second */
-  follow(status: StatusReporter): void;
+  follow(status: Readiness): void;
   /** NOT_SERVING from now on (a drain began); stops following */
   drain(): void;
   readonly draining: () => boolean;
@@ -22,7 +22,7 @@ export interface IssuerHealth {
 export function createIssuerHealth(o: { readonly metrics: IssuerMetrics }): IssuerHealth {
   const service = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
   let draining = false;
-  let status: StatusReporter | undefined;
+  let status: Readiness | undefined;
   let timer: NodeJS.Timeout | undefined;
   function update(): void {
     const serving = !draining && status?.ready() === true;

@@ -2,7 +2,6 @@ import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Scheduler } from '../ca/index.js';
-import { createAdminApp } from './admin.js';
 import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
 import { createCertifier, type Certify } from './certify.js';
@@ -15,20 +14,24 @@ import { createTlsListener, type TlsListener } from './grpc/index.js';
 import { createIssuerHealth, type IssuerHealth } from './health.js';
 import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
+import { credentialReady, type Readiness } from './readiness.js';
 import { createRenewalCaches, type RenewalCaches } from './renewal-cache.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
-import { createIssuerStatusReporter, type StatusReporter } from './status.js';
+import type { StatusReporter } from './status.js';
 
-export interface RunningIssuer {
+/** A running Certify service; `status` is what its health follows (R: a full status reporter, or readiness alone). */
+export interface RunningService<R extends Readiness = Readiness> {
   /** actual addresses (port 0 in the config picks a free port) */
   readonly grpcAddress: HostPort;
   readonly adminAddress: HostPort;
   readonly credentials: CredentialSource;
-  readonly status: StatusReporter;
+  readonly status: R;
   readonly metrics: IssuerMetrics;
   /** Stops accepting calls, lets in-flight calls finish within the grace period, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
+
+export type RunningIssuer = RunningService<StatusReporter>;
 
 export interface StartIssuerDeps {
   readonly logger: Logger;
@@ -36,7 +39,7 @@ export interface StartIssuerDeps {
   /** runs the re-reads of the credential and serving files (default: Node's timers, unref'd) */
   readonly scheduler?: Scheduler;
   readonly authenticator?: Authenticator;
-  /** false in a cluster worker: the primary serves the admin endpoints */
+  /** false: no admin endpoints (a cluster worker runs startWorkerService: its primary serves them) */
   readonly admin?: boolean;
   /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
   readonly ledger?: IssuanceLedger;
@@ -66,8 +69,52 @@ interface IssuerParts {
   readonly authenticator: Authenticator;
 }
 
-/** Composition root of `lanyard serve`: builds the dependencies and starts both servers. No logic of its own. */
+/** What startService asks its caller for: what health follows, and the admin app (absent: none). */
+interface ServiceParts<R extends Readiness> {
+  reporter(o: {
+    readonly clock: Clock;
+    readonly credentials: CredentialSource;
+    readonly ledger: IssuanceLedger;
+    readonly servingTls: ServingTls | undefined;
+  }): R;
+  readonly admin?: (o: {
+    readonly credentials: CredentialSource;
+    readonly metrics: IssuerMetrics;
+    readonly status: R;
+    readonly draining: () => boolean;
+  }) => FastifyInstance;
+}
+
+/**
+ * Composition root of `lanyard serve` (one process, or --workers 1): builds the dependencies and
+ * starts both servers (the gRPC server alone when deps.admin is false). No logic of its own.
+ */
 export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): Promise<RunningIssuer> {
+  // loaded here, not by every importer of this module: a cluster worker (startWorkerService) needs
+  // neither the status report (@peculiar/x509) nor the admin app (fastify)
+  const { createIssuerStatusReporter } = await import('./status.js');
+  const adminApp = deps.admin === false ? undefined : (await import('./admin.js')).createAdminApp;
+  return startService(config, deps, {
+    reporter: (o) => createIssuerStatusReporter(config, o),
+    ...(adminApp !== undefined ? { admin: adminApp } : {}),
+  });
+}
+
+/**
+ * The Certify service of a node:cluster worker: the gRPC server only, its health following the
+ * credential's readiness (the primary serves the admin endpoints and the status).
+ */
+export function startWorkerService(config: IssuerConfig, deps: StartIssuerDeps): Promise<RunningService> {
+  return startService(config, deps, {
+    reporter: (o) => ({ ready: () => credentialReady(o.credentials, o.clock) }),
+  });
+}
+
+async function startService<R extends Readiness>(
+  config: IssuerConfig,
+  deps: StartIssuerDeps,
+  shape: ServiceParts<R>,
+): Promise<RunningService<R>> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
   // An unusable serving pair fails the start instead of failing every handshake later. The files are
@@ -88,7 +135,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
   const credentials = await openCredentials(config, deps, { clock, metrics, health, servingTls });
 
   const ledger = deps.ledger ?? createIssuanceLedger();
-  const reporter = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
+  const reporter = shape.reporter({ clock, credentials, ledger, servingTls });
   health.follow(reporter);
 
   const caches = deps.renewalCaches ?? createRenewalCaches(config.renewalCacheBytes);
@@ -116,10 +163,7 @@ export async function startIssuer(config: IssuerConfig, deps: StartIssuerDeps): 
       throw err;
     },
   );
-  const admin =
-    deps.admin === false
-      ? undefined
-      : createAdminApp({ credentials, metrics, status: reporter, draining: health.draining });
+  const admin = shape.admin?.({ credentials, metrics, status: reporter, draining: health.draining });
   await admin?.listen({ host: config.adminListen.host, port: config.adminListen.port });
   const adminPort = admin === undefined ? 0 : (admin.server.address() as { port: number }).port;
   logger.info(

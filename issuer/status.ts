@@ -10,6 +10,7 @@ import type { IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
 import type { IssuerStatus, ServingTlsStatus } from '../trust-bundles/index.js';
 import type { IssuanceLedger } from './ledger.js';
+import { credentialReady } from './readiness.js';
 import type { RenewalHint } from './renewal-hint.js';
 
 export type { AnchorStatus, IssuerStatus } from '../trust-bundles/index.js';
@@ -47,10 +48,7 @@ export function createStatusReporter(o: {
     }
     return s;
   };
-  const ready = (): boolean => {
-    const cred = o.credentials.current();
-    return cred !== undefined && o.clock.now().getTime() < cred.chainNotAfter.getTime();
-  };
+  const ready = (): boolean => credentialReady(o.credentials, o.clock);
   return {
     ready,
     status() {

@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   buildIssuerConfig,
   createIssuerLogger,
@@ -9,6 +11,11 @@ import {
 import { durationOption, waitForSignal, type CliContext } from './kit.js';
 
 const env = (name: string): string => `LANYARD_${name}`;
+
+/** What `--workers N` forks: the serve command alone (serve-worker.ts, or .js once compiled). */
+const WORKER_ENTRY = fileURLToPath(
+  new URL(`./serve-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
 
 /** `lanyard serve`: every flag also read from its LANYARD_… environment variable. */
 export function registerServeCommand(program: Command, ctx: CliContext): void {
@@ -25,11 +32,13 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
   serve.action(async (flags: ServeFlags) => {
     const config = buildIssuerConfig(flags);
     const logger = createIssuerLogger(config);
-    const run = await runIssuer(config, { logger, clock: ctx.clock }).catch((err: unknown) => {
-      // log lines are written at the end of the event-loop turn: those of the failed start go first
-      logger.flush();
-      throw err;
-    });
+    const run = await runIssuer(config, { logger, clock: ctx.clock, workerEntry: WORKER_ENTRY }).catch(
+      (err: unknown) => {
+        // log lines are written at the end of the event-loop turn: those of the failed start go first
+        logger.flush();
+        throw err;
+      },
+    );
     if (run.role === 'worker') return;
     const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
     ctx.out(
