@@ -126,11 +126,22 @@ export function shareRenewalCaches(o: {
   };
 }
 
-/** The primary: a worker's batch to every other connected worker. */
-export function forwardRenewalCacheBatch(from: Worker, batch: RenewalCacheBatch): void {
-  for (const w of Object.values(cluster.workers ?? {}))
-    if (w !== undefined && w !== from && w.isConnected()) w.send(batch);
+/**
+ * The primary: a worker's batch to every other connected worker, best effort. A worker killed
+ * outright still looks connected until the primary sees its 'disconnect': the send's error (EPIPE)
+ * goes to the callback, not to an 'error' event that would crash the primary.
+ */
+export function forwardRenewalCacheBatch(
+  from: Worker,
+  batch: RenewalCacheBatch,
+  workers: Iterable<Worker | undefined> = Object.values(cluster.workers ?? {}),
+): void {
+  for (const w of workers)
+    if (w !== undefined && w !== from && w.isConnected()) w.send(batch, undefined, undefined, ignore);
 }
+
+/** what a best-effort send does with its error: a batch lost is only entries verified once more */
+export const ignore = (): void => undefined;
 
 const b64 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('base64');
 const bin = (base64: string): string => Buffer.from(base64, 'base64').toString('latin1');

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import type { Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { createRenewalCaches, csrOfEntry, CsrEntry, type RenewalCaches } from '../../issuer/renewal-cache.js';
 import {
   SHARE_INTERVAL_MS,
+  forwardRenewalCacheBatch,
   shareRenewalCaches,
   type RenewalCacheBatch,
 } from '../../issuer/renewal-cache-sharing.js';
@@ -109,5 +112,45 @@ describe('renewal cache sharing between workers', () => {
     a.caches.csr.keep(binKey(2), new CsrEntry(DNS, undefined, 'p256', KEY_BYTES));
     clock.advance(SHARE_INTERVAL_MS);
     assert.deepEqual(sent, []);
+  });
+});
+
+/** A worker as node:cluster's primary sees it: a send that fails emits 'error' unless given a callback. */
+class FakeWorker extends EventEmitter {
+  received = 0;
+  constructor(
+    readonly id: number,
+    readonly broken: boolean,
+  ) {
+    super();
+  }
+  isConnected(): boolean {
+    return true;
+  }
+  send(_m: unknown, _h?: unknown, _o?: unknown, cb?: (err: Error | null) => void): boolean {
+    if (!this.broken) {
+      this.received++;
+      cb?.(null);
+      return true;
+    }
+    const err = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    // with no 'error' listener, emit throws: what crashed the primary
+    if (cb !== undefined) cb(err);
+    else this.emit('error', err);
+    return false;
+  }
+}
+
+describe('forwardRenewalCacheBatch', () => {
+  it('survives a worker killed outright (a send failing with EPIPE) and still reaches the others', () => {
+    const from = new FakeWorker(1, false);
+    const dead = new FakeWorker(2, true);
+    const alive = new FakeWorker(3, false);
+    const batch: RenewalCacheBatch = { type: 'renewal-cache', csr: [], token: [] };
+    const workers = [from, dead, alive] as unknown as Worker[];
+    assert.doesNotThrow(() => {
+      forwardRenewalCacheBatch(from as unknown as Worker, batch, workers);
+    });
+    assert.deepEqual([from.received, alive.received], [0, 1]);
   });
 });
