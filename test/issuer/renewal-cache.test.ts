@@ -74,7 +74,7 @@ describe('the renewal caches', () => {
     assert.deepEqual([c.size, c.clearedAtMs], [0, 1234]);
   });
 
-  it('estimate their bytes per entry within 25 % of the heap growth measured with --expose-gc', () => {
+  it('estimate their bytes per entry no more than 15 % below the heap growth measured with --expose-gc, at most twice it', () => {
     const r = spawnSync(
       process.execPath,
       ['--expose-gc', '--import', 'tsx', join('test', 'support', 'renewal-cache-bytes.ts'), '20000'],
@@ -84,8 +84,12 @@ describe('the renewal caches', () => {
     const m = JSON.parse(r.stdout) as Record<'csr' | 'token', { measured: number; estimated: number }>;
     for (const cache of ['csr', 'token'] as const) {
       const { measured, estimated } = m[cache];
+      // The budget needs the estimate not to fall far below what an entry really holds (or the caches
+      // would hold more than --renewal-cache-memory); above it only costs entries. One-sided tight: the
+      // measurement depends on the Node/V8 build (pointer compression, Map growth), ≈ 360–385 bytes for
+      // a CSR entry estimated at 376 on Node 20 here.
       assert.ok(
-        Math.abs(estimated - measured) <= 0.25 * measured,
+        estimated >= 0.85 * measured && estimated <= 2 * measured,
         `${cache}: estimated ${estimated} bytes per entry, measured ${measured}`,
       );
     }
