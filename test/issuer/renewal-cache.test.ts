@@ -74,6 +74,23 @@ describe('the renewal caches', () => {
     assert.deepEqual([c.size, c.clearedAtMs], [0, 1234]);
   });
 
+  it('neither keep nor tell the listener of an entry larger than the whole budget', () => {
+    const c = new RenewalCache<string>({ maxBytes: 100, sizeOf: (k, v) => k.length + v.length });
+    const told: string[] = [];
+    c.listen({ kept: (k) => told.push(k), cleared: () => undefined });
+    assert.equal(c.keep('a', 'small'), true);
+    assert.equal(c.keep('b', 'x'.repeat(200)), false);
+    assert.equal(c.set('c', 'x'.repeat(200)), false);
+    assert.deepEqual([told, c.size], [['a'], 1]);
+  });
+
+  it("bump their generation on every clear, their own or another worker's", () => {
+    const c = new RenewalCache<number>({ maxEntries: 10 });
+    c.clearAt(1);
+    c.forgetBefore(2);
+    assert.equal(c.generation, 2);
+  });
+
   it('estimate their bytes per entry no more than 15 % below the heap growth measured with --expose-gc, at most twice it', () => {
     const r = spawnSync(
       process.execPath,
