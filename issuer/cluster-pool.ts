@@ -43,6 +43,7 @@ export function createWorkerPool(o: {
 
   const fork = (): Worker => {
     const w = cluster.fork();
+    watchIpcErrors(w, o.logger);
     w.on('message', (m: FromWorker) => {
       if (m.type === 'listening') {
         state.grpcPort = m.port;
@@ -69,13 +70,38 @@ export function createWorkerPool(o: {
     started: () => whenAllListen(state, o.count),
     grpcPort: () => state.grpcPort,
     broadcast(m) {
-      for (const w of allWorkers()) if (w.isConnected()) w.send(m);
+      for (const w of allWorkers())
+        if (w.isConnected())
+          w.send(m, undefined, undefined, (err) => {
+            if (err !== null) warnIpcError(o.logger, w, err);
+          });
     },
     async drain(graceMs) {
       state.draining = true;
       await Promise.all(allWorkers().map((w) => drainWorker(w, graceMs, state.listening)));
     },
   };
+}
+
+/**
+ * Logs a worker's 'error' events instead of letting them crash the primary: a send to a worker killed
+ * outright fails with EPIPE while it still looks connected (its 'disconnect' not seen yet); its
+ * 'exit' follows, and fork()'s handler replaces it.
+ */
+export function watchIpcErrors(
+  w: { readonly id: number; on(event: 'error', listener: (err: Error) => void): unknown },
+  logger: Logger,
+): void {
+  w.on('error', (err: Error) => {
+    warnIpcError(logger, w, err);
+  });
+}
+
+function warnIpcError(logger: Logger, w: { readonly id: number }, err: Error): void {
+  logger.warn(
+    { event: 'worker_ipc_error', worker: w.id, err: err.message },
+    'a message to or from a worker failed',
+  );
 }
 
 /**

@@ -11,7 +11,7 @@ import { receiveCredentialFromPrimary } from './credential-handoff.js';
 import { createIssuanceLedger, type IssuanceLedger } from './ledger.js';
 import { startWorkerService } from './main.js';
 import { createRenewalCaches } from './renewal-cache.js';
-import { shareRenewalCaches } from './renewal-cache-sharing.js';
+import { ignore, shareRenewalCaches } from './renewal-cache-sharing.js';
 
 /** A worker: the Certify service on the shared port; drains when the primary says so. */
 export async function runClusterWorker(
@@ -71,8 +71,9 @@ export async function runClusterWorker(
     caches: renewalCaches,
     clock: deps.clock ?? systemClock,
     scheduler: systemScheduler,
+    // best effort: a channel that breaks (EPIPE) is the callback's, not an 'error' event's
     send: (batch) => {
-      if (process.connected) process.send?.(batch satisfies FromWorker);
+      if (process.connected) process.send?.(batch satisfies FromWorker, undefined, undefined, ignore);
     },
   });
   // Constructing one installs prom-client's listener that answers the primary's metrics requests.

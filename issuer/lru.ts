@@ -48,11 +48,14 @@ export class LruCache<K, V> {
     }
     return v;
   }
-  set(key: K, value: V): void {
+  /**
+   * Keeps `value` under `key` (the entry kept under it before is gone either way); false when the
+   * entry alone is larger than maxBytes, which is then not kept (it would only empty the cache).
+   */
+  set(key: K, value: V): boolean {
     this.delete(key);
     const size = this.sizeOf(key, value);
-    // an entry larger than the whole budget would only empty the cache
-    if (size > this.maxBytes) return;
+    if (size > this.maxBytes) return false;
     this.map.set(key, value);
     this.used += size;
     while (this.map.size > this.maxEntries || this.used > this.maxBytes) {
@@ -61,6 +64,7 @@ export class LruCache<K, V> {
       this.remove(oldest.value[0], oldest.value[1]);
       this.evictions++;
     }
+    return true;
   }
   delete(key: K): void {
     const v = this.map.get(key);

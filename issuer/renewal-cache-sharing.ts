@@ -16,8 +16,11 @@ export const SHARE_MAX_BATCH = 256;
 
 /** A CSR entry on the wire: key (base64), DNS name, commonName (0: none, 1: '', 2: the DNS name), key type, SKI+SPKI (base64). */
 type CsrWire = [string, string, 0 | 1 | 2, LeafKeyType, string];
-/** A token success on the wire: key (base64), namespace, name, expiry and when it was verified (epoch ms). */
-type TokenWire = [string, string, string, number, number];
+/**
+ * A token success on the wire: key (base64), namespace, name, expiry and when it was verified (epoch
+ * ms), what vouched for it (the JWKS key's fingerprint; null: nothing, TokenReview).
+ */
+type TokenWire = [string, string, string, number, number, string | null];
 
 /** worker → primary → the other workers */
 export interface RenewalCacheBatch {
@@ -38,13 +41,19 @@ export interface RenewalCacheSharing {
 }
 
 /**
- * Shares `caches` with the other workers through `send`. Token successes keep their own expiry. A
- * clear() (a JWT signing key lost or changed) must not be undone by entries verified before it: the
- * clearing worker drops what it has pending and tells the others at once (tokenClearedAtMs), and every
- * worker refuses token entries verified (sender's clock: one host, one clock) before the latest clear
- * it knows of, so a batch still in flight cannot bring one back. An entry verified after a clear by a
- * worker that has not yet noticed the lost key is taken, as that worker itself would answer that
- * token until its own key set changes (when it clears, it tells the others again).
+ * Shares `caches` with the other workers through `send`. Token successes keep their own expiry.
+ *
+ * A worker takes a token success only if it would have answered it itself: a JWT success carries the
+ * fingerprint of the JWKS key that verified it, and is taken only while the receiver's own key set
+ * holds that key (`caches.token.vouches`), so a worker that dropped a key never answers a token of it
+ * that a worker which has not yet noticed verified. A TokenReview success (no key) is taken with its
+ * own expiry, at most the sender's --token-review-cache after the API server answered it: the same
+ * bound as on the worker that asked, so sharing does not lengthen how long a revoked token works.
+ *
+ * A clear() (a JWT signing key lost or changed) must not be undone by entries verified before it: the
+ * clearing worker drops what it has pending and tells the others at once (tokenClearedAtMs); every
+ * worker then clears too, keeps nothing from its own verifications in progress, and refuses token
+ * entries verified (sender's clock: one host, one clock) before the latest clear it knows of.
  */
 export function shareRenewalCaches(o: {
   readonly caches: RenewalCaches;
@@ -88,8 +97,12 @@ export function shareRenewalCaches(o: {
     cleared: () => undefined,
   });
   caches.token.listen({
-    kept(key, e) {
-      token.push([b64(key), e.account.namespace, e.account.name, e.expiresAtMs, clock.now().getTime()]);
+    kept(key, e, by) {
+      // an entry with no expiry (a token that is not a JWT, kept without ttl: not the service's
+      // authenticators, JWTs must carry exp) is not shared; JSON would make its Infinity null
+      if (!Number.isFinite(e.expiresAtMs)) return;
+      const { namespace, name } = e.account;
+      token.push([b64(key), namespace, name, e.expiresAtMs, clock.now().getTime(), by ?? null]);
       added();
     },
     cleared(atMs) {
@@ -100,6 +113,7 @@ export function shareRenewalCaches(o: {
 
   return {
     receive(batch) {
+      if (closed) return;
       if (batch.tokenClearedAtMs !== undefined) caches.token.forgetBefore(batch.tokenClearedAtMs);
       for (const [key, dnsName, cn, keyType, keyBytes] of batch.csr)
         caches.csr.set(
@@ -107,8 +121,9 @@ export function shareRenewalCaches(o: {
           new CsrEntry(dnsName, cn === 0 ? undefined : cn === 1 ? '' : dnsName, keyType, bin(keyBytes)),
         );
       const now = clock.now().getTime();
-      for (const [key, namespace, name, expiresAtMs, keptAtMs] of batch.token) {
+      for (const [key, namespace, name, expiresAtMs, keptAtMs, by] of batch.token) {
         if (keptAtMs <= caches.token.clearedAtMs || expiresAtMs <= now) continue;
+        if (!caches.token.vouches(by ?? undefined)) continue;
         const kept: KeptSuccess = { account: Object.freeze({ namespace, name }), expiresAtMs };
         caches.token.set(bin(key), kept);
       }
@@ -126,11 +141,22 @@ export function shareRenewalCaches(o: {
   };
 }
 
-/** The primary: a worker's batch to every other connected worker. */
-export function forwardRenewalCacheBatch(from: Worker, batch: RenewalCacheBatch): void {
-  for (const w of Object.values(cluster.workers ?? {}))
-    if (w !== undefined && w !== from && w.isConnected()) w.send(batch);
+/**
+ * The primary: a worker's batch to every other connected worker, best effort. A worker killed
+ * outright still looks connected until the primary sees its 'disconnect': the send's error (EPIPE)
+ * goes to the callback, not to an 'error' event that would crash the primary.
+ */
+export function forwardRenewalCacheBatch(
+  from: Worker,
+  batch: RenewalCacheBatch,
+  workers: Iterable<Worker | undefined> = Object.values(cluster.workers ?? {}),
+): void {
+  for (const w of workers)
+    if (w !== undefined && w !== from && w.isConnected()) w.send(batch, undefined, undefined, ignore);
 }
+
+/** what a best-effort send does with its error: a batch lost is only entries verified once more */
+export const ignore = (): void => undefined;
 
 const b64 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('base64');
 const bin = (base64: string): string => Buffer.from(base64, 'base64').toString('latin1');

@@ -133,8 +133,8 @@ export function renewalCacheBudgets(totalBytes: number): { csr: number; token: n
 
 /** What a RenewalCache tells the worker that shares it (renewal-cache-sharing.ts). */
 export interface RenewalCacheListener<V> {
-  /** an entry this process verified was kept */
-  kept(key: string, value: V): void;
+  /** an entry this process verified was kept; `vouchedBy`: what vouched for it (RenewalCache.keep) */
+  kept(key: string, value: V, vouchedBy: string | undefined): void;
   /** this process forgot everything (clearAt), at `atMs` */
   cleared(atMs: number): void;
 }
@@ -150,12 +150,27 @@ export class RenewalCache<V> extends LruCache<string, V> {
   misses = 0;
   /** when the cache was last cleared, epoch ms: entries verified before it are not taken from other workers */
   clearedAtMs = -Infinity;
+  /**
+   * bumped by every clear (clearAt, forgetBefore): a verification in progress across one, this
+   * process's clear or another worker's, keeps nothing (authn/caching-authenticator.ts)
+   */
+  generation = 0;
+  /**
+   * Token successes: whether one that another worker verified, vouched for by `by` (the fingerprint
+   * of the JWKS key its signature verified with; undefined: no key, TokenReview), may be taken here.
+   * Set by the authenticator that answers from this cache; by default none is.
+   */
+  vouches: (by: string | undefined) => boolean = vouchesForNothing;
   private listener: RenewalCacheListener<V> | undefined;
 
-  /** an entry this process verified: kept, and told to the listener (other workers) */
-  keep(key: string, value: V): void {
-    this.set(key, value);
-    this.listener?.kept(key, value);
+  /**
+   * an entry this process verified (`vouchedBy`: see vouches): kept, and told to the listener (other
+   * workers); false, and not told, when set() refused it
+   */
+  keep(key: string, value: V, vouchedBy?: string): boolean {
+    if (!this.set(key, value)) return false;
+    this.listener?.kept(key, value, vouchedBy);
+    return true;
   }
   listen(listener: RenewalCacheListener<V>): void {
     this.listener = listener;
@@ -165,12 +180,15 @@ export class RenewalCache<V> extends LruCache<string, V> {
     this.forgetBefore(nowMs);
     this.listener?.cleared(nowMs);
   }
-  /** forgets everything, and any entry verified before `atMs` that arrives later */
+  /** forgets everything, and any entry verified before `atMs` that arrives later; verifications in progress keep nothing */
   forgetBefore(atMs: number): void {
     this.clear();
+    this.generation++;
     this.clearedAtMs = Math.max(this.clearedAtMs, atMs);
   }
 }
+
+const vouchesForNothing = (): boolean => false;
 
 /** The renewal caches of one process, sharing one memory budget. */
 export interface RenewalCaches {

@@ -5,9 +5,33 @@ import { RenewalCache, tokenEntryBytes, type KeptSuccess } from '../renewal-cach
 import type { AuthenticateOptions, Authenticator } from './authenticator.js';
 import { checkTokenSize, tokenCacheKey, tokenText, unverifiedJwtExpMs } from './common.js';
 
+/** What an inner authenticator may tell the cache besides the account. */
+export interface Vouched {
+  readonly account: ServiceAccountRef;
+  /** when the token stops being valid, epoch ms, as the inner authenticator checked it (then not read again) */
+  readonly expiresAtMs?: number;
+  /**
+   * what vouched for the token (a JWKS key's fingerprint), told with the success to other workers,
+   * which take it only while `vouches` says they hold the same (renewal-cache-sharing.ts)
+   */
+  readonly by?: string;
+}
+
+/** An inner authenticator that says what vouched for the token. */
+export interface VouchingAuthenticator {
+  readonly name: string;
+  vouch(token: Uint8Array, opts: AuthenticateOptions): Promise<Vouched>;
+  close?(): Promise<void>;
+}
+
 export interface CachingAuthenticatorOptions {
   /** asked on a miss; its successes (and, with failureTtlMs, its InvalidTokenErrors) are kept */
-  readonly inner: Authenticator;
+  readonly inner: Authenticator | VouchingAuthenticator;
+  /**
+   * whether a success another worker verified, vouched for by `by` (Vouched.by), may be taken into
+   * `successes`; default: none is
+   */
+  readonly vouches?: (by: string | undefined) => boolean;
   readonly clock: Clock;
   /** how long a success is kept, ms, never past the token's own expiry; 0: never; default Infinity */
   readonly ttlMs?: number;
@@ -94,30 +118,34 @@ export function createCachingAuthenticator(o: CachingAuthenticatorOptions): Cach
   const admit = o.admit ?? checkTokenSize;
   const expiresAtOf = o.tokenExpiresAtMs ?? jwtExpiresAtMs;
   const stats = { hits: 0, failureHits: 0 };
-  // bumped by clear(); an answer that straddles it is not kept
-  let generation = 0;
+  if (o.vouches !== undefined) successes.vouches = o.vouches;
 
   async function ask(token: Uint8Array, key: string, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
-    const started = generation;
-    let account: ServiceAccountRef;
+    // bumped by every clear of the successes, clear() here or another worker's: an answer that
+    // straddles one is not kept
+    const started = successes.generation;
+    let v: Vouched;
     try {
-      account = await inner.authenticate(token, opts);
+      v =
+        'vouch' in inner
+          ? await inner.vouch(token, opts)
+          : { account: await inner.authenticate(token, opts) };
     } catch (err) {
-      if (failureTtlMs > 0 && err instanceof InvalidTokenError && started === generation) {
+      if (failureTtlMs > 0 && err instanceof InvalidTokenError && started === successes.generation) {
         const expiresAtMs = clock.now().getTime() + failureTtlMs;
         failures.set(key, { reason: err.reason, message: err.message, expiresAtMs });
       }
       throw err;
     }
+    const { account } = v;
     const doneMs = clock.now().getTime();
-    const expiresAtMs = Math.min(doneMs + ttlMs, expiresAtOf(token) ?? Infinity);
-    if (ttlMs > 0 && expiresAtMs > doneMs && started === generation)
-      successes.keep(key, { account, expiresAtMs });
+    const expiresAtMs = Math.min(doneMs + ttlMs, v.expiresAtMs ?? expiresAtOf(token) ?? Infinity);
+    if (ttlMs > 0 && expiresAtMs > doneMs && started === successes.generation)
+      successes.keep(key, { account, expiresAtMs }, v.by);
     return account;
   }
 
   function clear(): void {
-    generation++;
     successes.clearAt(clock.now().getTime());
     failures.clear();
   }

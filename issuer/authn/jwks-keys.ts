@@ -66,6 +66,8 @@ export interface JwksKeyStore {
   refetchForUnknownKid(signal: AbortSignal): Promise<KeySet | undefined>;
   /** URL source: the key set in use was fetched maxKeyAgeMs ago or longer (it vouches for nothing) */
   tooOld(): boolean;
+  /** whether the key set in use holds the key of this fingerprint (JwksKey.fingerprint); false before the first load */
+  holds(fingerprint: string): boolean;
   /** loads now (single-flight); throws AuthenticatorUnavailableError on failure */
   reload(reason: string): Promise<void>;
   stats(): JwksKeyStoreStats;
@@ -125,6 +127,7 @@ export function createJwksKeyStore(options: JwksKeyStoreOptions): JwksKeyStore {
     keys: (signal) => keys(st, signal),
     refetchForUnknownKid: (signal) => refetchForUnknownKid(st, signal),
     tooOld: () => tooOld(st, options.clock.now().getTime()),
+    holds: (fingerprint) => st.keySet?.keys.some((k) => k.fingerprint === fingerprint) ?? false,
     reload: (reason) => reload(st, reason),
     stats: () => ({ ...st.stats }),
     close() {

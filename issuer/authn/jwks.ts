@@ -1,4 +1,4 @@
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { requestBounded } from '../../trust-bundles/index.js';
 
@@ -38,7 +38,11 @@ export interface JwksKey {
   /** the JWK's `alg`, when it names one; the key then verifies only that algorithm */
   readonly alg: string | undefined;
   readonly key: KeyObject;
-  /** identifies the key material and its kid/alg, to notice keys that change or disappear */
+  /**
+   * identifies the key material and its kid/alg, to notice keys that change or disappear: the
+   * SHA-256 (base64url) of kid, alg and SPKI. Compact, as it also travels with every token success
+   * shared with other workers (renewal-cache-sharing.ts), which take one only while they hold the key.
+   */
   readonly fingerprint: string;
 }
 
@@ -120,7 +124,10 @@ function importJwk(jwk: unknown, algorithms: readonly string[]): JwksKey | strin
   if (!algorithms.some((a) => keyFitsAlgorithm(key, a)))
     return `${label}: fits none of the allowed algorithms`;
   const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
-  return Object.freeze({ kid, alg, key, fingerprint: `${kid ?? ''}|${alg ?? ''}|${spki}` });
+  const fingerprint = createHash('sha256')
+    .update(`${kid ?? ''}|${alg ?? ''}|${spki}`)
+    .digest('base64url');
+  return Object.freeze({ kid, alg, key, fingerprint });
 }
 
 /**

@@ -1,8 +1,7 @@
-import type { KeyObject } from 'node:crypto';
 import { type Clock, type ServiceAccountRef } from '../../ca/index.js';
 import { InvalidTokenError } from './errors.js';
 import { quote } from './common.js';
-import { keysForToken } from './jwks.js';
+import { keysForToken, type JwksKey } from './jwks.js';
 import type { JwksKeyStore } from './jwks-keys.js';
 import { parseCompactJws, verifyJwsSignature } from './jws.js';
 import { checkClaims, type ClaimRules } from './jwt-claims.js';
@@ -22,9 +21,18 @@ export interface JwtVerifierStats {
   readonly keyResolutions: number;
 }
 
+/** What a verified token vouches for, and what vouched for it. */
+export interface VerifiedJwt {
+  readonly account: ServiceAccountRef;
+  /** its `exp`, epoch ms (checked) */
+  readonly expMs: number;
+  /** the fingerprint of the JWKS key its signature verified with (JwksKey.fingerprint) */
+  readonly keyFingerprint: string;
+}
+
 /** One token, fully checked: header, key, signature, claims. No cache here. */
 export interface JwtVerifier {
-  verify(text: string, signal: AbortSignal): Promise<ServiceAccountRef>;
+  verify(text: string, signal: AbortSignal): Promise<VerifiedJwt>;
   stats(): JwtVerifierStats;
 }
 
@@ -42,13 +50,15 @@ export function createJwtVerifier(o: JwtVerifierOptions): JwtVerifier {
       const alg = checkHeader(header, o.algorithms);
       stats.keyResolutions++;
       const keys = await resolveKeys(o.store, header, alg, signal);
-      if (!keys.some((key) => verifyJwsSignature(alg, key, jws.signingInput, jws.signature))) {
+      const key = keys.find((k) => verifyJwsSignature(alg, k.key, jws.signingInput, jws.signature));
+      if (key === undefined) {
         throw new InvalidTokenError(
           `the token's signature does not verify with the JWKS key${typeof header.kid === 'string' ? ` ${quote(header.kid)}` : ''}`,
           { reason: 'signature' },
         );
       }
-      return checkClaims(jws.payload, o, o.clock.now()).account;
+      const { account, expMs } = checkClaims(jws.payload, o, o.clock.now());
+      return { account, expMs, keyFingerprint: key.fingerprint };
     },
     stats: () => ({ ...stats }),
   };
@@ -86,7 +96,7 @@ async function resolveKeys(
   header: { kid?: unknown },
   alg: string,
   signal: AbortSignal,
-): Promise<readonly KeyObject[]> {
+): Promise<readonly JwksKey[]> {
   if (header.kid !== undefined && typeof header.kid !== 'string') {
     throw new InvalidTokenError('the token header "kid" is not a string', { reason: 'key' });
   }
@@ -117,6 +127,6 @@ async function resolveKeys(
         reason: 'key',
       });
     default:
-      return found.map((k) => k.key);
+      return found;
   }
 }

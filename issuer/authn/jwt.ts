@@ -123,14 +123,17 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
   const cached = createCachingAuthenticator({
     inner: {
       name: 'jwt',
-      async authenticate(token, opts) {
+      async vouch(token, opts) {
         throwIfAborted(opts.signal);
-        return verifier.verify(tokenText(token), opts.signal);
+        const v = await verifier.verify(tokenText(token), opts.signal);
+        return { account: v.account, expiresAtMs: v.expMs, by: v.keyFingerprint };
       },
     },
     clock,
     // positive results only, kept until the token's exp
     ...tokenCacheOptions(options.cache),
+    // another worker's success is taken only while this worker holds the key that verified it
+    vouches: (by) => by !== undefined && store.holds(by),
     // a key set past its maximum age vouches for nothing, cached or not: verify() refreshes or refuses
     trustCached: () => !store.tooOld(),
   });

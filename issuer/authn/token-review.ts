@@ -157,6 +157,9 @@ export function createTokenReviewAuthenticator(
     ttlMs: cacheTtlMs,
     failureTtlMs: failureCacheTtlMs,
     ...tokenCacheOptions(options.cache),
+    // another worker's success (no key vouches for it) keeps the expiry it got there: at most
+    // cacheTtlMs after the API server answered, as here, so taking it lengthens nothing
+    vouches: (by) => by === undefined,
     admit: (token) => {
       unsent(() => {
         checkTokenSize(token);

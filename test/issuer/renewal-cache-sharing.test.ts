@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import type { Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { createRenewalCaches, csrOfEntry, CsrEntry, type RenewalCaches } from '../../issuer/renewal-cache.js';
 import {
   SHARE_INTERVAL_MS,
+  forwardRenewalCacheBatch,
   shareRenewalCaches,
   type RenewalCacheBatch,
 } from '../../issuer/renewal-cache-sharing.js';
@@ -18,6 +21,8 @@ function twoWorkers(maxBatch?: number) {
   const sent: RenewalCacheBatch[] = [];
   const worker = (): { caches: RenewalCaches; sharing: ReturnType<typeof shareRenewalCaches> } => {
     const caches = createRenewalCaches();
+    // as the JWT authenticator sets it: successes vouched for by a key this worker holds
+    caches.token.vouches = (by) => by === 'key-1';
     const sharing = shareRenewalCaches({
       caches,
       clock,
@@ -37,7 +42,7 @@ describe('renewal cache sharing between workers', () => {
     const { clock, sent, a, b } = twoWorkers();
     a.caches.csr.keep(binKey(1), new CsrEntry(DNS, '', 'p256', KEY_BYTES));
     a.caches.csr.keep(binKey(2), new CsrEntry(DNS, DNS, 'p384', KEY_BYTES));
-    a.caches.token.keep(binKey(3), { account, expiresAtMs: clock.now().getTime() + 60_000 });
+    a.caches.token.keep(binKey(3), { account, expiresAtMs: clock.now().getTime() + 60_000 }, 'key-1');
     assert.equal(sent.length, 0, 'nothing sent per call');
     clock.advance(SHARE_INTERVAL_MS);
     assert.equal(sent.length, 1);
@@ -67,8 +72,8 @@ describe('renewal cache sharing between workers', () => {
   it('keeps token successes to their own expiry, and drops those already expired', () => {
     const { clock, sent, a, b } = twoWorkers();
     const t0 = clock.now().getTime();
-    a.caches.token.keep(binKey(1), { account, expiresAtMs: t0 + 150 });
-    a.caches.token.keep(binKey(2), { account, expiresAtMs: t0 + 50 });
+    a.caches.token.keep(binKey(1), { account, expiresAtMs: t0 + 150 }, 'key-1');
+    a.caches.token.keep(binKey(2), { account, expiresAtMs: t0 + 50 }, 'key-1');
     clock.advance(SHARE_INTERVAL_MS);
     b.sharing.receive(sent[0] as RenewalCacheBatch);
     assert.equal(b.caches.token.get(binKey(1))?.expiresAtMs, t0 + 150);
@@ -79,11 +84,11 @@ describe('renewal cache sharing between workers', () => {
     const { clock, sent, a, b } = twoWorkers();
     const exp = clock.now().getTime() + 3_600_000;
     // b verified a token; the batch is still on its way when a clears (a signing key went)
-    b.caches.token.keep(binKey(1), { account, expiresAtMs: exp });
+    b.caches.token.keep(binKey(1), { account, expiresAtMs: exp }, 'key-1');
     clock.advance(SHARE_INTERVAL_MS);
     const inFlight = sent.shift() as RenewalCacheBatch;
     clock.advance(10);
-    a.caches.token.keep(binKey(2), { account, expiresAtMs: exp });
+    a.caches.token.keep(binKey(2), { account, expiresAtMs: exp }, 'key-1');
     a.caches.token.clearAt(clock.now().getTime());
     a.sharing.receive(inFlight);
     assert.equal(a.caches.token.size, 0, 'verified before the clear: not taken');
@@ -95,7 +100,7 @@ describe('renewal cache sharing between workers', () => {
     assert.equal(b.caches.token.size, 0);
     // verified after the clear: shared as usual
     clock.advance(10);
-    b.caches.token.keep(binKey(3), { account, expiresAtMs: exp });
+    b.caches.token.keep(binKey(3), { account, expiresAtMs: exp }, 'key-1');
     clock.advance(SHARE_INTERVAL_MS);
     a.sharing.receive(sent.shift() as RenewalCacheBatch);
     assert.ok(a.caches.token.get(binKey(3)) !== undefined);
@@ -109,5 +114,81 @@ describe('renewal cache sharing between workers', () => {
     a.caches.csr.keep(binKey(2), new CsrEntry(DNS, undefined, 'p256', KEY_BYTES));
     clock.advance(SHARE_INTERVAL_MS);
     assert.deepEqual(sent, []);
+  });
+
+  it('takes a token success only when it holds the key that vouched for it', () => {
+    const { clock, sent, a, b } = twoWorkers();
+    const exp = clock.now().getTime() + 60_000;
+    a.caches.token.keep(binKey(1), { account, expiresAtMs: exp }, 'key-1');
+    // a still verifies with a key b has dropped (b's key set changed, a's not yet)
+    a.caches.token.keep(binKey(2), { account, expiresAtMs: exp }, 'key-2');
+    // no key vouches (TokenReview): a JWT worker takes none
+    a.caches.token.keep(binKey(3), { account, expiresAtMs: exp });
+    clock.advance(SHARE_INTERVAL_MS);
+    const batch = sent.shift() as RenewalCacheBatch;
+    b.sharing.receive(batch);
+    assert.ok(b.caches.token.get(binKey(1)) !== undefined);
+    assert.equal(b.caches.token.get(binKey(2)), undefined);
+    assert.equal(b.caches.token.get(binKey(3)), undefined);
+    // a TokenReview worker takes only successes no key vouched for
+    b.caches.token.clear();
+    b.caches.token.vouches = (by) => by === undefined;
+    b.sharing.receive(batch);
+    assert.deepEqual(
+      [1, 2, 3].map((k) => b.caches.token.get(binKey(k)) !== undefined),
+      [false, false, true],
+    );
+  });
+
+  it('shares no token success without an expiry, and takes nothing once closed', () => {
+    const { clock, sent, a, b } = twoWorkers();
+    a.caches.token.keep(binKey(1), { account, expiresAtMs: Infinity }, 'key-1');
+    a.caches.csr.keep(binKey(2), new CsrEntry(DNS, undefined, 'p256', KEY_BYTES));
+    clock.advance(SHARE_INTERVAL_MS);
+    const batch = sent.shift() as RenewalCacheBatch;
+    assert.deepEqual([batch.token.length, batch.csr.length], [0, 1]);
+    b.sharing.close();
+    b.sharing.receive(batch);
+    assert.equal(b.caches.csr.size, 0);
+  });
+});
+
+/** A worker as node:cluster's primary sees it: a send that fails emits 'error' unless given a callback. */
+class FakeWorker extends EventEmitter {
+  received = 0;
+  constructor(
+    readonly id: number,
+    readonly broken: boolean,
+  ) {
+    super();
+  }
+  isConnected(): boolean {
+    return true;
+  }
+  send(_m: unknown, _h?: unknown, _o?: unknown, cb?: (err: Error | null) => void): boolean {
+    if (!this.broken) {
+      this.received++;
+      cb?.(null);
+      return true;
+    }
+    const err = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    // with no 'error' listener, emit throws: what crashed the primary
+    if (cb !== undefined) cb(err);
+    else this.emit('error', err);
+    return false;
+  }
+}
+
+describe('forwardRenewalCacheBatch', () => {
+  it('survives a worker killed outright (a send failing with EPIPE) and still reaches the others', () => {
+    const from = new FakeWorker(1, false);
+    const dead = new FakeWorker(2, true);
+    const alive = new FakeWorker(3, false);
+    const batch: RenewalCacheBatch = { type: 'renewal-cache', csr: [], token: [] };
+    const workers = [from, dead, alive] as unknown as Worker[];
+    assert.doesNotThrow(() => {
+      forwardRenewalCacheBatch(from as unknown as Worker, batch, workers);
+    });
+    assert.deepEqual([from.received, alive.received], [0, 1]);
   });
 });

@@ -74,7 +74,24 @@ describe('the renewal caches', () => {
     assert.deepEqual([c.size, c.clearedAtMs], [0, 1234]);
   });
 
-  it('estimate their bytes per entry within 25 % of the heap growth measured with --expose-gc', () => {
+  it('neither keep nor tell the listener of an entry larger than the whole budget', () => {
+    const c = new RenewalCache<string>({ maxBytes: 100, sizeOf: (k, v) => k.length + v.length });
+    const told: string[] = [];
+    c.listen({ kept: (k) => told.push(k), cleared: () => undefined });
+    assert.equal(c.keep('a', 'small'), true);
+    assert.equal(c.keep('b', 'x'.repeat(200)), false);
+    assert.equal(c.set('c', 'x'.repeat(200)), false);
+    assert.deepEqual([told, c.size], [['a'], 1]);
+  });
+
+  it("bump their generation on every clear, their own or another worker's", () => {
+    const c = new RenewalCache<number>({ maxEntries: 10 });
+    c.clearAt(1);
+    c.forgetBefore(2);
+    assert.equal(c.generation, 2);
+  });
+
+  it('estimate their bytes per entry no more than 15 % below the heap growth measured with --expose-gc, at most twice it', () => {
     const r = spawnSync(
       process.execPath,
       ['--expose-gc', '--import', 'tsx', join('test', 'support', 'renewal-cache-bytes.ts'), '20000'],
@@ -84,8 +101,12 @@ describe('the renewal caches', () => {
     const m = JSON.parse(r.stdout) as Record<'csr' | 'token', { measured: number; estimated: number }>;
     for (const cache of ['csr', 'token'] as const) {
       const { measured, estimated } = m[cache];
+      // The budget needs the estimate not to fall far below what an entry really holds (or the caches
+      // would hold more than --renewal-cache-memory); above it only costs entries. One-sided tight: the
+      // measurement depends on the Node/V8 build (pointer compression, Map growth), ≈ 360–385 bytes for
+      // a CSR entry estimated at 376 on Node 20 here.
       assert.ok(
-        Math.abs(estimated - measured) <= 0.25 * measured,
+        estimated >= 0.85 * measured && estimated <= 2 * measured,
         `${cache}: estimated ${estimated} bytes per entry, measured ${measured}`,
       );
     }

@@ -188,6 +188,52 @@ describe('createCachingAuthenticator', () => {
     assert.equal(inner.calls, 2);
   });
 
+  it("keeps nothing from a call that straddles another worker's clear of the shared successes", async () => {
+    const successes = createRenewalCaches().token;
+    const { clock, inner, call } = setup({ ttlMs: 60_000, successes });
+    inner.answers.set('t', WEB);
+    let release = (): void => undefined;
+    inner.hold = new Promise((r) => {
+      release = r;
+    });
+    const p = call('t');
+    // what renewal-cache-sharing.ts does with a clear another worker sent
+    successes.forgetBefore(clock.now().getTime());
+    release();
+    await p;
+    assert.equal(successes.size, 0);
+    inner.hold = undefined;
+    await call('t');
+    assert.equal(inner.calls, 2);
+  });
+
+  it('tells the successes what vouched for a token, and sets which vouchers another worker may bring', async () => {
+    const successes = createRenewalCaches().token;
+    const told: (string | undefined)[] = [];
+    successes.listen({ kept: (_k, _v, by) => told.push(by), cleared: () => undefined });
+    const clock = new FakeClock();
+    const cached = createCachingAuthenticator({
+      inner: {
+        name: 'vouching',
+        vouch: () =>
+          Promise.resolve({ account: WEB, expiresAtMs: clock.now().getTime() + 5_000, by: 'key-1' }),
+      },
+      clock,
+      successes,
+      vouches: (by) => by === 'key-1',
+    });
+    await cached.authenticate(bytes('t'), { signal: signal() });
+    assert.deepEqual(told, ['key-1']);
+    assert.equal(successes.size, 1);
+    assert.equal(successes.vouches('key-1'), true);
+    assert.equal(successes.vouches('key-2'), false);
+    assert.equal(successes.vouches(undefined), false);
+    // the expiry the inner authenticator checked bounds the entry (the token is not read for it)
+    clock.advance(5_000);
+    await cached.authenticate(bytes('t'), { signal: signal() });
+    assert.equal(cached.stats().hits, 0);
+  });
+
   it('lets the inner authenticator decide while trustCached() is false, and keeps the entry', async () => {
     let trust = true;
     const { inner, call } = setup({ ttlMs: 60_000, trustCached: () => trust });

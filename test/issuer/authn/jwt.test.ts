@@ -20,6 +20,12 @@ import { closedPort, startJwksServer, type JwksServer } from '../../support/jwks
 import { tempDir } from '../../support/temp-dir.js';
 import { assertRejects, authenticatorContract, bytes, signal } from './contract.js';
 import { defer } from '../../support/cleanup.js';
+import { createRenewalCaches, type RenewalCaches } from '../../../issuer/renewal-cache.js';
+import {
+  shareRenewalCaches,
+  type RenewalCacheBatch,
+  type RenewalCacheSharing,
+} from '../../../issuer/renewal-cache-sharing.js';
 
 const SKEW_MS = 20_000;
 const AUD = 'identity.l5d.io';
@@ -561,6 +567,73 @@ describe('JWT authenticator: keys', () => {
 });
 
 describe('JWT authenticator: cache', () => {
+  it("takes another worker's success only for a key it holds itself (a worker that dropped a key refuses its tokens)", async (ctx) => {
+    const f = await fixture();
+    defer(ctx, () => {
+      f.cleanup();
+    });
+    const sent: RenewalCacheBatch[] = [];
+    type Worker = { auth: JwtAuthenticator; caches: RenewalCaches; sharing: RenewalCacheSharing };
+    const worker = (fileCheckIntervalMs: number): Worker => {
+      const caches = createRenewalCaches();
+      const auth = authFor(f, { fileCheckIntervalMs, cache: { successes: caches.token } });
+      defer(ctx, () => auth.close());
+      const sharing = shareRenewalCaches({
+        caches,
+        clock: f.clock,
+        scheduler: f.clock,
+        send: (batch) => sent.push(JSON.parse(JSON.stringify(batch)) as RenewalCacheBatch),
+      });
+      return { auth, caches, sharing };
+    };
+    // a does not look at the JWKS file again during the test; b does every second
+    const a = worker(3_600_000);
+    const b = worker(1_000);
+    /** what was sent (after the batching interval) reaches `to` */
+    const deliver = (to: Worker): void => {
+      f.clock.advance(100);
+      for (const batch of sent.splice(0)) to.sharing.receive(batch);
+    };
+    await a.auth.refresh();
+    await b.auth.refresh();
+    const old = await mint(f);
+    await a.auth.authenticate(bytes(old), { signal: signal() });
+    deliver(b);
+    const verified = b.auth.stats().verifications;
+    assert.equal((await b.auth.authenticate(bytes(old), { signal: signal() })).name, 'web');
+    assert.equal(b.auth.stats().verifications, verified, "a's success answered on b: same key");
+    // the key is replaced; b notices (on its next verification) and clears, and its clear reaches a
+    const next = await createSigningKeyDir(join(f.dir, 'next'), { clock: f.clock });
+    replaceFile(f.jwksPath, JSON.stringify(next.jwks));
+    f.clock.advance(1_000);
+    const fresh = await mintServiceAccountToken({
+      key: next.key,
+      kid: next.kid,
+      namespace: 'emojivoto',
+      serviceAccount: 'web',
+      now: f.clock.now(),
+    });
+    assert.equal((await b.auth.authenticate(bytes(fresh), { signal: signal() })).name, 'web');
+    await assertRejects(
+      b.auth.authenticate(bytes(old), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      old,
+      'key',
+    );
+    deliver(a);
+    assert.equal(a.caches.token.size, 0);
+    // a has not re-read the file: it still verifies the old key's token, after the clear, and shares it
+    assert.equal((await a.auth.authenticate(bytes(old), { signal: signal() })).name, 'web');
+    deliver(b);
+    assert.equal(b.caches.token.size, 0, 'not taken: b no longer holds the key');
+    await assertRejects(
+      b.auth.authenticate(bytes(old), { signal: signal() }),
+      'ERR_TOKEN_INVALID',
+      old,
+      'key',
+    );
+  });
+
   it('answers a repeated token from the cache without resolving a key or verifying again', async (ctx) => {
     const f = await fixture();
     const auth = authFor(f);
