@@ -1,7 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
-import { type Clock } from '../../ca/index.js';
+import { systemClock, type Clock } from '../../ca/index.js';
 import { parseDuration } from '../../ca/index.js';
 import { LanyardError, UsageError } from '../../ca/index.js';
+import { flushLogLines } from '../../issuer/index.js';
 
 /** What the command layer adds to an error of a code: how the operator gets past it with a flag. */
 const FLAG_HINTS: Readonly<Partial<Record<string, string>>> = {
@@ -14,6 +15,23 @@ export interface CliContext {
   readonly env: NodeJS.ProcessEnv;
   out(line: string): void;
   err(line: string): void;
+}
+
+/**
+ * The context of a real process (the entry files): standard output and error. A line to stderr is
+ * written after the log lines logged before it, which the loggers may still hold for the end of the
+ * event-loop turn (issuer/logger.ts): the CLI's error line comes last.
+ */
+export function stdioContext(): CliContext {
+  return {
+    clock: systemClock,
+    env: process.env,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => {
+      flushLogLines();
+      process.stderr.write(`${line}\n`);
+    },
+  };
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

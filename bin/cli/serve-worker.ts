@@ -4,16 +4,10 @@
 // the primary's and its errors are reported as the CLI reports them; the other commands and their
 // libraries are not loaded, which keeps each worker's memory to what serving Certify needs.
 import { Command } from 'commander';
-import { systemClock } from '../../ca/index.js';
-import { runCli, type CliContext } from './kit.js';
+import { runCli, stdioContext } from './kit.js';
 import { registerServeCommand } from './serve.js';
 
-const ctx: CliContext = {
-  clock: systemClock,
-  env: process.env,
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+const ctx = stdioContext();
 
 const program = new Command('lanyard');
 registerServeCommand(program, ctx);

@@ -32,13 +32,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
   serve.action(async (flags: ServeFlags) => {
     const config = buildIssuerConfig(flags);
     const logger = createIssuerLogger(config);
-    const run = await runIssuer(config, { logger, clock: ctx.clock, workerEntry: WORKER_ENTRY }).catch(
-      (err: unknown) => {
-        // log lines are written at the end of the event-loop turn: those of the failed start go first
-        logger.flush();
-        throw err;
-      },
-    );
+    // a failed start's error line comes after its log lines: the CLI's ctx.err writes those first
+    const run = await runIssuer(config, { logger, clock: ctx.clock, workerEntry: WORKER_ENTRY });
     if (run.role === 'worker') return;
     const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
     ctx.out(

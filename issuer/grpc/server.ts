@@ -218,10 +218,13 @@ async function handle(
  *
  * Both are made only when a stage reads them: most renewals are answered from the renewal caches
  * without reading either, and an AbortController with its timer and 'cancelled' listener cost
- * ≈ 6 µs a call (the controller alone ≈ 5.3 µs in Node 20). A signal made late is what it would have been had it been made at the start:
- * already aborted when the client has cancelled, its timer set for what is left of the time limit
- * (firing on the next turn when nothing is left, as a timer set at the start would). A call that never
- * made one is over its limit when it was cancelled or when its time limit has passed.
+ * ≈ 6 µs a call (the controller alone ≈ 5.3 µs in Node 20). A signal made late is what it would have
+ * been had it been made at the start: already aborted when the client has cancelled or when nothing is
+ * left of the time limit, else its timer set for what is left.
+ *
+ * The call is over its time limit once that much time has passed (process.hrtime from the handler's
+ * start), whether a signal was made or not and whether its timer has fired yet: a call whose answer is
+ * ready past its limit is answered ERR_DEADLINE_EXCEEDED (docs/api.md), even within the turn it began.
  */
 class CallLimits {
   #controller: AbortController | undefined;
@@ -249,14 +252,17 @@ class CallLimits {
 
   /** whether the call ran out of time (then its answer is ERR_DEADLINE_EXCEEDED) */
   timedOut(): boolean {
-    return this.#controller !== undefined ? this.#timedOut : this.#elapsedMs() >= this.limitMs;
+    if (!this.#timedOut && this.#elapsedMs() >= this.limitMs) {
+      // the time limit has passed, and the timer (if any) has not fired yet: as if it had
+      this.#timedOut = true;
+      this.#controller?.abort();
+    }
+    return this.#timedOut;
   }
 
   /** whether the call was cancelled or ran out of time */
   ended(): boolean {
-    return this.#controller !== undefined
-      ? this.#controller.signal.aborted
-      : this.call.cancelled || this.#elapsedMs() >= this.limitMs;
+    return this.timedOut() || this.call.cancelled;
   }
 
   close(): void {
@@ -275,6 +281,13 @@ class CallLimits {
       if (this.#endedWhenClosed) ac.abort();
       return ac;
     }
+    const leftMs = this.limitMs - this.#elapsedMs();
+    if (leftMs <= 0) {
+      // nothing left: aborted now (the standard AbortError, as the timer's abort), not on the next turn
+      this.#timedOut = true;
+      ac.abort();
+      return ac;
+    }
     if (this.call.cancelled) ac.abort();
     else {
       this.#onCancel = () => {
@@ -282,13 +295,10 @@ class CallLimits {
       };
       this.call.on('cancelled', this.#onCancel);
     }
-    this.#timer = setTimeout(
-      () => {
-        this.#timedOut = true;
-        ac.abort();
-      },
-      Math.max(0, this.limitMs - this.#elapsedMs()),
-    );
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true;
+      ac.abort();
+    }, leftMs);
     return ac;
   }
 

@@ -104,10 +104,12 @@ describe('the Certify handler, time limit and cancellation', () => {
     };
     let reason: unknown;
     const slowWithSignal: Certify = async (_input, opts) => {
+      await nextTurn();
       const { signal } = opts;
-      await new Promise((resolve) => {
-        signal.addEventListener('abort', resolve, { once: true });
-      });
+      if (!signal.aborted)
+        await new Promise((resolve) => {
+          signal.addEventListener('abort', resolve, { once: true });
+        });
       reason = signal.reason;
       return RESULT;
     };
@@ -117,6 +119,57 @@ describe('the Certify handler, time limit and cancellation', () => {
     }
     assert.ok(reason instanceof DOMException);
     assert.equal(reason.name, 'AbortError');
+  });
+
+  it('answers a call with no time left ERR_DEADLINE_EXCEEDED within its first turn, signal read or not', async () => {
+    // the answer is ready in the turn the call arrived in: no timer could have fired yet
+    let seen: { aborted: boolean; reason: unknown; listeners: number } | undefined;
+    const call = new FakeCall();
+    const readsSignal: Certify = (_input, opts) => {
+      const { signal } = opts;
+      seen = { aborted: signal.aborted, reason: signal.reason, listeners: call.listenerCount('cancelled') };
+      return Promise.resolve(RESULT);
+    };
+    const readsNothing: Certify = () => Promise.resolve(RESULT);
+    const failsOnItsOwn: Certify = () => Promise.reject(new Error('a stage failed'));
+    for (const [certify, c] of [
+      [readsNothing, new FakeCall()],
+      [readsSignal, call],
+      [failsOnItsOwn, new FakeCall()],
+    ] as const) {
+      const answer = await serve(certify, 0)(c);
+      assert.deepEqual(answer, { grpcCode: grpc.status.DEADLINE_EXCEEDED, code: 'ERR_DEADLINE_EXCEEDED' });
+    }
+    assert.ok(seen !== undefined);
+    assert.equal(seen.aborted, true, 'a signal made with nothing left is aborted when read');
+    assert.ok(seen.reason instanceof DOMException);
+    assert.equal(seen.reason.name, 'AbortError');
+    assert.equal(seen.listeners, 0);
+  });
+
+  it('answers ERR_DEADLINE_EXCEEDED when the limit passed after the signal was made, before its timer fired', async () => {
+    const limitMs = 100;
+    for (const readSignal of [false, true]) {
+      let abortedAtRead: boolean | undefined;
+      let abortedAtAnswer: boolean | undefined;
+      let signal: AbortSignal | undefined;
+      const answer = await serve((_input, opts) => {
+        const start = process.hrtime.bigint();
+        if (readSignal) {
+          signal = opts.signal;
+          abortedAtRead = signal.aborted;
+        }
+        // past the limit within this turn, so the signal's timer cannot have fired
+        while (Number(process.hrtime.bigint() - start) / 1e6 < limitMs + 10);
+        abortedAtAnswer = signal?.aborted;
+        return Promise.resolve(RESULT);
+      }, limitMs)(new FakeCall());
+      assert.deepEqual(answer, { grpcCode: grpc.status.DEADLINE_EXCEEDED, code: 'ERR_DEADLINE_EXCEEDED' });
+      if (readSignal) {
+        assert.deepEqual([abortedAtRead, abortedAtAnswer, signal?.aborted], [false, false, true]);
+        assert.ok(signal?.reason instanceof DOMException);
+      }
+    }
   });
 
   it('answers ERR_DEADLINE_EXCEEDED for a call cancelled while a stage ran, and aborts a signal read after', async () => {

@@ -42,11 +42,38 @@ describe('the serve log destination (batchLines)', () => {
     logger.info('held');
     destination.flushSync();
     assert.equal(writes.length, 1);
-    logger.warn('held too');
+    logger.info('held too');
     logger.flush();
     assert.equal(writes.length, 2);
     destination.flushSync();
     assert.equal(writes.length, 2, 'nothing held, nothing written');
+  });
+
+  it('writes a warn, error or fatal line before the call returns, after the lines held before it', () => {
+    const { writes, out } = recorder();
+    const logger = createLogger({ level: 'debug', destination: batchLines(out) });
+    logger.info('one');
+    logger.debug('two');
+    logger.warn('three');
+    assert.equal(writes.length, 1, 'written before logger.warn() returned');
+    logger.info('four');
+    logger.child({ c: 1 }).error('five');
+    logger.info('six');
+    logger.fatal('seven');
+    logger.info('eight');
+    assert.deepEqual(
+      writes.map((w) =>
+        w
+          .trimEnd()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ),
+      [
+        ['one', 'two', 'three'],
+        ['four', 'five'],
+        ['six', 'seven'],
+      ],
+    );
   });
 
   it('does not hold more than a bounded amount within one turn', () => {
@@ -55,6 +82,26 @@ describe('the serve log destination (batchLines)', () => {
     for (let i = 0; i < 2000; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'busy');
     assert.ok(writes.length >= 2, `written ${writes.length} times within the turn`);
     assert.ok(writes.every((w) => w.endsWith('\n')));
+  });
+
+  it('has written a warn line and the lines before it when the process is killed outright', () => {
+    const script = [
+      "const { createLogger } = await import('./issuer/logger.ts');",
+      'const logger = createLogger();',
+      "logger.info({ i: 0 }, 'line');",
+      "logger.warn({ i: 1 }, 'line');",
+      "process.kill(process.pid, 'SIGKILL');",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url),
+      encoding: 'utf8',
+    });
+    assert.equal(r.signal, 'SIGKILL');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{"level"'));
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as { i: number }).i),
+      [0, 1],
+    );
   });
 
   for (const end of ['process.exit(3)', "throw new Error('boom')"]) {
