@@ -1,6 +1,16 @@
 import type { CertificateInfo } from './certificate.js';
 import { OID } from './der/index.js';
-import { explicit, implicitPrim, octetString, oid, seq, TRUE } from './der/index.js';
+import {
+  explicit,
+  headLength,
+  implicitPrim,
+  octetString,
+  oid,
+  seq,
+  timeText,
+  TRUE,
+  writeHead,
+} from './der/index.js';
 import { CredentialError, InternalError } from './errors.js';
 import { describeSigner } from './keys/index.js';
 import { signNow, type Signer } from './keys/index.js';
@@ -98,37 +108,10 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
 // The TBSCertificate and the certificate are written in one pass each into one buffer, with the
 // lengths worked out first (the nested seq()/tlv() calls of der/writer.ts allocated a buffer per
 // element, and the SAN's OID was encoded on every leaf: ≈ 11 µs and a dozen allocations per leaf,
-// against ≈ 3 µs). The DER is byte for byte what der/writer.ts builds (test/ca/leaf-template-der.test.ts).
+// against ≈ 3 µs). Tags, lengths and times come from der/writer.ts (headLength, writeHead, timeText);
+// the DER is byte for byte what its seq()/tlv() build (test/ca/leaf-template-der.test.ts).
 
 const SAN_OID_CRITICAL = Buffer.concat([oid(OID.subjectAltName), TRUE]);
-
-/** Tag and length octets of an element whose contents are `len` bytes long. */
-function headLength(len: number): number {
-  if (len < 0x80) return 2;
-  if (len < 0x100) return 3;
-  if (len < 0x10000) return 4;
-  if (len < 0x1000000) return 5;
-  throw new RangeError(`DER length ${len} too large`);
-}
-
-function writeHead(out: Buffer, o: number, tag: number, len: number): number {
-  out[o++] = tag;
-  if (len < 0x80) out[o++] = len;
-  else if (len < 0x100) {
-    out[o++] = 0x81;
-    out[o++] = len;
-  } else if (len < 0x10000) {
-    out[o++] = 0x82;
-    out[o++] = len >> 8;
-    out[o++] = len & 0xff;
-  } else {
-    out[o++] = 0x83;
-    out[o++] = len >> 16;
-    out[o++] = (len >> 8) & 0xff;
-    out[o++] = len & 0xff;
-  }
-  return o;
-}
 
 const tlvLength = (len: number): number => headLength(len) + len;
 
@@ -142,22 +125,6 @@ function writeAscii(out: Buffer, o: number, tag: number, text: string): number {
   o = writeHead(out, o, tag, text.length);
   return o + out.write(text, o, 'latin1');
 }
-
-/** RFC 5280 §4.1.2.5 (as der/writer.ts time()): UTCTime through 2049, GeneralizedTime from 2050. */
-function timeText(d: Date): { readonly tag: number; readonly text: string } {
-  const y = d.getUTCFullYear();
-  const rest =
-    pad2(d.getUTCMonth() + 1) +
-    pad2(d.getUTCDate()) +
-    pad2(d.getUTCHours()) +
-    pad2(d.getUTCMinutes()) +
-    pad2(d.getUTCSeconds()) +
-    'Z';
-  if (y >= 1950 && y < 2050) return { tag: 0x17, text: pad2(y % 100) + rest };
-  return { tag: 0x18, text: String(y).padStart(4, '0') + rest };
-}
-
-const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
 interface TbsFixed {
   readonly afterSerial: Buffer;

@@ -1,7 +1,7 @@
 // The fleet scenario as text: one row per storm and per renewal run, then how long it took.
 import type { FleetResult, FleetSize } from './fleet.js';
 import type { BenchOptions } from './options.js';
-import { table } from './results-table.js';
+import { errorsCell, table, threadsCell } from './results-table.js';
 import type { ScenarioResult } from './scenario.js';
 
 const HEADER = [
@@ -22,21 +22,18 @@ const HEADER = [
 ];
 
 function row(size: number, phase: string, r: ScenarioResult, s: FleetSize, hits: string): string[] {
-  const errs = Object.entries(r.errors)
-    .map(([k, v]) => `${k}:${v}`)
-    .join(',');
   return [
     String(size),
     phase,
     String(r.concurrency),
     `${r.ok}/${r.requested}`,
-    errs === '' ? '0' : errs,
+    errorsCell(r),
     r.wallS.toFixed(2),
     String(r.certificatesPerS),
     r.latencyMs.p50.toFixed(1),
     r.latencyMs.p99.toFixed(1),
     r.serverCpuUsPerCertificate.toFixed(1),
-    `${r.serverCpuMainThreadUsPerCertificate.toFixed(0)}/${r.serverCpuOtherThreadsUsPerCertificate.toFixed(0)}`,
+    threadsCell(r),
     // the peak since the server started: through the storm, and through the renewals on their row
     r.peakRssMb.toFixed(1),
     (phase === 'storm' ? r.sampledPeakPssMb : s.sampledPeakPssMb).toFixed(1),

@@ -184,10 +184,13 @@ export function resetPeakRss(pid: number): boolean {
   return ok;
 }
 
-/** Established TCP connections (IPv4 and IPv6) whose local port is `port`, from /proc/net/tcp{,6}. */
-export function establishedConnections(port: number): number {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
+/**
+ * The columns of each established TCP connection (IPv4 and IPv6) whose local port is `port`, from
+ * /proc/net/tcp{,6}: [1] local address, [3] state, [9] socket inode.
+ */
+function establishedRows(port: number): string[][] {
+  const localPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const rows: string[][] = [];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -197,11 +200,15 @@ export function establishedConnections(port: number): number {
     }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length < 4) continue;
-      if ((cols[1] ?? '').endsWith(`:${hexPort}`) && cols[3] === '01') n++;
+      if ((cols[1] ?? '').endsWith(localPort) && cols[3] === '01') rows.push(cols);
     }
   }
-  return n;
+  return rows;
+}
+
+/** Established TCP connections (IPv4 and IPv6) whose local port is `port`, from /proc/net/tcp{,6}. */
+export function establishedConnections(port: number): number {
+  return establishedRows(port).length;
 }
 
 export interface SystemCpu {
@@ -254,21 +261,8 @@ export function currentPssKib(pids: readonly number[]): number {
  * /proc/net/tcp{,6}) → pid (whose /proc/<pid>/fd links to it), for the processes in `pids`.
  */
 export function connectionOwners(port: number, pids: readonly number[]): Map<string, number> {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if ((cols[1] ?? '').endsWith(`:${hexPort}`) && cols[3] === '01' && cols[9] !== undefined)
-        inodes.add(cols[9]);
-    }
-  }
+  for (const cols of establishedRows(port)) if (cols[9] !== undefined) inodes.add(cols[9]);
   const owners = new Map<string, number>();
   for (const pid of pids) {
     let fds: string[] = [];

@@ -31,15 +31,24 @@ const HEADER = [
   'client µs/cert',
 ];
 
-function resultRow(r: ScenarioResult): string[] {
+/** The errors cell: `0`, or each error code with its count (`CODE:n,…`). */
+export function errorsCell(r: ScenarioResult): string {
   const errs = Object.entries(r.errors)
     .map(([k, v]) => `${k}:${v}`)
     .join(',');
+  return errs === '' ? '0' : errs;
+}
+
+/** The main/other thr µs cell: server CPU per certificate of the main threads / of the others. */
+export const threadsCell = (r: ScenarioResult): string =>
+  `${r.serverCpuMainThreadUsPerCertificate.toFixed(0)}/${r.serverCpuOtherThreadsUsPerCertificate.toFixed(0)}`;
+
+function resultRow(r: ScenarioResult): string[] {
   return [
     r.name,
     String(r.concurrency),
     `${r.ok}/${r.requested}`,
-    errs === '' ? '0' : errs,
+    errorsCell(r),
     r.wallS.toFixed(2),
     String(r.certificatesPerS),
     r.latencyMs.p50.toFixed(1),
@@ -48,7 +57,7 @@ function resultRow(r: ScenarioResult): string[] {
     r.latencyMs.max.toFixed(1),
     r.serverCpuUsPerCertificate.toFixed(1),
     r.ratioToOpensslFloor !== undefined ? r.ratioToOpensslFloor.toFixed(2) : 'n/a',
-    `${r.serverCpuMainThreadUsPerCertificate.toFixed(0)}/${r.serverCpuOtherThreadsUsPerCertificate.toFixed(0)}`,
+    threadsCell(r),
     r.serverCores.toFixed(2),
     r.peakRssMb.toFixed(1),
     r.clientCpuUsPerCertificate.toFixed(0),

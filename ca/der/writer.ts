@@ -1,21 +1,58 @@
-/** Minimal DER writer for the hot path: every function returns a finished TLV as a Buffer. */
+// Minimal DER writer for the hot path: the element functions return a finished TLV as a Buffer;
+// headLength, writeHead and timeText serve writers that size a structure first and fill one buffer in
+// one pass (ca/leaf-template.ts).
+
+/** Octets of the DER length of `len` content bytes: 1 to 4 (longer is a RangeError). */
+function lengthOctets(len: number): number {
+  if (len < 0x80) return 1;
+  if (len < 0x100) return 2;
+  if (len < 0x10000) return 3;
+  if (len < 0x1000000) return 4;
+  throw new RangeError(`DER length ${len} too large`);
+}
+
+/** Writes the DER length of `len` at out[o] (sized with lengthOctets); returns the offset after it. */
+function writeLength(out: Buffer, o: number, len: number): number {
+  if (len < 0x80) out[o++] = len;
+  else if (len < 0x100) {
+    out[o++] = 0x81;
+    out[o++] = len;
+  } else if (len < 0x10000) {
+    out[o++] = 0x82;
+    out[o++] = len >> 8;
+    out[o++] = len & 0xff;
+  } else {
+    out[o++] = 0x83;
+    out[o++] = len >> 16;
+    out[o++] = (len >> 8) & 0xff;
+    out[o++] = len & 0xff;
+  }
+  return o;
+}
 
 export function encodeLength(len: number): Buffer {
-  if (len < 0x80) return Buffer.from([len]);
-  if (len < 0x100) return Buffer.from([0x81, len]);
-  if (len < 0x10000) return Buffer.from([0x82, len >> 8, len & 0xff]);
-  if (len < 0x1000000) return Buffer.from([0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
-  throw new RangeError(`DER length ${len} too large`);
+  const out = Buffer.allocUnsafe(lengthOctets(len));
+  writeLength(out, 0, len);
+  return out;
+}
+
+/** Tag and length octets of an element whose contents are `len` bytes long. */
+export const headLength = (len: number): number => 1 + lengthOctets(len);
+
+/**
+ * Writes an element's tag and length octets at out[o], for writers that size a whole structure
+ * first (headLength) and fill one buffer; returns the offset after them.
+ */
+export function writeHead(out: Buffer, o: number, tag: number, len: number): number {
+  out[o] = tag;
+  return writeLength(out, o + 1, len);
 }
 
 export function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.length;
-  const head = encodeLength(len);
-  const out = Buffer.allocUnsafe(1 + head.length + len);
-  out[0] = tag;
-  head.copy(out, 1);
-  let o = 1 + head.length;
+  const out = Buffer.allocUnsafe(headLength(len) + len);
+  let o = writeHead(out, 0, tag, len);
   for (const p of parts) {
     out.set(p, o);
     o += p.length;
@@ -71,8 +108,11 @@ export function oid(dotted: string): Buffer {
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
-/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; seconds precision, Zulu. */
-export function time(d: Date): Buffer {
+/**
+ * RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; seconds precision, Zulu. The
+ * tag and the (ASCII) content, for writers that place the element themselves.
+ */
+export function timeText(d: Date): { readonly tag: number; readonly text: string } {
   const y = d.getUTCFullYear();
   const rest =
     pad2(d.getUTCMonth() + 1) +
@@ -81,6 +121,12 @@ export function time(d: Date): Buffer {
     pad2(d.getUTCMinutes()) +
     pad2(d.getUTCSeconds()) +
     'Z';
-  if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(pad2(y % 100) + rest, 'latin1'));
-  return tlv(0x18, Buffer.from(String(y).padStart(4, '0') + rest, 'latin1'));
+  if (y >= 1950 && y < 2050) return { tag: 0x17, text: pad2(y % 100) + rest };
+  return { tag: 0x18, text: String(y).padStart(4, '0') + rest };
+}
+
+/** The Time element of timeText(d). */
+export function time(d: Date): Buffer {
+  const { tag, text } = timeText(d);
+  return tlv(tag, Buffer.from(text, 'latin1'));
 }

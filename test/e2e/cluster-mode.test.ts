@@ -5,41 +5,29 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { buildCsr, parseCertificate, parseCertificatesPem } from '../../ca/index.js';
 import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
-import { lanyard, prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
+import { lanyard, prepareIssuerFiles, startServe } from '../support/cli.js';
+import { startCluster, type ServeCluster } from '../support/cluster.js';
 import { createIdentityClient } from '../support/issuer.js';
-import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 import { testDir } from '../support/temp-dir.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
 describe('lanyard serve --workers 2 (node:cluster)', () => {
-  let dir: string;
-  let cleanup: () => void;
-  let serve: LongRunning;
-  let grpcPort: string;
-  let admin: string;
+  let cluster: ServeCluster;
 
   before(async () => {
-    ({ dir, cleanup } = tempDir('lanyard-cluster-'));
-    prepareIssuerFiles(dir, ['web']);
-    serve = startServe(dir, ['--workers', '2']);
-    const m = await serve.waitFor(/gRPC on [^:]+:(\d+) \(2 workers\), admin on (http:\/\/\S+)/, 60_000);
-    grpcPort = m[1] as string;
-    admin = m[2] as string;
+    cluster = await startCluster('lanyard-cluster-');
   });
-  after(async () => {
-    await serve.stop();
-    cleanup();
-  });
+  after(() => cluster.stop());
 
   it('serves Certify from both workers, and the primary reports their issuance and metrics summed', async () => {
-    const token = Buffer.from(readFileSync(join(dir, 'web.token'), 'utf8'));
+    const token = Buffer.from(readFileSync(join(cluster.dir, 'web.token'), 'utf8'));
     const key = createKeyObjectSigner(await generateKey('p256'));
     const csr = buildCsr(key, { dnsNames: [ID] });
     // Separate connections (distinct channel options) are spread over the workers.
     const clients = [1, 2, 3, 4, 5, 6].map((i) =>
-      createIdentityClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+      createIdentityClient(`127.0.0.1:${cluster.grpcPort}`, grpc.credentials.createInsecure(), {
         'lanyard.test-connection': i,
       }),
     );
@@ -54,16 +42,16 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
     );
     // Workers report issuance to the primary within 100 ms.
     await new Promise((r) => setTimeout(r, 400));
-    const status = (await (await fetch(`${admin}/v1/status`)).json()) as {
+    const status = (await (await fetch(`${cluster.admin}/v1/status`)).json()) as {
       certificatesIssued: number;
       issuedByAnchor: { issued: number }[];
     };
     assert.equal(status.certificatesIssued, 30);
     assert.equal(status.issuedByAnchor[0]?.issued, 30);
-    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    const metrics = await (await fetch(`${cluster.admin}/metrics`)).text();
     assert.match(metrics, /lanyard_requests_total\{api="Certify",result="OK"\} 30\b/);
     const workers = new Set(
-      serve
+      cluster.serve
         .stderr()
         .split('\n')
         .filter((l) => l.includes('"rpc":"Certify"'))
@@ -77,28 +65,31 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
       'issuer',
       'create',
       '--anchor',
-      join(dir, 'anchor'),
+      join(cluster.dir, 'anchor'),
       '--cluster',
       'east',
       '--out',
-      join(dir, 'renewed'),
+      join(cluster.dir, 'renewed'),
     ]);
     assert.equal(created.code, 0, created.stderr);
-    for (const name of readdirSync(join(dir, 'renewed')))
-      copyFileSync(join(dir, 'renewed', name), join(dir, 'east', name));
-    const renewed = parseCertificatesPem(readFileSync(join(dir, 'renewed', 'tls.crt'), 'utf8'), 'renewed')[0]
-      ?.serialHex;
+    for (const name of readdirSync(join(cluster.dir, 'renewed')))
+      copyFileSync(join(cluster.dir, 'renewed', name), join(cluster.dir, 'east', name));
+    const renewed = parseCertificatesPem(
+      readFileSync(join(cluster.dir, 'renewed', 'tls.crt'), 'utf8'),
+      'renewed',
+    )[0]?.serialHex;
     let serial: string | undefined;
     for (let i = 0; i < 150 && serial !== renewed; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      serial = ((await (await fetch(`${admin}/v1/status`)).json()) as { issuer: { serial: string } | null })
-        .issuer?.serial;
+      serial = (
+        (await (await fetch(`${cluster.admin}/v1/status`)).json()) as { issuer: { serial: string } | null }
+      ).issuer?.serial;
     }
     assert.equal(serial, renewed, 'the primary loaded the renewed issuer');
-    const token = Buffer.from(readFileSync(join(dir, 'web.token'), 'utf8'));
+    const token = Buffer.from(readFileSync(join(cluster.dir, 'web.token'), 'utf8'));
     const csr = buildCsr(createKeyObjectSigner(await generateKey('p256')), { dnsNames: [ID] });
     const clients = [11, 12, 13, 14, 15, 16].map((i) =>
-      createIdentityClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+      createIdentityClient(`127.0.0.1:${cluster.grpcPort}`, grpc.credentials.createInsecure(), {
         'lanyard.test-connection': i,
       }),
     );
@@ -110,7 +101,7 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
       }),
     );
     assert.deepEqual(new Set(served), new Set([renewed]), 'every worker signs with the renewed issuer');
-    const credentialLines = serve
+    const credentialLines = cluster.serve
       .stderr()
       .split('\n')
       .filter((l) => l.includes('"event":"credential_'))
@@ -124,28 +115,32 @@ describe('lanyard serve --workers 2 (node:cluster)', () => {
   });
 
   it('replaces a worker that dies after start and keeps serving with two workers', async () => {
-    const [victim] = childPids(serve.child.pid ?? -1);
+    const [victim] = childPids(cluster.serve.child.pid ?? -1);
     assert.ok(victim !== undefined);
     process.kill(victim, 'SIGKILL');
     let pids: number[] = [];
     await waitFor(
       () => {
-        pids = childPids(serve.child.pid ?? -1);
-        return pids.length === 2 && !pids.includes(victim) && /"event":"worker_exited"/.test(serve.stderr());
+        pids = childPids(cluster.serve.child.pid ?? -1);
+        return (
+          pids.length === 2 &&
+          !pids.includes(victim) &&
+          /"event":"worker_exited"/.test(cluster.serve.stderr())
+        );
       },
       'a replacement worker',
       { timeoutMs: 20_000, intervalMs: 100 },
     );
     assert.equal(pids.length, 2, 'two workers again');
     assert.ok(!pids.includes(victim));
-    assert.equal(serve.child.exitCode, null, 'the primary still runs');
-    const ready = await fetch(`${admin}/ready`);
+    assert.equal(cluster.serve.child.exitCode, null, 'the primary still runs');
+    const ready = await fetch(`${cluster.admin}/ready`);
     assert.equal(ready.status, 200);
   });
 
   it('drains the workers and exits 0 on SIGTERM', async () => {
-    assert.equal(await serve.stop('SIGTERM'), 0);
-    assert.match(serve.stderr(), /"event":"stopped"/);
+    assert.equal(await cluster.serve.stop('SIGTERM'), 0);
+    assert.match(cluster.serve.stderr(), /"event":"stopped"/);
   });
 });
 

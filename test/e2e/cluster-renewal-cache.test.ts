@@ -7,47 +7,38 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { buildCsr } from '../../ca/index.js';
 import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
-import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
+import { startCluster, type ServeCluster } from '../support/cluster.js';
 import { createIdentityClient } from '../support/issuer.js';
-import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
 describe('lanyard serve --workers 2: renewal caches shared between the workers', () => {
-  let dir: string;
-  let cleanup: () => void;
-  let serve: LongRunning;
-  let grpcPort: string;
-  let admin: string;
+  let cluster: ServeCluster;
 
   before(async () => {
-    ({ dir, cleanup } = tempDir('lanyard-cluster-cache-'));
-    prepareIssuerFiles(dir, ['web']);
-    serve = startServe(dir, ['--workers', '2']);
-    const m = await serve.waitFor(/gRPC on [^:]+:(\d+) \(2 workers\), admin on (http:\/\/\S+)/, 60_000);
-    grpcPort = m[1] as string;
-    admin = m[2] as string;
+    cluster = await startCluster('lanyard-cluster-cache-');
   });
-  after(async () => {
-    await serve.stop();
-    cleanup();
-  });
+  after(() => cluster.stop());
 
   const metric = async (series: string): Promise<number> => {
-    const text = await (await fetch(`${admin}/metrics`)).text();
+    const text = await (await fetch(`${cluster.admin}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith(`${series} `));
     return Number(line?.slice(series.length + 1) ?? NaN);
   };
 
   it('answers renewals on either worker from the cache after one verification', async () => {
-    const token = Buffer.from(readFileSync(join(dir, 'web.token'), 'utf8'));
+    const token = Buffer.from(readFileSync(join(cluster.dir, 'web.token'), 'utf8'));
     const csr = buildCsr(createKeyObjectSigner(await generateKey('p256')), { dnsNames: [ID] });
     // Separate connections (distinct channel options) are spread over the workers.
     const certifyOn = async (connection: number): Promise<void> => {
-      const client = createIdentityClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
-        'lanyard.test-connection': connection,
-      });
+      const client = createIdentityClient(
+        `127.0.0.1:${cluster.grpcPort}`,
+        grpc.credentials.createInsecure(),
+        {
+          'lanyard.test-connection': connection,
+        },
+      );
       try {
         await client.certify({ identity: ID, token, certificate_signing_request: csr });
       } finally {
@@ -70,7 +61,7 @@ describe('lanyard serve --workers 2: renewal caches shared between the workers',
     );
     for (let c = 2; c <= 7; c++) await certifyOn(c);
     const workers = new Set(
-      serve
+      cluster.serve
         .stderr()
         .split('\n')
         .filter((l) => l.includes('"rpc":"Certify"'))
