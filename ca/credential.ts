@@ -55,7 +55,7 @@ export interface IssuerCredential {
   readonly constrainedCas: readonly CertificateInfo[];
 }
 
-/** The name forms of every leaf (createLeafTemplate: empty subject, one DNS name, one URI). */
+/** The name forms of every leaf (createLeafTemplate: empty subject, one DNS name and one URI, or one URI). */
 const LEAF_NAME_FORMS = ['dns', 'uri'] as const;
 
 export interface CredentialInput {
@@ -272,13 +272,15 @@ export function issueLeaf(snapshot: IssuerSnapshot, request: AuthorizedLeafReque
 /** Issue: within the issuer's name constraints, validity from the policy clamped to the chain, signed. */
 function signLeaf(snapshot: IssuerSnapshot, request: AuthorizedLeafRequest): SignedLeaf {
   const cred = snapshot.credential;
-  checkIssuerConstraints(cred, request.identity);
+  const dnsName = request.profile === 'istio' ? undefined : request.identity.dns;
+  checkIssuerConstraints(cred, dnsName, request.identity.spiffeId);
   const { notBefore, notAfter } = leafValidity(snapshot.now, request.policy, cred.chainNotAfter);
   return cred.template.sign({
     spki: request.spki,
     subjectKeyId: request.subjectKeyId,
-    dnsName: request.identity.dns,
+    dnsName,
     uri: request.identity.spiffeId,
+    keyEncipherment: request.keyType.startsWith('rsa'),
     notBefore,
     notAfter,
   });
@@ -329,9 +331,12 @@ export function issueForCsr(
 }
 
 /** Only permitted/excluded subtrees are left to check: the rest was refused at load. */
-function checkIssuerConstraints(cred: IssuerCredential, identity: WorkloadIdentity): void {
+function checkIssuerConstraints(cred: IssuerCredential, dnsName: string | undefined, uri: string): void {
   for (const ca of cred.constrainedCas) {
-    const violation = nameConstraintViolation(ca, { dnsNames: [identity.dns], uris: [identity.spiffeId] });
+    const violation = nameConstraintViolation(ca, {
+      dnsNames: dnsName === undefined ? [] : [dnsName],
+      uris: [uri],
+    });
     if (violation !== undefined) throw new PolicyError('ERR_NAME_CONSTRAINTS', violation);
   }
 }

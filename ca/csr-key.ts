@@ -13,7 +13,7 @@ import {
   type Tlv,
 } from './der/index.js';
 import { bitString, oid, seq } from './der/index.js';
-import { InvalidRequestError, type PolicyError } from './errors.js';
+import { InvalidRequestError, PolicyError } from './errors.js';
 import { EC_COORDINATE_BYTES, publicKeyFromEcPoint, publicKeyFromSpki } from './keys/index.js';
 import { keyTypeRefusal } from './policy.js';
 
@@ -28,6 +28,15 @@ export const MAX_RSA_BITS = 8192;
 export const MAX_RSA_EXPONENT_BITS = 32;
 
 export type CsrKeyType = 'p256' | 'p384' | `rsa${number}`;
+
+/**
+ * Which CSR keys a service takes: the key types listed, and, when `allowedRsa` is set, any RSA key of
+ * minBits to maxBits with that public exponent (the Istio API; the Linkerd API lists types only).
+ */
+export interface CsrKeyPolicy<K extends CsrKeyType = CsrKeyType> {
+  readonly allowedKeyTypes: readonly K[];
+  readonly allowedRsa?: { readonly minBits: number; readonly maxBits: number; readonly exponent: number };
+}
 
 /** DER of SEQ{SEQ{id-ecPublicKey, curve}, BIT STRING header}: a canonical EC SPKI is this ‖ point. */
 function ecSpkiHead(curveOid: string, pointBytes: number): Buffer {
@@ -60,6 +69,9 @@ export interface EcKeyRead {
 export interface RsaKeyRead {
   readonly kind: 'rsa';
   readonly keyType: `rsa${number}`;
+  readonly bits: number;
+  /** the public exponent (at most MAX_RSA_EXPONENT_BITS, so exact as a number) */
+  readonly exponent: number;
   readonly spki: Buffer;
 }
 export interface RefusedKey {
@@ -143,7 +155,13 @@ export function readPublicKey(spki: Tlv): KeyRead {
         `RSA public exponent of ${eBits} bits is above the maximum of ${MAX_RSA_EXPONENT_BITS}; use 65537`,
       );
     }
-    return { kind: 'rsa', keyType: `rsa${size}`, spki: whole(spki) };
+    return {
+      kind: 'rsa',
+      keyType: `rsa${size}`,
+      bits: size,
+      exponent: e.readUIntBE(0, e.length),
+      spki: whole(spki),
+    };
   }
   return refuse('ERR_CSR_UNSUPPORTED_KEY', `unsupported public key algorithm ${keyOid}; use ECDSA P-256`);
 }
@@ -154,12 +172,24 @@ export function readPublicKey(spki: Tlv): KeyRead {
  */
 export function judgeKey(
   key: KeyRead,
-  policy: { readonly allowedKeyTypes: readonly CsrKeyType[] } | undefined,
+  policy: CsrKeyPolicy | undefined,
 ):
   | { readonly refused: InvalidRequestError | PolicyError; readonly accepted?: undefined }
   | { readonly refused?: undefined; readonly accepted: EcKeyRead | RsaKeyRead } {
   if (key.kind === 'refused') return { refused: key.error };
-  const refused = policy === undefined ? undefined : keyTypeRefusal(key.keyType, policy.allowedKeyTypes);
+  if (policy === undefined) return { accepted: key };
+  const rsa = policy.allowedRsa;
+  if (key.kind === 'rsa' && rsa !== undefined && !policy.allowedKeyTypes.includes(key.keyType)) {
+    const fits = key.bits >= rsa.minBits && key.bits <= rsa.maxBits && key.exponent === rsa.exponent;
+    if (fits) return { accepted: key };
+    return {
+      refused: new PolicyError(
+        'ERR_KEY_NOT_ALLOWED',
+        `RSA key of ${key.bits} bits with exponent ${key.exponent} is not allowed; use ${rsa.minBits} to ${rsa.maxBits} bits with exponent ${rsa.exponent}`,
+      ),
+    };
+  }
+  const refused = keyTypeRefusal(key.keyType, policy.allowedKeyTypes);
   return refused === undefined ? { accepted: key } : { refused };
 }
 
@@ -177,7 +207,7 @@ export function importKey(key: EcKeyRead | RsaKeyRead): {
     throw new InvalidRequestError('ERR_CSR_MALFORMED', 'CSR public key is not a valid key', { cause: err });
   }
   if (key.kind === 'ec') return { publicKey, spkiHead: key.head, spkiBody: key.point };
-  // re-encoded by OpenSSL from n and e; RSA keys are parsed but never allowed into a leaf today
+  // re-encoded by OpenSSL from n and e (RSA keys reach a leaf only through the Istio API's policy)
   return { publicKey, spkiHead: EMPTY, spkiBody: publicKey.export({ type: 'spki', format: 'der' }) };
 }
 

@@ -14,12 +14,25 @@ import {
   type Tlv,
 } from './der/index.js';
 import { InvalidRequestError, type PolicyError } from './errors.js';
-import { importKey, judgeKey, malformed, readPublicKey, type CsrKeyType } from './csr-key.js';
+import {
+  importKey,
+  judgeKey,
+  malformed,
+  readPublicKey,
+  type CsrKeyPolicy,
+  type CsrKeyType,
+} from './csr-key.js';
 import { csrSignatureHash, verifyCsrSignature } from './csr-signature.js';
 import { decodeOnePem, looksLikePem } from './pem.js';
 import { KEY_IDENTIFIER_BYTES, keyIdentifier } from './profiles.js';
 
-export { MIN_RSA_BITS, MAX_RSA_BITS, MAX_RSA_EXPONENT_BITS, type CsrKeyType } from './csr-key.js';
+export {
+  MIN_RSA_BITS,
+  MAX_RSA_BITS,
+  MAX_RSA_EXPONENT_BITS,
+  type CsrKeyPolicy,
+  type CsrKeyType,
+} from './csr-key.js';
 
 /** Largest CSR accepted, in bytes of DER (a P-256 CSR with two names is about 300). */
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -30,6 +43,11 @@ export interface CsrNames {
   readonly commonName: string | undefined;
   /** number of subject attributes other than one commonName */
   readonly otherSubjectAttributes: number;
+  /**
+   * how many of those are an organizationName with an empty value (istio-agent's subject `O=`), so a
+   * policy may allow them; always at most otherSubjectAttributes
+   */
+  readonly emptyOrganizations: number;
   readonly dnsNames: readonly string[];
   readonly uris: readonly string[];
   readonly ipAddresses: readonly string[];
@@ -99,16 +117,13 @@ export function parseCsr(input: Uint8Array): ParsedCsr {
  */
 export function parseCsrLenient<K extends CsrKeyType>(
   input: Uint8Array,
-  policy: { readonly allowedKeyTypes: readonly K[] },
+  policy: CsrKeyPolicy<K>,
 ): LenientCsr<K> {
   // the key's judgement is made once, here: an accepted key's type is one `policy` lists
   return readCsr(input, policy) as LenientCsr<K>;
 }
 
-function readCsr(
-  input: Uint8Array,
-  policy: { readonly allowedKeyTypes: readonly CsrKeyType[] } | undefined,
-): LenientCsr {
+function readCsr(input: Uint8Array, policy: CsrKeyPolicy | undefined): LenientCsr {
   const der = csrDer(input);
 
   const root = readRoot(der);
@@ -124,7 +139,7 @@ function readCsr(
   // The key is judged from its DER alone, before anything is verified or imported with it.
   const judged = judgeKey(readPublicKey(expectTag(spkiTlv, TAG.SEQUENCE, 'subjectPublicKeyInfo')), policy);
   if (judged.refused !== undefined && policy === undefined) throw judged.refused;
-  const { commonName, otherSubjectAttributes } = readSubject(expectTag(subject, TAG.SEQUENCE, 'subject'));
+  const subjectNames = readSubject(expectTag(subject, TAG.SEQUENCE, 'subject'));
   const names = readRequestedNames(attrs);
 
   const algSeq = children(expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm'));
@@ -135,8 +150,7 @@ function readCsr(
     return Object.freeze({
       keyType: 'unsupported',
       keyError: judged.refused,
-      commonName,
-      otherSubjectAttributes,
+      ...subjectNames,
       ...names,
     });
   }
@@ -162,8 +176,7 @@ function readCsr(
     subjectKeyId,
     publicKey,
     keyType: key.keyType,
-    commonName,
-    otherSubjectAttributes,
+    ...subjectNames,
     ...names,
   });
 }
@@ -189,9 +202,12 @@ function csrDer(input: Uint8Array): Buffer {
   return der;
 }
 
-function readSubject(name: Tlv): { commonName: string | undefined; otherSubjectAttributes: number } {
+function readSubject(
+  name: Tlv,
+): Pick<CsrNames, 'commonName' | 'otherSubjectAttributes' | 'emptyOrganizations'> {
   let commonName: string | undefined;
   let other = 0;
+  let emptyOrganizations = 0;
   for (const rdn of children(name)) {
     for (const atv of children(expectTag(rdn, TAG.SET, 'subject RDN'))) {
       const [type, value] = children(expectTag(atv, TAG.SEQUENCE, 'subject attribute'));
@@ -200,10 +216,12 @@ function readSubject(name: Tlv): { commonName: string | undefined; otherSubjectA
         commonName = content(value).toString('utf8');
       } else {
         other++;
+        if (typeOid === OID.organizationName && value !== undefined && value.end === value.contentStart)
+          emptyOrganizations++;
       }
     }
   }
-  return { commonName, otherSubjectAttributes: other };
+  return { commonName, otherSubjectAttributes: other, emptyOrganizations };
 }
 
 function readRequestedNames(

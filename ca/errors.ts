@@ -58,6 +58,8 @@ export class InvalidRequestError extends LanyardError<InvalidRequestErrorCode> {
 export type PolicyErrorCode =
   | 'ERR_KEY_NOT_ALLOWED'
   | 'ERR_CSR_NAMES'
+  /** an Istio CSR whose names are not exactly one URI, the caller's SPIFFE ID (or that has a CN) */
+  | 'ERR_CSR_IDENTITY'
   | 'ERR_IDENTITY_INVALID'
   | 'ERR_IDENTITY_MISMATCH'
   /** a name outside a CA's name constraints (the requested identity, or a name in a chain) */

@@ -24,7 +24,13 @@ export {
   describeCertificate,
   type CertificateInfo,
 } from './certificate.js';
-export { parseCsrLenient, type ParsedCsr, type LenientCsr } from './csr.js';
+export {
+  parseCsrLenient,
+  type ParsedCsr,
+  type LenientCsr,
+  type CsrKeyPolicy,
+  type CsrKeyType,
+} from './csr.js';
 export { buildCsr } from './csr-builder.js';
 export { quoteForMessage } from './quote.js';
 export {
@@ -41,9 +47,13 @@ export { DEFAULTS } from './profiles.js';
 export {
   type LeafPolicy,
   type LeafKeyType,
+  type LeafProfile,
   DEFAULT_LEAF_POLICY,
+  ISTIO_KEY_POLICY,
   requestLeaf,
   authorizeLeaf,
+  requestIstioLeaf,
+  authorizeIstioLeaf,
   type LeafRequestNames,
   type AuthorizedLeafRequest,
 } from './policy.js';

@@ -24,8 +24,11 @@ export interface LeafRequest {
    * same bytes either way
    */
   readonly subjectKeyId?: Buffer | undefined;
-  readonly dnsName: string;
+  /** the DNS SAN before the URI; none in an Istio leaf (the URI alone) */
+  readonly dnsName: string | undefined;
   readonly uri: string;
+  /** keyUsage digitalSignature + keyEncipherment (an RSA key) instead of digitalSignature alone */
+  readonly keyEncipherment?: boolean;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /**
@@ -63,12 +66,19 @@ const VERSION_V3 = explicit(0, Buffer.from([0x02, 0x01, 0x02]));
 const EMPTY_NAME = seq();
 const BASIC_CONSTRAINTS_END_ENTITY = ext(OID.basicConstraints, true, seq());
 const KEY_USAGE_DIGITAL_SIGNATURE = ext(OID.keyUsage, true, Buffer.from([0x03, 0x02, 0x07, 0x80]));
+// digitalSignature (bit 0) and keyEncipherment (bit 2): 0b101 followed by 5 unused bits
+const KEY_USAGE_DIGITAL_SIGNATURE_KEY_ENCIPHERMENT = ext(
+  OID.keyUsage,
+  true,
+  Buffer.from([0x03, 0x02, 0x05, 0xa0]),
+);
 const EKU_SERVER_CLIENT = ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth)));
 
 /**
- * The leaf profile: v3, empty subject, critical SAN (one DNS name, one URI), BasicConstraints
- * critical CA:FALSE, KeyUsage critical digitalSignature, EKU serverAuth + clientAuth, SKI, AKI =
- * the issuer's SKI. Everything but the serial, validity, key and names is fixed per issuer.
+ * The leaf profile: v3, empty subject, critical SAN (one DNS name, one URI; or the URI alone),
+ * BasicConstraints critical CA:FALSE, KeyUsage critical digitalSignature (+ keyEncipherment when
+ * asked, for an RSA key), EKU serverAuth + clientAuth, SKI, AKI = the issuer's SKI. Everything but the
+ * serial, validity, key, names and key usage is fixed per issuer.
  */
 export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): LeafTemplate {
   if (!issuer.spki.equals(signer.publicKeyDer)) {
@@ -77,23 +87,26 @@ export function createLeafTemplate(issuer: CertificateInfo, signer: Signer): Lea
   const aki = issuer.subjectKeyId ?? keyIdentifier(issuer.spki);
   const sigAlg = describeSigner(signer).signatureAlgorithmDer;
   const afterSerial = Buffer.concat([sigAlg, issuer.subjectDer]);
-  const fixedExtensions = Buffer.concat([
-    BASIC_CONSTRAINTS_END_ENTITY,
-    KEY_USAGE_DIGITAL_SIGNATURE,
-    EKU_SERVER_CLIENT,
-    ext(OID.authorityKeyIdentifier, false, seq(implicitPrim(0, aki))),
-  ]);
+  const fixed = (keyUsage: Buffer): Buffer =>
+    Buffer.concat([
+      BASIC_CONSTRAINTS_END_ENTITY,
+      keyUsage,
+      EKU_SERVER_CLIENT,
+      ext(OID.authorityKeyIdentifier, false, seq(implicitPrim(0, aki))),
+    ]);
+  const fixedExtensions = fixed(KEY_USAGE_DIGITAL_SIGNATURE);
+  const fixedExtensionsRsa = fixed(KEY_USAGE_DIGITAL_SIGNATURE_KEY_ENCIPHERMENT);
   return {
     sign(req) {
       const serial = req.serial === undefined ? randomSerial() : checkSerial(req.serial);
       const notBefore = truncateToSeconds(req.notBefore);
       const notAfter = truncateToSeconds(req.notAfter);
-      const dnsName = checkAscii(req.dnsName);
+      const dnsName = req.dnsName === undefined ? undefined : checkAscii(req.dnsName);
       const uri = checkAscii(req.uri);
       const tbs = writeTbs(
         {
           afterSerial,
-          fixedExtensions,
+          fixedExtensions: req.keyEncipherment === true ? fixedExtensionsRsa : fixedExtensions,
           ski: req.subjectKeyId === undefined ? skiExtension(req.spki) : skiExtensionOf(req.subjectKeyId),
         },
         { serial, notBefore, notAfter, spki: req.spki, dnsName, uri },
@@ -137,7 +150,7 @@ interface TbsVarying {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly spki: Buffer;
-  readonly dnsName: string;
+  readonly dnsName: string | undefined;
   readonly uri: string;
 }
 
@@ -146,7 +159,7 @@ function writeTbs(f: TbsFixed, v: TbsVarying): Buffer {
   const nb = timeText(v.notBefore);
   const na = timeText(v.notAfter);
   const validity = tlvLength(nb.text.length) + tlvLength(na.text.length);
-  const names = tlvLength(v.dnsName.length) + tlvLength(v.uri.length);
+  const names = (v.dnsName === undefined ? 0 : tlvLength(v.dnsName.length)) + tlvLength(v.uri.length);
   const sanValue = tlvLength(names);
   const san = SAN_OID_CRITICAL.length + tlvLength(sanValue);
   const extensions = f.fixedExtensions.length + f.ski.length + tlvLength(san);
@@ -177,7 +190,7 @@ function writeTbs(f: TbsFixed, v: TbsVarying): Buffer {
   o += SAN_OID_CRITICAL.copy(out, o);
   o = writeHead(out, o, 0x04, sanValue);
   o = writeHead(out, o, 0x30, names);
-  o = writeAscii(out, o, 0x82, v.dnsName);
+  if (v.dnsName !== undefined) o = writeAscii(out, o, 0x82, v.dnsName);
   o = writeAscii(out, o, 0x86, v.uri);
   if (o !== out.length) throw new InternalError('leaf TBSCertificate length mismatch');
   return out;

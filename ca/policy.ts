@@ -1,4 +1,4 @@
-import type { CsrKeyType, CsrNames } from './csr.js';
+import type { CsrKeyPolicy, CsrKeyType, CsrNames } from './csr.js';
 import type { InvalidRequestError } from './errors.js';
 import { PolicyError } from './errors.js';
 import type { WorkloadIdentity } from './identity.js';
@@ -6,6 +6,18 @@ import { quoteForMessage, quoteListForMessage } from './quote.js';
 import { DEFAULTS } from './profiles.js';
 
 export type LeafKeyType = 'p256' | 'p384';
+
+/**
+ * Which leaf a request gets: `linkerd` (one DNS name, then the SPIFFE URI) or `istio` (the SPIFFE URI
+ * alone). Both: empty subject, CA:FALSE, digitalSignature (+ keyEncipherment for an RSA key), both EKUs.
+ */
+export type LeafProfile = 'linkerd' | 'istio';
+
+/** The Istio API's CSR keys: ECDSA P-256 or P-384, or RSA of 2048 to 4096 bits with exponent 65537. */
+export const ISTIO_KEY_POLICY: CsrKeyPolicy = Object.freeze({
+  allowedKeyTypes: Object.freeze(['p256', 'p384'] as const),
+  allowedRsa: Object.freeze({ minBits: 2048, maxBits: 4096, exponent: 65537 }),
+});
 
 /** What the CA allows into a workload leaf. Durations in milliseconds. */
 export interface LeafPolicy {
@@ -83,7 +95,7 @@ export function leafValidity(
  */
 export type JudgedCsrKey =
   | {
-      readonly keyType: LeafKeyType;
+      readonly keyType: CsrKeyType;
       readonly spki: Buffer;
       /** keyIdentifier(spki), when the reader computed it (ParsedCsr.subjectKeyId) */
       readonly subjectKeyId?: Buffer;
@@ -96,9 +108,7 @@ export function judgeCsrKey(
   policy: LeafPolicy,
 ): CsrNames & JudgedCsrKey {
   const keyError = keyTypeRefusal(csr.keyType, policy.allowedKeyTypes);
-  return keyError === undefined
-    ? (csr as CsrNames & { readonly keyType: LeafKeyType; readonly spki: Buffer })
-    : { ...csr, keyType: 'unsupported', keyError };
+  return keyError === undefined ? csr : { ...csr, keyType: 'unsupported', keyError };
 }
 
 /** Held by this module alone: the hand-offs below are built here and nowhere else. */
@@ -118,9 +128,13 @@ export class LeafRequestNames {
   /** use requestLeaf */
   constructor(
     stage: typeof POLICY_STAGE,
-    /** the identity the caller asked for, as it asked (not validated beyond the CSR's names) */
+    /**
+     * the identity the caller asked for, as it asked (not validated beyond the CSR's names): the DNS
+     * identity (`linkerd`) or the CSR's one URI (`istio`)
+     */
     readonly requested: string,
     readonly key: JudgedCsrKey,
+    readonly profile: LeafProfile = 'linkerd',
   ) {
     mintedHere(stage);
   }
@@ -139,13 +153,14 @@ export class AuthorizedLeafRequest {
     stage: typeof POLICY_STAGE,
     /** the CA's canonical SubjectPublicKeyInfo of the verified key: all a leaf takes from a CSR */
     readonly spki: Buffer,
-    readonly keyType: LeafKeyType,
-    /** the identity the leaf names (DNS SAN, then the SPIFFE URI) */
+    readonly keyType: CsrKeyType,
+    /** the identity the leaf names (DNS SAN, then the SPIFFE URI; the URI alone for `istio`) */
     readonly identity: WorkloadIdentity,
     /** lifetime and clock skew of the leaf */
     readonly policy: LeafPolicy,
     /** keyIdentifier(spki) when known already (the leaf's SKI); the template computes it otherwise */
     readonly subjectKeyId: Buffer | undefined,
+    readonly profile: LeafProfile = 'linkerd',
   ) {
     mintedHere(stage);
   }
@@ -170,6 +185,7 @@ export function authorizeLeaf(
   identity: WorkloadIdentity,
   policy: LeafPolicy,
 ): AuthorizedLeafRequest {
+  if (request.profile !== 'linkerd') throw new TypeError('an Istio request goes to authorizeIstioLeaf');
   if (identity.dns !== request.requested) {
     throw new PolicyError(
       'ERR_IDENTITY_MISMATCH',
@@ -179,4 +195,62 @@ export function authorizeLeaf(
   const key = request.key;
   if (key.keyType === 'unsupported') throw key.keyError;
   return new AuthorizedLeafRequest(POLICY_STAGE, key.spki, key.keyType, identity, policy, key.subjectKeyId);
+}
+
+/**
+ * An Istio CSR's names: exactly one SAN, a URI, and nothing else (no DNS, IP, email or other names);
+ * a subject that is empty, an empty commonName, or empty organizationNames (istio-agent's `O=`).
+ * Returns the URI; ERR_CSR_IDENTITY otherwise. Which URI is allowed is known only after the token.
+ */
+export function checkIstioCsrNames(csr: CsrNames): string {
+  const problems: string[] = [];
+  const uri = csr.uris[0];
+  if (csr.uris.length !== 1 || uri === undefined)
+    problems.push(`URI SANs ${quoteListForMessage(csr.uris)} are not exactly one SPIFFE ID`);
+  if (csr.commonName !== undefined && csr.commonName !== '')
+    problems.push(`subject CN ${quoteForMessage(csr.commonName)} is not allowed`);
+  if (csr.otherSubjectAttributes > csr.emptyOrganizations)
+    problems.push('subject has attributes other than an empty O');
+  if (csr.dnsNames.length > 0) problems.push('DNS SANs are not allowed');
+  if (csr.ipAddresses.length > 0) problems.push('IP address SANs are not allowed');
+  if (csr.emails.length > 0) problems.push('email SANs are not allowed');
+  if (csr.otherNames > 0) problems.push('other SAN types are not allowed');
+  if (problems.length > 0 || uri === undefined)
+    throw new PolicyError('ERR_CSR_IDENTITY', `CSR names not allowed: ${problems.join('; ')}`);
+  return uri;
+}
+
+/** requestLeaf for the Istio API: the CSR names exactly one URI (checkIstioCsrNames), the identity asked for. */
+export function requestIstioLeaf(csr: CsrNames & JudgedCsrKey): LeafRequestNames {
+  return new LeafRequestNames(POLICY_STAGE, checkIstioCsrNames(csr), csr, 'istio');
+}
+
+/**
+ * authorizeLeaf for the Istio API: the CSR's URI must be the SPIFFE ID of `identity` (the caller's,
+ * or the one it may impersonate; ERR_CSR_IDENTITY otherwise); then the key as judged with
+ * ISTIO_KEY_POLICY. `policy` gives the lifetime and skew (its key types are not used).
+ */
+export function authorizeIstioLeaf(
+  request: LeafRequestNames,
+  identity: WorkloadIdentity,
+  policy: LeafPolicy,
+): AuthorizedLeafRequest {
+  if (request.profile !== 'istio') throw new TypeError('a Linkerd request goes to authorizeLeaf');
+  if (identity.spiffeId !== request.requested) {
+    throw new PolicyError(
+      'ERR_CSR_IDENTITY',
+      `the CSR asks for ${quoteForMessage(request.requested)}, not for the caller's identity ${identity.spiffeId}`,
+    );
+  }
+  const key = request.key;
+  if (key.keyType === 'unsupported') throw key.keyError;
+  return new AuthorizedLeafRequest(
+    POLICY_STAGE,
+    key.spki,
+    key.keyType,
+    identity,
+    policy,
+    key.subjectKeyId,
+    'istio',
+  );
 }

@@ -60,6 +60,7 @@ export function csrOfEntry(e: CsrEntry): Parameters<typeof requestLeaf>[0] {
   return {
     commonName: e.commonName,
     otherSubjectAttributes: 0,
+    emptyOrganizations: 0,
     dnsNames: [e.dnsName],
     uris: NONE,
     ipAddresses: NONE,

@@ -16,6 +16,7 @@ export const OID = {
   extensionRequest: '1.2.840.113549.1.9.14',
   commonName: '2.5.4.3',
   serialNumber: '2.5.4.5',
+  organizationName: '2.5.4.10',
   organizationalUnitName: '2.5.4.11',
   subjectKeyIdentifier: '2.5.29.14',
   keyUsage: '2.5.29.15',

@@ -44,7 +44,11 @@ function referenceLeaf(
       3,
       seq(
         ext(OID.basicConstraints, true, seq()),
-        ext(OID.keyUsage, true, Buffer.from([0x03, 0x02, 0x07, 0x80])),
+        ext(
+          OID.keyUsage,
+          true,
+          Buffer.from(req.keyEncipherment === true ? [0x03, 0x02, 0x05, 0xa0] : [0x03, 0x02, 0x07, 0x80]),
+        ),
         ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
         ext(OID.authorityKeyIdentifier, false, seq(implicitPrim(0, aki))),
         ext(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(req.spki))),
@@ -52,7 +56,7 @@ function referenceLeaf(
           OID.subjectAltName,
           true,
           seq(
-            implicitPrim(2, Buffer.from(req.dnsName, 'latin1')),
+            ...(req.dnsName === undefined ? [] : [implicitPrim(2, Buffer.from(req.dnsName, 'latin1'))]),
             implicitPrim(6, Buffer.from(req.uri, 'latin1')),
           ),
         ),
@@ -77,7 +81,7 @@ describe('the leaf template DER', () => {
     pki = await testPki({ now: new Date('2026-06-01T00:00:00Z'), clusters: ['east'] });
   });
 
-  it('is byte for byte what the element-by-element construction gives, across length boundaries', () => {
+  it('is byte for byte what the element-by-element construction gives, across length boundaries and both profiles', () => {
     const east = pki.issuers.east;
     assert.ok(east);
     const spkis = [spkiOf(csrKey('p256')), spkiOf(csrKey('p384')), spkiOf(csrKey('rsa2048'))];
@@ -106,9 +110,11 @@ describe('the leaf template DER', () => {
         for (const [j, dns] of nameLengths.entries())
           for (const [k, [from, to]] of dates.entries()) {
             const uriLength = nameLengths[(j + i + k) % nameLengths.length] as number;
+            // Istio leaves too: the URI alone (every third case), keyEncipherment for the RSA key
             const req = {
               spki,
-              dnsName: name(dns, 'd'),
+              dnsName: (j + k) % 3 === 0 ? undefined : name(dns, 'd'),
+              keyEncipherment: i === 2,
               uri: name(uriLength, 'spiffe://'),
               notBefore: new Date(from),
               notAfter: new Date(to),

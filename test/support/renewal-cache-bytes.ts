@@ -34,6 +34,7 @@ function csrInput(i: number): ParsedCsr & { readonly keyType: LeafKeyType } {
     dnsNames: [Buffer.from(names(i).dns, 'latin1').toString('latin1')],
     commonName: undefined,
     otherSubjectAttributes: 0,
+    emptyOrganizations: 0,
     uris: [],
     ipAddresses: [],
     emails: [],
