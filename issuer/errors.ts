@@ -13,6 +13,17 @@ export type ServiceErrorCode =
 
 export class IssuerServiceError extends LanyardError<ServiceErrorCode> {}
 
+/** What the Istio CA API (CreateCertificate) refuses beyond the CSR and the token. */
+export type IstioRequestErrorCode =
+  /** validity_duration above --istio-max-ttl (INVALID_ARGUMENT) */
+  | 'ERR_TTL_TOO_LONG'
+  /** ImpersonatedIdentity asked by a caller that may not, or for an identity it may not (UNAUTHENTICATED) */
+  | 'ERR_IMPERSONATION_DENIED'
+  /** a clusterid header that is neither empty nor this issuer's --cluster (UNAUTHENTICATED) */
+  | 'ERR_CLUSTER_UNKNOWN';
+
+export class IstioRequestError extends LanyardError<IstioRequestErrorCode> {}
+
 /**
  * The certify client's codes (`lanyard certify`): CertifyFailed (bin/cli/certify.ts), ServerNameMismatchError
  * (bin/agent/channel.ts) and InvalidResponseError (bin/agent) each throw one of them.
@@ -22,4 +33,9 @@ export type CertifyClientErrorCode =
 
 /** Every code Lanyard raises, whichever layer owns it: the gRPC status table is typed over it. */
 export type ErrorCode =
-  CaErrorCode | TrustBundlesErrorCode | AuthnErrorCode | ServiceErrorCode | CertifyClientErrorCode;
+  | CaErrorCode
+  | TrustBundlesErrorCode
+  | AuthnErrorCode
+  | ServiceErrorCode
+  | IstioRequestErrorCode
+  | CertifyClientErrorCode;

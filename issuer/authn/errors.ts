@@ -5,6 +5,8 @@ export type AuthnErrorCode = 'ERR_TOKEN_INVALID' | 'ERR_AUTHENTICATOR_UNAVAILABL
 
 /** Which check a token failed (for logs, metrics and tests; the code stays ERR_TOKEN_INVALID). */
 export type TokenRejection =
+  /** no token at all (the Istio API: no `authorization: Bearer` header) */
+  | 'missing'
   | 'malformed'
   | 'algorithm'
   | 'key'

@@ -31,6 +31,10 @@ const TABLE: Readonly<Record<ErrorCode, status>> = {
   ERR_NAME_CONSTRAINTS: status.PERMISSION_DENIED,
   // authentication
   ERR_TOKEN_INVALID: status.UNAUTHENTICATED,
+  // the Istio CA API's own refusals (never raised by Certify)
+  ERR_TTL_TOO_LONG: status.INVALID_ARGUMENT,
+  ERR_IMPERSONATION_DENIED: status.UNAUTHENTICATED,
+  ERR_CLUSTER_UNKNOWN: status.UNAUTHENTICATED,
   ERR_AUTHENTICATOR_UNAVAILABLE: status.UNAVAILABLE,
   // the service
   ERR_ISSUER_UNAVAILABLE: status.UNAVAILABLE,
