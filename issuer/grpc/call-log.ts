@@ -8,7 +8,7 @@ import type { RejectionLog } from './rejection-log.js';
 import { statusName, toGrpcError, type MappedError } from './status.js';
 
 /**
- * The one place a Certify call is accounted for: each call, however it ends, gets exactly one of
+ * The one place a Certify (or CreateCertificate) call is accounted for: each call, however it ends, gets exactly one of
  * these, which writes its one log line (rejected calls at a bounded rate per code, rejection-log.ts)
  * and its one lanyard_requests_total sample. Calls the handler answers also get a latency sample.
  */
@@ -44,9 +44,15 @@ export function createCallLog(o: {
   readonly logger: Logger;
   readonly metrics: IssuerMetrics;
   readonly rejections: RejectionLog;
+  /** the rpc the calls are of: the `api` label of the metrics and the `rpc` field of the lines */
+  readonly rpc?: 'Certify' | 'CreateCertificate';
+  /** the API's error → status table (default: Certify's, toGrpcError) */
+  readonly mapError?: (err: unknown) => MappedError;
 }): CallLog {
-  const latency = o.metrics.latency.labels('Certify');
-  const ok = o.metrics.requests.labels('Certify', 'OK');
+  const rpc = o.rpc ?? 'Certify';
+  const mapError = o.mapError ?? toGrpcError;
+  const latency = o.metrics.latency.labels(rpc);
+  const ok = o.metrics.requests.labels(rpc, 'OK');
   const elapsedMs = (started: bigint): number => Number(process.hrtime.bigint() - started) / 1e6;
 
   return {
@@ -54,23 +60,20 @@ export function createCallLog(o: {
       const durationMs = elapsedMs(call.started);
       latency.observe(durationMs / 1000);
       ok.inc();
-      o.logger.info(
-        { reqId: call.reqId, rpc: 'Certify', identity: call.identity, ...fields, durationMs },
-        'certified',
-      );
+      o.logger.info({ reqId: call.reqId, rpc, identity: call.identity, ...fields, durationMs }, 'certified');
     },
     refused(call, err) {
       const durationMs = elapsedMs(call.started);
       latency.observe(durationMs / 1000);
-      const mapped = toGrpcError(err);
+      const mapped = mapError(err);
       const grpcCode = statusName(mapped.grpcCode);
-      o.metrics.requests.labels('Certify', grpcCode).inc();
+      o.metrics.requests.labels(rpc, grpcCode).inc();
       const level = mapped.grpcCode === grpc.status.INTERNAL ? 'error' : 'warn';
       const reason = (err as { reason?: unknown } | undefined)?.reason;
       (o.rejections.admit(mapped.code) ? o.logger : UNLOGGED)[level](
         {
           reqId: call.reqId,
-          rpc: 'Certify',
+          rpc,
           identity: call.identity,
           code: mapped.code,
           // which token check failed, or why the authenticator could not answer
@@ -86,9 +89,9 @@ export function createCallLog(o: {
     },
     endedBeforeHandler(code, grpcCode, message, fields) {
       const name = statusName(grpcCode);
-      o.metrics.requests.labels('Certify', name).inc();
+      o.metrics.requests.labels(rpc, name).inc();
       if (!o.rejections.admit(code)) return;
-      o.logger.warn({ reqId: nextReqId(), rpc: 'Certify', code, grpcCode: name, ...fields }, message);
+      o.logger.warn({ reqId: nextReqId(), rpc, code, grpcCode: name, ...fields }, message);
     },
   };
 }

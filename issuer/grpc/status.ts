@@ -88,6 +88,8 @@ const GENERIC: Partial<Record<ErrorCode, string>> = {
   ERR_TOKEN_INVALID: 'the token was not accepted',
   ERR_AUTHENTICATOR_UNAVAILABLE: 'the token cannot be checked at the moment; try again later',
   ERR_ISSUER_UNAVAILABLE: 'the issuer cannot sign at the moment; try again later',
+  ERR_IMPERSONATION_DENIED: 'the caller may not ask for this identity',
+  ERR_CLUSTER_UNKNOWN: 'the token was not accepted',
 };
 
 /** Token-check reasons (issuer/authn/errors.ts) a caller may see: fixed words, never what the backend said. */
@@ -127,6 +129,23 @@ export function toGrpcError(err: unknown): MappedError {
     return { grpcCode, code: err.code, message: `${generic}${which}`, detail: err.message };
   }
   return { grpcCode: status.INTERNAL, code: 'ERR_INTERNAL', message: INTERNAL_MESSAGE };
+}
+
+/**
+ * The Istio CA API's table (CreateCertificate): the one above, except that every refusal of the CSR
+ * (its key or its names) is INVALID_ARGUMENT, as istiod and istio-csr answer it.
+ */
+const ISTIO_OVERRIDES: Partial<Record<ErrorCode, status>> = {
+  ERR_CSR_WEAK_KEY: status.INVALID_ARGUMENT,
+  ERR_CSR_UNSUPPORTED_KEY: status.INVALID_ARGUMENT,
+  ERR_KEY_NOT_ALLOWED: status.INVALID_ARGUMENT,
+  ERR_CSR_NAMES: status.INVALID_ARGUMENT,
+};
+
+export function toIstioGrpcError(err: unknown): MappedError {
+  const mapped = toGrpcError(err);
+  const grpcCode = ISTIO_OVERRIDES[mapped.code];
+  return grpcCode === undefined ? mapped : { ...mapped, grpcCode };
 }
 
 /** The trailer that carries the LanyardError code of a refused call. */

@@ -1,0 +1,183 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Logger } from 'pino';
+import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
+import { IstioRequestError } from '../errors.js';
+import type { IstioCertify } from '../istio-certify.js';
+import type { IssuerMetrics } from '../metrics.js';
+import { CallLimits, deadlineExceeded, timeLimitMs } from './call-limits.js';
+import { createCallLog, nextReqId, type CallLog, type HandledCall } from './call-log.js';
+import { createRejectionLog, type RejectionLog } from './rejection-log.js';
+import { MAX_CALL_MS, protoPath } from './server.js';
+import { ERROR_CODE_TRAILER, toIstioGrpcError } from './status.js';
+
+export const CREATE_CERTIFICATE_METHOD = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
+
+/** google.protobuf.Struct as @grpc/proto-loader decodes it (oneofs: `kind` names the value set). */
+interface StructMessage {
+  fields?: Record<string, { kind?: string; stringValue?: string } | undefined>;
+}
+
+export interface IstioCertificateRequestMessage {
+  csr: string;
+  /** int64, decoded as a decimal string */
+  validity_duration: string;
+  metadata: StructMessage | null;
+}
+
+export interface IstioCertificateResponseMessage {
+  cert_chain: readonly string[];
+}
+
+const UNDECODABLE = Symbol('undecodable IstioCertificateRequest');
+
+/** The IstioCertificateService definition from istio-ca.proto (a message that does not decode reaches the handler as a marker). */
+export function loadIstioCaService(): grpc.ServiceDefinition {
+  const def = protoLoader.loadSync(protoPath('istio-ca.proto'), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+  };
+  const service = pkg.istio.v1.auth.IstioCertificateService.service;
+  const method = service.CreateCertificate as grpc.MethodDefinition<unknown, unknown>;
+  const decode = method.requestDeserialize;
+  return {
+    ...service,
+    CreateCertificate: {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return decode(bytes);
+        } catch {
+          return { [UNDECODABLE]: true };
+        }
+      },
+    },
+  };
+}
+
+export interface IstioCaServiceOptions {
+  readonly certify: IstioCertify;
+  readonly logger: Logger;
+  readonly metrics: IssuerMetrics;
+  readonly wallClock: Clock;
+  /** this issuer's --cluster: the only non-empty `clusterid` accepted */
+  readonly cluster: string;
+  readonly maxCallMs?: number;
+  readonly rejectionLog?: RejectionLog;
+}
+
+type CreateCall = grpc.ServerUnaryCall<IstioCertificateRequestMessage, IstioCertificateResponseMessage>;
+type CreateCallback = grpc.sendUnaryData<IstioCertificateResponseMessage>;
+
+interface HandlerContext {
+  readonly certify: IstioCertify;
+  readonly calls: CallLog;
+  readonly wallClock: Clock;
+  readonly maxCallMs: number;
+  readonly cluster: string;
+}
+
+/** The CreateCertificate handler: headers and fields read, the use case called, the chain answered. */
+export function createIstioCaHandlers(o: IstioCaServiceOptions): grpc.UntypedServiceImplementation {
+  const ctx: HandlerContext = {
+    certify: o.certify,
+    calls: createCallLog({
+      logger: o.logger,
+      metrics: o.metrics,
+      rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: o.wallClock }),
+      rpc: 'CreateCertificate',
+      mapError: toIstioGrpcError,
+    }),
+    wallClock: o.wallClock,
+    maxCallMs: o.maxCallMs ?? MAX_CALL_MS,
+    cluster: o.cluster,
+  };
+
+  function createCertificate(call: CreateCall, callback: CreateCallback): void {
+    const handled: HandledCall = { started: process.hrtime.bigint(), reqId: nextReqId(), identity: '' };
+    if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
+      const err = new InvalidRequestError(
+        'ERR_INVALID_REQUEST',
+        'the request is not an IstioCertificateRequest message',
+      );
+      refuse(ctx, handled, err, callback);
+      return;
+    }
+    void handle(ctx, call, callback, handled);
+  }
+
+  return { CreateCertificate: createCertificate as grpc.handleUnaryCall<unknown, unknown> };
+}
+
+function refuse(ctx: HandlerContext, call: HandledCall, err: unknown, callback: CreateCallback): void {
+  const mapped = ctx.calls.refused(call, err);
+  const trailers = new grpc.Metadata();
+  trailers.set(ERROR_CODE_TRAILER, mapped.code);
+  callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
+}
+
+/** The `authorization: Bearer <token>` header's token (empty when absent or of another scheme). */
+export function bearerToken(md: grpc.Metadata): Buffer {
+  const value = md.get('authorization')[0];
+  const text = typeof value === 'string' ? value : value?.toString('latin1');
+  const m = text === undefined ? null : /^Bearer +(\S+)\s*$/i.exec(text);
+  return m?.[1] === undefined ? Buffer.alloc(0) : Buffer.from(m[1], 'latin1');
+}
+
+/** The `clusterid` header must be absent, empty or this issuer's cluster: ERR_CLUSTER_UNKNOWN otherwise. */
+function checkCluster(md: grpc.Metadata, cluster: string): void {
+  const value = md.get('clusterid')[0];
+  const id = typeof value === 'string' ? value : (value?.toString('latin1') ?? '');
+  if (id !== '' && id !== cluster)
+    throw new IstioRequestError('ERR_CLUSTER_UNKNOWN', 'the clusterid header names another cluster');
+}
+
+function readInput(req: IstioCertificateRequestMessage, md: grpc.Metadata) {
+  const fields = req.metadata?.fields ?? {};
+  const impersonated = fields.ImpersonatedIdentity;
+  if (impersonated !== undefined && impersonated.kind !== 'stringValue')
+    throw new InvalidRequestError('ERR_INVALID_REQUEST', 'ImpersonatedIdentity is not a string');
+  const validity = Number(req.validity_duration);
+  return {
+    token: bearerToken(md),
+    csr: Buffer.from(typeof req.csr === 'string' ? req.csr : '', 'utf8'),
+    // beyond 2^53 s the TTL is refused anyway as too long
+    validitySeconds: Number.isFinite(validity) ? validity : Number.MAX_SAFE_INTEGER,
+    impersonatedIdentity: impersonated?.stringValue,
+  };
+}
+
+async function handle(
+  ctx: HandlerContext,
+  call: CreateCall,
+  callback: CreateCallback,
+  handled: HandledCall,
+): Promise<void> {
+  const limits = new CallLimits(call, handled.started, timeLimitMs(ctx.wallClock, ctx.maxCallMs, call));
+  try {
+    checkCluster(call.metadata, ctx.cluster);
+    const result = await ctx.certify(readInput(call.request, call.metadata), limits);
+    if (limits.ended()) throw deadlineExceeded(undefined);
+    callback(null, { cert_chain: result.certChain });
+    ctx.calls.certified(
+      { ...handled, identity: result.identity.spiffeId },
+      {
+        authn: `${result.caller.namespace}/${result.caller.name}`,
+        serial: result.leaf.serialHex,
+        notAfter: result.leaf.notAfter.toISOString(),
+        issuerSkid: result.issuerSkid,
+      },
+    );
+  } catch (err) {
+    const late = limits.timedOut() && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
+    refuse(ctx, handled, late ? deadlineExceeded(err) : err, callback);
+  } finally {
+    limits.close();
+  }
+}
