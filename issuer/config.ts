@@ -8,9 +8,11 @@ import {
   validateIdentityDomain,
   type IdentityDomain,
   type LeafKeyType,
+  type ServiceAccountRef,
 } from '../ca/index.js';
 import { DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_REFRESH_MS } from './authn/index.js';
 import { DEFAULT_RENEWAL_CACHE_BYTES } from './renewal-cache.js';
+import { parseServiceAccounts } from './service-accounts.js';
 import { DEFAULT_RENEW_SPREAD_MS, type RenewalHint } from './renewal-hint.js';
 
 export interface HostPort {
@@ -67,6 +69,19 @@ export interface IssuerConfig {
   readonly workers: number;
   /** estimated bytes each process keeps in its renewal caches, CSRs and token successes together */
   readonly renewalCacheBytes: number;
+  /** the Istio CA API (CreateCertificate) on its own TLS listener; absent: off (--istio-listen) */
+  readonly istio?: IstioConfig;
+}
+
+/** --istio-listen and the flags that go with it. */
+export interface IstioConfig {
+  readonly listen: HostPort;
+  /** the audience Istio's tokens carry (--istio-token-audience, default istio-ca) */
+  readonly tokenAudience: string;
+  /** the accounts that may ask for ImpersonatedIdentity (ztunnel), --istio-trusted-node-accounts */
+  readonly trustedNodeAccounts: readonly ServiceAccountRef[];
+  /** the longest validity_duration accepted, ms (--istio-max-ttl, default 24h) */
+  readonly maxTtlMs: number;
 }
 
 /** Raw option values as commander hands them over (flags or LANYARD_* environment variables). */
@@ -109,6 +124,12 @@ export interface ServeFlags {
   workers?: string;
   /** bytes, KiB, MiB or GiB (e.g. 40MiB) */
   renewalCacheMemory?: string;
+  /** HOST:PORT; absent: the Istio CA API is off */
+  istioListen?: string;
+  istioTokenAudience?: string;
+  /** NS/SA,... */
+  istioTrustedNodeAccounts?: string;
+  istioMaxTtl?: number;
 }
 
 export const SERVE_DEFAULTS = Object.freeze({
@@ -126,6 +147,8 @@ export const SERVE_DEFAULTS = Object.freeze({
   jwksMaxAgeMs: DEFAULT_JWKS_MAX_AGE_MS,
   /** per process, the CSR and token renewal caches together: ≈ 66,000 pods */
   renewalCacheMemory: `${DEFAULT_RENEWAL_CACHE_BYTES / 1024 / 1024}MiB`,
+  istioTokenAudience: 'istio-ca',
+  istioMaxTtlMs: 24 * 60 * 60 * 1000,
 });
 
 export function parseHostPort(s: string, flag: string): HostPort {
@@ -143,6 +166,7 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
   const { maxInFlight, maxInFlightPerPeer } = parseInFlightLimits(f);
   const tls = buildTlsConfig(f);
   const renewalHint = buildRenewalHint(f);
+  const istio = buildIstioConfig(f, tls);
   return Object.freeze({
     issuerDir: f.issuerDir,
     ...(f.trustAnchors !== undefined ? { trustAnchorsPath: f.trustAnchors } : {}),
@@ -167,6 +191,43 @@ export function buildIssuerConfig(f: ServeFlags): IssuerConfig {
       f.renewalCacheMemory ?? SERVE_DEFAULTS.renewalCacheMemory,
       '--renewal-cache-memory',
     ),
+    ...(istio !== undefined ? { istio } : {}),
+  });
+}
+
+/**
+ * --istio-listen (needs --tls-cert/--tls-key: Istio's agents speak TLS only) with its audience,
+ * trusted node accounts and maximum TTL; the other three without --istio-listen are a usage error.
+ */
+function buildIstioConfig(f: ServeFlags, tls: IssuerConfig['tls']): IstioConfig | undefined {
+  if (f.istioListen === undefined) {
+    if (
+      f.istioTokenAudience !== undefined ||
+      f.istioTrustedNodeAccounts !== undefined ||
+      f.istioMaxTtl !== undefined
+    )
+      throw new UsageError(
+        '--istio-token-audience, --istio-trusted-node-accounts and --istio-max-ttl go with --istio-listen',
+      );
+    return undefined;
+  }
+  if (tls === undefined)
+    throw UsageError.forOption(
+      '--istio-listen',
+      'needs --tls-cert and --tls-key (Istio agents connect with TLS)',
+    );
+  const tokenAudience = f.istioTokenAudience ?? SERVE_DEFAULTS.istioTokenAudience;
+  if (tokenAudience === '') throw UsageError.forOption('--istio-token-audience', 'must not be empty');
+  const maxTtlMs = f.istioMaxTtl ?? SERVE_DEFAULTS.istioMaxTtlMs;
+  if (maxTtlMs < 1000) throw UsageError.forOption('--istio-max-ttl', 'must be at least 1s');
+  return Object.freeze({
+    listen: parseHostPort(f.istioListen, '--istio-listen'),
+    tokenAudience,
+    trustedNodeAccounts: parseServiceAccounts(
+      f.istioTrustedNodeAccounts ?? '',
+      '--istio-trusted-node-accounts',
+    ),
+    maxTtlMs,
   });
 }
 
