@@ -10,8 +10,10 @@ import { createIssuerCredentialSource, type CredentialSource } from './credentia
 import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/index.js';
 import { createAdmissionControl, type AdmissionControl } from './grpc/index.js';
 import { createRejectionLog, type RejectionLog } from './grpc/index.js';
-import { createTlsListener, type TlsListener } from './grpc/index.js';
+import { type TlsListener } from './grpc/index.js';
 import { createIssuerHealth, type IssuerHealth } from './health.js';
+import { addIstioService, openIstio, type IstioParts } from './istio-service.js';
+import { bindGrpcServer } from './grpc-bind.js';
 import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
 import { credentialReady, type Readiness } from './readiness.js';
@@ -24,6 +26,8 @@ export interface RunningService<R extends Readiness = Readiness> {
   /** actual addresses (port 0 in the config picks a free port) */
   readonly grpcAddress: HostPort;
   readonly adminAddress: HostPort;
+  /** the Istio CA API's TLS listener (--istio-listen), when on */
+  readonly istioAddress?: HostPort;
   readonly credentials: CredentialSource;
   readonly status: R;
   readonly metrics: IssuerMetrics;
@@ -39,6 +43,8 @@ export interface StartIssuerDeps {
   /** runs the re-reads of the credential and serving files (default: Node's timers, unref'd) */
   readonly scheduler?: Scheduler;
   readonly authenticator?: Authenticator;
+  /** the Istio CA API's authenticator (default: one of config.auth's kind, for --istio-token-audience) */
+  readonly istioAuthenticator?: Authenticator;
   /** false: no admin endpoints (a cluster worker runs startWorkerService: its primary serves them) */
   readonly admin?: boolean;
   /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
@@ -67,6 +73,7 @@ interface IssuerParts {
   readonly server: grpc.Server;
   readonly credentials: CredentialSource;
   readonly authenticator: Authenticator;
+  readonly istio: IstioParts | undefined;
 }
 
 /** What startService asks its caller for: what health follows, and the admin app (absent: none). */
@@ -120,7 +127,7 @@ async function startService<R extends Readiness>(
   // An unusable serving pair fails the start instead of failing every handshake later. The files are
   // re-read every poll interval, so a renewed serving certificate (cert-manager) is picked up without
   // a restart.
-  const tlsRef: { listener?: TlsListener } = {};
+  const tlsRef: { listener?: TlsListener; istio?: TlsListener } = {};
   const metrics = createIssuerMetrics({ renewalHint: config.renewalHint });
   const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
@@ -128,7 +135,10 @@ async function startService<R extends Readiness>(
     ...scheduler,
     logger,
     expiry: metrics.servingExpiry,
-    onPair: (pair) => tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem }),
+    onPair: (pair) => {
+      tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem });
+      tlsRef.istio?.setServingPair({ cert: pair.certPem, key: pair.keyPem });
+    },
   });
   // NOT_SERVING until it follows the reporter
   const health = createIssuerHealth({ metrics });
@@ -142,21 +152,16 @@ async function startService<R extends Readiness>(
   metrics.watchRenewalCaches(caches);
   const authenticator =
     deps.authenticator ?? (await openAuthenticator(config, { clock, logger, metrics, caches }));
-  const certify = createCertifier({
-    csrCache: caches.csr,
+  const { certify, istio } = await openCertifiers(config, deps, {
     clock,
+    metrics,
     credentials,
     authenticator,
-    policy: {
-      lifetimeMs: config.leafLifetimeMs,
-      clockSkewMs: config.clockSkewMs,
-      allowedKeyTypes: config.leafKeyTypes,
-    },
-    domain: config.domain,
-    onIssued: issuanceObserver(ledger),
+    ledger,
+    csrCache: caches.csr,
   });
-  const grpcServer = createGrpcServer(config, deps, { certify, logger, metrics, health });
-  const parts: IssuerParts = { logger, health, servingTls, credentials, authenticator, ...grpcServer };
+  const grpcServer = createGrpcServer(config, deps, { certify, istio, logger, metrics, health });
+  const parts: IssuerParts = { logger, health, servingTls, credentials, authenticator, istio, ...grpcServer };
   const bound = await bindGrpcServer(config, deps, parts, { metrics, clock, tlsRef }).catch(
     async (err: unknown) => {
       await closeIssuerParts(parts);
@@ -181,14 +186,56 @@ async function startService<R extends Readiness>(
   return {
     grpcAddress: { host: config.listen.host, port: bound.grpcPort },
     adminAddress: { host: config.adminListen.host, port: adminPort },
+    ...(config.istio !== undefined && bound.istioPort !== undefined
+      ? { istioAddress: { host: config.istio.listen.host, port: bound.istioPort } }
+      : {}),
     credentials,
     status: reporter,
     metrics,
     shutdown(graceMs = config.shutdownGraceMs) {
-      shutdownPromise ??= drainIssuer(parts, bound.tlsListener, admin, graceMs);
+      shutdownPromise ??= drainIssuer(parts, bound.tlsListeners, admin, graceMs);
       return shutdownPromise;
     },
   };
+}
+
+/** The use cases: Certify, and CreateCertificate when config.istio is set (both record issuance in `ledger`). */
+async function openCertifiers(
+  config: IssuerConfig,
+  deps: StartIssuerDeps,
+  o: {
+    readonly clock: Clock;
+    readonly metrics: IssuerMetrics;
+    readonly credentials: CredentialSource;
+    readonly authenticator: Authenticator;
+    readonly ledger: IssuanceLedger;
+    readonly csrCache: RenewalCaches['csr'];
+  },
+): Promise<{ certify: Certify; istio: IstioParts | undefined }> {
+  const { clock, credentials } = o;
+  const { leafLifetimeMs: lifetimeMs, clockSkewMs, leafKeyTypes: allowedKeyTypes } = config;
+  const policy = { lifetimeMs, clockSkewMs, allowedKeyTypes };
+  const onIssued = issuanceObserver(o.ledger);
+  const certify = createCertifier({
+    csrCache: o.csrCache,
+    clock,
+    credentials,
+    authenticator: o.authenticator,
+    policy,
+    domain: config.domain,
+    onIssued,
+  });
+  const injected = deps.istioAuthenticator !== undefined ? { authenticator: deps.istioAuthenticator } : {};
+  const istio = await openIstio(config, {
+    clock,
+    logger: deps.logger,
+    metrics: o.metrics,
+    credentials,
+    policy,
+    onIssued,
+    ...injected,
+  });
+  return { certify, istio };
 }
 
 /**
@@ -250,6 +297,7 @@ function createGrpcServer(
   deps: StartIssuerDeps,
   o: {
     readonly certify: Certify;
+    readonly istio: IstioParts | undefined;
     readonly logger: Logger;
     readonly metrics: IssuerMetrics;
     readonly health: IssuerHealth;
@@ -280,59 +328,12 @@ function createGrpcServer(
       ...(deps.random !== undefined ? { random: deps.random } : {}),
     }),
   );
+  if (o.istio !== undefined) {
+    const maxCallMs = deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {};
+    addIstioService(server, o.istio, { config, logger, metrics, rejectionLog, ...maxCallMs });
+  }
   o.health.service.addToServer(server);
   return { server, admission, rejectionLog };
-}
-
-/**
- * Binds the gRPC server to config.listen. Plaintext: grpc-js binds the port itself. TLS: our
- * listener terminates TLS (so that proxies offering no ALPN are served) and injects each connection
- * into grpc-js. On failure the TLS listener is closed.
- */
-async function bindGrpcServer(
-  config: IssuerConfig,
-  deps: StartIssuerDeps,
-  parts: IssuerParts,
-  o: {
-    readonly metrics: IssuerMetrics;
-    readonly clock: Clock;
-    /** where the serving pair's renewals find the listener */
-    readonly tlsRef: { listener?: TlsListener };
-  },
-): Promise<{ grpcPort: number; tlsListener: TlsListener | undefined }> {
-  const { server, servingTls } = parts;
-  if (servingTls === undefined) {
-    const grpcPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(
-        `${formatHost(config.listen.host)}:${config.listen.port}`,
-        grpc.ServerCredentials.createInsecure(),
-        (err, port) => {
-          if (err) reject(err);
-          else resolve(port);
-        },
-      );
-    });
-    return { grpcPort, tlsListener: undefined };
-  }
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const pair = servingTls.pair();
-  const tlsListener = (o.tlsRef.listener = createTlsListener({
-    cert: pair.certPem,
-    key: pair.keyPem,
-    inject: (socket) => {
-      injector.injectConnection(socket);
-    },
-    metrics: o.metrics,
-    logger: parts.logger,
-    clock: o.clock,
-    ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
-  }));
-  try {
-    return { grpcPort: await tlsListener.listen(config.listen.host, config.listen.port), tlsListener };
-  } catch (err) {
-    tlsListener.close();
-    throw err;
-  }
 }
 
 /** A start that failed half-way: closes what was opened. */
@@ -344,19 +345,20 @@ async function closeIssuerParts(parts: IssuerParts): Promise<void> {
   parts.health.close();
   await parts.credentials.close();
   await parts.authenticator.close?.();
+  await parts.istio?.authenticator.close?.();
 }
 
 /** Stops accepting calls, lets those in flight finish within graceMs (then cancels them), closes everything. */
 async function drainIssuer(
   parts: IssuerParts,
-  tlsListener: TlsListener | undefined,
+  tlsListeners: readonly TlsListener[],
   admin: FastifyInstance | undefined,
   graceMs: number,
 ): Promise<void> {
   const { logger, admission, server } = parts;
   parts.health.drain();
   parts.servingTls?.close();
-  tlsListener?.close();
+  for (const l of tlsListeners) l.close();
   logger.info({ event: 'draining', graceMs }, 'draining: no new calls, finishing those in flight');
   await new Promise<void>((resolve) => {
     const force = setTimeout(() => {
@@ -365,7 +367,7 @@ async function drainIssuer(
       // here), so the calls still in progress are ended one by one first
       admission.cancelAll();
       server.forceShutdown();
-      tlsListener?.destroyAll();
+      for (const l of tlsListeners) l.destroyAll();
       resolve();
     }, graceMs);
     server.tryShutdown(() => {
@@ -378,9 +380,6 @@ async function drainIssuer(
   parts.rejectionLog.close();
   await parts.credentials.close();
   await parts.authenticator.close?.();
+  await parts.istio?.authenticator.close?.();
   logger.info({ event: 'stopped' }, 'issuer stopped');
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -21,12 +21,15 @@ const WORKER_ENTRY = fileURLToPath(
 export function registerServeCommand(program: Command, ctx: CliContext): void {
   const serve = program
     .command('serve')
-    .description("run a cluster's issuer: the Linkerd Certify gRPC API plus the admin HTTP endpoints");
+    .description(
+      "run a cluster's issuer: the Linkerd Certify gRPC API plus the admin HTTP endpoints (and, with --istio-listen, Istio's CA API)",
+    );
   for (const option of [
     ...serveAddressOptions(),
     ...serveAuthOptions(),
     ...serveIssuanceOptions(),
     ...serveTransportOptions(),
+    ...serveIstioOptions(),
   ])
     serve.addOption(option);
   serve.action(async (flags: ServeFlags) => {
@@ -36,8 +39,12 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     const run = await runIssuer(config, { logger, clock: ctx.clock, workerEntry: WORKER_ENTRY });
     if (run.role === 'worker') return;
     const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
+    const istio =
+      config.istio === undefined
+        ? ''
+        : `, Istio CA on ${config.istio.listen.host}:${config.istio.listen.port}`;
     ctx.out(
-      `lanyard serve: cluster ${config.cluster}, gRPC on ${run.grpcAddress.host}:${run.grpcAddress.port}${workers}, admin on http://${run.adminAddress.host}:${run.adminAddress.port}`,
+      `lanyard serve: cluster ${config.cluster}, gRPC on ${run.grpcAddress.host}:${run.grpcAddress.port}${workers}${istio}, admin on http://${run.adminAddress.host}:${run.adminAddress.port}`,
     );
     await waitForSignal();
     await run.shutdown();
@@ -180,5 +187,28 @@ function serveTransportOptions(): Option[] {
     )
       .env(env('RENEWAL_CACHE_MEMORY'))
       .default(SERVE_DEFAULTS.renewalCacheMemory),
+  ];
+}
+
+/** The Istio CA API (IstioCertificateService/CreateCertificate) on a TLS listener of its own. */
+function serveIstioOptions(): Option[] {
+  return [
+    new Option(
+      '--istio-listen <host:port>',
+      "serve Istio's CA API (CreateCertificate, for istio-agent and ztunnel) on this TLS address (off by default; needs --tls-cert and --tls-key)",
+    ).env(env('ISTIO_LISTEN')),
+    new Option(
+      '--istio-token-audience <aud>',
+      'the audience of the tokens Istio agents send (default: istio-ca; only with --istio-listen)',
+    ).env(env('ISTIO_TOKEN_AUDIENCE')),
+    new Option(
+      '--istio-trusted-node-accounts <list>',
+      'NS/SA,...: the accounts that may ask for ImpersonatedIdentity (e.g. istio-system/ztunnel; default: none; only with --istio-listen)',
+    ).env(env('ISTIO_TRUSTED_NODE_ACCOUNTS')),
+    // no commander default: given without --istio-listen it is a usage error (issuer/config.ts)
+    durationOption(
+      '--istio-max-ttl <duration>',
+      'the longest validity_duration accepted (default: 24h, also the lifetime when none is asked; only with --istio-listen)',
+    ).env(env('ISTIO_MAX_TTL')),
   ];
 }

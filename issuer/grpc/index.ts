@@ -9,3 +9,4 @@ export {
 export { createAdmissionControl, type AdmissionControl } from './admission.js';
 export { createRejectionLog, type RejectionLog } from './rejection-log.js';
 export { createTlsListener, type TlsListener } from './tls-listener.js';
+export { CREATE_CERTIFICATE_METHOD, createIstioCaHandlers, loadIstioCaService } from './istio-server.js';

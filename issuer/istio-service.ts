@@ -1,0 +1,127 @@
+// The Istio CA API's part of a serving process (--istio-listen): its certifier and authenticator,
+// the service on the gRPC server, and its own TLS listener. main.ts wires these; nothing here runs
+// without config.istio.
+import type { Duplex } from 'node:stream';
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { systemClock, type Clock, type LeafPolicy } from '../ca/index.js';
+import type { Authenticator } from './authn/index.js';
+import { createAuthenticator } from './authn-factory.js';
+import type { IssuerConfig } from './config.js';
+import type { CredentialSource } from './credentials.js';
+import {
+  createIstioCaHandlers,
+  createTlsListener,
+  loadIstioCaService,
+  type RejectionLog,
+} from './grpc/index.js';
+import type { TlsListener } from './grpc/index.js';
+import { createIstioCertifier, type IstioCertify, type IstioCertifyResult } from './istio-certify.js';
+import type { IssuerMetrics } from './metrics.js';
+
+export interface IstioParts {
+  readonly certify: IstioCertify;
+  /** its own: tokens for the Istio audience, with its own token cache (never the Linkerd one's) */
+  readonly authenticator: Authenticator;
+}
+
+/**
+ * The certifier of config.istio, or undefined when the API is off. The authenticator is a second one
+ * of the same kind with the Istio audience; it must not share the process's token cache, whose
+ * entries were accepted for the other audience.
+ */
+export async function openIstio(
+  config: IssuerConfig,
+  o: {
+    readonly clock: Clock;
+    readonly logger: Logger;
+    readonly metrics: IssuerMetrics;
+    readonly credentials: CredentialSource;
+    readonly policy: LeafPolicy;
+    readonly onIssued: (result: IstioCertifyResult) => void;
+    /** injected (tests); default: a new one for config.auth with the Istio audience */
+    readonly authenticator?: Authenticator;
+  },
+): Promise<IstioParts | undefined> {
+  const istio = config.istio;
+  if (istio === undefined) return undefined;
+  const authenticator =
+    o.authenticator ??
+    (await createAuthenticator(
+      { ...config.auth, audience: istio.tokenAudience },
+      {
+        clock: o.clock,
+        clockSkewMs: config.clockSkewMs,
+        logger: o.logger.child({ component: 'authn', api: 'istio' }),
+        metrics: o.metrics,
+        workers: config.workers,
+      },
+    ));
+  const certify = createIstioCertifier({
+    clock: o.clock,
+    credentials: o.credentials,
+    authenticator,
+    policy: o.policy,
+    domain: config.domain,
+    maxTtlMs: istio.maxTtlMs,
+    trustedNodeAccounts: istio.trustedNodeAccounts,
+    onIssued: o.onIssued,
+  });
+  return { certify, authenticator };
+}
+
+/** Adds IstioCertificateService to `server` (served on every listener the server has). */
+export function addIstioService(
+  server: grpc.Server,
+  parts: IstioParts,
+  o: {
+    readonly config: IssuerConfig;
+    readonly logger: Logger;
+    readonly metrics: IssuerMetrics;
+    readonly rejectionLog: RejectionLog;
+    readonly maxCallMs?: number;
+  },
+): void {
+  server.addService(
+    loadIstioCaService(),
+    createIstioCaHandlers({
+      certify: parts.certify,
+      logger: o.logger,
+      metrics: o.metrics,
+      wallClock: systemClock,
+      cluster: o.config.cluster,
+      rejectionLog: o.rejectionLog,
+      ...(o.maxCallMs !== undefined ? { maxCallMs: o.maxCallMs } : {}),
+    }),
+  );
+}
+
+/** The TLS listener of --istio-listen (TLS ≥ 1.2, ALPN h2), handing connections to the same gRPC server. */
+export async function listenIstio(
+  config: IssuerConfig,
+  o: {
+    readonly pair: { readonly certPem: string; readonly keyPem: string };
+    readonly inject: (socket: Duplex) => void;
+    readonly metrics: IssuerMetrics;
+    readonly logger: Logger;
+    readonly clock: Clock;
+    readonly prefaceTimeoutMs?: number;
+  },
+): Promise<{ listener: TlsListener; port: number } | undefined> {
+  if (config.istio === undefined) return undefined;
+  const listener = createTlsListener({
+    cert: o.pair.certPem,
+    key: o.pair.keyPem,
+    inject: o.inject,
+    metrics: o.metrics,
+    logger: o.logger,
+    clock: o.clock,
+    ...(o.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: o.prefaceTimeoutMs } : {}),
+  });
+  try {
+    return { listener, port: await listener.listen(config.istio.listen.host, config.istio.listen.port) };
+  } catch (err) {
+    listener.close();
+    throw err;
+  }
+}

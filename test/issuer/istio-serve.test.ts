@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { parseCertificatesPem, systemClock } from '../../ca/index.js';
+import { createIssuerLogger, startIssuer } from '../../issuer/index.js';
+import { protoPath } from '../../issuer/grpc/server.js';
+import { scriptedAuthenticator } from '../support/authn.js';
+import { testConfig, writeIssuerDir } from '../support/issuer.js';
+import { istioCsr } from '../support/istio-csr.js';
+import { csrKey, testPki } from '../support/pki.js';
+import { tempDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/wait.js';
+import { testCert } from '../support/tls-cert.js';
+
+type CreateClient = grpc.Client & {
+  CreateCertificate(
+    req: Record<string, unknown>,
+    md: grpc.Metadata,
+    cb: (err: grpc.ServiceError | null, res?: { cert_chain: string[] }) => void,
+  ): grpc.ClientUnaryCall;
+};
+
+describe('lanyard serve --istio-listen (startIssuer)', () => {
+  it('serves CreateCertificate over TLS with h2 on its own listener, from the issuer of Certify', async () => {
+    const pki = await testPki({ now: systemClock.now() });
+    const { dir, cleanup } = tempDir('lanyard-istio-serve-');
+    writeIssuerDir(dir, pki);
+    const serving = testCert('server', 'istio-serving');
+    const tls = { certPath: join(dir, 'serving.crt'), keyPath: join(dir, 'serving.key') };
+    writeFileSync(tls.keyPath, serving.keyPem, { mode: 0o600 });
+    writeFileSync(tls.certPath, serving.certPem);
+    const istio = {
+      listen: { host: '127.0.0.1', port: 0 },
+      tokenAudience: 'istio-ca',
+      trustedNodeAccounts: [],
+      maxTtlMs: 24 * 3600_000,
+    };
+    const config = { ...testConfig(dir), tls, istio };
+    const sink = new Writable({
+      write: (_c, _e, cb) => {
+        cb();
+      },
+    });
+    const issuer = await startIssuer(config, {
+      logger: createIssuerLogger(config, sink),
+      authenticator: scriptedAuthenticator(),
+      istioAuthenticator: scriptedAuthenticator(),
+    });
+    const def = protoLoader.loadSync(protoPath('istio-ca.proto'), {
+      keepCase: true,
+      longs: String,
+      defaults: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+    };
+    assert.ok(issuer.istioAddress);
+    assert.notEqual(issuer.istioAddress.port, issuer.grpcAddress.port);
+    const client = new pkg.istio.v1.auth.IstioCertificateService(
+      `localhost:${issuer.istioAddress.port}`,
+      grpc.credentials.createSsl(Buffer.from(serving.certPem)),
+    ) as unknown as CreateClient;
+    try {
+      const csr = (
+        await istioCsr({ key: csrKey('p256'), uris: ['spiffe://cluster.local/ns/default/sa/web'] })
+      ).toString();
+      const md = new grpc.Metadata();
+      md.set('authorization', 'Bearer sa:default:web');
+      // the serving files are read asynchronously after start: retry the first moments
+      let chain: string[] | undefined;
+      const ask = (): Promise<boolean> =>
+        new Promise((resolve) => {
+          client.CreateCertificate({ csr }, md, (err, res) => {
+            chain = err ? undefined : res?.cert_chain;
+            resolve(chain !== undefined);
+          });
+        });
+      await waitFor(ask, 'an answer over TLS', { intervalMs: 100 });
+      assert.ok(chain, 'no answer over TLS');
+      assert.equal(chain.length, 3);
+      const leaf = parseCertificatesPem(chain[0] as string, 'leaf')[0];
+      const issuerCert = pki.issuers.east?.cert;
+      assert.ok(leaf && issuerCert);
+      assert.ok(leaf.issuerDer.equals(issuerCert.subjectDer), 'the leaf comes from the issuer Certify uses');
+    } finally {
+      client.close();
+      await issuer.shutdown(500);
+      cleanup();
+    }
+  });
+});
