@@ -5,6 +5,7 @@ import type { ErrorCode } from '../errors.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { createCallLog, type CallLog } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
+import { CREATE_CERTIFICATE_METHOD } from './istio-server.js';
 import { CERTIFY_METHOD } from './server.js';
 import { statusName } from './status.js';
 
@@ -73,21 +74,19 @@ export function createAdmissionControl(o: {
 }): AdmissionControl {
   const messageTimeoutMs = o.messageTimeoutMs ?? ADMISSION_DEFAULTS.messageTimeoutMs;
   const wallClock = o.wallClock ?? systemClock;
+  const rejections = o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: wallClock });
   const st: AdmissionState = {
     maxInFlight: o.maxInFlight,
     perPeerMax: o.maxInFlightPerPeer ?? Math.max(1, Math.floor(o.maxInFlight / 2)),
     wallClock,
-    calls: createCallLog({
-      logger: o.logger,
-      metrics: o.metrics,
-      rejections: o.rejectionLog ?? createRejectionLog({ logger: o.logger, clock: wallClock }),
-    }),
+    apis: Object.fromEntries(RPCS.map((rpc) => [rpc, admittedApi(o, rpc, rejections)])) as Record<
+      Rpc,
+      AdmittedApi
+    >,
     admitted: 0,
     byPeer: new Map(),
     active: new Set(),
     awaiting: new Map(),
-    gauge: o.metrics.inFlight.labels('Certify'),
-    awaitingGauge: o.metrics.awaitingRequest.labels('Certify'),
   };
 
   // One timer for every waiting call (not one per call): each sweep ends the calls whose request
@@ -102,8 +101,12 @@ export function createAdmissionControl(o: {
   sweep.unref();
 
   return {
-    interceptor: (method, call) =>
-      method.path === CERTIFY_METHOD ? interceptCertify(st, call) : new grpc.ServerInterceptingCall(call),
+    interceptor: (method, call) => {
+      const rpc = RPC_OF_PATH[method.path];
+      return rpc !== undefined
+        ? interceptCertify(st, st.apis[rpc], call)
+        : new grpc.ServerInterceptingCall(call);
+    },
     inFlight: () => st.admitted,
     awaiting: () => st.awaiting.size,
     cancelAll() {
@@ -121,12 +124,43 @@ export function createAdmissionControl(o: {
 type Gauge = ReturnType<IssuerMetrics['inFlight']['labels']>;
 type SentStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
 
+/** The APIs admission control follows: their calls share the slots, each has its log and gauges. */
+const RPCS = ['Certify', 'CreateCertificate'] as const;
+type Rpc = (typeof RPCS)[number];
+const RPC_OF_PATH: Readonly<Record<string, Rpc>> = {
+  [CERTIFY_METHOD]: 'Certify',
+  [CREATE_CERTIFICATE_METHOD]: 'CreateCertificate',
+};
+
+/** One API's part: its call log and gauges (labelled by api), and its calls in flight and waiting. */
+interface AdmittedApi {
+  readonly calls: CallLog;
+  readonly gauge: Gauge;
+  readonly awaitingGauge: Gauge;
+  inFlight: number;
+  awaiting: number;
+}
+
+function admittedApi(
+  o: { readonly logger: Logger; readonly metrics: IssuerMetrics },
+  rpc: Rpc,
+  rejections: RejectionLog,
+): AdmittedApi {
+  return {
+    calls: createCallLog({ logger: o.logger, metrics: o.metrics, rejections, rpc }),
+    gauge: o.metrics.inFlight.labels(rpc),
+    awaitingGauge: o.metrics.awaitingRequest.labels(rpc),
+    inFlight: 0,
+    awaiting: 0,
+  };
+}
+
 /** One admission control's state, shared by its calls. */
 interface AdmissionState {
   readonly maxInFlight: number;
   readonly perPeerMax: number;
   readonly wallClock: Clock;
-  readonly calls: CallLog;
+  readonly apis: Readonly<Record<Rpc, AdmittedApi>>;
   /** calls admitted (holding a slot) */
   admitted: number;
   readonly byPeer: Map<string, number>;
@@ -134,13 +168,12 @@ interface AdmissionState {
   readonly active: Set<AdmissionCall>;
   /** calls waiting for their request: when their headers arrived (ms, monotonic) */
   readonly awaiting: Map<AdmissionCall, number>;
-  readonly gauge: Gauge;
-  readonly awaitingGauge: Gauge;
 }
 
-/** One Certify call as admission control follows it. */
+/** One call (Certify or CreateCertificate) as admission control follows it. */
 interface AdmissionCall {
   readonly call: grpc.ServerInterceptingCallInterface;
+  readonly api: AdmittedApi;
   readonly started: bigint;
   readonly peer: string;
   /** holds a slot */
@@ -154,13 +187,15 @@ interface AdmissionCall {
   sent: SentStatus | undefined;
 }
 
-/** The interceptor for one Certify call. */
+/** The interceptor for one Certify or CreateCertificate call. */
 function interceptCertify(
   st: AdmissionState,
+  api: AdmittedApi,
   call: grpc.ServerInterceptingCallInterface,
 ): grpc.ServerInterceptingCall {
   const c: AdmissionCall = {
     call,
+    api,
     started: process.hrtime.bigint(),
     peer: call.getConnectionInfo().remoteAddress ?? call.getPeer(),
     counted: false,
@@ -176,7 +211,7 @@ function interceptCertify(
   const listener = new grpc.ServerListenerBuilder()
     .withOnReceiveMetadata((metadata, next) => {
       st.awaiting.set(c, performance.now());
-      st.awaitingGauge.set(st.awaiting.size);
+      c.api.awaitingGauge.set(++c.api.awaiting);
       next(metadata);
     })
     .withOnReceiveMessage((message, next) => {
@@ -211,7 +246,7 @@ function interceptCertify(
 }
 
 function stopAwaiting(st: AdmissionState, c: AdmissionCall): void {
-  if (st.awaiting.delete(c)) st.awaitingGauge.set(st.awaiting.size);
+  if (st.awaiting.delete(c)) c.api.awaitingGauge.set(--c.api.awaiting);
 }
 
 /** Ends a call whose request did not arrive within messageTimeoutMs. */
@@ -238,7 +273,7 @@ function release(st: AdmissionState, c: AdmissionCall): void {
   const n = (st.byPeer.get(c.peer) ?? 1) - 1;
   if (n <= 0) st.byPeer.delete(c.peer);
   else st.byPeer.set(c.peer, n);
-  st.gauge.set(st.admitted);
+  c.api.gauge.set(--c.api.inFlight);
 }
 
 /** A call that ended before the handler had it: its one log line and metric sample. */
@@ -251,7 +286,7 @@ function account(st: AdmissionState, c: AdmissionCall): void {
   const code =
     sent?.code ??
     (st.wallClock.now().getTime() >= deadlineMs ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
-  st.calls.endedBeforeHandler(
+  c.api.calls.endedBeforeHandler(
     ENDED_BEFORE_HANDLER[code] ?? 'ERR_INVALID_REQUEST',
     code,
     sent === undefined
@@ -269,7 +304,7 @@ function admit(st: AdmissionState, c: AdmissionCall): boolean {
     st.byPeer.set(c.peer, fromPeer + 1);
     c.counted = true;
     st.active.add(c);
-    st.gauge.set(st.admitted);
+    c.api.gauge.set(++c.api.inFlight);
     return true;
   }
   c.accounting = 'done';
@@ -277,7 +312,7 @@ function admit(st: AdmissionState, c: AdmissionCall): boolean {
   const message = perPeer
     ? `this client is at its limit of ${st.perPeerMax} calls in flight; retry with backoff`
     : `the issuer is at its limit of ${st.maxInFlight} calls in flight; retry with backoff`;
-  st.calls.endedBeforeHandler('ERR_OVERLOADED', grpc.status.RESOURCE_EXHAUSTED, message, {
+  c.api.calls.endedBeforeHandler('ERR_OVERLOADED', grpc.status.RESOURCE_EXHAUSTED, message, {
     inFlight: st.admitted,
     perPeer,
   });
