@@ -5,16 +5,18 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { parseCertificatesPem, systemClock } from '../../ca/index.js';
+import { parseCertificate, parseCertificatesPem, systemClock } from '../../ca/index.js';
 import { createIssuerLogger, startIssuer } from '../../issuer/index.js';
 import { protoPath } from '../../issuer/grpc/server.js';
 import { scriptedAuthenticator } from '../support/authn.js';
-import { testConfig, writeIssuerDir } from '../support/issuer.js';
+import { createIdentityClient, testConfig, writeIssuerDir } from '../support/issuer.js';
 import { istioCsr } from '../support/istio-csr.js';
-import { csrKey, testPki } from '../support/pki.js';
+import { csrKey, makeCsr, testPki } from '../support/pki.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 import { testCert } from '../support/tls-cert.js';
+
+const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
 type CreateClient = grpc.Client & {
   CreateCertificate(
@@ -86,6 +88,23 @@ describe('lanyard serve --istio-listen (startIssuer)', () => {
       const issuerCert = pki.issuers.east?.cert;
       assert.ok(leaf && issuerCert);
       assert.ok(leaf.issuerDer.equals(issuerCert.subjectDer), 'the leaf comes from the issuer Certify uses');
+      // a Linkerd Certify on the other port of the same process: a leaf of the same issuer
+      const linkerd = createIdentityClient(
+        `localhost:${issuer.grpcAddress.port}`,
+        grpc.credentials.createSsl(Buffer.from(serving.certPem)),
+      );
+      try {
+        const res = await linkerd.certify({
+          identity: ID,
+          token: Buffer.from('sa:default:web'),
+          certificate_signing_request: (await makeCsr({ dns: [ID] })).der,
+        });
+        const linkerdLeaf = parseCertificate(res.leaf_certificate);
+        assert.ok(linkerdLeaf.issuerDer.equals(leaf.issuerDer));
+        assert.ok(linkerdLeaf.authorityKeyId?.equals(leaf.authorityKeyId ?? Buffer.alloc(0)));
+      } finally {
+        linkerd.close();
+      }
     } finally {
       client.close();
       await issuer.shutdown(500);
