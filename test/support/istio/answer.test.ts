@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import { openssl } from '../openssl.js';
 import { testDir } from '../temp-dir.js';
 import {
+  opensslVerifyIstioChain,
   IstioAnswerError,
   checkIstioAnswer,
   istioCsr,
@@ -57,6 +58,13 @@ describe('the Istio test client: answer checks (synthetic chains)', () => {
         assert.ok(r.ok, `${name} ${purpose}: ${r.stdout}${r.stderr}`);
       }
     }
+  });
+
+  it('opensslVerifyIstioChain: [] for a good chain, a failure per purpose for a chain under another root', () => {
+    const at = { atSeconds: SYNTHETIC_AT_SECONDS };
+    assert.deepEqual(opensslVerifyIstioChain([ztLeaf, inter.pem, root2.pem + root.pem], at), []);
+    assert.equal(opensslVerifyIstioChain([ztLeaf, inter.pem, root2.pem], at).length, 2);
+    assert.equal(opensslVerifyIstioChain([ztLeaf], at).length, 1);
   });
 
   it('accepts leaf, each intermediate, then all roots as one last element (split into several roots)', () => {

@@ -21,3 +21,4 @@ export {
   type IstioCertificate,
   type IstioCertificateRequestObject,
 } from './client.js';
+export { opensslVerifyIstioChain } from './openssl-check.js';
