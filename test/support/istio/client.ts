@@ -15,7 +15,6 @@
 //   mode on a node), else none; `authorization: Bearer <token>` always (an empty token file is an error
 //   before any call); `clusterid` only when not empty;
 // - the answer is checked as each client checks it (answer.ts).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -163,9 +162,4 @@ export async function istioCreateCertificate(o: IstioClientOptions): Promise<Ist
     impersonating: o.style === 'ztunnel' && o.impersonate !== false,
   });
   return { ...answer, chain, csr };
-}
-
-/** The token of a file, as the clients read it (istio-agent trims nothing; neither does ztunnel). */
-export function readTokenFile(path: string): string {
-  return readFileSync(path, 'utf8');
 }

@@ -12,7 +12,6 @@ export {
   istioRequest,
   rawCreateCertificate,
   istioCaDefinition,
-  readTokenFile,
   ISTIO_CA_PROTO,
   ISTIO_CA_SERVICE,
   ISTIO_CA_METHOD,
