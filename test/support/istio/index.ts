@@ -21,3 +21,4 @@ export {
   type IstioCertificateRequestObject,
 } from './client.js';
 export { opensslVerifyIstioChain } from './openssl-check.js';
+export { compareIstioCaProtos } from './proto-compare.js';
