@@ -10,13 +10,24 @@ import {
 } from '../ca/index.js';
 import { createTrustBundle, type TrustBundle } from './bundle.js';
 
-export const BUNDLE_FORMATS = ['pem', 'spiffe', 'configmap'] as const;
+export const BUNDLE_FORMATS = ['pem', 'spiffe', 'configmap', 'istio-configmap'] as const;
 export type BundleFormat = (typeof BUNDLE_FORMATS)[number];
 
 export const CONFIGMAP_DEFAULTS = Object.freeze({
   name: 'linkerd-identity-trust-roots',
   namespace: 'linkerd',
   key: 'ca-bundle.crt',
+});
+
+/**
+ * Istio's root ConfigMap: istio-agent and ztunnel read the CA's roots from ConfigMap
+ * `istio-ca-root-cert`, key `root-cert.pem` (in every workload namespace; istiod's own copy lives in
+ * `istio-system`). The key is fixed: the proxies read no other.
+ */
+export const ISTIO_CONFIGMAP_DEFAULTS = Object.freeze({
+  name: 'istio-ca-root-cert',
+  namespace: 'istio-system',
+  key: 'root-cert.pem',
 });
 
 /** `ca-bundle.crt`: the anchors as PEM, in the bundle's deterministic order. */
@@ -124,13 +135,28 @@ export function toConfigMap(
   );
 }
 
+/** ConfigMap `istio-ca-root-cert` with every anchor of the bundle concatenated under `root-cert.pem`. */
+export function toIstioConfigMap(
+  bundle: TrustBundle,
+  options: { name?: string; namespace?: string } = {},
+): string {
+  return toConfigMap(bundle, {
+    name: options.name ?? ISTIO_CONFIGMAP_DEFAULTS.name,
+    namespace: options.namespace ?? ISTIO_CONFIGMAP_DEFAULTS.namespace,
+    key: ISTIO_CONFIGMAP_DEFAULTS.key,
+  });
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** What `serializeBundle` needs beyond the bundle; each format reads only its own fields. */
 export interface BundleFormatOptions {
-  /** configmap: metadata.name, metadata.namespace, data key (CONFIGMAP_DEFAULTS when absent) */
+  /**
+   * configmap: metadata.name, metadata.namespace, data key (CONFIGMAP_DEFAULTS when absent);
+   * istio-configmap: metadata.name and metadata.namespace (ISTIO_CONFIGMAP_DEFAULTS), the key is fixed
+   */
   readonly name?: string;
   readonly namespace?: string;
   readonly key?: string;
@@ -151,6 +177,16 @@ export function serializeBundle(b: TrustBundle, format: BundleFormat, o: BundleF
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
         ...(o.key !== undefined ? { key: o.key } : {}),
+      });
+    case 'istio-configmap':
+      if (o.key !== undefined && o.key !== ISTIO_CONFIGMAP_DEFAULTS.key)
+        throw new InvalidRequestError(
+          'ERR_INVALID_REQUEST',
+          `Istio reads its roots from key "${ISTIO_CONFIGMAP_DEFAULTS.key}" only`,
+        );
+      return toIstioConfigMap(b, {
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
       });
   }
 }

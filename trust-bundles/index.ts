@@ -3,8 +3,10 @@ export {
   toSpiffeBundle,
   BUNDLE_FORMATS,
   CONFIGMAP_DEFAULTS,
+  ISTIO_CONFIGMAP_DEFAULTS,
   serializeBundle,
   type BundleFormat,
+  type BundleFormatOptions,
 } from './formats.js';
 export { requestBounded, FetchError, type BoundedResponse, getBounded } from './fetch.js';
 export { type TrustBundlesErrorCode } from './errors.js';

@@ -13,8 +13,10 @@ import {
 import {
   BUNDLE_FORMATS,
   CONFIGMAP_DEFAULTS,
+  ISTIO_CONFIGMAP_DEFAULTS,
   serializeBundle,
   type BundleFormat,
+  type BundleFormatOptions,
 } from '../../trust-bundles/index.js';
 
 /** `lanyard bundle create|add|remove|show|export` */
@@ -88,16 +90,25 @@ function registerBundleOutputCommands(bundle: Command, ctx: CliContext): void {
   bundle
     .command('export')
     .description(
-      'print a bundle as PEM (ca-bundle.crt), a SPIFFE trust bundle (JWKS) or a Kubernetes ConfigMap',
+      "print a bundle as PEM (ca-bundle.crt), a SPIFFE trust bundle (JWKS), a Kubernetes ConfigMap or Istio's root ConfigMap (istio-ca-root-cert, key root-cert.pem)",
     )
     .argument('<file>', 'bundle file')
     .addOption(
       new Option('--format <format>', 'output format').choices([...BUNDLE_FORMATS]).makeOptionMandatory(),
     )
     .option('--out <file>', 'write here (atomically) instead of standard output')
-    .option('--name <name>', 'configmap: metadata.name', CONFIGMAP_DEFAULTS.name)
-    .option('--namespace <ns>', 'configmap: metadata.namespace', CONFIGMAP_DEFAULTS.namespace)
-    .option('--key <key>', 'configmap: data key', CONFIGMAP_DEFAULTS.key)
+    .option(
+      '--name <name>',
+      `configmap, istio-configmap: metadata.name (default ${CONFIGMAP_DEFAULTS.name}; istio-configmap: ${ISTIO_CONFIGMAP_DEFAULTS.name})`,
+    )
+    .option(
+      '--namespace <ns>',
+      `configmap, istio-configmap: metadata.namespace (default ${CONFIGMAP_DEFAULTS.namespace}; istio-configmap: ${ISTIO_CONFIGMAP_DEFAULTS.namespace})`,
+    )
+    .option(
+      '--key <key>',
+      `configmap: data key (default ${CONFIGMAP_DEFAULTS.key}; istio-configmap always uses ${ISTIO_CONFIGMAP_DEFAULTS.key})`,
+    )
     .option('--sequence <n>', 'spiffe: spiffe_sequence', '1')
     .option('--refresh-hint <seconds>', 'spiffe: spiffe_refresh_hint in seconds', '300')
     .action(
@@ -106,22 +117,16 @@ function registerBundleOutputCommands(bundle: Command, ctx: CliContext): void {
         o: {
           format: BundleFormat;
           out?: string;
-          name: string;
-          namespace: string;
-          key: string;
+          name?: string;
+          namespace?: string;
+          key?: string;
           sequence: string;
           refreshHint: string;
         },
       ) => {
         // the file is read before the flags are checked: a missing file is reported first, as always
         const b = await readBundleFile(file);
-        const text = serializeBundle(b, o.format, {
-          name: o.name,
-          namespace: o.namespace,
-          key: o.key,
-          sequence: nonNegativeInt(o.sequence, '--sequence'),
-          refreshHintSeconds: nonNegativeInt(o.refreshHint, '--refresh-hint'),
-        });
+        const text = serializeBundle(b, o.format, formatOptions(o));
         if (o.out !== undefined) {
           await writeFileAtomic(o.out, text, { overwrite: true });
           ctx.out(`wrote ${o.out} (${o.format})`);
@@ -130,6 +135,26 @@ function registerBundleOutputCommands(bundle: Command, ctx: CliContext): void {
         }
       },
     );
+}
+
+/** The export flags as serializeBundle options; `--key` is refused for Istio's fixed `root-cert.pem`. */
+function formatOptions(o: {
+  format: BundleFormat;
+  name?: string;
+  namespace?: string;
+  key?: string;
+  sequence: string;
+  refreshHint: string;
+}): BundleFormatOptions {
+  if (o.format === 'istio-configmap' && o.key !== undefined)
+    throw new UsageError(`--key: istio-configmap always uses ${ISTIO_CONFIGMAP_DEFAULTS.key}`);
+  return {
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+    ...(o.key !== undefined ? { key: o.key } : {}),
+    sequence: nonNegativeInt(o.sequence, '--sequence'),
+    refreshHintSeconds: nonNegativeInt(o.refreshHint, '--refresh-hint'),
+  };
 }
 
 function printAnchors(ctx: CliContext, b: TrustBundle): void {

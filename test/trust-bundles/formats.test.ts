@@ -1,19 +1,27 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { parse as parseYaml } from 'yaml';
 import { type CertificateInfo } from '../../ca/index.js';
 import { createTrustBundle, type TrustBundle } from '../../trust-bundles/bundle.js';
 import {
   CONFIGMAP_DEFAULTS,
+  ISTIO_CONFIGMAP_DEFAULTS,
   parseSpiffeBundle,
+  serializeBundle,
   toConfigMap,
+  toIstioConfigMap,
   toPemBundle,
   toSpiffeBundle,
   type SpiffeJwk,
 } from '../../trust-bundles/formats.js';
+import { openssl } from '../support/openssl.js';
 import { testPki, type TestPki } from '../support/pki.js';
-import { NOW, anchorsAt, hasCode, nonCaCertificate } from './fixtures.js';
+import { testDir } from '../support/temp-dir.js';
+import { NOW, anchorsAt, certPem, eastIssuer, hasCode, issuedLeafDer, nonCaCertificate } from './fixtures.js';
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
@@ -241,6 +249,69 @@ describe('bundle formats', () => {
       for (const key of ['', 'a/b', 'ca bundle', 'ca:crt', '.', '..', '..data', 'k'.repeat(254)]) {
         assert.throws(() => toConfigMap(ecBundle, { key }), hasCode('ERR_INVALID_REQUEST'), key);
       }
+    });
+  });
+
+  describe("Istio's root ConfigMap (istio-ca-root-cert)", () => {
+    // issuedLeafDer issues a minute after the issuer's notBefore: verify two minutes after it
+    const at = (pki: TestPki): string[] => [
+      '-attime',
+      String(Math.floor(eastIssuer(pki).cert.notBefore.getTime() / 1000) + 120),
+    ];
+    it('is a valid v1 ConfigMap istio-system/istio-ca-root-cert with every anchor under root-cert.pem', () => {
+      const text = toIstioConfigMap(twoBundle);
+      const doc = parseYaml(text) as ConfigMapDoc;
+      assert.doesNotThrow(() => {
+        new ConfigMap(doc as never).validate();
+      });
+      assert.equal(doc.metadata.name, 'istio-ca-root-cert');
+      assert.equal(doc.metadata.namespace, 'istio-system');
+      assert.deepEqual(Object.keys(doc.data), ['root-cert.pem']);
+      assert.equal(doc.data['root-cert.pem'], twoBundle.toPem());
+      assert.equal(serializeBundle(twoBundle, 'istio-configmap'), text);
+      assert.deepEqual(ISTIO_CONFIGMAP_DEFAULTS, {
+        name: 'istio-ca-root-cert',
+        namespace: 'istio-system',
+        key: 'root-cert.pem',
+      });
+    });
+
+    it('verifies a leaf under either anchor with openssl when root-cert.pem is the CA file', async (t) => {
+      const dir = testDir(t);
+      const doc = parseYaml(toIstioConfigMap(twoBundle)) as ConfigMapDoc;
+      const roots = join(dir, 'root-cert.pem');
+      writeFileSync(roots, String(doc.data['root-cert.pem']));
+      for (const [name, pki] of [
+        ['first', ec],
+        ['second', ec2],
+      ] as const) {
+        writeFileSync(join(dir, 'leaf.pem'), certPem(await issuedLeafDer(pki)));
+        writeFileSync(join(dir, 'chain.pem'), eastIssuer(pki).certPem);
+        const args = ['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', roots, ...at(pki)];
+        const r = openssl([...args, '-untrusted', join(dir, 'chain.pem'), join(dir, 'leaf.pem')]);
+        assert.ok(r.ok, `${name}: ${r.stdout}${r.stderr}`);
+      }
+      // the same check fails with only the other anchor: the CA file really is what decides
+      writeFileSync(roots, toPemBundle(ecBundle));
+      writeFileSync(join(dir, 'leaf.pem'), certPem(await issuedLeafDer(ec2)));
+      writeFileSync(join(dir, 'chain.pem'), eastIssuer(ec2).certPem);
+      const args = ['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', roots, ...at(ec2)];
+      assert.equal(openssl([...args, '-untrusted', join(dir, 'chain.pem'), join(dir, 'leaf.pem')]).ok, false);
+    });
+
+    it('takes the name and namespace from the options but never another data key', () => {
+      const doc = parseYaml(
+        serializeBundle(rsaBundle, 'istio-configmap', { name: 'roots', namespace: 'bookinfo' }),
+      ) as ConfigMapDoc;
+      assert.equal(doc.metadata.name, 'roots');
+      assert.equal(doc.metadata.namespace, 'bookinfo');
+      assert.deepEqual(doc.data, { 'root-cert.pem': rsaBundle.toPem() });
+      assert.throws(
+        () => serializeBundle(rsaBundle, 'istio-configmap', { key: 'ca.crt' }),
+        hasCode('ERR_INVALID_REQUEST'),
+      );
+      assert.throws(() => toIstioConfigMap(ecBundle, { namespace: 'Istio' }), hasCode('ERR_INVALID_REQUEST'));
+      assert.throws(() => toIstioConfigMap(ecBundle, { name: 'a_b' }), hasCode('ERR_INVALID_REQUEST'));
     });
   });
 });
