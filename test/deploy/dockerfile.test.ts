@@ -205,8 +205,12 @@ describe('deploy/Dockerfile', () => {
       (i) => i.getKeyword() === 'COPY' && text.split('\n')[i.getRange().start.line]?.includes('--from=build'),
     );
     assert.deepEqual(args(fromBuild as Instruction), [`${workdir ?? ''}/dist`, './dist']);
-    // the gRPC service definition travels with the compiled code
-    assert.match(packageJson().scripts.build ?? '', /identity\.proto.*dist\/issuer\/grpc\/identity\.proto/);
+    // every gRPC service definition travels with the compiled code
+    const buildScript = packageJson().scripts.build ?? '';
+    const protos = readdirSync(join(REPO_ROOT, 'issuer/grpc')).filter((f) => f.endsWith('.proto'));
+    assert.deepEqual(protos.sort(), ['identity.proto', 'istio-ca.proto']);
+    assert.match(buildScript, /cpSync\('issuer\/grpc\/' \+ f, 'dist\/issuer\/grpc\/' \+ f\)/);
+    for (const proto of protos) assert.ok(buildScript.includes(`'${proto}'`), proto);
   });
 
   it('starts `node dist/bin/lanyard.js serve`: a file the build produces and a command that exists', () => {
