@@ -88,10 +88,11 @@ describe('deploy/istio: the Helm values, the root ConfigMap Bundle and istiod’
     );
   });
 
-  it('istiod: its CA off (env.ENABLE_CA_SERVER "false", the chart’s top-level env), proxies pointed at one CA address', () => {
+  it('istiod: its CA off (ENABLE_CA_SERVER "false"), proxies pointed at one CA address', () => {
+    // flat (env, current chart) and nested (pilot.env, older charts and istioctl): either turns it off
     assert.equal(at(istiod, 'env', 'ENABLE_CA_SERVER'), 'false');
-    // the istioctl spelling (values.pilot.env) is not read by the Helm chart
-    assert.equal(istiod.pilot, undefined);
+    assert.equal(at(istiod, 'pilot', 'env', 'ENABLE_CA_SERVER'), 'false');
+    assert.deepEqual(Object.keys(istiod).sort(), ['env', 'global', 'meshConfig', 'pilot']);
     assert.match(caAddress, /^[a-z0-9.-]+:\d+$/);
     // ambient: ztunnel's chart has its own caAddress (CA_ADDRESS), the same address
     assert.equal(ztunnel.caAddress, caAddress);
