@@ -30,7 +30,7 @@ import { issueCertificate, type CaSecret } from './cert-manager.js';
 import { renderFileByFile, renderOverlay } from './file-by-file.js';
 import { selects } from './linkerd-install.js';
 import { mountHolding } from './pod.js';
-import { startPod, type Pod } from './running-pod.js';
+import { events, startPod, type Pod } from './running-pod.js';
 import {
   DEPLOY_DIR,
   REPO_ROOT,
@@ -343,6 +343,19 @@ describe(`${OVERLAY}: Istio's proxies get their certificates from a pod of the r
       token: tokenFor(ISTIO.ztunnel.namespace, ISTIO.ztunnel.name),
     });
     assert.deepEqual(opensslVerifyIstioChain(got.chain), []);
+  });
+
+  it('is ready, and its status says the serving certificate names the host agents verify (no serving_tls_name warning)', async () => {
+    const status = (await (await fetch(`${pod.admin}/v1/status`)).json()) as {
+      ready: boolean;
+      cluster: string;
+      servingTls: { serverName: string; namesServer: boolean } | null;
+    };
+    assert.deepEqual(
+      [status.ready, status.cluster, status.servingTls?.serverName, status.servingTls?.namesServer],
+      [true, 'east', caHost, true],
+    );
+    assert.deepEqual(events(pod, 'serving_tls_name'), []);
   });
 
   it('a token for the Linkerd audience is refused (UNAUTHENTICATED)', async () => {
