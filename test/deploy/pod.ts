@@ -120,7 +120,7 @@ export function pathsRead(config: IssuerConfig): string[] {
 export const IN_CLUSTER_API_SERVER = 'https://kubernetes.default.svc';
 
 /**
- * `config` with every path moved under `root` and both listeners on loopback, free ports. With
+ * `config` with every path moved under `root` and every listener on loopback, free ports. With
  * `apiServer` (an https origin), a --jwks-url on IN_CLUSTER_API_SERVER is sent there instead.
  */
 export function configInPod(
@@ -150,11 +150,14 @@ export function configInPod(
     issuerDir: at(config.issuerDir),
     ...(config.trustAnchorsPath !== undefined ? { trustAnchorsPath: at(config.trustAnchorsPath) } : {}),
     ...(config.tls !== undefined
-      ? { tls: { certPath: at(config.tls.certPath), keyPath: at(config.tls.keyPath) } }
+      ? { tls: { ...config.tls, certPath: at(config.tls.certPath), keyPath: at(config.tls.keyPath) } }
       : {}),
     auth,
     listen: { host: '127.0.0.1', port: 0 },
     adminListen: { host: '127.0.0.1', port: 0 },
+    ...(config.istio !== undefined
+      ? { istio: { ...config.istio, listen: { host: '127.0.0.1', port: 0 } } }
+      : {}),
   });
 }
 

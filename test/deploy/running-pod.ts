@@ -1,7 +1,7 @@
 // A pod of a rendered Deployment, running: its volumes laid out under a temp dir as the kubelet
 // mounts them (pod.ts), `lanyard serve` started on them with the container's own arguments and
 // LANYARD_* environment (parsed by the real command tree), token-review through the in-cluster
-// credentials, and both listeners on a loopback address that stands for the pod IP, with the ports
+// credentials, and every listener on a loopback address that stands for the pod IP, with the ports
 // the manifest gives (so a client dials what it would dial in the cluster).
 import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -44,6 +44,8 @@ export interface Pod {
   readonly ip: string;
   /** the ports bound: the manifest's, unless `manifestPorts` is false (they were taken: any free ones) */
   readonly grpcPort: number;
+  /** the Istio CA listener's port (--istio-listen), when the container turns it on */
+  readonly istioPort?: number;
   readonly manifestPorts: boolean;
   readonly root: string;
   readonly config: IssuerConfig;
@@ -71,12 +73,20 @@ export async function startPod(o: {
     configMaps: o.configMaps,
     serviceAccount: { token: o.api.callerToken, 'ca.crt': o.api.caPem, namespace },
   });
-  const found = await podAddress([config.listen.port, config.adminListen.port]);
+  const istio = config.istio;
+  const found = await podAddress([
+    config.listen.port,
+    config.adminListen.port,
+    ...(istio !== undefined ? [istio.listen.port] : []),
+  ]);
   const ip = found ?? '127.0.0.1';
   const inPod: IssuerConfig = Object.freeze({
     ...configInPod(o.root, config),
     listen: { host: ip, port: found !== undefined ? config.listen.port : 0 },
     adminListen: { host: ip, port: found !== undefined ? config.adminListen.port : 0 },
+    ...(istio !== undefined
+      ? { istio: { ...istio, listen: { host: ip, port: found !== undefined ? istio.listen.port : 0 } } }
+      : {}),
   });
   const logLines: string[] = [];
   const logger = createIssuerLogger(
@@ -92,12 +102,28 @@ export async function startPod(o: {
     clock: systemClock,
     logger: logger.child({ component: 'authn' }),
   });
+  // --istio-listen: a second one for the Istio token audience, as lanyard serve builds it
+  const istioAuthenticator =
+    istio !== undefined
+      ? await inClusterTokenReview(
+          o.root,
+          { ...config, auth: { ...config.auth, audience: istio.tokenAudience } },
+          o.api.url,
+          { clock: systemClock, logger: logger.child({ component: 'authn', api: 'istio' }) },
+        )
+      : undefined;
   try {
-    const running = await startIssuer(inPod, { logger, clock: systemClock, authenticator });
+    const running = await startIssuer(inPod, {
+      logger,
+      clock: systemClock,
+      authenticator,
+      ...(istioAuthenticator !== undefined ? { istioAuthenticator } : {}),
+    });
     return {
       running,
       ip,
       grpcPort: running.grpcAddress.port,
+      ...(running.istioAddress !== undefined ? { istioPort: running.istioAddress.port } : {}),
       manifestPorts: found !== undefined,
       root: o.root,
       config,
@@ -106,6 +132,7 @@ export async function startPod(o: {
     };
   } catch (err) {
     await authenticator.close?.();
+    await istioAuthenticator?.close?.();
     throw err;
   }
 }

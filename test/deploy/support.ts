@@ -40,18 +40,30 @@ export interface Doc {
   readonly value: unknown;
 }
 
-/** Every *.yaml / *.yml file under deploy/, sorted. */
-export function yamlFiles(): string[] {
+/** Helm values files (deploy/istio/*-values.yaml): YAML, but no Kubernetes objects. */
+const HELM_VALUES = /-values\.ya?ml$/;
+
+function walkYaml(keep: (name: string) => boolean): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (/\.ya?ml$/.test(name)) out.push(p);
+      else if (/\.ya?ml$/.test(name) && keep(name)) out.push(p);
     }
   };
   walk(DEPLOY_DIR);
   return out;
+}
+
+/** Every *.yaml / *.yml file under deploy/ but the Helm values files, sorted. */
+export function yamlFiles(): string[] {
+  return walkYaml((name) => !HELM_VALUES.test(name));
+}
+
+/** The Helm values files under deploy/ (*-values.yaml), sorted. */
+export function helmValuesFiles(): string[] {
+  return walkYaml((name) => HELM_VALUES.test(name));
 }
 
 /** Parses every document of a YAML text; any parse error or warning throws, naming `where`. */
