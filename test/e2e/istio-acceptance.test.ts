@@ -90,6 +90,8 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
   let cleanup: () => void;
   let jwksServer: JwksServer;
   let mint: Mint;
+  /** every token sent: none may appear in serve's output */
+  const tokens: string[] = ['not-a-jwt'];
   let serve: LongRunning;
   let adminUrl: string;
   let linkerdPort: number;
@@ -124,7 +126,11 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     prepareIssuerFiles(dir, []);
     rootPem = readFileSync(join(dir, 'anchor', 'anchor.crt'), 'utf8');
     const minter = await tokenMinter();
-    mint = minter.mint;
+    mint = async (ns, sa, audience) => {
+      const token = await minter.mint(ns, sa, audience);
+      tokens.push(token);
+      return token;
+    };
     jwks = minter.jwks;
     jwksServer = await startJwksServer(jwks);
     // down at start: the first test sees it, then brings it back
@@ -484,6 +490,18 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     assert.equal(counts.get('Certify|OK'), 1);
     await settledIssuance();
     assert.equal(await certificatesIssued(adminUrl), answered + 1);
+  });
+
+  it('never wrote a token it was sent, and stops cleanly on SIGTERM (exit 0)', async () => {
+    const output = serve.stdout() + serve.stderr();
+    for (const token of tokens) assert.ok(!output.includes(token), 'a token in the output');
+    // the signatures alone (a JWT's last part) must not appear either
+    for (const token of tokens) {
+      const sig = token.split('.')[2];
+      if (sig !== undefined) assert.ok(!output.includes(sig));
+    }
+    assert.equal(await serve.stop('SIGTERM'), 0);
+    assert.match(serve.stderr(), /"event":"stopped"/);
   });
 });
 
