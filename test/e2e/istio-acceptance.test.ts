@@ -294,6 +294,8 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
         spiffeId: WEB,
         token: await mint('default', 'web'),
         clusterId,
+        // CA_HEADER_* extra headers: ignored
+        extraHeaders: { 'x-mesh-revision': 'default' },
         csr: await csrWith('istio-agent', WEB, 'rsa2048'),
       });
       assertIstioLeaf(got, WEB);
@@ -388,15 +390,18 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     await refused(() => agent({ csr }), { grpc: status.INVALID_ARGUMENT, code: 'ERR_CSR_IDENTITY' });
   });
 
-  it('refuses a CSR with a DNS SAN besides the URI: INVALID_ARGUMENT', async () => {
-    const csr = await istioCsr({
-      style: 'istio-agent',
-      spiffeId: WEB,
-      key: 'p256',
-      extraSans: [{ type: 'dns', value: 'web.default.svc' }],
+  const extraNames = [
+    { type: 'dns', value: 'web.default.svc' },
+    { type: 'ip', value: '10.0.0.7' },
+    { type: 'email', value: 'web@example.com' },
+    { type: 'url', value: spiffe('default', 'db') },
+  ] as const;
+  for (const extra of extraNames) {
+    it(`refuses a CSR with a second name (${extra.type}) besides the URI: INVALID_ARGUMENT`, async () => {
+      const csr = await istioCsr({ style: 'istio-agent', spiffeId: WEB, key: 'p256', extraSans: [extra] });
+      await refused(() => agent({ csr }), { grpc: status.INVALID_ARGUMENT, code: 'ERR_CSR_IDENTITY' });
     });
-    await refused(() => agent({ csr }), { grpc: status.INVALID_ARGUMENT, code: 'ERR_CSR_IDENTITY' });
-  });
+  }
 
   it('refuses a CSR with a CN: INVALID_ARGUMENT', async () => {
     const csr = await istioCsr({
