@@ -303,7 +303,7 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     }
   });
 
-  it('gives ztunnel (P-256, empty subject, no impersonation) a chain openssl verifies', async () => {
+  it('gives ztunnel (P-256, empty subject, no impersonation) a chain openssl verifies, for the validity asked', async () => {
     const ztunnel = spiffe('istio-system', 'ztunnel');
     const got = await createCertificate({
       ...transport(),
@@ -311,8 +311,13 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
       spiffeId: ztunnel,
       token: await mint('istio-system', 'ztunnel'),
       impersonate: false,
+      validitySeconds: 3600,
     });
     assertIstioLeaf(got, ztunnel);
+    // validity_duration is seconds: the leaf ends an hour from now, plus the clock skew allowance
+    // (--clock-skew, 20 s) that every leaf gets at both ends
+    const endsInS = (Date.parse(got.leaf.validTo) - systemClock.now().getTime()) / 1000;
+    assert.ok(endsInS > 3600 - 40 && endsInS <= 3600 + 20, `ends in ${String(endsInS)} s`);
   });
 
   for (const key of ['rsa4096', 'p384'] as const) {
