@@ -70,7 +70,7 @@ export function createCallLog(o: {
       o.metrics.requests.labels(rpc, grpcCode).inc();
       const level = mapped.grpcCode === grpc.status.INTERNAL ? 'error' : 'warn';
       const reason = (err as { reason?: unknown } | undefined)?.reason;
-      (o.rejections.admit(mapped.code) ? o.logger : UNLOGGED)[level](
+      (o.rejections.admit(mapped.code, rpc) ? o.logger : UNLOGGED)[level](
         {
           reqId: call.reqId,
           rpc,
@@ -90,7 +90,7 @@ export function createCallLog(o: {
     endedBeforeHandler(code, grpcCode, message, fields) {
       const name = statusName(grpcCode);
       o.metrics.requests.labels(rpc, name).inc();
-      if (!o.rejections.admit(code)) return;
+      if (!o.rejections.admit(code, rpc)) return;
       o.logger.warn({ reqId: nextReqId(), rpc, code, grpcCode: name, ...fields }, message);
     },
   };

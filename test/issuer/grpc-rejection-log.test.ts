@@ -22,6 +22,8 @@ interface Line {
   grpcCode?: string;
   msg?: string;
   suppressed?: Record<string, number>;
+  apis?: Record<string, number>;
+  api?: string;
   total?: number;
 }
 
@@ -92,6 +94,22 @@ describe('the rejection log (rate of the lines of rejected calls)', () => {
     h.clock.advance(summaryEveryMs);
     h.tick();
     assert.equal(h.lines.length, 1, 'nothing was left out since');
+  });
+
+  it('limits each API on its own and says in the summary which API the lines left out were of', () => {
+    const h = harness({ burst: 2 });
+    assert.equal(h.admitted('ERR_TOKEN_INVALID', 5), 2, 'Certify by default');
+    const istio = Array.from({ length: 4 }, () => h.log.admit('ERR_TOKEN_INVALID', 'CreateCertificate'));
+    assert.equal(
+      istio.filter(Boolean).length,
+      2,
+      "a Certify flood does not silence CreateCertificate's lines",
+    );
+    h.log.flush();
+    assert.equal(h.lines.length, 1);
+    assert.deepEqual(h.lines[0]?.suppressed, { ERR_TOKEN_INVALID: 5 });
+    assert.deepEqual(h.lines[0]?.apis, { Certify: 3, CreateCertificate: 2 });
+    assert.equal(h.lines[0]?.api, undefined, 'no single api named');
   });
 
   it('writes the summary when a rejected call finds it due, without its timer, and on close', () => {

@@ -208,3 +208,74 @@ describe('the CreateCertificate handler (plaintext, in process)', () => {
     assert.ok(lines.every((l) => !JSON.stringify(l).includes('sa:default:web')));
   });
 });
+
+describe('the CreateCertificate handler when the CA is not ready', () => {
+  it('answers UNAVAILABLE (ERR_ISSUER_UNAVAILABLE) with no credential and with an expired one, counted under CreateCertificate', async (t) => {
+    const clock = new FakeClock('2026-06-01T00:00:00Z');
+    const pki = await testPki({ now: clock.now(), issuerLifetimeMs: 48 * HOUR, clusters: ['east'] });
+    const metrics = createIssuerMetrics({ defaultMetrics: false });
+    const logger = pino({ level: 'silent' });
+    const ports: number[] = [];
+    for (const credential of [undefined, pki.issuers.east?.credential]) {
+      const certify = createIstioCertifier({
+        clock,
+        credentials: createStaticCredentialSource(credential),
+        authenticator: scriptedAuthenticator(),
+        policy: DEFAULT_LEAF_POLICY,
+        domain: DEFAULT_IDENTITY_DOMAIN,
+        maxTtlMs: 24 * HOUR,
+      });
+      const one = new grpc.Server();
+      one.addService(
+        loadIstioCaService(),
+        createIstioCaHandlers({ certify, logger, metrics, wallClock: clock, cluster: 'east' }),
+      );
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          one.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => {
+            if (err) reject(err);
+            else resolve(p);
+          });
+        }),
+      );
+      t.after(() => {
+        one.forceShutdown();
+      });
+    }
+    // the issuer of the second one expired two days ago
+    clock.advance(96 * HOUR);
+    const def = protoLoader.loadSync(protoPath('istio-ca.proto'), { keepCase: true, longs: String });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+    };
+    const csr = (await istioCsr({ key: csrKey('p256'), uris: [WEB.spiffeId] })).toString();
+    for (const port of ports) {
+      const client = new pkg.istio.v1.auth.IstioCertificateService(
+        `127.0.0.1:${port}`,
+        grpc.credentials.createInsecure(),
+      );
+      t.after(() => {
+        client.close();
+      });
+      const md = new grpc.Metadata();
+      md.set('authorization', 'Bearer sa:default:web');
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
+        (
+          client as unknown as {
+            CreateCertificate(r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null) => void): void;
+          }
+        ).CreateCertificate({ csr }, md, (e) => {
+          if (e) resolve(e);
+          else reject(new Error('answered'));
+        });
+      });
+      assert.equal(grpc.status[err.code], 'UNAVAILABLE');
+      assert.equal(err.metadata.get('lanyard-error-code')[0], 'ERR_ISSUER_UNAVAILABLE');
+    }
+    const m = await metrics.requests.get();
+    const unavailable = m.values.find(
+      (v) => v.labels.api === 'CreateCertificate' && v.labels.result === 'UNAVAILABLE',
+    );
+    assert.equal(unavailable?.value, 2);
+  });
+});
