@@ -18,11 +18,12 @@ import {
   type CredentialMaterial,
   type CredentialSource,
 } from './credentials.js';
-import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
+import type { AnchorIssuance, IssuanceLedger, IssuedByApi } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
 import { forwardRenewalCacheBatch } from './renewal-cache-sharing.js';
 import { startIssuer } from './main.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
+import type { BoundPorts } from './status.js';
 
 export interface RunningCluster {
   readonly grpcAddress: HostPort;
@@ -33,9 +34,10 @@ export interface RunningCluster {
 
 /** The issuance record of all workers: per anchor, issued counts summed and the latest notAfter. */
 function createAggregatedLedger(): IssuanceLedger & {
-  update(worker: number, snapshot: AnchorIssuance[]): void;
+  update(worker: number, snapshot: AnchorIssuance[], byApi: IssuedByApi): void;
 } {
   const byWorker = new Map<number, AnchorIssuance[]>();
+  const apisByWorker = new Map<number, IssuedByApi>();
   const merged = (): AnchorIssuance[] => {
     const m = new Map<string, { issued: number; latest: number }>();
     for (const snap of byWorker.values()) {
@@ -59,9 +61,19 @@ function createAggregatedLedger(): IssuanceLedger & {
     get total() {
       return merged().reduce((n, a) => n + a.issued, 0);
     },
+    byApi() {
+      let Certify = 0;
+      let CreateCertificate = 0;
+      for (const a of apisByWorker.values()) {
+        Certify += a.Certify;
+        CreateCertificate += a.CreateCertificate;
+      }
+      return { Certify, CreateCertificate };
+    },
     snapshot: merged,
-    update(worker, snapshot) {
+    update(worker, snapshot, byApi) {
       byWorker.set(worker, snapshot);
+      apisByWorker.set(worker, byApi);
     },
   };
 }
@@ -100,14 +112,15 @@ export async function runClusterPrimary(
     throw err;
   });
   const ledger = createAggregatedLedger();
-  const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
+  const bound = (): BoundPorts => ({ grpc: workers.grpcPort() });
+  const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls, bound });
   const workers = (forked.pool = createWorkerPool({
     count: deps.workers,
     port: config.listen.port,
     logger,
     ...(deps.workerEntry !== undefined ? { exec: deps.workerEntry } : {}),
     onMessage(w, m) {
-      if (m.type === 'ledger') ledger.update(w.id, m.snapshot);
+      if (m.type === 'ledger') ledger.update(w.id, m.snapshot, m.byApi);
       else if (m.type === 'credential-wanted' && w.isConnected()) w.send(credentialMessage());
       else if (m.type === 'renewal-cache') forwardRenewalCacheBatch(w, m);
     },
