@@ -5,7 +5,8 @@ import type { RenewalCacheBatch } from './renewal-cache-sharing.js';
 
 /** worker → primary */
 export type FromWorker =
-  | { type: 'listening'; port: number }
+  /** port: the gRPC port; istioPort: the Istio CA API's (--istio-listen), when on */
+  | { type: 'listening'; port: number; istioPort?: number }
   | { type: 'ledger'; snapshot: AnchorIssuance[]; byApi: IssuedByApi }
   | CredentialWanted
   | RenewalCacheBatch;

@@ -98,5 +98,6 @@ export async function runClusterWorker(
     sharing.close();
     void issuer.shutdown(1000).then(() => process.exit(0));
   });
-  process.send?.({ type: 'listening', port: issuer.grpcAddress.port } satisfies FromWorker);
+  const istioPort = issuer.istioAddress !== undefined ? { istioPort: issuer.istioAddress.port } : {};
+  process.send?.({ type: 'listening', port: issuer.grpcAddress.port, ...istioPort } satisfies FromWorker);
 }

@@ -28,6 +28,8 @@ import type { BoundPorts } from './status.js';
 export interface RunningCluster {
   readonly grpcAddress: HostPort;
   readonly adminAddress: HostPort;
+  /** the Istio CA API's listener the workers share (--istio-listen), when on */
+  readonly istioAddress?: HostPort;
   readonly workers: number;
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -112,7 +114,7 @@ export async function runClusterPrimary(
     throw err;
   });
   const ledger = createAggregatedLedger();
-  const bound = (): BoundPorts => ({ grpc: workers.grpcPort() });
+  const bound = (): BoundPorts => ({ grpc: workers.grpcPort(), istio: workers.istioPort() });
   const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls, bound });
   const workers = (forked.pool = createWorkerPool({
     count: deps.workers,
@@ -140,21 +142,21 @@ export async function runClusterPrimary(
   });
   await admin.listen({ host: config.adminListen.host, port: config.adminListen.port });
   const adminPort = (admin.server.address() as { port: number }).port;
-  const grpcPort = workers.grpcPort();
+  const addresses = clusterAddresses(config, workers, adminPort);
   logger.info(
     {
       event: 'started',
       workers: deps.workers,
-      grpc: `${config.listen.host}:${grpcPort}`,
-      admin: `${config.adminListen.host}:${adminPort}`,
+      grpc: hostPortText(addresses.grpcAddress),
+      admin: hostPortText(addresses.adminAddress),
+      ...(addresses.istioAddress !== undefined ? { istio: hostPortText(addresses.istioAddress) } : {}),
     },
     'issuer started',
   );
 
   let stopping: Promise<void> | undefined;
   return {
-    grpcAddress: { host: config.listen.host, port: grpcPort },
-    adminAddress: { host: config.adminListen.host, port: adminPort },
+    ...addresses,
     workers: deps.workers,
     shutdown(graceMs = config.shutdownGraceMs) {
       if (stopping === undefined) {
@@ -165,6 +167,24 @@ export async function runClusterPrimary(
     },
   };
 }
+
+/** Where a cluster serves: the admin port the primary bound, the ports its workers reported. */
+function clusterAddresses(
+  config: IssuerConfig,
+  workers: WorkerPool,
+  adminPort: number,
+): Pick<RunningCluster, 'grpcAddress' | 'adminAddress' | 'istioAddress'> {
+  const istioPort = workers.istioPort();
+  return {
+    grpcAddress: { host: config.listen.host, port: workers.grpcPort() },
+    adminAddress: { host: config.adminListen.host, port: adminPort },
+    ...(config.istio !== undefined && istioPort !== undefined
+      ? { istioAddress: { host: config.istio.listen.host, port: istioPort } }
+      : {}),
+  };
+}
+
+const hostPortText = (a: HostPort): string => `${a.host}:${a.port}`;
 
 /** Drains the workers, then closes the admin server, the serving TLS watch and the credential source. */
 async function stopClusterPrimary(
@@ -196,6 +216,8 @@ export type IssuerProcess =
       readonly role: 'single' | 'primary';
       readonly grpcAddress: HostPort;
       readonly adminAddress: HostPort;
+      /** the Istio CA API's listener (--istio-listen), when on */
+      readonly istioAddress?: HostPort;
       readonly workers: number;
       /** drains and stops (the workers too) */
       shutdown(graceMs?: number): Promise<void>;
@@ -231,6 +253,7 @@ export async function runIssuer(
       role: 'primary',
       grpcAddress: c.grpcAddress,
       adminAddress: c.adminAddress,
+      ...(c.istioAddress !== undefined ? { istioAddress: c.istioAddress } : {}),
       workers: c.workers,
       shutdown: (graceMs) => c.shutdown(graceMs),
     };
@@ -240,6 +263,7 @@ export async function runIssuer(
     role: 'single',
     grpcAddress: issuer.grpcAddress,
     adminAddress: issuer.adminAddress,
+    ...(issuer.istioAddress !== undefined ? { istioAddress: issuer.istioAddress } : {}),
     workers: 1,
     shutdown: (graceMs) => issuer.shutdown(graceMs),
   };
