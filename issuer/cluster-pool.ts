@@ -10,6 +10,8 @@ export interface WorkerPool {
   started(): Promise<void>;
   /** the gRPC port the workers reported */
   grpcPort(): number;
+  /** the Istio CA API's port the workers reported (undefined: not served) */
+  istioPort(): number | undefined;
   /** sends a message to every connected worker */
   broadcast(m: ToWorker): void;
   /** tells every worker to drain and waits for all to exit (SIGKILL after graceMs + 2 s) */
@@ -23,6 +25,7 @@ interface PoolState {
   // taken …), reported once; it is not replaced, or the primary would fork failing workers forever.
   up: boolean;
   grpcPort: number;
+  istioPort: number | undefined;
   readonly listening: Set<number>;
 }
 
@@ -35,7 +38,13 @@ export function createWorkerPool(o: {
   /** a worker's message other than 'listening' */
   readonly onMessage: (w: Worker, m: FromWorker) => void;
 }): WorkerPool {
-  const state: PoolState = { draining: false, up: false, grpcPort: o.port, listening: new Set() };
+  const state: PoolState = {
+    draining: false,
+    up: false,
+    grpcPort: o.port,
+    istioPort: undefined,
+    listening: new Set(),
+  };
   cluster.setupPrimary({
     ...(o.exec !== undefined ? { exec: o.exec } : {}),
     execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS),
@@ -47,6 +56,7 @@ export function createWorkerPool(o: {
     w.on('message', (m: FromWorker) => {
       if (m.type === 'listening') {
         state.grpcPort = m.port;
+        state.istioPort = m.istioPort;
         state.listening.add(w.id);
       } else {
         o.onMessage(w, m);
@@ -69,6 +79,7 @@ export function createWorkerPool(o: {
   return {
     started: () => whenAllListen(state, o.count),
     grpcPort: () => state.grpcPort,
+    istioPort: () => state.istioPort,
     broadcast(m) {
       for (const w of allWorkers())
         if (w.isConnected())

@@ -1,4 +1,5 @@
-// A node:cluster worker of `lanyard serve --workers N`: the Certify service on the shared gRPC port,
+// A node:cluster worker of `lanyard serve --workers N`: the Certify service on the shared gRPC port
+// (and CreateCertificate on the shared Istio port, with --istio-listen),
 // with the credential its primary hands over (it reads no credential file); reports its issuance to
 // the primary and drains when told to.
 import cluster from 'node:cluster';
@@ -22,14 +23,14 @@ export async function runClusterWorker(
   let pending: NodeJS.Timeout | undefined;
   const report = (): void => {
     pending = undefined;
-    process.send?.({ type: 'ledger', snapshot: local.snapshot() } satisfies FromWorker);
+    process.send?.({ type: 'ledger', snapshot: local.snapshot(), byApi: local.byApi() } satisfies FromWorker);
   };
   // Reports at most every 100 ms, at once when a leaf is signed under an anchor not reported yet. A
   // call only counts (no snapshot: that is an array and an ISO string per anchor, built to report).
   let reportedAnchors = 0;
   const ledger: IssuanceLedger = {
-    record(anchor, notAfter) {
-      local.record(anchor, notAfter);
+    record(anchor, notAfter, api) {
+      local.record(anchor, notAfter, api);
       if (local.anchors !== reportedAnchors) {
         reportedAnchors = local.anchors;
         clearTimeout(pending);
@@ -41,6 +42,7 @@ export async function runClusterWorker(
     get total() {
       return local.total;
     },
+    byApi: () => local.byApi(),
     snapshot: () => local.snapshot(),
   };
   const worker = cluster.worker;
@@ -96,5 +98,6 @@ export async function runClusterWorker(
     sharing.close();
     void issuer.shutdown(1000).then(() => process.exit(0));
   });
-  process.send?.({ type: 'listening', port: issuer.grpcAddress.port } satisfies FromWorker);
+  const istioPort = issuer.istioAddress !== undefined ? { istioPort: issuer.istioAddress.port } : {};
+  process.send?.({ type: 'listening', port: issuer.grpcAddress.port, ...istioPort } satisfies FromWorker);
 }

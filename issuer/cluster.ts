@@ -18,24 +18,28 @@ import {
   type CredentialMaterial,
   type CredentialSource,
 } from './credentials.js';
-import type { AnchorIssuance, IssuanceLedger } from './ledger.js';
+import type { AnchorIssuance, IssuanceLedger, IssuedByApi } from './ledger.js';
 import { createIssuerMetrics } from './metrics.js';
 import { forwardRenewalCacheBatch } from './renewal-cache-sharing.js';
 import { startIssuer } from './main.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
+import type { BoundPorts } from './status.js';
 
 export interface RunningCluster {
   readonly grpcAddress: HostPort;
   readonly adminAddress: HostPort;
+  /** the Istio CA API's listener the workers share (--istio-listen), when on */
+  readonly istioAddress?: HostPort;
   readonly workers: number;
   shutdown(graceMs?: number): Promise<void>;
 }
 
 /** The issuance record of all workers: per anchor, issued counts summed and the latest notAfter. */
 function createAggregatedLedger(): IssuanceLedger & {
-  update(worker: number, snapshot: AnchorIssuance[]): void;
+  update(worker: number, snapshot: AnchorIssuance[], byApi: IssuedByApi): void;
 } {
   const byWorker = new Map<number, AnchorIssuance[]>();
+  const apisByWorker = new Map<number, IssuedByApi>();
   const merged = (): AnchorIssuance[] => {
     const m = new Map<string, { issued: number; latest: number }>();
     for (const snap of byWorker.values()) {
@@ -59,9 +63,19 @@ function createAggregatedLedger(): IssuanceLedger & {
     get total() {
       return merged().reduce((n, a) => n + a.issued, 0);
     },
+    byApi() {
+      let Certify = 0;
+      let CreateCertificate = 0;
+      for (const a of apisByWorker.values()) {
+        Certify += a.Certify;
+        CreateCertificate += a.CreateCertificate;
+      }
+      return { Certify, CreateCertificate };
+    },
     snapshot: merged,
-    update(worker, snapshot) {
+    update(worker, snapshot, byApi) {
       byWorker.set(worker, snapshot);
+      apisByWorker.set(worker, byApi);
     },
   };
 }
@@ -100,14 +114,15 @@ export async function runClusterPrimary(
     throw err;
   });
   const ledger = createAggregatedLedger();
-  const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls });
+  const bound = (): BoundPorts => ({ grpc: workers.grpcPort(), istio: workers.istioPort() });
+  const status = createIssuerStatusReporter(config, { clock, credentials, ledger, servingTls, bound });
   const workers = (forked.pool = createWorkerPool({
     count: deps.workers,
     port: config.listen.port,
     logger,
     ...(deps.workerEntry !== undefined ? { exec: deps.workerEntry } : {}),
     onMessage(w, m) {
-      if (m.type === 'ledger') ledger.update(w.id, m.snapshot);
+      if (m.type === 'ledger') ledger.update(w.id, m.snapshot, m.byApi);
       else if (m.type === 'credential-wanted' && w.isConnected()) w.send(credentialMessage());
       else if (m.type === 'renewal-cache') forwardRenewalCacheBatch(w, m);
     },
@@ -127,21 +142,21 @@ export async function runClusterPrimary(
   });
   await admin.listen({ host: config.adminListen.host, port: config.adminListen.port });
   const adminPort = (admin.server.address() as { port: number }).port;
-  const grpcPort = workers.grpcPort();
+  const addresses = clusterAddresses(config, workers, adminPort);
   logger.info(
     {
       event: 'started',
       workers: deps.workers,
-      grpc: `${config.listen.host}:${grpcPort}`,
-      admin: `${config.adminListen.host}:${adminPort}`,
+      grpc: hostPortText(addresses.grpcAddress),
+      admin: hostPortText(addresses.adminAddress),
+      ...(addresses.istioAddress !== undefined ? { istio: hostPortText(addresses.istioAddress) } : {}),
     },
     'issuer started',
   );
 
   let stopping: Promise<void> | undefined;
   return {
-    grpcAddress: { host: config.listen.host, port: grpcPort },
-    adminAddress: { host: config.adminListen.host, port: adminPort },
+    ...addresses,
     workers: deps.workers,
     shutdown(graceMs = config.shutdownGraceMs) {
       if (stopping === undefined) {
@@ -152,6 +167,24 @@ export async function runClusterPrimary(
     },
   };
 }
+
+/** Where a cluster serves: the admin port the primary bound, the ports its workers reported. */
+function clusterAddresses(
+  config: IssuerConfig,
+  workers: WorkerPool,
+  adminPort: number,
+): Pick<RunningCluster, 'grpcAddress' | 'adminAddress' | 'istioAddress'> {
+  const istioPort = workers.istioPort();
+  return {
+    grpcAddress: { host: config.listen.host, port: workers.grpcPort() },
+    adminAddress: { host: config.adminListen.host, port: adminPort },
+    ...(config.istio !== undefined && istioPort !== undefined
+      ? { istioAddress: { host: config.istio.listen.host, port: istioPort } }
+      : {}),
+  };
+}
+
+const hostPortText = (a: HostPort): string => `${a.host}:${a.port}`;
 
 /** Drains the workers, then closes the admin server, the serving TLS watch and the credential source. */
 async function stopClusterPrimary(
@@ -183,6 +216,8 @@ export type IssuerProcess =
       readonly role: 'single' | 'primary';
       readonly grpcAddress: HostPort;
       readonly adminAddress: HostPort;
+      /** the Istio CA API's listener (--istio-listen), when on */
+      readonly istioAddress?: HostPort;
       readonly workers: number;
       /** drains and stops (the workers too) */
       shutdown(graceMs?: number): Promise<void>;
@@ -218,6 +253,7 @@ export async function runIssuer(
       role: 'primary',
       grpcAddress: c.grpcAddress,
       adminAddress: c.adminAddress,
+      ...(c.istioAddress !== undefined ? { istioAddress: c.istioAddress } : {}),
       workers: c.workers,
       shutdown: (graceMs) => c.shutdown(graceMs),
     };
@@ -227,6 +263,7 @@ export async function runIssuer(
     role: 'single',
     grpcAddress: issuer.grpcAddress,
     adminAddress: issuer.adminAddress,
+    ...(issuer.istioAddress !== undefined ? { istioAddress: issuer.istioAddress } : {}),
     workers: 1,
     shutdown: (graceMs) => issuer.shutdown(graceMs),
   };

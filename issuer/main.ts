@@ -19,7 +19,7 @@ import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
 import { credentialReady, type Readiness } from './readiness.js';
 import { createRenewalCaches, type RenewalCaches } from './renewal-cache.js';
 import { openServingTlsOf, type ServingTls } from './serving-tls.js';
-import type { StatusReporter } from './status.js';
+import type { BoundPorts, StatusReporter } from './status.js';
 
 /** A running Certify service; `status` is what its health follows (R: a full status reporter, or readiness alone). */
 export interface RunningService<R extends Readiness = Readiness> {
@@ -83,6 +83,8 @@ interface ServiceParts<R extends Readiness> {
     readonly credentials: CredentialSource;
     readonly ledger: IssuanceLedger;
     readonly servingTls: ServingTls | undefined;
+    /** the ports bound (known once the start has bound them) */
+    readonly bound: () => BoundPorts;
   }): R;
   readonly admin?: (o: {
     readonly credentials: CredentialSource;
@@ -145,7 +147,8 @@ async function startService<R extends Readiness>(
   const credentials = await openCredentials(config, deps, { clock, metrics, health, servingTls });
 
   const ledger = deps.ledger ?? createIssuanceLedger();
-  const reporter = shape.reporter({ clock, credentials, ledger, servingTls });
+  let ports: BoundPorts = {};
+  const reporter = shape.reporter({ clock, credentials, ledger, servingTls, bound: () => ports });
   health.follow(reporter);
 
   const caches = deps.renewalCaches ?? createRenewalCaches(config.renewalCacheBytes);
@@ -168,6 +171,11 @@ async function startService<R extends Readiness>(
       throw err;
     },
   );
+  ports = { grpc: bound.grpcPort, istio: bound.istioPort };
+  const istioAt =
+    config.istio !== undefined && bound.istioPort !== undefined
+      ? { host: config.istio.listen.host, port: bound.istioPort }
+      : undefined;
   const admin = shape.admin?.({ credentials, metrics, status: reporter, draining: health.draining });
   await admin?.listen({ host: config.adminListen.host, port: config.adminListen.port });
   const adminPort = admin === undefined ? 0 : (admin.server.address() as { port: number }).port;
@@ -176,6 +184,7 @@ async function startService<R extends Readiness>(
       event: 'started',
       grpc: `${config.listen.host}:${bound.grpcPort}`,
       admin: `${config.adminListen.host}:${adminPort}`,
+      ...(istioAt !== undefined ? { istio: `${istioAt.host}:${istioAt.port}` } : {}),
       auth: authenticator.name,
       ready: reporter.ready(),
     },
@@ -186,9 +195,7 @@ async function startService<R extends Readiness>(
   return {
     grpcAddress: { host: config.listen.host, port: bound.grpcPort },
     adminAddress: { host: config.adminListen.host, port: adminPort },
-    ...(config.istio !== undefined && bound.istioPort !== undefined
-      ? { istioAddress: { host: config.istio.listen.host, port: bound.istioPort } }
-      : {}),
+    ...(istioAt !== undefined ? { istioAddress: istioAt } : {}),
     credentials,
     status: reporter,
     metrics,
@@ -215,7 +222,6 @@ async function openCertifiers(
   const { clock, credentials } = o;
   const { leafLifetimeMs: lifetimeMs, clockSkewMs, leafKeyTypes: allowedKeyTypes } = config;
   const policy = { lifetimeMs, clockSkewMs, allowedKeyTypes };
-  const onIssued = issuanceObserver(o.ledger);
   const certify = createCertifier({
     csrCache: o.csrCache,
     clock,
@@ -223,7 +229,7 @@ async function openCertifiers(
     authenticator: o.authenticator,
     policy,
     domain: config.domain,
-    onIssued,
+    onIssued: issuanceObserver(o.ledger, 'Certify'),
   });
   const injected = deps.istioAuthenticator !== undefined ? { authenticator: deps.istioAuthenticator } : {};
   const istio = await openIstio(config, {
@@ -232,7 +238,7 @@ async function openCertifiers(
     metrics: o.metrics,
     credentials,
     policy,
-    onIssued,
+    onIssued: issuanceObserver(o.ledger, 'CreateCertificate'),
     ...injected,
   });
   return { certify, istio };

@@ -6,14 +6,14 @@ import {
   type Clock,
   type IdentityDomain,
 } from '../ca/index.js';
-import type { IssuerConfig } from './config.js';
+import type { HostPort, IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
-import type { IssuerStatus, ServingTlsStatus } from '../trust-bundles/index.js';
+import type { IssuerStatus, ServedApisStatus, ServingTlsStatus } from '../trust-bundles/index.js';
 import type { IssuanceLedger } from './ledger.js';
 import { credentialReady } from './readiness.js';
 import type { RenewalHint } from './renewal-hint.js';
 
-export type { AnchorStatus, IssuerStatus } from '../trust-bundles/index.js';
+export type { AnchorStatus, IssuerStatus, ServedApisStatus } from '../trust-bundles/index.js';
 
 export interface StatusReporter {
   ready(): boolean;
@@ -31,6 +31,8 @@ export function createStatusReporter(o: {
   /** the serving certificate in use (absent: plaintext) */
   readonly servingTls?: () => ServingTlsStatus;
   readonly renewalHint?: RenewalHint;
+  /** which APIs are served, and how (read on each status()) */
+  readonly apis: () => ServedApisStatus;
 }): StatusReporter {
   const { renewalHint } = o;
   const hint =
@@ -83,6 +85,8 @@ export function createStatusReporter(o: {
         clockSkewMs: o.clockSkewMs,
         certificatesIssued: o.ledger.total,
         issuedByAnchor: o.ledger.snapshot(),
+        issuedByApi: o.ledger.byApi(),
+        apis: o.apis(),
         servingTls: o.servingTls?.() ?? null,
         renewalHint: hint,
       };
@@ -90,18 +94,54 @@ export function createStatusReporter(o: {
   };
 }
 
+/** The ports a serving process bound (port 0 in the config picks one); absent: not bound yet. */
+export interface BoundPorts {
+  readonly grpc?: number | undefined;
+  readonly istio?: number | undefined;
+}
+
+type ApisConfig = Pick<IssuerConfig, 'listen' | 'auth' | 'istio'>;
+
+/** The `apis` of /v1/status: the configured addresses, with the ports actually bound once known. */
+export function servedApis(config: ApisConfig, bound: BoundPorts = {}): ServedApisStatus {
+  const { istio } = config;
+  return {
+    Certify: {
+      listen: hostPort(config.listen, bound.grpc),
+      tokenAudience: config.auth.audience,
+    },
+    CreateCertificate:
+      istio === undefined
+        ? null
+        : {
+            listen: hostPort(istio.listen, bound.istio),
+            tokenAudience: istio.tokenAudience,
+            trustedNodeAccounts: istio.trustedNodeAccounts.map((a) => `${a.namespace}/${a.name}`),
+            maxTtlMs: istio.maxTtlMs,
+          },
+  };
+}
+
+function hostPort(at: HostPort, boundPort: number | undefined): string {
+  const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+  return `${host}:${boundPort ?? at.port}`;
+}
+
 /** The status reporter of `lanyard serve` (one process, or a cluster primary) as its config sets it up. */
 export function createIssuerStatusReporter(
-  config: Pick<IssuerConfig, 'cluster' | 'domain' | 'leafLifetimeMs' | 'clockSkewMs' | 'renewalHint'>,
+  config: Pick<IssuerConfig, 'cluster' | 'domain' | 'leafLifetimeMs' | 'clockSkewMs' | 'renewalHint'> &
+    ApisConfig,
   o: {
     readonly clock: Clock;
     readonly credentials: CredentialSource;
     readonly ledger: IssuanceLedger;
     /** the serving TLS in use (absent: plaintext) */
     readonly servingTls: { status(): ServingTlsStatus } | undefined;
+    /** the ports bound so far (default: none known; the configured ones are shown) */
+    readonly bound?: () => BoundPorts;
   },
 ): StatusReporter {
-  const { servingTls } = o;
+  const { servingTls, bound } = o;
   return createStatusReporter({
     cluster: config.cluster,
     domain: config.domain,
@@ -112,5 +152,6 @@ export function createIssuerStatusReporter(
     clockSkewMs: config.clockSkewMs,
     ...(servingTls !== undefined ? { servingTls: () => servingTls.status() } : {}),
     ...(config.renewalHint !== undefined ? { renewalHint: config.renewalHint } : {}),
+    apis: () => servedApis(config, bound?.()),
   });
 }

@@ -33,7 +33,11 @@ export {
 export type {
   AnchorIssuance,
   AnchorStatus,
+  CertifyApiStatus,
+  IssuedByApi,
   IssuerStatus,
+  IstioApiStatus,
+  ServedApisStatus,
   ServingTlsStatus,
   UntrustedStatus,
 } from './status-contract.js';

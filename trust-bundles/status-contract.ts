@@ -31,6 +31,40 @@ export interface ServingTlsStatus {
   readonly chainPem: string;
 }
 
+/** Leaves signed per API of the issuer (the same leaves as certificatesIssued, split). */
+export interface IssuedByApi {
+  /** io.linkerd.proxy.identity.Identity/Certify */
+  readonly Certify: number;
+  /** istio.v1.auth.IstioCertificateService/CreateCertificate */
+  readonly CreateCertificate: number;
+}
+
+/** The Linkerd identity API (always served). */
+export interface CertifyApiStatus {
+  /** the gRPC listener, host:port (the port actually bound once listening) */
+  readonly listen: string;
+  /** the audience the service-account tokens must carry (--token-audience) */
+  readonly tokenAudience: string;
+}
+
+/** Istio's CA API (--istio-listen). */
+export interface IstioApiStatus {
+  /** its TLS listener, host:port (the port actually bound once listening) */
+  readonly listen: string;
+  /** --istio-token-audience */
+  readonly tokenAudience: string;
+  /** --istio-trusted-node-accounts, as NS/SA: the accounts that may ask for ImpersonatedIdentity */
+  readonly trustedNodeAccounts: readonly string[];
+  /** --istio-max-ttl: the longest validity_duration accepted, ms */
+  readonly maxTtlMs: number;
+}
+
+/** The APIs this issuer serves: each one's settings, or null when it is off. */
+export interface ServedApisStatus {
+  readonly Certify: CertifyApiStatus;
+  readonly CreateCertificate: IstioApiStatus | null;
+}
+
 /** The JSON of GET /v1/status. */
 export interface IssuerStatus {
   readonly cluster: string;
@@ -62,6 +96,10 @@ export interface IssuerStatus {
   readonly certificatesIssued: number;
   /** per anchor: the latest notAfter of any leaf this issuer signed under it */
   readonly issuedByAnchor: readonly AnchorIssuance[];
+  /** certificatesIssued split by the API that issued them */
+  readonly issuedByApi: IssuedByApi;
+  /** which APIs are served, and how */
+  readonly apis: ServedApisStatus;
   /** the gRPC listener's serving certificate (null: plaintext) */
   readonly servingTls: ServingTlsStatus | null;
   /** --renew-after (ISO 8601) and --renew-spread: until `after`, renewals are aimed at [after, after + spreadMs] */

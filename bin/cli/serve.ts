@@ -39,10 +39,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     const run = await runIssuer(config, { logger, clock: ctx.clock, workerEntry: WORKER_ENTRY });
     if (run.role === 'worker') return;
     const workers = run.role === 'primary' ? ` (${run.workers} workers)` : '';
+    // the port bound (the workers' shared one in cluster mode), not the configured one: it may be 0
     const istio =
-      config.istio === undefined
-        ? ''
-        : `, Istio CA on ${config.istio.listen.host}:${config.istio.listen.port}`;
+      run.istioAddress === undefined ? '' : `, Istio CA on ${run.istioAddress.host}:${run.istioAddress.port}`;
     ctx.out(
       `lanyard serve: cluster ${config.cluster}, gRPC on ${run.grpcAddress.host}:${run.grpcAddress.port}${workers}${istio}, admin on http://${run.adminAddress.host}:${run.adminAddress.port}`,
     );

@@ -7,6 +7,8 @@ export interface ServeCluster {
   readonly dir: string;
   readonly serve: LongRunning;
   readonly grpcPort: string;
+  /** the port of the Istio CA API the primary reported (only with --istio-listen among the extra flags) */
+  readonly istioPort?: string;
   /** the admin origin, http://host:port */
   readonly admin: string;
   /** stops serve (if it still runs) and removes dir, for the suite's `after` */
@@ -15,9 +17,13 @@ export interface ServeCluster {
 
 /**
  * `lanyard serve --workers 2` (startServe) on the files of prepareIssuerFiles(…, ['web']) in a new
- * temporary directory, once the primary reports its ports (for a suite's `before`).
+ * temporary directory, once the primary reports its ports (for a suite's `before`). `extra`: more
+ * files to make in the directory before serve starts, and the further flags that use them.
  */
-export async function startCluster(prefix: string): Promise<ServeCluster> {
+export async function startCluster(
+  prefix: string,
+  options: { extra?: (dir: string) => readonly string[] } = {},
+): Promise<ServeCluster> {
   const { dir, cleanup } = tempDir(prefix);
   let serve: LongRunning | undefined;
   const stop = async (): Promise<void> => {
@@ -26,9 +32,19 @@ export async function startCluster(prefix: string): Promise<ServeCluster> {
   };
   try {
     prepareIssuerFiles(dir, ['web']);
-    serve = startServe(dir, ['--workers', '2']);
-    const m = await serve.waitFor(/gRPC on [^:]+:(\d+) \(2 workers\), admin on (http:\/\/\S+)/, 60_000);
-    return { dir, serve, grpcPort: m[1] as string, admin: m[2] as string, stop };
+    serve = startServe(dir, ['--workers', '2', ...(options.extra?.(dir) ?? [])]);
+    const m = await serve.waitFor(
+      /gRPC on [^:]+:(\d+) \(2 workers\)(?:, Istio CA on [^:]+:(\d+))?, admin on (http:\/\/\S+)/,
+      60_000,
+    );
+    return {
+      dir,
+      serve,
+      grpcPort: m[1] as string,
+      ...(m[2] !== undefined ? { istioPort: m[2] } : {}),
+      admin: m[3] as string,
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;
