@@ -134,9 +134,11 @@ function serveIssuanceOptions(): Option[] {
     durationOption('--leaf-lifetime <duration>', 'workload certificate lifetime', '24h').env(
       env('LEAF_LIFETIME'),
     ),
-    durationOption('--clock-skew <duration>', 'notBefore back-dating and token clock tolerance', '20s').env(
-      env('CLOCK_SKEW'),
-    ),
+    durationOption(
+      '--clock-skew <duration>',
+      'leaf margin at both ends (notBefore − skew, notAfter + skew) and token clock tolerance',
+      '20s',
+    ).env(env('CLOCK_SKEW')),
     new Option('--leaf-key-types <list>', 'allowed workload key types, comma-separated (p256, p384)')
       .env(env('LEAF_KEY_TYPES'))
       .default('p256'),
