@@ -1,6 +1,5 @@
 // The impersonation node check of the Istio CA API (ztunnel's ImpersonatedIdentity), against the
 // Kubernetes Pod API: the ImpersonationCheck of issuer/istio-certify.ts.
-import type { Logger } from 'pino';
 import { systemScheduler, type Clock, type Scheduler, type ServiceAccountRef } from '../ca/index.js';
 import { AuthenticatorUnavailableError, type AuthenticatedAccount } from './authn/index.js';
 import { IstioRequestError } from './errors.js';
@@ -70,7 +69,6 @@ export function createNodeImpersonationCheck(o: {
   readonly clock: Clock;
   readonly limits?: Partial<ImpersonationLimits>;
   readonly scheduler?: Scheduler;
-  readonly logger?: Logger;
   /** injected (tests); default: one on `connection` */
   readonly reader?: PodReader;
 }): NodeImpersonationCheck {
