@@ -2,13 +2,14 @@
 // `kubernetes.io.pod` claim or a TokenReview's user.extra, kept with cached and shared successes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createJwtAuthenticator } from '../../issuer/authn/index.js';
+import { createJwtAuthenticator, createTokenReviewAuthenticator } from '../../issuer/authn/index.js';
 import { interpretTokenReview } from '../../issuer/authn/token-review-client.js';
 import { createRenewalCaches, tokenEntryBytes } from '../../issuer/renewal-cache.js';
 import { shareRenewalCaches, type RenewalCacheBatch } from '../../issuer/renewal-cache-sharing.js';
 import { DEV_TOKEN_ISSUER, createSigningKeyDir, mintServiceAccountToken } from '../../bin/token/index.js';
 import { FakeClock } from '../support/clock.js';
 import { testDir } from '../support/temp-dir.js';
+import { jwtShapedToken, startTokenReviewStandIn } from '../support/token-review-stand-in.js';
 
 const signal = new AbortController().signal;
 const POD = { name: 'ztunnel-x7k2p', uid: '0b5c6a52-0f7e-4b43-9a57-3c1f4c0e9d11' };
@@ -91,6 +92,31 @@ describe('the caller pod of a TokenReview answer (user.extra)', () => {
   it('is read from authentication.kubernetes.io/pod-name and pod-uid when asked for', () => {
     assert.deepEqual(interpretTokenReview(answer(extra), 't', 'istio-ca', true).pod, POD);
     assert.equal(interpretTokenReview(answer(extra), 't', 'istio-ca').pod, undefined);
+  });
+
+  it('is returned by a TokenReview authenticator asked for it, and again from its token cache', async (t) => {
+    const clock = new FakeClock();
+    const api = await startTokenReviewStandIn({ clock });
+    t.after(() => api.close());
+    // the API server's answer with the extras a bound token gets (the stand-in does not set them)
+    api.override({ status: 201, body: JSON.stringify(answer(extra)) });
+    const auth = createTokenReviewAuthenticator({
+      connection: { server: api.url, caPem: api.caPem, token: api.callerToken },
+      clock,
+      audience: 'istio-ca',
+      callerPod: true,
+    });
+    t.after(() => auth.close());
+    const token = Buffer.from(
+      jwtShapedToken('system:serviceaccount:istio-system:ztunnel', {
+        audiences: ['istio-ca'],
+        now: clock.now(),
+      }),
+    );
+    assert.deepEqual((await auth.authenticate(token, { signal })).pod, POD);
+    assert.deepEqual((await auth.authenticate(token, { signal })).pod, POD);
+    assert.equal(auth.stats().cacheHits, 1);
+    assert.equal(api.requests, 1);
   });
 
   it('is absent without extras, or with a name list that is not exactly one string', () => {
