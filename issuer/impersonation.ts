@@ -11,7 +11,7 @@ import type { KubeConnection } from '../trust-bundles/index.js';
 export interface ImpersonationLimits extends PodReadLimits {
   /** ms for the whole check (both reads, every page), besides the call's own deadline */
   readonly timeoutMs: number;
-  /** checks in flight at most; more are refused as unavailable (RESOURCE never queued) */
+  /** checks in flight at most; more are refused as unavailable, never queued */
   readonly maxConcurrent: number;
   /** how long an allowed (caller pod uid, target account) is allowed again without asking, ms; 0: never */
   readonly cacheTtlMs: number;
@@ -104,7 +104,11 @@ export function createNodeImpersonationCheck(o: {
 
   const check: ImpersonationCheck = async ({ caller, target, signal }) => {
     const uid = caller.pod?.uid;
-    const key = uid !== undefined ? `${uid} ${target.namespace}/${target.name}` : undefined;
+    // the caller's account too, though a pod uid implies it: a cache hit skips the pod read that checks it
+    const key =
+      uid !== undefined
+        ? `${uid} ${caller.namespace}/${caller.name} ${target.namespace}/${target.name}`
+        : undefined;
     const nowMs = clock.now().getTime();
     const until = key !== undefined ? allowed.get(key) : undefined;
     if (until !== undefined && nowMs < until) {
