@@ -25,6 +25,8 @@ export async function createAuthenticator(
     workers?: number;
     /** where token successes are kept (the process's renewal cache); default: the authenticator's own */
     tokenCache?: RenewalCache<KeptSuccess>;
+    /** also return the pod a token names (AuthenticatedAccount.pod): the Istio API's impersonation check */
+    callerPod?: boolean;
   },
 ): Promise<Authenticator> {
   if (config.kind === 'jwt') {
@@ -44,6 +46,7 @@ export async function createAuthenticator(
       clock: deps.clock,
       clockSkewMs: deps.clockSkewMs,
       logger: deps.logger,
+      ...(deps.callerPod === true ? { callerPod: true } : {}),
       ...(config.jwksRefreshMs !== undefined ? { refreshIntervalMs: config.jwksRefreshMs } : {}),
       ...(config.jwksMaxAgeMs !== undefined ? { maxKeyAgeMs: config.jwksMaxAgeMs } : {}),
     });
@@ -77,6 +80,7 @@ export async function createAuthenticator(
     },
     ...(deps.metrics !== undefined ? { observer: tokenReviewObserver(deps.metrics) } : {}),
     logger: deps.logger,
+    ...(deps.callerPod === true ? { callerPod: true } : {}),
   });
 }
 

@@ -82,6 +82,11 @@ export interface IstioConfig {
   readonly trustedNodeAccounts: readonly ServiceAccountRef[];
   /** the longest validity_duration accepted, ms (--istio-max-ttl, default 24h) */
   readonly maxTtlMs: number;
+  /**
+   * --kubeconfig: the Kubernetes API of the impersonation node check (with trustedNodeAccounts);
+   * absent: in-cluster credentials
+   */
+  readonly kubeconfig?: string;
 }
 
 /** Raw option values as commander hands them over (flags or LANYARD_* environment variables). */
@@ -228,6 +233,7 @@ function buildIstioConfig(f: ServeFlags, tls: IssuerConfig['tls']): IstioConfig 
       '--istio-trusted-node-accounts',
     ),
     maxTtlMs,
+    ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
   });
 }
 

@@ -18,7 +18,7 @@ import {
   type ServiceAccountRef,
   type WorkloadIdentity,
 } from '../ca/index.js';
-import { InvalidTokenError, type Authenticator } from './authn/index.js';
+import { InvalidTokenError, type AuthenticatedAccount, type Authenticator } from './authn/index.js';
 import type { CredentialSource } from './credentials.js';
 import { IstioRequestError } from './errors.js';
 
@@ -53,12 +53,14 @@ export interface IstioCertifyResult {
 }
 
 /**
- * May `caller` have a certificate for `target`? Called only for a caller listed in
- * trustedNodeAccounts; resolves when allowed, rejects (ERR_IMPERSONATION_DENIED) otherwise. Istio's rule:
- * `target` has a pod running on the node of the caller's pod (checked against the Kubernetes API).
+ * May `caller` have a certificate for `target`? Called only for a caller whose token verified and who
+ * is listed in trustedNodeAccounts; resolves when allowed, rejects (ERR_IMPERSONATION_DENIED)
+ * otherwise, or ERR_AUTHENTICATOR_UNAVAILABLE when it cannot tell. Istio's rule: `target` has a pod
+ * on the node of the caller's pod (`caller.pod`, as its token names it; issuer/impersonation.ts
+ * checks it against the Kubernetes API).
  */
 export type ImpersonationCheck = (o: {
-  readonly caller: ServiceAccountRef;
+  readonly caller: AuthenticatedAccount;
   readonly target: ServiceAccountRef;
   readonly signal: AbortSignal;
 }) => Promise<void>;
@@ -126,7 +128,7 @@ export function createIstioCertifier(o: IstioCertifierOptions): IstioCertify {
   }
 
   async function subjectOf(
-    caller: ServiceAccountRef,
+    caller: AuthenticatedAccount,
     impersonated: string | undefined,
     signal: AbortSignal,
   ): Promise<ServiceAccountRef> {

@@ -16,19 +16,28 @@ import {
   type RejectionLog,
 } from './grpc/index.js';
 import type { TlsListener } from './grpc/index.js';
+import { createNodeImpersonationCheck, type NodeImpersonationCheck } from './impersonation.js';
 import { createIstioCertifier, type IstioCertify, type IstioCertifyResult } from './istio-certify.js';
 import type { IssuerMetrics } from './metrics.js';
+import { resolveKubeConnection } from '../trust-bundles/index.js';
 
 export interface IstioParts {
   readonly certify: IstioCertify;
   /** its own: tokens for the Istio audience, with its own token cache (never the Linkerd one's) */
   readonly authenticator: Authenticator;
+  /** the impersonation node check, with --istio-trusted-node-accounts */
+  readonly impersonation: NodeImpersonationCheck | undefined;
+  /** closes the authenticator and the impersonation check's connections */
+  close(): Promise<void>;
 }
 
 /**
  * The certifier of config.istio, or undefined when the API is off. The authenticator is a second one
  * of the same kind with the Istio audience; it must not share the process's token cache, whose
- * entries were accepted for the other audience.
+ * entries were accepted for the other audience. It returns the caller's pod (callerPod) when trusted
+ * node accounts are configured: the impersonation node check, on the Kubernetes API of --kubeconfig
+ * (default: in-cluster credentials), resolved here so that a configuration error fails the start.
+ * The check runs only for a caller whose token verified and who is a trusted node account.
  */
 export async function openIstio(
   config: IssuerConfig,
@@ -45,18 +54,34 @@ export async function openIstio(
 ): Promise<IstioParts | undefined> {
   const istio = config.istio;
   if (istio === undefined) return undefined;
-  const authenticator =
-    o.authenticator ??
-    (await createAuthenticator(
-      { ...config.auth, audience: istio.tokenAudience },
-      {
+  const impersonating = istio.trustedNodeAccounts.length > 0;
+  const impersonation = impersonating
+    ? createNodeImpersonationCheck({
+        connection: await resolveKubeConnection(
+          istio.kubeconfig !== undefined ? { kubeconfig: istio.kubeconfig } : {},
+        ),
         clock: o.clock,
-        clockSkewMs: config.clockSkewMs,
-        logger: o.logger.child({ component: 'authn', api: 'istio' }),
-        metrics: o.metrics,
-        workers: config.workers,
-      },
-    ));
+      })
+    : undefined;
+  let authenticator: Authenticator;
+  try {
+    authenticator =
+      o.authenticator ??
+      (await createAuthenticator(
+        { ...config.auth, audience: istio.tokenAudience },
+        {
+          clock: o.clock,
+          clockSkewMs: config.clockSkewMs,
+          logger: o.logger.child({ component: 'authn', api: 'istio' }),
+          metrics: o.metrics,
+          workers: config.workers,
+          callerPod: impersonating,
+        },
+      ));
+  } catch (err) {
+    impersonation?.close();
+    throw err;
+  }
   const certify = createIstioCertifier({
     clock: o.clock,
     credentials: o.credentials,
@@ -65,9 +90,18 @@ export async function openIstio(
     domain: config.domain,
     maxTtlMs: istio.maxTtlMs,
     trustedNodeAccounts: istio.trustedNodeAccounts,
+    ...(impersonation !== undefined ? { impersonation: impersonation.check } : {}),
     onIssued: o.onIssued,
   });
-  return { certify, authenticator };
+  return {
+    certify,
+    authenticator,
+    impersonation,
+    async close() {
+      impersonation?.close();
+      await authenticator.close?.();
+    },
+  };
 }
 
 /** Adds IstioCertificateService to `server` (served on every listener the server has). */

@@ -351,7 +351,7 @@ async function closeIssuerParts(parts: IssuerParts): Promise<void> {
   parts.health.close();
   await parts.credentials.close();
   await parts.authenticator.close?.();
-  await parts.istio?.authenticator.close?.();
+  await parts.istio?.close();
 }
 
 /** Stops accepting calls, lets those in flight finish within graceMs (then cancels them), closes everything. */
@@ -386,6 +386,6 @@ async function drainIssuer(
   parts.rejectionLog.close();
   await parts.credentials.close();
   await parts.authenticator.close?.();
-  await parts.istio?.authenticator.close?.();
+  await parts.istio?.close();
   logger.info({ event: 'stopped' }, 'issuer stopped');
 }

@@ -18,9 +18,12 @@ export const SHARE_MAX_BATCH = 256;
 type CsrWire = [string, string, 0 | 1 | 2, LeafKeyType, string];
 /**
  * A token success on the wire: key (base64), namespace, name, expiry and when it was verified (epoch
- * ms), what vouched for it (the JWKS key's fingerprint; null: nothing, TokenReview).
+ * ms), what vouched for it (the JWKS key's fingerprint; null: nothing, TokenReview), then, only when
+ * the success names the caller's pod (KeptSuccess.account.pod), its name and uid (null: none).
  */
-type TokenWire = [string, string, string, number, number, string | null];
+type TokenWire =
+  | [string, string, string, number, number, string | null]
+  | [string, string, string, number, number, string | null, string, string | null];
 
 /** worker → primary → the other workers */
 export interface RenewalCacheBatch {
@@ -101,8 +104,9 @@ export function shareRenewalCaches(o: {
       // an entry with no expiry (a token that is not a JWT, kept without ttl: not the service's
       // authenticators, JWTs must carry exp) is not shared; JSON would make its Infinity null
       if (!Number.isFinite(e.expiresAtMs)) return;
-      const { namespace, name } = e.account;
-      token.push([b64(key), namespace, name, e.expiresAtMs, clock.now().getTime(), by ?? null]);
+      const { namespace, name, pod } = e.account;
+      const head = [b64(key), namespace, name, e.expiresAtMs, clock.now().getTime(), by ?? null] as const;
+      token.push(pod === undefined ? [...head] : [...head, pod.name, pod.uid ?? null]);
       added();
     },
     cleared(atMs) {
@@ -120,13 +124,7 @@ export function shareRenewalCaches(o: {
           bin(key),
           new CsrEntry(dnsName, cn === 0 ? undefined : cn === 1 ? '' : dnsName, keyType, bin(keyBytes)),
         );
-      const now = clock.now().getTime();
-      for (const [key, namespace, name, expiresAtMs, keptAtMs, by] of batch.token) {
-        if (keptAtMs <= caches.token.clearedAtMs || expiresAtMs <= now) continue;
-        if (!caches.token.vouches(by ?? undefined)) continue;
-        const kept: KeptSuccess = { account: Object.freeze({ namespace, name }), expiresAtMs };
-        caches.token.set(bin(key), kept);
-      }
+      receiveTokens(caches.token, batch.token, clock.now().getTime());
     },
     flush: () => {
       flush();
@@ -139,6 +137,20 @@ export function shareRenewalCaches(o: {
       token = [];
     },
   };
+}
+
+/** Another worker's token successes into `cache`: those it would have answered itself (see above). */
+function receiveTokens(cache: RenewalCaches['token'], wire: readonly TokenWire[], now: number): void {
+  for (const [key, namespace, name, expiresAtMs, keptAtMs, by, podName, podUid] of wire) {
+    if (keptAtMs <= cache.clearedAtMs || expiresAtMs <= now) continue;
+    if (!cache.vouches(by ?? undefined)) continue;
+    const account =
+      podName === undefined
+        ? Object.freeze({ namespace, name })
+        : Object.freeze({ namespace, name, pod: podOf(podName, podUid) });
+    const kept: KeptSuccess = { account, expiresAtMs };
+    cache.set(bin(key), kept);
+  }
 }
 
 /**
@@ -158,6 +170,8 @@ export function forwardRenewalCacheBatch(
 /** what a best-effort send does with its error: a batch lost is only entries verified once more */
 export const ignore = (): void => undefined;
 
+const podOf = (name: string, uid: string | null | undefined): { name: string; uid?: string } =>
+  Object.freeze(typeof uid === 'string' ? { name, uid } : { name });
 const b64 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('base64');
 const bin = (base64: string): string => Buffer.from(base64, 'base64').toString('latin1');
 const cnCode = (e: CsrEntry): 0 | 1 | 2 => (e.commonName === undefined ? 0 : e.commonName === '' ? 1 : 2);

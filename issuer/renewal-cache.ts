@@ -72,9 +72,12 @@ export function csrOfEntry(e: CsrEntry): Parameters<typeof requestLeaf>[0] {
   };
 }
 
-/** A token success: the account, until when it may answer (epoch ms, exclusive). */
+/**
+ * A token success: the account (with the pod the token names, when its authenticator was asked for
+ * it: AuthenticatedAccount, issuer/authn), until when it may answer (epoch ms, exclusive).
+ */
 export interface KeptSuccess {
-  readonly account: ServiceAccountRef;
+  readonly account: ServiceAccountRef & { readonly pod?: { readonly name: string; readonly uid?: string } };
   readonly expiresAtMs: number;
 }
 
@@ -102,12 +105,21 @@ export function csrEntryBytes(key: string, e: CsrEntry): number {
   );
 }
 
+/** Heap bytes of an account's pod object (two fields), besides its strings: estimated, not measured. */
+export const POD_FIXED_BYTES = 40;
+
 export function tokenEntryBytes(key: string, e: KeptSuccess): number {
+  const pod = e.account.pod;
   return (
     TOKEN_ENTRY_FIXED_BYTES +
     stringBytes(key.length) +
     stringBytes(e.account.namespace.length) +
-    stringBytes(e.account.name.length)
+    stringBytes(e.account.name.length) +
+    (pod === undefined
+      ? 0
+      : POD_FIXED_BYTES +
+        stringBytes(pod.name.length) +
+        (pod.uid !== undefined ? stringBytes(pod.uid.length) : 0))
   );
 }
 

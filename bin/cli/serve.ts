@@ -112,9 +112,10 @@ function serveAuthOptions(): Option[] {
     new Option('--token-audience <aud>', 'required token audience')
       .env(env('TOKEN_AUDIENCE'))
       .default(SERVE_DEFAULTS.audience),
-    new Option('--kubeconfig <file>', 'token-review: kubeconfig (default: in-cluster credentials)').env(
-      env('KUBECONFIG'),
-    ),
+    new Option(
+      '--kubeconfig <file>',
+      'the Kubernetes API of token-review and of the Istio impersonation check (default: in-cluster credentials)',
+    ).env(env('KUBECONFIG')),
     new Option(
       '--token-review-cache <duration>',
       "token-review: how long a successful TokenReview is reused (0: ask the API server on every call); a deleted pod's token is accepted for at most this long",
@@ -204,7 +205,7 @@ function serveIstioOptions(): Option[] {
     ).env(env('ISTIO_TOKEN_AUDIENCE')),
     new Option(
       '--istio-trusted-node-accounts <list>',
-      'NS/SA,...: the accounts that may ask for ImpersonatedIdentity (e.g. istio-system/ztunnel; default: none; only with --istio-listen)',
+      'NS/SA,...: the accounts that may ask for ImpersonatedIdentity (e.g. istio-system/ztunnel; default: none; only with --istio-listen), each time for a service account with a pod on the node of their own pod, checked against the Kubernetes API (--kubeconfig)',
     ).env(env('ISTIO_TRUSTED_NODE_ACCOUNTS')),
     // no commander default: given without --istio-listen it is a usage error (issuer/config.ts)
     durationOption(

@@ -11,11 +11,29 @@ export interface AuthenticateOptions {
   readonly peer?: string;
 }
 
+/** The pod a token was issued for, as the token (or the API server's TokenReview answer) names it. */
+export interface CallerPod {
+  /** metadata.name: a DNS-1123 subdomain */
+  readonly name: string;
+  /** metadata.uid, when the token names it */
+  readonly uid?: string;
+}
+
+/**
+ * An authenticated service account. `pod` is there only from an authenticator created with
+ * `callerPod: true` (the Istio API's, for the impersonation check) and a token that names its pod
+ * (projected service-account tokens do: `kubernetes.io.pod`, TokenReview `user.extra`).
+ */
+export interface AuthenticatedAccount extends ServiceAccountRef {
+  readonly pod?: CallerPod;
+}
+
 /**
  * Turns the token a proxy sent with its Certify call into the service account it speaks for.
  *
  * Obligations of every implementation:
- * - resolves to a frozen `{ namespace, name }` whose fields are DNS-1123 labels;
+ * - resolves to a frozen `{ namespace, name }` whose fields are DNS-1123 labels (plus a frozen `pod`
+ *   when asked for and named by the token);
  * - rejects a token that is not valid with `InvalidTokenError` (ERR_TOKEN_INVALID), whose message
  *   names the check that failed and never contains the token itself;
  * - rejects with `AuthenticatorUnavailableError` (ERR_AUTHENTICATOR_UNAVAILABLE) when the backend it
@@ -25,7 +43,7 @@ export interface AuthenticateOptions {
 export interface Authenticator {
   /** short, stable name for logs and metrics: "jwt", "token-review", "static" */
   readonly name: string;
-  authenticate(token: Uint8Array, opts: AuthenticateOptions): Promise<ServiceAccountRef>;
+  authenticate(token: Uint8Array, opts: AuthenticateOptions): Promise<AuthenticatedAccount>;
   /** releases sockets and timers; idempotent */
   close?(): Promise<void>;
 }

@@ -1,13 +1,14 @@
-import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { UsageError, type Clock } from '../../ca/index.js';
 import { InvalidTokenError, type TokenRejection } from './errors.js';
 import { LruCache } from '../lru.js';
 import { RenewalCache, tokenEntryBytes, type KeptSuccess } from '../renewal-cache.js';
-import type { AuthenticateOptions, Authenticator } from './authenticator.js';
+import type { AuthenticateOptions, AuthenticatedAccount, Authenticator } from './authenticator.js';
 import { checkTokenSize, tokenCacheKey, tokenText, unverifiedJwtExpMs } from './common.js';
 
 /** What an inner authenticator may tell the cache besides the account. */
 export interface Vouched {
-  readonly account: ServiceAccountRef;
+  /** kept as it is (its pod too, if any) and answered again from the cache */
+  readonly account: AuthenticatedAccount;
   /** when the token stops being valid, epoch ms, as the inner authenticator checked it (then not read again) */
   readonly expiresAtMs?: number;
   /**
@@ -121,7 +122,11 @@ export function createCachingAuthenticator(o: CachingAuthenticatorOptions): Cach
   let failureHits = 0;
   if (o.vouches !== undefined) successes.vouches = o.vouches;
 
-  async function ask(token: Uint8Array, key: string, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
+  async function ask(
+    token: Uint8Array,
+    key: string,
+    opts: AuthenticateOptions,
+  ): Promise<AuthenticatedAccount> {
     // bumped by every clear of the successes, clear() here or another worker's: an answer that
     // straddles one is not kept
     const started = successes.generation;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isDns1123Label, type ServiceAccountRef } from '../../ca/index.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
+import type { CallerPod } from './authenticator.js';
 
 /** The audience Linkerd proxies request for their identity tokens. */
 export const DEFAULT_TOKEN_AUDIENCE = 'identity.l5d.io';
@@ -54,6 +55,20 @@ export function parseServiceAccountUsername(username: string): ServiceAccountRef
   const [namespace, name] = parts as [string, string];
   if (!isDns1123Label(namespace) || !isDns1123Label(name)) return undefined;
   return Object.freeze({ namespace, name });
+}
+
+const POD_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const POD_UID = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * The pod a verified token names (`kubernetes.io.pod.{name,uid}` claims, or the TokenReview
+ * extras): a frozen CallerPod, or undefined when the name is absent or not a DNS-1123 subdomain
+ * (a uid that is not UUID-like is dropped). Never a reason to refuse the token: a caller without a
+ * pod is refused by what needs one (the impersonation check).
+ */
+export function callerPodOf(name: unknown, uid: unknown): CallerPod | undefined {
+  if (typeof name !== 'string' || name.length > 253 || !POD_NAME.test(name)) return undefined;
+  return Object.freeze(typeof uid === 'string' && POD_UID.test(uid) ? { name, uid } : { name });
 }
 
 /**

@@ -1,5 +1,5 @@
 // The public API of the authentication seam. issuer/ code imports only this module.
-export type { Authenticator, AuthenticateOptions } from './authenticator.js';
+export type { AuthenticatedAccount, Authenticator, AuthenticateOptions, CallerPod } from './authenticator.js';
 export {
   type AuthnErrorCode,
   AuthenticatorUnavailableError,

@@ -1,6 +1,6 @@
-import { type ServiceAccountRef } from '../../ca/index.js';
 import { InvalidTokenError } from './errors.js';
-import { parseServiceAccountUsername, quote } from './common.js';
+import type { AuthenticatedAccount } from './authenticator.js';
+import { callerPodOf, parseServiceAccountUsername, quote } from './common.js';
 
 /** What the claims of a signature-verified token must say. */
 export interface ClaimRules {
@@ -10,6 +10,8 @@ export interface ClaimRules {
   readonly audience: string;
   /** tolerance for exp, nbf and iat, ms */
   readonly skewMs: number;
+  /** also return the pod the `kubernetes.io` claim names (AuthenticatedAccount.pod); default false */
+  readonly callerPod?: boolean;
 }
 
 /**
@@ -21,7 +23,7 @@ export function checkClaims(
   payload: Record<string, unknown>,
   rules: ClaimRules,
   now: Date,
-): { account: ServiceAccountRef; expMs: number } {
+): { account: AuthenticatedAccount; expMs: number } {
   if (payload.iss !== rules.issuer) {
     throw new InvalidTokenError(
       payload.iss === undefined
@@ -41,7 +43,7 @@ export function checkClaims(
   const exp = checkTimes(payload, rules.skewMs, now);
   if (payload.sub === undefined)
     throw new InvalidTokenError('the token has no "sub" claim', { reason: 'subject' });
-  return { account: accountOf(payload), expMs: exp * 1000 };
+  return { account: accountOf(payload, rules.callerPod === true), expMs: exp * 1000 };
 }
 
 /** exp (required, passed by less than the skew), nbf and iat (not ahead by more than it); the exp, s. */
@@ -88,8 +90,11 @@ function isoOf(seconds: unknown): string {
     : quote(seconds);
 }
 
-/** The service account of verified claims: `sub` shape and the `kubernetes.io` claim must agree. */
-function accountOf(payload: Record<string, unknown>): ServiceAccountRef {
+/**
+ * The service account of verified claims: `sub` shape and the `kubernetes.io` claim must agree; with
+ * `withPod`, the pod of `kubernetes.io.pod` too, when it names one.
+ */
+function accountOf(payload: Record<string, unknown>, withPod: boolean): AuthenticatedAccount {
   const sub = payload.sub;
   const account = typeof sub === 'string' ? parseServiceAccountUsername(sub) : undefined;
   if (account === undefined) {
@@ -120,6 +125,15 @@ function accountOf(payload: Record<string, unknown>): ServiceAccountRef {
         { reason: 'subject' },
       );
     }
+    const pod = withPod ? podOf((k8s as { pod?: unknown }).pod) : undefined;
+    if (pod !== undefined) return Object.freeze({ ...account, pod });
   }
   return account;
+}
+
+/** `kubernetes.io.pod` ({ name, uid }) as a CallerPod, when it is one. */
+function podOf(claim: unknown): AuthenticatedAccount['pod'] {
+  if (typeof claim !== 'object' || claim === null) return undefined;
+  const { name, uid } = claim as { name?: unknown; uid?: unknown };
+  return callerPodOf(name, uid);
 }

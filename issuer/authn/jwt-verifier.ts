@@ -1,4 +1,5 @@
-import { type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { type Clock } from '../../ca/index.js';
+import type { AuthenticatedAccount } from './authenticator.js';
 import { InvalidTokenError } from './errors.js';
 import { quote } from './common.js';
 import { keysForToken, type JwksKey } from './jwks.js';
@@ -23,7 +24,7 @@ export interface JwtVerifierStats {
 
 /** What a verified token vouches for, and what vouched for it. */
 export interface VerifiedJwt {
-  readonly account: ServiceAccountRef;
+  readonly account: AuthenticatedAccount;
   /** its `exp`, epoch ms (checked) */
   readonly expMs: number;
   /** the fingerprint of the JWKS key its signature verified with (JwksKey.fingerprint) */

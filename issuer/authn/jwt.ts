@@ -61,6 +61,11 @@ export interface JwtAuthenticatorOptions {
   /** after a failed first load, calls fail fast for this long before the next attempt, ms; default 1 000 */
   readonly retryBackoffMs?: number;
   readonly logger?: Logger;
+  /**
+   * also return the pod a token's `kubernetes.io.pod` claim names (AuthenticatedAccount.pod), kept with
+   * the cached success; default false (the Linkerd API has no use for it)
+   */
+  readonly callerPod?: boolean;
 }
 
 /** Counters since creation, for metrics and tests. */
@@ -119,7 +124,15 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): JwtAut
       cached.clear();
     },
   });
-  const verifier = createJwtVerifier({ store, algorithms, issuer: options.issuer, audience, skewMs, clock });
+  const verifier = createJwtVerifier({
+    store,
+    algorithms,
+    issuer: options.issuer,
+    audience,
+    skewMs,
+    clock,
+    callerPod: options.callerPod === true,
+  });
   const cached = createCachingAuthenticator({
     inner: {
       name: 'jwt',

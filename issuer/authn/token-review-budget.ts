@@ -1,6 +1,6 @@
-import { type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { type Clock } from '../../ca/index.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
-import type { AuthenticateOptions, Authenticator } from './authenticator.js';
+import type { AuthenticateOptions, AuthenticatedAccount, Authenticator } from './authenticator.js';
 import { throwIfAborted, tokenText } from './common.js';
 import { createConcurrencyLimiter, createRateBudget, peerAddress, type RateLimit } from './limiter.js';
 import { interpretTokenReview, type TokenReviewClient } from './token-review-client.js';
@@ -47,6 +47,8 @@ export function createBudgetedTokenReviewer(o: {
   readonly maxQueue: number;
   readonly rate: { readonly perPeer: RateLimit; readonly total: RateLimit };
   readonly observer?: TokenReviewObserver | undefined;
+  /** also return the pod the answer's user.extra names (interpretTokenReview) */
+  readonly callerPod?: boolean;
 }): BudgetedTokenReviewer {
   const { client, audience, observer } = o;
   const perPeer = createRateBudget({ limit: o.rate.perPeer, clock: o.clock });
@@ -66,7 +68,7 @@ export function createBudgetedTokenReviewer(o: {
   }
 
   /** One TokenReview, if the caller's address and everyone together are within their budgets. */
-  async function reviewWithinBudget(text: string, opts: AuthenticateOptions): Promise<ServiceAccountRef> {
+  async function reviewWithinBudget(text: string, opts: AuthenticateOptions): Promise<AuthenticatedAccount> {
     const peer = opts.peer !== undefined ? peerAddress(opts.peer) : undefined;
     if (peer !== undefined && !perPeer.take(peer)) throw rateLimited('peer');
     let sent = false;
@@ -82,7 +84,7 @@ export function createBudgetedTokenReviewer(o: {
       } finally {
         release();
       }
-      const account = interpretTokenReview(answer, text, audience);
+      const account = interpretTokenReview(answer, text, audience, o.callerPod === true);
       result = 'authenticated';
       return account;
     } catch (err) {

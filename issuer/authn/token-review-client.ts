@@ -1,10 +1,11 @@
 import { Agent } from 'node:https';
 import type { Logger } from 'pino';
-import { UsageError, type Clock, type ServiceAccountRef } from '../../ca/index.js';
+import { UsageError, type Clock } from '../../ca/index.js';
+import type { AuthenticatedAccount } from './authenticator.js';
 import { createFileVersionTracker, lookAtContents } from '../file-watch.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/index.js';
-import { parseServiceAccountUsername, quote, redactToken } from './common.js';
+import { callerPodOf, parseServiceAccountUsername, quote, redactToken } from './common.js';
 import { kubeTlsOptions, type KubeConnection } from '../../trust-bundles/index.js';
 
 /** The API path TokenReviews are created at, below the server URL. */
@@ -180,9 +181,15 @@ function answerOf(res: BoundedResponse, token: string): unknown {
 /**
  * The service account of a TokenReview answer for `audience`: InvalidTokenError when it is not one
  * (not authenticated, not a service account, `audience` not in status.audiences),
- * AuthenticatorUnavailableError when the answer is malformed.
+ * AuthenticatorUnavailableError when the answer is malformed. With `callerPod`, the pod of
+ * `status.user.extra` (`authentication.kubernetes.io/pod-name` and `pod-uid`) too, when it names one.
  */
-export function interpretTokenReview(answer: unknown, token: string, audience: string): ServiceAccountRef {
+export function interpretTokenReview(
+  answer: unknown,
+  token: string,
+  audience: string,
+  callerPod = false,
+): AuthenticatedAccount {
   const garbage = (what: string): AuthenticatorUnavailableError =>
     new AuthenticatorUnavailableError(`the API server's TokenReview answer is malformed: ${what}`, {
       reason: 'bad-response',
@@ -229,7 +236,21 @@ export function interpretTokenReview(answer: unknown, token: string, audience: s
       { reason: 'audience' },
     );
   }
-  return account;
+  const pod = callerPod ? podOfExtra((user as { extra?: unknown }).extra) : undefined;
+  return pod !== undefined ? Object.freeze({ ...account, pod }) : account;
+}
+
+/** The pod of a TokenReview's user.extra (each value a list of strings: one is taken, not several). */
+function podOfExtra(extra: unknown): AuthenticatedAccount['pod'] {
+  if (typeof extra !== 'object' || extra === null) return undefined;
+  const one = (key: string): unknown => {
+    const v = (extra as Record<string, unknown>)[key];
+    return Array.isArray(v) && v.length === 1 ? v[0] : undefined;
+  };
+  return callerPodOf(
+    one('authentication.kubernetes.io/pod-name'),
+    one('authentication.kubernetes.io/pod-uid'),
+  );
 }
 
 /** The `message` of a Kubernetes Status body, for an error message. */

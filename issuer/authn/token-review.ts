@@ -70,6 +70,11 @@ export interface TokenReviewAuthenticatorOptions {
   /** least time between re-reads of connection.tokenFile, ms; default 60 000 */
   readonly tokenFileRefreshMs?: number;
   readonly logger?: Logger;
+  /**
+   * also return the pod the answer's user.extra names (AuthenticatedAccount.pod), kept with the
+   * cached success; default false (the Linkerd API has no use for it)
+   */
+  readonly callerPod?: boolean;
 }
 
 export interface TokenReviewAuthenticatorStats {
@@ -135,6 +140,7 @@ export function createTokenReviewAuthenticator(
     maxQueue: options.maxQueue ?? 1000,
     rate,
     observer,
+    callerPod: options.callerPod === true,
   });
   let refusedUnsent = 0;
 

@@ -1,13 +1,15 @@
-import { type ServiceAccountRef } from '../../ca/index.js';
 import {
   AuthenticatorUnavailableError,
   InvalidTokenError,
+  type AuthenticatedAccount,
   type Authenticator,
 } from '../../issuer/authn/index.js';
 
 /**
- * A test authenticator: tokens "sa:<ns>:<name>" authenticate as that account, "down" means the
- * backend is unreachable, anything else is invalid. `hold()` makes calls wait until released.
+ * A test authenticator: tokens "sa:<ns>:<name>" authenticate as that account, and
+ * "sa:<ns>:<name>:<pod>[:<uid>]" as that account with the pod a projected token names (its
+ * `kubernetes.io.pod` claim); "down" means the backend is unreachable, anything else is invalid.
+ * `hold()` makes calls wait until released.
  */
 export function scriptedAuthenticator(): Authenticator & {
   calls: number;
@@ -43,7 +45,7 @@ export function scriptedAuthenticator(): Authenticator & {
       waiters = [];
       for (const fn of w) fn();
     },
-    async authenticate(token: Uint8Array, opts: { signal: AbortSignal }): Promise<ServiceAccountRef> {
+    async authenticate(token: Uint8Array, opts: { signal: AbortSignal }): Promise<AuthenticatedAccount> {
       calls++;
       if (holding) {
         await new Promise<void>((resolve, reject) => {
@@ -63,9 +65,11 @@ export function scriptedAuthenticator(): Authenticator & {
       const t = Buffer.from(token).toString('utf8');
       if (t === 'down')
         throw new AuthenticatorUnavailableError('token backend unreachable', { reason: 'unreachable' });
-      const m = /^sa:([^:]+):([^:]+)$/.exec(t);
+      const m = /^sa:([^:]+):([^:]+)(?::([^:]+)(?::([^:]+))?)?$/.exec(t);
       if (m === null) throw new InvalidTokenError('token is not valid', { reason: 'not-authenticated' });
-      return { namespace: m[1] as string, name: m[2] as string };
+      const account = { namespace: m[1] as string, name: m[2] as string };
+      if (m[3] === undefined) return account;
+      return { ...account, pod: m[4] === undefined ? { name: m[3] } : { name: m[3], uid: m[4] } };
     },
   };
 }

@@ -3,11 +3,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { testCert } from './tls-cert.js';
 
 /**
- * Kubernetes API stand-in for GET /api/v1/pods (all namespaces): a local HTTPS server that checks the
- * caller's bearer token and answers a v1 PodList page by page, as the API server does with `limit` and
- * `continue` (metadata.continue set on every page but the last; an unknown continue token is 410 Gone,
- * a Status object). Each pod carries spec.containers[].{name, env[]}. It is not a Kubernetes
- * implementation, only enough for tests; `override` makes it answer anything at all instead.
+ * Kubernetes Pod API stand-in: a local HTTPS server that checks the caller's bearer token and answers,
+ * in the API server's v1 schema:
+ * - GET /api/v1/pods (all namespaces) and GET /api/v1/namespaces/NS/pods: a PodList page by page, as
+ *   the API server does with `limit` and `continue` (metadata.continue set on every page but the last;
+ *   an unknown continue token is 410 Gone, a Status object), filtered by `fieldSelector` when it is
+ *   `spec.nodeName=NODE` (the only field selector served; any other is 400 BadRequest);
+ * - GET /api/v1/namespaces/NS/pods/NAME: the Pod, or 404 NotFound (a Status object).
+ * Each pod carries metadata.{name, namespace, uid, deletionTimestamp?}, spec.{containers[].{name,
+ * env[]}, serviceAccountName, nodeName?} and status.phase. It is not a Kubernetes implementation, only
+ * enough for tests; `override` makes it answer anything at all instead.
  */
 export interface PodListStandIn {
   /** https://127.0.0.1:PORT */
@@ -15,8 +20,12 @@ export interface PodListStandIn {
   /** the stand-in's certificate, to trust as the API server CA */
   readonly caPem: string;
   readonly callerToken: string;
-  /** the `limit` of each request received */
+  /** the `limit` of each list request received */
   readonly limits: readonly (string | null)[];
+  /** the path and query of every request received, authorized or not */
+  readonly requests: readonly string[];
+  /** replaces the pods served */
+  setPods(pods: readonly StandInPod[]): void;
   /** answers with this instead: a status and body, or 'hang' (never answers) */
   override(answer: { readonly status: number; readonly body: string } | 'hang' | undefined): void;
   close(): Promise<void>;
@@ -29,13 +38,48 @@ export interface StandInPod {
     readonly name: string;
     readonly env?: readonly ({ name: string; value: string } | { name: string; valueFrom: unknown })[];
   }[];
+  /** metadata.uid; default a fixed one derived from namespace/name */
+  readonly uid?: string;
+  /** spec.serviceAccountName; default "default" (as the API server's admission sets it) */
+  readonly serviceAccountName?: string;
+  /** spec.nodeName; absent: not scheduled */
+  readonly nodeName?: string;
+  /** status.phase; default Running */
+  readonly phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  /** metadata.deletionTimestamp (RFC 3339): the pod is being deleted */
+  readonly deletionTimestamp?: string;
 }
 
-export async function startPodListStandIn(pods: readonly StandInPod[]): Promise<PodListStandIn> {
+/** The uid the stand-in gives a pod without one. */
+export function standInPodUid(p: Pick<StandInPod, 'namespace' | 'name'>): string {
+  return `uid-${p.namespace}-${p.name}`;
+}
+
+/** A pod as the API server encodes it. */
+function podJson(p: StandInPod): unknown {
+  return {
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      uid: p.uid ?? standInPodUid(p),
+      ...(p.deletionTimestamp !== undefined ? { deletionTimestamp: p.deletionTimestamp } : {}),
+    },
+    spec: {
+      containers: p.containers,
+      serviceAccountName: p.serviceAccountName ?? 'default',
+      ...(p.nodeName !== undefined ? { nodeName: p.nodeName } : {}),
+    },
+    status: { phase: p.phase ?? 'Running' },
+  };
+}
+
+export async function startPodListStandIn(initial: readonly StandInPod[]): Promise<PodListStandIn> {
   const cert = testCert('server');
   const callerToken = 'stand-in-pods-token';
+  let pods = initial;
   let overridden: { status: number; body: string } | 'hang' | undefined;
   const limits: (string | null)[] = [];
+  const requests: string[] = [];
   const send = (res: ServerResponse, code: number, body: unknown): void => {
     const text = JSON.stringify(body);
     res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -50,6 +94,7 @@ export async function startPodListStandIn(pods: readonly StandInPod[]): Promise<
     code,
   });
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    requests.push(req.url ?? '/');
     if (overridden === 'hang') return;
     if (overridden !== undefined) {
       res.writeHead(overridden.status, { 'content-type': 'application/json' });
@@ -61,12 +106,30 @@ export async function startPodListStandIn(pods: readonly StandInPod[]): Promise<
       send(res, 401, statusBody(401, 'Unauthorized'));
       return;
     }
-    if (req.method !== 'GET' || url.pathname !== '/api/v1/pods') {
+    const route = routeOf(req.method, url.pathname);
+    if (route === undefined) {
       send(res, 404, statusBody(404, 'NotFound'));
       return;
     }
+    if (route.name !== undefined) {
+      const pod = pods.find((p) => p.namespace === route.namespace && p.name === route.name);
+      if (pod === undefined) send(res, 404, statusBody(404, 'NotFound'));
+      else send(res, 200, { kind: 'Pod', apiVersion: 'v1', ...(podJson(pod) as object) });
+      return;
+    }
+    const selector = url.searchParams.get('fieldSelector');
+    const node = selector === null ? undefined : /^spec\.nodeName=(.*)$/.exec(selector)?.[1];
+    if (selector !== null && node === undefined) {
+      send(res, 400, statusBody(400, 'BadRequest'));
+      return;
+    }
+    const listed = pods.filter(
+      (p) =>
+        (route.namespace === undefined || p.namespace === route.namespace) &&
+        (node === undefined || p.nodeName === node),
+    );
     limits.push(url.searchParams.get('limit'));
-    const limit = Math.max(1, Number(url.searchParams.get('limit') ?? pods.length) || pods.length);
+    const limit = Math.max(1, Number(url.searchParams.get('limit') ?? listed.length) || listed.length);
     const cont = url.searchParams.get('continue');
     const start = cont === null ? 0 : Number(/^page-(\d+)$/.exec(cont)?.[1] ?? NaN);
     if (Number.isNaN(start)) {
@@ -77,11 +140,8 @@ export async function startPodListStandIn(pods: readonly StandInPod[]): Promise<
     send(res, 200, {
       kind: 'PodList',
       apiVersion: 'v1',
-      metadata: { resourceVersion: '1', ...(end < pods.length ? { continue: `page-${end}` } : {}) },
-      items: pods.slice(start, end).map((p) => ({
-        metadata: { name: p.name, namespace: p.namespace },
-        spec: { containers: p.containers },
-      })),
+      metadata: { resourceVersion: '1', ...(end < listed.length ? { continue: `page-${end}` } : {}) },
+      items: listed.slice(start, end).map(podJson),
     });
   };
   const server: Server = createServer({ cert: cert.certPem, key: cert.keyPem }, handle);
@@ -93,6 +153,10 @@ export async function startPodListStandIn(pods: readonly StandInPod[]): Promise<
     caPem: cert.certPem,
     callerToken,
     limits,
+    requests,
+    setPods: (p) => {
+      pods = p;
+    },
     override: (a) => {
       overridden = a;
     },
@@ -105,4 +169,17 @@ export async function startPodListStandIn(pods: readonly StandInPod[]): Promise<
       );
     },
   };
+}
+
+/** The Pod API path: the list of all pods, a namespace's list, or one pod; undefined for anything else. */
+function routeOf(
+  method: string | undefined,
+  path: string,
+): { namespace?: string; name?: string } | undefined {
+  if (method !== 'GET') return undefined;
+  if (path === '/api/v1/pods') return {};
+  const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/.exec(path);
+  if (m === null) return undefined;
+  const namespace = decodeURIComponent(m[1] as string);
+  return m[2] === undefined ? { namespace } : { namespace, name: decodeURIComponent(m[2]) };
 }

@@ -1,0 +1,203 @@
+// The two reads of the Kubernetes Pod API the impersonation check makes (issuer/impersonation.ts):
+// one pod (GET /api/v1/namespaces/NS/pods/NAME) and the pods of a namespace on one node (GET
+// /api/v1/namespaces/NS/pods?fieldSelector=spec.nodeName=NODE, page by page with limit/continue).
+// Every answer is read with trust-bundles' requestBounded: bounded in time (the caller's signal and
+// its own timeout) and size. Failures are AuthenticatorUnavailableError (UNAVAILABLE): their messages
+// name the API server and are for the issuer's log; callers get a fixed text (issuer/grpc/status.ts).
+import { Agent } from 'node:https';
+import { type Clock } from '../ca/index.js';
+import { readTextFile } from '../ca/store/index.js';
+import { AuthenticatorUnavailableError, type UnavailableReason } from './authn/index.js';
+import { FetchError, kubeTlsOptions, requestBounded, type KubeConnection } from '../trust-bundles/index.js';
+
+/** What the check needs of a pod (v1 Pod: metadata, spec, status). */
+export interface PodFacts {
+  readonly namespace: string | undefined;
+  readonly uid: string | undefined;
+  readonly serviceAccountName: string | undefined;
+  /** spec.nodeName; undefined while not scheduled */
+  readonly nodeName: string | undefined;
+  /** status.phase: Pending, Running, Succeeded, Failed, Unknown */
+  readonly phase: string | undefined;
+  /** metadata.deletionTimestamp is set: the pod is being deleted */
+  readonly terminating: boolean;
+}
+
+export interface PodReadLimits {
+  /** ms for one request (connecting, headers and the whole body) */
+  readonly requestTimeoutMs: number;
+  /** bytes of one pod at most */
+  readonly maxPodBytes: number;
+  /** pods per page of a list (the `limit` query parameter) */
+  readonly pageSize: number;
+  /** pages of one list read at most; more: unavailable (the answer could not be known) */
+  readonly maxPages: number;
+  /** bytes of one page at most */
+  readonly maxPageBytes: number;
+  /** requests in flight at most (keep-alive sockets to the API server) */
+  readonly maxSockets: number;
+  /** least time between re-reads of the connection's token file, ms */
+  readonly tokenFileRefreshMs: number;
+}
+
+export interface PodReader {
+  /** the pod, or undefined when the API server says 404 */
+  getPod(namespace: string, name: string, signal: AbortSignal): Promise<PodFacts | undefined>;
+  /** whether some pod of `namespace` on `node` satisfies `match`; stops at the first that does */
+  someNodePod(
+    namespace: string,
+    node: string,
+    match: (pod: PodFacts) => boolean,
+    signal: AbortSignal,
+  ): Promise<boolean>;
+  /** closes the keep-alive sockets */
+  close(): void;
+}
+
+export function createPodReader(o: {
+  readonly connection: KubeConnection;
+  readonly clock: Clock;
+  readonly limits: PodReadLimits;
+}): PodReader {
+  const { connection: conn, clock, limits } = o;
+  const agent = new Agent({ keepAlive: true, maxSockets: limits.maxSockets, ...kubeTlsOptions(conn) });
+  const bearer = bearerSource(conn, clock, limits.tokenFileRefreshMs);
+
+  async function get(url: URL, maxBytes: number, signal: AbortSignal, what: string) {
+    const token = await bearer();
+    try {
+      return await requestBounded(url, {
+        timeoutMs: limits.requestTimeoutMs,
+        maxBytes,
+        headers: { accept: 'application/json' },
+        bearerToken: token,
+        acceptStatus: (s) => s === 200 || s === 404,
+        agent,
+        signal,
+      });
+    } catch (err) {
+      throw unavailable(`${what}: ${(err as Error).message}`, reasonOf(err, signal), err);
+    }
+  }
+
+  return {
+    async getPod(namespace, name, signal) {
+      const url = new URL(`${conn.server}/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`);
+      const res = await get(url, limits.maxPodBytes, signal, 'reading the caller pod');
+      if (res.status === 404) return undefined;
+      return podFacts(parseJson(res.body, 'Pod'));
+    },
+    async someNodePod(namespace, node, match, signal) {
+      const seen = new Set<string>();
+      let cont: string | undefined;
+      for (let page = 0; page < limits.maxPages; page++) {
+        const url = new URL(`${conn.server}/api/v1/namespaces/${seg(namespace)}/pods`);
+        url.searchParams.set('fieldSelector', `spec.nodeName=${node}`);
+        url.searchParams.set('limit', String(limits.pageSize));
+        if (cont !== undefined) url.searchParams.set('continue', cont);
+        const res = await get(url, limits.maxPageBytes, signal, 'listing the pods on a node');
+        // a namespace that does not exist has no pods (the API server lists it as empty; 404 to be safe)
+        if (res.status === 404) return false;
+        const list = parseJson(res.body, 'PodList') as { items?: unknown; metadata?: { continue?: unknown } };
+        if (!Array.isArray(list.items)) throw badAnswer('a PodList without items');
+        if (list.items.some((item) => match(podFacts(item)))) return true;
+        const next = list.metadata?.continue;
+        if (typeof next !== 'string' || next === '') return false;
+        if (seen.has(next)) throw badAnswer('the API server repeated a continue token');
+        seen.add(next);
+        cont = next;
+      }
+      throw unavailable(
+        `more than ${limits.maxPages} pages of ${limits.pageSize} pods on one node`,
+        'bad-response',
+      );
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
+
+/** The Pod facts of a decoded v1 Pod (fields of the wrong type read as absent). */
+export function podFacts(pod: unknown): PodFacts {
+  const rec = (v: unknown): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  const p = rec(pod);
+  const metadata = rec(p.metadata);
+  const spec = rec(p.spec);
+  return {
+    namespace: str(metadata.namespace),
+    uid: str(metadata.uid),
+    serviceAccountName: str(spec.serviceAccountName),
+    nodeName: str(spec.nodeName),
+    phase: str(rec(p.status).phase),
+    terminating: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
+  };
+}
+
+/** The connection's bearer token: fixed, or its file re-read at most every `refreshMs`. */
+function bearerSource(
+  conn: KubeConnection,
+  clock: Clock,
+  refreshMs: number,
+): () => Promise<string | undefined> {
+  const file = conn.tokenFile;
+  if (file === undefined) return () => Promise.resolve(conn.token);
+  let kept: { token: string; readAtMs: number } | undefined;
+  return async () => {
+    const nowMs = clock.now().getTime();
+    if (kept !== undefined && nowMs - kept.readAtMs < refreshMs) return kept.token;
+    try {
+      kept = { token: (await readTextFile(file, 64 * 1024)).trim(), readAtMs: nowMs };
+    } catch (err) {
+      // a token read before keeps working until the file is readable again
+      if (kept !== undefined) return kept.token;
+      throw unavailable(
+        `cannot read the API server token file: ${(err as Error).message}`,
+        'credentials',
+        err,
+      );
+    }
+    return kept.token;
+  };
+}
+
+const seg = (s: string): string => encodeURIComponent(s);
+
+function parseJson(body: Buffer, kind: string): unknown {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw badAnswer(`a ${kind} answer that is not JSON`);
+  }
+  const k = (doc as { kind?: unknown } | null)?.kind;
+  if (typeof doc !== 'object' || doc === null || (k !== undefined && k !== kind))
+    throw badAnswer(`an answer that is not a ${kind}`);
+  return doc;
+}
+
+function reasonOf(err: unknown, signal: AbortSignal): UnavailableReason {
+  if (signal.aborted) return 'cancelled';
+  if (!(err instanceof FetchError)) return 'unreachable';
+  if (err.reason === 'timeout') return 'timeout';
+  if (err.reason === 'status') return 'refused';
+  if (err.reason === 'too-large') return 'bad-response';
+  return 'unreachable';
+}
+
+function badAnswer(what: string): AuthenticatorUnavailableError {
+  return unavailable(`the Kubernetes API answered the pod check with ${what}`, 'bad-response');
+}
+
+function unavailable(
+  message: string,
+  reason: UnavailableReason,
+  cause?: unknown,
+): AuthenticatorUnavailableError {
+  return new AuthenticatorUnavailableError(
+    `impersonation check: ${message}`,
+    cause !== undefined ? { reason, cause } : { reason },
+  );
+}

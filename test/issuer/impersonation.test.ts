@@ -1,0 +1,258 @@
+// The impersonation node check (issuer/impersonation.ts) against a stand-in for the Kubernetes Pod API.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { LanyardError, type ServiceAccountRef } from '../../ca/index.js';
+import type { AuthenticatedAccount } from '../../issuer/authn/index.js';
+import { statusName, toIstioGrpcError } from '../../issuer/grpc/status.js';
+import {
+  createNodeImpersonationCheck,
+  type ImpersonationLimits,
+  type NodeImpersonationCheck,
+} from '../../issuer/impersonation.js';
+import { FakeClock } from '../support/clock.js';
+import { closedPort } from '../support/jwks-server.js';
+import {
+  standInPodUid,
+  startPodListStandIn,
+  type PodListStandIn,
+  type StandInPod,
+} from '../support/pod-list-stand-in.js';
+import { waitFor } from '../support/wait.js';
+
+const ZTUNNEL_POD: StandInPod = {
+  namespace: 'istio-system',
+  name: 'ztunnel-a1',
+  serviceAccountName: 'ztunnel',
+  nodeName: 'node-a',
+  containers: [{ name: 'istio-proxy' }],
+};
+const WEB: ServiceAccountRef = { namespace: 'default', name: 'web' };
+const webPod = (over: Partial<StandInPod> = {}): StandInPod => ({
+  namespace: 'default',
+  name: 'web-1',
+  serviceAccountName: 'web',
+  nodeName: 'node-a',
+  containers: [{ name: 'app' }],
+  ...over,
+});
+const CALLER: AuthenticatedAccount = {
+  namespace: 'istio-system',
+  name: 'ztunnel',
+  pod: { name: ZTUNNEL_POD.name, uid: standInPodUid(ZTUNNEL_POD) },
+};
+
+/** 'OK', or the error's code and, through the Istio status table, its gRPC status name. */
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    assert.ok(err instanceof LanyardError, String(err));
+    return `${err.code} ${statusName(toIstioGrpcError(err).grpcCode)}`;
+  }
+}
+const DENIED = 'ERR_IMPERSONATION_DENIED UNAUTHENTICATED';
+const UNAVAILABLE = 'ERR_AUTHENTICATOR_UNAVAILABLE UNAVAILABLE';
+
+describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
+  let api: PodListStandIn;
+  let clock: FakeClock;
+  let node: NodeImpersonationCheck | undefined;
+  let base = 0;
+  /** the requests the stand-in received in this test */
+  const seen = (): readonly string[] => api.requests.slice(base);
+  const open = (limits: Partial<ImpersonationLimits> = {}, server = api.url): NodeImpersonationCheck => {
+    const c = createNodeImpersonationCheck({
+      connection: { server, caPem: api.caPem, token: api.callerToken },
+      clock,
+      scheduler: clock,
+      limits,
+    });
+    return c;
+  };
+  const check = (caller: AuthenticatedAccount = CALLER, target: ServiceAccountRef = WEB, c = node) =>
+    (c ?? assert.fail('no check')).check({ caller, target, signal: new AbortController().signal });
+
+  before(async () => {
+    api = await startPodListStandIn([]);
+  });
+  after(() => api.close());
+  beforeEach(() => {
+    clock = new FakeClock('2026-06-01T00:00:00Z');
+    api.override(undefined);
+    api.setPods([ZTUNNEL_POD, webPod()]);
+    base = api.requests.length;
+    node?.close();
+    node = open();
+  });
+
+  it('allows a target service account with a Running pod on the caller pod’s node', async () => {
+    assert.equal(await outcome(check()), 'OK');
+    assert.deepEqual(
+      seen().map((r) => decodeURIComponent(r)),
+      [
+        '/api/v1/namespaces/istio-system/pods/ztunnel-a1',
+        '/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName=node-a&limit=100',
+      ],
+    );
+  });
+
+  it('allows a Pending pod of the target on the node (ztunnel asks as the pod’s sandbox starts)', async () => {
+    api.setPods([ZTUNNEL_POD, webPod({ phase: 'Pending' })]);
+    assert.equal(await outcome(check()), 'OK');
+  });
+
+  it('refuses when the target’s pod is on another node than the caller’s pod', async () => {
+    api.setPods([ZTUNNEL_POD, webPod({ nodeName: 'node-b' })]);
+    assert.equal(await outcome(check()), DENIED);
+  });
+
+  it('refuses a target service account with no pod on the node (other accounts’ pods do not count)', async () => {
+    api.setPods([
+      ZTUNNEL_POD,
+      webPod({ serviceAccountName: 'api' }),
+      webPod({ namespace: 'other', name: 'w' }),
+    ]);
+    assert.equal(await outcome(check()), DENIED);
+  });
+
+  it('refuses when the target’s only pod on the node has finished or is being deleted', async () => {
+    for (const over of [
+      { phase: 'Succeeded' },
+      { phase: 'Failed' },
+      { phase: 'Unknown' },
+      { deletionTimestamp: '2026-06-01T00:00:00Z' },
+    ] as const) {
+      api.setPods([ZTUNNEL_POD, webPod(over)]);
+      assert.equal(await outcome(check()), DENIED, JSON.stringify(over));
+    }
+  });
+
+  it('refuses when the caller pod’s uid is not the token’s', async () => {
+    const caller = { ...CALLER, pod: { name: ZTUNNEL_POD.name, uid: 'uid-of-an-older-pod' } };
+    assert.equal(await outcome(check(caller)), DENIED);
+  });
+
+  it('refuses when the caller pod is gone, being deleted, finished, unscheduled or runs as another account', async () => {
+    const cases: (StandInPod | undefined)[] = [
+      undefined,
+      { ...ZTUNNEL_POD, deletionTimestamp: '2026-06-01T00:00:00Z' },
+      { ...ZTUNNEL_POD, phase: 'Failed' },
+      { ...ZTUNNEL_POD, nodeName: undefined },
+      { ...ZTUNNEL_POD, serviceAccountName: 'default' },
+    ].map((p) => (p === undefined ? undefined : (JSON.parse(JSON.stringify(p)) as StandInPod)));
+    for (const p of cases) {
+      api.setPods(p === undefined ? [webPod()] : [p, webPod()]);
+      assert.equal(await outcome(check()), DENIED, JSON.stringify(p));
+    }
+  });
+
+  it('refuses a caller whose token names no pod, without asking the API server', async () => {
+    assert.equal(await outcome(check({ namespace: 'istio-system', name: 'ztunnel' })), DENIED);
+    assert.equal(seen().length, 0);
+  });
+
+  it('finds the target pod on a later page (limit/continue)', async () => {
+    const others = Array.from({ length: 5 }, (_, i) =>
+      webPod({ name: `api-${i}`, serviceAccountName: 'api' }),
+    );
+    api.setPods([ZTUNNEL_POD, ...others, webPod()]);
+    const paged = open({ pageSize: 2 });
+    try {
+      assert.equal(await outcome(check(CALLER, WEB, paged)), 'OK');
+      assert.equal(seen().filter((r) => r.includes('continue=')).length, 2);
+    } finally {
+      paged.close();
+    }
+  });
+
+  it('answers UNAVAILABLE, never a refusal, when the API server is down, failing or answers nonsense', async () => {
+    const down = open({}, `https://127.0.0.1:${await closedPort()}`);
+    try {
+      assert.equal(await outcome(check(CALLER, WEB, down)), UNAVAILABLE);
+    } finally {
+      down.close();
+    }
+    for (const answer of [
+      { status: 500, body: '{"kind":"Status","code":500}' },
+      { status: 403, body: '{"kind":"Status","code":403}' },
+      { status: 200, body: 'not json' },
+      { status: 200, body: '{"kind":"Secret"}' },
+    ]) {
+      api.override(answer);
+      assert.equal(await outcome(check()), UNAVAILABLE, JSON.stringify(answer));
+    }
+  });
+
+  it('answers UNAVAILABLE for an answer larger than its bound', async () => {
+    api.override({ status: 200, body: JSON.stringify({ kind: 'Pod', pad: 'x'.repeat(64 * 1024) }) });
+    const small = open({ maxPodBytes: 16 * 1024 });
+    try {
+      assert.equal(await outcome(check(CALLER, WEB, small)), UNAVAILABLE);
+    } finally {
+      small.close();
+    }
+  });
+
+  it('answers UNAVAILABLE when the API server does not answer within the check’s time', async () => {
+    api.override('hang');
+    const slow = open({ timeoutMs: 2_000 });
+    try {
+      const p = outcome(check(CALLER, WEB, slow));
+      await waitFor(() => seen().length === 1, 'the request at the stand-in');
+      clock.advance(2_000);
+      assert.equal(await p, UNAVAILABLE);
+    } finally {
+      slow.close();
+    }
+  });
+
+  it('stops when the call is cancelled, and refuses checks beyond maxConcurrent as UNAVAILABLE', async () => {
+    api.override('hang');
+    const one = open({ maxConcurrent: 1 });
+    try {
+      const ac = new AbortController();
+      const first = outcome(one.check({ caller: CALLER, target: WEB, signal: ac.signal }));
+      await waitFor(() => seen().length === 1, 'the request at the stand-in');
+      assert.equal(await outcome(check(CALLER, WEB, one)), UNAVAILABLE);
+      ac.abort();
+      assert.equal(await first, UNAVAILABLE);
+      assert.equal(one.stats().inFlight, 0);
+    } finally {
+      one.close();
+    }
+  });
+
+  it('allows the same (caller pod uid, target) again from its cache until cacheTtlMs, and only then', async () => {
+    const cached = open({ cacheTtlMs: 10_000 });
+    try {
+      assert.equal(await outcome(check(CALLER, WEB, cached)), 'OK');
+      api.setPods([ZTUNNEL_POD]);
+      assert.equal(await outcome(check(CALLER, WEB, cached)), 'OK');
+      assert.equal(cached.stats().cacheHits, 1);
+      assert.equal(seen().length, 2);
+      clock.advance(10_000);
+      assert.equal(await outcome(check(CALLER, WEB, cached)), DENIED);
+      // a caller without a pod uid is never answered from the cache
+      api.setPods([ZTUNNEL_POD, webPod()]);
+      const noUid = { ...CALLER, pod: { name: ZTUNNEL_POD.name } };
+      assert.equal(await outcome(check(noUid, WEB, cached)), 'OK');
+      api.setPods([ZTUNNEL_POD]);
+      assert.equal(await outcome(check(noUid, WEB, cached)), DENIED);
+    } finally {
+      cached.close();
+    }
+  });
+
+  it('never tells the caller the API server’s address or a pod name', async () => {
+    api.setPods([ZTUNNEL_POD]);
+    const refused = await check().catch((e: unknown) => e);
+    api.override({ status: 500, body: '{}' });
+    const unavailable = await check().catch((e: unknown) => e);
+    for (const err of [refused, unavailable]) {
+      const sent = toIstioGrpcError(err).message;
+      for (const secret of [api.url, '127.0.0.1', ZTUNNEL_POD.name, 'node-a'])
+        assert.ok(!sent.includes(secret), `${sent} names ${secret}`);
+    }
+  });
+});
