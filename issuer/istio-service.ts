@@ -19,7 +19,7 @@ import type { TlsListener } from './grpc/index.js';
 import { createNodeImpersonationCheck, type NodeImpersonationCheck } from './impersonation.js';
 import { createIstioCertifier, type IstioCertify, type IstioCertifyResult } from './istio-certify.js';
 import type { IssuerMetrics } from './metrics.js';
-import { resolveKubeConnection } from '../trust-bundles/index.js';
+import { resolveKubeConnection, type KubeConnection } from '../trust-bundles/index.js';
 
 export interface IstioParts {
   readonly certify: IstioCertify;
@@ -50,6 +50,8 @@ export async function openIstio(
     readonly onIssued: (result: IstioCertifyResult) => void;
     /** injected (tests); default: a new one for config.auth with the Istio audience */
     readonly authenticator?: Authenticator;
+    /** injected (tests); default: resolved from --kubeconfig, else in-cluster credentials */
+    readonly kubeConnection?: KubeConnection;
   },
 ): Promise<IstioParts | undefined> {
   const istio = config.istio;
@@ -57,9 +59,11 @@ export async function openIstio(
   const impersonating = istio.trustedNodeAccounts.length > 0;
   const impersonation = impersonating
     ? createNodeImpersonationCheck({
-        connection: await resolveKubeConnection(
-          istio.kubeconfig !== undefined ? { kubeconfig: istio.kubeconfig } : {},
-        ),
+        connection:
+          o.kubeConnection ??
+          (await resolveKubeConnection(
+            istio.kubeconfig !== undefined ? { kubeconfig: istio.kubeconfig } : {},
+          )),
         clock: o.clock,
       })
     : undefined;

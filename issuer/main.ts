@@ -13,6 +13,7 @@ import { createRejectionLog, type RejectionLog } from './grpc/index.js';
 import { type TlsListener } from './grpc/index.js';
 import { createIssuerHealth, type IssuerHealth } from './health.js';
 import { addIstioService, openIstio, type IstioParts } from './istio-service.js';
+import type { KubeConnection } from '../trust-bundles/index.js';
 import { bindGrpcServer } from './grpc-bind.js';
 import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
@@ -45,6 +46,8 @@ export interface StartIssuerDeps {
   readonly authenticator?: Authenticator;
   /** the Istio CA API's authenticator (default: one of config.auth's kind, for --istio-token-audience) */
   readonly istioAuthenticator?: Authenticator;
+  /** the Kubernetes API of the impersonation node check (default: --kubeconfig, else in-cluster) */
+  readonly istioKubeConnection?: KubeConnection;
   /** false: no admin endpoints (a cluster worker runs startWorkerService: its primary serves them) */
   readonly admin?: boolean;
   /** where issuance is recorded (a cluster worker passes one that reports to the primary) */
@@ -231,7 +234,10 @@ async function openCertifiers(
     domain: config.domain,
     onIssued: issuanceObserver(o.ledger, 'Certify'),
   });
-  const injected = deps.istioAuthenticator !== undefined ? { authenticator: deps.istioAuthenticator } : {};
+  const injected = {
+    ...(deps.istioAuthenticator !== undefined ? { authenticator: deps.istioAuthenticator } : {}),
+    ...(deps.istioKubeConnection !== undefined ? { kubeConnection: deps.istioKubeConnection } : {}),
+  };
   const istio = await openIstio(config, {
     clock,
     logger: deps.logger,

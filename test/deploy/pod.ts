@@ -10,7 +10,7 @@ import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import type { Logger } from 'pino';
 import { type Clock } from '../../ca/index.js';
 import { createTokenReviewAuthenticator, type Authenticator } from '../../issuer/authn/index.js';
-import { resolveKubeConnection } from '../../trust-bundles/index.js';
+import { resolveKubeConnection, type KubeConnection } from '../../trust-bundles/index.js';
 import type { IssuerConfig } from '../../issuer/config.js';
 import { writeAtomicVolume } from '../support/k8s-volume.js';
 import { volumeOf } from './support.js';
@@ -167,6 +167,15 @@ export function configInPod(
  * API server at `apiServer` (an https origin: what KUBERNETES_SERVICE_HOST/_PORT, which Kubernetes
  * sets in every container, would point at).
  */
+/** The pod's in-cluster Kubernetes API connection: its mounted service account, the API server's address. */
+export function inClusterConnection(root: string, apiServer: string): Promise<KubeConnection> {
+  const url = new URL(apiServer);
+  return resolveKubeConnection({
+    inClusterDir: join(root, SERVICE_ACCOUNT_DIR),
+    env: { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port || '443' },
+  });
+}
+
 export async function inClusterTokenReview(
   root: string,
   config: IssuerConfig,
@@ -175,11 +184,7 @@ export async function inClusterTokenReview(
 ): Promise<Authenticator> {
   if (config.auth.kind !== 'token-review') throw new Error(`--auth is ${config.auth.kind}, not token-review`);
   if (config.auth.kubeconfig !== undefined) throw new Error('--kubeconfig is set: not the in-cluster path');
-  const url = new URL(apiServer);
-  const connection = await resolveKubeConnection({
-    inClusterDir: join(root, SERVICE_ACCOUNT_DIR),
-    env: { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port || '443' },
-  });
+  const connection = await inClusterConnection(root, apiServer);
   return createTokenReviewAuthenticator({
     connection,
     clock: deps.clock,

@@ -12,7 +12,13 @@ import type { IssuerConfig } from '../../issuer/config.js';
 import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer, type RunningIssuer } from '../../issuer/main.js';
 import type { TokenReviewStandIn } from '../support/token-review-stand-in.js';
-import { configInPod, inClusterTokenReview, mountVolumes, type ClusterData } from './pod.js';
+import {
+  configInPod,
+  inClusterConnection,
+  inClusterTokenReview,
+  mountVolumes,
+  type ClusterData,
+} from './pod.js';
 import { lanyardContainer, parseServe } from './support.js';
 
 /**
@@ -112,12 +118,18 @@ export async function startPod(o: {
           { clock: systemClock, logger: logger.child({ component: 'authn', api: 'istio' }) },
         )
       : undefined;
+  // --istio-trusted-node-accounts: the node check reads the Pod API in-cluster, as in the pod
+  const istioKubeConnection =
+    istio !== undefined && istio.trustedNodeAccounts.length > 0
+      ? await inClusterConnection(o.root, o.api.url)
+      : undefined;
   try {
     const running = await startIssuer(inPod, {
       logger,
       clock: systemClock,
       authenticator,
       ...(istioAuthenticator !== undefined ? { istioAuthenticator } : {}),
+      ...(istioKubeConnection !== undefined ? { istioKubeConnection } : {}),
     });
     return {
       running,

@@ -71,7 +71,7 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
         };
         return [
           ...['--tls-cert', join(dir, 'serving.crt'), '--tls-key', join(dir, 'serving.key')],
-          ...['--istio-listen', '127.0.0.1:0', '--istio-trusted-node-accounts', 'istio-system/ztunnel'],
+          ...['--istio-listen', '127.0.0.1:0'],
         ];
       },
     });
@@ -93,7 +93,7 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
       CreateCertificate: {
         listen: `127.0.0.1:${cluster.istioPort}`,
         tokenAudience: 'istio-ca',
-        trustedNodeAccounts: ['istio-system/ztunnel'],
+        trustedNodeAccounts: [],
         maxTtlMs: 24 * 3600_000,
       },
     });

@@ -15,6 +15,13 @@ import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli
 import { closedPort, startJwksServer, type JwksServer } from '../support/jwks-server.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
 import { extensionBlock, opensslText, opensslVerify } from '../support/openssl.js';
+import {
+  standInPodUid,
+  startPodListStandIn,
+  writeStandInKubeconfig,
+  type PodListStandIn,
+  type StandInPod,
+} from '../support/pod-list-stand-in.js';
 import { proxyCertify } from '../support/proxy-client.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
@@ -37,16 +44,37 @@ const ISTIOD_SAN = 'istiod.istio-system.svc';
 const spiffe = (ns: string, sa: string): string => `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
 const WEB = spiffe('default', 'web');
 const LINKERD_WEB = 'web.default.serviceaccount.identity.linkerd.cluster.local';
+const standInPod = (namespace: string, name: string, serviceAccountName: string): StandInPod => ({
+  namespace,
+  name,
+  serviceAccountName,
+  nodeName: 'node-a',
+  containers: [{ name: 'main' }],
+});
+const ZTUNNEL_POD = standInPod('istio-system', 'ztunnel-x1', 'ztunnel');
+const ZTUNNEL_UID = standInPodUid(ZTUNNEL_POD);
+const WEB_POD = standInPod('default', 'web-1', 'web');
 
 /** A service-account token signed by the JWKS server's key (the API server's, as far as serve knows). */
-type Mint = (ns: string, sa: string, audience?: string) => Promise<string>;
+/** A projected service-account token; `pod`: the pod it is bound to (kubernetes.io.pod, as the kubelet asks). */
+type Mint = (
+  ns: string,
+  sa: string,
+  audience?: string,
+  pod?: { name: string; uid: string },
+) => Promise<string>;
 
 async function tokenMinter(): Promise<{ mint: Mint; jwks: { keys: object[] } }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'e2e-1', alg: 'ES256', use: 'sig' };
-  const mint: Mint = (ns, sa, audience = 'istio-ca') => {
+  const mint: Mint = (ns, sa, audience = 'istio-ca', pod) => {
     const iat = Math.floor(systemClock.now().getTime() / 1000);
-    return new SignJWT({ 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa, uid: 'u-1' } } })
+    const claims = {
+      namespace: ns,
+      serviceaccount: { name: sa, uid: 'u-1' },
+      ...(pod !== undefined ? { pod } : {}),
+    };
+    return new SignJWT({ 'kubernetes.io': claims })
       .setProtectedHeader({ alg: 'ES256', kid: 'e2e-1' })
       .setIssuer(TOKEN_ISSUER)
       .setSubject(`system:serviceaccount:${ns}:${sa}`)
@@ -90,6 +118,7 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
   let cleanup: () => void;
   let jwksServer: JwksServer;
   let mint: Mint;
+  let podApi: PodListStandIn;
   /** every token sent: none may appear in serve's output */
   const tokens: string[] = ['not-a-jwt'];
   let serve: LongRunning;
@@ -126,12 +155,15 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     prepareIssuerFiles(dir, []);
     rootPem = readFileSync(join(dir, 'anchor', 'anchor.crt'), 'utf8');
     const minter = await tokenMinter();
-    mint = async (ns, sa, audience) => {
-      const token = await minter.mint(ns, sa, audience);
+    mint = async (ns, sa, audience, pod) => {
+      const token = await minter.mint(ns, sa, audience, pod);
       tokens.push(token);
       return token;
     };
     jwks = minter.jwks;
+    // the impersonation node check reads this stand-in for the Kubernetes Pod API (--kubeconfig)
+    podApi = await startPodListStandIn([ZTUNNEL_POD, WEB_POD]);
+    writeStandInKubeconfig(join(dir, 'kubeconfig'), podApi);
     jwksServer = await startJwksServer(jwks);
     // down at start: the first test sees it, then brings it back
     jwksServer.serve({ status: 503, body: 'unavailable' });
@@ -160,6 +192,8 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
         istioAddr,
         '--istio-trusted-node-accounts',
         'istio-system/ztunnel',
+        '--kubeconfig',
+        join(dir, 'kubeconfig'),
         '--log-level',
         'info',
       ],
@@ -184,6 +218,7 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
   after(async () => {
     await serve.stop();
     await jwksServer.close();
+    await podApi.close();
     cleanup();
   });
 
@@ -438,6 +473,34 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
       () => istioCreateCertificate({ ...transport(), style: 'ztunnel', spiffeId: WEB, token, csr }),
       { grpc: status.UNAUTHENTICATED, code: 'ERR_IMPERSONATION_DENIED' },
     );
+  });
+
+  /** ztunnel's call for `target`'s certificate, made with the token of its own pod. */
+  async function ztunnelFor(target: string): Promise<IstioCertificate> {
+    const token = await mint('istio-system', 'ztunnel', 'istio-ca', {
+      name: ZTUNNEL_POD.name,
+      uid: ZTUNNEL_UID,
+    });
+    const csr = await csrWith('ztunnel', target, 'p256');
+    return istioCreateCertificate({ ...transport(), style: 'ztunnel', spiffeId: target, token, csr });
+  }
+
+  it('gives ztunnel (a trusted node account) the certificate of a pod on its node (ImpersonatedIdentity)', async () => {
+    const got = await ztunnelFor(WEB);
+    answered++;
+    assertIstioLeaf(got, WEB);
+    // the node check read ztunnel's pod, then the pods of web's namespace on its node
+    assert.ok(
+      podApi.requests.some((r) => r.startsWith(`/api/v1/namespaces/istio-system/pods/${ZTUNNEL_POD.name}`)),
+    );
+    assert.ok(podApi.requests.some((r) => r.includes('fieldSelector=spec.nodeName%3Dnode-a')));
+  });
+
+  it('refuses ztunnel a service account with no pod on its node: UNAUTHENTICATED', async () => {
+    await refused(() => ztunnelFor(spiffe('default', 'db')), {
+      grpc: status.UNAUTHENTICATED,
+      code: 'ERR_IMPERSONATION_DENIED',
+    });
   });
 
   it('refuses a clusterid of another cluster: UNAUTHENTICATED', async () => {

@@ -20,7 +20,12 @@ import { DEV_TOKEN_ISSUER, createSigningKeyDir, mintServiceAccountToken } from '
 import { istioCreateCertificate, opensslVerifyIstioChain } from '../support/istio/index.js';
 import { extensionBlock, openssl } from '../support/openssl.js';
 import { writeIssuerDir } from '../support/issuer.js';
-import { standInPodUid, startPodListStandIn, type PodListStandIn } from '../support/pod-list-stand-in.js';
+import {
+  standInPodUid,
+  startPodListStandIn,
+  writeStandInKubeconfig,
+  type PodListStandIn,
+} from '../support/pod-list-stand-in.js';
 import { testPki } from '../support/pki.js';
 import { tempDir } from '../support/temp-dir.js';
 import { testCert } from '../support/tls-cert.js';
@@ -38,32 +43,6 @@ const pod = (namespace: string, name: string, sa: string, nodeName: string) => (
 const ZTUNNEL_POD = pod('istio-system', 'ztunnel-a1', 'ztunnel', 'node-a');
 const WEB_POD = pod('default', 'web-1', 'web', 'node-a');
 
-/** A kubeconfig for the stand-in: its CA, its bearer token. */
-function writeKubeconfig(path: string, api: PodListStandIn): void {
-  const ca = Buffer.from(api.caPem).toString('base64');
-  writeFileSync(
-    path,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'current-context: stand-in',
-      'clusters:',
-      '- name: stand-in',
-      '  cluster:',
-      `    server: ${api.url}`,
-      `    certificate-authority-data: ${ca}`,
-      'users:',
-      '- name: issuer',
-      '  user:',
-      `    token: ${api.callerToken}`,
-      'contexts:',
-      '- name: stand-in',
-      '  context: { cluster: stand-in, user: issuer }',
-      '',
-    ].join('\n'),
-  );
-}
-
 describe('ztunnel impersonation against lanyard serve --istio-listen (Pod API stand-in)', () => {
   let api: PodListStandIn;
   let issuer: RunningIssuer | undefined;
@@ -77,7 +56,7 @@ describe('ztunnel impersonation against lanyard serve --istio-listen (Pod API st
     let dir: string;
     ({ dir, cleanup } = tempDir('lanyard-istio-imp-'));
     api = await startPodListStandIn([ZTUNNEL_POD, WEB_POD]);
-    writeKubeconfig(join(dir, 'kubeconfig'), api);
+    writeStandInKubeconfig(join(dir, 'kubeconfig'), api);
     const pki = await testPki({ now: systemClock.now() });
     writeIssuerDir(dir, pki);
     const signing = await createSigningKeyDir(join(dir, 'sa'), { clock: systemClock });

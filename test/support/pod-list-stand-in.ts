@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { testCert } from './tls-cert.js';
@@ -182,4 +183,30 @@ function routeOf(
   if (m === null) return undefined;
   const namespace = decodeURIComponent(m[1] as string);
   return m[2] === undefined ? { namespace } : { namespace, name: decodeURIComponent(m[2]) };
+}
+
+/** A kubeconfig for the stand-in: its CA, its bearer token. */
+export function writeStandInKubeconfig(path: string, api: PodListStandIn): void {
+  const ca = Buffer.from(api.caPem).toString('base64');
+  writeFileSync(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: stand-in',
+      'clusters:',
+      '- name: stand-in',
+      '  cluster:',
+      `    server: ${api.url}`,
+      `    certificate-authority-data: ${ca}`,
+      'users:',
+      '- name: issuer',
+      '  user:',
+      `    token: ${api.callerToken}`,
+      'contexts:',
+      '- name: stand-in',
+      '  context: { cluster: stand-in, user: issuer }',
+      '',
+    ].join('\n'),
+  );
 }
