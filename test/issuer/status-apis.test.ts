@@ -102,6 +102,8 @@ describe('/v1/status: which APIs are served, and leaves by api', () => {
       logger: createIssuerLogger(config, sink),
       authenticator: scriptedAuthenticator(),
       istioAuthenticator: scriptedAuthenticator(),
+      // the node check's API server: never called here (no ImpersonatedIdentity is asked for)
+      istioKubeConnection: { server: 'https://127.0.0.1:9' },
     });
     defer(t, () => issuer.shutdown(100));
     const istioPort = issuer.istioAddress?.port;
