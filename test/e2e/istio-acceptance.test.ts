@@ -12,7 +12,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { SignJWT, exportJWK } from 'jose';
 import { systemClock } from '../../ca/index.js';
 import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
-import { closedPort, startJwksServer, type JwksServer } from '../support/jwks-server.js';
+import { startJwksServer, type JwksServer } from '../support/jwks-server.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
 import { extensionBlock, opensslText, opensslVerify } from '../support/openssl.js';
 import {
@@ -178,9 +178,6 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
       { name: `${IDENTITY_SVC_NAME},DNS:${ISTIOD_SAN}` },
     );
     writeFileSync(join(dir, 'web.linkerd.token'), await mint('default', 'web', 'identity.l5d.io'));
-    // the serve line reports the configured Istio port, so give it a free one
-    const port = await closedPort();
-    istioAddr = `127.0.0.1:${port}`;
     serve = startServe(
       dir,
       [
@@ -189,7 +186,7 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
         '--tls-key',
         serving.keyPath,
         '--istio-listen',
-        istioAddr,
+        '127.0.0.1:0',
         '--istio-trusted-node-accounts',
         'istio-system/ztunnel',
         '--kubeconfig',
@@ -210,9 +207,13 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
         ],
       },
     );
-    const m = await serve.waitFor(/gRPC on [^:]+:(\d+).*admin on (http:\/\/\S+)/);
+    // the start line reports the ports bound: `gRPC on H:P[ (N workers)], Istio CA on H:P, admin on URL`
+    const m = await serve.waitFor(
+      /gRPC on [^:]+:(\d+)(?: \(\d+ workers\))?, Istio CA on ([^:\s]+:\d+), admin on (http:\/\/\S+)/,
+    );
     linkerdPort = Number(m[1]);
-    adminUrl = m[2] as string;
+    istioAddr = m[2] as string;
+    adminUrl = m[3] as string;
   });
 
   after(async () => {
