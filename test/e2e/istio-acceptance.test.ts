@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { SignJWT, exportJWK } from 'jose';
 import { systemClock } from '../../ca/index.js';
-import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
+import { startServe, type LongRunning } from '../support/cli.js';
+import { runLanyard } from '../support/cli-inproc.js';
 import { startJwksServer, type JwksServer } from '../support/jwks-server.js';
 import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
 import { extensionBlock, opensslText, opensslVerify } from '../support/openssl.js';
@@ -152,7 +153,15 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     // the RSA keys are made while serve starts
     void csrWith('istio-agent', WEB, 'rsa4096');
     void csrWith('istio-agent', WEB, 'rsa2048');
-    prepareIssuerFiles(dir, []);
+    // the anchor and the issuer, made by lanyard's own commands in this process (as
+    // prepareIssuerFiles does, without spawning two CLIs: seconds of the suite)
+    for (const args of [
+      ['anchor', 'create', '--out', join(dir, 'anchor')],
+      ['issuer', 'create', '--anchor', join(dir, 'anchor'), '--cluster', 'east', '--out', join(dir, 'east')],
+    ]) {
+      const r = await runLanyard(args);
+      assert.equal(r.code, 0, r.err);
+    }
     rootPem = readFileSync(join(dir, 'anchor', 'anchor.crt'), 'utf8');
     const minter = await tokenMinter();
     mint = async (ns, sa, audience, pod) => {
