@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { buildCsr } from '../../ca/index.js';
 import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
-import { lanyard } from '../support/cli.js';
+import { runLanyard } from '../support/cli-inproc.js';
 import { startCluster, type ServeCluster } from '../support/cluster.js';
 import { createIdentityClient } from '../support/issuer.js';
 import {
@@ -22,9 +22,12 @@ const LINKERD_ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const AGENT_ID = 'spiffe://cluster.local/ns/default/sa/web';
 const ZTUNNEL_ID = 'spiffe://cluster.local/ns/istio-system/sa/ztunnel';
 
-/** A service-account token for the Istio audience, made with the cluster's token-signing key (DIR/sa). */
-function istioToken(dir: string, namespace: string, sa: string): string {
-  const r = lanyard([
+/**
+ * A service-account token for the Istio audience, made with the cluster's token-signing key (DIR/sa)
+ * by `lanyard token` run in this process (a spawned CLI costs seconds).
+ */
+async function istioToken(dir: string, namespace: string, sa: string): Promise<string> {
+  const r = await runLanyard([
     'token',
     '--signing-key-dir',
     join(dir, 'sa'),
@@ -35,8 +38,8 @@ function istioToken(dir: string, namespace: string, sa: string): string {
     '--audience',
     'istio-ca',
   ]);
-  if (r.code !== 0) throw new Error(`lanyard token failed: ${r.stderr}`);
-  return r.stdout.trim();
+  if (r.code !== 0) throw new Error(`lanyard token failed: ${r.err}`);
+  return r.out.trim();
 }
 
 /** The worker ids of the call log lines of `rpc`. */
@@ -65,16 +68,17 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
       extra: (dir) => {
         writeFileSync(join(dir, 'serving.crt'), serving.certPem);
         writeFileSync(join(dir, 'serving.key'), serving.keyPem, { mode: 0o600 });
-        tokens = {
-          agent: istioToken(dir, 'default', 'web'),
-          ztunnel: istioToken(dir, 'istio-system', 'ztunnel'),
-        };
         return [
           ...['--tls-cert', join(dir, 'serving.crt'), '--tls-key', join(dir, 'serving.key')],
           ...['--istio-listen', '127.0.0.1:0'],
         ];
       },
     });
+    // the signing key (DIR/sa) exists since the web token was made: serve's JWKS has it
+    tokens = {
+      agent: await istioToken(cluster.dir, 'default', 'web'),
+      ztunnel: await istioToken(cluster.dir, 'istio-system', 'ztunnel'),
+    };
   });
   after(() => cluster.stop());
 
