@@ -79,6 +79,13 @@ const at = (v: unknown, ...keys: string[]): unknown =>
 /** global.caAddress: CA_ADDR of every injected proxy */
 const caAddress = String(at(istiod, 'global', 'caAddress'));
 const [caHost = '', caPort = ''] = caAddress.split(':');
+/** a chart's multiCluster.clusterName as its templates read it: `valueOrDefault ... "Kubernetes"` */
+const clusterNameOf = (v: unknown): string => (typeof v === 'string' && v !== '' ? v : 'Kubernetes');
+/** the `clusterid` an injected sidecar's istio-agent sends: ISTIO_META_CLUSTER_ID, which the
+ *  injection template sets from global.multiCluster.clusterName */
+const agentClusterId = clusterNameOf(at(istiod, 'global', 'multiCluster', 'clusterName'));
+/** ztunnel's: CLUSTER_ID, which its chart sets from multiCluster.clusterName */
+const ztunnelClusterId = clusterNameOf(at(ztunnel, 'multiCluster', 'clusterName'));
 
 describe('deploy/istio: the Helm values, the root ConfigMap Bundle and istiod’s certificate', () => {
   it('the Helm values files are the only YAML under deploy/ that holds no Kubernetes object, one mapping each', () => {
@@ -195,6 +202,9 @@ describe(`${OVERLAY}, rendered`, () => {
     assert.equal(config.istio.tokenAudience, ISTIO.tokenAudience);
     assert.deepEqual(config.istio.trustedNodeAccounts, [ISTIO.ztunnel]);
     assert.equal(config.domain.trustDomain, at(istiod, 'meshConfig', 'trustDomain'));
+    // the cluster name the Helm values give Istio's proxies, sent as clusterid: Lanyard's own
+    assert.equal(agentClusterId, config.cluster);
+    assert.equal(ztunnelClusterId, config.cluster);
     // the Linkerd side of ../east is unchanged
     assert.equal(config.auth.kind, 'token-review');
     assert.equal(config.auth.audience, 'identity.l5d.io');
@@ -319,25 +329,27 @@ describe(`${OVERLAY}: Istio's proxies get their certificates from a pod of the r
   const tokenFor = (ns: string, sa: string, audiences = [ISTIO.tokenAudience]): string =>
     api.issueToken(`system:serviceaccount:${ns}:${sa}`, { audiences });
 
-  it('istio-agent (RSA-2048, O=, CertSigner, clusterid): a chain openssl accepts for both purposes, verifying the server by the CA address’s host', async () => {
+  it('istio-agent (RSA-2048, O=, CertSigner, the clusterid the injector sets): a chain openssl accepts for both purposes, verifying the server by the CA address’s host', async () => {
     const spiffeId = `spiffe://${serve()}/ns/default/sa/web`;
     const got = await istioCreateCertificate({
       addr: dial(),
       serverName: caHost,
       rootPem,
       style: 'istio-agent',
+      clusterId: agentClusterId,
       spiffeId,
       token: tokenFor('default', 'web'),
     });
     assert.deepEqual(opensslVerifyIstioChain(got.chain), []);
   });
 
-  it('ztunnel (P-256, empty subject) asking for its own identity', async () => {
+  it('ztunnel (P-256, empty subject, its chart’s clusterid) asking for its own identity', async () => {
     const got = await istioCreateCertificate({
       addr: dial(),
       serverName: caHost,
       rootPem,
       style: 'ztunnel',
+      clusterId: ztunnelClusterId,
       impersonate: false,
       spiffeId: `spiffe://${serve()}/ns/${ISTIO.ztunnel.namespace}/sa/${ISTIO.ztunnel.name}`,
       token: tokenFor(ISTIO.ztunnel.namespace, ISTIO.ztunnel.name),

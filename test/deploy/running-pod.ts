@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { systemClock } from '../../ca/index.js';
+import type { Authenticator } from '../../issuer/authn/index.js';
 import type { IssuerConfig } from '../../issuer/config.js';
 import { createIssuerLogger } from '../../issuer/logger.js';
 import { startIssuer, type RunningIssuer } from '../../issuer/main.js';
@@ -108,22 +109,24 @@ export async function startPod(o: {
     clock: systemClock,
     logger: logger.child({ component: 'authn' }),
   });
-  // --istio-listen: a second one for the Istio token audience, as lanyard serve builds it
-  const istioAuthenticator =
-    istio !== undefined
-      ? await inClusterTokenReview(
-          o.root,
-          { ...config, auth: { ...config.auth, audience: istio.tokenAudience } },
-          o.api.url,
-          { clock: systemClock, logger: logger.child({ component: 'authn', api: 'istio' }) },
-        )
-      : undefined;
-  // --istio-trusted-node-accounts: the node check reads the Pod API in-cluster, as in the pod
-  const istioKubeConnection =
-    istio !== undefined && istio.trustedNodeAccounts.length > 0
-      ? await inClusterConnection(o.root, o.api.url)
-      : undefined;
+  // Everything made from here on is closed with the authenticator if the pod fails to start.
+  let istioAuthenticator: Authenticator | undefined;
   try {
+    // --istio-listen: a second one for the Istio token audience, as lanyard serve builds it
+    istioAuthenticator =
+      istio !== undefined
+        ? await inClusterTokenReview(
+            o.root,
+            { ...config, auth: { ...config.auth, audience: istio.tokenAudience } },
+            o.api.url,
+            { clock: systemClock, logger: logger.child({ component: 'authn', api: 'istio' }) },
+          )
+        : undefined;
+    // --istio-trusted-node-accounts: the node check reads the Pod API in-cluster, as in the pod
+    const istioKubeConnection =
+      istio !== undefined && istio.trustedNodeAccounts.length > 0
+        ? await inClusterConnection(o.root, o.api.url)
+        : undefined;
     const running = await startIssuer(inPod, {
       logger,
       clock: systemClock,

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { buildCsr } from '../../ca/index.js';
 import { createKeyObjectSigner, generateKey } from '../../ca/keys/index.js';
-import { lanyard } from '../support/cli.js';
+import { runLanyard } from '../support/cli-inproc.js';
 import { startCluster, type ServeCluster } from '../support/cluster.js';
 import { createIdentityClient } from '../support/issuer.js';
 import {
@@ -22,9 +22,12 @@ const LINKERD_ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 const AGENT_ID = 'spiffe://cluster.local/ns/default/sa/web';
 const ZTUNNEL_ID = 'spiffe://cluster.local/ns/istio-system/sa/ztunnel';
 
-/** A service-account token for the Istio audience, made with the cluster's token-signing key (DIR/sa). */
-function istioToken(dir: string, namespace: string, sa: string): string {
-  const r = lanyard([
+/**
+ * A service-account token for the Istio audience, made with the cluster's token-signing key (DIR/sa)
+ * by `lanyard token` run in this process (a spawned CLI costs seconds).
+ */
+async function istioToken(dir: string, namespace: string, sa: string): Promise<string> {
+  const r = await runLanyard([
     'token',
     '--signing-key-dir',
     join(dir, 'sa'),
@@ -35,8 +38,8 @@ function istioToken(dir: string, namespace: string, sa: string): string {
     '--audience',
     'istio-ca',
   ]);
-  if (r.code !== 0) throw new Error(`lanyard token failed: ${r.stderr}`);
-  return r.stdout.trim();
+  if (r.code !== 0) throw new Error(`lanyard token failed: ${r.err}`);
+  return r.out.trim();
 }
 
 /** The worker ids of the call log lines of `rpc`. */
@@ -65,16 +68,17 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
       extra: (dir) => {
         writeFileSync(join(dir, 'serving.crt'), serving.certPem);
         writeFileSync(join(dir, 'serving.key'), serving.keyPem, { mode: 0o600 });
-        tokens = {
-          agent: istioToken(dir, 'default', 'web'),
-          ztunnel: istioToken(dir, 'istio-system', 'ztunnel'),
-        };
         return [
           ...['--tls-cert', join(dir, 'serving.crt'), '--tls-key', join(dir, 'serving.key')],
           ...['--istio-listen', '127.0.0.1:0'],
         ];
       },
     });
+    // the signing key (DIR/sa) exists since the web token was made: serve's JWKS has it
+    tokens = {
+      agent: await istioToken(cluster.dir, 'default', 'web'),
+      ztunnel: await istioToken(cluster.dir, 'istio-system', 'ztunnel'),
+    };
   });
   after(() => cluster.stop());
 
@@ -166,39 +170,62 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
   });
 
   it('on SIGTERM closes the Istio listener while a call is still in flight, then exits 0', async () => {
-    // a CreateCertificate call whose request never comes holds its worker's drain (for up to 5 s)
+    // A CreateCertificate call whose request never comes holds its worker's drain, but only until
+    // the server ends it for waiting too long (5 s, the admission default, which serve has no flag
+    // for). So the call that must outlive SIGTERM is opened only once the connection is up (a first
+    // call warms it), and everything from its opening to the refused port must fit in HOLD_MS.
+    const HOLD_MS = 3500;
     const session = http2.connect(`https://127.0.0.1:${cluster.istioPort ?? '?'}`, {
       ca: serving.certPem,
       servername: 'localhost',
     });
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/istio.v1.auth.IstioCertificateService/CreateCertificate',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    let streamClosed = false;
-    stream.on('close', () => (streamClosed = true));
-    stream.on('error', () => undefined);
     session.on('error', () => undefined);
-    await waitFor(
-      async () =>
-        /lanyard_requests_awaiting_message\{api="CreateCertificate"\} 1\b/.test(
-          await (await fetch(`${cluster.admin}/metrics`)).text(),
-        ),
-      'a worker to hold the call',
-      { timeoutMs: 4000, intervalMs: 50 },
-    );
+    const hold = (): { closed: () => boolean; cancel: () => void } => {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/istio.v1.auth.IstioCertificateService/CreateCertificate',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      let closed = false;
+      stream.on('close', () => {
+        closed = true;
+      });
+      stream.on('error', () => undefined);
+      return {
+        closed: () => closed,
+        cancel: () => {
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+        },
+      };
+    };
+    const awaiting = async (n: number): Promise<boolean> =>
+      new RegExp(`lanyard_requests_awaiting_message\\{api="CreateCertificate"\\} ${n}\\b`).test(
+        await (await fetch(`${cluster.admin}/metrics`)).text(),
+      );
+    const warm = hold();
+    await waitFor(() => awaiting(1), 'a worker to hold the first call', {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    const heldSince = performance.now();
+    const left = (): number => Math.max(0, HOLD_MS - (performance.now() - heldSince));
+    const held = hold();
+    await waitFor(() => awaiting(2), 'the worker to hold the second call', {
+      timeoutMs: left(),
+      intervalMs: 20,
+    });
     const exited = cluster.serve.stop('SIGTERM');
     await waitFor(
       async () => (await connectResult(Number(cluster.istioPort))) === 'ECONNREFUSED',
       'the Istio port to refuse connections',
-      { timeoutMs: 4000, intervalMs: 50 },
+      { timeoutMs: left(), intervalMs: 20 },
     );
-    assert.equal(streamClosed, false, 'the call was still in flight');
+    assert.equal(held.closed(), false, 'the call was still in flight');
     assert.equal(cluster.serve.child.exitCode, null, 'the issuer was still draining');
-    // the call ends (the client gives up): the worker's drain ends with it, before the grace period
-    stream.close(http2.constants.NGHTTP2_CANCEL);
+    // the calls end (the client gives up): the worker's drain ends with them, before the grace period
+    warm.cancel();
+    held.cancel();
     session.close();
     assert.equal(await exited, 0);
     assert.match(cluster.serve.stderr(), /"event":"stopped"/);

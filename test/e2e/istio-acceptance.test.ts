@@ -2,28 +2,21 @@
 // with the independent Istio test client (test/support/istio: written from istio-agent's and
 // ztunnel's sources, nothing from issuer/ or ca/) and the Linkerd proxy-style client. One serve
 // process: --auth jwt with a JWKS URL, --tls-cert/--tls-key (DNS SANs for both clients' server
-// names), --cluster east.
+// names), --cluster east; started by ./istio-serve-support.ts, which also holds the refusal checks.
+// (One file: node:test runs each file in a process of its own, so the refusals in a second file
+// would need a second serve.)
 import assert from 'node:assert/strict';
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { SignJWT, exportJWK } from 'jose';
 import { systemClock } from '../../ca/index.js';
-import { prepareIssuerFiles, startServe, type LongRunning } from '../support/cli.js';
-import { closedPort, startJwksServer, type JwksServer } from '../support/jwks-server.js';
-import { IDENTITY_SVC_NAME, opensslServingCert } from '../support/openssl-ca.js';
+import type { LongRunning } from '../support/cli.js';
+import type { JwksServer } from '../support/jwks-server.js';
+import { IDENTITY_SVC_NAME } from '../support/openssl-ca.js';
 import { extensionBlock, opensslText, opensslVerify } from '../support/openssl.js';
-import {
-  standInPodUid,
-  startPodListStandIn,
-  writeStandInKubeconfig,
-  type PodListStandIn,
-  type StandInPod,
-} from '../support/pod-list-stand-in.js';
+import type { PodListStandIn } from '../support/pod-list-stand-in.js';
 import { proxyCertify } from '../support/proxy-client.js';
-import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 import {
   ISTIO_CA_PROTO,
@@ -38,84 +31,24 @@ import {
   type IstioCsr,
   type IstioKeyKind,
 } from '../support/istio/index.js';
-
-const TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
-const ISTIOD_SAN = 'istiod.istio-system.svc';
-const spiffe = (ns: string, sa: string): string => `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
-const WEB = spiffe('default', 'web');
-const LINKERD_WEB = 'web.default.serviceaccount.identity.linkerd.cluster.local';
-const standInPod = (namespace: string, name: string, serviceAccountName: string): StandInPod => ({
-  namespace,
-  name,
-  serviceAccountName,
-  nodeName: 'node-a',
-  containers: [{ name: 'main' }],
-});
-const ZTUNNEL_POD = standInPod('istio-system', 'ztunnel-x1', 'ztunnel');
-const ZTUNNEL_UID = standInPodUid(ZTUNNEL_POD);
-const WEB_POD = standInPod('default', 'web-1', 'web');
-
-/** A service-account token signed by the JWKS server's key (the API server's, as far as serve knows). */
-/** A projected service-account token; `pod`: the pod it is bound to (kubernetes.io.pod, as the kubelet asks). */
-type Mint = (
-  ns: string,
-  sa: string,
-  audience?: string,
-  pod?: { name: string; uid: string },
-) => Promise<string>;
-
-async function tokenMinter(): Promise<{ mint: Mint; jwks: { keys: object[] } }> {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'e2e-1', alg: 'ES256', use: 'sig' };
-  const mint: Mint = (ns, sa, audience = 'istio-ca', pod) => {
-    const iat = Math.floor(systemClock.now().getTime() / 1000);
-    const claims = {
-      namespace: ns,
-      serviceaccount: { name: sa, uid: 'u-1' },
-      ...(pod !== undefined ? { pod } : {}),
-    };
-    return new SignJWT({ 'kubernetes.io': claims })
-      .setProtectedHeader({ alg: 'ES256', kid: 'e2e-1' })
-      .setIssuer(TOKEN_ISSUER)
-      .setSubject(`system:serviceaccount:${ns}:${sa}`)
-      .setAudience([audience])
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(iat + 3600)
-      .sign(privateKey);
-  };
-  return { mint, jwks: { keys: [jwk] } };
-}
-
-/** `lanyard_requests_total` of /metrics by `api|result`. */
-async function requestCounts(adminUrl: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const counts = new Map<string, number>();
-  for (const m of text.matchAll(/^lanyard_requests_total\{([^}]*)\} (\S+)$/gm)) {
-    const labels = new Map([...(m[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    counts.set(`${labels.get('api') ?? ''}|${labels.get('result') ?? ''}`, Number(m[2]));
-  }
-  return counts;
-}
-
-async function certificatesIssued(adminUrl: string): Promise<number> {
-  const s = (await (await fetch(`${adminUrl}/v1/status`)).json()) as { certificatesIssued: number };
-  return s.certificatesIssued;
-}
-
-/** serve's JSON log lines (standard error), from line `from` on. */
-function logLines(serve: LongRunning, from = 0): Record<string, unknown>[] {
-  return serve
-    .stderr()
-    .split('\n')
-    .slice(from)
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+import {
+  ISTIOD_SAN,
+  LINKERD_WEB,
+  WEB,
+  ZTUNNEL_POD,
+  ZTUNNEL_UID,
+  certificatesIssued,
+  refusalChecks,
+  requestCounts,
+  spiffe,
+  startAcceptanceServe,
+  type AcceptanceServe,
+  type Mint,
+} from './istio-serve-support.js';
 
 describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Linkerd proxy (#16 acceptance)', () => {
+  let s: AcceptanceServe | undefined;
   let dir: string;
-  let cleanup: () => void;
   let jwksServer: JwksServer;
   let mint: Mint;
   let podApi: PodListStandIn;
@@ -148,79 +81,17 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
   const transport = () => ({ addr: istioAddr, serverName: ISTIOD_SAN, rootPem });
 
   before(async () => {
-    ({ dir, cleanup } = tempDir('lanyard-istio-e2e-'));
     // the RSA keys are made while serve starts
     void csrWith('istio-agent', WEB, 'rsa4096');
     void csrWith('istio-agent', WEB, 'rsa2048');
-    prepareIssuerFiles(dir, []);
-    rootPem = readFileSync(join(dir, 'anchor', 'anchor.crt'), 'utf8');
-    const minter = await tokenMinter();
-    mint = async (ns, sa, audience, pod) => {
-      const token = await minter.mint(ns, sa, audience, pod);
-      tokens.push(token);
-      return token;
-    };
-    jwks = minter.jwks;
-    // the impersonation node check reads this stand-in for the Kubernetes Pod API (--kubeconfig)
-    podApi = await startPodListStandIn([ZTUNNEL_POD, WEB_POD]);
-    writeStandInKubeconfig(join(dir, 'kubeconfig'), podApi);
-    jwksServer = await startJwksServer(jwks);
-    // down at start: the first test sees it, then brings it back
-    jwksServer.serve({ status: 503, body: 'unavailable' });
-    writeFileSync(join(dir, 'jwks-ca.pem'), jwksServer.caPem);
-    const serving = opensslServingCert(
-      {
-        certPem: readFileSync(join(dir, 'east', 'tls.crt'), 'utf8'),
-        keyPem: readFileSync(join(dir, 'east', 'tls.key'), 'utf8'),
-      },
-      dir,
-      // both clients' server names: the Linkerd identity service's and istiod's (ISTIOD_SAN)
-      { name: `${IDENTITY_SVC_NAME},DNS:${ISTIOD_SAN}` },
-    );
-    writeFileSync(join(dir, 'web.linkerd.token'), await mint('default', 'web', 'identity.l5d.io'));
-    // the serve line reports the configured Istio port, so give it a free one
-    const port = await closedPort();
-    istioAddr = `127.0.0.1:${port}`;
-    serve = startServe(
-      dir,
-      [
-        '--tls-cert',
-        serving.certPath,
-        '--tls-key',
-        serving.keyPath,
-        '--istio-listen',
-        istioAddr,
-        '--istio-trusted-node-accounts',
-        'istio-system/ztunnel',
-        '--kubeconfig',
-        join(dir, 'kubeconfig'),
-        '--log-level',
-        'info',
-      ],
-      {
-        auth: [
-          '--auth',
-          'jwt',
-          '--jwks-url',
-          jwksServer.url,
-          '--jwks-ca-file',
-          join(dir, 'jwks-ca.pem'),
-          '--token-issuer',
-          TOKEN_ISSUER,
-        ],
-      },
-    );
-    const m = await serve.waitFor(/gRPC on [^:]+:(\d+).*admin on (http:\/\/\S+)/);
-    linkerdPort = Number(m[1]);
-    adminUrl = m[2] as string;
+    s = await startAcceptanceServe(tokens);
+    ({ dir, serve, adminUrl, linkerdPort, istioAddr, rootPem, jwksServer, jwks, podApi, mint } = s);
   });
 
   after(async () => {
-    await serve.stop();
-    await jwksServer.close();
-    await podApi.close();
-    cleanup();
+    await s?.close();
   });
+  const { refused, settledIssuance } = refusalChecks(() => s as AcceptanceServe);
 
   function assertIstioLeaf(got: IstioCertificate, id: string): void {
     assert.deepEqual(opensslVerifyIstioChain(got.chain), []);
@@ -228,61 +99,6 @@ describe('lanyard serve --istio-listen, reached by istio-agent, ztunnel and a Li
     const leaf = new X509Certificate(got.chain[0] as string);
     assert.equal(leaf.subjectAltName, `URI:${id}`, 'the SPIFFE ID is the only SAN');
     assert.ok(!leaf.subject, 'an empty subject');
-  }
-
-  /**
-   * The issuance record once every answered call is in it: workers report theirs to the primary at
-   * most every 100 ms, so /v1/status may lag /metrics by that much. Its total.
-   */
-  async function settledIssuance(): Promise<number> {
-    let issued = -1;
-    await waitFor(async () => {
-      const c = await requestCounts(adminUrl);
-      issued = await certificatesIssued(adminUrl);
-      return issued === (c.get('CreateCertificate|OK') ?? 0) + (c.get('Certify|OK') ?? 0);
-    }, 'the issuance record to catch up with the answered calls');
-    return issued;
-  }
-
-  /** A refused call: its status and code trailer, one requests_total sample, one log line, nothing issued. */
-  async function refused(
-    call: () => Promise<unknown>,
-    expected: { readonly grpc: status; readonly code: string; readonly trailer?: false },
-  ): Promise<void> {
-    const before = { issued: await settledIssuance(), counts: await requestCounts(adminUrl) };
-    const fromLine = serve.stderr().split('\n').length - 1;
-    const err = await call().then(
-      () => assert.fail('the call was answered'),
-      (e: unknown) => e as ServiceError,
-    );
-    assert.equal(status[err.code], status[expected.grpc]);
-    if (expected.trailer !== false)
-      assert.equal(err.metadata.get('lanyard-error-code')[0], expected.code, 'the error code trailer');
-    const result = status[expected.grpc];
-    // a call the transport ends (oversized) is counted when its stream closes, maybe after the answer
-    let after = new Map<string, number>();
-    await waitFor(async () => {
-      after = await requestCounts(adminUrl);
-      return (
-        (after.get(`CreateCertificate|${result}`) ?? 0) >
-        (before.counts.get(`CreateCertificate|${result}`) ?? 0)
-      );
-    }, `requests_total{api="CreateCertificate",result="${result}"} to move`);
-    // serve's standard error reaches this process through a pipe
-    await waitFor(
-      () => logLines(serve, fromLine).some((l) => l.rpc === 'CreateCertificate'),
-      'the log line of the call',
-    );
-    for (const key of new Set([...before.counts.keys(), ...after.keys()])) {
-      const moved = (after.get(key) ?? 0) - (before.counts.get(key) ?? 0);
-      assert.equal(moved, key === `CreateCertificate|${result}` ? 1 : 0, `requests_total ${key}`);
-    }
-    assert.equal(await settledIssuance(), before.issued, 'nothing issued');
-    const lines = logLines(serve, fromLine).filter((l) => l.rpc === 'CreateCertificate');
-    assert.equal(lines.length, 1, JSON.stringify(lines));
-    assert.equal(lines[0]?.code, expected.code);
-    assert.equal(lines[0]?.grpcCode, result);
-    assert.ok(!serve.stderr().includes('Bearer '), 'no authorization header logged');
   }
 
   /** An istio-agent style call (P-256 key: the key type is not what these calls are about). */

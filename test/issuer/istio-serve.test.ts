@@ -12,8 +12,8 @@ import { scriptedAuthenticator } from '../support/authn.js';
 import { createIdentityClient, testConfig, writeIssuerDir } from '../support/issuer.js';
 import { istioCsr } from '../support/istio-csr.js';
 import { csrKey, makeCsr, testPki } from '../support/pki.js';
-import { tempDir } from '../support/temp-dir.js';
-import { waitFor } from '../support/wait.js';
+import { defer } from '../support/cleanup.js';
+import { testDir } from '../support/temp-dir.js';
 import { testCert } from '../support/tls-cert.js';
 
 const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
@@ -27,9 +27,9 @@ type CreateClient = grpc.Client & {
 };
 
 describe('lanyard serve --istio-listen (startIssuer)', () => {
-  it('serves CreateCertificate over TLS with h2 on its own listener, from the issuer of Certify', async () => {
+  it('serves CreateCertificate over TLS with h2 on its own listener, from the issuer of Certify', async (t) => {
     const pki = await testPki({ now: systemClock.now() });
-    const { dir, cleanup } = tempDir('lanyard-istio-serve-');
+    const dir = testDir(t, 'lanyard-istio-serve-');
     writeIssuerDir(dir, pki);
     const serving = testCert('server', 'istio-serving');
     const tls = { certPath: join(dir, 'serving.crt'), keyPath: join(dir, 'serving.key') };
@@ -52,6 +52,7 @@ describe('lanyard serve --istio-listen (startIssuer)', () => {
       authenticator: scriptedAuthenticator(),
       istioAuthenticator: scriptedAuthenticator(),
     });
+    defer(t, () => issuer.shutdown(500));
     const def = protoLoader.loadSync(protoPath('istio-ca.proto'), {
       keepCase: true,
       longs: String,
@@ -66,49 +67,42 @@ describe('lanyard serve --istio-listen (startIssuer)', () => {
       `localhost:${issuer.istioAddress.port}`,
       grpc.credentials.createSsl(Buffer.from(serving.certPem)),
     ) as unknown as CreateClient;
-    try {
-      const csr = (
-        await istioCsr({ key: csrKey('p256'), uris: ['spiffe://cluster.local/ns/default/sa/web'] })
-      ).toString();
-      const md = new grpc.Metadata();
-      md.set('authorization', 'Bearer sa:default:web');
-      // the serving files are read asynchronously after start: retry the first moments
-      let chain: string[] | undefined;
-      const ask = (): Promise<boolean> =>
-        new Promise((resolve) => {
-          client.CreateCertificate({ csr }, md, (err, res) => {
-            chain = err ? undefined : res?.cert_chain;
-            resolve(chain !== undefined);
-          });
-        });
-      await waitFor(ask, 'an answer over TLS', { intervalMs: 100 });
-      assert.ok(chain, 'no answer over TLS');
-      assert.equal(chain.length, 3);
-      const leaf = parseCertificatesPem(chain[0] as string, 'leaf')[0];
-      const issuerCert = pki.issuers.east?.cert;
-      assert.ok(leaf && issuerCert);
-      assert.ok(leaf.issuerDer.equals(issuerCert.subjectDer), 'the leaf comes from the issuer Certify uses');
-      // a Linkerd Certify on the other port of the same process: a leaf of the same issuer
-      const linkerd = createIdentityClient(
-        `localhost:${issuer.grpcAddress.port}`,
-        grpc.credentials.createSsl(Buffer.from(serving.certPem)),
-      );
-      try {
-        const res = await linkerd.certify({
-          identity: ID,
-          token: Buffer.from('sa:default:web'),
-          certificate_signing_request: (await makeCsr({ dns: [ID] })).der,
-        });
-        const linkerdLeaf = parseCertificate(res.leaf_certificate);
-        assert.ok(linkerdLeaf.issuerDer.equals(leaf.issuerDer));
-        assert.ok(linkerdLeaf.authorityKeyId?.equals(leaf.authorityKeyId ?? Buffer.alloc(0)));
-      } finally {
-        linkerd.close();
-      }
-    } finally {
+    defer(t, () => {
       client.close();
-      await issuer.shutdown(500);
-      cleanup();
-    }
+    });
+    const csr = (
+      await istioCsr({ key: csrKey('p256'), uris: ['spiffe://cluster.local/ns/default/sa/web'] })
+    ).toString();
+    const md = new grpc.Metadata();
+    md.set('authorization', 'Bearer sa:default:web');
+    // startIssuer reads the serving pair before it binds: the first call is answered
+    const chain = await new Promise<string[] | undefined>((resolve, reject) => {
+      client.CreateCertificate({ csr }, md, (err, res) => {
+        if (err) reject(err);
+        else resolve(res?.cert_chain);
+      });
+    });
+    assert.ok(chain, 'no answer over TLS');
+    assert.equal(chain.length, 3);
+    const leaf = parseCertificatesPem(chain[0] as string, 'leaf')[0];
+    const issuerCert = pki.issuers.east?.cert;
+    assert.ok(leaf && issuerCert);
+    assert.ok(leaf.issuerDer.equals(issuerCert.subjectDer), 'the leaf comes from the issuer Certify uses');
+    // a Linkerd Certify on the other port of the same process: a leaf of the same issuer
+    const linkerd = createIdentityClient(
+      `localhost:${issuer.grpcAddress.port}`,
+      grpc.credentials.createSsl(Buffer.from(serving.certPem)),
+    );
+    defer(t, () => {
+      linkerd.close();
+    });
+    const res = await linkerd.certify({
+      identity: ID,
+      token: Buffer.from('sa:default:web'),
+      certificate_signing_request: (await makeCsr({ dns: [ID] })).der,
+    });
+    const linkerdLeaf = parseCertificate(res.leaf_certificate);
+    assert.ok(linkerdLeaf.issuerDer.equals(leaf.issuerDer));
+    assert.ok(linkerdLeaf.authorityKeyId?.equals(leaf.authorityKeyId ?? Buffer.alloc(0)));
   });
 });

@@ -1,38 +1,11 @@
-import { execFile, execFileSync, type ExecFileSyncOptions } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { encodePem } from '../../ca/index.js';
+import { openssl, type OpensslResult } from './openssl-run.js';
 import { tempDir } from './temp-dir.js';
 
-const execFileAsync = promisify(execFile);
-
-export interface OpensslResult {
-  readonly ok: boolean;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the openssl binary; never throws on a non-zero exit. */
-export function openssl(args: readonly string[], options: ExecFileSyncOptions = {}): OpensslResult {
-  try {
-    const stdout = execFileSync('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'], ...options }).toString();
-    return { ok: true, stdout, stderr: '' };
-  } catch (err) {
-    const e = err as { stdout?: Buffer; stderr?: Buffer };
-    return { ok: false, stdout: e.stdout?.toString() ?? '', stderr: e.stderr?.toString() ?? '' };
-  }
-}
-
-export async function opensslAsync(args: readonly string[]): Promise<OpensslResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync('openssl', args);
-    return { ok: true, stdout, stderr };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return { ok: false, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+// The openssl runner imports nothing of the CA (test/support/istio uses it alone).
+export { openssl, opensslAsync, type OpensslResult } from './openssl-run.js';
 
 // The temp-dir helper lives in temp-dir.ts; re-exported for the tests that import it from here.
 

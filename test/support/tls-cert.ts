@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openssl } from './openssl.js';
+import { openssl } from './openssl-run.js';
 import { tempDir } from './temp-dir.js';
 
 export interface TestCert {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { openssl } from '../openssl.js';
+import { openssl } from '../openssl-run.js';
 import { testDir } from '../temp-dir.js';
 import {
   opensslVerifyIstioChain,

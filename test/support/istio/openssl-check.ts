@@ -3,7 +3,7 @@
 // sslclient and sslserver. Returns the failures ("PURPOSE: output"); [] means both verified.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openssl } from '../openssl.js';
+import { openssl } from '../openssl-run.js';
 import { tempDir } from '../temp-dir.js';
 
 export function opensslVerifyIstioChain(
