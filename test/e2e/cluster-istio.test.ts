@@ -15,6 +15,11 @@ import {
   opensslVerifyIstioChain,
   type IstioClientOptions,
 } from '../support/istio/index.js';
+import {
+  startPodListStandIn,
+  writeStandInKubeconfig,
+  type PodListStandIn,
+} from '../support/pod-list-stand-in.js';
 import { testCert } from '../support/tls-cert.js';
 import { waitFor } from '../support/wait.js';
 
@@ -63,14 +68,20 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
   const serving = testCert('server');
   let tokens: { agent: string; ztunnel: string };
 
+  let podApi: PodListStandIn;
+
   before(async () => {
+    // each worker resolves the node check's Kubernetes connection at start (--kubeconfig)
+    podApi = await startPodListStandIn([]);
     cluster = await startCluster('lanyard-cluster-istio-', {
       extra: (dir) => {
         writeFileSync(join(dir, 'serving.crt'), serving.certPem);
         writeFileSync(join(dir, 'serving.key'), serving.keyPem, { mode: 0o600 });
+        writeStandInKubeconfig(join(dir, 'kubeconfig'), podApi);
         return [
           ...['--tls-cert', join(dir, 'serving.crt'), '--tls-key', join(dir, 'serving.key')],
-          ...['--istio-listen', '127.0.0.1:0'],
+          ...['--istio-listen', '127.0.0.1:0', '--istio-trusted-node-accounts', 'istio-system/ztunnel'],
+          ...['--kubeconfig', join(dir, 'kubeconfig')],
         ];
       },
     });
@@ -80,7 +91,10 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
       ztunnel: await istioToken(cluster.dir, 'istio-system', 'ztunnel'),
     };
   });
-  after(() => cluster.stop());
+  after(async () => {
+    await cluster.stop();
+    await podApi.close();
+  });
 
   const transport = (): Pick<IstioClientOptions, 'addr' | 'serverName' | 'rootPem'> => ({
     addr: `127.0.0.1:${cluster.istioPort ?? '?'}`,
@@ -97,7 +111,7 @@ describe('lanyard serve --workers 2 --istio-listen (node:cluster)', () => {
       CreateCertificate: {
         listen: `127.0.0.1:${cluster.istioPort}`,
         tokenAudience: 'istio-ca',
-        trustedNodeAccounts: [],
+        trustedNodeAccounts: ['istio-system/ztunnel'],
         maxTtlMs: 24 * 3600_000,
       },
     });
