@@ -124,9 +124,10 @@ export async function bindGrpcServer(
     return { grpcPort, tlsListeners: [] };
   }
   const pair = servingTls.pair();
-  const listenerFor = (s: grpc.Server): TlsListener => {
+  const listenerFor = (s: grpc.Server, listener: 'grpc' | 'istio'): TlsListener => {
     const injector = s.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     return createTlsListener({
+      listener,
       cert: pair.certPem,
       key: pair.keyPem,
       inject: (socket) => {
@@ -138,10 +139,10 @@ export async function bindGrpcServer(
       ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
     });
   };
-  const tlsListener = (o.tlsRef.listener = listenerFor(server));
+  const tlsListener = (o.tlsRef.listener = listenerFor(server, 'grpc'));
   const istio = istioServer !== undefined && config.istio !== undefined ? config.istio.listen : undefined;
   const istioListener =
-    istio !== undefined && istioServer !== undefined ? listenerFor(istioServer) : undefined;
+    istio !== undefined && istioServer !== undefined ? listenerFor(istioServer, 'istio') : undefined;
   if (istioListener !== undefined) o.tlsRef.istio = istioListener;
   const tlsListeners = istioListener !== undefined ? [tlsListener, istioListener] : [tlsListener];
   try {
