@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
+import { InvalidTokenError } from '../authn/index.js';
 import { IstioRequestError } from '../errors.js';
 import type { IstioCertify } from '../istio-certify.js';
 import type { IssuerMetrics } from '../metrics.js';
@@ -122,12 +123,19 @@ function refuse(ctx: HandlerContext, call: HandledCall, err: unknown, callback: 
   callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
 }
 
-/** The `authorization: Bearer <token>` header's token (empty when absent or of another scheme). */
+/**
+ * The `authorization: Bearer <token>` header's token; empty when the header is absent (the use case
+ * refuses that with reason `missing`). A header that is there but not `Bearer <token>` (another
+ * scheme, spaces in the token, no token) is refused here: ERR_TOKEN_INVALID, reason `malformed`.
+ */
 export function bearerToken(md: grpc.Metadata): Buffer {
   const value = md.get('authorization')[0];
-  const text = typeof value === 'string' ? value : value?.toString('latin1');
-  const m = text === undefined ? null : /^Bearer +(\S+)\s*$/i.exec(text);
-  return m?.[1] === undefined ? Buffer.alloc(0) : Buffer.from(m[1], 'latin1');
+  if (value === undefined) return Buffer.alloc(0);
+  const text = typeof value === 'string' ? value : value.toString('latin1');
+  const m = /^Bearer +(\S+)\s*$/i.exec(text);
+  if (m?.[1] === undefined)
+    throw new InvalidTokenError('the authorization header is not "Bearer <token>"', { reason: 'malformed' });
+  return Buffer.from(m[1], 'latin1');
 }
 
 /** The `clusterid` header must be absent, empty or this issuer's cluster: ERR_CLUSTER_UNKNOWN otherwise. */
