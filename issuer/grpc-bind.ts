@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../ca/index.js';
 import type { Certify } from './certify.js';
-import type { IssuerConfig } from './config.js';
+import { formatHostPort, type IssuerConfig } from './config.js';
 import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/index.js';
 import { createAdmissionControl, type AdmissionControl } from './grpc/index.js';
 import { createRejectionLog, type RejectionLog } from './grpc/index.js';
@@ -113,7 +113,7 @@ export async function bindGrpcServer(
   if (servingTls === undefined) {
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(
-        `${formatHost(config.listen.host)}:${config.listen.port}`,
+        formatHostPort(config.listen.host, config.listen.port),
         grpc.ServerCredentials.createInsecure(),
         (err, port) => {
           if (err) reject(err);
@@ -154,8 +154,4 @@ export async function bindGrpcServer(
     for (const l of tlsListeners) l.close();
     throw err;
   }
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
