@@ -20,6 +20,11 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** `host:port`, an IPv6 host in brackets (a bind address, a status report's listener). */
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export type AuthConfig =
   | {
       readonly kind: 'jwt';

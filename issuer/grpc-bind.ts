@@ -1,39 +1,119 @@
-// Binding the gRPC server of a serving process: plaintext by grpc-js, or our TLS listeners (the
-// Certify port and, with --istio-listen, the Istio CA API's) injecting connections into it.
+// The gRPC servers of a serving process and their binding. The Certify port (--listen) has its own
+// grpc.Server (Identity + health); with --istio-listen the Istio CA API's port has another one
+// (IstioCertificateService + health), so that neither port answers the other API. Both share one
+// admission control (one in-flight budget and one rejection log across the two APIs) and the same
+// server options. Plaintext: grpc-js binds the port itself; TLS: our listeners terminate TLS (so that
+// proxies offering no ALPN are served) and inject each connection into their server.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Clock } from '../ca/index.js';
-import type { IssuerConfig } from './config.js';
+import { systemClock, type Clock } from '../ca/index.js';
+import type { Certify } from './certify.js';
+import { formatHostPort, type IssuerConfig } from './config.js';
+import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/index.js';
+import { createAdmissionControl, type AdmissionControl } from './grpc/index.js';
+import { createRejectionLog, type RejectionLog } from './grpc/index.js';
 import { createTlsListener, type TlsListener } from './grpc/index.js';
-import { listenIstio } from './istio-service.js';
+import type { IssuerHealth } from './health.js';
+import { addIstioService, type IstioParts } from './istio-service.js';
 import type { IssuerMetrics } from './metrics.js';
 import type { ServingTls } from './serving-tls.js';
 
+/** The gRPC servers (not yet bound) and what they share. */
+export interface GrpcServers {
+  /** the --listen port's: Identity (Certify) and health */
+  readonly server: grpc.Server;
+  /** the --istio-listen port's: IstioCertificateService and health; undefined when the API is off */
+  readonly istioServer: grpc.Server | undefined;
+  /** one in-flight budget for the calls of both servers */
+  readonly admission: AdmissionControl;
+  readonly rejectionLog: RejectionLog;
+}
+
+/** The gRPC servers: admission control (shared), the Identity service, the Istio CA API's, health. */
+export function createGrpcServers(
+  config: IssuerConfig,
+  deps: {
+    readonly clock?: Clock;
+    readonly messageTimeoutMs?: number;
+    readonly maxCallMs?: number;
+    readonly random?: () => number;
+  },
+  o: {
+    readonly certify: Certify;
+    readonly istio: IstioParts | undefined;
+    readonly logger: Logger;
+    readonly metrics: IssuerMetrics;
+    readonly health: IssuerHealth;
+  },
+): GrpcServers {
+  const { logger, metrics } = o;
+  // one rate for the lines of every rejected call, whichever of the two ended it
+  const rejectionLog = createRejectionLog({ logger, clock: deps.clock ?? systemClock });
+  const admission = createAdmissionControl({
+    maxInFlight: config.maxInFlight,
+    maxInFlightPerPeer: config.maxInFlightPerPeer,
+    logger,
+    metrics,
+    rejectionLog,
+    ...(deps.messageTimeoutMs !== undefined ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
+  });
+  const newServer = (): grpc.Server => {
+    const s = new grpc.Server({ ...GRPC_SERVER_OPTIONS, interceptors: [admission.interceptor] });
+    o.health.service.addToServer(s);
+    return s;
+  };
+  const maxCallMs = deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {};
+  const server = newServer();
+  server.addService(
+    loadIdentityService(),
+    createIdentityHandlers({
+      certify: o.certify,
+      logger,
+      metrics,
+      wallClock: systemClock,
+      rejectionLog,
+      ...maxCallMs,
+      ...(config.renewalHint !== undefined ? { renewalHint: config.renewalHint } : {}),
+      ...(deps.random !== undefined ? { random: deps.random } : {}),
+    }),
+  );
+  let istioServer: grpc.Server | undefined;
+  if (o.istio !== undefined) {
+    istioServer = newServer();
+    addIstioService(istioServer, o.istio, { config, logger, metrics, rejectionLog, ...maxCallMs });
+  }
+  return { server, istioServer, admission, rejectionLog };
+}
+
+/** Every gRPC server of `servers`. */
+export function grpcServersOf(servers: Pick<GrpcServers, 'server' | 'istioServer'>): grpc.Server[] {
+  return servers.istioServer === undefined ? [servers.server] : [servers.server, servers.istioServer];
+}
+
 /**
- * Binds the gRPC server to config.listen. Plaintext: grpc-js binds the port itself. TLS: our
- * listener terminates TLS (so that proxies offering no ALPN are served) and injects each connection
- * into grpc-js. On failure the TLS listener is closed.
+ * Binds the servers: the Certify one to config.listen, the Istio one to config.istio.listen. Plaintext
+ * (no Istio API then): grpc-js binds the port itself. TLS: a listener per port injects each connection
+ * into its server. On failure the TLS listeners are closed.
  */
 export async function bindGrpcServer(
   config: IssuerConfig,
   deps: { readonly tlsPrefaceTimeoutMs?: number },
-  parts: {
-    readonly server: grpc.Server;
+  parts: Pick<GrpcServers, 'server' | 'istioServer'> & {
     readonly servingTls: ServingTls | undefined;
     readonly logger: Logger;
   },
   o: {
     readonly metrics: IssuerMetrics;
     readonly clock: Clock;
-    /** where the serving pair's renewals find the listener */
+    /** where the serving pair's renewals find the listeners */
     readonly tlsRef: { listener?: TlsListener; istio?: TlsListener };
   },
 ): Promise<{ grpcPort: number; istioPort?: number; tlsListeners: TlsListener[] }> {
-  const { server, servingTls } = parts;
+  const { server, istioServer, servingTls } = parts;
   if (servingTls === undefined) {
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(
-        `${formatHost(config.listen.host)}:${config.listen.port}`,
+        formatHostPort(config.listen.host, config.listen.port),
         grpc.ServerCredentials.createInsecure(),
         (err, port) => {
           if (err) reject(err);
@@ -43,44 +123,35 @@ export async function bindGrpcServer(
     });
     return { grpcPort, tlsListeners: [] };
   }
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const pair = servingTls.pair();
-  const tlsListener = (o.tlsRef.listener = createTlsListener({
-    cert: pair.certPem,
-    key: pair.keyPem,
-    inject: (socket) => {
-      injector.injectConnection(socket);
-    },
-    metrics: o.metrics,
-    logger: parts.logger,
-    clock: o.clock,
-    ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
-  }));
-  let grpcPort: number;
+  const listenerFor = (s: grpc.Server, listener: 'grpc' | 'istio'): TlsListener => {
+    const injector = s.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    return createTlsListener({
+      listener,
+      cert: pair.certPem,
+      key: pair.keyPem,
+      inject: (socket) => {
+        injector.injectConnection(socket);
+      },
+      metrics: o.metrics,
+      logger: parts.logger,
+      clock: o.clock,
+      ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
+    });
+  };
+  const tlsListener = (o.tlsRef.listener = listenerFor(server, 'grpc'));
+  const istio = istioServer !== undefined && config.istio !== undefined ? config.istio.listen : undefined;
+  const istioListener =
+    istio !== undefined && istioServer !== undefined ? listenerFor(istioServer, 'istio') : undefined;
+  if (istioListener !== undefined) o.tlsRef.istio = istioListener;
+  const tlsListeners = istioListener !== undefined ? [tlsListener, istioListener] : [tlsListener];
   try {
-    grpcPort = await tlsListener.listen(config.listen.host, config.listen.port);
+    const grpcPort = await tlsListener.listen(config.listen.host, config.listen.port);
+    if (istio === undefined || istioListener === undefined) return { grpcPort, tlsListeners };
+    const istioPort = await istioListener.listen(istio.host, istio.port);
+    return { grpcPort, istioPort, tlsListeners };
   } catch (err) {
-    tlsListener.close();
+    for (const l of tlsListeners) l.close();
     throw err;
   }
-  const istio = await listenIstio(config, {
-    pair,
-    inject: (socket) => {
-      injector.injectConnection(socket);
-    },
-    metrics: o.metrics,
-    logger: parts.logger,
-    clock: o.clock,
-    ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
-  }).catch((err: unknown) => {
-    tlsListener.close();
-    throw err;
-  });
-  if (istio === undefined) return { grpcPort, tlsListeners: [tlsListener] };
-  o.tlsRef.istio = istio.listener;
-  return { grpcPort, istioPort: istio.port, tlsListeners: [tlsListener, istio.listener] };
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

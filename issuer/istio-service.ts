@@ -1,7 +1,6 @@
 // The Istio CA API's part of a serving process (--istio-listen): its certifier and authenticator,
-// the service on the gRPC server, and its own TLS listener. main.ts wires these; nothing here runs
+// the service on its own gRPC server (bound by grpc-bind.ts). main.ts wires these; nothing here runs
 // without config.istio.
-import type { Duplex } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type LeafPolicy } from '../ca/index.js';
@@ -9,13 +8,7 @@ import type { Authenticator } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
 import type { IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
-import {
-  createIstioCaHandlers,
-  createTlsListener,
-  loadIstioCaService,
-  type RejectionLog,
-} from './grpc/index.js';
-import type { TlsListener } from './grpc/index.js';
+import { createIstioCaHandlers, loadIstioCaService, type RejectionLog } from './grpc/index.js';
 import { createNodeImpersonationCheck, type NodeImpersonationCheck } from './impersonation.js';
 import { createIstioCertifier, type IstioCertify, type IstioCertifyResult } from './istio-certify.js';
 import type { IssuerMetrics } from './metrics.js';
@@ -108,7 +101,7 @@ export async function openIstio(
   };
 }
 
-/** Adds IstioCertificateService to `server` (served on every listener the server has). */
+/** Adds IstioCertificateService to `server` (the --istio-listen port's own gRPC server). */
 export function addIstioService(
   server: grpc.Server,
   parts: IstioParts,
@@ -132,34 +125,4 @@ export function addIstioService(
       ...(o.maxCallMs !== undefined ? { maxCallMs: o.maxCallMs } : {}),
     }),
   );
-}
-
-/** The TLS listener of --istio-listen (TLS ≥ 1.2, ALPN h2), handing connections to the same gRPC server. */
-export async function listenIstio(
-  config: IssuerConfig,
-  o: {
-    readonly pair: { readonly certPem: string; readonly keyPem: string };
-    readonly inject: (socket: Duplex) => void;
-    readonly metrics: IssuerMetrics;
-    readonly logger: Logger;
-    readonly clock: Clock;
-    readonly prefaceTimeoutMs?: number;
-  },
-): Promise<{ listener: TlsListener; port: number } | undefined> {
-  if (config.istio === undefined) return undefined;
-  const listener = createTlsListener({
-    cert: o.pair.certPem,
-    key: o.pair.keyPem,
-    inject: o.inject,
-    metrics: o.metrics,
-    logger: o.logger,
-    clock: o.clock,
-    ...(o.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: o.prefaceTimeoutMs } : {}),
-  });
-  try {
-    return { listener, port: await listener.listen(config.istio.listen.host, config.istio.listen.port) };
-  } catch (err) {
-    listener.close();
-    throw err;
-  }
 }

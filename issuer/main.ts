@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Scheduler } from '../ca/index.js';
@@ -7,14 +6,11 @@ import { createAuthenticator } from './authn-factory.js';
 import { createCertifier, type Certify } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource, type CredentialSource } from './credentials.js';
-import { GRPC_SERVER_OPTIONS, createIdentityHandlers, loadIdentityService } from './grpc/index.js';
-import { createAdmissionControl, type AdmissionControl } from './grpc/index.js';
-import { createRejectionLog, type RejectionLog } from './grpc/index.js';
 import { type TlsListener } from './grpc/index.js';
 import { createIssuerHealth, type IssuerHealth } from './health.js';
-import { addIstioService, openIstio, type IstioParts } from './istio-service.js';
+import { openIstio, type IstioParts } from './istio-service.js';
 import type { KubeConnection } from '../trust-bundles/index.js';
-import { bindGrpcServer } from './grpc-bind.js';
+import { bindGrpcServer, createGrpcServers, grpcServersOf, type GrpcServers } from './grpc-bind.js';
 import { createIssuanceLedger, issuanceObserver, type IssuanceLedger } from './ledger.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
 import { credentialReady, type Readiness } from './readiness.js';
@@ -67,13 +63,10 @@ export interface StartIssuerDeps {
 }
 
 /** What a running issuer closes on shutdown (or when its start fails half-way). */
-interface IssuerParts {
+interface IssuerParts extends GrpcServers {
   readonly logger: Logger;
   readonly health: IssuerHealth;
   readonly servingTls: ServingTls | undefined;
-  readonly admission: AdmissionControl;
-  readonly rejectionLog: RejectionLog;
-  readonly server: grpc.Server;
   readonly credentials: CredentialSource;
   readonly authenticator: Authenticator;
   readonly istio: IstioParts | undefined;
@@ -166,7 +159,7 @@ async function startService<R extends Readiness>(
     ledger,
     csrCache: caches.csr,
   });
-  const grpcServer = createGrpcServer(config, deps, { certify, istio, logger, metrics, health });
+  const grpcServer = createGrpcServers(config, deps, { certify, istio, logger, metrics, health });
   const parts: IssuerParts = { logger, health, servingTls, credentials, authenticator, istio, ...grpcServer };
   const bound = await bindGrpcServer(config, deps, parts, { metrics, clock, tlsRef }).catch(
     async (err: unknown) => {
@@ -303,57 +296,12 @@ function openAuthenticator(
   });
 }
 
-/** The gRPC server (not yet bound): admission control, the Identity service and health. */
-function createGrpcServer(
-  config: IssuerConfig,
-  deps: StartIssuerDeps,
-  o: {
-    readonly certify: Certify;
-    readonly istio: IstioParts | undefined;
-    readonly logger: Logger;
-    readonly metrics: IssuerMetrics;
-    readonly health: IssuerHealth;
-  },
-): { server: grpc.Server; admission: AdmissionControl; rejectionLog: RejectionLog } {
-  const { logger, metrics } = o;
-  // one rate for the lines of every rejected call, whichever of the two ended it
-  const rejectionLog = createRejectionLog({ logger, clock: deps.clock ?? systemClock });
-  const admission = createAdmissionControl({
-    maxInFlight: config.maxInFlight,
-    maxInFlightPerPeer: config.maxInFlightPerPeer,
-    logger,
-    metrics,
-    rejectionLog,
-    ...(deps.messageTimeoutMs !== undefined ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
-  });
-  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, interceptors: [admission.interceptor] });
-  server.addService(
-    loadIdentityService(),
-    createIdentityHandlers({
-      certify: o.certify,
-      logger,
-      metrics,
-      wallClock: systemClock,
-      rejectionLog,
-      ...(deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {}),
-      ...(config.renewalHint !== undefined ? { renewalHint: config.renewalHint } : {}),
-      ...(deps.random !== undefined ? { random: deps.random } : {}),
-    }),
-  );
-  if (o.istio !== undefined) {
-    const maxCallMs = deps.maxCallMs !== undefined ? { maxCallMs: deps.maxCallMs } : {};
-    addIstioService(server, o.istio, { config, logger, metrics, rejectionLog, ...maxCallMs });
-  }
-  o.health.service.addToServer(server);
-  return { server, admission, rejectionLog };
-}
-
 /** A start that failed half-way: closes what was opened. */
 async function closeIssuerParts(parts: IssuerParts): Promise<void> {
   parts.servingTls?.close();
   parts.admission.close();
   parts.rejectionLog.close();
-  parts.server.forceShutdown();
+  for (const s of grpcServersOf(parts)) s.forceShutdown();
   parts.health.close();
   await parts.credentials.close();
   await parts.authenticator.close?.();
@@ -367,7 +315,8 @@ async function drainIssuer(
   admin: FastifyInstance | undefined,
   graceMs: number,
 ): Promise<void> {
-  const { logger, admission, server } = parts;
+  const { logger, admission } = parts;
+  const servers = grpcServersOf(parts);
   parts.health.drain();
   parts.servingTls?.close();
   for (const l of tlsListeners) l.close();
@@ -378,14 +327,18 @@ async function drainIssuer(
       // grpc-js's forceShutdown() only destroys connections it tracks for channelz (disabled
       // here), so the calls still in progress are ended one by one first
       admission.cancelAll();
-      server.forceShutdown();
+      for (const s of servers) s.forceShutdown();
       for (const l of tlsListeners) l.destroyAll();
       resolve();
     }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
+    // both servers (Certify's and the Istio API's) drain together
+    let left = servers.length;
+    for (const s of servers)
+      s.tryShutdown(() => {
+        if (--left > 0) return;
+        clearTimeout(force);
+        resolve();
+      });
   });
   await admin?.close();
   admission.close();

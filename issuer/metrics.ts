@@ -18,7 +18,7 @@ export interface IssuerMetrics {
   /** calls whose headers arrived and whose request has not yet (they hold no in-flight slot) */
   readonly awaitingRequest: Gauge<'api'>;
   /** connections to the TLS listener by how they ended up (h2, no_alpn, alpn_refused, …) */
-  readonly tlsConnections: Counter<'outcome'>;
+  readonly tlsConnections: Counter<'outcome' | 'listener'>;
   /** TokenReview requests sent to the API server, by result (authenticated, rejected, unavailable) */
   readonly tokenReviews: Counter<'result'>;
   /** tokens answered without a TokenReview request, by reason (cache_hit, cached_failure, …) */
@@ -87,8 +87,8 @@ export function createIssuerMetrics(
     }),
     tlsConnections: new Counter({
       name: 'lanyard_tls_connections_total',
-      help: 'TLS connections to the gRPC listener by outcome: h2, no_alpn (served); alpn_refused, handshake_failed, not_http2, preface_timeout (refused)',
-      labelNames: ['outcome'],
+      help: 'TLS connections by listener (grpc: --listen, istio: --istio-listen) and outcome: h2, no_alpn (served); alpn_refused, handshake_failed, not_http2, preface_timeout (refused)',
+      labelNames: ['outcome', 'listener'],
       registers: [registry],
     }),
     tokenReviews: new Counter({

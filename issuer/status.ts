@@ -6,7 +6,7 @@ import {
   type Clock,
   type IdentityDomain,
 } from '../ca/index.js';
-import type { HostPort, IssuerConfig } from './config.js';
+import { formatHostPort, type HostPort, type IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
 import type { IssuerStatus, ServedApisStatus, ServingTlsStatus } from '../trust-bundles/index.js';
 import type { IssuanceLedger } from './ledger.js';
@@ -123,8 +123,7 @@ export function servedApis(config: ApisConfig, bound: BoundPorts = {}): ServedAp
 }
 
 function hostPort(at: HostPort, boundPort: number | undefined): string {
-  const host = at.host.includes(':') ? `[${at.host}]` : at.host;
-  return `${host}:${boundPort ?? at.port}`;
+  return formatHostPort(at.host, boundPort ?? at.port);
 }
 
 /** The status reporter of `lanyard serve` (one process, or a cluster primary) as its config sets it up. */

@@ -230,7 +230,9 @@ export function adminGet(topo: Topology, host: Host, url: string): string {
 /** lanyard_tls_connections_total by outcome, from a /metrics text. */
 export function tlsConnectionCounts(metrics: string): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const m of metrics.matchAll(/^lanyard_tls_connections_total\{outcome="([a-z0-9_]+)"\} (\d+)/gm))
+  for (const m of metrics.matchAll(
+    /^lanyard_tls_connections_total\{outcome="([a-z0-9_]+)",listener="grpc"\} (\d+)/gm,
+  ))
     counts[m[1] as string] = Number(m[2]);
   return counts;
 }

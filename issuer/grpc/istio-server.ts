@@ -1,15 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
+import { InvalidRequestError, type Clock } from '../../ca/index.js';
+import { InvalidTokenError } from '../authn/index.js';
 import { IstioRequestError } from '../errors.js';
 import type { IstioCertify } from '../istio-certify.js';
 import type { IssuerMetrics } from '../metrics.js';
-import { CallLimits, deadlineExceeded, timeLimitMs } from './call-limits.js';
 import { createCallLog, nextReqId, type CallLog, type HandledCall } from './call-log.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
 import { MAX_CALL_MS, protoPath } from './server.js';
-import { ERROR_CODE_TRAILER, toIstioGrpcError } from './status.js';
+import { toIstioGrpcError } from './status.js';
+import { refuseCall, runUnaryCall, undecodableRefusal, withTolerantDecoder } from './unary.js';
 
 export const CREATE_CERTIFICATE_METHOD = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
@@ -29,8 +30,6 @@ export interface IstioCertificateResponseMessage {
   cert_chain: readonly string[];
 }
 
-const UNDECODABLE = Symbol('undecodable IstioCertificateRequest');
-
 /** The IstioCertificateService definition from istio-ca.proto (a message that does not decode reaches the handler as a marker). */
 export function loadIstioCaService(): grpc.ServiceDefinition {
   const def = protoLoader.loadSync(protoPath('istio-ca.proto'), {
@@ -43,22 +42,7 @@ export function loadIstioCaService(): grpc.ServiceDefinition {
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
   };
-  const service = pkg.istio.v1.auth.IstioCertificateService.service;
-  const method = service.CreateCertificate as grpc.MethodDefinition<unknown, unknown>;
-  const decode = method.requestDeserialize;
-  return {
-    ...service,
-    CreateCertificate: {
-      ...method,
-      requestDeserialize: (bytes: Buffer): unknown => {
-        try {
-          return decode(bytes);
-        } catch {
-          return { [UNDECODABLE]: true };
-        }
-      },
-    },
-  };
+  return withTolerantDecoder(pkg.istio.v1.auth.IstioCertificateService.service, 'CreateCertificate');
 }
 
 export interface IstioCaServiceOptions {
@@ -101,33 +85,27 @@ export function createIstioCaHandlers(o: IstioCaServiceOptions): grpc.UntypedSer
 
   function createCertificate(call: CreateCall, callback: CreateCallback): void {
     const handled: HandledCall = { started: process.hrtime.bigint(), reqId: nextReqId(), identity: '' };
-    if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
-      const err = new InvalidRequestError(
-        'ERR_INVALID_REQUEST',
-        'the request is not an IstioCertificateRequest message',
-      );
-      refuse(ctx, handled, err, callback);
-      return;
-    }
-    void handle(ctx, call, callback, handled);
+    const undecodable = undecodableRefusal(call.request, 'IstioCertificateRequest');
+    if (undecodable !== undefined) refuseCall(ctx.calls, handled, undecodable, callback);
+    else void handle(ctx, call, callback, handled);
   }
 
   return { CreateCertificate: createCertificate as grpc.handleUnaryCall<unknown, unknown> };
 }
 
-function refuse(ctx: HandlerContext, call: HandledCall, err: unknown, callback: CreateCallback): void {
-  const mapped = ctx.calls.refused(call, err);
-  const trailers = new grpc.Metadata();
-  trailers.set(ERROR_CODE_TRAILER, mapped.code);
-  callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
-}
-
-/** The `authorization: Bearer <token>` header's token (empty when absent or of another scheme). */
+/**
+ * The `authorization: Bearer <token>` header's token; empty when the header is absent (the use case
+ * refuses that with reason `missing`). A header that is there but not `Bearer <token>` (another
+ * scheme, spaces in the token, no token) is refused here: ERR_TOKEN_INVALID, reason `malformed`.
+ */
 export function bearerToken(md: grpc.Metadata): Buffer {
   const value = md.get('authorization')[0];
-  const text = typeof value === 'string' ? value : value?.toString('latin1');
-  const m = text === undefined ? null : /^Bearer +(\S+)\s*$/i.exec(text);
-  return m?.[1] === undefined ? Buffer.alloc(0) : Buffer.from(m[1], 'latin1');
+  if (value === undefined) return Buffer.alloc(0);
+  const text = typeof value === 'string' ? value : value.toString('latin1');
+  const m = /^Bearer +(\S+)\s*$/i.exec(text);
+  if (m?.[1] === undefined)
+    throw new InvalidTokenError('the authorization header is not "Bearer <token>"', { reason: 'malformed' });
+  return Buffer.from(m[1], 'latin1');
 }
 
 /** The `clusterid` header must be absent, empty or this issuer's cluster: ERR_CLUSTER_UNKNOWN otherwise. */
@@ -159,25 +137,22 @@ async function handle(
   callback: CreateCallback,
   handled: HandledCall,
 ): Promise<void> {
-  const limits = new CallLimits(call, handled.started, timeLimitMs(ctx.wallClock, ctx.maxCallMs, call));
-  try {
-    checkCluster(call.metadata, ctx.cluster);
-    const result = await ctx.certify(readInput(call.request, call.metadata), limits);
-    if (limits.ended()) throw deadlineExceeded(undefined);
-    callback(null, { cert_chain: result.certChain });
-    ctx.calls.certified(
-      { ...handled, identity: result.identity.spiffeId },
-      {
-        authn: `${result.caller.namespace}/${result.caller.name}`,
-        serial: result.leaf.serialHex,
-        notAfter: result.leaf.notAfter.toISOString(),
-        issuerSkid: result.issuerSkid,
-      },
-    );
-  } catch (err) {
-    const late = limits.timedOut() && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
-    refuse(ctx, handled, late ? deadlineExceeded(err) : err, callback);
-  } finally {
-    limits.close();
-  }
+  await runUnaryCall(ctx, call, callback, handled, {
+    run(limits) {
+      checkCluster(call.metadata, ctx.cluster);
+      return ctx.certify(readInput(call.request, call.metadata), limits);
+    },
+    answer(result) {
+      callback(null, { cert_chain: result.certChain });
+      ctx.calls.certified(
+        { ...handled, identity: result.identity.spiffeId },
+        {
+          authn: `${result.caller.namespace}/${result.caller.name}`,
+          serial: result.leaf.serialHex,
+          notAfter: result.leaf.notAfter.toISOString(),
+          issuerSkid: result.issuerSkid,
+        },
+      );
+    },
+  });
 }

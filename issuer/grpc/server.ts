@@ -4,14 +4,13 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { InternalError, InvalidRequestError, LanyardError, type Clock } from '../../ca/index.js';
+import { InternalError, type Clock } from '../../ca/index.js';
 import type { Certify } from '../certify.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { validUntilFor, type RenewalHint } from '../renewal-hint.js';
 import { createCallLog, nextReqId, type CallLog, type HandledCall } from './call-log.js';
-import { CallLimits, deadlineExceeded, timeLimitMs } from './call-limits.js';
 import { createRejectionLog, type RejectionLog } from './rejection-log.js';
-import { ERROR_CODE_TRAILER } from './status.js';
+import { refuseCall, runUnaryCall, undecodableRefusal, withTolerantDecoder } from './unary.js';
 
 /** Largest request accepted, bytes (a CSR and a token are a few KiB). */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -43,9 +42,6 @@ export function protoPath(file: string): string {
   return found;
 }
 
-/** What the server's decoder hands the handler for a message that is not a CertifyRequest. */
-const UNDECODABLE = Symbol('undecodable CertifyRequest');
-
 export function loadIdentityService(): grpc.ServiceDefinition {
   const def = protoLoader.loadSync(identityProtoPath(), {
     keepCase: true,
@@ -56,25 +52,8 @@ export function loadIdentityService(): grpc.ServiceDefinition {
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     io: { linkerd: { proxy: { identity: { Identity: grpc.ServiceClientConstructor } } } };
   };
-  const service = pkg.io.linkerd.proxy.identity.Identity.service;
-  const method = service.Certify as grpc.MethodDefinition<unknown, unknown>;
-  // grpc-js answers a message its decoder throws on with INTERNAL, before any handler or
-  // interceptor hook sees it. Bytes that are not a CertifyRequest are a malformed request: the
-  // decoder hands the handler a marker instead, and the handler answers INVALID_ARGUMENT.
-  const decode = method.requestDeserialize;
-  return {
-    ...service,
-    Certify: {
-      ...method,
-      requestDeserialize: (bytes: Buffer): unknown => {
-        try {
-          return decode(bytes);
-        } catch {
-          return { [UNDECODABLE]: true };
-        }
-      },
-    },
-  };
+  // bytes that are not a CertifyRequest: INVALID_ARGUMENT from the handler, not grpc-js's INTERNAL
+  return withTolerantDecoder(pkg.io.linkerd.proxy.identity.Identity.service, 'Certify');
 }
 
 export interface IdentityServiceOptions {
@@ -133,26 +112,12 @@ export function createIdentityHandlers(o: IdentityServiceOptions): grpc.UntypedS
       reqId: nextReqId(),
       identity: typeof call.request.identity === 'string' ? call.request.identity.slice(0, 256) : '',
     };
-    if ((call.request as { [UNDECODABLE]?: true })[UNDECODABLE] === true) {
-      refuse(
-        ctx,
-        handled,
-        new InvalidRequestError('ERR_INVALID_REQUEST', 'the request is not a CertifyRequest message'),
-        callback,
-      );
-      return;
-    }
-    void handle(ctx, call, callback, handled);
+    const undecodable = undecodableRefusal(call.request, 'CertifyRequest');
+    if (undecodable !== undefined) refuseCall(ctx.calls, handled, undecodable, callback);
+    else void handle(ctx, call, callback, handled);
   }
 
   return { Certify: certify as grpc.handleUnaryCall<unknown, unknown> };
-}
-
-function refuse(ctx: HandlerContext, call: HandledCall, err: unknown, callback: CertifyCallback): void {
-  const mapped = ctx.calls.refused(call, err);
-  const trailers = new grpc.Metadata();
-  trailers.set(ERROR_CODE_TRAILER, mapped.code);
-  callback({ code: mapped.grpcCode, details: mapped.message, metadata: trailers });
 }
 
 async function handle(
@@ -161,46 +126,41 @@ async function handle(
   callback: CertifyCallback,
   handled: HandledCall,
 ): Promise<void> {
-  const limits = new CallLimits(call, handled.started, timeLimitMs(ctx.wallClock, ctx.maxCallMs, call));
   const req = call.request;
-  try {
-    const result = await ctx.certify(
-      {
-        identity: typeof req.identity === 'string' ? req.identity : '',
-        token: req.token ?? Buffer.alloc(0),
-        csr: req.certificate_signing_request ?? Buffer.alloc(0),
-      },
-      limits,
-    );
-    if (limits.ended()) throw deadlineExceeded(undefined);
-    // notAfter, or earlier while a renewal hint brings renewals forward (at the call's own `now`)
-    const validUntil = validUntilFor({
-      now: result.now,
-      notAfter: result.leaf.notAfter,
-      hint: ctx.renewalHint,
-      random: ctx.random,
-    });
-    const validUntilMs = validUntil.getTime();
-    callback(null, {
-      leaf_certificate: result.leaf.der,
-      // the credential's chain, computed once; grpc-js only reads it
-      intermediate_certificates: result.leaf.intermediates as Buffer[],
-      valid_until: { seconds: Math.floor(validUntilMs / 1000), nanos: (validUntilMs % 1000) * 1e6 },
-    });
-    ctx.calls.certified(handled, {
-      authn: result.identity.spiffeId,
-      serial: result.leaf.serialHex,
-      notAfter: result.leaf.notAfter.toISOString(),
-      ...(validUntilMs !== result.leaf.notAfter.getTime() ? { validUntil: validUntil.toISOString() } : {}),
-      issuerSkid: result.issuerSkid,
-    });
-  } catch (err) {
-    // whatever a stage threw once the call ran out of time, the answer is that
-    const late = limits.timedOut() && !(err instanceof LanyardError && err.code === 'ERR_DEADLINE_EXCEEDED');
-    refuse(ctx, handled, late ? deadlineExceeded(err) : err, callback);
-  } finally {
-    limits.close();
-  }
+  await runUnaryCall(ctx, call, callback, handled, {
+    run: (limits) =>
+      ctx.certify(
+        {
+          identity: typeof req.identity === 'string' ? req.identity : '',
+          token: req.token ?? Buffer.alloc(0),
+          csr: req.certificate_signing_request ?? Buffer.alloc(0),
+        },
+        limits,
+      ),
+    answer(result) {
+      // notAfter, or earlier while a renewal hint brings renewals forward (at the call's own `now`)
+      const validUntil = validUntilFor({
+        now: result.now,
+        notAfter: result.leaf.notAfter,
+        hint: ctx.renewalHint,
+        random: ctx.random,
+      });
+      const validUntilMs = validUntil.getTime();
+      callback(null, {
+        leaf_certificate: result.leaf.der,
+        // the credential's chain, computed once; grpc-js only reads it
+        intermediate_certificates: result.leaf.intermediates as Buffer[],
+        valid_until: { seconds: Math.floor(validUntilMs / 1000), nanos: (validUntilMs % 1000) * 1e6 },
+      });
+      ctx.calls.certified(handled, {
+        authn: result.identity.spiffeId,
+        serial: result.leaf.serialHex,
+        notAfter: result.leaf.notAfter.toISOString(),
+        ...(validUntilMs !== result.leaf.notAfter.getTime() ? { validUntil: validUntil.toISOString() } : {}),
+        issuerSkid: result.issuerSkid,
+      });
+    },
+  });
 }
 
 export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {

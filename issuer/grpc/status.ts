@@ -132,14 +132,18 @@ export function toGrpcError(err: unknown): MappedError {
 }
 
 /**
- * The Istio CA API's table (CreateCertificate): the one above, except that every refusal of the CSR
- * (its key or its names) is INVALID_ARGUMENT, as istiod and istio-csr answer it.
+ * The Istio CA API's table (CreateCertificate): the one above, except that every refusal of the CSR's
+ * key is INVALID_ARGUMENT, as istiod and istio-csr answer a bad CSR. The CSR's names are refused with
+ * ERR_CSR_IDENTITY (INVALID_ARGUMENT already); ERR_CSR_NAMES is Certify's alone, so it has no entry.
+ * Kept from the table above, on purpose: ERR_IDENTITY_INVALID and ERR_NAME_CONSTRAINTS stay
+ * PERMISSION_DENIED (the identity comes from the verified token, not the request: the caller cannot
+ * fix it by asking differently, and INVALID_ARGUMENT would call a well-formed request malformed);
+ * ERR_DEADLINE_EXCEEDED stays DEADLINE_EXCEEDED. docs/api.md lists them.
  */
 const ISTIO_OVERRIDES: Partial<Record<ErrorCode, status>> = {
   ERR_CSR_WEAK_KEY: status.INVALID_ARGUMENT,
   ERR_CSR_UNSUPPORTED_KEY: status.INVALID_ARGUMENT,
   ERR_KEY_NOT_ALLOWED: status.INVALID_ARGUMENT,
-  ERR_CSR_NAMES: status.INVALID_ARGUMENT,
 };
 
 export function toIstioGrpcError(err: unknown): MappedError {

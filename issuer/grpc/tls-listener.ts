@@ -10,7 +10,7 @@
 // What a connection must do to reach grpc-js: complete a handshake (TLS 1.2 or 1.3; no client
 // certificate is asked for, authentication is the token), negotiate `h2` or no ALPN protocol at all
 // (anything else gets the no_application_protocol alert), and send the HTTP/2 client preface within
-// `prefaceTimeoutMs`. Every refusal is counted (`lanyard_tls_connections_total{outcome}`) and logged
+// `prefaceTimeoutMs`. Every refusal is counted (`lanyard_tls_connections_total{outcome,listener}`) and logged
 // at most once per peer address per minute.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -31,7 +31,12 @@ export type TlsOutcome =
   | 'not_http2' // the first bytes after the handshake were not the HTTP/2 preface (HTTP/1.1, garbage)
   | 'preface_timeout';
 
+/** Which port a listener serves; the `listener` label of lanyard_tls_connections_total. */
+export type TlsListenerName = 'grpc' | 'istio';
+
 export interface TlsListenerOptions {
+  /** grpc: the Certify port (--listen); istio: the Istio CA API's (--istio-listen) */
+  readonly listener: TlsListenerName;
   /** the serving certificate chain and key (PEM) */
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
@@ -62,12 +67,14 @@ const LOG_LINES_PER_MINUTE = 60;
 
 export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const prefaceTimeoutMs = o.prefaceTimeoutMs ?? 10_000;
-  const counter = o.metrics.tlsConnections;
+  const count = (outcome: TlsOutcome): void => {
+    o.metrics.tlsConnections.labels({ outcome, listener: o.listener }).inc();
+  };
   const pending = new Set<TLSSocket>();
   // every TCP connection, from accept (handshakes included) until it closes
   const open = new Set<Socket>();
   const state = { closed: false };
-  const refused = createRefusalLog(o);
+  const refused = createRefusalLog(o, count);
 
   const server: Server = createServer({
     ...pairOptions(o),
@@ -93,7 +100,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       socket.destroy();
       return;
     }
-    awaitPreface(socket, { pending, prefaceTimeoutMs, refused, counter, inject: o.inject });
+    awaitPreface(socket, { pending, prefaceTimeoutMs, refused, count, inject: o.inject });
   });
 
   return {
@@ -116,14 +123,16 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
 type Refused = (outcome: TlsOutcome, peer: string | undefined, detail: Record<string, unknown>) => void;
 
 /** Counts each refusal; logs one warning per peer address per minute, however many connections it makes. */
-function createRefusalLog(o: Pick<TlsListenerOptions, 'metrics' | 'clock' | 'logger'>): Refused {
-  const counter = o.metrics.tlsConnections;
+function createRefusalLog(
+  o: Pick<TlsListenerOptions, 'clock' | 'logger' | 'listener'>,
+  count: (outcome: TlsOutcome) => void,
+): Refused {
   const lastLogged = new Map<string, number>();
   // and in all, whatever the number of peers: at most LOG_LINES_PER_MINUTE lines a minute
   let windowStart = -Infinity;
   let windowLines = 0;
   return (outcome, peer, detail) => {
-    counter.labels(outcome).inc();
+    count(outcome);
     const key = peer ?? 'unknown';
     const now = o.clock.now().getTime();
     const last = lastLogged.get(key);
@@ -136,7 +145,7 @@ function createRefusalLog(o: Pick<TlsListenerOptions, 'metrics' | 'clock' | 'log
     if (lastLogged.size >= LOG_PEERS_MAX) lastLogged.clear();
     lastLogged.set(key, now);
     o.logger.warn(
-      { event: 'tls_refused', outcome, peer: key, ...detail },
+      { event: 'tls_refused', listener: o.listener, outcome, peer: key, ...detail },
       'a TLS connection was refused (logged once per peer per minute; counted in lanyard_tls_connections_total)',
     );
   };
@@ -179,7 +188,7 @@ function awaitPreface(
     readonly pending: Set<TLSSocket>;
     readonly prefaceTimeoutMs: number;
     readonly refused: Refused;
-    readonly counter: IssuerMetrics['tlsConnections'];
+    readonly count: (outcome: TlsOutcome) => void;
     readonly inject: (connection: Duplex) => void;
   },
 ): void {
@@ -215,7 +224,7 @@ function awaitPreface(
     }
     if (seen.length < CLIENT_PREFACE.length) return;
     done();
-    o.counter.labels(outcome).inc();
+    o.count(outcome);
     socket.unshift(seen);
     // Node's http2 server refuses a TLS socket whose ALPN result is not h2 (its 'unknownProtocol'
     // path). This one negotiated h2 or nothing, and has just sent the HTTP/2 preface: it speaks

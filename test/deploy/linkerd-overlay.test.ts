@@ -261,7 +261,7 @@ for (const o of OVERLAYS.filter((x) => x.dropIn)) {
         PROXY_TOKEN_AUDIENCE,
       ]);
       const metrics = await (await fetch(`${pod.admin}/metrics`)).text();
-      assert.match(metrics, /^lanyard_tls_connections_total\{outcome="no_alpn"\} [1-9]/m);
+      assert.match(metrics, /^lanyard_tls_connections_total\{outcome="no_alpn",listener="grpc"\} [1-9]/m);
       assert.match(metrics, /^lanyard_requests_total\{api="Certify",result="OK"\} [1-9]/m);
     });
 
@@ -375,6 +375,9 @@ describe('overlays/linkerd-east: a serving Certificate a proxy cannot use is cau
     await waitFor(() => events(pod, 'tls_refused').length > 0, 'tls_refused', 5_000);
     assert.equal(events(pod, 'tls_refused')[0]?.outcome, 'handshake_failed');
     const metrics = await (await fetch(`${pod.admin}/metrics`)).text();
-    assert.match(metrics, /^lanyard_tls_connections_total\{outcome="handshake_failed"\} [1-9]/m);
+    assert.match(
+      metrics,
+      /^lanyard_tls_connections_total\{outcome="handshake_failed",listener="grpc"\} [1-9]/m,
+    );
   });
 });

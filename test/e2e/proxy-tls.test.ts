@@ -145,9 +145,10 @@ for (const workers of [1, 2]) {
       const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
       const count = (outcome: string): number =>
         Number(
-          new RegExp(`^lanyard_tls_connections_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(
-            metrics,
-          )?.[1] ?? 0,
+          new RegExp(
+            `^lanyard_tls_connections_total\\{outcome="${outcome}",listener="grpc"\\} (\\d+)`,
+            'm',
+          ).exec(metrics)?.[1] ?? 0,
         );
       assert.ok(count('alpn_refused') >= 1, metrics);
       assert.ok(count('not_http2') >= 2, metrics);

@@ -1,21 +1,25 @@
+// The two gRPC servers of `serve --tls-cert … --istio-listen`: each port serves only its own API, and
+// one admission control (one in-flight budget) covers both.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import pino from 'pino';
-import { DEFAULT_IDENTITY_DOMAIN, DEFAULT_LEAF_POLICY, type IssuerCredential } from '../../ca/index.js';
-import { createStaticCredentialSource } from '../../issuer/credentials.js';
-import { createAdmissionControl } from '../../issuer/grpc/admission.js';
-import { createIstioCaHandlers, loadIstioCaService } from '../../issuer/grpc/istio-server.js';
+import { systemClock } from '../../ca/index.js';
+import { createIssuerLogger, startIssuer, type RunningIssuer } from '../../issuer/index.js';
 import { protoPath } from '../../issuer/grpc/server.js';
-import { createIstioCertifier } from '../../issuer/istio-certify.js';
-import { createIssuerMetrics } from '../../issuer/metrics.js';
 import { scriptedAuthenticator } from '../support/authn.js';
 import { defer } from '../support/cleanup.js';
-import { FakeClock, HOUR } from '../support/clock.js';
+import { createIdentityClient, grpcCodeOf, testConfig, writeIssuerDir } from '../support/issuer.js';
 import { istioCsr } from '../support/istio-csr.js';
-import { csrKey, testPki } from '../support/pki.js';
+import { csrKey, makeCsr, testPki } from '../support/pki.js';
+import { testDir } from '../support/temp-dir.js';
+import { testCert } from '../support/tls-cert.js';
 import { waitFor } from '../support/wait.js';
+
+const ID = 'web.default.serviceaccount.identity.linkerd.cluster.local';
 
 type CreateClient = grpc.Client & {
   CreateCertificate(
@@ -25,79 +29,139 @@ type CreateClient = grpc.Client & {
   ): grpc.ClientUnaryCall;
 };
 
-describe('admission control of CreateCertificate', () => {
-  it('shares the in-flight limit and counts a shed call under api="CreateCertificate"', async (ctx) => {
-    const clock = new FakeClock('2026-06-01T00:00:00Z');
-    const pki = await testPki({ now: clock.now(), issuerLifetimeMs: 48 * HOUR, clusters: ['east'] });
-    const cred: IssuerCredential | undefined = pki.issuers.east?.credential;
-    assert.ok(cred);
-    const metrics = createIssuerMetrics({ defaultMetrics: false });
-    const logger = pino({ level: 'silent' });
-    const authn = scriptedAuthenticator();
-    const certify = createIstioCertifier({
-      clock,
-      credentials: createStaticCredentialSource(cred),
-      authenticator: authn,
-      policy: DEFAULT_LEAF_POLICY,
-      domain: DEFAULT_IDENTITY_DOMAIN,
-      maxTtlMs: 24 * HOUR,
+async function start(t: TestContext, o: { maxInFlight?: number } = {}) {
+  const pki = await testPki({ now: systemClock.now() });
+  const dir = testDir(t);
+  writeIssuerDir(dir, pki);
+  const serving = testCert('server', 'istio-admission');
+  const tls = { certPath: join(dir, 'serving.crt'), keyPath: join(dir, 'serving.key') };
+  writeFileSync(tls.keyPath, serving.keyPem, { mode: 0o600 });
+  writeFileSync(tls.certPath, serving.certPem);
+  const istio = {
+    listen: { host: '127.0.0.1', port: 0 },
+    tokenAudience: 'istio-ca',
+    trustedNodeAccounts: [],
+    maxTtlMs: 24 * 3600_000,
+  };
+  const limits = o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {};
+  const config = { ...testConfig(dir, limits), tls, istio };
+  const sink = new Writable({
+    write: (_c, _e, cb) => {
+      cb();
+    },
+  });
+  const linkerdAuthn = scriptedAuthenticator();
+  const istioAuthn = scriptedAuthenticator();
+  const issuer: RunningIssuer = await startIssuer(config, {
+    logger: createIssuerLogger(config, sink),
+    authenticator: linkerdAuthn,
+    istioAuthenticator: istioAuthn,
+  });
+  defer(t, () => issuer.shutdown(500));
+  assert.ok(issuer.istioAddress);
+  const creds = (): grpc.ChannelCredentials => grpc.credentials.createSsl(Buffer.from(serving.certPem));
+  const def = protoLoader.loadSync(protoPath('istio-ca.proto'), {
+    keepCase: true,
+    longs: String,
+    defaults: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+  };
+  const istioClient = (port: number): CreateClient => {
+    const c = new pkg.istio.v1.auth.IstioCertificateService(`localhost:${port}`, creds());
+    defer(t, () => {
+      c.close();
     });
-    const admission = createAdmissionControl({ maxInFlight: 1, maxInFlightPerPeer: 1, logger, metrics });
-    defer(ctx, () => {
-      admission.close();
+    return c as unknown as CreateClient;
+  };
+  const linkerdClient = (port: number) => {
+    const c = createIdentityClient(`localhost:${port}`, creds());
+    defer(t, () => {
+      c.close();
     });
-    const server = new grpc.Server({ interceptors: [admission.interceptor] });
-    server.addService(
-      loadIstioCaService(),
-      createIstioCaHandlers({ certify, logger, metrics, wallClock: clock, cluster: 'east' }),
+    return c;
+  };
+  const csr = (
+    await istioCsr({ key: csrKey('p256'), uris: ['spiffe://cluster.local/ns/default/sa/web'] })
+  ).toString();
+  const linkerdCsr = (await makeCsr({ dns: [ID] })).der;
+  const createCertificate = (client: CreateClient): Promise<string> => {
+    const md = new grpc.Metadata();
+    md.set('authorization', 'Bearer sa:default:web');
+    return new Promise((resolve) => {
+      client.CreateCertificate({ csr }, md, (err) => {
+        resolve(err ? (grpc.status[err.code] ?? String(err.code)) : 'OK');
+      });
+    });
+  };
+  const certify = (client: ReturnType<typeof linkerdClient>): Promise<string> =>
+    grpcCodeOf(
+      client.certify({
+        identity: ID,
+        token: Buffer.from('sa:default:web'),
+        certificate_signing_request: linkerdCsr,
+      }),
     );
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => {
-        if (err) reject(err);
-        else resolve(p);
-      });
-    });
-    defer(ctx, () => {
-      server.forceShutdown();
-    });
-    const def = protoLoader.loadSync(protoPath('istio-ca.proto'), {
-      keepCase: true,
-      longs: String,
-      defaults: true,
-    });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
-    };
-    const client = new pkg.istio.v1.auth.IstioCertificateService(
-      `127.0.0.1:${port}`,
-      grpc.credentials.createInsecure(),
-    ) as unknown as CreateClient;
-    defer(ctx, () => {
-      client.close();
-    });
-    const csr = (
-      await istioCsr({ key: csrKey('p256'), uris: ['spiffe://cluster.local/ns/default/sa/web'] })
-    ).toString();
-    const call = (): Promise<string> => {
-      const md = new grpc.Metadata();
-      md.set('authorization', 'Bearer sa:default:web');
-      return new Promise((resolve) => {
-        client.CreateCertificate({ csr }, md, (err) => {
-          resolve(err ? (grpc.status[err.code] ?? String(err.code)) : 'OK');
-        });
-      });
-    };
-    authn.hold();
-    const first = call();
-    await waitFor(() => authn.waiting === 1, 'the first call in flight');
-    const inFlight = (await metrics.inFlight.get()).values.find((v) => v.labels.api === 'CreateCertificate');
+  const ports = { linkerd: issuer.grpcAddress.port, istio: issuer.istioAddress.port };
+  const onIstio = istioClient(ports.istio);
+  const onLinkerd = linkerdClient(ports.linkerd);
+  // the serving files are read asynchronously after start: wait for the first answers
+  await waitFor(async () => (await createCertificate(onIstio)) === 'OK', 'CreateCertificate served');
+  await waitFor(async () => (await certify(onLinkerd)) === 'OK', 'Certify served');
+  return {
+    issuer,
+    ports,
+    istioClient,
+    linkerdClient,
+    createCertificate,
+    certify,
+    linkerdAuthn,
+    istioAuthn,
+    onIstio,
+    onLinkerd,
+  };
+}
+
+describe('the Istio CA API on its own gRPC server', () => {
+  it('each port answers only its own API: Certify on the Istio port and CreateCertificate on the Certify port are UNIMPLEMENTED', async (t) => {
+    const s = await start(t);
+    assert.equal(await s.certify(s.linkerdClient(s.ports.istio)), 'UNIMPLEMENTED');
+    assert.equal(await s.createCertificate(s.istioClient(s.ports.linkerd)), 'UNIMPLEMENTED');
+    assert.equal(await s.createCertificate(s.onIstio), 'OK');
+    assert.equal(await s.certify(s.onLinkerd), 'OK');
+  });
+
+  it('shares one in-flight budget across the two APIs: a held Certify sheds CreateCertificate, and the reverse', async (t) => {
+    const s = await start(t, { maxInFlight: 1 });
+    const before = await requestSamples(s.issuer);
+    s.linkerdAuthn.hold();
+    const heldCertify = s.certify(s.onLinkerd);
+    await waitFor(() => s.linkerdAuthn.waiting === 1, 'Certify in flight');
+    assert.equal(await s.createCertificate(s.onIstio), 'RESOURCE_EXHAUSTED');
+    s.linkerdAuthn.release();
+    assert.equal(await heldCertify, 'OK');
+
+    s.istioAuthn.hold();
+    const heldCreate = s.createCertificate(s.onIstio);
+    await waitFor(() => s.istioAuthn.waiting === 1, 'CreateCertificate in flight');
+    const inFlight = (await s.issuer.metrics.inFlight.get()).values.find(
+      (v) => v.labels.api === 'CreateCertificate',
+    );
     assert.equal(inFlight?.value, 1);
-    assert.equal(await call(), 'RESOURCE_EXHAUSTED');
-    authn.release();
-    assert.equal(await first, 'OK');
-    const samples = (await metrics.requests.get()).values.map(
-      (v) => `${v.labels.api} ${v.labels.result} ${v.value}`,
-    );
-    assert.deepEqual(samples.sort(), ['CreateCertificate OK 1', 'CreateCertificate RESOURCE_EXHAUSTED 1']);
+    assert.equal(await s.certify(s.onLinkerd), 'RESOURCE_EXHAUSTED');
+    s.istioAuthn.release();
+    assert.equal(await heldCreate, 'OK');
+    const after = await requestSamples(s.issuer);
+    const delta = (k: string): number => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    assert.equal(delta('CreateCertificate RESOURCE_EXHAUSTED'), 1);
+    assert.equal(delta('Certify RESOURCE_EXHAUSTED'), 1);
+    assert.equal(delta('CreateCertificate OK'), 1);
+    assert.equal(delta('Certify OK'), 1);
   });
 });
+
+async function requestSamples(issuer: RunningIssuer): Promise<Map<string, number>> {
+  const values = (await issuer.metrics.requests.get()).values;
+  return new Map(values.map((v) => [`${String(v.labels.api)} ${String(v.labels.result)}`, v.value]));
+}

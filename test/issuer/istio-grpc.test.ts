@@ -192,6 +192,25 @@ describe('the CreateCertificate handler (plaintext, in process)', () => {
     });
   }
 
+  it('logs a present but unparsable authorization header with reason malformed, an absent one with missing', async () => {
+    const csr = (await istioCsr({ key: csrKey('p256'), uris: [WEB.spiffeId] })).toString();
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'missing'],
+      [{ authorization: 'Basic c2E6ZGVmYXVsdDp3ZWI=' }, 'malformed'],
+      [{ authorization: 'Bearer sa:default:web extra' }, 'malformed'],
+      [{ authorization: 'Bearer' }, 'malformed'],
+      [{ authorization: 'sa:default:web' }, 'malformed'],
+    ];
+    for (const [headers, reason] of cases) {
+      const before = lines.length;
+      const r = await call({ csr }, headers);
+      assert.equal(grpc.status[r.code], 'UNAUTHENTICATED');
+      assert.equal(r.trailerCode, 'ERR_TOKEN_INVALID');
+      const logged = lines.slice(before).find((l) => l.code === 'ERR_TOKEN_INVALID');
+      assert.equal(logged?.reason, reason, JSON.stringify(headers));
+    }
+  });
+
   it('refuses an RSA-1024 key with INVALID_ARGUMENT (ERR_CSR_WEAK_KEY): a bad CSR, as istiod answers it', async () => {
     const csr = (await istioCsr({ key: rsaKey(1024), uris: [WEB.spiffeId] })).toString();
     const r = await call({ csr });

@@ -91,7 +91,7 @@ describe('the TLS listener', () => {
     const text = await s.issuer.metrics.requestRegistry.getSingleMetricAsString(
       'lanyard_tls_connections_total',
     );
-    assert.match(text, /outcome="not_http2"\} 6$/m);
+    assert.match(text, /outcome="not_http2",listener="grpc"\} 6$/m);
   });
 
   it('ends a connection that sends no HTTP/2 preface within the limit', async (t) => {
@@ -102,7 +102,7 @@ describe('the TLS listener', () => {
     const text = await s.issuer.metrics.requestRegistry.getSingleMetricAsString(
       'lanyard_tls_connections_total',
     );
-    assert.match(text, /outcome="preface_timeout"\} 1$/m);
+    assert.match(text, /outcome="preface_timeout",listener="grpc"\} 1$/m);
   });
 
   it('ends a connection whose preface trickles in slower than the limit, byte by byte', async (t) => {
@@ -129,7 +129,7 @@ describe('the TLS listener', () => {
     const text = await s.issuer.metrics.requestRegistry.getSingleMetricAsString(
       'lanyard_tls_connections_total',
     );
-    assert.match(text, /outcome="preface_timeout"\} 1$/m);
+    assert.match(text, /outcome="preface_timeout",listener="grpc"\} 1$/m);
   });
 
   it('keeps serving the previous pair when a renewed one is refused, and says why in the log', async (t) => {
