@@ -45,8 +45,9 @@ export interface NodeImpersonationCheck {
  * Istio's rule for ImpersonatedIdentity (istiod's node authorizer), for a caller already verified and
  * already known to be a trusted node account:
  *
- * 1. the caller's token names its pod (`caller.pod`), else ERR_IMPERSONATION_DENIED;
- * 2. that pod (GET, in the caller's namespace) exists, has the token's uid when the token names one,
+ * 1. the caller's token names its pod and that pod's uid (`caller.pod`), else ERR_IMPERSONATION_DENIED
+ *    without a request (istiod compares the pod's uid with the token's exactly: none never matches);
+ * 2. that pod (GET, in the caller's namespace) exists, has the token's uid,
  *    runs as the caller's service account, is not being deleted nor finished (Succeeded, Failed),
  *    and is scheduled: its spec.nodeName is the caller's node;
  * 3. some pod of the target's namespace on that node (list with fieldSelector spec.nodeName) runs as
@@ -60,7 +61,7 @@ export interface NodeImpersonationCheck {
  * which only the issuer's log sees (the caller gets a fixed text).
  *
  * An allowed (caller pod uid, target) pair is allowed again for `cacheTtlMs` without a request (a pod
- * uid names one pod, on one node, forever); a caller whose token names no uid is always asked about.
+ * uid names one pod, on one node, forever).
  * So a target pod that left the node is still vouched for during at most cacheTtlMs (istiod's own
  * pod informer lags too).
  */
@@ -83,7 +84,7 @@ export function createNodeImpersonationCheck(o: {
 
   async function decide(caller: AuthenticatedAccount, target: ServiceAccountRef, signal: AbortSignal) {
     const pod = caller.pod;
-    if (pod === undefined) throw denied("the caller's token names no pod");
+    if (pod?.uid === undefined) throw denied("the caller's token names no pod uid");
     const podLabel = `${caller.namespace}/${pod.name}`;
     requests++;
     const own = await reader.getPod(caller.namespace, pod.name, signal);
@@ -104,18 +105,16 @@ export function createNodeImpersonationCheck(o: {
 
   const check: ImpersonationCheck = async ({ caller, target, signal }) => {
     const uid = caller.pod?.uid;
+    if (uid === undefined) throw denied("the caller's token names no pod uid");
     // the caller's account too, though a pod uid implies it: a cache hit skips the pod read that checks it
-    const key =
-      uid !== undefined
-        ? `${uid} ${caller.namespace}/${caller.name} ${target.namespace}/${target.name}`
-        : undefined;
+    const key = `${uid} ${caller.namespace}/${caller.name} ${target.namespace}/${target.name}`;
     const nowMs = clock.now().getTime();
-    const until = key !== undefined ? allowed.get(key) : undefined;
+    const until = allowed.get(key);
     if (until !== undefined && nowMs < until) {
       cacheHits++;
       return;
     }
-    if (key !== undefined && until !== undefined) allowed.delete(key);
+    if (until !== undefined) allowed.delete(key);
     if (inFlight >= limits.maxConcurrent)
       throw new AuthenticatorUnavailableError(
         `impersonation check: ${limits.maxConcurrent} checks are in flight already`,
@@ -127,8 +126,7 @@ export function createNodeImpersonationCheck(o: {
     } finally {
       inFlight--;
     }
-    if (key !== undefined && limits.cacheTtlMs > 0)
-      allowed.set(key, clock.now().getTime() + limits.cacheTtlMs);
+    if (limits.cacheTtlMs > 0) allowed.set(key, clock.now().getTime() + limits.cacheTtlMs);
   };
 
   return {
@@ -178,13 +176,9 @@ async function withDeadline(
 }
 
 /** The caller pod's node, or why the pod does not vouch for its caller. */
-function callerNode(
-  pod: PodFacts | undefined,
-  uid: string | undefined,
-  account: string,
-): string | { why: string } {
+function callerNode(pod: PodFacts | undefined, uid: string, account: string): string | { why: string } {
   if (pod === undefined) return { why: 'does not exist' };
-  if (uid !== undefined && pod.uid !== uid) return { why: "is not the token's (its uid differs)" };
+  if (pod.uid !== uid) return { why: "is not the token's (its uid differs)" };
   if (pod.serviceAccountName !== account) return { why: "does not run as the token's service account" };
   if (pod.terminating) return { why: 'is being deleted' };
   if (pod.phase === 'Succeeded' || pod.phase === 'Failed') return { why: `has finished (${pod.phase})` };

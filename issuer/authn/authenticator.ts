@@ -15,7 +15,10 @@ export interface AuthenticateOptions {
 export interface CallerPod {
   /** metadata.name: a DNS-1123 subdomain */
   readonly name: string;
-  /** metadata.uid, when the token names it */
+  /**
+   * metadata.uid. The authenticators return a pod only with its uid (callerPodOf); optional for
+   * stand-ins, and a pod without one vouches for nothing (the impersonation check refuses it)
+   */
   readonly uid?: string;
 }
 

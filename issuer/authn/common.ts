@@ -62,13 +62,15 @@ const POD_UID = /^[A-Za-z0-9-]{1,64}$/;
 
 /**
  * The pod a verified token names (`kubernetes.io.pod.{name,uid}` claims, or the TokenReview
- * extras): a frozen CallerPod, or undefined when the name is absent or not a DNS-1123 subdomain
- * (a uid that is not UUID-like is dropped). Never a reason to refuse the token: a caller without a
+ * extras): a frozen CallerPod, or undefined when the name is absent or not a DNS-1123 subdomain, or
+ * the uid is absent or not UUID-like (istiod compares the pod's uid with the token's exactly, so a
+ * pod without its uid vouches for nothing). Never a reason to refuse the token: a caller without a
  * pod is refused by what needs one (the impersonation check).
  */
 export function callerPodOf(name: unknown, uid: unknown): CallerPod | undefined {
   if (typeof name !== 'string' || name.length > 253 || !POD_NAME.test(name)) return undefined;
-  return Object.freeze(typeof uid === 'string' && POD_UID.test(uid) ? { name, uid } : { name });
+  if (typeof uid !== 'string' || !POD_UID.test(uid)) return undefined;
+  return Object.freeze({ name, uid });
 }
 
 /**

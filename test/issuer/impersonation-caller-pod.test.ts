@@ -65,6 +65,14 @@ describe('the caller pod of a JWT (kubernetes.io.pod)', () => {
     assert.equal(account.pod, undefined);
   });
 
+  it('is absent when the token names the pod with a malformed uid (the mint always names one)', async (t) => {
+    const { auth, mint } = await jwtSetup(t, true);
+    const account = await auth.authenticate(Buffer.from(await mint({ name: POD.name, uid: 'not a uid!' })), {
+      signal,
+    });
+    assert.equal(account.pod, undefined);
+  });
+
   it('is absent when the pod name is not a DNS-1123 subdomain', async (t) => {
     const { auth, mint } = await jwtSetup(t, true);
     const account = await auth.authenticate(Buffer.from(await mint({ name: '../etc' })), { signal });
@@ -123,8 +131,11 @@ describe('the caller pod of a TokenReview answer (user.extra)', () => {
     assert.equal(interpretTokenReview(answer(undefined), 't', 'istio-ca', true).pod, undefined);
     const two = { 'authentication.kubernetes.io/pod-name': ['a', 'b'] };
     assert.equal(interpretTokenReview(answer(two), 't', 'istio-ca', true).pod, undefined);
+    // istiod compares the pod's uid with the token's exactly: without one (or a malformed one), no pod
     const noUid = { 'authentication.kubernetes.io/pod-name': [POD.name] };
-    assert.deepEqual(interpretTokenReview(answer(noUid), 't', 'istio-ca', true).pod, { name: POD.name });
+    assert.equal(interpretTokenReview(answer(noUid), 't', 'istio-ca', true).pod, undefined);
+    const badUid = { ...noUid, 'authentication.kubernetes.io/pod-uid': ['not a uid!'] };
+    assert.equal(interpretTokenReview(answer(badUid), 't', 'istio-ca', true).pod, undefined);
   });
 });
 
