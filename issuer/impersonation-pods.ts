@@ -19,8 +19,6 @@ export interface PodFacts {
   readonly nodeName: string | undefined;
   /** status.phase: Pending, Running, Succeeded, Failed, Unknown */
   readonly phase: string | undefined;
-  /** metadata.deletionTimestamp is set: the pod is being deleted */
-  readonly terminating: boolean;
 }
 
 export interface PodReadLimits {
@@ -132,7 +130,6 @@ export function podFacts(pod: unknown): PodFacts {
     serviceAccountName: str(spec.serviceAccountName),
     nodeName: str(spec.nodeName),
     phase: str(rec(p.status).phase),
-    terminating: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
   };
 }
 

@@ -47,13 +47,13 @@ export interface NodeImpersonationCheck {
  *
  * 1. the caller's token names its pod and that pod's uid (`caller.pod`), else ERR_IMPERSONATION_DENIED
  *    without a request (istiod compares the pod's uid with the token's exactly: none never matches);
- * 2. that pod (GET, in the caller's namespace) exists, has the token's uid,
- *    runs as the caller's service account, is not being deleted nor finished (Succeeded, Failed),
- *    and is scheduled: its spec.nodeName is the caller's node;
- * 3. some pod of the target's namespace on that node (list with fieldSelector spec.nodeName) runs as
- *    the target service account, is not being deleted, and is Running or Pending (ztunnel asks for a
- *    pod's certificate as its sandbox starts, before its containers run; istiod does not look at
- *    the phase at all). Else ERR_IMPERSONATION_DENIED.
+ * 2. that pod (GET, in the caller's namespace) exists, has the token's uid, runs as the caller's
+ *    service account, has not finished (Succeeded, Failed), and is scheduled: its spec.nodeName is
+ *    the caller's node (a pod being deleted still counts: ztunnel serves it until it is gone);
+ * 3. some pod of the target's namespace on that node runs as the target service account and has not
+ *    finished (Succeeded, Failed). Pods being deleted count (ztunnel needs certificates for pods in
+ *    graceful termination) and so do Pending ones (ztunnel asks as the pod's sandbox starts); istiod
+ *    allows any pod scheduled on the node. Else ERR_IMPERSONATION_DENIED.
  *
  * An API server that cannot be reached, is too slow (`timeoutMs` for the whole check, and the call's
  * signal), answers too much or nonsense, or more than `maxConcurrent` checks at once:
@@ -99,7 +99,7 @@ export function createNodeImpersonationCheck(o: {
     );
     if (!found)
       throw denied(
-        `no pod of ${target.namespace}/${target.name} is Running or Pending on the node of ${podLabel} (${node})`,
+        `no unfinished pod of ${target.namespace}/${target.name} is on the node of ${podLabel} (${node})`,
       );
   }
 
@@ -180,23 +180,23 @@ function callerNode(pod: PodFacts | undefined, uid: string, account: string): st
   if (pod === undefined) return { why: 'does not exist' };
   if (pod.uid !== uid) return { why: "is not the token's (its uid differs)" };
   if (pod.serviceAccountName !== account) return { why: "does not run as the token's service account" };
-  if (pod.terminating) return { why: 'is being deleted' };
-  if (pod.phase === 'Succeeded' || pod.phase === 'Failed') return { why: `has finished (${pod.phase})` };
+  if (isFinished(pod)) return { why: `has finished (${String(pod.phase)})` };
   if (pod.nodeName === undefined) return { why: 'is not scheduled on a node' };
   return pod.nodeName;
 }
 
-/** A pod that lets the node's proxy speak for `target`: its account, on `node`, not gone nor going. */
+/** A pod that lets the node's proxy speak for `target`: its account, on `node`, not finished. */
 function isLiveTargetPod(p: PodFacts, target: ServiceAccountRef, node: string): boolean {
   return (
     p.serviceAccountName === target.name &&
     // the list is the target's namespace on the node; checked again rather than trusted
     (p.namespace === undefined || p.namespace === target.namespace) &&
     p.nodeName === node &&
-    !p.terminating &&
-    (p.phase === 'Running' || p.phase === 'Pending')
+    !isFinished(p)
   );
 }
+
+const isFinished = (p: PodFacts): boolean => p.phase === 'Succeeded' || p.phase === 'Failed';
 
 function denied(message: string): IstioRequestError {
   return new IstioRequestError('ERR_IMPERSONATION_DENIED', `impersonation refused: ${message}`);

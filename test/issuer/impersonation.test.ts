@@ -116,15 +116,18 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
     assert.equal(await outcome(check()), DENIED);
   });
 
-  it('refuses when the target’s only pod on the node has finished or is being deleted', async () => {
-    for (const over of [
-      { phase: 'Succeeded' },
-      { phase: 'Failed' },
-      { phase: 'Unknown' },
-      { deletionTimestamp: '2026-06-01T00:00:00Z' },
-    ] as const) {
+  it('refuses when the target’s only pod on the node has finished (Succeeded, Failed)', async () => {
+    for (const phase of ['Succeeded', 'Failed'] as const) {
+      api.setPods([ZTUNNEL_POD, webPod({ phase })]);
+      assert.equal(await outcome(check()), DENIED, phase);
+    }
+  });
+
+  it('allows a target pod being deleted, or in phase Unknown (istiod allows any scheduled pod)', async () => {
+    // ztunnel needs certificates for pods in graceful termination
+    for (const over of [{ deletionTimestamp: '2026-06-01T00:00:00Z' }, { phase: 'Unknown' }] as const) {
       api.setPods([ZTUNNEL_POD, webPod(over)]);
-      assert.equal(await outcome(check()), DENIED, JSON.stringify(over));
+      assert.equal(await outcome(check()), 'OK', JSON.stringify(over));
     }
   });
 
@@ -133,11 +136,11 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
     assert.equal(await outcome(check(caller)), DENIED);
   });
 
-  it('refuses when the caller pod is gone, being deleted, finished, unscheduled or runs as another account', async () => {
+  it('refuses when the caller pod is gone, finished, unscheduled or runs as another account', async () => {
     const cases: (StandInPod | undefined)[] = [
       undefined,
-      { ...ZTUNNEL_POD, deletionTimestamp: '2026-06-01T00:00:00Z' },
       { ...ZTUNNEL_POD, phase: 'Failed' },
+      { ...ZTUNNEL_POD, phase: 'Succeeded' },
       { ...ZTUNNEL_POD, nodeName: undefined },
       { ...ZTUNNEL_POD, serviceAccountName: 'default' },
     ].map((p) => (p === undefined ? undefined : (JSON.parse(JSON.stringify(p)) as StandInPod)));
@@ -145,6 +148,11 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
       api.setPods(p === undefined ? [webPod()] : [p, webPod()]);
       assert.equal(await outcome(check()), DENIED, JSON.stringify(p));
     }
+  });
+
+  it('allows a caller pod being deleted (its ztunnel still serves the node)', async () => {
+    api.setPods([{ ...ZTUNNEL_POD, deletionTimestamp: '2026-06-01T00:00:00Z' }, webPod()]);
+    assert.equal(await outcome(check()), 'OK');
   });
 
   it('refuses a caller whose token names no pod, or no pod uid, without asking the API server', async () => {
