@@ -39,7 +39,7 @@ export interface PodReadLimits {
 }
 
 export interface PodReader {
-  /** the pod, or undefined when the API server says 404 */
+  /** the pod, or undefined when the API server says 404 with a Status of reason NotFound (for a pod) */
   getPod(namespace: string, name: string, signal: AbortSignal): Promise<PodFacts | undefined>;
   /** whether some pod of `namespace` on `node` satisfies `match`; stops at the first that does */
   someNodePod(
@@ -82,7 +82,10 @@ export function createPodReader(o: {
     async getPod(namespace, name, signal) {
       const url = new URL(`${conn.server}/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`);
       const res = await get(url, limits.maxPodBytes, signal, 'reading the caller pod');
-      if (res.status === 404) return undefined;
+      if (res.status === 404) {
+        if (isPodNotFound(parseJson(res.body, 'Status'))) return undefined;
+        throw badAnswer('a 404 that is not a NotFound Status for a pod');
+      }
       return podFacts(parseJson(res.body, 'Pod'));
     },
     async someNodePod(namespace, node, match, signal) {
@@ -94,8 +97,8 @@ export function createPodReader(o: {
         url.searchParams.set('limit', String(limits.pageSize));
         if (cont !== undefined) url.searchParams.set('continue', cont);
         const res = await get(url, limits.maxPageBytes, signal, 'listing the pods on a node');
-        // a namespace that does not exist has no pods (the API server lists it as empty; 404 to be safe)
-        if (res.status === 404) return false;
+        // the API server lists a namespace that does not exist as empty: a 404 is not its answer
+        if (res.status === 404) throw badAnswer('a 404 to a list of pods');
         const list = parseJson(res.body, 'PodList') as { items?: unknown; metadata?: { continue?: unknown } };
         if (!Array.isArray(list.items)) throw badAnswer('a PodList without items');
         if (list.items.some((item) => match(podFacts(item)))) return true;
@@ -161,6 +164,18 @@ function bearerSource(
 }
 
 const seg = (s: string): string => encodeURIComponent(s);
+
+/**
+ * Whether a decoded 404 body is the API server's "no such pod": a Status of reason NotFound whose
+ * details.kind, when present, is `pods`. A 404 from anything else (a proxy, a path the server does not
+ * serve) says nothing about the pod.
+ */
+function isPodNotFound(status: unknown): boolean {
+  const st = status as { kind?: unknown; reason?: unknown; details?: { kind?: unknown } | null };
+  if (st.kind !== 'Status' || st.reason !== 'NotFound') return false;
+  const kind = typeof st.details === 'object' && st.details !== null ? st.details.kind : undefined;
+  return kind === undefined || kind === 'pods';
+}
 
 function parseJson(body: Buffer, kind: string): unknown {
   let doc: unknown;

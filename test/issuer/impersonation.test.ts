@@ -195,6 +195,34 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
     }
   });
 
+  it('reads a 404 as no pod only when it is a NotFound Status for a pod; any other 404 is UNAVAILABLE', async () => {
+    const status = (over: object) =>
+      JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, ...over });
+    api.override({ status: 404, body: status({ reason: 'NotFound', details: { name: 'z', kind: 'pods' } }) });
+    assert.equal(await outcome(check()), DENIED);
+    api.override({ status: 404, body: status({ reason: 'NotFound' }) });
+    assert.equal(await outcome(check()), DENIED);
+    for (const body of [
+      '404 page not found',
+      status({ reason: 'NotFound', details: { name: 'z', kind: 'namespaces' } }),
+      status({ reason: 'Forbidden' }),
+      JSON.stringify({ kind: 'Pod' }),
+    ]) {
+      api.override({ status: 404, body });
+      assert.equal(await outcome(check()), UNAVAILABLE, body);
+    }
+  });
+
+  it('answers UNAVAILABLE when the list of pods on the node is a 404', async () => {
+    const isList = (r: string) => r.includes('?');
+    api.override(
+      { status: 404, body: JSON.stringify({ kind: 'Status', reason: 'NotFound', code: 404 }) },
+      isList,
+    );
+    assert.equal(await outcome(check()), UNAVAILABLE);
+    assert.equal(seen().filter(isList).length, 1);
+  });
+
   it('answers UNAVAILABLE for an answer larger than its bound', async () => {
     api.override({ status: 200, body: JSON.stringify({ kind: 'Pod', pad: 'x'.repeat(64 * 1024) }) });
     const small = open({ maxPodBytes: 16 * 1024 });

@@ -10,7 +10,8 @@ import { testCert } from './tls-cert.js';
  *   the API server does with `limit` and `continue` (metadata.continue set on every page but the last;
  *   an unknown continue token is 410 Gone, a Status object), filtered by `fieldSelector` when it is
  *   `spec.nodeName=NODE` (the only field selector served; any other is 400 BadRequest);
- * - GET /api/v1/namespaces/NS/pods/NAME: the Pod, or 404 NotFound (a Status object).
+ * - GET /api/v1/namespaces/NS/pods/NAME: the Pod, or 404 NotFound (a Status object with
+ *   details.{name, kind: pods}); any other path: 404 with the text body `404 page not found`.
  * Each pod carries metadata.{name, namespace, uid, deletionTimestamp?}, spec.{containers[].{name,
  * env[]}, serviceAccountName, nodeName?} and status.phase. It is not a Kubernetes implementation, only
  * enough for tests; `override` makes it answer anything at all instead.
@@ -27,8 +28,14 @@ export interface PodListStandIn {
   readonly requests: readonly string[];
   /** replaces the pods served */
   setPods(pods: readonly StandInPod[]): void;
-  /** answers with this instead: a status and body, or 'hang' (never answers) */
-  override(answer: { readonly status: number; readonly body: string } | 'hang' | undefined): void;
+  /**
+   * answers with this instead: a status and body, or 'hang' (never answers); only the requests whose
+   * path and query `when` accepts, when given
+   */
+  override(
+    answer: { readonly status: number; readonly body: string } | 'hang' | undefined,
+    when?: (pathAndQuery: string) => boolean,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -79,6 +86,7 @@ export async function startPodListStandIn(initial: readonly StandInPod[]): Promi
   const callerToken = 'stand-in-pods-token';
   let pods = initial;
   let overridden: { status: number; body: string } | 'hang' | undefined;
+  let overrideWhen: ((pathAndQuery: string) => boolean) | undefined;
   const limits: (string | null)[] = [];
   const requests: string[] = [];
   const send = (res: ServerResponse, code: number, body: unknown): void => {
@@ -86,18 +94,20 @@ export async function startPodListStandIn(initial: readonly StandInPod[]): Promi
     res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   };
-  const statusBody = (code: number, reason: string): unknown => ({
+  const statusBody = (code: number, reason: string, details?: object): unknown => ({
     kind: 'Status',
     apiVersion: 'v1',
     metadata: {},
     status: 'Failure',
     reason,
+    ...(details !== undefined ? { details } : {}),
     code,
   });
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     requests.push(req.url ?? '/');
-    if (overridden === 'hang') return;
-    if (overridden !== undefined) {
+    const applies = overrideWhen === undefined || overrideWhen(req.url ?? '/');
+    if (overridden === 'hang' && applies) return;
+    if (overridden !== undefined && overridden !== 'hang' && applies) {
       res.writeHead(overridden.status, { 'content-type': 'application/json' });
       res.end(overridden.body);
       return;
@@ -109,12 +119,14 @@ export async function startPodListStandIn(initial: readonly StandInPod[]): Promi
     }
     const route = routeOf(req.method, url.pathname);
     if (route === undefined) {
-      send(res, 404, statusBody(404, 'NotFound'));
+      // the API server's answer to a path it does not serve: not a Status
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('404 page not found\n');
       return;
     }
     if (route.name !== undefined) {
       const pod = pods.find((p) => p.namespace === route.namespace && p.name === route.name);
-      if (pod === undefined) send(res, 404, statusBody(404, 'NotFound'));
+      if (pod === undefined) send(res, 404, statusBody(404, 'NotFound', { name: route.name, kind: 'pods' }));
       else send(res, 200, { kind: 'Pod', apiVersion: 'v1', ...(podJson(pod) as object) });
       return;
     }
@@ -158,8 +170,9 @@ export async function startPodListStandIn(initial: readonly StandInPod[]): Promi
     setPods: (p) => {
       pods = p;
     },
-    override: (a) => {
+    override: (a, when) => {
       overridden = a;
+      overrideWhen = when;
     },
     close: async () => {
       server.closeAllConnections();
