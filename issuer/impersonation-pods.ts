@@ -69,7 +69,7 @@ export function createPodReader(o: {
         maxBytes,
         headers: { accept: 'application/json' },
         bearerToken: token,
-        acceptStatus: (s) => s === 200 || s === 404,
+        acceptStatus: (s) => s === 200 || s === 404 || s === 410,
         agent,
         signal,
       });
@@ -91,6 +91,7 @@ export function createPodReader(o: {
     async someNodePod(namespace, node, match, signal) {
       const seen = new Set<string>();
       let cont: string | undefined;
+      let restarted = false;
       for (let page = 0; page < limits.maxPages; page++) {
         const url = new URL(`${conn.server}/api/v1/namespaces/${seg(namespace)}/pods`);
         url.searchParams.set('fieldSelector', `spec.nodeName=${node}`);
@@ -99,6 +100,15 @@ export function createPodReader(o: {
         const res = await get(url, limits.maxPageBytes, signal, 'listing the pods on a node');
         // the API server lists a namespace that does not exist as empty: a 404 is not its answer
         if (res.status === 404) throw badAnswer('a 404 to a list of pods');
+        if (res.status === 410) {
+          // the continue token expired (the API server compacted its history): start over, once
+          if (cont === undefined || restarted) throw badAnswer('410 Gone to a list of pods');
+          restarted = true;
+          seen.clear();
+          cont = undefined;
+          page = -1;
+          continue;
+        }
         const list = parseJson(res.body, 'PodList') as { items?: unknown; metadata?: { continue?: unknown } };
         if (!Array.isArray(list.items)) throw badAnswer('a PodList without items');
         if (list.items.some((item) => match(podFacts(item)))) return true;

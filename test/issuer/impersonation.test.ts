@@ -223,6 +223,62 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
     assert.equal(seen().filter(isList).length, 1);
   });
 
+  it('starts the list over once when a continue token expired (410 Gone), and only once', async () => {
+    const others = Array.from({ length: 3 }, (_, i) =>
+      webPod({ name: `api-${i}`, serviceAccountName: 'api' }),
+    );
+    api.setPods([ZTUNNEL_POD, ...others, webPod()]);
+    const expired = {
+      status: 410,
+      body: JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'Expired',
+        code: 410,
+      }),
+    };
+    const paged = open({ pageSize: 2, cacheTtlMs: 0 });
+    try {
+      let expiries = 1;
+      api.override(expired, (r) => r.includes('continue=') && expiries-- > 0);
+      assert.equal(await outcome(check(CALLER, WEB, paged)), 'OK');
+      const lists = seen().filter((r) => r.includes('fieldSelector'));
+      assert.deepEqual(
+        lists.map((r) => r.includes('continue=')),
+        [false, true, false, true],
+      );
+      // expired again after the restart: the answer cannot be known
+      expiries = 2;
+      assert.equal(await outcome(check(CALLER, WEB, paged)), UNAVAILABLE);
+    } finally {
+      paged.close();
+    }
+  });
+
+  it('answers UNAVAILABLE when the list runs past maxPages or repeats a continue token', async () => {
+    const others = Array.from({ length: 6 }, (_, i) =>
+      webPod({ name: `api-${i}`, serviceAccountName: 'api' }),
+    );
+    api.setPods([ZTUNNEL_POD, ...others, webPod()]);
+    const short = open({ pageSize: 2, maxPages: 3 });
+    try {
+      assert.equal(await outcome(check(CALLER, WEB, short)), UNAVAILABLE);
+      assert.equal(seen().filter((r) => r.includes('fieldSelector')).length, 3);
+    } finally {
+      short.close();
+    }
+    const loop = JSON.stringify({
+      kind: 'PodList',
+      apiVersion: 'v1',
+      metadata: { continue: 'same' },
+      items: [],
+    });
+    api.override({ status: 200, body: loop }, (r) => r.includes('fieldSelector'));
+    assert.equal(await outcome(check()), UNAVAILABLE);
+    assert.equal(seen().filter((r) => r.includes('continue=same')).length, 1);
+  });
+
   it('answers UNAVAILABLE for an answer larger than its bound', async () => {
     api.override({ status: 200, body: JSON.stringify({ kind: 'Pod', pad: 'x'.repeat(64 * 1024) }) });
     const small = open({ maxPodBytes: 16 * 1024 });
