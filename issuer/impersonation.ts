@@ -1,6 +1,12 @@
 // The impersonation node check of the Istio CA API (ztunnel's ImpersonatedIdentity), against the
 // Kubernetes Pod API: the ImpersonationCheck of issuer/istio-certify.ts.
-import { systemScheduler, type Clock, type Scheduler, type ServiceAccountRef } from '../ca/index.js';
+import {
+  isDns1123Subdomain,
+  systemScheduler,
+  type Clock,
+  type Scheduler,
+  type ServiceAccountRef,
+} from '../ca/index.js';
 import { AuthenticatorUnavailableError, type AuthenticatedAccount } from './authn/index.js';
 import { IstioRequestError } from './errors.js';
 import { createPodReader, type PodFacts, type PodReader, type PodReadLimits } from './impersonation-pods.js';
@@ -90,6 +96,12 @@ export function createNodeImpersonationCheck(o: {
     const own = await reader.getPod(caller.namespace, pod.name, signal);
     const node = callerNode(own, pod.uid, caller.name);
     if (typeof node !== 'string') throw denied(`the caller pod ${podLabel} ${node.why}`);
+    // it goes into the list's fieldSelector: a node name (a DNS-1123 subdomain), nothing else
+    if (!isDns1123Subdomain(node))
+      throw new AuthenticatorUnavailableError(
+        'impersonation check: the Kubernetes API answered a caller pod whose spec.nodeName is not a node name',
+        { reason: 'bad-response' },
+      );
     requests++;
     const found = await reader.someNodePod(
       target.namespace,

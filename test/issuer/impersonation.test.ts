@@ -279,6 +279,15 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
     assert.equal(seen().filter((r) => r.includes('continue=same')).length, 1);
   });
 
+  it('answers UNAVAILABLE, asking nothing more, when the caller pod’s nodeName is not a node name', async () => {
+    for (const nodeName of ['node-a,spec.serviceAccountName=web', 'Node_A', 'a'.repeat(254)]) {
+      api.setPods([{ ...ZTUNNEL_POD, nodeName }, webPod({ nodeName })]);
+      const before = seen().length;
+      assert.equal(await outcome(check()), UNAVAILABLE, nodeName);
+      assert.equal(seen().length - before, 1, nodeName);
+    }
+  });
+
   it('answers UNAVAILABLE for an answer larger than its bound', async () => {
     api.override({ status: 200, body: JSON.stringify({ kind: 'Pod', pad: 'x'.repeat(64 * 1024) }) });
     const small = open({ maxPodBytes: 16 * 1024 });
