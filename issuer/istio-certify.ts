@@ -103,8 +103,9 @@ export type IstioCertify = (
  *    (requestIstioLeaf, ERR_CSR_IDENTITY), all before the token;
  * 3. authorize: the token (none: ERR_TOKEN_INVALID, reason `missing`) → service account → SPIFFE ID;
  *    under ImpersonatedIdentity, the caller must be a trusted node account and pass the
- *    ImpersonationCheck (ERR_IMPERSONATION_DENIED); the CSR's URI must be that identity
- *    (ERR_CSR_IDENTITY), then the key's verdict;
+ *    ImpersonationCheck (ERR_IMPERSONATION_DENIED), asked only after the CSR's URI is found to be
+ *    that identity (ERR_CSR_IDENTITY) and its key allowed, so a request refused anyway costs no
+ *    Kubernetes API request;
  * 4–5. issue and verify (issueLeaf): the URI-only leaf, lifetime = the TTL, clamped to the chain.
  *
  * Renewal caches are not used: istio-agent makes a new key for every certificate.
@@ -114,6 +115,7 @@ export function createIstioCertifier(o: IstioCertifierOptions): IstioCertify {
   const trusted = new Set((o.trustedNodeAccounts ?? []).map((a) => `${a.namespace}/${a.name}`));
   const impersonation = o.impersonation ?? refuseImpersonation;
   const defaultTtlMs = Math.min(ISTIO_DEFAULT_TTL_MS, maxTtlMs);
+  const servedPem = servedPemOf();
 
   function parse(input: IstioCertifyInput): { names: LeafRequestNames; ttlMs: number } {
     if (input.csr.length === 0) throw new InvalidRequestError('ERR_INVALID_REQUEST', 'csr is missing');
@@ -127,11 +129,8 @@ export function createIstioCertifier(o: IstioCertifierOptions): IstioCertify {
     return { names: requestIstioLeaf(parseCsrLenient(input.csr, ISTIO_KEY_POLICY)), ttlMs };
   }
 
-  async function subjectOf(
-    caller: AuthenticatedAccount,
-    impersonated: string | undefined,
-    signal: AbortSignal,
-  ): Promise<ServiceAccountRef> {
+  /** the account the leaf is for: the caller, or a trusted caller's ImpersonatedIdentity (not yet node-checked) */
+  function subjectOf(caller: AuthenticatedAccount, impersonated: string | undefined): ServiceAccountRef {
     if (impersonated === undefined || impersonated === '') return caller;
     if (!trusted.has(`${caller.namespace}/${caller.name}`)) {
       throw new IstioRequestError(
@@ -139,9 +138,7 @@ export function createIstioCertifier(o: IstioCertifierOptions): IstioCertify {
         `service account ${caller.namespace}/${caller.name} is not a trusted node account`,
       );
     }
-    const target = parseSpiffeId(domain, impersonated);
-    await impersonation({ caller, target, signal });
-    return target;
+    return parseSpiffeId(domain, impersonated);
   }
 
   async function authorize(
@@ -152,10 +149,14 @@ export function createIstioCertifier(o: IstioCertifierOptions): IstioCertify {
     if (input.token.length === 0)
       throw new InvalidTokenError('no bearer token was sent', { reason: 'missing' });
     const caller = await authenticator.authenticate(input.token, opts);
-    const subject = await subjectOf(caller, input.impersonatedIdentity, opts.signal);
+    const subject = subjectOf(caller, input.impersonatedIdentity);
     const identity = workloadIdentity(domain, subject);
     const leafPolicy: LeafPolicy = { ...policy, lifetimeMs: request.ttlMs };
-    return { authorized: authorizeIstioLeaf(request.names, identity, leafPolicy), caller };
+    // the CSR's URI (ERR_CSR_IDENTITY) and key before the node check: a request refused anyway
+    // costs the Kubernetes API nothing
+    const authorized = authorizeIstioLeaf(request.names, identity, leafPolicy);
+    if (subject !== caller) await impersonation({ caller, target: subject, signal: opts.signal });
+    return { authorized, caller };
   }
 
   return async function istioCertify(input, opts) {
@@ -199,16 +200,21 @@ export function parseSpiffeId(domain: IdentityDomain, id: string): ServiceAccoun
   );
 }
 
-// The answer's tail (intermediates, then the bundle as one element) depends only on the credential.
-const servedPemCache = new WeakMap<IssuerCredential, readonly string[]>();
-function servedPem(cred: IssuerCredential): readonly string[] {
-  let tail = servedPemCache.get(cred);
-  if (tail === undefined) {
-    tail = Object.freeze([
-      ...cred.chainDer.map((d) => encodePem('CERTIFICATE', d)),
-      cred.anchors.map((a) => encodePem('CERTIFICATE', a.der)).join(''),
-    ]);
-    servedPemCache.set(cred, tail);
-  }
-  return tail;
+/**
+ * The answer's tail (intermediates, then the bundle as one element), which depends only on the
+ * credential: kept per credential, in the certifier's own map.
+ */
+function servedPemOf(): (cred: IssuerCredential) => readonly string[] {
+  const cache = new WeakMap<IssuerCredential, readonly string[]>();
+  return (cred) => {
+    let tail = cache.get(cred);
+    if (tail === undefined) {
+      tail = Object.freeze([
+        ...cred.chainDer.map((d) => encodePem('CERTIFICATE', d)),
+        cred.anchors.map((a) => encodePem('CERTIFICATE', a.der)).join(''),
+      ]);
+      cache.set(cred, tail);
+    }
+    return tail;
+  };
 }

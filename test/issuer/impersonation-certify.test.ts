@@ -51,11 +51,11 @@ describe('CreateCertificate with the impersonation node check', () => {
   let certify: IstioCertify;
   let base = 0;
   const seen = (): readonly string[] => api.requests.slice(base);
-  const ask = async (token: string, id = WEB.spiffeId) =>
+  const ask = async (token: string, id = WEB.spiffeId, csrUri = id) =>
     certify(
       {
         token: Buffer.from(token),
-        csr: await istioCsr({ key: csrKey('p256'), uris: [id] }),
+        csr: await istioCsr({ key: csrKey('p256'), uris: [csrUri] }),
         validitySeconds: 0,
         impersonatedIdentity: id,
       },
@@ -116,6 +116,12 @@ describe('CreateCertificate with the impersonation node check', () => {
       await codeOf(ask(ZTUNNEL_TOKEN, 'spiffe://other.domain/ns/default/sa/web')),
       'ERR_IMPERSONATION_DENIED',
     );
+    assert.deepEqual(seen(), []);
+  });
+
+  it('refuses a CSR whose URI is not the ImpersonatedIdentity before asking the API server', async () => {
+    const db = workloadIdentity(DEFAULT_IDENTITY_DOMAIN, { namespace: 'default', name: 'db' }).spiffeId;
+    assert.equal(await codeOf(ask(ZTUNNEL_TOKEN, WEB.spiffeId, db)), 'ERR_CSR_IDENTITY');
     assert.deepEqual(seen(), []);
   });
 });
