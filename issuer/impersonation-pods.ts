@@ -1,6 +1,7 @@
 // The two reads of the Kubernetes Pod API the impersonation check makes (issuer/impersonation.ts):
-// one pod (GET /api/v1/namespaces/NS/pods/NAME) and the pods of a namespace on one node (GET
-// /api/v1/namespaces/NS/pods?fieldSelector=spec.nodeName=NODE, page by page with limit/continue).
+// one pod (GET /api/v1/namespaces/NS/pods/NAME) and the pods of one service account on one node (GET
+// /api/v1/namespaces/NS/pods?fieldSelector=spec.nodeName=NODE,spec.serviceAccountName=SA, page by
+// page with limit/continue; both are selectable Pod fields).
 // Every answer is read with trust-bundles' requestBounded: bounded in time (the caller's signal and
 // its own timeout) and size. Failures are AuthenticatorUnavailableError (UNAVAILABLE): their messages
 // name the API server and are for the issuer's log; callers get a fixed text (issuer/grpc/status.ts).
@@ -41,10 +42,13 @@ export interface PodReadLimits {
 export interface PodReader {
   /** the pod, or undefined when the API server says 404 with a Status of reason NotFound (for a pod) */
   getPod(namespace: string, name: string, signal: AbortSignal): Promise<PodFacts | undefined>;
-  /** whether some pod of `namespace` on `node` satisfies `match`; stops at the first that does */
+  /**
+   * whether some pod of `namespace` on `node` running as `serviceAccount` satisfies `match` (checked
+   * again: the selector is the API server's, not a promise); stops at the first that does. `node` and
+   * `serviceAccount` must be DNS-1123 names (nothing to escape in a field selector).
+   */
   someNodePod(
-    namespace: string,
-    node: string,
+    of: { readonly namespace: string; readonly node: string; readonly serviceAccount: string },
     match: (pod: PodFacts) => boolean,
     signal: AbortSignal,
   ): Promise<boolean>;
@@ -88,13 +92,16 @@ export function createPodReader(o: {
       }
       return podFacts(parseJson(res.body, 'Pod'));
     },
-    async someNodePod(namespace, node, match, signal) {
+    async someNodePod({ namespace, node, serviceAccount }, match, signal) {
       const seen = new Set<string>();
       let cont: string | undefined;
       let restarted = false;
       for (let page = 0; page < limits.maxPages; page++) {
         const url = new URL(`${conn.server}/api/v1/namespaces/${seg(namespace)}/pods`);
-        url.searchParams.set('fieldSelector', `spec.nodeName=${node}`);
+        url.searchParams.set(
+          'fieldSelector',
+          `spec.nodeName=${node},spec.serviceAccountName=${serviceAccount}`,
+        );
         url.searchParams.set('limit', String(limits.pageSize));
         if (cont !== undefined) url.searchParams.set('continue', cont);
         const res = await get(url, limits.maxPageBytes, signal, 'listing the pods on a node');

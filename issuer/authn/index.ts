@@ -12,7 +12,7 @@ export {
   type CachingAuthenticatorOptions,
   type CachingAuthenticatorStats,
 } from './caching-authenticator.js';
-export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES } from './common.js';
+export { DEFAULT_TOKEN_AUDIENCE, MAX_TOKEN_BYTES, raceSignal } from './common.js';
 export {
   DEFAULT_JWKS_MAX_AGE_MS,
   DEFAULT_JWKS_REFRESH_MS,

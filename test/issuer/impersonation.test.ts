@@ -6,6 +6,7 @@ import type { AuthenticatedAccount } from '../../issuer/authn/index.js';
 import { statusName, toIstioGrpcError } from '../../issuer/grpc/status.js';
 import {
   createNodeImpersonationCheck,
+  IMPERSONATION_LIMITS,
   type ImpersonationLimits,
   type NodeImpersonationCheck,
 } from '../../issuer/impersonation.js';
@@ -27,6 +28,7 @@ const ZTUNNEL_POD: StandInPod = {
   containers: [{ name: 'istio-proxy' }],
 };
 const WEB: ServiceAccountRef = { namespace: 'default', name: 'web' };
+const DB: ServiceAccountRef = { namespace: 'default', name: 'db' };
 const webPod = (over: Partial<StandInPod> = {}): StandInPod => ({
   namespace: 'default',
   name: 'web-1',
@@ -92,7 +94,7 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
       seen().map((r) => decodeURIComponent(r)),
       [
         '/api/v1/namespaces/istio-system/pods/ztunnel-a1',
-        '/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName=node-a&limit=100',
+        '/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName=node-a,spec.serviceAccountName=web&limit=10',
       ],
     );
   });
@@ -125,9 +127,15 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
 
   it('allows a target pod being deleted, or in phase Unknown (istiod allows any scheduled pod)', async () => {
     // ztunnel needs certificates for pods in graceful termination
-    for (const over of [{ deletionTimestamp: '2026-06-01T00:00:00Z' }, { phase: 'Unknown' }] as const) {
-      api.setPods([ZTUNNEL_POD, webPod(over)]);
-      assert.equal(await outcome(check()), 'OK', JSON.stringify(over));
+    const uncached = open({ cacheTtlMs: 0 });
+    try {
+      for (const over of [{ deletionTimestamp: '2026-06-01T00:00:00Z' }, { phase: 'Unknown' }] as const) {
+        api.setPods([ZTUNNEL_POD, webPod(over)]);
+        assert.equal(await outcome(check(CALLER, WEB, uncached)), 'OK', JSON.stringify(over));
+      }
+      assert.equal(uncached.stats().requests, 4);
+    } finally {
+      uncached.close();
     }
   });
 
@@ -164,9 +172,7 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
   });
 
   it('finds the target pod on a later page (limit/continue)', async () => {
-    const others = Array.from({ length: 5 }, (_, i) =>
-      webPod({ name: `api-${i}`, serviceAccountName: 'api' }),
-    );
+    const others = Array.from({ length: 5 }, (_, i) => webPod({ name: `done-${i}`, phase: 'Succeeded' }));
     api.setPods([ZTUNNEL_POD, ...others, webPod()]);
     const paged = open({ pageSize: 2 });
     try {
@@ -224,9 +230,7 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
   });
 
   it('starts the list over once when a continue token expired (410 Gone), and only once', async () => {
-    const others = Array.from({ length: 3 }, (_, i) =>
-      webPod({ name: `api-${i}`, serviceAccountName: 'api' }),
-    );
+    const others = Array.from({ length: 3 }, (_, i) => webPod({ name: `done-${i}`, phase: 'Succeeded' }));
     api.setPods([ZTUNNEL_POD, ...others, webPod()]);
     const expired = {
       status: 410,
@@ -257,9 +261,7 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
   });
 
   it('answers UNAVAILABLE when the list runs past maxPages or repeats a continue token', async () => {
-    const others = Array.from({ length: 6 }, (_, i) =>
-      webPod({ name: `api-${i}`, serviceAccountName: 'api' }),
-    );
+    const others = Array.from({ length: 6 }, (_, i) => webPod({ name: `done-${i}`, phase: 'Succeeded' }));
     api.setPods([ZTUNNEL_POD, ...others, webPod()]);
     const short = open({ pageSize: 2, maxPages: 3 });
     try {
@@ -318,10 +320,11 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
       const ac = new AbortController();
       const first = outcome(one.check({ caller: CALLER, target: WEB, signal: ac.signal }));
       await waitFor(() => seen().length === 1, 'the request at the stand-in');
-      assert.equal(await outcome(check(CALLER, WEB, one)), UNAVAILABLE);
+      // another target: another check, beyond the one slot
+      assert.equal(await outcome(check(CALLER, DB, one)), UNAVAILABLE);
       ac.abort();
       assert.equal(await first, UNAVAILABLE);
-      assert.equal(one.stats().inFlight, 0);
+      await waitFor(() => one.stats().inFlight === 0, 'the check to stop');
     } finally {
       one.close();
     }
@@ -339,6 +342,68 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
       assert.equal(await outcome(check(CALLER, WEB, cached)), DENIED);
     } finally {
       cached.close();
+    }
+  });
+
+  it('keys its caches by caller pod uid, caller account and target: another target or account is asked about', async () => {
+    assert.equal(await outcome(check(CALLER, WEB)), 'OK');
+    assert.equal(seen().length, 2);
+    // the same caller pod uid asking for an account with no pod on the node: the cached `web` is no answer
+    assert.equal(await outcome(check(CALLER, DB)), DENIED);
+    // ... and its node is known: only the list is read
+    assert.deepEqual(
+      seen()
+        .slice(2)
+        .map((r) => decodeURIComponent(r)),
+      [
+        '/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName=node-a,spec.serviceAccountName=db&limit=10',
+      ],
+    );
+    // the same uid under another caller account: asked again (and refused: the pod runs as ztunnel)
+    assert.equal(await outcome(check({ ...CALLER, name: 'other' }, WEB)), DENIED);
+    assert.deepEqual(seen().slice(3), ['/api/v1/namespaces/istio-system/pods/ztunnel-a1']);
+    assert.equal(node?.stats().callerPodCacheHits, 1);
+  });
+
+  it('merges identical checks in flight into one, and a waiter that gives up does not stop the others', async () => {
+    const [a, b] = await Promise.all([outcome(check()), outcome(check())]);
+    assert.deepEqual([a, b], ['OK', 'OK']);
+    assert.equal(seen().length, 2);
+    api.override('hang');
+    const merged = open();
+    try {
+      const ac = new AbortController();
+      const first = outcome(merged.check({ caller: CALLER, target: WEB, signal: ac.signal }));
+      const second = outcome(check(CALLER, WEB, merged));
+      await waitFor(() => seen().length === 3, 'the request at the stand-in');
+      ac.abort();
+      assert.equal(await first, UNAVAILABLE);
+      assert.equal(merged.stats().inFlight, 1);
+      clock.advance(IMPERSONATION_LIMITS.timeoutMs);
+      assert.equal(await second, UNAVAILABLE);
+      assert.equal(seen().length, 3);
+    } finally {
+      merged.close();
+    }
+  });
+
+  it('holds at most maxConcurrentPerCaller checks of one caller pod uid; other callers still get a slot', async () => {
+    const other = { ...ZTUNNEL_POD, name: 'ztunnel-b2', nodeName: 'node-b' };
+    api.setPods([ZTUNNEL_POD, other, webPod()]);
+    api.override('hang');
+    const capped = open({ maxConcurrentPerCaller: 1 });
+    try {
+      const first = outcome(check(CALLER, WEB, capped));
+      await waitFor(() => seen().length === 1, 'the request at the stand-in');
+      assert.equal(await outcome(check(CALLER, DB, capped)), UNAVAILABLE);
+      assert.equal(seen().length, 1);
+      const otherCaller = { ...CALLER, pod: { name: other.name, uid: standInPodUid(other) } };
+      const second = outcome(check(otherCaller, WEB, capped));
+      await waitFor(() => seen().length === 2, 'the other caller’s request at the stand-in');
+      clock.advance(IMPERSONATION_LIMITS.timeoutMs);
+      assert.deepEqual(await Promise.all([first, second]), [UNAVAILABLE, UNAVAILABLE]);
+    } finally {
+      capped.close();
     }
   });
 

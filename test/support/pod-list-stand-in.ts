@@ -8,8 +8,9 @@ import { testCert } from './tls-cert.js';
  * in the API server's v1 schema:
  * - GET /api/v1/pods (all namespaces) and GET /api/v1/namespaces/NS/pods: a PodList page by page, as
  *   the API server does with `limit` and `continue` (metadata.continue set on every page but the last;
- *   an unknown continue token is 410 Gone, a Status object), filtered by `fieldSelector` when it is
- *   `spec.nodeName=NODE` (the only field selector served; any other is 400 BadRequest);
+ *   an unknown continue token is 410 Gone, a Status object), filtered by `fieldSelector`: comma-joined
+ *   exact-match requirements on spec.nodeName and spec.serviceAccountName (the only fields served;
+ *   any other is 400 BadRequest, as the API server answers a field it does not know);
  * - GET /api/v1/namespaces/NS/pods/NAME: the Pod, or 404 NotFound (a Status object with
  *   details.{name, kind: pods}); any other path: 404 with the text body `404 page not found`.
  * Each pod carries metadata.{name, namespace, uid, deletionTimestamp?}, spec.{containers[].{name,
@@ -130,16 +131,13 @@ export async function startPodListStandIn(initial: readonly StandInPod[]): Promi
       else send(res, 200, { kind: 'Pod', apiVersion: 'v1', ...(podJson(pod) as object) });
       return;
     }
-    const selector = url.searchParams.get('fieldSelector');
-    const node = selector === null ? undefined : /^spec\.nodeName=(.*)$/.exec(selector)?.[1];
-    if (selector !== null && node === undefined) {
+    const selected = fieldSelection(url.searchParams.get('fieldSelector'));
+    if (selected === undefined) {
       send(res, 400, statusBody(400, 'BadRequest'));
       return;
     }
     const listed = pods.filter(
-      (p) =>
-        (route.namespace === undefined || p.namespace === route.namespace) &&
-        (node === undefined || p.nodeName === node),
+      (p) => (route.namespace === undefined || p.namespace === route.namespace) && selected(p),
     );
     limits.push(url.searchParams.get('limit'));
     const limit = Math.max(1, Number(url.searchParams.get('limit') ?? listed.length) || listed.length);
@@ -183,6 +181,31 @@ export async function startPodListStandIn(initial: readonly StandInPod[]): Promi
       );
     },
   };
+}
+
+/** Pod fields the stand-in selects on (the API server serves more: spec.restartPolicy, status.phase, ...). */
+const SELECTABLE: Readonly<Record<string, (p: StandInPod) => string>> = {
+  'spec.nodeName': (p) => p.nodeName ?? '',
+  'spec.serviceAccountName': (p) => p.serviceAccountName ?? 'default',
+};
+
+/**
+ * A `fieldSelector` as the API server reads it: comma-joined requirements `field=value`,
+ * `field==value` (exact match) or `field!=value`, all of which must hold; an empty selector selects
+ * everything. Undefined (400 BadRequest) for a field not served or a requirement without operator.
+ */
+function fieldSelection(selector: string | null): ((p: StandInPod) => boolean) | undefined {
+  if (selector === null || selector === '') return () => true;
+  const tests: ((p: StandInPod) => boolean)[] = [];
+  for (const term of selector.split(',')) {
+    const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(term);
+    const field = m === null ? undefined : SELECTABLE[m[1] as string];
+    if (m === null || field === undefined) return undefined;
+    const value = m[3] as string;
+    const equal = m[2] !== '!=';
+    tests.push((p) => (field(p) === value) === equal);
+  }
+  return (p) => tests.every((t) => t(p));
 }
 
 /** The Pod API path: the list of all pods, a namespace's list, or one pod; undefined for anything else. */
