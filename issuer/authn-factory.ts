@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type Clock } from '../ca/index.js';
+import { UsageError, type Clock } from '../ca/index.js';
 import {
   createJwtAuthenticator,
   createTokenReviewAuthenticator,
@@ -23,12 +23,21 @@ export async function createAuthenticator(
     metrics?: IssuerMetrics;
     /** processes serving Certify: each gets its share of the total TokenReview budget */
     workers?: number;
-    /** where token successes are kept (the process's renewal cache); default: the authenticator's own */
+    /**
+     * where token successes are kept (the process's renewal cache, shared between workers);
+     * default: the authenticator's own. Not with callerPod (UsageError)
+     */
     tokenCache?: RenewalCache<KeptSuccess>;
-    /** also return the pod a token names (AuthenticatedAccount.pod): the Istio API's impersonation check */
+    /**
+     * also return the pod a token names (AuthenticatedAccount.pod): the Istio API's impersonation
+     * check. Only with the authenticator's own token cache, so that no success shared between
+     * workers (or accepted for another audience) can vouch for a pod
+     */
     callerPod?: boolean;
   },
 ): Promise<Authenticator> {
+  if (deps.tokenCache !== undefined && deps.callerPod === true)
+    throw new UsageError('an authenticator that returns the caller pod keeps its own token cache');
   if (config.kind === 'jwt') {
     const jwks =
       config.jwksFile !== undefined

@@ -18,12 +18,11 @@ export const SHARE_MAX_BATCH = 256;
 type CsrWire = [string, string, 0 | 1 | 2, LeafKeyType, string];
 /**
  * A token success on the wire: key (base64), namespace, name, expiry and when it was verified (epoch
- * ms), what vouched for it (the JWKS key's fingerprint; null: nothing, TokenReview), then, only when
- * the success names the caller's pod (KeptSuccess.account.pod), its name and uid (null: none).
+ * ms), what vouched for it (the JWKS key's fingerprint; null: nothing, TokenReview). A success that
+ * names the caller's pod is never shared: only the Linkerd authenticator's cache is the process's,
+ * and it never carries a pod (createAuthenticator refuses a shared cache with callerPod).
  */
-type TokenWire =
-  | [string, string, string, number, number, string | null]
-  | [string, string, string, number, number, string | null, string, string | null];
+type TokenWire = [string, string, string, number, number, string | null];
 
 /** worker → primary → the other workers */
 export interface RenewalCacheBatch {
@@ -103,10 +102,9 @@ export function shareRenewalCaches(o: {
     kept(key, e, by) {
       // an entry with no expiry (a token that is not a JWT, kept without ttl: not the service's
       // authenticators, JWTs must carry exp) is not shared; JSON would make its Infinity null
-      if (!Number.isFinite(e.expiresAtMs)) return;
-      const { namespace, name, pod } = e.account;
-      const head = [b64(key), namespace, name, e.expiresAtMs, clock.now().getTime(), by ?? null] as const;
-      token.push(pod === undefined ? [...head] : [...head, pod.name, pod.uid ?? null]);
+      if (!Number.isFinite(e.expiresAtMs) || e.account.pod !== undefined) return;
+      const { namespace, name } = e.account;
+      token.push([b64(key), namespace, name, e.expiresAtMs, clock.now().getTime(), by ?? null]);
       added();
     },
     cleared(atMs) {
@@ -141,14 +139,10 @@ export function shareRenewalCaches(o: {
 
 /** Another worker's token successes into `cache`: those it would have answered itself (see above). */
 function receiveTokens(cache: RenewalCaches['token'], wire: readonly TokenWire[], now: number): void {
-  for (const [key, namespace, name, expiresAtMs, keptAtMs, by, podName, podUid] of wire) {
+  for (const [key, namespace, name, expiresAtMs, keptAtMs, by] of wire) {
     if (keptAtMs <= cache.clearedAtMs || expiresAtMs <= now) continue;
     if (!cache.vouches(by ?? undefined)) continue;
-    const account =
-      podName === undefined
-        ? Object.freeze({ namespace, name })
-        : Object.freeze({ namespace, name, pod: podOf(podName, podUid) });
-    const kept: KeptSuccess = { account, expiresAtMs };
+    const kept: KeptSuccess = { account: Object.freeze({ namespace, name }), expiresAtMs };
     cache.set(bin(key), kept);
   }
 }
@@ -170,8 +164,6 @@ export function forwardRenewalCacheBatch(
 /** what a best-effort send does with its error: a batch lost is only entries verified once more */
 export const ignore = (): void => undefined;
 
-const podOf = (name: string, uid: string | null | undefined): { name: string; uid?: string } =>
-  Object.freeze(typeof uid === 'string' ? { name, uid } : { name });
 const b64 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('base64');
 const bin = (base64: string): string => Buffer.from(base64, 'base64').toString('latin1');
 const cnCode = (e: CsrEntry): 0 | 1 | 2 => (e.commonName === undefined ? 0 : e.commonName === '' ? 1 : 2);

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createJwtAuthenticator, createTokenReviewAuthenticator } from '../../issuer/authn/index.js';
 import { interpretTokenReview } from '../../issuer/authn/token-review-client.js';
-import { createRenewalCaches, tokenEntryBytes } from '../../issuer/renewal-cache.js';
+import { pino } from 'pino';
+import { UsageError } from '../../ca/index.js';
+import { createAuthenticator } from '../../issuer/authn-factory.js';
+import type { AuthConfig } from '../../issuer/config.js';
+import { createRenewalCaches } from '../../issuer/renewal-cache.js';
 import { shareRenewalCaches, type RenewalCacheBatch } from '../../issuer/renewal-cache-sharing.js';
 import { DEV_TOKEN_ISSUER, createSigningKeyDir, mintServiceAccountToken } from '../../bin/token/index.js';
 import { FakeClock } from '../support/clock.js';
@@ -139,8 +143,8 @@ describe('the caller pod of a TokenReview answer (user.extra)', () => {
   });
 });
 
-describe('a token success with a pod, in the renewal cache', () => {
-  it('is shared with the other workers pod and all, and counted with its pod in the budget', () => {
+describe('a token success with a pod, and the renewal cache shared between workers', () => {
+  it('is never shared (only successes without a pod are)', () => {
     const clock = new FakeClock('2026-06-01T00:00:00Z');
     const sent: RenewalCacheBatch[] = [];
     const worker = () => {
@@ -164,12 +168,32 @@ describe('a token success with a pod, in the renewal cache', () => {
     a.sharing.flush();
     const batch = sent[0];
     assert.ok(batch);
+    assert.equal(batch.token.length, 1);
     b.sharing.receive(batch);
-    assert.deepEqual(b.caches.token.get('k1')?.account, withPod);
+    assert.equal(b.caches.token.get('k1'), undefined);
     assert.deepEqual(b.caches.token.get('k2')?.account, without);
-    assert.ok(
-      tokenEntryBytes('k1', { account: withPod, expiresAtMs }) >
-        tokenEntryBytes('k1', { account: { namespace: 'istio-system', name: 'ztunnel' }, expiresAtMs }),
+  });
+
+  it('cannot be: createAuthenticator refuses the process token cache with callerPod', async () => {
+    const clock = new FakeClock('2026-06-01T00:00:00Z');
+    const caches = createRenewalCaches();
+    await assert.rejects(
+      createAuthenticator(
+        {
+          kind: 'jwt',
+          jwksFile: '/nonexistent',
+          issuer: DEV_TOKEN_ISSUER,
+          audience: 'istio-ca',
+        } satisfies AuthConfig,
+        {
+          clock,
+          clockSkewMs: 0,
+          logger: pino({ level: 'silent' }),
+          tokenCache: caches.token,
+          callerPod: true,
+        },
+      ),
+      (err: unknown) => err instanceof UsageError,
     );
   });
 });
