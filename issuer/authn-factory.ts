@@ -2,9 +2,11 @@ import type { Logger } from 'pino';
 import { UsageError, type Clock } from '../ca/index.js';
 import {
   createJwtAuthenticator,
+  createRateBudget,
   createTokenReviewAuthenticator,
   DEFAULT_TOKEN_REVIEW_RATE,
   type Authenticator,
+  type RateBudget,
   type TokenReviewObserver,
 } from './authn/index.js';
 import { resolveKubeConnection } from '../trust-bundles/index.js';
@@ -23,6 +25,11 @@ export async function createAuthenticator(
     metrics?: IssuerMetrics;
     /** processes serving Certify: each gets its share of the total TokenReview budget */
     workers?: number;
+    /**
+     * the process's total TokenReview budget (createTokenReviewBudget), shared by its TokenReview
+     * authenticators (the Linkerd API's and the Istio API's); default: one of this authenticator's own
+     */
+    tokenReviewBudget?: RateBudget;
     /**
      * where token successes are kept (the process's renewal cache, shared between workers);
      * default: the authenticator's own. Not with callerPod (UsageError)
@@ -74,8 +81,6 @@ export async function createAuthenticator(
   const connection = await resolveKubeConnection(
     config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {},
   );
-  const total = DEFAULT_TOKEN_REVIEW_RATE.total;
-  const workers = Math.max(1, deps.workers ?? 1);
   return createTokenReviewAuthenticator({
     connection,
     ...cacheOf(deps.tokenCache),
@@ -85,11 +90,26 @@ export async function createAuthenticator(
     cacheTtlMs: config.cacheTtlMs,
     rate: {
       perPeer: DEFAULT_TOKEN_REVIEW_RATE.perPeer,
-      total: { burst: Math.ceil(total.burst / workers), perSecond: total.perSecond / workers },
+      total: deps.tokenReviewBudget ?? createTokenReviewBudget(deps),
     },
     ...(deps.metrics !== undefined ? { observer: tokenReviewObserver(deps.metrics) } : {}),
     logger: deps.logger,
     ...(deps.callerPod === true ? { callerPod: true } : {}),
+  });
+}
+
+/**
+ * The total budget of TokenReview requests that do not authenticate (DEFAULT_TOKEN_REVIEW_RATE.total)
+ * of one process: its share when `workers` processes serve. Create one per process and give it to each
+ * TokenReview authenticator (createAuthenticator's tokenReviewBudget), so that the Linkerd and Istio
+ * APIs together stay within the documented rate.
+ */
+export function createTokenReviewBudget(o: { readonly clock: Clock; readonly workers?: number }): RateBudget {
+  const total = DEFAULT_TOKEN_REVIEW_RATE.total;
+  const workers = Math.max(1, o.workers ?? 1);
+  return createRateBudget({
+    limit: { burst: Math.ceil(total.burst / workers), perSecond: total.perSecond / workers },
+    clock: o.clock,
   });
 }
 

@@ -4,7 +4,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type LeafPolicy } from '../ca/index.js';
-import type { Authenticator } from './authn/index.js';
+import type { Authenticator, RateBudget } from './authn/index.js';
 import { createAuthenticator } from './authn-factory.js';
 import type { IssuerConfig } from './config.js';
 import type { CredentialSource } from './credentials.js';
@@ -45,6 +45,11 @@ export async function openIstio(
     readonly authenticator?: Authenticator;
     /** injected (tests); default: resolved from --kubeconfig, else in-cluster credentials */
     readonly kubeConnection?: KubeConnection;
+    /**
+     * with --auth token-review: the process's total TokenReview budget, the one the Linkerd API's
+     * authenticator spends too (createTokenReviewBudget); default: one of the Istio API's own
+     */
+    readonly tokenReviewBudget?: RateBudget;
   },
 ): Promise<IstioParts | undefined> {
   const istio = config.istio;
@@ -72,6 +77,7 @@ export async function openIstio(
           logger: o.logger.child({ component: 'authn', api: 'istio' }),
           metrics: o.metrics,
           workers: config.workers,
+          ...(o.tokenReviewBudget !== undefined ? { tokenReviewBudget: o.tokenReviewBudget } : {}),
           callerPod: impersonating,
         },
       ));

@@ -39,4 +39,4 @@ export {
   type TokenReviewAuthenticatorStats,
 } from './token-review.js';
 export { createStaticAuthenticator } from './static.js';
-export type { RateLimit } from './limiter.js';
+export { createRateBudget, type RateBudget, type RateLimit } from './limiter.js';

@@ -2,7 +2,13 @@ import { type Clock } from '../../ca/index.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 import type { AuthenticateOptions, AuthenticatedAccount, Authenticator } from './authenticator.js';
 import { throwIfAborted, tokenText } from './common.js';
-import { createConcurrencyLimiter, createRateBudget, peerAddress, type RateLimit } from './limiter.js';
+import {
+  createConcurrencyLimiter,
+  createRateBudget,
+  peerAddress,
+  type RateBudget,
+  type RateLimit,
+} from './limiter.js';
 import { interpretTokenReview, type TokenReviewClient } from './token-review-client.js';
 
 /** How a TokenReview request ended. */
@@ -45,14 +51,17 @@ export function createBudgetedTokenReviewer(o: {
   readonly clock: Clock;
   readonly maxConcurrent: number;
   readonly maxQueue: number;
-  readonly rate: { readonly perPeer: RateLimit; readonly total: RateLimit };
+  /** total: a limit of this reviewer's own, or a budget shared with other reviewers of the process */
+  readonly rate: { readonly perPeer: RateLimit; readonly total: RateLimit | RateBudget };
   readonly observer?: TokenReviewObserver | undefined;
   /** also return the pod the answer's user.extra names (interpretTokenReview) */
   readonly callerPod?: boolean;
 }): BudgetedTokenReviewer {
   const { client, audience, observer } = o;
   const perPeer = createRateBudget({ limit: o.rate.perPeer, clock: o.clock });
-  const total = createRateBudget({ limit: o.rate.total, clock: o.clock });
+  const total = isBudget(o.rate.total)
+    ? o.rate.total
+    : createRateBudget({ limit: o.rate.total, clock: o.clock });
   const limiter = createConcurrencyLimiter({
     maxConcurrent: o.maxConcurrent,
     maxQueue: o.maxQueue,
@@ -134,5 +143,7 @@ function rateLimitedError(scope: 'peer' | 'total'): AuthenticatorUnavailableErro
   );
 }
 
-/** The one key of the total budget. */
+/** The one key of the total budget (the same in a budget shared between reviewers). */
 const ALL = '';
+
+const isBudget = (r: RateLimit | RateBudget): r is RateBudget => 'take' in r;

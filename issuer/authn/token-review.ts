@@ -9,7 +9,7 @@ import {
 } from './caching-authenticator.js';
 import { DEFAULT_TOKEN_AUDIENCE, checkTokenSize, tokenText } from './common.js';
 import type { KubeConnection } from '../../trust-bundles/index.js';
-import type { RateLimit } from './limiter.js';
+import type { RateBudget, RateLimit } from './limiter.js';
 import {
   createBudgetedTokenReviewer,
   type TokenReviewObserver,
@@ -63,9 +63,11 @@ export interface TokenReviewAuthenticatorOptions {
   readonly clockSkewMs?: number;
   /**
    * bounds on TokenReview requests that do not authenticate: per caller address
-   * (AuthenticateOptions.peer) and in all; default DEFAULT_TOKEN_REVIEW_RATE
+   * (AuthenticateOptions.peer) and in all; default DEFAULT_TOKEN_REVIEW_RATE. `total` may be a budget
+   * shared with the process's other TokenReview authenticators (createRateBudget), so that together
+   * they stay within one total
    */
-  readonly rate?: { readonly perPeer?: RateLimit; readonly total?: RateLimit };
+  readonly rate?: { readonly perPeer?: RateLimit; readonly total?: RateLimit | RateBudget };
   readonly observer?: TokenReviewObserver;
   /** least time between re-reads of connection.tokenFile, ms; default 60 000 */
   readonly tokenFileRefreshMs?: number;

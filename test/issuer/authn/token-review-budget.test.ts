@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
+  createRateBudget,
   createTokenReviewAuthenticator,
   type TokenReviewAuthenticator,
   type TokenReviewAuthenticatorOptions,
@@ -110,6 +111,27 @@ describe('TokenReview authenticator: requests unauthenticated callers can cause'
     standIn.override(undefined);
     standIn.addToken(u, sa('back', 'sa'));
     assert.equal((await a.authenticate(bytes(u), { signal: signal() })).namespace, 'back');
+  });
+
+  it('spends one total budget when it is shared between authenticators (the Linkerd and Istio APIs)', async () => {
+    const total = createRateBudget({ limit: { burst: 2, perSecond: 1 }, clock });
+    const perPeer = { burst: 100, perSecond: 100 };
+    const linkerd = auth({ rate: { perPeer, total } });
+    const istio = auth({ audience: 'istio-ca', rate: { perPeer, total } });
+    const sent = standIn.requests;
+    for (let i = 0; i < 2; i++) {
+      const t = unknownToken();
+      await assertRejects(linkerd.authenticate(bytes(t), { signal: signal() }), 'ERR_TOKEN_INVALID', t);
+    }
+    const t = jwtShapedToken(sa('ns', 'istio'), { now: clock.now(), audiences: ['istio-ca'] });
+    await assertRejects(
+      istio.authenticate(bytes(t), { signal: signal() }),
+      'ERR_AUTHENTICATOR_UNAVAILABLE',
+      t,
+      'rate-limited',
+    );
+    assert.equal(standIn.requests, sent + 2);
+    assert.equal(istio.stats().rateLimited, 1);
   });
 
   it('bounds the reviews that fail per caller address and in all; reviews that authenticate cost nothing', async () => {
