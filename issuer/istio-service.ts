@@ -85,6 +85,7 @@ export async function openIstio(
     impersonation?.close();
     throw err;
   }
+  if (impersonation !== undefined) o.metrics.watchImpersonation(() => impersonation.stats());
   const certify = createIstioCertifier({
     clock: o.clock,
     credentials: o.credentials,

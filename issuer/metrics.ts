@@ -42,6 +42,18 @@ export interface IssuerMetrics {
    * only bumps a plain counter of the cache)
    */
   watchRenewalCaches(caches: RenewalCaches): void;
+  /** reports the impersonation node check's counters in lanyard_istio_impersonation_* (read at scrape time) */
+  watchImpersonation(stats: () => ImpersonationCounts): void;
+}
+
+/** What lanyard_istio_impersonation_* read of the node check (issuer/impersonation.ts stats()). */
+export interface ImpersonationCounts {
+  /** every check allowed, those from the cache included */
+  readonly allowed: number;
+  readonly cacheHits: number;
+  readonly denied: number;
+  readonly unavailable: number;
+  readonly inFlight: number;
 }
 
 /**
@@ -105,6 +117,7 @@ export function createIssuerMetrics(
     }),
     ...stateMetrics,
     watchRenewalCaches: createRenewalCacheMetrics(registry),
+    watchImpersonation: createImpersonationMetrics(registry),
   };
 }
 
@@ -238,4 +251,39 @@ function createStateMetrics(state: Registry): StateMetrics {
 /** The exposition text of both registries (single-process mode). */
 export async function metricsText(m: IssuerMetrics): Promise<string> {
   return `${await m.stateRegistry.metrics()}\n${await m.requestRegistry.metrics()}`;
+}
+
+/**
+ * lanyard_istio_impersonation_checks_total{result} (allowed: after asking the API server, cache_hit:
+ * allowed from the cache, denied, unavailable; each check counts once) and
+ * lanyard_istio_impersonation_checks_in_flight: the node check's counters, read when scraped.
+ */
+function createImpersonationMetrics(registry: Registry): (stats: () => ImpersonationCounts) => void {
+  let read: (() => ImpersonationCounts) | undefined;
+  new Counter({
+    name: 'lanyard_istio_impersonation_checks_total',
+    help: 'Istio impersonation node checks by result: allowed (after asking the Kubernetes API), cache_hit (allowed from the cache), denied, unavailable',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      if (read === undefined) return;
+      const s = read();
+      this.reset();
+      this.inc({ result: 'allowed' }, s.allowed - s.cacheHits);
+      this.inc({ result: 'cache_hit' }, s.cacheHits);
+      this.inc({ result: 'denied' }, s.denied);
+      this.inc({ result: 'unavailable' }, s.unavailable);
+    },
+  });
+  new Gauge({
+    name: 'lanyard_istio_impersonation_checks_in_flight',
+    help: 'Istio impersonation node checks waiting for the Kubernetes API (identical checks count once)',
+    registers: [registry],
+    collect() {
+      if (read !== undefined) this.set(read().inFlight);
+    },
+  });
+  return (stats) => {
+    read = stats;
+  };
 }

@@ -10,6 +10,7 @@ import {
   type ImpersonationLimits,
   type NodeImpersonationCheck,
 } from '../../issuer/impersonation.js';
+import { createIssuerMetrics } from '../../issuer/metrics.js';
 import { FakeClock } from '../support/clock.js';
 import { closedPort } from '../support/jwks-server.js';
 import {
@@ -405,6 +406,29 @@ describe('impersonation node check (Kubernetes Pod API stand-in)', () => {
     } finally {
       capped.close();
     }
+  });
+
+  it('is counted in lanyard_istio_impersonation_checks_total by result, read when scraped', async () => {
+    const metrics = createIssuerMetrics({ defaultMetrics: false });
+    const c = node ?? assert.fail('no check');
+    metrics.watchImpersonation(() => c.stats());
+    assert.equal(await outcome(check()), 'OK');
+    assert.equal(await outcome(check()), 'OK');
+    assert.equal(await outcome(check(CALLER, DB)), DENIED);
+    api.override({ status: 500, body: '{}' });
+    assert.equal(await outcome(check(CALLER, { namespace: 'default', name: 'api' })), UNAVAILABLE);
+    const text = await metrics.requestRegistry.metrics();
+    for (const [result, n] of [
+      ['allowed', 1],
+      ['cache_hit', 1],
+      ['denied', 1],
+      ['unavailable', 1],
+    ] as const)
+      assert.match(
+        text,
+        new RegExp(`^lanyard_istio_impersonation_checks_total\\{result="${result}"\\} ${n}$`, 'm'),
+      );
+    assert.match(text, /^lanyard_istio_impersonation_checks_in_flight 0$/m);
   });
 
   it('never tells the caller the API server’s address or a pod name', async () => {
