@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Scheduler } from '../ca/index.js';
-import type { Authenticator } from './authn/index.js';
-import { createAuthenticator } from './authn-factory.js';
+import type { Authenticator, RateBudget } from './authn/index.js';
+import { createAuthenticator, createTokenReviewBudget } from './authn-factory.js';
 import { createCertifier, type Certify } from './certify.js';
 import type { HostPort, IssuerConfig } from './config.js';
 import { createIssuerCredentialSource, type CredentialSource } from './credentials.js';
@@ -149,9 +149,10 @@ async function startService<R extends Readiness>(
 
   const caches = deps.renewalCaches ?? createRenewalCaches(config.renewalCacheBytes);
   metrics.watchRenewalCaches(caches);
-  const authenticator =
-    deps.authenticator ?? (await openAuthenticator(config, { clock, logger, metrics, caches }));
+  const tokenReviewBudget = createTokenReviewBudget({ clock, workers: config.workers });
+  const authenticator = await openAuthenticator(config, deps, { clock, metrics, caches, tokenReviewBudget });
   const { certify, istio } = await openCertifiers(config, deps, {
+    tokenReviewBudget,
     clock,
     metrics,
     credentials,
@@ -213,6 +214,7 @@ async function openCertifiers(
     readonly authenticator: Authenticator;
     readonly ledger: IssuanceLedger;
     readonly csrCache: RenewalCaches['csr'];
+    readonly tokenReviewBudget: RateBudget;
   },
 ): Promise<{ certify: Certify; istio: IstioParts | undefined }> {
   const { clock, credentials } = o;
@@ -238,6 +240,7 @@ async function openCertifiers(
     credentials,
     policy,
     onIssued: issuanceObserver(o.ledger, 'CreateCertificate'),
+    tokenReviewBudget: o.tokenReviewBudget,
     ...injected,
   });
   return { certify, istio };
@@ -276,21 +279,27 @@ async function openCredentials(
   });
 }
 
-/** The authenticator `config.auth` asks for. */
-function openAuthenticator(
+/**
+ * The authenticator `config.auth` asks for (or the injected one). `tokenReviewBudget` is the process's
+ * one total TokenReview budget, shared with the Istio API's authenticator.
+ */
+async function openAuthenticator(
   config: IssuerConfig,
+  deps: StartIssuerDeps,
   o: {
     readonly clock: Clock;
-    readonly logger: Logger;
     readonly metrics: IssuerMetrics;
     readonly caches: RenewalCaches;
+    readonly tokenReviewBudget: RateBudget;
   },
 ): Promise<Authenticator> {
+  if (deps.authenticator !== undefined) return deps.authenticator;
   return createAuthenticator(config.auth, {
     tokenCache: o.caches.token,
+    tokenReviewBudget: o.tokenReviewBudget,
     clock: o.clock,
     clockSkewMs: config.clockSkewMs,
-    logger: o.logger.child({ component: 'authn' }),
+    logger: deps.logger.child({ component: 'authn' }),
     metrics: o.metrics,
     workers: config.workers,
   });
