@@ -105,10 +105,13 @@ export async function bindGrpcServer(
   o: {
     readonly metrics: IssuerMetrics;
     readonly clock: Clock;
-    /** where the serving pair's renewals find the listeners */
-    readonly tlsRef: { listener?: TlsListener; istio?: TlsListener };
+    /**
+     * where the serving pair's renewals (and the drain) find the TLS listeners: each is added before
+     * either listens, so a renewal meanwhile reaches both
+     */
+    readonly tlsListeners: TlsListener[];
   },
-): Promise<{ grpcPort: number; istioPort?: number; tlsListeners: TlsListener[] }> {
+): Promise<{ grpcPort: number; istioPort?: number }> {
   const { server, istioServer, servingTls } = parts;
   if (servingTls === undefined) {
     const grpcPort = await new Promise<number>((resolve, reject) => {
@@ -121,7 +124,7 @@ export async function bindGrpcServer(
         },
       );
     });
-    return { grpcPort, tlsListeners: [] };
+    return { grpcPort };
   }
   const pair = servingTls.pair();
   const listenerFor = (s: grpc.Server, listener: 'grpc' | 'istio'): TlsListener => {
@@ -139,19 +142,17 @@ export async function bindGrpcServer(
       ...(deps.tlsPrefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: deps.tlsPrefaceTimeoutMs } : {}),
     });
   };
-  const tlsListener = (o.tlsRef.listener = listenerFor(server, 'grpc'));
-  const istio = istioServer !== undefined && config.istio !== undefined ? config.istio.listen : undefined;
+  const grpcListener = listenerFor(server, 'grpc');
+  const istio = config.istio?.listen;
   const istioListener =
     istio !== undefined && istioServer !== undefined ? listenerFor(istioServer, 'istio') : undefined;
-  if (istioListener !== undefined) o.tlsRef.istio = istioListener;
-  const tlsListeners = istioListener !== undefined ? [tlsListener, istioListener] : [tlsListener];
+  o.tlsListeners.push(grpcListener, ...(istioListener !== undefined ? [istioListener] : []));
   try {
-    const grpcPort = await tlsListener.listen(config.listen.host, config.listen.port);
-    if (istio === undefined || istioListener === undefined) return { grpcPort, tlsListeners };
-    const istioPort = await istioListener.listen(istio.host, istio.port);
-    return { grpcPort, istioPort, tlsListeners };
+    const grpcPort = await grpcListener.listen(config.listen.host, config.listen.port);
+    if (istio === undefined || istioListener === undefined) return { grpcPort };
+    return { grpcPort, istioPort: await istioListener.listen(istio.host, istio.port) };
   } catch (err) {
-    for (const l of tlsListeners) l.close();
+    for (const l of o.tlsListeners) l.close();
     throw err;
   }
 }

@@ -125,7 +125,7 @@ async function startService<R extends Readiness>(
   // An unusable serving pair fails the start instead of failing every handshake later. The files are
   // re-read every poll interval, so a renewed serving certificate (cert-manager) is picked up without
   // a restart.
-  const tlsRef: { listener?: TlsListener; istio?: TlsListener } = {};
+  const tlsListeners: TlsListener[] = [];
   const metrics = createIssuerMetrics({ renewalHint: config.renewalHint });
   const scheduler = deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {};
   const servingTls = await openServingTlsOf(config, {
@@ -134,8 +134,7 @@ async function startService<R extends Readiness>(
     logger,
     expiry: metrics.servingExpiry,
     onPair: (pair) => {
-      tlsRef.listener?.setServingPair({ cert: pair.certPem, key: pair.keyPem });
-      tlsRef.istio?.setServingPair({ cert: pair.certPem, key: pair.keyPem });
+      for (const l of tlsListeners) l.setServingPair({ cert: pair.certPem, key: pair.keyPem });
     },
   });
   // NOT_SERVING until it follows the reporter
@@ -162,7 +161,7 @@ async function startService<R extends Readiness>(
   });
   const grpcServer = createGrpcServers(config, deps, { certify, istio, logger, metrics, health });
   const parts: IssuerParts = { logger, health, servingTls, credentials, authenticator, istio, ...grpcServer };
-  const bound = await bindGrpcServer(config, deps, parts, { metrics, clock, tlsRef }).catch(
+  const bound = await bindGrpcServer(config, deps, parts, { metrics, clock, tlsListeners }).catch(
     async (err: unknown) => {
       await closeIssuerParts(parts);
       throw err;
@@ -197,7 +196,7 @@ async function startService<R extends Readiness>(
     status: reporter,
     metrics,
     shutdown(graceMs = config.shutdownGraceMs) {
-      shutdownPromise ??= drainIssuer(parts, bound.tlsListeners, admin, graceMs);
+      shutdownPromise ??= drainIssuer(parts, tlsListeners, admin, graceMs);
       return shutdownPromise;
     },
   };
