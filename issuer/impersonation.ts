@@ -247,7 +247,7 @@ function createMergedRuns(
     inFlight++;
     perCaller.set(uid, mine + 1);
     const cancel = new AbortController();
-    const done = withDeadline(cancel.signal, scheduler, limits.timeoutMs, fn).finally(() => {
+    const done = withDeadline(cancel, scheduler, limits.timeoutMs, fn).finally(() => {
       inFlight--;
       if (running.get(key) === shared) running.delete(key);
       const left = (perCaller.get(uid) ?? 1) - 1;
@@ -281,28 +281,22 @@ function createMergedRuns(
 }
 
 /**
- * `fn` with a signal that aborts when `signal` does or after `timeoutMs`; what fails after the
- * timeout (other than a refusal) is ERR_AUTHENTICATOR_UNAVAILABLE, reason timeout.
+ * `fn` with `cancel`'s signal, which also aborts after `timeoutMs`; what fails after the timeout
+ * (other than a refusal) is ERR_AUTHENTICATOR_UNAVAILABLE, reason timeout.
  */
 async function withDeadline(
-  signal: AbortSignal,
+  cancel: AbortController,
   scheduler: Scheduler,
   timeoutMs: number,
   fn: (signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
-  const deadline = new AbortController();
-  const onCancel = (): void => {
-    deadline.abort();
-  };
-  signal.addEventListener('abort', onCancel, { once: true });
-  if (signal.aborted) deadline.abort();
   let timedOut = false;
   const cancelTimer = scheduler.after(timeoutMs, () => {
     timedOut = true;
-    deadline.abort();
+    cancel.abort();
   });
   try {
-    await fn(deadline.signal);
+    await fn(cancel.signal);
   } catch (err) {
     if (timedOut && !(err instanceof IstioRequestError))
       throw new AuthenticatorUnavailableError(
@@ -312,7 +306,6 @@ async function withDeadline(
     throw err;
   } finally {
     cancelTimer();
-    signal.removeEventListener('abort', onCancel);
   }
 }
 
