@@ -5,11 +5,16 @@
 // Every answer is read with trust-bundles' requestBounded: bounded in time (the caller's signal and
 // its own timeout) and size. Failures are AuthenticatorUnavailableError (UNAVAILABLE): their messages
 // name the API server and are for the issuer's log; callers get a fixed text (issuer/grpc/status.ts).
-import { Agent } from 'node:https';
 import { type Clock } from '../ca/index.js';
 import { readTextFile } from '../ca/store/index.js';
 import { AuthenticatorUnavailableError, type UnavailableReason } from './authn/index.js';
-import { FetchError, kubeTlsOptions, requestBounded, type KubeConnection } from '../trust-bundles/index.js';
+import {
+  apiServerAgent,
+  FetchError,
+  KUBE_TOKEN_MAX_BYTES,
+  requestBounded,
+  type KubeConnection,
+} from '../trust-bundles/index.js';
 
 /** What the check needs of a pod (v1 Pod: metadata, spec, status). */
 export interface PodFacts {
@@ -62,7 +67,7 @@ export function createPodReader(o: {
   readonly limits: PodReadLimits;
 }): PodReader {
   const { connection: conn, clock, limits } = o;
-  const agent = new Agent({ keepAlive: true, maxSockets: limits.maxSockets, ...kubeTlsOptions(conn) });
+  const agent = apiServerAgent(conn, limits.maxSockets);
   const bearer = bearerSource(conn, clock, limits.tokenFileRefreshMs);
 
   async function get(url: URL, maxBytes: number, signal: AbortSignal, what: string) {
@@ -166,7 +171,7 @@ function bearerSource(
     const nowMs = clock.now().getTime();
     if (kept !== undefined && nowMs - kept.readAtMs < refreshMs) return kept.token;
     try {
-      kept = { token: (await readTextFile(file, 64 * 1024)).trim(), readAtMs: nowMs };
+      kept = { token: (await readTextFile(file, KUBE_TOKEN_MAX_BYTES)).trim(), readAtMs: nowMs };
     } catch (err) {
       // a token read before keeps working until the file is readable again
       if (kept !== undefined) return kept.token;

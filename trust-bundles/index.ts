@@ -60,7 +60,9 @@ export {
   type TrustCell,
 } from './mesh-view.js';
 export {
+  apiServerAgent,
   inClusterConfig,
+  KUBE_TOKEN_MAX_BYTES,
   kubeTlsOptions,
   loadKubeConfig,
   resolveKubeConnection,

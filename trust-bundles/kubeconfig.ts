@@ -1,3 +1,4 @@
+import { Agent } from 'node:https';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError, FileError } from '../ca/index.js';
@@ -36,6 +37,11 @@ export function kubeTlsOptions(conn: KubeConnection): {
     ...(conn.clientKeyPem !== undefined ? { key: conn.clientKeyPem } : {}),
     ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
   };
+}
+
+/** A keep-alive agent holding the connection's TLS settings (CA, client certificate, server name). */
+export function apiServerAgent(conn: KubeConnection, maxSockets: number): Agent {
+  return new Agent({ keepAlive: true, maxSockets, ...kubeTlsOptions(conn) });
 }
 
 /**

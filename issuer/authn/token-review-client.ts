@@ -1,4 +1,3 @@
-import { Agent } from 'node:https';
 import type { Logger } from 'pino';
 import { UsageError, type Clock } from '../../ca/index.js';
 import type { AuthenticatedAccount } from './authenticator.js';
@@ -6,7 +5,7 @@ import { createFileVersionTracker, lookAtContents } from '../file-watch.js';
 import { AuthenticatorUnavailableError, InvalidTokenError } from './errors.js';
 import { FetchError, requestBounded, type BoundedResponse } from '../../trust-bundles/index.js';
 import { callerPodOf, parseServiceAccountUsername, quote, redactToken } from './common.js';
-import { kubeTlsOptions, type KubeConnection } from '../../trust-bundles/index.js';
+import { apiServerAgent, type KubeConnection } from '../../trust-bundles/index.js';
 
 /** The API path TokenReviews are created at, below the server URL. */
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
@@ -126,15 +125,6 @@ function tokenReviewUrl(conn: KubeConnection): URL {
     throw new UsageError('the API server connection has neither a bearer token nor a client certificate');
   }
   return url;
-}
-
-/** A keep-alive agent holding the connection's TLS settings (CA, client certificate, server name). */
-function apiServerAgent(conn: KubeConnection, maxSockets: number): Agent {
-  return new Agent({
-    keepAlive: true,
-    maxSockets,
-    ...kubeTlsOptions(conn),
-  });
 }
 
 /** A request that got no answer: cancelled, timed out or unreachable (the message for the log only). */
