@@ -71,6 +71,24 @@ export function workloadIdentity(domain: IdentityDomain, sa: ServiceAccountRef):
   });
 }
 
+/**
+ * The inverse of workloadIdentity().spiffeId (`spiffe://<trust-domain>/ns/<ns>/sa/<sa>`), or undefined
+ * when `id` is not a valid identity's SPIFFE ID in `domain`.
+ */
+export function parseSpiffeIdentity(domain: IdentityDomain, id: string): WorkloadIdentity | undefined {
+  const prefix = `spiffe://${domain.trustDomain}/ns/`;
+  if (!id.startsWith(prefix)) return undefined;
+  const parts = id.slice(prefix.length).split('/');
+  if (parts.length !== 3 || parts[1] !== 'sa') return undefined;
+  const [namespace, , name] = parts as [string, string, string];
+  if (!isDns1123Label(namespace) || !isDns1123Label(name)) return undefined;
+  try {
+    return workloadIdentity(domain, { namespace, name });
+  } catch {
+    return undefined; // its DNS form would be longer than 253 characters
+  }
+}
+
 /** The inverse of workloadIdentity().dns, or undefined when `dns` is not an identity in `domain`. */
 export function parseIdentity(domain: IdentityDomain, dns: string): WorkloadIdentity | undefined {
   const suffix = `.serviceaccount.identity.${domain.controlNamespace}.${domain.trustDomain}`;

@@ -41,6 +41,7 @@ export {
   isDns1123Label,
   isDns1123Subdomain,
   validateIdentityDomain,
+  parseSpiffeIdentity,
   workloadIdentity,
 } from './identity.js';
 export { DEFAULTS } from './profiles.js';

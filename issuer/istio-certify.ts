@@ -5,6 +5,7 @@ import {
   encodePem,
   issueLeaf,
   parseCsrLenient,
+  parseSpiffeIdentity,
   requestIstioLeaf,
   snapshotIssuer,
   workloadIdentity,
@@ -183,17 +184,8 @@ export function createIstioCertifier(o: IstioCertifierOptions): IstioCertify {
 
 /** `spiffe://<trust-domain>/ns/<ns>/sa/<sa>` of `domain` → the account; ERR_IMPERSONATION_DENIED otherwise. */
 export function parseSpiffeId(domain: IdentityDomain, id: string): ServiceAccountRef {
-  const prefix = `spiffe://${domain.trustDomain}/ns/`;
-  const parts = id.startsWith(prefix) ? id.slice(prefix.length).split('/') : [];
-  const [namespace, sa, name] = parts;
-  if (parts.length === 3 && sa === 'sa' && namespace !== undefined && name !== undefined) {
-    try {
-      const identity = workloadIdentity(domain, { namespace, name });
-      if (identity.spiffeId === id) return { namespace, name };
-    } catch {
-      // not DNS-1123 labels: refused below
-    }
-  }
+  const identity = parseSpiffeIdentity(domain, id);
+  if (identity !== undefined) return { namespace: identity.namespace, name: identity.name };
   throw new IstioRequestError(
     'ERR_IMPERSONATION_DENIED',
     'ImpersonatedIdentity is not a SPIFFE ID of this trust domain',
