@@ -192,9 +192,26 @@ export function authorizeLeaf(
       `the token is for service account ${identity.namespace}/${identity.name} (${identity.dns}), not for the requested identity ${quoteForMessage(request.requested)}`,
     );
   }
+  return authorizedKey(request, identity, policy);
+}
+
+/** Both APIs' last step: the key, as judged when the CSR was read, then the authorized request. */
+function authorizedKey(
+  request: LeafRequestNames,
+  identity: WorkloadIdentity,
+  policy: LeafPolicy,
+): AuthorizedLeafRequest {
   const key = request.key;
   if (key.keyType === 'unsupported') throw key.keyError;
-  return new AuthorizedLeafRequest(POLICY_STAGE, key.spki, key.keyType, identity, policy, key.subjectKeyId);
+  return new AuthorizedLeafRequest(
+    POLICY_STAGE,
+    key.spki,
+    key.keyType,
+    identity,
+    policy,
+    key.subjectKeyId,
+    request.profile,
+  );
 }
 
 /**
@@ -202,10 +219,10 @@ export function authorizeLeaf(
  * a subject that is empty, an empty commonName, or empty organizationNames (istio-agent's `O=`).
  * Returns the URI; ERR_CSR_IDENTITY otherwise. Which URI is allowed is known only after the token.
  */
-export function checkIstioCsrNames(csr: CsrNames): string {
+function checkIstioCsrNames(csr: CsrNames): string {
   const problems: string[] = [];
   const uri = csr.uris[0];
-  if (csr.uris.length !== 1 || uri === undefined)
+  if (csr.uris.length !== 1)
     problems.push(`URI SANs ${quoteListForMessage(csr.uris)} are not exactly one SPIFFE ID`);
   if (csr.commonName !== undefined && csr.commonName !== '')
     problems.push(`subject CN ${quoteForMessage(csr.commonName)} is not allowed`);
@@ -242,15 +259,5 @@ export function authorizeIstioLeaf(
       `the CSR asks for ${quoteForMessage(request.requested)}, not for the caller's identity ${identity.spiffeId}`,
     );
   }
-  const key = request.key;
-  if (key.keyType === 'unsupported') throw key.keyError;
-  return new AuthorizedLeafRequest(
-    POLICY_STAGE,
-    key.spki,
-    key.keyType,
-    identity,
-    policy,
-    key.subjectKeyId,
-    'istio',
-  );
+  return authorizedKey(request, identity, policy);
 }

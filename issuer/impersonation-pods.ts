@@ -142,7 +142,7 @@ export function createPodReader(o: {
 }
 
 /** The Pod facts of a decoded v1 Pod (fields of the wrong type read as absent). */
-export function podFacts(pod: unknown): PodFacts {
+function podFacts(pod: unknown): PodFacts {
   const rec = (v: unknown): Record<string, unknown> =>
     typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);

@@ -24,7 +24,7 @@ import type { CredentialSource } from './credentials.js';
 import { IstioRequestError } from './errors.js';
 
 /** istiod's default workload certificate lifetime, used when validity_duration is 0 or negative. */
-export const ISTIO_DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
+const ISTIO_DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** One CreateCertificate request, as the transport read it. */
 export interface IstioCertifyInput {
@@ -67,7 +67,7 @@ export type ImpersonationCheck = (o: {
 }) => Promise<void>;
 
 /** The default ImpersonationCheck: nothing is checked, so nothing is allowed. */
-export const refuseImpersonation: ImpersonationCheck = () =>
+const refuseImpersonation: ImpersonationCheck = () =>
   Promise.reject(
     new IstioRequestError('ERR_IMPERSONATION_DENIED', 'impersonation is not available on this issuer'),
   );
