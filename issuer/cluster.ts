@@ -38,12 +38,12 @@ export interface RunningCluster {
 function createAggregatedLedger(): IssuanceLedger & {
   update(worker: number, snapshot: AnchorIssuance[], byApi: IssuedByApi): void;
 } {
-  const byWorker = new Map<number, AnchorIssuance[]>();
-  const apisByWorker = new Map<number, IssuedByApi>();
+  // each worker's latest report
+  const byWorker = new Map<number, { snapshot: AnchorIssuance[]; byApi: IssuedByApi }>();
   const merged = (): AnchorIssuance[] => {
     const m = new Map<string, { issued: number; latest: number }>();
-    for (const snap of byWorker.values()) {
-      for (const a of snap) {
+    for (const { snapshot } of byWorker.values()) {
+      for (const a of snapshot) {
         const e = m.get(a.anchorFingerprint) ?? { issued: 0, latest: 0 };
         e.issued += a.issued;
         e.latest = Math.max(e.latest, Date.parse(a.latestNotAfter));
@@ -66,7 +66,7 @@ function createAggregatedLedger(): IssuanceLedger & {
     byApi() {
       let Certify = 0;
       let CreateCertificate = 0;
-      for (const a of apisByWorker.values()) {
+      for (const { byApi: a } of byWorker.values()) {
         Certify += a.Certify;
         CreateCertificate += a.CreateCertificate;
       }
@@ -74,8 +74,7 @@ function createAggregatedLedger(): IssuanceLedger & {
     },
     snapshot: merged,
     update(worker, snapshot, byApi) {
-      byWorker.set(worker, snapshot);
-      apisByWorker.set(worker, byApi);
+      byWorker.set(worker, { snapshot, byApi });
     },
   };
 }
