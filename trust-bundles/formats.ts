@@ -173,20 +173,13 @@ export function serializeBundle(b: TrustBundle, format: BundleFormat, o: BundleF
     case 'spiffe':
       return `${JSON.stringify(toSpiffeBundle(b, { sequence: o.sequence ?? 1, refreshHintSeconds: o.refreshHintSeconds ?? 300 }), null, 2)}\n`;
     case 'configmap':
-      return toConfigMap(b, {
-        ...(o.name !== undefined ? { name: o.name } : {}),
-        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
-        ...(o.key !== undefined ? { key: o.key } : {}),
-      });
+      return toConfigMap(b, o);
     case 'istio-configmap':
       if (o.key !== undefined && o.key !== ISTIO_CONFIGMAP_DEFAULTS.key)
         throw new InvalidRequestError(
           'ERR_INVALID_REQUEST',
           `Istio reads its roots from key "${ISTIO_CONFIGMAP_DEFAULTS.key}" only`,
         );
-      return toIstioConfigMap(b, {
-        ...(o.name !== undefined ? { name: o.name } : {}),
-        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
-      });
+      return toIstioConfigMap(b, o);
   }
 }
